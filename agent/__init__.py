@@ -1,0 +1,3 @@
+"""hwagent: hardware health and recovery agent for Linux servers."""
+
+__version__ = "0.1.0"

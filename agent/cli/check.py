@@ -1,0 +1,62 @@
+"""agent check: one collection cycle, print findings, exit 0/1/2/3 (cron, Nagios, Icinga)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import click
+
+from agent.cli.common import host_options, pass_host_options
+from agent.cli.output import exit_code, render_status
+
+log = logging.getLogger("hwagent.cli")
+
+
+def open_store_soft(cfg, app):
+    """The state store if usable (acks, history); None with a note when not (no root)."""
+    from agent.store import Store, StoreError  # noqa: PLC0415
+
+    try:
+        return Store.in_dir(cfg.state.dir)
+    except StoreError as exc:
+        app.echo(f"note: {exc}; running without acks and history", err=True)
+        return None
+
+
+def run_cycle(app) -> dict:
+    from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
+
+    cfg = app.config()
+    store = open_store_soft(cfg, app)
+    try:
+        daemon = Daemon(cfg, host_from_config(cfg), store)
+        snap = daemon.run_once()
+        for slot in daemon.collectors.values():
+            slot.close()
+        return snapshot_to_status(snap)
+    finally:
+        if store is not None:
+            store.close()
+
+
+@click.command("check")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON (same schema as `agent status --json`).")
+@host_options
+@click.pass_obj
+@pass_host_options
+def check(app, as_json: bool) -> int:
+    """Run one collection cycle and print the findings.
+
+    Exits 0 (ok), 1 (warning), 2 (critical) or 3 (unknown: no collector produced data), so it
+    can run from cron or as a Nagios/Icinga check.
+
+    \b
+    Examples:
+      agent check
+      agent check --json | jq '.findings[].summary'
+      agent check --path.sysfs /srv/captures/board7/sys --state-dir /tmp/hw
+    """
+    status = run_cycle(app)
+    app.echo(json.dumps(status, indent=2, sort_keys=True) if as_json else render_status(status))
+    return exit_code(status)

@@ -1,0 +1,18 @@
+"""Collector registry: one explicit, ordered tuple. Its order is the output order."""
+
+from __future__ import annotations
+
+from agent.collectors.base import BaseCollector, NoData, run_collector
+from agent.collectors.hwmon import HwmonCollector
+from agent.collectors.system import SystemCollector
+from agent.collectors.thermal import ThermalCollector
+
+COLLECTORS: tuple[type[BaseCollector], ...] = (
+    HwmonCollector,
+    ThermalCollector,
+    SystemCollector,
+)
+
+COLLECTORS_BY_NAME: dict[str, type[BaseCollector]] = {c.name: c for c in COLLECTORS}
+
+__all__ = ["COLLECTORS", "COLLECTORS_BY_NAME", "BaseCollector", "NoData", "run_collector"]

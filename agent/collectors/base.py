@@ -1,0 +1,114 @@
+"""Collector contract and the timing/timeout/exception wrapper.
+
+A collector is a class with ``name`` (config key, CLI switch, ``collector`` label),
+``default_enabled``, ``default_interval`` and ``default_timeout``, built once with
+``(host, cfg)``. ``collect()`` returns typed readings, raises :class:`NoData` when the subsystem
+is absent on this host (not an error), and any other exception counts as a failed run. Per-entry
+problems (one unreadable sensor) are recorded with :meth:`BaseCollector.problem` and do not fail
+the run.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from typing import Any, ClassVar, Mapping, Sequence
+
+from agent.config import CollectorConfig
+from agent.host import Host, ReadError
+from agent.model import CollectorStatus, Reading
+
+MAX_MESSAGES = 20
+
+
+class NoData(Exception):
+    """The subsystem is not present on this host (no hwmon chips, no BMC, no smartctl devices)."""
+
+
+class BaseCollector:
+    name: ClassVar[str] = ""
+    default_enabled: ClassVar[bool] = True
+    default_interval: ClassVar[float] = 30.0
+    default_timeout: ClassVar[float] = 10.0
+    description: ClassVar[str] = ""
+    # collector-specific config keys: key -> (type, default, doc)
+    options: ClassVar[Mapping[str, tuple[Any, Any, str]]] = {}
+
+    def __init__(self, host: Host, cfg: CollectorConfig | None = None, store: Any = None):
+        self.host = host
+        self.cfg = cfg or CollectorConfig()
+        self.store = store  # agent.store.Store or None; for state that must survive restarts
+        self._problems: list[str] = []
+        self._skipped = 0
+
+    # -- settings --------------------------------------------------------------------------
+    @property
+    def interval(self) -> float:
+        return self.cfg.interval_seconds or self.default_interval
+
+    @property
+    def timeout(self) -> float:
+        return self.cfg.timeout_seconds or self.default_timeout
+
+    @property
+    def enabled(self) -> bool:
+        return self.cfg.enabled if self.cfg is not None else self.default_enabled
+
+    def option(self, key: str) -> Any:
+        if key in self.cfg.options:
+            return self.cfg.options[key]
+        return self.options[key][1]
+
+    # -- per-entry problems ------------------------------------------------------------------
+    def problem(self, message: str) -> None:
+        """Record a skipped entry (a message naming the path or device)."""
+        self._skipped += 1
+        if len(self._problems) < MAX_MESSAGES:
+            self._problems.append(message)
+
+    def take_problems(self) -> tuple[int, tuple[str, ...]]:
+        out = (self._skipped, tuple(self._problems))
+        self._skipped = 0
+        self._problems = []
+        return out
+
+    # -- contract ------------------------------------------------------------------------------
+    def collect(self) -> Sequence[Reading]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop background threads (streaming collectors)."""
+
+
+def run_collector(collector: BaseCollector, last_success: float | None, clock=time.time) -> tuple[tuple[Reading, ...], CollectorStatus]:
+    """Run one collection with timing and exception capture; never raises."""
+    started = clock()
+    t0 = time.monotonic()
+    readings: tuple[Reading, ...] = ()
+    ok, no_data, error = True, False, None
+    try:
+        readings = tuple(collector.collect())
+    except NoData as exc:
+        no_data = True
+        error = str(exc) or None
+    except ReadError as exc:
+        ok, error = False, f"read error: {exc}"
+    except Exception as exc:  # noqa: BLE001 - a collector must never take the daemon down
+        ok = False
+        tb = traceback.extract_tb(exc.__traceback__)
+        where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+        error = f"{type(exc).__name__}: {exc}{where}"
+    duration = time.monotonic() - t0
+    skipped, messages = collector.take_problems()
+    status = CollectorStatus(
+        name=collector.name,
+        ok=ok,
+        no_data=no_data,
+        duration_seconds=duration,
+        last_success=started if ok else last_success,
+        last_run=started,
+        error=error,
+        skipped_entries=skipped,
+        messages=messages,
+    )
+    return readings, status

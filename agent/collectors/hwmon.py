@@ -1,0 +1,219 @@
+"""hwmon: every chip under {sysfs}/class/hwmon, all sensor types, limits, alarms and faults.
+
+psutil's sensors API reads only temp input/max/crit and fan input, so it loses voltages,
+current, power, minimums, every alarm and fault file, and cannot tell two identical chips apart;
+this collector walks the hwmon ABI itself (Documentation/hwmon/sysfs-interface.rst).
+
+Chip ids are stable across boots: ``hwmonN`` follows driver load order, so a chip is named after
+its parent device, as node_exporter does (``platform_coretemp_0``, ``nvme_nvme0``,
+``pci0000_00_0000_00_18_3``). Values are converted to base units while reading.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from pathlib import Path
+
+from agent.collectors.base import BaseCollector, NoData
+from agent.host import ReadError, parse_int
+from agent.model import HwmonChip, HwmonSensor, Reading
+
+_SENSOR_FILE = re.compile(r"^(temp|fan|in|curr|power|energy|humidity|intrusion)(\d+)_([a-z_]+)$")
+_PWM_FILE = re.compile(r"^pwm(\d+)$")
+_CLEAN = re.compile(r"[^a-zA-Z0-9_]")
+
+# divisor from the sysfs unit to the base unit
+SCALE = {
+    "temp": 1000.0,  # millidegree Celsius -> celsius
+    "in": 1000.0,  # millivolt -> volts
+    "curr": 1000.0,  # milliampere -> amperes
+    "power": 1_000_000.0,  # microwatt -> watts
+    "energy": 1_000_000.0,  # microjoule -> joules
+    "humidity": 100_000.0,  # milli-percent -> ratio 0..1
+    "fan": 1.0,  # rpm
+    "intrusion": 1.0,
+}
+
+# Plausibility bounds in base units. Super I/O chips with a floating input report absurd values
+# (3,892,314 C has been seen); such a value is dropped with a message, never exported.
+PLAUSIBLE = {
+    "temp": (-100.0, 250.0),
+    "in": (-1000.0, 1000.0),
+    "fan": (0.0, 100_000.0),
+    "curr": (-10_000.0, 10_000.0),
+    "power": (0.0, 100_000.0),
+    "humidity": (0.0, 1.0),
+}
+
+_VALUE_ATTRS = ("input", "min", "max", "lcrit", "crit", "emergency", "target", "average")
+
+
+def clean_name(text: str) -> str:
+    return _CLEAN.sub("_", text).strip("_")
+
+
+class HwmonCollector(BaseCollector):
+    name = "hwmon"
+    default_interval = 30.0
+    default_timeout = 10.0
+    description = "hwmon chips: temperatures, fans, voltages, current, power with limits, alarms, faults"
+    options = {
+        "include_chips": (str, "", "Regex; only chips whose id or driver name matches are read (empty: all)."),
+        "exclude_chips": (str, "", "Regex; chips whose id or driver name matches are skipped."),
+    }
+
+    def collect(self) -> list[Reading]:
+        base = self.host.path("sys", "class", "hwmon")
+        entries = self.host.listdir(base)
+        if not entries:
+            raise NoData(f"no hwmon chips under {self.host.host_path(base)}")
+        inc = self.option("include_chips")
+        exc = self.option("exclude_chips")
+        inc_re = re.compile(inc) if inc else None
+        exc_re = re.compile(exc) if exc else None
+        readings: list[Reading] = []
+        seen_ids: dict[str, int] = {}
+        for entry in entries:
+            if not entry.startswith("hwmon"):
+                continue
+            chip_dir = base / entry
+            try:
+                chip = self._read_chip(chip_dir, seen_ids)
+            except ReadError as err:  # a chip that vanished between listing and reading
+                self.problem(f"{self.host.host_path(chip_dir)}: {err.reason}")
+                continue
+            if chip is None:
+                continue
+            hw_chip, sensors = chip
+            if inc_re and not (inc_re.search(hw_chip.chip) or inc_re.search(hw_chip.chip_name)):
+                continue
+            if exc_re and (exc_re.search(hw_chip.chip) or exc_re.search(hw_chip.chip_name)):
+                continue
+            readings.append(hw_chip)
+            readings.extend(sensors)
+        return readings
+
+    # ---------------------------------------------------------------------------------------
+    def _chip_id(self, chip_dir: Path, name: str) -> str:
+        dev = chip_dir / "device"
+        if self.host.exists(dev):
+            real = self.host.realpath(dev)
+            dev_name = clean_name(real.name)
+            dev_type = clean_name(real.parent.name)
+            if dev_type and dev_name:
+                return f"{dev_type}_{dev_name}"
+            if dev_name:
+                return dev_name
+        # virtual chips (acpitz, some thermal-zone backed ones): name after the hwmon node's
+        # parent, which is stable (e.g. thermal_zone0), falling back to the driver name
+        real = self.host.realpath(chip_dir)
+        parent = clean_name(real.parent.name)
+        if parent and parent not in ("hwmon", "class"):
+            return f"{clean_name(name)}_{parent}" if name else parent
+        return clean_name(name) or clean_name(chip_dir.name)
+
+    def _read_chip(self, chip_dir: Path, seen_ids: dict[str, int]):
+        files = self.host.listdir(chip_dir)
+        if not files and not self.host.exists(chip_dir):
+            raise ReadError(chip_dir, "vanished")
+        sensor_dir = chip_dir
+        if not any(_SENSOR_FILE.match(f) for f in files):
+            # old drivers put the attributes in the device directory
+            dev_files = self.host.listdir(chip_dir / "device")
+            if any(_SENSOR_FILE.match(f) for f in dev_files):
+                sensor_dir, files = chip_dir / "device", dev_files
+        name = self.host.read_text(chip_dir / "name") or self.host.read_text(chip_dir / "device" / "name") or ""
+        name = name.strip() or "unknown"
+        chip_id = self._chip_id(chip_dir, name)
+        n = seen_ids.get(chip_id, 0)
+        seen_ids[chip_id] = n + 1
+        if n:
+            chip_id = f"{chip_id}_{n}"
+        chip = HwmonChip(chip=chip_id, chip_name=name, path=self.host.host_path(chip_dir))
+
+        groups: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+        pwm: dict[int, str] = {}
+        for f in files:
+            m = _SENSOR_FILE.match(f)
+            if m:
+                groups[(m.group(1), int(m.group(2)))][m.group(3)] = f
+                continue
+            m = _PWM_FILE.match(f)
+            if m:
+                pwm[int(m.group(1))] = f
+        sensors = []
+        for (kind, idx), attrs in sorted(groups.items()):
+            s = self._read_sensor(sensor_dir, chip, kind, idx, attrs, pwm)
+            if s is not None:
+                sensors.append(s)
+        return chip, sensors
+
+    def _num(self, path: Path, kind: str, what: str) -> tuple[float | None, str | None]:
+        try:
+            raw = self.host.read_bytes(path, 64).decode("ascii", "replace").strip()
+        except ReadError as err:
+            return None, err.reason
+        val = parse_int(raw)
+        if val is None:
+            return None, f"not a number: {raw[:20]!r}" if raw else "empty"
+        return val / SCALE[kind], None
+
+    def _read_sensor(self, d: Path, chip: HwmonChip, kind: str, idx: int, attrs: dict[str, str], pwm: dict[int, str]):
+        sensor = f"{kind}{idx}"
+        where = f"{self.host.host_path(d)}/{sensor}"
+        values: dict[str, float | None] = {}
+        for attr in _VALUE_ATTRS:
+            if attr not in attrs:
+                continue
+            v, err = self._num(d / attrs[attr], kind, attr)
+            if err and attr in ("input", "average"):
+                self.problem(f"{where}_{attr}: {err}; sensor skipped")
+                return None
+            values[attr] = v
+        value = values.get("input")
+        if value is None and "average" in values:
+            value = values["average"]
+        if value is None and kind != "intrusion" and not any(a.endswith("alarm") for a in attrs):
+            return None  # limits only, no reading: nothing to report
+        lo, hi = PLAUSIBLE.get(kind, (float("-inf"), float("inf")))
+        if value is not None and not (lo <= value <= hi):
+            self.problem(f"{where}_input: implausible value {value:g}; sensor skipped")
+            return None
+
+        alarms: list[str] = []
+        alarm_seen = False
+        for attr, fname in sorted(attrs.items()):
+            if attr == "alarm" or attr.endswith("_alarm"):
+                v = self.host.read_int(d / fname)
+                if v is None:
+                    continue
+                alarm_seen = True
+                if v:
+                    alarms.append(attr)
+        fault = None
+        if "fault" in attrs:
+            fv = self.host.read_int(d / attrs["fault"])
+            fault = bool(fv) if fv is not None else None
+        label = self.host.read_text(d / attrs["label"], 256) if "label" in attrs else None
+        pwm_val = None
+        if kind == "fan" and idx in pwm:
+            pwm_val = self.host.read_int(d / pwm[idx])
+        return HwmonSensor(
+            chip=chip.chip,
+            chip_name=chip.chip_name,
+            sensor=sensor,
+            kind=kind,
+            label=label or None,
+            value=value,
+            min=values.get("min"),
+            max=values.get("max"),
+            lcrit=values.get("lcrit"),
+            crit=values.get("crit"),
+            emergency=values.get("emergency"),
+            alarm=(bool(alarms) if alarm_seen else None),
+            alarms=tuple(alarms),
+            fault=fault,
+            pwm=pwm_val,
+            target=values.get("target"),
+        )

@@ -1,0 +1,296 @@
+"""The daemon loop: schedule collectors, enforce timeouts, swap snapshots, evaluate rules.
+
+Each enabled collector runs on its own interval in its own short-lived thread; a collector that is
+still running when it is next due is not started twice, and one that overruns its timeout is
+marked ``error="timeout"`` and its late result dropped (the command runner kills external
+commands at their own timeout, so threads do not pile up). After every result the daemon builds a
+new immutable snapshot, evaluates all rules, and records finding lifecycles and history samples
+in the store. Readiness goes to systemd after the first full cycle; the loop feeds the watchdog.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass, field, replace
+from types import MappingProxyType
+from typing import Any, Callable
+
+from agent import rules as rules_mod
+from agent.collectors import COLLECTORS, BaseCollector, run_collector
+from agent.config import Config
+from agent.host import Host, HostPaths
+from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
+from agent.store import History, Store
+
+log = logging.getLogger("hwagent.daemon")
+
+SAMPLE_INTERVAL = 60.0  # seconds between history samples
+SAMPLE_RETENTION = 35 * 86400.0
+BASE_COMPONENTS = (("board", ""), ("cpu", ""), ("memory", ""))
+
+
+def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
+    h = cfg.host
+    paths = HostPaths(rootfs=h.root or "/", sysfs=h.sysfs or None, procfs=h.procfs or None,
+                      devfs=h.devfs or None, runfs=h.runfs or None)
+    return Host(paths=paths, runner=runner, clock=clock)
+
+
+def sd_notify(message: str) -> bool:
+    """Send a message to systemd's notify socket; False when not under systemd."""
+    addr = os.environ.get("NOTIFY_SOCKET")
+    if not addr:
+        return False
+    if addr.startswith("@"):
+        addr = "\0" + addr[1:]
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
+            sock.connect(addr)
+            sock.sendall(message.encode())
+        return True
+    except OSError as exc:
+        log.debug("sd_notify failed: %s", exc)
+        return False
+
+
+def watchdog_interval() -> float | None:
+    usec = os.environ.get("WATCHDOG_USEC")
+    pid = os.environ.get("WATCHDOG_PID")
+    if not usec or (pid and pid != str(os.getpid())):
+        return None
+    try:
+        return int(usec) / 1e6 / 2
+    except ValueError:
+        return None
+
+
+@dataclass
+class _Slot:
+    collector: BaseCollector
+    next_due: float = 0.0
+    thread: threading.Thread | None = None
+    token: int = 0
+    started: float = 0.0
+    timed_out: bool = False
+    last_success: float | None = None
+    runs: int = 0
+
+
+@dataclass
+class Daemon:
+    config: Config
+    host: Host
+    store: Store | None = None
+    clock: Callable[[], float] = time.time
+    collector_classes: tuple[type[BaseCollector], ...] = COLLECTORS
+    _slots: dict[str, _Slot] = field(default_factory=dict, init=False)
+    _readings: dict[str, tuple[Reading, ...]] = field(default_factory=dict, init=False)
+    _statuses: dict[str, CollectorStatus] = field(default_factory=dict, init=False)
+    _snapshot: Snapshot = field(default=None, init=False)  # type: ignore[assignment]
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
+    _generation: int = field(default=0, init=False)
+    _last_sample: float = field(default=0.0, init=False)
+    _last_prune: float = field(default=0.0, init=False)
+    _boot_id: str = field(default="unknown", init=False)
+    _hostname: str = field(default="", init=False)
+    _loop_beat: float = field(default=0.0, init=False)
+    _wake: threading.Event = field(default_factory=threading.Event, init=False)
+
+    def __post_init__(self) -> None:
+        self._boot_id = self.host.boot_id()
+        self._hostname = self.host.hostname()
+        self._snapshot = Snapshot.empty(self._boot_id, self.clock())
+        for cls in self.collector_classes:
+            ccfg = self.config.collectors.get(cls.name)
+            enabled = ccfg.enabled if ccfg is not None else cls.default_enabled
+            if not enabled:
+                continue
+            try:
+                col = cls(self.host, self.config.collector(cls.name), self.store)
+            except Exception as exc:  # noqa: BLE001 - a collector that cannot even start is a failed collector
+                log.error("collector %s could not start: %s", cls.name, exc)
+                self._statuses[cls.name] = CollectorStatus(cls.name, ok=False, error=f"init failed: {exc}")
+                continue
+            self._slots[cls.name] = _Slot(col)
+
+    # ---- snapshot --------------------------------------------------------------------------
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._snapshot
+
+    @property
+    def collectors(self) -> dict[str, BaseCollector]:
+        return {n: s.collector for n, s in self._slots.items()}
+
+    def _rebuild(self) -> Snapshot:
+        now = self.clock()
+        with self._lock:
+            readings = MappingProxyType(dict(self._readings))
+            statuses = MappingProxyType(dict(self._statuses))
+            self._generation += 1
+            gen = self._generation
+        base = Snapshot(time=now, boot_id=self._boot_id, readings=readings, statuses=statuses,
+                        generation=gen, hostname=self._hostname)
+        history = History(self.store, now)
+        findings, errors = rules_mod.evaluate(base, history, self.config, now)
+        findings.extend(self._agent_findings())
+        acked: set[tuple[str, str]] = set()
+        if self.store is not None:
+            try:
+                acks = self.store.acks()
+                for f in findings:
+                    tok = acks.get(f.key)
+                    if tok is None:
+                        continue
+                    if tok == f.ack_token:
+                        acked.add(f.key)
+                    else:  # the evidence changed: the ack no longer holds
+                        self.store.unack(*f.key)
+                self.store.record_findings(findings, now)
+                if now - self._last_sample >= SAMPLE_INTERVAL:
+                    self.store.record_samples(self._boot_id, now, rules_mod.history_samples(base))
+                    self._last_sample = now
+                if now - self._last_prune >= 86400:
+                    self.store.prune_samples(now - SAMPLE_RETENTION)
+                    self._last_prune = now
+            except Exception as exc:  # noqa: BLE001 - a broken store must not stop monitoring
+                log.error("state store: %s", exc)
+                errors.append(f"store: {exc}")
+        snap = replace(base, findings=tuple(findings), acked=frozenset(acked),
+                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS}))
+        self._snapshot = snap
+        return snap
+
+    def _agent_findings(self) -> list[Finding]:
+        out = []
+        if self.store is not None and self.store.recovered_from:
+            out.append(Finding(rule="agent.state_reset", component="agent", subject="state.db", device="state.db",
+                               severity=Severity.WARNING, summary=self.store.recovered_from,
+                               evidence={"detail": self.store.recovered_from}, fingerprint="reset"))
+        return out
+
+    # ---- one cycle (agent check, tests, the first daemon cycle) ---------------------------------
+    def run_once(self) -> Snapshot:
+        """Run every enabled collector once (concurrently, with timeouts) and evaluate rules."""
+        now = self.clock()
+        for slot in self._slots.values():
+            if slot.thread is None or not slot.thread.is_alive():
+                self._start(slot, now)
+        deadline = time.monotonic() + max((s.collector.timeout for s in self._slots.values()), default=0)
+        for slot in self._slots.values():
+            if slot.thread is not None:
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
+        self._check_timeouts(force=True)
+        return self._rebuild()
+
+    def _start(self, slot: _Slot, now: float) -> None:
+        slot.token += 1
+        token = slot.token
+        slot.started = time.monotonic()
+        slot.timed_out = False
+        slot.next_due = now + slot.collector.interval
+
+        def work() -> None:
+            readings, status = run_collector(slot.collector, slot.last_success, self.clock)
+            with self._lock:
+                if token != slot.token or slot.timed_out:
+                    log.warning("collector %s finished after its timeout; result dropped", slot.collector.name)
+                    return
+                slot.runs += 1
+                if status.ok:
+                    slot.last_success = status.last_success
+                    self._readings[slot.collector.name] = readings
+                elif status.no_data:
+                    self._readings[slot.collector.name] = ()
+                # a failed run keeps no readings: stale data is never served as fresh
+                else:
+                    self._readings.pop(slot.collector.name, None)
+                self._statuses[slot.collector.name] = status
+            if not status.ok:
+                log.warning("collector %s failed: %s", slot.collector.name, status.error)
+            for m in status.messages:
+                log.info("collector %s: %s", slot.collector.name, m)
+            self._wake.set()
+
+        slot.thread = threading.Thread(target=work, name=f"collector-{slot.collector.name}", daemon=True)
+        slot.thread.start()
+
+    def _check_timeouts(self, force: bool = False) -> bool:
+        changed = False
+        now_m = time.monotonic()
+        for name, slot in self._slots.items():
+            if slot.thread is not None and slot.thread.is_alive() and not slot.timed_out:
+                if now_m - slot.started >= slot.collector.timeout:
+                    with self._lock:
+                        slot.timed_out = True
+                        self._readings.pop(name, None)
+                        self._statuses[name] = CollectorStatus(
+                            name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
+                            last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")
+                    log.error("collector %s timed out after %gs", name, slot.collector.timeout)
+                    changed = True
+        return changed
+
+    # ---- the loop ------------------------------------------------------------------------------
+    def run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+        self.run_once()
+        if on_ready:
+            on_ready()
+        wd = watchdog_interval() if self.config.daemon.watchdog else None
+        last_wd = 0.0
+        while not stop.is_set():
+            self._loop_beat = time.monotonic()
+            now = self.clock()
+            changed = False
+            for slot in self._slots.values():
+                if now >= slot.next_due and (slot.thread is None or not slot.thread.is_alive()):
+                    self._start(slot, now)
+            if self._check_timeouts():
+                changed = True
+            if self._wake.is_set():
+                self._wake.clear()
+                changed = True
+            if changed:
+                try:
+                    self._rebuild()
+                except Exception:  # noqa: BLE001 - the loop never dies
+                    log.exception("snapshot rebuild failed")
+            if wd is not None and time.monotonic() - last_wd >= wd:
+                sd_notify("WATCHDOG=1")
+                last_wd = time.monotonic()
+            next_due = min((s.next_due for s in self._slots.values()), default=now + 5)
+            self._wake.wait(timeout=max(0.05, min(1.0, next_due - self.clock())))
+        for slot in self._slots.values():
+            try:
+                slot.collector.close()
+            except Exception:  # noqa: BLE001
+                log.exception("closing collector %s", slot.collector.name)
+
+    def healthy(self) -> bool:
+        return self._loop_beat == 0.0 or time.monotonic() - self._loop_beat < 30.0
+
+
+def snapshot_to_status(snap: Snapshot) -> dict[str, Any]:
+    """The stable JSON schema of ``agent status --json`` and ``/status.json``."""
+    worst = snap.worst_severity()
+    return {
+        "schema": 1,
+        "hostname": snap.hostname,
+        "time": snap.time,
+        "boot_id": snap.boot_id,
+        "worst_severity": worst.label,
+        "findings": [dict(f.to_dict(), acknowledged=f.key in snap.acked) for f in snap.findings],
+        "collectors": {
+            name: {
+                "ok": st.ok, "present": not st.no_data, "error": st.error,
+                "duration_seconds": round(st.duration_seconds, 6), "last_success": st.last_success,
+                "skipped_entries": st.skipped_entries, "messages": list(st.messages),
+            }
+            for name, st in snap.statuses.items()
+        },
+        "rule_errors": list(snap.extras.get("rule_errors", ())),
+    }

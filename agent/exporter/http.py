@@ -1,0 +1,127 @@
+"""The /metrics HTTP server: a private registry, rendered output cached per snapshot generation.
+
+Rendering happens at most once per snapshot (the daemon swaps in a new one after each collector
+run); every scrape in between is served from the cached bytes. ``/status.json`` serves the same
+snapshot for ``agent status``; ``/-/healthy`` answers 200 while the daemon loop is alive.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+from agent.exporter.collector import SnapshotCollector
+from agent.model import Snapshot
+
+log = logging.getLogger("hwagent.http")
+
+
+class MetricsRenderer:
+    def __init__(self, get_snapshot: Callable[[], Snapshot], process_metrics: bool = False):
+        self._get = get_snapshot
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.registry.register(SnapshotCollector(get_snapshot))
+        if process_metrics:
+            from prometheus_client import ProcessCollector  # noqa: PLC0415
+
+            ProcessCollector(registry=self.registry)
+        self._process = process_metrics
+        self._lock = threading.Lock()
+        self._cached: tuple[int, bytes] | None = None
+
+    def render(self) -> bytes:
+        snap = self._get()
+        cached = self._cached
+        if cached is not None and cached[0] == snap.generation and not self._process:
+            return cached[1]
+        with self._lock:
+            data = generate_latest(self.registry)
+            self._cached = (snap.generation, data)
+            return data
+
+
+def parse_listen(listen: str) -> tuple[str, int]:
+    host, sep, port = listen.rpartition(":")
+    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
+        raise ValueError(f"invalid listen address {listen!r}: expected host:port or :port")
+    host = host.strip("[]")
+    return host or "0.0.0.0", int(port)  # noqa: S104 - like node_exporter, all interfaces by default
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server_version = "hwagent"
+    renderer: MetricsRenderer
+    status_json: Callable[[], dict]
+    healthy: Callable[[], bool]
+
+    def log_message(self, fmt, *args):  # quiet; access logs belong to the proxy
+        log.debug("%s " + fmt, self.client_address[0], *args)
+
+    def _send(self, code: int, body: bytes, ctype: str) -> None:
+        self.send_response(code)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):  # noqa: N802
+        path = self.path.split("?", 1)[0]
+        try:
+            if path == "/metrics":
+                self._send(200, self.renderer.render(), CONTENT_TYPE_LATEST)
+            elif path == "/status.json":
+                self._send(200, json.dumps(self.status_json(), sort_keys=True).encode(), "application/json")
+            elif path == "/-/healthy":
+                ok = self.healthy()
+                self._send(200 if ok else 503, b"OK\n" if ok else b"unhealthy\n", "text/plain")
+            elif path == "/":
+                self._send(200, b"<html><head><title>hwagent</title></head><body><h1>hwagent</h1>"
+                                b"<p><a href=\"/metrics\">Metrics</a> | <a href=\"/status.json\">Status</a></p>"
+                                b"</body></html>\n", "text/html; charset=utf-8")
+            else:
+                self._send(404, b"not found\n", "text/plain")
+        except Exception as exc:  # noqa: BLE001
+            log.exception("request %s failed", path)
+            self._send(500, f"error: {exc}\n".encode(), "text/plain")
+
+    do_HEAD = do_GET
+
+
+class MetricsServer:
+    def __init__(self, listen: str, renderer: MetricsRenderer, status_json: Callable[[], dict],
+                 healthy: Callable[[], bool] = lambda: True):
+        host, port = parse_listen(listen)
+        handler = type("Handler", (_Handler,), {
+            "renderer": renderer,
+            "status_json": staticmethod(status_json),
+            "healthy": staticmethod(healthy),
+        })
+        ThreadingHTTPServer.allow_reuse_address = True
+        if ":" in host:
+            import socket  # noqa: PLC0415
+
+            class _V6(ThreadingHTTPServer):
+                address_family = socket.AF_INET6
+            self.httpd = _V6((host, port), handler)
+        else:
+            self.httpd = ThreadingHTTPServer((host, port), handler)
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
+
+    @property
+    def port(self) -> int:
+        return self.httpd.server_address[1]
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()

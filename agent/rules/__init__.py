@@ -1,0 +1,52 @@
+"""Rule registry: RULES is the tuple joined from each family module, in output order."""
+
+from __future__ import annotations
+
+import logging
+from types import MappingProxyType
+from typing import Any, Iterable
+
+from agent.model import Finding, Snapshot
+from agent.rules import board, memory
+from agent.rules.base import Params, RuleContext, RuleMeta, rule
+
+log = logging.getLogger("hwagent.rules")
+
+FAMILIES = (board, memory)
+
+RULES: tuple[RuleMeta, ...] = tuple(fn.meta for fam in FAMILIES for fn in fam.RULES)
+RULES_BY_ID: dict[str, RuleMeta] = {}
+for _m in RULES:
+    if _m.id in RULES_BY_ID:
+        raise RuntimeError(f"duplicate rule id {_m.id}")
+    RULES_BY_ID[_m.id] = _m
+
+
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
+    out: dict[str, float] = {}
+    for fam in FAMILIES:
+        fn = getattr(fam, "history_samples", None)
+        if fn:
+            out.update(fn(snapshot))
+    return out
+
+
+def evaluate(snapshot: Snapshot, history: Any, config: Any, now: float) -> tuple[list[Finding], list[str]]:
+    """Run every enabled rule; a rule that raises is reported in ``errors``, never propagated."""
+    findings: list[Finding] = []
+    errors: list[str] = []
+    for meta in RULES:
+        rc = config.rule(meta.id) if config is not None else None
+        if rc is not None and not rc.enabled:
+            continue
+        params = Params(meta.defaults, rc.params if rc else {}, rc.devices if rc else {})
+        ctx = RuleContext(snapshot=snapshot, history=history, params=params, now=now, rule=meta)
+        try:
+            findings.extend(meta.fn(ctx))
+        except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others
+            log.warning("rule %s failed: %s", meta.id, exc)
+            errors.append(f"{meta.id}: {type(exc).__name__}: {exc}")
+    return findings, errors
+
+
+__all__ = ["RULES", "RULES_BY_ID", "evaluate", "rule", "RuleContext", "RuleMeta", "history_samples"]

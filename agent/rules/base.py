@@ -1,0 +1,91 @@
+"""Rule metadata, context and evaluation.
+
+A rule is a plain function ``fn(ctx) -> Iterable[Finding]`` decorated with :func:`rule`, which
+only attaches metadata: the stable id (``family.snake_name``, which is API: config key, metric
+label, runbook trigger), default parameters and the suggested runbook. Rules read
+``ctx.snapshot`` and ``ctx.history``, take thresholds from ``ctx.param(name, subject, device)``
+(config per rule id, overridden per device) and use ``ctx.now`` as their only clock: the same
+input always gives the same output.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Mapping
+
+from agent.model import Finding, Snapshot
+
+
+@dataclass(frozen=True)
+class RuleMeta:
+    id: str
+    fn: Callable[["RuleContext"], Iterable[Finding]]
+    defaults: Mapping[str, Any]
+    runbook: str | None
+    description: str
+    param_docs: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+
+def rule(rule_id: str, *, defaults: Mapping[str, Any] | None = None, runbook: str | None = None,
+         description: str = "", param_docs: Mapping[str, str] | None = None):
+    if "." not in rule_id or rule_id != rule_id.lower():
+        raise ValueError(f"rule id {rule_id!r} must be family.snake_name")
+
+    def deco(fn):
+        fn.meta = RuleMeta(rule_id, fn, dict(defaults or {}), runbook,
+                           description or (fn.__doc__ or "").strip().split("\n")[0], dict(param_docs or {}))
+        return fn
+
+    return deco
+
+
+class Params:
+    """Parameters of one rule: defaults < config [rules.ID] < [rules.ID.devices.DEVICE]."""
+
+    def __init__(self, defaults: Mapping[str, Any], overrides: Mapping[str, Any],
+                 devices: Mapping[str, Mapping[str, Any]]):
+        self._base = {**defaults, **overrides}
+        self._devices = devices
+
+    def get(self, name: str, *devices: str | None) -> Any:
+        for d in devices:
+            if d and d in self._devices and name in self._devices[d]:
+                return self._devices[d][name]
+        return self._base[name]
+
+    def enabled_for(self, *devices: str | None) -> bool:
+        for d in devices:
+            if d and d in self._devices and "enabled" in self._devices[d]:
+                return bool(self._devices[d]["enabled"])
+        return True
+
+
+@dataclass
+class RuleContext:
+    snapshot: Snapshot
+    history: Any  # agent.store.History (read-only)
+    params: Params
+    now: float
+    rule: RuleMeta | None = None
+
+    def param(self, name: str, *devices: str | None) -> Any:
+        return self.params.get(name, *devices)
+
+    def enabled_for(self, *devices: str | None) -> bool:
+        return self.params.enabled_for(*devices)
+
+    def finding(self, *, component: str, subject: str, device: str, severity, summary: str,
+                evidence: Mapping[str, Any] | None = None, fingerprint: str = "", runbook: str | None = None,
+                rule_id: str | None = None) -> Finding:
+        meta = self.rule
+        return Finding(
+            rule=rule_id or (meta.id if meta else "unknown.rule"),
+            component=component, subject=subject, device=device, severity=severity,
+            summary=summary, evidence=dict(evidence or {}),
+            runbook=runbook if runbook is not None else (meta.runbook if meta else None),
+            fingerprint=fingerprint,
+        )

@@ -1,0 +1,297 @@
+"""SQLite state: acks, finding lifecycle, sample history and small key/value state.
+
+One file, ``{state_dir}/state.db``, opened with WAL and a busy timeout. Each capability owns its
+tables and migrates them with :meth:`Store.migrate` (``component`` + ordered scripts), so features
+do not share one version counter. A corrupt database is moved aside (``state.db.corrupt-<ts>``)
+and a new one started; the daemon reports that as a finding, it never refuses to run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+CORE_MIGRATIONS = (
+    """
+    CREATE TABLE acks (
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        token TEXT NOT NULL,
+        operator TEXT,
+        created REAL NOT NULL,
+        PRIMARY KEY (rule, subject)
+    );
+    CREATE TABLE findings (
+        rule TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        component TEXT NOT NULL,
+        device TEXT NOT NULL,
+        severity TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        evidence TEXT NOT NULL,
+        first_seen REAL NOT NULL,
+        last_seen REAL NOT NULL,
+        resolved REAL,
+        PRIMARY KEY (rule, subject)
+    );
+    CREATE TABLE samples (
+        key TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        ts REAL NOT NULL,
+        value REAL NOT NULL
+    );
+    CREATE INDEX samples_key_ts ON samples (key, ts);
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated REAL NOT NULL
+    );
+    """,
+)
+
+
+class StoreError(Exception):
+    pass
+
+
+class Store:
+    def __init__(self, path: str | Path, *, clock=time.time):
+        self.path = Path(path)
+        self.clock = clock
+        self._lock = threading.RLock()
+        self.recovered_from: str | None = None  # set when a corrupt file was moved aside
+        self._conn = self._open()
+        self.migrate("core", CORE_MIGRATIONS)
+
+    @classmethod
+    def in_dir(cls, state_dir: str | Path, **kw) -> "Store":
+        d = Path(state_dir)
+        try:
+            d.mkdir(parents=True, exist_ok=True, mode=0o750)
+        except PermissionError:
+            raise StoreError(f"state directory {d}: permission denied (run as root or pass --state-dir)") from None
+        except OSError as exc:
+            raise StoreError(f"state directory {d}: {exc.strerror}") from None
+        return cls(d / "state.db", **kw)
+
+    @classmethod
+    def memory(cls) -> "Store":
+        return cls(":memory:")
+
+    # ---- connection ------------------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False, isolation_level=None)
+        conn.execute("PRAGMA busy_timeout = 5000")
+        if str(self.path) != ":memory:":
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        row = conn.execute("PRAGMA quick_check").fetchone()
+        if row is None or row[0] != "ok":
+            raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
+        return conn
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return self._connect()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc):
+                raise StoreError(f"{self.path}: database is locked by another process") from None
+            if str(self.path) == ":memory:":
+                raise
+            return self._move_aside(exc)
+        except sqlite3.DatabaseError as exc:
+            if str(self.path) == ":memory:":
+                raise
+            return self._move_aside(exc)
+
+    def _move_aside(self, exc: Exception) -> sqlite3.Connection:
+        aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}")
+        for suffix in ("", "-wal", "-shm"):
+            src = Path(str(self.path) + suffix)
+            if src.exists():
+                os.replace(src, Path(str(aside) + suffix))
+        self.recovered_from = f"{self.path} was unreadable ({exc}); moved to {aside}, started a new store"
+        return self._connect()
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def migrate(self, component: str, scripts: Sequence[str]) -> None:
+        """Apply the scripts of ``component`` not yet applied (append-only list)."""
+        with self._lock:
+            row = self._conn.execute("SELECT version FROM schema_version WHERE component = ?", (component,)).fetchone()
+            have = row[0] if row else 0
+            if have > len(scripts):
+                raise StoreError(f"{self.path}: {component} schema version {have} is newer than this agent ({len(scripts)})")
+            for i in range(have, len(scripts)):
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    for stmt in _split_sql(scripts[i]):
+                        self._conn.execute(stmt)
+                    self._conn.execute(
+                        "INSERT INTO schema_version (component, version) VALUES (?, ?) "
+                        "ON CONFLICT(component) DO UPDATE SET version = excluded.version", (component, i + 1))
+                    self._conn.execute("COMMIT")
+                except Exception:
+                    self._conn.execute("ROLLBACK")
+                    raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        with self._lock:
+            return self._conn.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                self._conn.executemany(sql, rows)
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    # ---- key/value -----------------------------------------------------------------------------
+    def get(self, key: str, default: Any = None) -> Any:
+        rows = self.execute("SELECT value FROM kv WHERE key = ?", (key,))
+        if not rows:
+            return default
+        try:
+            return json.loads(rows[0][0])
+        except ValueError:
+            return default
+
+    def put(self, key: str, value: Any) -> None:
+        self.execute(
+            "INSERT INTO kv (key, value, updated) VALUES (?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
+            (key, json.dumps(value, sort_keys=True), self.clock()),
+        )
+
+    # ---- acks ------------------------------------------------------------------------------------
+    def ack(self, rule: str, subject: str, token: str, operator: str | None) -> None:
+        self.execute(
+            "INSERT INTO acks (rule, subject, token, operator, created) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT(rule, subject) DO UPDATE SET token = excluded.token, operator = excluded.operator, "
+            "created = excluded.created",
+            (rule, subject, token, operator, self.clock()),
+        )
+
+    def unack(self, rule: str, subject: str) -> None:
+        self.execute("DELETE FROM acks WHERE rule = ? AND subject = ?", (rule, subject))
+
+    def acks(self) -> dict[tuple[str, str], str]:
+        return {(r, s): t for r, s, t in self.execute("SELECT rule, subject, token FROM acks")}
+
+    # ---- finding lifecycle --------------------------------------------------------------------------
+    def record_findings(self, findings: Iterable[Any], now: float) -> None:
+        """Upsert active findings; mark those no longer present as resolved."""
+        active = {}
+        for f in findings:
+            active[(f.rule, f.subject)] = f
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                for (rule, subject), f in active.items():
+                    self._conn.execute(
+                        "INSERT INTO findings (rule, subject, component, device, severity, summary, evidence, "
+                        "first_seen, last_seen, resolved) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL) "
+                        "ON CONFLICT(rule, subject) DO UPDATE SET component = excluded.component, "
+                        "device = excluded.device, severity = excluded.severity, summary = excluded.summary, "
+                        "evidence = excluded.evidence, last_seen = excluded.last_seen, "
+                        "first_seen = CASE WHEN findings.resolved IS NULL THEN findings.first_seen ELSE excluded.first_seen END, "
+                        "resolved = NULL",
+                        (rule, subject, f.component, f.device, f.severity.label, f.summary,
+                         json.dumps(dict(f.evidence), sort_keys=True, default=str), now, now),
+                    )
+                for rule, subject in self._conn.execute("SELECT rule, subject FROM findings WHERE resolved IS NULL").fetchall():
+                    if (rule, subject) not in active:
+                        self._conn.execute("UPDATE findings SET resolved = ? WHERE rule = ? AND subject = ?", (now, rule, subject))
+                self._conn.execute("COMMIT")
+            except Exception:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def finding_times(self) -> dict[tuple[str, str], tuple[float, float]]:
+        return {(r, s): (a, b) for r, s, a, b in self.execute(
+            "SELECT rule, subject, first_seen, last_seen FROM findings WHERE resolved IS NULL")}
+
+    # ---- samples / history -------------------------------------------------------------------------
+    def record_samples(self, boot_id: str, ts: float, values: Mapping[str, float]) -> None:
+        if values:
+            self.executemany("INSERT INTO samples (key, boot_id, ts, value) VALUES (?, ?, ?, ?)",
+                             ((k, boot_id, ts, float(v)) for k, v in values.items()))
+
+    def samples(self, key: str, since: float | None = None) -> list[tuple[str, float, float]]:
+        if since is None:
+            return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
+        return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
+
+    def prune_samples(self, older_than: float) -> int:
+        with self._lock:
+            cur = self._conn.execute("DELETE FROM samples WHERE ts < ?", (older_than,))
+            return cur.rowcount
+
+
+def _split_sql(script: str) -> Iterator[str]:
+    for stmt in script.split(";"):
+        if stmt.strip():
+            yield stmt
+
+
+class History:
+    """Read-only view of stored samples for rules, counter-reset aware (keyed by boot id).
+
+    ``delta(key, window)`` is the growth of a counter within the window, summed per boot, so a
+    kernel counter that resets on reboot is not read as a negative jump. ``first``/``last``
+    give the earliest/latest stored value (lifetime counters such as SMART's).
+    """
+
+    def __init__(self, store: Store | None, now: float):
+        self._store = store
+        self._now = now
+        self._cache: dict[tuple[str, float | None], list[tuple[str, float, float]]] = {}
+
+    def _rows(self, key: str, since: float | None) -> list[tuple[str, float, float]]:
+        if self._store is None:
+            return []
+        ck = (key, since)
+        if ck not in self._cache:
+            self._cache[ck] = self._store.samples(key, since)
+        return self._cache[ck]
+
+    def delta(self, key: str, window: float, current: float | None = None, boot_id: str | None = None) -> float | None:
+        rows = list(self._rows(key, self._now - window))
+        if current is not None and boot_id is not None:
+            rows.append((boot_id, self._now, current))
+        if len(rows) < 2:
+            return None
+        total = 0.0
+        prev_boot, prev_val = rows[0][0], rows[0][2]
+        for boot, _ts, val in rows[1:]:
+            if boot != prev_boot:
+                total += max(0.0, val)  # new boot: the counter started again at 0
+            elif val >= prev_val:
+                total += val - prev_val
+            else:
+                total += max(0.0, val)  # reset without reboot (driver reload)
+            prev_boot, prev_val = boot, val
+        return total
+
+    def first(self, key: str) -> float | None:
+        rows = self._rows(key, None)
+        return rows[0][2] if rows else None
+
+    def last(self, key: str) -> float | None:
+        rows = self._rows(key, None)
+        return rows[-1][2] if rows else None
+
+    def max(self, key: str, window: float | None = None) -> float | None:
+        rows = self._rows(key, None if window is None else self._now - window)
+        return max((r[2] for r in rows), default=None)
