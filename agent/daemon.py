@@ -130,7 +130,8 @@ class Daemon:
         now = self.clock()
         with self._lock:
             readings = MappingProxyType(dict(self._readings))
-            statuses = MappingProxyType(dict(self._statuses))
+            order = {n: i for i, n in enumerate(c.name for c in self.collector_classes)}
+            statuses = MappingProxyType(dict(sorted(self._statuses.items(), key=lambda kv: order.get(kv[0], 999))))
             self._generation += 1
             gen = self._generation
         base = Snapshot(time=now, boot_id=self._boot_id, readings=readings, statuses=statuses,

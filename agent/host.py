@@ -215,25 +215,20 @@ class Host:
         return os.path.lexists(p)
 
     def realpath(self, p: Path) -> Path:
-        """Resolve links *inside* the host tree: absolute link targets are re-rooted, so a
-        captured tree's ``device`` links resolve within the capture."""
-        root = self._roots["/"]
-        cur = Path(p)
+        """Resolve links *inside* the host tree: relative links resolve as usual, absolute link
+        targets are re-rooted, so a captured tree's ``device`` links resolve within the capture."""
+        p = Path(p)
+        cur = Path(os.path.realpath(p.parent)) / p.name
         for _ in range(40):
             try:
                 target = os.readlink(cur)
             except OSError:
                 break
-            if os.path.isabs(target):
-                cur = self.path(target)
-            else:
-                cur = Path(os.path.normpath(cur.parent / target))
-        # resolve intermediate links (sysfs is full of them) the same way, component-wise
-        try:
-            resolved = Path(os.path.realpath(cur))
-        except OSError:
-            resolved = cur
-        return resolved if root == Path("/") or _within(resolved, self._roots) else cur
+            nxt = self.path(target) if os.path.isabs(target) else cur.parent / target
+            cur = Path(os.path.realpath(nxt.parent)) / nxt.name
+        if cur.name in ("..", "."):
+            cur = Path(os.path.realpath(cur))
+        return cur
 
     # ---- commands ----------------------------------------------------------------------
     def which(self, name: str) -> str | None:
@@ -268,7 +263,10 @@ class Host:
         """Call a psutil function with its procfs pointed at this host's /proc."""
         import psutil  # noqa: PLC0415 - the one place psutil is imported
 
-        with _psutil_lock:
+        import warnings  # noqa: PLC0415
+
+        with _psutil_lock, warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # psutil warns about fields a container's meminfo lacks
             old = psutil.PROCFS_PATH
             psutil.PROCFS_PATH = str(self.path("proc"))
             try:
@@ -291,16 +289,6 @@ class Host:
                 yield child
                 if depth < max_depth and child.is_dir() and not child.is_symlink():
                     stack.append((child, depth + 1))
-
-
-def _within(p: Path, roots: dict[str, Path]) -> bool:
-    for base in roots.values():
-        try:
-            p.relative_to(base.resolve() if base.exists() else base)
-            return True
-        except ValueError:
-            continue
-    return False
 
 
 def parse_int(text: str | None) -> int | None:

@@ -77,7 +77,8 @@ class HwmonCollector(BaseCollector):
         for entry in entries:
             if not entry.startswith("hwmon"):
                 continue
-            chip_dir = base / entry
+            # resolve within the host tree: captures may hold absolute links
+            chip_dir = self.host.realpath(base / entry)
             try:
                 chip = self._read_chip(chip_dir, seen_ids)
             except ReadError as err:  # a chip that vanished between listing and reading
@@ -115,7 +116,7 @@ class HwmonCollector(BaseCollector):
 
     def _read_chip(self, chip_dir: Path, seen_ids: dict[str, int]):
         files = self.host.listdir(chip_dir)
-        if not files and not self.host.exists(chip_dir):
+        if not files and not chip_dir.is_dir():
             raise ReadError(chip_dir, "vanished")
         sensor_dir = chip_dir
         if not any(_SENSOR_FILE.match(f) for f in files):

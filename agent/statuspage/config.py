@@ -1,0 +1,110 @@
+"""The ``[statuspage]`` config section (registered with :func:`agent.config.register_section`)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+from agent.config import ConfigError, build_dataclass, doc, register_section
+
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+
+
+@dataclass(frozen=True)
+class ServiceConfig:
+    name: str = doc("Customer-facing name shown on the page (\"Web hosting\").", "")
+    description: str = doc("One line under the name (\"customers on server-3\").", "")
+    hosts: tuple[str, ...] = doc("Hosts this service runs on; an alert whose `instance`/`host`/`nodename` label names "
+                                 "one of them (port stripped) affects the service.", ())
+    components: tuple[str, ...] = doc("Only alerts whose `component` label is in this list affect the service "
+                                      "(empty: any component; host-down alerts always do).", ())
+    labels: Mapping[str, str] = doc("Extra label matchers that must all be equal on the alert.", factory=dict)
+    draft: bool = doc("Alert-opened incidents of this service wait as drafts until the operator publishes them.", False)
+
+
+@dataclass(frozen=True)
+class StatuspageConfig:
+    listen: str = doc("Address of the status service, `host:port` (put a TLS reverse proxy in front).", "127.0.0.1:10068")
+    token: str = doc("Bearer token for the webhook and the API (prefer token_file).", "")
+    token_file: str = doc("File holding the bearer token (first line).", "")
+    database: str = doc("SQLite database of services, incidents, updates and subscribers.",
+                        "/var/lib/hwagent-statuspage/status.db")
+    public_url: str = doc("Public base URL of the page, used in notices and the Atom feed.", "http://localhost:10068")
+    title: str = doc("Page title.", "Service status")
+    languages: tuple[str, ...] = doc("Languages of texts and pages (en, de); the first is the default.", ("en", "de"))
+    timezone: str = doc("Time zone for dates on the page, notices and day bars.", "UTC")
+    output_dir: str = doc("If set, the page is (re)written here atomically after every change, for any static host.", "")
+    template_dir: str = doc("Directory with templates that override the shipped ones (same file names).", "")
+    services: Mapping[str, ServiceConfig] = doc("Customer-facing services: `[statuspage.services.web]` ...", factory=dict)
+    default_service: str = doc("Service for alerts that match no service (empty: such alerts are reported and dropped).", "")
+    host_down_alerts: tuple[str, ...] = doc("Alert names meaning the host is down (major outage of its services).",
+                                            ("HostDown", "HwagentDown", "InstanceDown", "TargetDown"))
+    severity_impact: Mapping[str, str] = doc("Impact of other alerts by `severity` label; severities not listed open no incident.",
+                                             factory=lambda: {"critical": "partial_outage"})
+    resolve_hold_seconds: float = doc("After the last alert of an incident resolves, wait this long (debounce) before "
+                                      "resolving; a re-fire inside the window continues the same incident silently.", 600.0)
+    auto_resolve: bool = doc("Resolve alert-opened incidents after the hold; incidents the operator has written to "
+                             "stay in monitoring until the operator resolves them.", True)
+    update_interval_minutes: int = doc("Promised interval of updates (\"next update by\").", 60)
+    notify_states: tuple[str, ...] = doc("Incident states whose updates are sent to subscribers.",
+                                         ("investigating", "identified", "resolved"))
+    partial_outage_weight: float = doc("Share of a partial outage counted as downtime in availability (0..1).", 0.5)
+    heartbeat_gap_seconds: float = doc("Agent heartbeats further apart than this count as host down.", 300.0)
+    smtp_host: str = doc("External SMTP relay (not on a monitored server); empty disables mail.", "")
+    smtp_port: int = doc("SMTP relay port.", 587)
+    smtp_starttls: bool = doc("Use STARTTLS with the relay.", True)
+    smtp_user: str = doc("SMTP login (empty: none).", "")
+    smtp_password_file: str = doc("File holding the SMTP password.", "")
+    mail_from: str = doc("Sender address of notices.", "status@localhost")
+    webhooks: tuple[str, ...] = doc("URLs that receive every published update as JSON (operator webhooks).", ())
+    max_body_bytes: int = doc("Largest accepted request body.", 1_048_576)
+    subscribe_per_ip_per_hour: int = doc("Subscription requests accepted per client address per hour.", 5)
+    subscribe_per_hour: int = doc("Subscription requests accepted per hour in total.", 100)
+    trust_forwarded_for: bool = doc("Take the client address from X-Forwarded-For (only behind your own proxy).", False)
+
+    def __post_init__(self):
+        services = {}
+        for key, value in dict(self.services).items():
+            if isinstance(value, ServiceConfig):
+                services[key] = value
+            elif isinstance(value, dict):
+                services[key] = build_dataclass(ServiceConfig, value, f"statuspage.services.{key}")
+            else:
+                raise ValueError(f"services.{key}: expected a table, got {value!r}")
+            if not services[key].name:
+                services[key] = dataclasses.replace(services[key], name=key)
+        object.__setattr__(self, "services", services)
+        for lang in self.languages:
+            if lang not in ("en", "de"):
+                raise ValueError(f"languages: unsupported language {lang!r} (en, de)")
+        if not self.languages:
+            raise ValueError("languages: at least one language")
+        for sev, impact in self.severity_impact.items():
+            if impact not in IMPACTS:
+                raise ValueError(f"severity_impact.{sev}: unknown impact {impact!r} ({', '.join(IMPACTS)})")
+        if not 0.0 <= self.partial_outage_weight <= 1.0:
+            raise ValueError(f"partial_outage_weight: must be within 0..1, got {self.partial_outage_weight}")
+        if self.default_service and self.default_service not in self.services:
+            raise ValueError(f"default_service: {self.default_service!r} is not a configured service")
+
+    def read_token(self) -> str:
+        if self.token_file:
+            try:
+                tok = Path(self.token_file).read_text(encoding="utf-8").strip().splitlines()
+            except OSError as exc:
+                raise ConfigError("statuspage.token_file", f"{self.token_file}: {exc.strerror or exc}") from None
+            return tok[0].strip() if tok else ""
+        return self.token
+
+    def smtp_password(self) -> str:
+        if not self.smtp_password_file:
+            return ""
+        try:
+            return Path(self.smtp_password_file).read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigError("statuspage.smtp_password_file", f"{self.smtp_password_file}: {exc.strerror or exc}") from None
+
+
+register_section("statuspage", StatuspageConfig)
