@@ -37,7 +37,7 @@ def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
     h = cfg.host
     paths = HostPaths(rootfs=h.root or "/", sysfs=h.sysfs or None, procfs=h.procfs or None,
                       devfs=h.devfs or None, runfs=h.runfs or None)
-    return Host(paths=paths, runner=runner, clock=clock)
+    return Host(paths=paths, runner=runner, clock=clock, tools={"smartctl": h.smartctl, "ipmitool": h.ipmitool})
 
 
 def sd_notify(message: str) -> bool:
@@ -181,10 +181,9 @@ class Daemon:
         for slot in self._slots.values():
             if slot.thread is None or not slot.thread.is_alive():
                 self._start(slot, now)
-        deadline = time.monotonic() + max((s.collector.timeout for s in self._slots.values()), default=0)
         for slot in self._slots.values():
             if slot.thread is not None:
-                slot.thread.join(max(0.0, deadline - time.monotonic()))
+                slot.thread.join(max(0.0, slot.started + slot.collector.timeout - time.monotonic()))
         self._check_timeouts(force=True)
         return self._rebuild()
 

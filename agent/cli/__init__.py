@@ -88,11 +88,19 @@ def cli(ctx: click.Context, config_path: str | None, verbose: int, quiet: bool, 
     ctx.obj = App(config_path=config_path, verbose=verbose)
 
 
+@cli.result_callback()
+@click.pass_context
+def _exit_with(ctx: click.Context, rv: Any, **_kw: Any) -> None:
+    """Commands return their exit code; make it the process exit code (CliRunner included)."""
+    if isinstance(rv, int) and rv != 0:
+        ctx.exit(rv)
+
+
 def _register() -> None:
-    from agent.cli import ack, check, completion, config_cmd, rules_cmd, run, status  # noqa: PLC0415
+    from agent.cli import ack, alerts, check, completion, config_cmd, rules_cmd, run, status  # noqa: PLC0415
 
     for cmd in (run.run, check.check, status.status, ack.ack, config_cmd.config_group, rules_cmd.rules,
-                completion.completion):
+                alerts.alerts, completion.completion):
         cli.add_command(cmd)
     import importlib  # noqa: PLC0415
 

@@ -161,6 +161,7 @@ class Finding:
             "summary": self.summary,
             "evidence": dict(self.evidence),
             "runbook": self.runbook,
+            "fingerprint": self.fingerprint,
         }
 
 

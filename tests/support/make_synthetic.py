@@ -16,7 +16,8 @@ from tests.support.fakesys import FakeSys
 HOSTS = Path(__file__).resolve().parent.parent / "fixtures" / "hosts"
 
 
-def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in4: int = 3312) -> None:
+def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in4: int = 3312,
+         temp2_fault: int = 0) -> None:
     fs.proc_basics(boot_id="5f1c7a2e-3b2d-4c6e-9f0a-1b2c3d4e5f60")
     fs.hwmon_chip(0, "acpitz", "virtual/thermal/thermal_zone0", {"temp1_input": 27800, "temp1_crit": 105000})
     fs.hwmon_chip(1, "coretemp", "platform/coretemp.0", {
@@ -38,11 +39,21 @@ def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in
         "fan2_input": fan2, "fan2_min": 300, "fan2_alarm": 0,  # CPU fan
         "fan3_input": 812, "fan3_min": 0, "fan3_alarm": 0,
         "temp1_label": "SYSTIN", "temp1_input": 33000, "temp1_max": 80000, "temp1_alarm": 0,
-        "temp2_label": "CPUTIN", "temp2_input": 41500, "temp2_max": 80000, "temp2_alarm": 0,
+        "temp2_label": "CPUTIN", "temp2_input": 41500, "temp2_max": 80000, "temp2_alarm": 0, "temp2_fault": temp2_fault,
         "temp3_label": "AUXTIN0", "temp3_input": 96000, "temp3_max": 0, "temp3_alarm": 0,  # floating input, no limit
         "intrusion0_alarm": 0,
         "pwm1": 0, "pwm2": 153, "pwm3": 96,
     })
+    # a PMBus power supply and a humidity sensor, as found on server boards
+    fs.hwmon_chip(3, "pmbus", "platform/i2c-0/0-0058", {
+        "in1_label": "vin", "in1_input": 229500, "in1_min": 180000, "in1_max": 264000,
+        "curr1_label": "iin", "curr1_input": 812, "curr1_max": 6000,
+        "power1_label": "pin", "power1_input": 186000000,
+        "energy1_input": 512300000000,
+        "temp1_input": 31000, "temp1_max": 70000, "temp1_crit": 85000,
+        "fan1_input": 7800, "fan1_fault": 0,
+    })
+    fs.hwmon_chip(4, "sht3x", "platform/i2c-1/1-0044", {"temp1_input": 24500, "humidity1_input": 41250})
     fs.write("sys/class/thermal/thermal_zone0/type", "acpitz\n")
     fs.write("sys/class/thermal/thermal_zone0/temp", "27800\n")
     fs.write("sys/class/thermal/thermal_zone0/trip_point_0_type", "critical\n")
@@ -60,7 +71,7 @@ def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in
 SCENARIOS = {
     "synthetic-healthy": {},
     "synthetic-fan-stopped": {"fan2": 0},
-    "synthetic-voltage": {"in1": 908, "in4": 2950, "vbat": 2410},
+    "synthetic-voltage": {"in1": 908, "in4": 2950, "vbat": 2410, "temp2_fault": 1},
 }
 
 

@@ -25,7 +25,8 @@ def normalise(text: str, volatile: tuple[str, ...] = VOLATILE, drop_labels: dict
                 if k in labels and s.name in v:
                     labels[k] = "X"
             lab = ",".join(f'{k}="{labels[k]}"' for k in sorted(labels))
-            lines.append(f"{s.name}{{{lab}}} {s.value:g}" if lab else f"{s.name} {s.value:g}")
+            v = repr(float(s.value))
+            lines.append(f"{s.name}{{{lab}}} {v}" if lab else f"{s.name} {v}")
         out.extend(sorted(lines))
     return "\n".join(out) + "\n"
 
