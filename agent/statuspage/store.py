@@ -147,6 +147,8 @@ class StatusStore:
         self.path = str(path)
         self.clock = clock
         self._lock = threading.RLock()
+        self._depth = 0
+        self._after: list = []
         if self.path != ":memory:":
             parent = Path(self.path).parent
             try:
@@ -194,21 +196,51 @@ class StatusStore:
 
     @contextlib.contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction (BEGIN IMMEDIATE ... COMMIT), serialised across threads."""
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT), serialised across threads.
+
+        Re-entrant: a nested ``tx()`` on the same thread joins the outer transaction, so the HTTP
+        layer can store an idempotency record atomically with the change it answers."""
         with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield self._conn
+                finally:
+                    self._depth -= 1
+                return
             try:
                 self._conn.execute("BEGIN IMMEDIATE")
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
                     raise StoreBusy(f"{self.path}: database is locked by another process; retry") from None
                 raise
+            self._depth = 1
             try:
                 yield self._conn
             except BaseException:
+                self._depth = 0
+                self._after.clear()
                 self._conn.execute("ROLLBACK")
                 raise
-            else:
+            self._depth = 0
+            try:
                 self._conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                self._after.clear()
+                self._conn.execute("ROLLBACK")
+                raise StoreBusy(f"{self.path}: commit failed ({exc}); retry") from None
+            after, self._after = self._after, []
+        for fn in after:
+            fn()
+
+    def after_commit(self, fn) -> None:
+        """Run ``fn`` after the current transaction commits (at once outside a transaction)."""
+        with self._lock:
+            if self._depth:
+                if fn not in self._after:
+                    self._after.append(fn)
+                return
+        fn()
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
         with self._lock:

@@ -1,0 +1,196 @@
+"""The public page: HTML (one per language), JSON summary and Atom feed, served by the service and
+optionally written to a directory for any static web host.
+
+Only published incidents appear. Per service: the current state (worst impact among its open
+incidents), 90 day bars (worst impact per calendar day in the page's time zone, with downtime)
+and the 90-day uptime by the availability rule of :mod:`agent.statuspage.availability`.
+Templates are rendered with Jinja2 autoescaping, so incident text can never inject markup.
+Files are written atomically (temp file in the same directory, fsync, rename).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from agent.statuspage import availability, texts
+from agent.statuspage.incidents import IMPACT_ORDER, public
+
+DAYS = 90
+RECENT_DAYS = 14
+
+
+def _day_starts(now: float, tz: dt.tzinfo, days: int) -> list[tuple[dt.date, float, float]]:
+    today = dt.datetime.fromtimestamp(now, tz).date()
+    out = []
+    for k in range(days - 1, -1, -1):
+        d = today - dt.timedelta(days=k)
+        a = dt.datetime(d.year, d.month, d.day, tzinfo=tz).timestamp()
+        nd = d + dt.timedelta(days=1)
+        b = dt.datetime(nd.year, nd.month, nd.day, tzinfo=tz).timestamp()
+        out.append((d, a, b))
+    return out
+
+
+def summary(service, now: float | None = None) -> dict:
+    """The JSON summary (also the data behind the HTML page)."""
+    cfg = service.cfg
+    now = service.clock() if now is None else now
+    tz = service.tz
+    open_incs = [i for i in service.incidents(open_only=True, published_only=True)]
+    recent = [i for i in service.incidents(published_only=True, since=now - RECENT_DAYS * 86400) if i["state"] == "resolved"]
+    created = {r["id"]: r["created"] for r in service.store.services()}
+    days = _day_starts(now, tz, DAYS)
+    window_start = days[0][1]
+    services = []
+    for sid, svc in cfg.services.items():
+        state = "operational"
+        for inc in open_incs:
+            for s in inc["services"]:
+                if s["id"] == sid and IMPACT_ORDER[s["impact"]] > IMPACT_ORDER[state]:
+                    state = s["impact"]
+        ivs = availability.service_intervals(service, sid, now, published_only=True)
+        since = min([created.get(sid, now), *(i.start for i in ivs)])
+        bars = []
+        for d, a, b in days:
+            if b <= since:
+                bars.append({"date": d.isoformat(), "status": "nodata", "downtime_seconds": 0.0})
+                continue
+            t = availability.tally(ivs, a, min(b, now), cfg.partial_outage_weight)
+            worst = "operational"
+            for imp, secs in t["seconds"].items():
+                if secs > 0 and IMPACT_ORDER[imp] > IMPACT_ORDER[worst]:
+                    worst = imp
+            bars.append({"date": d.isoformat(), "status": worst, "downtime_seconds": round(t["downtime"], 1)})
+        measured_from = max(window_start, since)
+        total = availability.tally(ivs, measured_from, now, cfg.partial_outage_weight)
+        services.append({
+            "id": sid, "name": svc.name, "description": svc.description, "status": state,
+            "uptime_90d_percent": round(availability.percent(total["downtime"], now - measured_from), 3),
+            "measured_since": texts.iso(measured_from),
+            "downtime_90d_seconds": round(total["downtime"], 1), "days": bars,
+        })
+    worst = max([s["status"] for s in services] or ["operational"], key=lambda i: IMPACT_ORDER[i])
+    indicator = {"operational": "none", "maintenance": "maintenance", "degraded": "minor",
+                 "partial_outage": "major", "major_outage": "critical"}[worst]
+    return {
+        "page": {"title": cfg.title, "url": cfg.public_url, "updated_at": texts.iso(now), "timezone": cfg.timezone,
+                 "languages": list(cfg.languages)},
+        "status": {"indicator": indicator, "worst": worst},
+        "services": services,
+        "incidents": [public(i) for i in open_incs],
+        "recent_incidents": [public(i) for i in recent],
+    }
+
+
+def _localise(service, inc: dict, lang: str) -> dict:
+    tz = service.tz
+    pick = lambda d: d.get(lang) or next(iter(d.values()), "")  # noqa: E731
+    out = dict(inc)
+    out["title_text"] = pick(inc["title"])
+    out["service_names"] = service.service_names([s["id"] for s in inc["services"]], lang)
+    out["updates_local"] = [{**u, "text": pick(u["body"]), "when": texts.fmt_time(_ts(u["created_at"]), tz, lang),
+                             "edited_when": texts.fmt_time(_ts(u["edited_at"]), tz, lang) if u["edited_at"] else ""}
+                            for u in reversed(inc["updates"])]
+    out["eta_text"] = service._eta_text(_ts(inc["eta_from"]), _ts(inc["eta_to"]), lang) if inc["eta_from"] else ""
+    out["started_local"] = texts.fmt_time(_ts(inc["started_at"]), tz, lang)
+    return out
+
+
+def _ts(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+
+
+def render_html(service, lang: str | None = None, now: float | None = None, data: dict | None = None, *,
+                root: str = "") -> str:
+    cfg = service.cfg
+    lang = lang if lang in cfg.languages else cfg.languages[0]
+    now = service.clock() if now is None else now
+    data = data or summary(service, now)
+    html_env, _ = texts.environments(cfg.template_dir)
+    ui = texts.UI[lang]
+    for s in data["services"]:
+        for b in s["days"]:
+            b["label"] = f"{b['date']}: {ui[b['status']]}" + (
+                f", {ui['downtime']} {texts.fmt_duration(b['downtime_seconds'], lang)}" if b["downtime_seconds"] else "")
+    return html_env.get_template("page.html.j2").render(
+        cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host),
+        incidents=[_localise(service, i, lang) for i in data["incidents"]],
+        recent=[_localise(service, i, lang) for i in data["recent_incidents"]],
+        updated=texts.fmt_time(now, service.tz, lang), fmt_duration=texts.fmt_duration)
+
+
+def render_atom(service, lang: str | None = None, now: float | None = None, limit: int = 50) -> str:
+    cfg = service.cfg
+    lang = lang if lang in cfg.languages else cfg.languages[0]
+    now = service.clock() if now is None else now
+    base = cfg.public_url.rstrip("/")
+    host = urlparse(base).hostname or "localhost"
+    entries = []
+    for inc in service.incidents(published_only=True, limit=limit):
+        loc = _localise(service, inc, lang)
+        for u in loc["updates_local"]:
+            entries.append({"id": f"tag:{host},2024:incident-{inc['id']}-update-{u['id']}",
+                            "title": f"{texts.UI[lang][u['state']]}: {loc['title_text']}",
+                            "updated": u["edited_at"] or u["created_at"], "published": u["created_at"],
+                            "link": f"{base}/{lang}/#incident-{inc['id']}", "text": u["text"]})
+    entries.sort(key=lambda e: e["updated"], reverse=True)
+    entries = entries[:limit]
+    html_env, _ = texts.environments(cfg.template_dir)
+    return html_env.get_template("feed.atom.j2").render(
+        cfg=cfg, lang=lang, base=base, feed_id=f"tag:{host},2024:status-{lang}",
+        updated=entries[0]["updated"] if entries else texts.iso(now), entries=entries)
+
+
+def render_all(service, now: float | None = None) -> dict[str, bytes]:
+    """Every public file: path -> bytes."""
+    cfg = service.cfg
+    now = service.clock() if now is None else now
+    data = summary(service, now)
+    files = {"summary.json": json.dumps(data, indent=2, ensure_ascii=False, sort_keys=True).encode() + b"\n",
+             "index.html": render_html(service, cfg.languages[0], now, json.loads(json.dumps(data))).encode(),
+             "feed.atom": render_atom(service, cfg.languages[0], now).encode()}
+    for lang in cfg.languages:
+        files[f"{lang}/index.html"] = render_html(service, lang, now, json.loads(json.dumps(data)), root="../").encode()
+        files[f"{lang}/feed.atom"] = render_atom(service, lang, now).encode()
+    return files
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+    dfd = os.open(str(path.parent), os.O_RDONLY)
+    try:
+        os.fsync(dfd)
+    finally:
+        os.close(dfd)
+
+
+def write_dir(service, out: str | Path, now: float | None = None) -> list[str]:
+    out = Path(out)
+    written = []
+    files = render_all(service, now)
+    # the index last, so a reader never sees an index newer than its feed and summary
+    for name in sorted(files, key=lambda n: n.endswith("index.html")):
+        atomic_write(out / name, files[name])
+        written.append(name)
+    return written
