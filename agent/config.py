@@ -61,6 +61,9 @@ class HostConfig:
 class ExporterConfig:
     listen: str = doc("Address of the /metrics endpoint (`--web.listen-address`), `host:port` or `:port`.", DEFAULT_LISTEN)
     process_metrics: bool = doc("Also export the agent's own process_* metrics.", False)
+    web_config_file: str = doc("exporter-toolkit style web config (YAML: tls_server_config, basic_auth_users with "
+                               "bcrypt hashes, http_server_config.headers) for /metrics and /status.json "
+                               "(`--web.config.file`).", "")
 
 
 @dataclass(frozen=True)

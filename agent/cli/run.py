@@ -17,11 +17,13 @@ log = logging.getLogger("hwagent.run")
 @click.command("run")
 @click.option("--web.listen-address", "listen", metavar="ADDR",
               help="Address for /metrics, e.g. :10067 or 127.0.0.1:10067 (config exporter.listen).")
+@click.option("--web.config.file", "web_config", metavar="FILE",
+              help="TLS and basic-auth config, exporter-toolkit format (config exporter.web_config_file).")
 @click.option("--once", is_flag=True, help="Run one cycle, print /metrics to stdout and exit.")
 @host_options
 @click.pass_obj
 @pass_host_options
-def run(app, listen: str | None, once: bool) -> int:
+def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
     """Run the agent: collect on schedule, evaluate rules, serve /metrics.
 
     Zero configuration works: every collector whose subsystem exists runs with its default
@@ -38,9 +40,19 @@ def run(app, listen: str | None, once: bool) -> int:
     from agent.exporter.http import MetricsRenderer, MetricsServer  # noqa: PLC0415
     from agent.store import Store  # noqa: PLC0415
 
+    from agent.exporter.webconfig import WebConfigError, load_web_config  # noqa: PLC0415
+
     cfg = app.config()
     if listen:
         cfg = cfg.replace(exporter={"listen": listen})
+    if web_config:
+        cfg = cfg.replace(exporter={"web_config_file": web_config})
+    web = None
+    if cfg.exporter.web_config_file:
+        try:
+            web = load_web_config(cfg.exporter.web_config_file)
+        except WebConfigError as exc:
+            raise click.BadParameter(str(exc), param_hint="--web.config.file") from None
     store = Store.in_dir(cfg.state.dir)
     if store.recovered_from:
         log.error("%s", store.recovered_from)
@@ -52,7 +64,8 @@ def run(app, listen: str | None, once: bool) -> int:
         store.close()
         return 0
     try:
-        server = MetricsServer(cfg.exporter.listen, renderer, lambda: snapshot_to_status(daemon.snapshot), daemon.healthy)
+        server = MetricsServer(cfg.exporter.listen, renderer, lambda: snapshot_to_status(daemon.snapshot),
+                               daemon.healthy, web=web)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--web.listen-address") from None
     except OSError as exc:
@@ -67,7 +80,8 @@ def run(app, listen: str | None, once: bool) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     server.start()
-    log.warning("hwagent listening on %s (port %d), state in %s", cfg.exporter.listen, server.port, cfg.state.dir)
+    log.warning("hwagent listening on %s (port %d, %s%s), state in %s", cfg.exporter.listen, server.port,
+                "https" if server.tls else "http", ", basic auth" if web and web.users else "", cfg.state.dir)
 
     def ready():
         snap = daemon.snapshot

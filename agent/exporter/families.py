@@ -110,4 +110,6 @@ def system(snap: Snapshot, emit: Emit) -> None:
 
 
 # Explicit sampler registry (order does not matter: output follows the catalogue).
-SAMPLERS: tuple[Callable[[Snapshot, Emit], None], ...] = (core, findings, hwmon, thermal, system)
+from agent.exporter.families_disk import disk  # noqa: E402 - disk samplers live in their own module
+
+SAMPLERS: tuple[Callable[[Snapshot, Emit], None], ...] = (core, findings, hwmon, thermal, system, disk)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Callable
 
@@ -54,18 +55,47 @@ def parse_listen(listen: str) -> tuple[str, int]:
     return host or "0.0.0.0", int(port)  # noqa: S104 - like node_exporter, all interfaces by default
 
 
+MAX_REQUEST_LINE = 8192
+
+
 class _Handler(BaseHTTPRequestHandler):
     server_version = "hwagent"
+    sys_version = ""
+    timeout = 15  # seconds per connection read: a slow client cannot pin a thread
     renderer: MetricsRenderer
     status_json: Callable[[], dict]
     healthy: Callable[[], bool]
+    web = None  # agent.exporter.webconfig.WebConfig
+
+    def parse_request(self) -> bool:  # noqa: D102 - bound request size before parsing
+        if len(self.raw_requestline) > MAX_REQUEST_LINE:
+            self.command, self.request_version = None, "HTTP/1.1"
+            self.send_error(414)
+            return False
+        return super().parse_request()
+
+    def send_error(self, code, message=None, explain=None):  # no server internals to clients
+        self.close_connection = True
+        body = f"{code} {HTTPStatus(code).phrase}\n".encode()
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+        except OSError:
+            pass
 
     def log_message(self, fmt, *args):  # quiet; access logs belong to the proxy
         log.debug("%s " + fmt, self.client_address[0], *args)
 
-    def _send(self, code: int, body: bytes, ctype: str) -> None:
+    def _send(self, code: int, body: bytes, ctype: str, extra: dict | None = None) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
+        for k, v in {**(self.web.headers if self.web else {}), **(extra or {})}.items():
+            self.send_header(k, v)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         if self.command != "HEAD":
@@ -73,6 +103,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         path = self.path.split("?", 1)[0]
+        if self.web is not None and not self.web.check_basic(self.headers.get("Authorization")):
+            self._send(401, b"401 Unauthorized\n", "text/plain", {"WWW-Authenticate": 'Basic realm="hwagent"'})
+            return
         try:
             if path == "/metrics":
                 self._send(200, self.renderer.render(), CONTENT_TYPE_LATEST)
@@ -87,21 +120,27 @@ class _Handler(BaseHTTPRequestHandler):
                                 b"</body></html>\n", "text/html; charset=utf-8")
             else:
                 self._send(404, b"not found\n", "text/plain")
-        except Exception as exc:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - logged here, never shown to the client
             log.exception("request %s failed", path)
-            self._send(500, f"error: {exc}\n".encode(), "text/plain")
+            self._send(500, b"500 Internal Server Error\n", "text/plain")
 
     do_HEAD = do_GET
+
+    def _refuse(self):
+        self.send_error(405)
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = _refuse
 
 
 class MetricsServer:
     def __init__(self, listen: str, renderer: MetricsRenderer, status_json: Callable[[], dict],
-                 healthy: Callable[[], bool] = lambda: True):
+                 healthy: Callable[[], bool] = lambda: True, web=None):
         host, port = parse_listen(listen)
         handler = type("Handler", (_Handler,), {
             "renderer": renderer,
             "status_json": staticmethod(status_json),
             "healthy": staticmethod(healthy),
+            "web": web,
         })
         ThreadingHTTPServer.allow_reuse_address = True
         if ":" in host:
@@ -113,6 +152,9 @@ class MetricsServer:
         else:
             self.httpd = ThreadingHTTPServer((host, port), handler)
         self.httpd.daemon_threads = True
+        self.tls = bool(web is not None and web.tls is not None)
+        if self.tls:
+            self.httpd.socket = web.tls.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="http", daemon=True)
 
     @property
