@@ -69,7 +69,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def parse_request(self) -> bool:  # noqa: D102 - bound request size before parsing
         if len(self.raw_requestline) > MAX_REQUEST_LINE:
-            self.command, self.request_version = None, "HTTP/1.1"
+            self.command, self.request_version, self.requestline = None, "HTTP/1.1", ""
             self.send_error(414)
             return False
         return super().parse_request()
