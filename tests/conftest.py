@@ -14,6 +14,8 @@ FIXTURES = ROOT / "tests" / "fixtures"
 def pytest_addoption(parser):
     parser.addoption("--update-golden", action="store_true", default=False,
                      help="rewrite golden files (tests/fixtures/hosts/*/expected/) instead of comparing")
+    parser.addoption("--fuzz-long", action="store_true", default=False,
+                     help="fuzz targets run >= 100 000 examples each (tests/fuzz)")
 
 
 @pytest.fixture

@@ -7,11 +7,21 @@ from typing import Any, Sequence
 
 import click
 
+_CONTROL = {c: f"\\x{c:02x}" for c in [*range(0, 32), *range(127, 160)] if c not in (9,)}
+_CONTROL[9] = " "
+
+
+def clean(text: object) -> str:
+    """Make a value safe for a terminal: control characters (ANSI escapes, newlines, CR) from
+    hostile device names or kernel strings are shown escaped, never interpreted."""
+    return str(text).translate(_CONTROL)
+
+
 SEV_COLOUR = {"critical": "red", "warning": "yellow", "info": "cyan", "ok": "green"}
 
 
 def table(headers: Sequence[str], rows: Sequence[Sequence[Any]], max_width: int = 80) -> str:
-    cells = [[str(c) if c is not None else "" for c in r] for r in rows]
+    cells = [[clean(c) if c is not None else "" for c in r] for r in rows]
     widths = [len(h) for h in headers]
     for r in cells:
         for i, c in enumerate(r[:-1]):
@@ -35,7 +45,7 @@ def render_status(status: dict) -> str:
     worst = status.get("worst_severity", "ok")
     findings = [f for f in status.get("findings", []) if not f.get("acknowledged")]
     acked = [f for f in status.get("findings", []) if f.get("acknowledged")]
-    out.append(f"{host}: {worst.upper()} - {len(findings)} active finding(s), {len(acked)} acknowledged")
+    out.append(clean(f"{host}: {worst.upper()} - {len(findings)} active finding(s), {len(acked)} acknowledged"))
     if findings:
         out.append("")
         order = {"critical": 0, "warning": 1, "info": 2}
@@ -45,10 +55,10 @@ def render_status(status: dict) -> str:
         runbooks = sorted({f["runbook"] for f in findings if f.get("runbook")})
         if runbooks:
             out.append("")
-            out.append("suggested runbooks: " + ", ".join(runbooks) + "  (agent recover show NAME)")
+            out.append(clean("suggested runbooks: " + ", ".join(runbooks)) + "  (agent recover show NAME)")
     if acked:
         out.append("")
-        out.append("acknowledged: " + ", ".join(f"{f['rule']} {f['device']}" for f in acked))
+        out.append(clean("acknowledged: " + ", ".join(f"{f['rule']} {f['device']}" for f in acked)))
     cols = status.get("collectors", {})
     if cols:
         out.append("")
@@ -61,7 +71,7 @@ def render_status(status: dict) -> str:
             rows.append((name, state, f"{c['duration_seconds'] * 1000:.1f} ms", note))
         out.append(table(("COLLECTOR", "STATE", "DURATION", "NOTE"), rows))
     for e in status.get("rule_errors", []):
-        out.append(f"rule error: {e}")
+        out.append(clean(f"rule error: {e}"))
     return "\n".join(out)
 
 
