@@ -106,9 +106,15 @@ tests:
   - interval: 1m
     input_series:
       - series: 'hwagent_finding_active{instance="s1:10067",job="hwagent",rule="board.fan_stopped",component="board",device="nct/fan2",severity="critical"}'
-        values: '1x5'
+        values: '1x200'
       - series: 'up{instance="s2:10067",job="hwagent"}'
         values: '0x5'
+      - series: 'hwagent_finding_active{instance="s1:10067",job="hwagent",rule="board.voltage_out_of_range",component="board",device="nct/in1",severity="warning"}'
+        values: '1x30'
+      - series: 'hwagent_collector_success{instance="s1:10067",job="hwagent",collector="smart"}'
+        values: '0x60'
+      - series: 'hwagent_collector_last_success_timestamp_seconds{instance="s1:10067",job="hwagent",collector="ipmi"}'
+        values: '0x200'
     alert_rule_test:
       - eval_time: 1m
         alertname: HwagentFindingCritical
@@ -117,6 +123,33 @@ tests:
             exp_annotations:
               summary: "board.fan_stopped on s1:10067 (board nct/fan2)"
               description: "hwagent reports a critical hardware finding. Run `agent status` on the host for the evidence and the suggested runbook."
+      - eval_time: 10m
+        alertname: HwagentFindingWarning
+        exp_alerts: []
+      - eval_time: 20m
+        alertname: HwagentFindingWarning
+        exp_alerts:
+          - exp_labels: {severity: warning, instance: "s1:10067", job: hwagent, rule: board.voltage_out_of_range, component: board, device: nct/in1}
+            exp_annotations:
+              summary: "board.voltage_out_of_range on s1:10067 (board nct/in1)"
+              description: "hwagent reports a hardware warning. Run `agent status` on the host for the evidence."
+      - eval_time: 20m
+        alertname: HwagentCollectorFailing
+        exp_alerts: []
+      - eval_time: 40m
+        alertname: HwagentCollectorFailing
+        exp_alerts:
+          - exp_labels: {severity: warning, component: agent, instance: "s1:10067", job: hwagent, collector: smart}
+            exp_annotations:
+              summary: "hwagent collector smart failing on s1:10067"
+              description: "The collector's last runs failed; its hardware is not being watched. See the agent log."
+      - eval_time: 140m
+        alertname: HwagentCollectorStale
+        exp_alerts:
+          - exp_labels: {severity: warning, component: agent, instance: "s1:10067", job: hwagent, collector: ipmi}
+            exp_annotations:
+              summary: "hwagent collector ipmi on s1:10067 has not succeeded for 2 h"
+              description: "Data from this collector is stale."
       - eval_time: 3m
         alertname: HwagentHostDown
         exp_alerts:
