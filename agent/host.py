@@ -118,6 +118,8 @@ class Host:
     # directories searched for external tools when a bare name is configured; systemd units
     # often run without /usr/sbin in PATH, so the usual sbin dirs are always searched.
     tool_dirs: tuple[str, ...] = ("/usr/sbin", "/usr/bin", "/sbin", "/bin", "/usr/local/sbin", "/usr/local/bin")
+    # configured executables by tool name ([host] smartctl = "/usr/sbin/smartctl"); see tool()
+    tools: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._roots = self.paths.resolve()
@@ -239,6 +241,10 @@ class Host:
         if found:
             return found
         return shutil.which(name, path=os.pathsep.join(self.tool_dirs))
+
+    def tool(self, name: str) -> str:
+        """The configured executable for a tool (``[host] smartctl``), else its bare name."""
+        return self.tools.get(name) or name
 
     def run(self, argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> CommandResult:
         """Run an argv list with a timeout (the process group is killed on expiry)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.collectors.base import BaseCollector, NoData, run_collector
 from agent.collectors.hwmon import HwmonCollector
+from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
 from agent.collectors.thermal import ThermalCollector
 
@@ -11,6 +12,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     HwmonCollector,
     ThermalCollector,
     SystemCollector,
+    SmartCollector,
 )
 
 COLLECTORS_BY_NAME: dict[str, type[BaseCollector]] = {c.name: c for c in COLLECTORS}

@@ -10,6 +10,7 @@ last good read (kept in the state store across restarts).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -52,6 +53,14 @@ NVME_WARNING_BITS = {
     6: "reserved_bit6",
     7: "reserved_bit7",
 }
+
+
+def is_seagate(model: str | None, family: str | None = None, vendor: str | None = None) -> bool:
+    """Seagate drives pack several counters into some raw values (1, 7, 188, 195)."""
+    for s in (model, family, vendor):
+        if s and "seagate" in s.lower():
+            return True
+    return bool(model and re.match(r"^ST\d", model))
 
 
 def decode_exit_status(status: int | None) -> tuple[str, ...]:
@@ -255,6 +264,6 @@ class SelfTestPlan(Reading):
 
 __all__ = [
     "READ_STATES", "POWER_STATES", "EXIT_BITS", "NVME_WARNING_BITS", "TRACKED_ATTRIBUTES",
-    "decode_exit_status", "decode_nvme_warning",
+    "decode_exit_status", "decode_nvme_warning", "is_seagate",
     "AtaAttribute", "SelfTest", "NvmeHealth", "ScsiHealth", "SmartDevice", "SelfTestPlan",
 ]

@@ -7,12 +7,12 @@ from types import MappingProxyType
 from typing import Any, Iterable
 
 from agent.model import Finding, Snapshot
-from agent.rules import board, memory
+from agent.rules import board, disk, memory
 from agent.rules.base import Params, RuleContext, RuleMeta, rule
 
 log = logging.getLogger("hwagent.rules")
 
-FAMILIES = (board, memory)
+FAMILIES = (board, memory, disk)
 
 RULES: tuple[RuleMeta, ...] = tuple(fn.meta for fam in FAMILIES for fn in fam.RULES)
 RULES_BY_ID: dict[str, RuleMeta] = {}

@@ -1,0 +1,569 @@
+"""smartctl output -> :class:`agent.model.disk.SmartDevice`. Pure functions, no I/O.
+
+``parse_json`` reads the document of ``smartctl --json -x`` (smartmontools >= 7.0; every section
+optional, unknown fields ignored, wrong types tolerated). ``text_to_doc`` turns the classic text
+report (``smartctl -x``/``-a``, as older tools and hand-made captures have it) into the same JSON
+shape for the fields the rules use, so one mapper serves both.
+
+Vendor raw encodings are decoded before anything judges them: Seagate packs several counters
+into the 48-bit raw value of attributes 1, 7, 188 and 195; power-on time may be ``12345h+34m+56s``;
+temperatures carry ``(Min/Max 20/45)``. Implausible values (a temperature of 65535 °C, negative
+counters) are dropped and named in ``rejected``.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping
+
+from agent.model.disk import is_seagate  # noqa: F401 - re-exported
+from agent.model.disk import AtaAttribute, NvmeHealth, ScsiHealth, SelfTest, SmartDevice
+
+NVME_DATA_UNIT_BYTES = 512_000
+TEMP_RANGE = (-40.0, 150.0)  # plausible drive temperatures, celsius
+MAX_POWER_ON_HOURS = 1_000_000  # ~114 years
+STANDBY_RE = re.compile(r"Device is in (STANDBY|SLEEP|IDLE)[\w ()]*mode", re.IGNORECASE)
+PERMISSION_RE = re.compile(r"permission denied|operation not permitted|must be root|are you root", re.IGNORECASE)
+OPEN_FAILED_RE = re.compile(r"no such (file|device)|unable to detect device type|failed: |smart open|open device",
+                            re.IGNORECASE)
+# Seagate packs (error count, operation count) or three 16-bit counters into these raw values
+SEAGATE_PACKED = {1, 7, 188, 195}
+COUNT_ATTRIBUTES = {5, 10, 184, 187, 188, 196, 197, 198, 199}
+
+
+class ParseError(ValueError):
+    """smartctl output that is not what smartctl writes (garbage, truncated)."""
+
+
+# ---- small tolerant getters -------------------------------------------------------------------
+def _get(doc: Any, *path: str | int) -> Any:
+    cur = doc
+    for p in path:
+        if isinstance(p, int):
+            if not isinstance(cur, list) or len(cur) <= p:
+                return None
+            cur = cur[p]
+        else:
+            if not isinstance(cur, Mapping):
+                return None
+            cur = cur.get(p)
+    return cur
+
+
+def _int(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return int(v)
+    if isinstance(v, int):
+        return v
+    if isinstance(v, float) and v == v:
+        return int(v)
+    if isinstance(v, str):
+        s = v.strip().replace(",", "")
+        if re.fullmatch(r"-?\d+", s):
+            return int(s)
+    return None
+
+
+def _str(v: Any) -> str | None:
+    if isinstance(v, str):
+        v = v.strip()
+        return v or None
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return str(v)
+    return None
+
+
+def _bool(v: Any) -> bool | None:
+    return v if isinstance(v, bool) else None
+
+
+class _Rejects:
+    def __init__(self, device: str):
+        self.device = device
+        self.items: list[str] = []
+
+    def count(self, what: str, v: Any) -> int | None:
+        n = _int(v)
+        if n is not None and n < 0:
+            self.items.append(f"{self.device}: {what} {n} is negative, ignored")
+            return None
+        return n
+
+    def temp(self, what: str, v: Any) -> float | None:
+        n = _int(v) if not isinstance(v, float) else v
+        if n is None:
+            return None
+        if not (TEMP_RANGE[0] <= n <= TEMP_RANGE[1]) or n == 0 and what.endswith("limit"):
+            if n != 0:
+                self.items.append(f"{self.device}: {what} {n} °C is implausible, ignored")
+            return None
+        return float(n)
+
+
+# ---- raw value decoding -------------------------------------------------------------------------
+_DURATION = re.compile(r"^\s*(\d+)h(?:\+(\d+)m)?(?:\+(\d+(?:\.\d+)?)s)?")
+_LEADING_INT = re.compile(r"^\s*(-?\d+)(?:\s|$|\()")
+
+
+def parse_duration_hours(text: str | None) -> float | None:
+    """``"12345h+34m+56.789s"`` -> hours (float); None when the text is not that shape."""
+    if not text:
+        return None
+    m = _DURATION.match(text)
+    if not m:
+        return None
+    h = int(m.group(1))
+    mins = int(m.group(2) or 0)
+    secs = float(m.group(3) or 0.0)
+    return h + mins / 60.0 + secs / 3600.0
+
+
+def decode_count(attr_id: int, raw: int | None, raw_string: str, seagate: bool) -> int | None:
+    """The count a rule may judge, from an attribute's raw value.
+
+    Seagate's 188 packs three 16-bit counters (``0x0004_0004_0004`` = 4, 4, 4): the low word is
+    the count. Seagate's 1/7/195 pack an error count with an operation count: no usable count.
+    Raw strings like ``"34 (Min/Max 20/45)"`` give their leading number; ``"12h+34m"`` hours.
+    """
+    if attr_id in SEAGATE_PACKED and seagate:
+        if attr_id == 188 and raw is not None:
+            return raw & 0xFFFF
+        return None
+    if raw_string:
+        hours = parse_duration_hours(raw_string)
+        if hours is not None:
+            return int(hours)
+        m = _LEADING_INT.match(raw_string)
+        if m:
+            n = int(m.group(1))
+            if attr_id in COUNT_ATTRIBUTES and n > 0xFFFFFFFF:
+                return n & 0xFFFF  # packed by a vendor we do not know: the low word is the count
+            return n
+        if raw_string.strip().lower().startswith("0x"):
+            try:
+                return int(raw_string.split()[0], 16)
+            except ValueError:
+                pass
+    if raw is not None and attr_id in COUNT_ATTRIBUTES and raw > 0xFFFFFFFF:
+        return raw & 0xFFFF
+    return raw
+
+
+def _wwn(doc: Mapping) -> str | None:
+    w = _get(doc, "wwn")
+    if isinstance(w, Mapping):
+        naa, oui, id_ = _int(w.get("naa")), _int(w.get("oui")), _int(w.get("id"))
+        if naa is not None and oui is not None and id_ is not None:
+            return f"0x{naa:x}{oui:06x}{id_:09x}"
+    lu = _get(doc, "logical_unit_id")
+    if isinstance(lu, str) and lu.strip():
+        return lu.strip().lower()
+    for ns in _get(doc, "nvme_namespaces") or []:
+        eui = _get(ns, "eui64")
+        if isinstance(eui, Mapping) and _int(eui.get("oui")) is not None and _int(eui.get("ext_id")) is not None:
+            return f"eui.{_int(eui['oui']):06x}{_int(eui['ext_id']):010x}"
+    return None
+
+
+# ---- the JSON mapper ------------------------------------------------------------------------------------
+def classify_failure(rc: int | None, messages: list[str]) -> tuple[str, str]:
+    """(read_status, power_state) for a run that produced no SMART data."""
+    text = " ".join(messages)
+    m = STANDBY_RE.search(text)
+    if m:
+        return "standby", m.group(1).lower()
+    if PERMISSION_RE.search(text):
+        return "permission_denied", "unknown"
+    if rc is not None and rc & 0x02 or OPEN_FAILED_RE.search(text):
+        return "open_failed", "unknown"
+    return "error", "unknown"
+
+
+def has_smart_data(doc: Mapping) -> bool:
+    return any(k in doc for k in ("smart_status", "ata_smart_attributes", "nvme_smart_health_information_log",
+                                  "scsi_grown_defect_list", "scsi_error_counter_log", "ata_smart_self_test_log",
+                                  "nvme_self_test_log", "scsi_self_test_0"))
+
+
+def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: float | None = None,
+               rc: int | None = None, backend: str = "json") -> SmartDevice:
+    """Map one smartctl JSON document to a SmartDevice (read_status says whether it holds data)."""
+    if not isinstance(doc, Mapping):
+        raise ParseError(f"{device}: smartctl JSON is a {type(doc).__name__}, not an object")
+    if "smartctl" not in doc and "json_format_version" not in doc:
+        raise ParseError(f"{device}: not smartctl JSON (no smartctl/json_format_version)")
+    rej = _Rejects(device)
+    exit_status = _int(_get(doc, "smartctl", "exit_status"))
+    if exit_status is None:
+        exit_status = rc
+    messages = [m.get("string", "") for m in (_get(doc, "smartctl", "messages") or []) if isinstance(m, Mapping)]
+    dtype = _str(_get(doc, "device", "type")) or dev_type
+    protocol = _str(_get(doc, "device", "protocol")) or ""
+    model = _str(doc.get("model_name")) or _str(doc.get("scsi_model_name")) or _str(doc.get("product")) \
+        or _str(doc.get("scsi_product"))
+    vendor = _str(doc.get("scsi_vendor")) or _str(doc.get("vendor"))
+    if vendor and model and protocol == "SCSI" and not model.lower().startswith(vendor.lower()):
+        model = f"{vendor} {model}"
+    family = _str(doc.get("model_family"))
+    pm = _str(_get(doc, "power_mode", "name"))
+    power_state = "active"
+    if pm:
+        pml = pm.lower()
+        power_state = next((s for s in ("standby", "sleep", "idle") if s in pml), "active")
+    ident = dict(
+        device=device, path=path, dev_type=dtype, protocol=protocol, exit_status=exit_status, backend=backend,
+        model=model, serial=_str(doc.get("serial_number")), wwn=_wwn(doc),
+        firmware=_str(doc.get("firmware_version")) or _str(doc.get("scsi_revision")) or _str(doc.get("revision")),
+        model_family=family, vendor=vendor,
+        capacity_bytes=rej.count("user_capacity", _get(doc, "user_capacity", "bytes")) or _nvme_capacity(doc),
+        rotation_rate_rpm=_int(doc.get("rotation_rate")),
+    )
+    if not has_smart_data(doc):
+        status, ps = classify_failure(exit_status, messages)
+        msg = "; ".join(m for m in messages if m) or f"smartctl exit status {exit_status} without SMART data"
+        return SmartDevice(read_status=status, power_state=ps if status == "standby" else "unknown",
+                           message=f"{device}: {msg}", **ident)
+    seagate = is_seagate(model, family, vendor)
+    sup = doc.get("smart_support")
+    if isinstance(sup, Mapping):
+        avail, enabled = _bool(sup.get("available")), _bool(sup.get("enabled"))
+    else:
+        avail = enabled = _bool(sup)
+    passed = _bool(_get(doc, "smart_status", "passed"))
+
+    temp = rej.temp("temperature", _get(doc, "temperature", "current"))
+    trip = rej.temp("temperature drive_trip limit", _get(doc, "temperature", "drive_trip"))
+    wct = rej.temp("nvme warning temperature limit", _get(doc, "nvme_composite_temperature_threshold", "warning"))
+    cct = rej.temp("nvme critical temperature limit", _get(doc, "nvme_composite_temperature_threshold", "critical"))
+    sct_max = rej.temp("sct temperature limit", _get(doc, "ata_sct_status", "temperature", "limit_max"))
+    sct_op = rej.temp("sct op temperature limit", _get(doc, "ata_sct_status", "temperature", "op_limit_max"))
+
+    poh = rej.count("power_on_time.hours", _get(doc, "power_on_time", "hours"))
+    pom = rej.count("power_on_time.minutes", _get(doc, "power_on_time", "minutes")) or 0
+    power_on = None
+    if poh is not None:
+        if poh > MAX_POWER_ON_HOURS:
+            rej.items.append(f"{device}: power_on_time {poh} h is implausible, ignored")
+        else:
+            power_on = poh * 3600.0 + pom * 60.0
+
+    attrs = []
+    for row in _get(doc, "ata_smart_attributes", "table") or []:
+        if not isinstance(row, Mapping):
+            continue
+        aid = _int(row.get("id"))
+        if aid is None or not 0 < aid < 256:
+            continue
+        raw = _int(_get(row, "raw", "value"))
+        raw_string = _str(_get(row, "raw", "string")) or ("" if raw is None else str(raw))
+        count = decode_count(aid, raw, raw_string, seagate)
+        if count is not None and count < 0:
+            rej.items.append(f"{device}: attribute {aid} raw {count} is negative, ignored")
+            count = None
+        wf = _str(row.get("when_failed")) or ""
+        attrs.append(AtaAttribute(
+            id=aid, name=_str(row.get("name")) or f"Unknown_Attribute_{aid}",
+            value=_int(row.get("value")), worst=_int(row.get("worst")), threshold=_int(row.get("thresh")),
+            raw=raw, raw_string=raw_string, count=count,
+            prefailure=bool(_get(row, "flags", "prefailure")),
+            when_failed=wf.lower() if wf.lower() in ("now", "past") else "",
+        ))
+    if temp is None:  # ATA drives without temperature.current: 194/190 raw
+        for aid in (194, 190):
+            a = next((x for x in attrs if x.id == aid), None)
+            if a is not None and a.count is not None:
+                temp = rej.temp(f"attribute {aid} temperature", a.count)
+                if temp is not None:
+                    break
+
+    err_count = None
+    for p in (("ata_smart_error_log", "extended", "count"), ("ata_smart_error_log", "summary", "count")):
+        v = rej.count("ata error log count", _get(doc, *p))
+        if v is not None:
+            err_count = v if err_count is None else max(err_count, v)
+
+    tests, running, remaining = _self_tests(doc)
+    minutes = {}
+    for k in ("short", "extended", "conveyance"):
+        v = _int(_get(doc, "ata_smart_data", "self_test", "polling_minutes", k))
+        if v is not None and v >= 0:
+            minutes[k] = v
+
+    nvme = None
+    log = _get(doc, "nvme_smart_health_information_log")
+    if isinstance(log, Mapping):
+        spare, spare_thr = rej.count("available_spare", log.get("available_spare")), \
+            rej.count("available_spare_threshold", log.get("available_spare_threshold"))
+        used = rej.count("percentage_used", log.get("percentage_used"))
+        sensors = []
+        for t in log.get("temperature_sensors") or []:
+            tv = rej.temp("nvme temperature sensor", t)
+            if tv is not None:
+                sensors.append(tv)
+        du_r = rej.count("data_units_read", log.get("data_units_read"))
+        du_w = rej.count("data_units_written", log.get("data_units_written"))
+        wtt = rej.count("warning_temp_time", log.get("warning_temp_time"))
+        cct_t = rej.count("critical_comp_time", log.get("critical_comp_time"))
+        cw = rej.count("critical_warning", log.get("critical_warning"))
+        if cw is None:
+            cw = rej.count("smart_status.nvme.value", _get(doc, "smart_status", "nvme", "value"))
+        nvme = NvmeHealth(
+            critical_warning=cw,
+            available_spare_ratio=spare / 100.0 if spare is not None and spare <= 100 else None,
+            available_spare_threshold_ratio=spare_thr / 100.0 if spare_thr is not None and spare_thr <= 100 else None,
+            percentage_used_ratio=used / 100.0 if used is not None and used <= 255 else None,
+            media_errors=rej.count("media_errors", log.get("media_errors")),
+            num_err_log_entries=rej.count("num_err_log_entries", log.get("num_err_log_entries")),
+            unsafe_shutdowns=rej.count("unsafe_shutdowns", log.get("unsafe_shutdowns")),
+            data_units_read_bytes=du_r * NVME_DATA_UNIT_BYTES if du_r is not None else None,
+            data_units_written_bytes=du_w * NVME_DATA_UNIT_BYTES if du_w is not None else None,
+            power_cycles=rej.count("power_cycles", log.get("power_cycles")),
+            warning_temp_time_seconds=wtt * 60.0 if wtt is not None else None,
+            critical_comp_time_seconds=cct_t * 60.0 if cct_t is not None else None,
+            temperature_sensors_celsius=tuple(sensors),
+        )
+        if temp is None:
+            temp = rej.temp("nvme temperature", log.get("temperature"))
+        if power_on is None:
+            h = rej.count("nvme power_on_hours", log.get("power_on_hours"))
+            if h is not None and h <= MAX_POWER_ON_HOURS:
+                power_on = h * 3600.0
+
+    scsi = None
+    if "scsi_grown_defect_list" in doc or "scsi_error_counter_log" in doc:
+        ecl = doc.get("scsi_error_counter_log")
+
+        def part(name: str, key: str) -> int | None:
+            return rej.count(f"scsi {name}.{key}", _get(ecl, name, key))
+
+        scsi = ScsiHealth(
+            grown_defects=rej.count("scsi_grown_defect_list", doc.get("scsi_grown_defect_list")),
+            read_uncorrected=part("read", "total_uncorrected_errors"),
+            write_uncorrected=part("write", "total_uncorrected_errors"),
+            verify_uncorrected=part("verify", "total_uncorrected_errors"),
+            read_corrected=part("read", "total_errors_corrected"),
+            write_corrected=part("write", "total_errors_corrected"),
+            verify_corrected=part("verify", "total_errors_corrected"),
+        )
+
+    power_cycles = rej.count("power_cycle_count", doc.get("power_cycle_count"))
+    if power_cycles is None and nvme is not None:
+        power_cycles = nvme.power_cycles
+    if power_cycles is None:
+        a12 = next((a for a in attrs if a.id == 12), None)
+        power_cycles = a12.count if a12 else None
+    if power_on is None:
+        a9 = next((a for a in attrs if a.id == 9), None)
+        if a9 is not None and a9.count is not None and 0 <= a9.count <= MAX_POWER_ON_HOURS:
+            power_on = a9.count * 3600.0
+
+    warn_limit = wct
+    crit_limit = cct if cct is not None else (trip if trip is not None else (sct_max if sct_max is not None else None))
+    if warn_limit is None and sct_op is not None:
+        warn_limit = sct_op
+    return SmartDevice(
+        read_status="ok", power_state=power_state, read_time=now, last_success=now,
+        message="; ".join(rej.items) or None,
+        smart_available=avail, smart_enabled=enabled, smart_passed=passed,
+        temperature_celsius=temp, temperature_warning_celsius=warn_limit, temperature_critical_celsius=crit_limit,
+        power_on_seconds=power_on, power_cycles=power_cycles,
+        ata_attributes=tuple(attrs), ata_error_count=err_count,
+        self_tests=tuple(tests), selftest_running=running, selftest_remaining_ratio=remaining,
+        selftest_minutes=minutes, nvme=nvme, scsi=scsi, rejected=tuple(rej.items), **ident,
+    )
+
+
+def _nvme_capacity(doc: Mapping) -> int | None:
+    total = _int(_get(doc, "nvme_total_capacity"))
+    if total:
+        return total
+    caps = [_int(_get(ns, "capacity", "bytes")) for ns in (_get(doc, "nvme_namespaces") or [])]
+    caps = [c for c in caps if c]
+    return sum(caps) if caps else None
+
+
+def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
+    tests: list[SelfTest] = []
+    running, remaining = False, None
+    # ATA: extended log first (more entries), else standard
+    for part in ("extended", "standard"):
+        rows = _get(doc, "ata_smart_self_test_log", part, "table")
+        if isinstance(rows, list) and rows:
+            for r in rows:
+                if not isinstance(r, Mapping):
+                    continue
+                sv = _int(_get(r, "status", "value"))
+                result = (sv >> 4) if sv is not None else None
+                passed = _bool(_get(r, "status", "passed"))
+                if result == 15:
+                    passed = None
+                tests.append(SelfTest(kind=_kind(_str(_get(r, "type", "string"))), status=_str(_get(r, "status", "string")) or "",
+                                      passed=passed, result=result, lifetime_hours=_int(r.get("lifetime_hours")),
+                                      lba=_int(r.get("lba"))))
+            break
+    st = _get(doc, "ata_smart_data", "self_test", "status")
+    if isinstance(st, Mapping):
+        v = _int(st.get("value"))
+        if v is not None and (v >> 4) == 15:
+            running = True
+            remaining = _int(st.get("remaining_percent"))
+            remaining = remaining / 100.0 if remaining is not None else (v & 0x0F) / 10.0
+    # NVMe self-test log
+    nlog = _get(doc, "nvme_self_test_log")
+    if isinstance(nlog, Mapping):
+        cur = _int(_get(nlog, "current_self_test_operation", "value"))
+        if cur:
+            running = True
+            pct = _int(_get(nlog, "current_self_test_completion_percent"))
+            remaining = (100 - pct) / 100.0 if pct is not None else None
+        # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
+        # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
+        for r in nlog.get("table") or []:
+            if not isinstance(r, Mapping):
+                continue
+            res = _int(_get(r, "self_test_result", "value"))
+            passed = None if res is None else (True if res == 0 else False if res in (5, 6, 7) else None)
+            tests.append(SelfTest(kind=_kind(_str(_get(r, "self_test_code", "string"))),
+                                  status=_str(_get(r, "self_test_result", "string")) or "",
+                                  passed=passed, result=res, lifetime_hours=_int(r.get("power_on_hours")),
+                                  lba=_int(r.get("lba"))))
+    # SCSI: scsi_self_test_0..19
+    for i in range(20):
+        r = doc.get(f"scsi_self_test_{i}")
+        if not isinstance(r, Mapping):
+            continue
+        res = _int(_get(r, "result", "value"))
+        tests.append(SelfTest(kind=_kind(_str(_get(r, "code", "string"))), status=_str(_get(r, "result", "string")) or "",
+                              passed=False if res is not None and 3 <= res <= 7 else (True if res == 0 else None),
+                              result=res, lifetime_hours=_int(_get(r, "power_on_time", "hours"))))
+    return tests, running, remaining
+
+
+def _kind(text: str | None) -> str:
+    t = (text or "").lower()
+    for k in ("short", "extended", "conveyance", "selective", "offline"):
+        if k in t:
+            return k
+    if "long" in t or "background long" in t:
+        return "extended"
+    return t or "unknown"
+
+
+# ---- classic text report -> JSON shape -------------------------------------------------------------------
+_ATTR_BRIEF = re.compile(r"^\s*(\d{1,3})\s+(\S+)\s+([POSRCK-]{6})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$")
+_ATTR_OLD = re.compile(
+    r"^\s*(\d{1,3})\s+(\S+)\s+0x([0-9a-fA-F]{4})\s+(\d+)\s+(\d+)\s+(\d+)\s+(Pre-fail|Old_age)\s+(\S+)\s+(\S+)\s+(.*)$")
+_KV = re.compile(r"^([A-Za-z][^:]{1,60}):\s+(.*)$")
+
+
+def _num(text: str) -> int | None:
+    m = re.match(r"\s*(-?[\d,]+)", text)
+    return int(m.group(1).replace(",", "")) if m else None
+
+
+def text_to_doc(text: str, *, rc: int | None = None, path: str = "", dev_type: str = "") -> dict:
+    """Classic smartctl text report -> a dict in smartctl's JSON shape (the fields we use)."""
+    lines = text.splitlines()
+    if not any(l.startswith("smartctl ") for l in lines[:5]):
+        raise ParseError(f"{path or 'device'}: not smartctl output (no version banner)")
+    m = re.search(r"^smartctl (\d+)\.(\d+)", text, re.MULTILINE)
+    doc: dict[str, Any] = {"json_format_version": [1, 0],
+                           "smartctl": {"version": [int(m.group(1)), int(m.group(2))] if m else [0, 0],
+                                        "exit_status": rc, "messages": []}}
+    kv: dict[str, str] = {}
+    attrs = []
+    nvme_log: dict[str, Any] = {}
+    in_nvme = False
+    for line in lines:
+        if line.startswith("SMART/Health Information (NVMe"):
+            in_nvme = True
+            continue
+        if in_nvme and not line.strip():
+            in_nvme = False
+        ma = _ATTR_BRIEF.match(line)
+        if ma and not in_nvme:
+            flags = ma.group(3)
+            attrs.append({"id": int(ma.group(1)), "name": ma.group(2), "value": int(ma.group(4)),
+                          "worst": int(ma.group(5)), "thresh": int(ma.group(6)),
+                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past", "NOW": "now",
+                                          "Past": "past"}.get(ma.group(7), ma.group(7).lower()),
+                          "flags": {"prefailure": flags[0] == "P"},
+                          "raw": {"value": _num(ma.group(8)) or 0, "string": ma.group(8).strip()}})
+            continue
+        mo = _ATTR_OLD.match(line)
+        if mo and not in_nvme:
+            wf = mo.group(9)
+            attrs.append({"id": int(mo.group(1)), "name": mo.group(2), "value": int(mo.group(4)),
+                          "worst": int(mo.group(5)), "thresh": int(mo.group(6)),
+                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past"}.get(wf, ""),
+                          "flags": {"prefailure": mo.group(7) == "Pre-fail"},
+                          "raw": {"value": _num(mo.group(10)) or 0, "string": mo.group(10).strip()}})
+            continue
+        mk = _KV.match(line)
+        if mk:
+            key, val = mk.group(1).strip(), mk.group(2).strip()
+            if in_nvme:
+                nvme_log[key] = val
+            else:
+                kv.setdefault(key, val)
+        if "Device is in" in line and "mode" in line:
+            doc["smartctl"]["messages"].append({"string": line.strip(), "severity": "information"})
+    model = kv.get("Device Model") or kv.get("Model Number") or kv.get("Product")
+    if model:
+        doc["model_name"] = model
+    for src, dst in (("Serial Number", "serial_number"), ("Serial number", "serial_number"),
+                     ("Firmware Version", "firmware_version"), ("Model Family", "model_family"),
+                     ("Vendor", "scsi_vendor"), ("Revision", "scsi_revision")):
+        if src in kv:
+            doc.setdefault(dst, kv[src])
+    if "LU WWN Device Id" in kv:
+        parts = kv["LU WWN Device Id"].split()
+        if len(parts) == 3:
+            try:
+                doc["wwn"] = {"naa": int(parts[0], 16), "oui": int(parts[1], 16), "id": int(parts[2], 16)}
+            except ValueError:
+                pass
+    cap = kv.get("User Capacity") or kv.get("Total NVM Capacity")
+    if cap and _num(cap):
+        doc["user_capacity"] = {"bytes": _num(cap)}
+    if "Rotation Rate" in kv:
+        doc["rotation_rate"] = 0 if "Solid State" in kv["Rotation Rate"] else (_num(kv["Rotation Rate"]) or 0)
+    health = kv.get("SMART overall-health self-assessment test result") or kv.get("SMART Health Status")
+    if health:
+        doc["smart_status"] = {"passed": health.upper().startswith(("PASSED", "OK"))}
+    if "SMART support is" in kv:
+        doc["smart_support"] = {"available": kv["SMART support is"].startswith("Available")}
+    wct, cct = kv.get("Warning  Comp. Temp. Threshold"), kv.get("Critical Comp. Temp. Threshold")
+    if wct or cct:
+        doc["nvme_composite_temperature_threshold"] = {k: _num(v) for k, v in (("warning", wct), ("critical", cct)) if v}
+    nvme_proto = bool(nvme_log) or path.startswith("/dev/nvme") or dev_type == "nvme"
+    doc["device"] = {"name": path, "type": dev_type or ("nvme" if nvme_proto else ""),
+                     "protocol": "NVMe" if nvme_proto else ("SCSI" if "SMART Health Status" in kv else "ATA")}
+    if attrs:
+        doc["ata_smart_attributes"] = {"table": attrs}
+    if nvme_log:
+        def g(k):
+            v = nvme_log.get(k)
+            return _num(v) if v is not None else None
+        cw = nvme_log.get("Critical Warning")
+        log = {"critical_warning": int(cw, 16) if cw and cw.startswith("0x") else _num(cw or ""),
+               "temperature": g("Temperature"), "available_spare": g("Available Spare"),
+               "available_spare_threshold": g("Available Spare Threshold"), "percentage_used": g("Percentage Used"),
+               "data_units_read": g("Data Units Read"), "data_units_written": g("Data Units Written"),
+               "power_cycles": g("Power Cycles"), "power_on_hours": g("Power On Hours"),
+               "unsafe_shutdowns": g("Unsafe Shutdowns"), "media_errors": g("Media and Data Integrity Errors"),
+               "num_err_log_entries": g("Error Information Log Entries"),
+               "warning_temp_time": g("Warning  Comp. Temperature Time"),
+               "critical_comp_time": g("Critical Comp. Temperature Time")}
+        doc["nvme_smart_health_information_log"] = {k: v for k, v in log.items() if v is not None}
+    temp = kv.get("Current Drive Temperature")
+    if temp and _num(temp) is not None:
+        doc["temperature"] = {"current": _num(temp)}
+    if "Elements in grown defect list" in kv:
+        doc["scsi_grown_defect_list"] = _num(kv["Elements in grown defect list"])
+    m_err = re.search(r"^ATA Error Count:\s+(\d+)", text, re.MULTILINE)
+    if m_err:
+        doc["ata_smart_error_log"] = {"summary": {"count": int(m_err.group(1))}}
+    elif "No Errors Logged" in text and attrs:
+        doc["ata_smart_error_log"] = {"summary": {"count": 0}}
+    return doc

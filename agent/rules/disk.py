@@ -1,0 +1,415 @@
+"""Disk rules over :class:`agent.model.disk.SmartDevice` readings (SMART, NVMe, SCSI).
+
+Three layers are judged apart (and so are separate rule ids): the drive's own *verdict*
+(``disk.smart_failed``, ``disk.attribute_failing``), *evidence* counters with published failure
+correlation (a non-zero count in one reading is a warning), and the *trend* of those counters
+against the baseline the collector keeps in the state store (growth is critical: Backblaze
+replaces drives whose 197/198 keep rising, Google saw failure 14-39x likelier after the first
+reallocation or scan error). Attributes are judged by id, with vendor-packed raw values already
+decoded by the collector. A disk that is asleep produces no findings (a skip is not a failure);
+one that could not be read gets ``disk.unreadable``. Interface CRC errors (199) point at the cable,
+backplane or controller and are filed under the ``board`` component.
+
+Severities: CRITICAL = replace or act now (runbook ``disk-swap-mdadm``); WARNING = watch, plan.
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+from agent.model import Finding, Severity
+from agent.model.disk import SmartDevice, is_seagate
+from agent.rules.base import RuleContext, rule
+
+RUNBOOK = "disk-swap-mdadm"
+CRITICAL_NVME_BITS = ("spare_below_threshold", "reliability_degraded", "media_read_only",
+                      "volatile_memory_backup_failed", "persistent_memory_region_unreliable")
+TEMPERATURE_ATTRIBUTES = (190, 194)
+
+
+def _devices(ctx: RuleContext, fresh_only: bool = True) -> Iterator[SmartDevice]:
+    for d in ctx.snapshot.of_type(SmartDevice):
+        if fresh_only and not d.fresh:
+            continue
+        if ctx.enabled_for(d.stable_id, d.device):
+            yield d
+
+
+def _ev(d: SmartDevice, **extra) -> dict:
+    ev = {"device": d.device, "identity": d.stable_id}
+    if d.model:
+        ev["model"] = d.model
+    if d.serial:
+        ev["serial"] = d.serial
+    ev.update({k: v for k, v in extra.items() if v is not None})
+    return ev
+
+
+def _name(d: SmartDevice) -> str:
+    return f"{d.device} ({d.model or d.protocol or 'disk'}{', ' + d.serial if d.serial else ''})"
+
+
+def _finding(ctx: RuleContext, d: SmartDevice, sev: Severity, summary: str, evidence: dict,
+             fingerprint: str = "", component: str | None = None, runbook: str | None = None) -> Finding:
+    return ctx.finding(component=component or d.component, subject=d.stable_id, device=d.device, severity=sev,
+                       summary=summary, evidence=evidence, fingerprint=fingerprint, runbook=runbook)
+
+
+# ---- verdict -------------------------------------------------------------------------------------
+@rule("disk.smart_failed", runbook=RUNBOOK,
+      description="The drive's own SMART health self-assessment failed (critical). NVMe drives are judged "
+                  "by disk.nvme_critical_warning instead, which names the bit.")
+def smart_failed(ctx: RuleContext) -> Iterator[Finding]:
+    for d in _devices(ctx):
+        if d.smart_passed is not False:
+            continue
+        if d.nvme is not None and d.nvme.critical_warning:
+            continue  # the NVMe rule reports the decoded bits
+        yield _finding(ctx, d, Severity.CRITICAL, f"{_name(d)}: SMART overall health self-assessment FAILED",
+                       _ev(d, exit_status=d.exit_status, exit_bits=",".join(d.exit_bits)), "failed", runbook=RUNBOOK)
+
+
+@rule("disk.attribute_failing", runbook=RUNBOOK,
+      description="An ATA attribute is at or below its threshold now (FAILING_NOW): critical for pre-fail "
+                  "attributes, warning for old-age ones.")
+def attribute_failing(ctx: RuleContext) -> Iterator[Finding]:
+    for d in _devices(ctx):
+        now = [a for a in d.ata_attributes if a.when_failed == "now"]
+        if not now:
+            continue
+        sev = Severity.CRITICAL if any(a.prefailure for a in now) else Severity.WARNING
+        names = ", ".join(f"{a.id} {a.name} (value {a.value} <= threshold {a.threshold})" for a in now)
+        yield _finding(ctx, d, sev, f"{_name(d)}: attribute failing now: {names}",
+                       _ev(d, attributes=",".join(str(a.id) for a in now)), ",".join(str(a.id) for a in now),
+                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+
+
+@rule("disk.attribute_failed_past", defaults={"ignore_ids": [190, 194]},
+      param_docs={"ignore_ids": "attribute ids whose past failures are ignored (temperature attributes by default)"},
+      description="An ATA attribute was at or below its threshold in the past (warning).")
+def attribute_failed_past(ctx: RuleContext) -> Iterator[Finding]:
+    for d in _devices(ctx):
+        ignore = {int(x) for x in ctx.param("ignore_ids", d.stable_id, d.device)}
+        past = [a for a in d.ata_attributes if a.when_failed == "past" and a.id not in ignore]
+        if past:
+            names = ", ".join(f"{a.id} {a.name}" for a in past)
+            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: attribute failed in the past: {names}",
+                           _ev(d, attributes=",".join(str(a.id) for a in past)), ",".join(str(a.id) for a in past))
+
+
+# ---- evidence counters and their growth ----------------------------------------------------------------
+def _counter_rules(ctx: RuleContext, attr_id: int, what: str, *, component: str | None = None,
+                   skip_seagate: bool = False) -> Iterator[Finding]:
+    """Static count: warning at ``warning`` or more (0 disables)."""
+    for d in _devices(ctx):
+        a = d.attribute(attr_id)
+        if a is None or a.count is None:
+            continue
+        if skip_seagate and is_seagate(d.model, d.model_family, d.vendor):
+            continue
+        limit = float(ctx.param("warning", d.stable_id, d.device))
+        if limit > 0 and a.count >= limit:
+            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: {what}: {a.count} (attribute {attr_id} {a.name})",
+                           _ev(d, attribute_id=attr_id, attribute=a.name, count=a.count, raw=a.raw_string),
+                           str(a.count), component=component(d) if callable(component) else component)
+
+
+def _growth_rule(ctx: RuleContext, counter: str, what: str, *, component=None, runbook: str | None = RUNBOOK
+                 ) -> Iterator[Finding]:
+    """Growth since the stored baseline: warning at ``warning``, critical at ``critical`` (0 = off)."""
+    for d in _devices(ctx):
+        g = d.growth(counter)
+        if g is None or g <= 0:
+            continue
+        warn = float(ctx.param("warning", d.stable_id, d.device))
+        crit = float(ctx.param("critical", d.stable_id, d.device))
+        sev = Severity.CRITICAL if crit > 0 and g >= crit else Severity.WARNING if warn > 0 and g >= warn else None
+        if sev is None:
+            continue
+        cur = d.counters()[counter]
+        base = d.baseline[counter]
+        yield _finding(ctx, d, sev, f"{_name(d)}: {what} grew by {g:g} to {cur:g} since the baseline",
+                       _ev(d, counter=counter, baseline=base, current=cur, growth=g, baseline_since=d.baseline_since),
+                       f"{cur:g}", component=component(d) if callable(component) else component,
+                       runbook=runbook if sev is Severity.CRITICAL else None)
+
+
+_STATIC = {"defaults": {"warning": 1}, "param_docs": {"warning": "count at which to warn (0 = off)"}}
+_GROW = {"param_docs": {"warning": "growth since the baseline at which to warn (0 = off)",
+                        "critical": "growth since the baseline that is critical (0 = off)"}}
+
+
+@rule("disk.reallocated_sectors", **_STATIC, runbook=None,
+      description="ATA 5 Reallocated_Sector_Ct above zero (warning).")
+def reallocated_sectors(ctx):
+    yield from _counter_rules(ctx, 5, "reallocated sectors")
+
+
+@rule("disk.reallocated_sectors_growing", defaults={"warning": 1, "critical": 8}, runbook=RUNBOOK, **_GROW,
+      description="ATA 5 reallocated sectors growing since the stored baseline.")
+def reallocated_sectors_growing(ctx):
+    yield from _growth_rule(ctx, "ata_5", "reallocated sectors")
+
+
+@rule("disk.reported_uncorrectable", **_STATIC, runbook=None,
+      description="ATA 187 Reported_Uncorrect above zero (warning).")
+def reported_uncorrectable(ctx):
+    yield from _counter_rules(ctx, 187, "reported uncorrectable errors")
+
+
+@rule("disk.reported_uncorrectable_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
+      description="ATA 187 reported uncorrectable errors growing (critical at the first new one).")
+def reported_uncorrectable_growing(ctx):
+    yield from _growth_rule(ctx, "ata_187", "reported uncorrectable errors")
+
+
+@rule("disk.command_timeout", **_STATIC, runbook=None,
+      description="ATA 188 Command_Timeout above zero (warning; not judged statically on Seagate, which packs "
+                  "three counters into it: see disk.command_timeout_growing).")
+def command_timeout(ctx):
+    yield from _counter_rules(ctx, 188, "command timeouts", skip_seagate=True)
+
+
+@rule("disk.command_timeout_growing", defaults={"warning": 1, "critical": 0}, runbook=None, **_GROW,
+      description="ATA 188 command timeouts growing (decoded low word on Seagate); noisy on healthy drives, warning only.")
+def command_timeout_growing(ctx):
+    yield from _growth_rule(ctx, "ata_188", "command timeouts")
+
+
+@rule("disk.pending_sectors", **_STATIC, runbook=None,
+      description="ATA 197 Current_Pending_Sector above zero (warning; may return to 0 after a rewrite).")
+def pending_sectors(ctx):
+    yield from _counter_rules(ctx, 197, "pending sectors")
+
+
+@rule("disk.pending_sectors_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
+      description="ATA 197 pending sectors growing since the baseline (critical).")
+def pending_sectors_growing(ctx):
+    yield from _growth_rule(ctx, "ata_197", "pending sectors")
+
+
+@rule("disk.offline_uncorrectable", **_STATIC, runbook=None,
+      description="ATA 198 Offline_Uncorrectable above zero (warning).")
+def offline_uncorrectable(ctx):
+    yield from _counter_rules(ctx, 198, "offline uncorrectable sectors")
+
+
+@rule("disk.offline_uncorrectable_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
+      description="ATA 198 offline uncorrectable sectors growing since the baseline (critical).")
+def offline_uncorrectable_growing(ctx):
+    yield from _growth_rule(ctx, "ata_198", "offline uncorrectable sectors")
+
+
+@rule("disk.crc_errors", **_STATIC, runbook=None,
+      description="ATA 199 UDMA_CRC_Error_Count above zero: cable, backplane or controller (warning, component board).")
+def crc_errors(ctx):
+    yield from _counter_rules(ctx, 199, "interface CRC errors (cable/backplane)", component="board")
+
+
+@rule("disk.crc_errors_growing", defaults={"warning": 1, "critical": 100}, runbook=None, **_GROW,
+      description="ATA 199 interface CRC errors growing: reseat or replace the cable/backplane (component board).")
+def crc_errors_growing(ctx):
+    yield from _growth_rule(ctx, "ata_199", "interface CRC errors (cable/backplane)", component="board", runbook=None)
+
+
+# ---- NVMe -------------------------------------------------------------------------------------------
+@rule("disk.nvme_critical_warning", runbook=RUNBOOK,
+      description="NVMe critical warning bits set (health log byte 0): critical for spare, reliability, read-only, "
+                  "backup and PMR bits, warning for the temperature bit alone. Current state, clears with the bit.")
+def nvme_critical_warning(ctx):
+    for d in _devices(ctx):
+        if d.nvme is None or not d.nvme.critical_warning:
+            continue
+        bits = d.nvme.warning_bits
+        sev = Severity.CRITICAL if any(b in CRITICAL_NVME_BITS for b in bits) else Severity.WARNING
+        ev = _ev(d, critical_warning=f"0x{d.nvme.critical_warning:02x}", bits=",".join(bits))
+        for b in bits:
+            ev[f"bit_{b}"] = 1
+        yield _finding(ctx, d, sev, f"{_name(d)}: NVMe critical warning 0x{d.nvme.critical_warning:02x}: "
+                       f"{', '.join(b.replace('_', ' ') for b in bits)}", ev, f"0x{d.nvme.critical_warning:02x}",
+                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+
+
+@rule("disk.nvme_spare_low", defaults={"margin_ratio": 0.1}, runbook=RUNBOOK,
+      param_docs={"margin_ratio": "warn when the spare is within this ratio above the drive's threshold"},
+      description="NVMe available spare below the drive's threshold (critical) or close to it (warning).")
+def nvme_spare_low(ctx):
+    for d in _devices(ctx):
+        n = d.nvme
+        if n is None or n.available_spare_ratio is None or not n.available_spare_threshold_ratio:
+            continue
+        margin = float(ctx.param("margin_ratio", d.stable_id, d.device))
+        spare, thr = n.available_spare_ratio, n.available_spare_threshold_ratio
+        if spare < thr:
+            sev = Severity.CRITICAL
+        elif spare < thr + margin:
+            sev = Severity.WARNING
+        else:
+            continue
+        yield _finding(ctx, d, sev, f"{_name(d)}: NVMe available spare {spare:.0%}, threshold {thr:.0%}",
+                       _ev(d, available_spare=round(spare, 2), threshold=round(thr, 2)), sev.label,
+                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+
+
+@rule("disk.nvme_wear", defaults={"warning_ratio": 0.8, "critical_ratio": 1.0}, runbook=RUNBOOK,
+      param_docs={"warning_ratio": "percentage used (0-1) at which to warn",
+                  "critical_ratio": "percentage used (0-1) at which the endurance is spent"},
+      description="NVMe percentage used (endurance) at 80 % (warning) or 100 % (critical, rated endurance spent).")
+def nvme_wear(ctx):
+    for d in _devices(ctx):
+        if d.nvme is None or d.nvme.percentage_used_ratio is None:
+            continue
+        used = d.nvme.percentage_used_ratio
+        if used >= float(ctx.param("critical_ratio", d.stable_id, d.device)):
+            sev = Severity.CRITICAL
+        elif used >= float(ctx.param("warning_ratio", d.stable_id, d.device)):
+            sev = Severity.WARNING
+        else:
+            continue
+        yield _finding(ctx, d, sev, f"{_name(d)}: NVMe endurance {used:.0%} used",
+                       _ev(d, percentage_used=round(used * 100)), sev.label,
+                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+
+
+@rule("disk.nvme_media_errors", runbook=RUNBOOK,
+      description="NVMe media and data integrity errors above zero (critical; re-notifies when the count grows).")
+def nvme_media_errors(ctx):
+    for d in _devices(ctx):
+        if d.nvme is None or not d.nvme.media_errors:
+            continue
+        g = d.growth("nvme_media_errors")
+        yield _finding(ctx, d, Severity.CRITICAL,
+                       f"{_name(d)}: {d.nvme.media_errors} NVMe media/data integrity errors"
+                       + (f" (+{g:g} since the baseline)" if g else ""),
+                       _ev(d, media_errors=d.nvme.media_errors, growth=g), str(d.nvme.media_errors), runbook=RUNBOOK)
+
+
+# ---- SCSI -------------------------------------------------------------------------------------------
+@rule("disk.scsi_grown_defects", **_STATIC, runbook=None,
+      description="SCSI grown defect list not empty (warning).")
+def scsi_grown_defects(ctx):
+    for d in _devices(ctx):
+        if d.scsi is None or d.scsi.grown_defects is None:
+            continue
+        limit = float(ctx.param("warning", d.stable_id, d.device))
+        if limit > 0 and d.scsi.grown_defects >= limit:
+            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: {d.scsi.grown_defects} grown defects",
+                           _ev(d, grown_defects=d.scsi.grown_defects), str(d.scsi.grown_defects))
+
+
+@rule("disk.scsi_grown_defects_growing", defaults={"warning": 1, "critical": 10}, runbook=RUNBOOK, **_GROW,
+      description="SCSI grown defect list growing since the baseline (media decay).")
+def scsi_grown_defects_growing(ctx):
+    yield from _growth_rule(ctx, "scsi_grown_defects", "grown defect list")
+
+
+@rule("disk.scsi_uncorrected_errors", runbook=RUNBOOK,
+      description="SCSI uncorrected read/write/verify errors above zero (critical; the verdict alone misses them).")
+def scsi_uncorrected_errors(ctx):
+    for d in _devices(ctx):
+        s = d.scsi
+        if s is None or not s.uncorrected_total:
+            continue
+        yield _finding(ctx, d, Severity.CRITICAL,
+                       f"{_name(d)}: uncorrected errors read {s.read_uncorrected or 0}, write {s.write_uncorrected or 0}, "
+                       f"verify {s.verify_uncorrected or 0}",
+                       _ev(d, read=s.read_uncorrected, write=s.write_uncorrected, verify=s.verify_uncorrected,
+                           grown_defects=s.grown_defects), str(s.uncorrected_total), runbook=RUNBOOK)
+
+
+# ---- logs and self-tests ---------------------------------------------------------------------------------
+@rule("disk.selftest_failed", runbook=RUNBOOK,
+      description="A self-test in the log failed and no later extended test passed (critical); smartctl reports "
+                  "self-test log errors that a later extended test outdated (warning).")
+def selftest_failed(ctx):
+    for d in _devices(ctx):
+        failed = None
+        for t in d.self_tests:  # newest first
+            if t.passed is True and t.kind == "extended":
+                break
+            if t.passed is False:
+                failed = t
+                break
+        if failed is not None:
+            yield _finding(ctx, d, Severity.CRITICAL,
+                           f"{_name(d)}: {failed.kind} self-test failed: {failed.status}"
+                           + (f" at LBA {failed.lba}" if failed.lba else ""),
+                           _ev(d, kind=failed.kind, status=failed.status, lifetime_hours=failed.lifetime_hours,
+                               lba=failed.lba), f"{failed.lifetime_hours}:{failed.status}", runbook=RUNBOOK)
+        elif "selftest_log_has_errors" in d.exit_bits:
+            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: self-test log holds errors (smartctl exit bit 7)",
+                           _ev(d, exit_status=d.exit_status), "bit7")
+
+
+@rule("disk.error_log", runbook=None,
+      description="The device error log has records (smartctl exit bit 6; ATA error count) (warning; "
+                  "re-notifies when the count grows).")
+def error_log(ctx):
+    for d in _devices(ctx):
+        if "error_log_has_records" not in d.exit_bits:
+            continue
+        count = d.ata_error_count if d.ata_error_count is not None else (d.nvme.num_err_log_entries if d.nvme else None)
+        yield _finding(ctx, d, Severity.WARNING,
+                       f"{_name(d)}: device error log has {count if count is not None else 'some'} entries",
+                       _ev(d, count=count, exit_status=d.exit_status), str(count))
+
+
+@rule("disk.temperature", defaults={"warning_celsius": 0.0, "critical_celsius": 0.0}, runbook=None,
+      param_docs={"warning_celsius": "warning level where the drive sets no limit of its own (0 = off)",
+                  "critical_celsius": "critical level where the drive sets no limit of its own (0 = off)"},
+      description="Drive temperature at or over the drive's own limits (NVMe WCTEMP warning, CCTEMP/SCSI trip "
+                  "critical), else the configured levels.")
+def temperature(ctx):
+    for d in _devices(ctx):
+        t = d.temperature_celsius
+        if t is None:
+            continue
+        crit = d.temperature_critical_celsius or float(ctx.param("critical_celsius", d.stable_id, d.device)) or None
+        warn = d.temperature_warning_celsius or float(ctx.param("warning_celsius", d.stable_id, d.device)) or None
+        if crit is not None and t >= crit:
+            sev, limit, which = Severity.CRITICAL, crit, "critical"
+        elif warn is not None and t >= warn:
+            sev, limit, which = Severity.WARNING, warn, "warning"
+        else:
+            continue
+        yield _finding(ctx, d, sev, f"{_name(d)}: temperature {t:.0f} °C at or over its {which} limit {limit:.0f} °C",
+                       _ev(d, temperature_celsius=t, limit_celsius=limit, limit=which), which)
+
+
+# ---- readability -----------------------------------------------------------------------------------------
+@rule("disk.unreadable", defaults={"grace_seconds": 0.0}, runbook=None,
+      param_docs={"grace_seconds": "only report once the last good read is older than this"},
+      description="A known disk could not be read this cycle (timeout, vanished, permission denied, garbage "
+                  "output) (warning). A disk in standby is not unreadable.")
+def unreadable(ctx):
+    for d in _devices(ctx, fresh_only=False):
+        if d.read_status in ("ok", "standby"):
+            continue
+        grace = float(ctx.param("grace_seconds", d.stable_id, d.device))
+        if grace and d.last_success is not None and ctx.now - d.last_success < grace:
+            continue
+        yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: SMART data unreadable ({d.read_status}): {d.message}",
+                       _ev(d, read_status=d.read_status, last_success=d.last_success, message=d.message),
+                       d.read_status)
+
+
+RULES = (
+    smart_failed, attribute_failing, attribute_failed_past,
+    reallocated_sectors, reallocated_sectors_growing,
+    reported_uncorrectable, reported_uncorrectable_growing,
+    command_timeout, command_timeout_growing,
+    pending_sectors, pending_sectors_growing,
+    offline_uncorrectable, offline_uncorrectable_growing,
+    crc_errors, crc_errors_growing,
+    nvme_critical_warning, nvme_spare_low, nvme_wear, nvme_media_errors,
+    scsi_grown_defects, scsi_grown_defects_growing, scsi_uncorrected_errors,
+    selftest_failed, error_log, temperature, unreadable,
+)
+
+
+def verdict(findings, device: SmartDevice) -> str:
+    """healthy | warning | failing | unreadable for one device (the corpus vocabulary)."""
+    if not device.fresh:
+        return "unreadable"
+    worst = max((f.severity for f in findings if f.device == device.device), default=Severity.OK)
+    return "failing" if worst >= Severity.CRITICAL else "warning" if worst >= Severity.WARNING else "healthy"
