@@ -40,7 +40,7 @@ class StatuspageConfig:
     services: Mapping[str, ServiceConfig] = doc("Customer-facing services: `[statuspage.services.web]` ...", factory=dict)
     default_service: str = doc("Service for alerts that match no service (empty: such alerts are reported and dropped).", "")
     host_down_alerts: tuple[str, ...] = doc("Alert names meaning the host is down (major outage of its services).",
-                                            ("HostDown", "HwagentDown", "InstanceDown", "TargetDown"))
+                                            ("HwagentHostDown", "HostDown", "InstanceDown", "TargetDown"))
     severity_impact: Mapping[str, str] = doc("Impact of other alerts by `severity` label; severities not listed open no incident.",
                                              factory=lambda: {"critical": "partial_outage"})
     resolve_hold_seconds: float = doc("After the last alert of an incident resolves, wait this long (debounce) before "

@@ -9,6 +9,7 @@ change the wording without touching the package.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from functools import lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -118,10 +119,11 @@ def iso(ts: float | None) -> str | None:
 
 
 def render_message(template_dir: str, lang: str, name: str, **ctx) -> str:
-    """Render ``<lang>_<name>.txt.j2`` as plain text (trimmed)."""
+    """Render ``<lang>_<name>.txt.j2`` as one plain-text paragraph."""
     _, text = environments(template_dir)
     try:
         tpl = text.get_template(f"{lang}_{name}.txt.j2")
     except jinja2.TemplateNotFound:
         raise ValueError(f"no template {lang}_{name}.txt.j2") from None
-    return tpl.render(**ctx).strip()
+    # one paragraph: line breaks in the template are layout, not text
+    return re.sub(r"[ \t]*\n\s*", " ", tpl.render(**ctx)).strip()
