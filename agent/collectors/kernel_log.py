@@ -1,0 +1,528 @@
+"""kernel_log: /dev/kmsg (or the journal) -> typed hardware events, kept in the event history.
+
+* **/dev/kmsg** (``{devfs}/dev/kmsg``; a plain file or FIFO in fixtures) is tailed in a background
+  thread: one record per ``read()`` on the real device, ``prefix,seq,usec,flags;text`` plus
+  `` KEY=value`` lines. A sequence gap or ``EPIPE`` (the ring buffer overran us) counts the
+  missing records in ``records_lost_total``; nothing stops the collector.
+* On start the ring buffer is read from its oldest record; records up to the sequence number
+  stored for this boot id are skipped, so a restart does not count anything twice.
+* Without a readable /dev/kmsg, ``journalctl -k -o json`` is polled with the stored cursor
+  (``--after-cursor``) at every run (through the command runner, with a timeout).
+* Once per boot the previous boot is examined: ``{sysfs}/fs/pstore/`` files and
+  ``journalctl -k -b -1`` for machine-check panics, and the boots table for a missing clean-stop
+  marker (unexpected reboot). ``close()`` (called by the daemon on stop) writes that marker.
+
+``collect()`` stores the events classified since the last call (``agent.events``), returns them
+with the cumulative counters (:class:`KernelLogStatus`) and an :class:`EventWindow` of the history
+for the rules.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import os
+import select
+import stat
+import threading
+import time
+from typing import Any
+
+from agent.collectors.base import BaseCollector, NoData
+from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
+from agent.events import EventStore
+from agent.host import ReadError
+from agent.model import Reading, Severity
+from agent.model.events import KernelEvent, KernelLogStatus
+
+log = logging.getLogger("hwagent.kernel_log")
+
+READ_SIZE = 1 << 20  # plain files: one big read; /dev/kmsg returns one record per read anyway
+KMSG_RECORD_BUF = 16384
+MAX_PENDING_LINE = 1 << 20
+CURSOR_KEY = "kernel_log.kmsg_cursor"
+JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
+PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
+HEARTBEAT_SECONDS = 60.0
+EARLY_BOOT_USEC = 60_000_000  # MCE records logged in the first minute usually describe the previous boot
+
+
+class _KmsgReader:
+    """Non-blocking reader of /dev/kmsg or a plain file/FIFO of kmsg records."""
+
+    def __init__(self, path: str):
+        self.path = path
+        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        st = os.fstat(self.fd)
+        self.is_device = stat.S_ISCHR(st.st_mode)
+        self.pending = b""  # incomplete trailing line (plain files)
+        self.overruns = 0
+        self.oversized = 0
+
+    def read_available(self) -> str:
+        """Everything readable now, as complete lines (text ends with a newline)."""
+        parts: list[bytes] = []
+        while True:
+            try:
+                data = os.read(self.fd, KMSG_RECORD_BUF if self.is_device else READ_SIZE)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                if exc.errno == errno.EPIPE:  # records overwritten before we read them
+                    self.overruns += 1
+                    continue
+                if exc.errno == errno.EINVAL and self.is_device:  # record larger than our buffer
+                    self.oversized += 1
+                    break
+                raise
+            if not data:
+                break
+            if self.is_device and not data.endswith(b"\n"):
+                data += b"\n"
+            parts.append(data)
+            if sum(len(p) for p in parts) > 8 * READ_SIZE:
+                break
+        if not parts:
+            return ""
+        buf = self.pending + b"".join(parts)
+        cut = buf.rfind(b"\n")
+        if cut < 0:
+            self.pending = buf if len(buf) <= MAX_PENDING_LINE else b""
+            if len(buf) > MAX_PENDING_LINE:
+                self.oversized += 1
+            return ""
+        self.pending = buf[cut + 1:]
+        if len(self.pending) > MAX_PENDING_LINE:
+            self.pending = b""
+            self.oversized += 1
+        return buf[:cut + 1].decode("utf-8", "replace")
+
+    def wait(self, timeout: float) -> None:
+        if self.is_device:
+            try:
+                select.select([self.fd], [], [], timeout)
+            except (OSError, ValueError):
+                time.sleep(timeout)
+        else:
+            time.sleep(timeout)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
+class KernelLogCollector(BaseCollector):
+    name = "kernel_log"
+    default_interval = 5.0
+    default_timeout = 30.0
+    description = "kernel log: MCE, EDAC, AER, I/O errors, lockups... as events"
+    options = {
+        "follow": (bool, True, "Tail /dev/kmsg in a background thread between runs."),
+        "journal_fallback": (bool, True, "Poll `journalctl -k -o json` with a stored cursor when /dev/kmsg is not readable."),
+        "previous_boot": (bool, True, "Once per boot, read pstore and `journalctl -k -b -1` for the previous boot's machine-check panics."),
+        "retention_days": (float, 90.0, "Days events are kept in the event history."),
+        "max_events": (int, 200000, "Rows kept in the event history at most (oldest dropped first)."),
+        "window_seconds": (float, 7 * 86400.0, "History span handed to rules (longest rule window)."),
+        "poll_seconds": (float, 0.5, "How often the tail thread polls a plain kmsg file (fixtures, FIFOs)."),
+        "journal_timeout_seconds": (float, 10.0, "Timeout of one journalctl call."),
+    }
+
+    def __init__(self, host, cfg=None, store=None):
+        super().__init__(host, cfg, store)
+        from agent.store import Store  # noqa: PLC0415
+
+        self._own_store = store is None
+        self.events = EventStore(store if store is not None else Store.memory(), clock=host.now)
+        self.boot_id = host.boot_id()
+        self._lock = threading.RLock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._reader: _KmsgReader | None = None
+        self._started = False
+        self._source = "none"
+        self._boot_wall: float | None = None
+        self.classifier = Classifier(source="kmsg", boot_id=self.boot_id, wall=self._wall)
+        # cumulative counters since agent start
+        self.records_total = 0
+        self.records_lost = 0
+        self.malformed = 0
+        self.events_total: dict[tuple[str, str], int] = {}
+        self.last_event_time: dict[str, float] = {}
+        self.last_seq: int | None = None
+        self._skip_until: int | None = None
+        self._extra: list[KernelEvent] = []  # previous-boot / reboot events waiting to be stored
+        self._last_heartbeat = 0.0
+        self._last_prune = 0.0
+        self._window = None
+        self._window_key: tuple[int, int] | None = None
+        self._ata_map: dict[str, str] | None = None
+        self._closed = False
+
+    # ---- time --------------------------------------------------------------------------------
+    def _wall(self, usec: int | None) -> float | None:
+        if usec is None or self._boot_wall is None:
+            return None
+        return self._boot_wall + usec / 1e6
+
+    def _refresh_boot_wall(self) -> None:
+        text = self.host.read_text(self.host.path("proc", "uptime"), 256)
+        try:
+            up = float(text.split()[0]) if text else None
+        except (ValueError, IndexError):
+            up = None
+        if up is not None and up >= 0:
+            self._boot_wall = self.host.now() - up
+
+    # ---- start -------------------------------------------------------------------------------
+    def _start(self) -> None:
+        self._started = True
+        self._refresh_boot_wall()
+        now = self.host.now()
+        self._check_reboot(now)
+        cursor = self.events.store.get(CURSOR_KEY) or {}
+        if cursor.get("boot_id") == self.boot_id and isinstance(cursor.get("seq"), int):
+            self._skip_until = cursor["seq"]
+        path = str(self.host.path("dev", "kmsg"))
+        try:
+            self._reader = _KmsgReader(path)
+            self._source = "kmsg"
+        except OSError as exc:
+            self._reader = None
+            reason = exc.strerror or str(exc)
+            if self.option("journal_fallback") and self.host.which("journalctl"):
+                self._source = "journal"
+                self.classifier.source = "journal"
+                log.info("%s not readable (%s): polling journalctl -k", path, reason)
+            else:
+                self._source = "none"
+                self._kmsg_error = f"{self.host.host_path(self.host.path('dev', 'kmsg'))}: {reason}"
+        if self.option("previous_boot"):
+            self._check_previous_boot(now)
+        if self._reader is not None:
+            with self._lock:
+                self._drain()
+            if self.option("follow"):
+                self._thread = threading.Thread(target=self._follow, name="kernel-log-tail", daemon=True)
+                self._thread.start()
+
+    def _follow(self) -> None:
+        poll = max(0.05, float(self.option("poll_seconds")))
+        while not self._stop.is_set():
+            reader = self._reader
+            if reader is None:
+                return
+            reader.wait(poll)
+            if self._stop.is_set():
+                return
+            try:
+                with self._lock:
+                    self._drain()
+            except Exception as exc:  # noqa: BLE001 - the tail thread never dies on bad input
+                log.warning("kernel log tail: %s", exc)
+                self._stop.wait(poll)
+
+    # ---- reading kmsg --------------------------------------------------------------------------
+    def _drain(self) -> None:
+        reader = self._reader
+        if reader is None:
+            return
+        before_over = reader.overruns
+        text = reader.read_available()
+        if reader.overruns != before_over:
+            log.info("kernel log: ring buffer overrun (EPIPE); the sequence gap is counted as lost")
+        if reader.oversized:
+            self.malformed += reader.oversized
+            reader.oversized = 0
+        if not text:
+            return
+        if self._skip_until is not None:
+            text = self._skip_seen(text)
+            if not text:
+                return
+        self._account(text)
+        self.classifier.scan_kmsg(text)
+
+    def _skip_seen(self, text: str) -> str:
+        """Drop records already processed in an earlier run of this boot (seq <= cursor)."""
+        limit = self._skip_until
+        pos = 0
+        n = len(text)
+        while pos < n:
+            end = text.find("\n", pos)
+            end = n if end < 0 else end
+            hdr = parse_kmsg_header(text[pos:end])
+            if hdr is not None:
+                if hdr[1] > limit:  # type: ignore[operator]
+                    self._skip_until = None
+                    if self.last_seq is None:
+                        self.last_seq = limit
+                    return text[pos:]
+            pos = end + 1
+        if self.last_seq is None:
+            self.last_seq = limit
+        return ""
+
+    def _account(self, text: str) -> None:
+        """Count records and sequence gaps of a chunk (exact; cheap when the chunk is clean)."""
+        nlines = text.count("\n")
+        n = nlines - text.count("\n ") - (1 if text.startswith(" ") else 0) - text.count("\n\n")
+        first = last = None
+        pos = 0
+        while first is None and pos < len(text):
+            end = text.find("\n", pos)
+            hdr = parse_kmsg_header(text[pos:end])
+            if hdr:
+                first = hdr[1]
+            pos = end + 1
+        end = len(text) - 1
+        while last is None and end > 0:
+            start = text.rfind("\n", 0, end) + 1
+            hdr = parse_kmsg_header(text[start:end])
+            if hdr:
+                last = hdr[1]
+            end = start - 1
+        if first is None or last is None:
+            self.malformed += n
+            return
+        expected = last - first + 1
+        if expected >= n and (self.last_seq is None or first > self.last_seq):
+            if self.last_seq is not None:
+                self.records_lost += first - self.last_seq - 1
+            self.records_lost += expected - n
+            self.records_total += n
+            self.last_seq = last
+            return
+        self._account_slow(text)
+
+    def _account_slow(self, text: str) -> None:
+        for line in text.split("\n"):
+            if not line or line.startswith(" "):
+                continue
+            hdr = parse_kmsg_header(line)
+            if hdr is None:
+                self.malformed += 1
+                continue
+            seq = hdr[1]
+            self.records_total += 1
+            if self.last_seq is not None:
+                if seq > self.last_seq + 1:
+                    self.records_lost += seq - self.last_seq - 1
+                elif seq <= self.last_seq:
+                    pass  # sequence restarted (new stream) or a duplicate: nothing lost
+            self.last_seq = seq
+
+    # ---- journal fallback ------------------------------------------------------------------
+    def _poll_journal(self) -> None:
+        exe = self.host.which("journalctl") or "journalctl"
+        cursor = self.events.store.get(JOURNAL_CURSOR_KEY)
+        argv = [exe, "-k", "-o", "json", "--no-pager"]
+        argv += [f"--after-cursor={cursor}"] if cursor else ["-b"]
+        res = self.host.run(argv, float(self.option("journal_timeout_seconds")))
+        if res.error:
+            raise RuntimeError(f"journalctl: {res.error}")
+        last_cursor = self._classify_journal(res.text(), previous_boot=False)
+        if last_cursor:
+            self.events.store.put(JOURNAL_CURSOR_KEY, last_cursor)
+
+    def _classify_journal(self, text: str, previous_boot: bool) -> str | None:
+        c = self.classifier if not previous_boot else Classifier(source="journal", boot_id="")
+        c.previous_boot = previous_boot
+        last_cursor = None
+        for line in text.splitlines():
+            if not line.strip():
+                continue
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                self.malformed += 1
+                continue
+            if not isinstance(entry, dict):
+                self.malformed += 1
+                continue
+            msg = entry.get("MESSAGE")
+            if isinstance(msg, list):
+                try:
+                    msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
+                except (TypeError, ValueError):
+                    msg = None
+            if not isinstance(msg, str):
+                self.malformed += 1
+                continue
+            boot = str(entry.get("_BOOT_ID") or c.boot_id or self.boot_id)
+            if boot != c.boot_id:
+                c.flush()
+                c.boot_id = boot
+            usec = _int(entry.get("_SOURCE_MONOTONIC_TIMESTAMP"))
+            real = _int(entry.get("__REALTIME_TIMESTAMP"))
+            prio = _int(entry.get("PRIORITY"))
+            fac = _int(entry.get("SYSLOG_FACILITY"))
+            wall = c.wall
+            c.wall = (lambda _u, r=real: r / 1e6 if r is not None else None)
+            if not previous_boot:
+                self.records_total += 1
+            c.feed(msg[:8192], (None, usec, prio, fac))
+            c.wall = wall
+            last_cursor = entry.get("__CURSOR") or last_cursor
+        if previous_boot:
+            c.flush()
+            self._extra.extend(c.take())
+        return last_cursor
+
+    # ---- previous boot ---------------------------------------------------------------------
+    def _check_reboot(self, now: float) -> None:
+        prev = self.events.previous_boot(self.boot_id)
+        known = any(b.boot_id == self.boot_id for b in self.events.boots())
+        self.events.boot_alive(self.boot_id, now)
+        self._last_heartbeat = now
+        if prev is None or known or prev.clean_stop is not None:
+            return
+        self._extra.append(KernelEvent(
+            cls="reboot.unexpected", severity=Severity.WARNING, component="board", device="host",
+            detail={"previous_boot_id": prev.boot_id, "last_seen": prev.last_seen},
+            raw=(f"boot {prev.boot_id} ended without a clean stop of the agent (last sign of life "
+                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(prev.last_seen))} UTC)",),
+            source="agent", boot_id=self.boot_id, time=now))
+
+    def _check_previous_boot(self, now: float) -> None:
+        if self.events.store.get(PREV_CHECKED_KEY) == self.boot_id:
+            return
+        prev = self.events.previous_boot(self.boot_id)
+        prev_id = prev.boot_id if prev else "previous"
+        found: list[KernelEvent] = []
+        pstore = self.host.path("sys", "fs", "pstore")
+        for name in self.host.listdir(pstore):
+            if not name.startswith(("dmesg-", "console-")) or name.endswith((".z", ".enc.z")):
+                continue
+            try:
+                text = self.host.read_file(pstore / name, 4 << 20)
+            except ReadError as err:
+                self.problem(str(err))
+                continue
+            c = Classifier(source="pstore", boot_id=prev_id)
+            c.previous_boot = True
+            c.scan_text(text.splitlines())
+            c.flush()
+            for e in c.take():
+                found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
+        self._extra.extend(found)
+        if self.host.which("journalctl"):
+            exe = self.host.which("journalctl") or "journalctl"
+            res = self.host.run([exe, "-k", "-b", "-1", "-o", "json", "--no-pager"],
+                                float(self.option("journal_timeout_seconds")))
+            if res.ok:
+                self._classify_journal(res.text(), previous_boot=True)
+        self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
+
+    # ---- collect -----------------------------------------------------------------------------
+    def collect(self) -> list[Reading]:
+        if self._closed:
+            raise NoData("collector closed")
+        if not self._started:
+            self._start()
+        now = self.host.now()
+        if self._source == "journal":
+            self._poll_journal()
+        elif self._source == "none" and not self._extra and not self.events.last_id():
+            raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
+        with self._lock:
+            if self._reader is not None:
+                self._drain()
+            self.classifier.flush()
+            events = self.classifier.take()
+            last_seq = self.last_seq
+        events = self._extra + [self._post(e) for e in events]
+        self._extra = []
+        new = self.events.record_events(events, now) if events else []
+        for e in new:
+            key = (e.cls, e.severity.label)
+            self.events_total[key] = self.events_total.get(key, 0) + 1
+            t = e.time if e.time is not None else now
+            if t > self.last_event_time.get(e.cls, 0.0):
+                self.last_event_time[e.cls] = t
+        if last_seq is not None and self._source == "kmsg":
+            self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": last_seq})
+        if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
+            self.events.boot_alive(self.boot_id, now)
+            self._last_heartbeat = now
+            self._refresh_boot_wall()
+        if now - self._last_prune >= 3600:
+            self.events.prune(now, float(self.option("retention_days")) * 86400, int(self.option("max_events")))
+            self._last_prune = now
+        status = KernelLogStatus(
+            source=self._source, records_total=self.records_total, records_lost_total=self.records_lost,
+            malformed_total=self.malformed, events_total=dict(self.events_total),
+            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq)
+        return [*new, status, self._event_window(now)]
+
+    def _event_window(self, now: float):
+        key = (self.events.last_id(), int(now // 60))
+        if self._window is None or key != self._window_key:
+            self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
+            self._window_key = key
+        return self._window
+
+    def _post(self, e: KernelEvent) -> KernelEvent:
+        """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
+        if e.component.startswith("disk:ata"):
+            disk = self._ata_disk(e.component[5:])
+            if disk:
+                e = e.replace(component=f"disk:{disk}", detail=dict(e.detail, disk=disk))
+        if e.family == "mce" and e.severity >= Severity.CRITICAL and e.monotonic_usec is not None \
+                and e.monotonic_usec < EARLY_BOOT_USEC:
+            e = e.replace(detail=dict(e.detail, early_boot=True))
+        return e
+
+    def _ata_disk(self, port: str) -> str | None:
+        if self._ata_map is None:
+            self._ata_map = {}
+            block = self.host.path("sys", "block")
+            for dev in self.host.listdir(block):
+                target = str(self.host.realpath(block / dev / "device"))
+                for part in target.split("/"):
+                    if part.startswith("ata") and part[3:].isdigit():
+                        self._ata_map.setdefault(part, dev)
+                        break
+        return self._ata_map.get(port)
+
+    def close(self) -> None:
+        """Stop the tail thread, store what is pending and mark this boot as cleanly stopped."""
+        if self._closed:
+            return
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2.0)
+        try:
+            if self._started:
+                with self._lock:
+                    if self._reader is not None:
+                        self._drain()
+                    self.classifier.flush()
+                    pending = self._extra + [self._post(e) for e in self.classifier.take()]
+                    self._extra = []
+                if pending:
+                    self.events.record_events(pending, self.host.now())
+                if self.last_seq is not None and self._source == "kmsg":
+                    self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": self.last_seq})
+            self.events.boot_clean_stop(self.boot_id, self.host.now())
+        except Exception as exc:  # noqa: BLE001 - stopping must not fail
+            log.warning("kernel log: closing: %s", exc)
+        finally:
+            self._closed = True
+            if self._reader is not None:
+                self._reader.close()
+                self._reader = None
+            if self._own_store:
+                self.events.store.close()
+
+
+def _int(v: Any) -> int | None:
+    try:
+        return int(v)
+    except (TypeError, ValueError):
+        return None
+
+
+__all__ = ["KernelLogCollector", "iter_kmsg_records"]
