@@ -44,6 +44,7 @@ MAX_PENDING_LINE = 1 << 20
 CURSOR_KEY = "kernel_log.kmsg_cursor"
 JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
+PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 HEARTBEAT_SECONDS = 60.0
 EARLY_BOOT_USEC = 60_000_000  # MCE records logged in the first minute usually describe the previous boot
 
@@ -154,6 +155,7 @@ class KernelLogCollector(BaseCollector):
         self.last_seq: int | None = None
         self._skip_until: int | None = None
         self._extra: list[KernelEvent] = []  # previous-boot / reboot events waiting to be stored
+        self._journal_events: list[KernelEvent] = []
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._window = None
@@ -192,7 +194,7 @@ class KernelLogCollector(BaseCollector):
         except OSError as exc:
             self._reader = None
             reason = exc.strerror or str(exc)
-            if self.option("journal_fallback") and self.host.which("journalctl"):
+            if self.option("journal_fallback") and self._journalctl() is not None:
                 self._source = "journal"
                 self.classifier.source = "journal"
                 log.info("%s not readable (%s): polling journalctl -k", path, reason)
@@ -315,10 +317,23 @@ class KernelLogCollector(BaseCollector):
             self.last_seq = seq
 
     # ---- journal fallback ------------------------------------------------------------------
+    def _journalctl(self) -> list[str] | None:
+        """journalctl argv prefix for this host: the live journal, or ``-D {root}/var/log/journal``
+        when the host root is not the machine we run on; None when there is none to read."""
+        exe = self.host.which("journalctl") or ("journalctl" if self.host.runner is not None else None)
+        if exe is None:
+            return None
+        if self.host.is_live:
+            return [exe]
+        jdir = self.host.path("/var/log/journal")
+        return [exe, "-D", str(jdir)] if os.path.isdir(jdir) else None
+
     def _poll_journal(self) -> None:
-        exe = self.host.which("journalctl") or "journalctl"
+        prefix = self._journalctl()
+        if prefix is None:
+            raise NoData("no journal to read")
         cursor = self.events.store.get(JOURNAL_CURSOR_KEY)
-        argv = [exe, "-k", "-o", "json", "--no-pager"]
+        argv = [*prefix, "-k", "-o", "json", "--no-pager"]
         argv += [f"--after-cursor={cursor}"] if cursor else ["-b"]
         res = self.host.run(argv, float(self.option("journal_timeout_seconds")))
         if res.error:
@@ -330,6 +345,9 @@ class KernelLogCollector(BaseCollector):
     def _classify_journal(self, text: str, previous_boot: bool) -> str | None:
         c = self.classifier if not previous_boot else Classifier(source="journal", boot_id="")
         c.previous_boot = previous_boot
+        realtime: dict[int, float] = {}  # journal entries carry their own wall time
+        fallback = self._wall
+        c.wall = lambda u: realtime.get(u) if u in realtime else (None if previous_boot else fallback(u))
         last_cursor = None
         for line in text.splitlines():
             if not line.strip():
@@ -359,16 +377,19 @@ class KernelLogCollector(BaseCollector):
             real = _int(entry.get("__REALTIME_TIMESTAMP"))
             prio = _int(entry.get("PRIORITY"))
             fac = _int(entry.get("SYSLOG_FACILITY"))
-            wall = c.wall
-            c.wall = (lambda _u, r=real: r / 1e6 if r is not None else None)
+            if usec is not None and real is not None:
+                if len(realtime) > 100000:
+                    realtime.clear()
+                realtime[usec] = real / 1e6
             if not previous_boot:
                 self.records_total += 1
             c.feed(msg[:8192], (None, usec, prio, fac))
-            c.wall = wall
             last_cursor = entry.get("__CURSOR") or last_cursor
+        c.flush()
         if previous_boot:
-            c.flush()
             self._extra.extend(c.take())
+        else:
+            self._journal_events.extend(c.take())
         return last_cursor
 
     # ---- previous boot ---------------------------------------------------------------------
@@ -393,8 +414,18 @@ class KernelLogCollector(BaseCollector):
         prev_id = prev.boot_id if prev else "previous"
         found: list[KernelEvent] = []
         pstore = self.host.path("sys", "fs", "pstore")
+        seen = set(self.events.store.get(PSTORE_SEEN_KEY) or [])
+        current: list[str] = []
         for name in self.host.listdir(pstore):
             if not name.startswith(("dmesg-", "console-")) or name.endswith((".z", ".enc.z")):
+                continue
+            try:
+                st = os.stat(pstore / name)
+                ident = f"{name}:{st.st_size}:{int(st.st_mtime)}"
+            except OSError:
+                ident = name
+            current.append(ident)
+            if ident in seen:  # pstore keeps its records until erased: read each file once
                 continue
             try:
                 text = self.host.read_file(pstore / name, 4 << 20)
@@ -408,9 +439,10 @@ class KernelLogCollector(BaseCollector):
             for e in c.take():
                 found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
         self._extra.extend(found)
-        if self.host.which("journalctl"):
-            exe = self.host.which("journalctl") or "journalctl"
-            res = self.host.run([exe, "-k", "-b", "-1", "-o", "json", "--no-pager"],
+        self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-200:])
+        prefix = self._journalctl()
+        if prefix is not None:
+            res = self.host.run([*prefix, "-k", "-b", "-1", "-o", "json", "--no-pager"],
                                 float(self.option("journal_timeout_seconds")))
             if res.ok:
                 self._classify_journal(res.text(), previous_boot=True)
@@ -431,7 +463,8 @@ class KernelLogCollector(BaseCollector):
             if self._reader is not None:
                 self._drain()
             self.classifier.flush()
-            events = self.classifier.take()
+            events = self._journal_events + self.classifier.take()
+            self._journal_events = []
             last_seq = self.last_seq
         events = self._extra + [self._post(e) for e in events]
         self._extra = []

@@ -1,0 +1,374 @@
+"""kernel_log collector: kmsg replay through a fake /dev/kmsg, restarts, journal fallback,
+previous boot (pstore, unexpected reboot), garbage, the event history and `agent events`."""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from agent.collectors.kernel_log import KernelLogCollector, _KmsgReader
+from agent.config import CollectorConfig
+from agent.events import EventStore
+from agent.host import CommandResult, Host, HostPaths
+from agent.model import Severity
+from agent.model.events import EventWindow, KernelEvent, KernelLogStatus
+from agent.store import Store
+from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
+
+LAB = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "lab"
+NOW = 1_764_003_600.0
+BOOT_A = "11111111-2222-3333-4444-555555555555"
+BOOT_B = "99999999-8888-7777-6666-555555555555"
+
+
+def lab_lines(scenario: str, kind: str = "fault") -> list[str]:
+    return (LAB / f"{scenario}.{kind}-dmesg.txt").read_text().splitlines()
+
+
+class Clock:
+    def __init__(self, t: float = NOW):
+        self.t = t
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make_root(tmp_path: Path, boot: str = BOOT_A, kmsg: str | None = "", uptime: float = 600.0) -> Path:
+    root = tmp_path / "root"
+    (root / "proc" / "sys" / "kernel" / "random").mkdir(parents=True, exist_ok=True)
+    (root / "proc" / "sys" / "kernel" / "random" / "boot_id").write_text(boot + "\n")
+    (root / "proc" / "uptime").write_text(f"{uptime:.2f} 100.00\n")
+    (root / "dev").mkdir(exist_ok=True)
+    (root / "sys").mkdir(exist_ok=True)
+    if kmsg is not None:
+        (root / "dev" / "kmsg").write_text(kmsg)
+    return root
+
+
+def make_collector(root: Path, store, clock=None, runner=None, **opts) -> KernelLogCollector:
+    opts.setdefault("follow", False)
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=runner or no_commands, clock=clock or Clock())
+    return KernelLogCollector(host, CollectorConfig(options=opts), store)
+
+
+def no_commands(argv, timeout, env=None):
+    return CommandResult(tuple(argv), None, b"", b"", 0.0, f"not found: {argv[0]}")
+
+
+def split(readings):
+    evs = [r for r in readings if isinstance(r, KernelEvent)]
+    st = next(r for r in readings if isinstance(r, KernelLogStatus))
+    win = next(r for r in readings if isinstance(r, EventWindow))
+    return evs, st, win
+
+
+def test_replay_with_sequence_gap(tmp_path):
+    lines = lab_lines("disk-io-error", "before") + lab_lines("disk-io-error")
+    text = dmesg_to_kmsg(lines, first_seq=1, skip_seqs={100, 101, 102, 450})
+    root = make_root(tmp_path, kmsg=text)
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store)
+    evs, st, win = split(col.collect())
+    n = text.count("\n")
+    assert st.records_total == n and st.records_lost_total == 4 and st.malformed_total == 0
+    assert st.source == "kmsg" and st.boot_id == BOOT_A
+    classes = sorted({e.cls for e in evs})
+    assert classes == ["ata.error", "block.io_error", "nvme.io_error", "scsi.error"]
+    io = [e for e in evs if e.cls == "block.io_error"]
+    assert [e.device for e in io] == ["sda", "nvme0c0n1"]
+    # wall time = boot time (now - uptime) + monotonic offset
+    assert io[0].time == pytest.approx(NOW - 600.0 + 7.727063)
+    assert io[0].seq is not None and io[0].boot_id == BOOT_A and io[0].priority == 6 and io[0].facility == 0
+    assert st.events_total[("block.io_error", "warning")] == 2
+    assert win.count("block.io_error") == 2 and win.count("ata.") == 6
+    col.close()
+
+
+def test_restart_does_not_double_count(tmp_path):
+    lines = lab_lines("aer-corrected", "before") + lab_lines("aer-corrected")
+    text = dmesg_to_kmsg(lines)
+    root = make_root(tmp_path, kmsg=text)
+    db = tmp_path / "state.db"
+    store = Store(db)
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.corrected"]
+    col.close()
+    store.close()
+    # agent restarts in the same boot: the ring buffer still holds everything
+    store = Store(db)
+    col = make_collector(root, store)
+    evs, st, win = split(col.collect())
+    assert evs == [] and st.events_total == {} and st.records_total == 0 and st.records_lost_total == 0
+    assert win.count("aer.corrected") == 1  # the history still has the first one
+    # new records arrive after the restart
+    last = text.count("\n")
+    more = dmesg_to_kmsg(lab_lines("aer-uncorrected"), first_seq=last + 1)
+    with open(root / "dev" / "kmsg", "a") as fh:
+        fh.write(more)
+    evs, st, win = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.nonfatal"] and st.records_total == more.count("\n")
+    assert st.records_lost_total == 0
+    assert sorted(r["class"] for r in EventStore(store).query(cls="aer")) == ["aer.corrected", "aer.nonfatal"]
+    col.close()
+
+
+def test_records_lost_while_agent_was_down(tmp_path):
+    text = dmesg_to_kmsg(lab_lines("aer-corrected"), first_seq=1)
+    root = make_root(tmp_path, kmsg=text)
+    db = tmp_path / "state.db"
+    store = Store(db)
+    col = make_collector(root, store)
+    col.collect()
+    col.close()
+    # ring buffer wrapped while the agent was stopped: records 5..9 are gone
+    (root / "dev" / "kmsg").write_text(dmesg_to_kmsg(lab_lines("aer-uncorrected"), first_seq=10))
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert st.records_lost_total == 5 and [e.cls for e in evs] == ["aer.nonfatal"]
+    col.close()
+
+
+def test_tail_thread_follows_a_growing_file(tmp_path):
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("mce-corrected", "before")))
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store, follow=True, poll_seconds=0.05)
+    evs, st, _ = split(col.collect())
+    assert evs == []
+    first = st.records_total
+    with open(root / "dev" / "kmsg", "a") as fh:
+        fh.write(dmesg_to_kmsg(lab_lines("mce-corrected"), first_seq=first + 1))
+    deadline = time.monotonic() + 5
+    while col.records_total == first and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert col.records_total == first + 4  # read by the thread, before collect() runs
+    evs, st, _ = split(col.collect())
+    assert [(e.cls, e.component, e.detail["bank"]) for e in evs] == [("mce.corrected", "memory", 1)]
+    col.close()
+    assert not col._thread.is_alive()
+
+
+def test_fifo_kmsg(tmp_path):
+    root = make_root(tmp_path, kmsg=None)
+    fifo = root / "dev" / "kmsg"
+    os.mkfifo(fifo)
+    data = dmesg_to_kmsg(lab_lines("aer-uncorrected"))
+
+    def writer():
+        with open(fifo, "w") as fh:
+            fh.write(data)
+
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store, follow=True, poll_seconds=0.05)
+    t = threading.Thread(target=writer)
+    col.collect()
+    t.start()
+    t.join(5)
+    deadline = time.monotonic() + 5
+    while col.records_total < 5 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    evs, st, _ = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.nonfatal"] and st.records_total == 5
+    col.close()
+
+
+def test_epipe_is_counted_and_survived(tmp_path, monkeypatch):
+    root = make_root(tmp_path, kmsg="6,1,10,-;hello\n6,5,20,-;pcieport 0000:00:1c.0: pciehp: Slot(1): Link Down\n")
+    reader = _KmsgReader(str(root / "dev" / "kmsg"))
+    real_read = os.read
+    calls = {"n": 0}
+
+    def flaky(fd, n):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise OSError(errno.EPIPE, "Broken pipe")
+        return real_read(fd, n)
+
+    monkeypatch.setattr(os, "read", flaky)
+    text = reader.read_available()
+    monkeypatch.setattr(os, "read", real_read)
+    assert reader.overruns == 1 and text.count("\n") == 2
+    reader.close()
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert st.records_lost_total == 3 and [e.cls for e in evs] == ["pcie.link_down"]
+    col.close()
+
+
+def test_garbage_kmsg(tmp_path):
+    import random
+
+    rng = random.Random(3)
+    blob = bytes(rng.randrange(256) for _ in range(20000))
+    good = dmesg_to_kmsg(lab_lines("aer-uncorrected"), first_seq=50)
+    root = make_root(tmp_path)
+    with open(root / "dev" / "kmsg", "wb") as fh:
+        fh.write(b"6,1,100,-;ok\n" + blob + b"\n6,2,3\n" + b"3,3,5,-;" + b"A" * 3_000_000 + b"\n" + good.encode())
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.nonfatal"]
+    assert st.malformed_total >= 1 and st.records_total >= 5
+    col.close()
+
+
+def test_journal_fallback_with_cursor(tmp_path):
+    root = make_root(tmp_path, kmsg=None)  # no /dev/kmsg
+    (root / "var" / "log" / "journal").mkdir(parents=True)
+    entries = [
+        {"MESSAGE": "pcieport 0000:00:01.0: AER: Uncorrected (Fatal) error message received from 0000:00:01.0",
+         "PRIORITY": "3", "SYSLOG_FACILITY": "0", "_SOURCE_MONOTONIC_TIMESTAMP": "7288944", "_BOOT_ID": BOOT_A,
+         "__REALTIME_TIMESTAMP": str(int((NOW - 60) * 1e6)), "__CURSOR": "s=abc;i=1"},
+        {"MESSAGE": list(b"pcieport 0000:00:01.0:    [ 5] SDES                   (First)"), "PRIORITY": "3",
+         "_SOURCE_MONOTONIC_TIMESTAMP": "7289000", "_BOOT_ID": BOOT_A, "__CURSOR": "s=abc;i=2"},
+        {"MESSAGE": "random noise", "_BOOT_ID": BOOT_A, "__CURSOR": "s=abc;i=3"},
+    ]
+    calls = []
+
+    def runner(argv, timeout, env=None):
+        calls.append(list(argv))
+        if "-b" in argv and "-1" in argv:
+            return CommandResult(tuple(argv), 0, b"", b"", 0.1)
+        if any(a.startswith("--after-cursor=") for a in argv):
+            return CommandResult(tuple(argv), 0, b"", b"", 0.1)
+        out = "\n".join(json.dumps(e) for e in entries) + "\nnot json\n"
+        return CommandResult(tuple(argv), 0, out.encode(), b"", 0.1)
+
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store, runner=runner)
+    evs, st, _ = split(col.collect())
+    assert st.source == "journal" and [e.cls for e in evs] == ["aer.fatal"]
+    assert evs[0].detail["bits"] == ("SDES",) and evs[0].time == pytest.approx(NOW - 60)
+    assert evs[0].source == "journal" and st.malformed_total == 1
+    assert store.get("kernel_log.journal_cursor") == "s=abc;i=3"
+    evs, st, _ = split(col.collect())
+    assert evs == [] and "--after-cursor=s=abc;i=3" in calls[-1]
+    assert all("-D" in c for c in calls)  # a non-live root reads its own journal directory
+    col.close()
+
+
+def test_no_kmsg_no_journal_is_no_data(tmp_path):
+    from agent.collectors.base import run_collector
+
+    root = make_root(tmp_path, kmsg=None)
+    col = make_collector(root, Store(tmp_path / "s.db"))
+    readings, status = run_collector(col, None)
+    assert status.no_data and "kmsg" in (status.error or "")
+    col.close()
+
+
+def test_previous_boot_pstore_and_unexpected_reboot(tmp_path):
+    db = tmp_path / "state.db"
+    # boot A: the agent runs, then the host dies (no close(): no clean-stop marker)
+    root = make_root(tmp_path, boot=BOOT_A, kmsg=dmesg_to_kmsg(lab_lines("mce-fatal", "before")))
+    store = Store(db)
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock)
+    col.collect()
+    store.close()
+    # boot B: pstore holds the panic of boot A
+    clock.t = NOW + 3600
+    root = make_root(tmp_path, boot=BOOT_B, kmsg=dmesg_to_kmsg(lab_lines("mce-fatal", "before")), uptime=30)
+    pstore = root / "sys" / "fs" / "pstore"
+    pstore.mkdir(parents=True)
+    (pstore / "dmesg-erst-7355608334723661825").write_text(
+        "Panic#1 Part1\n" + "\n".join("<0>" + ln for ln in (LAB / "mce-fatal.console-tail.txt").read_text().splitlines()))
+    store = Store(db)
+    col = make_collector(root, store, clock=clock)
+    evs, st, win = split(col.collect())
+    got = sorted((e.cls, e.source, e.previous_boot, e.boot_id) for e in evs)
+    assert got == [("mce.fatal", "pstore", True, BOOT_A), ("panic.mce", "pstore", True, BOOT_A),
+                   ("reboot.unexpected", "agent", False, BOOT_B)]
+    assert [b.boot_id for b in win.boots] == [BOOT_A, BOOT_B] and win.boots[0].clean_stop is None
+
+    from agent import rules
+    from agent.model import Snapshot
+    from types import MappingProxyType
+
+    snap = Snapshot(time=clock.t, boot_id=BOOT_B, readings=MappingProxyType({"kernel_log": (win,)}),
+                    statuses=MappingProxyType({}))
+    findings, errors = rules.evaluate(snap, None, None, clock.t)
+    ids = {f.rule: f for f in findings}
+    assert not errors
+    assert ids["board.previous_boot_mce_panic"].severity == Severity.CRITICAL
+    assert ids["board.unexpected_reboot"].severity == Severity.WARNING
+    assert ids["cpu.machine_check_uncorrected"].severity == Severity.CRITICAL
+    assert "board.repeated_unexpected_reboots" not in ids
+    # the same boot seen again (agent restart) does not add a second reboot or pstore event
+    col.close()
+    col = make_collector(root, store, clock=clock)
+    evs, _, win = split(col.collect())
+    assert evs == [] and win.count("reboot.unexpected") == 1
+    col.close()
+    # boot C after a clean stop of boot B: no unexpected reboot
+    clock.t += 3600
+    root = make_root(tmp_path, boot="cccccccc-0000-0000-0000-000000000000", kmsg="")
+    col = make_collector(root, store, clock=clock)
+    evs, _, _ = split(col.collect())
+    assert [e.cls for e in evs] == []
+    col.close()
+
+
+def test_storm_is_coalesced_in_the_history(tmp_path):
+    recs = []
+    for i in range(5000):
+        recs.append(f"3,{1 + 2 * i},{1_000_000 + i},-;pcieport 0000:00:1d.0: AER: Corrected error message received from 0000:00:1d.0")
+        recs.append(f"3,{2 + 2 * i},{1_000_000 + i},-;pcieport 0000:00:1d.0:    [ 0] RxErr                  (First)")
+    root = make_root(tmp_path, kmsg="\n".join(recs) + "\n")
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store)
+    evs, st, win = split(col.collect())
+    assert len(evs) == 5000 and st.events_total[("aer.corrected", "info")] == 5000
+    assert store.execute("SELECT COUNT(*), SUM(events) FROM events")[0] == (21, 5000)
+    assert win.count("aer.corrected") == 5000
+    col.close()
+
+
+def test_agent_events_cli(tmp_path):
+    from agent.cli import cli
+
+    state = tmp_path / "state"
+    state.mkdir()
+    store = Store(state / "state.db")
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("disk-io-error") + lab_lines("mce-uncorrected")))
+    clock = Clock(time.time())
+    col = make_collector(root, store, clock=clock)
+    col.collect()
+    col.close()
+    store.close()
+    runner = CliRunner()
+    res = runner.invoke(cli, ["events", "--state-dir", str(state), "--json"])
+    assert res.exit_code == 0, res.output
+    rows = json.loads(res.output)
+    assert {r["class"] for r in rows} >= {"block.io_error", "mce.uncorrected", "memory.failure", "ata.error"}
+    res = runner.invoke(cli, ["events", "--state-dir", str(state), "--component", "disk", "--class", "block"])
+    assert res.exit_code == 0 and "block.io_error" in res.output and "disk:sda" in res.output and "mce" not in res.output
+    res = runner.invoke(cli, ["events", "--state-dir", str(state), "--since", "7d", "--severity", "critical"])
+    assert "mce.uncorrected" in res.output and "ata.error" not in res.output
+    res = runner.invoke(cli, ["events", "--state-dir", str(state), "--since", "soon"])
+    assert res.exit_code == 2 and "invalid duration" in res.output
+
+
+def test_metrics_from_status(tmp_path):
+    from agent.exporter.collector import collect_samples
+    from agent.model import Snapshot
+    from types import MappingProxyType
+
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("aer-corrected"), skip_seqs={2}))
+    col = make_collector(root, Store(tmp_path / "s.db"))
+    readings = tuple(col.collect())
+    col.close()
+    snap = Snapshot(time=NOW, boot_id=BOOT_A, readings=MappingProxyType({"kernel_log": readings}), statuses=MappingProxyType({}))
+    s = collect_samples(snap)
+    assert s["hwagent_kernel_events_total"] == [({"class": "aer.corrected", "severity": "info"}, 1.0)]
+    assert s["hwagent_kernel_log_records_total"] == [({}, 4.0)]
+    assert s["hwagent_kernel_log_records_lost_total"] == [({}, 1.0)]
+    assert s["hwagent_kernel_event_last_timestamp_seconds"][0][0] == {"class": "aer.corrected"}
