@@ -321,6 +321,7 @@ class SmartCollector(BaseCollector):
         "standby_max_skips": (int, 6, "Read a sleeping disk anyway after this many skipped sweeps (0 = never)."),
         "standby_ignore": (list, [], "Regexes of devices never checked for standby (SSDs that always claim it)."),
         "forget_seconds": (float, 7 * 86400.0, "Forget a disk that vanished this long after its last good read (0 = never)."),
+        "ignore_rootfs": (bool, False, "Run smartctl even when host.root is not / (a container that sees the host's /dev)."),
         "backend": (str, "auto", "auto (JSON for smartctl >= 7.0, else pySMART), json or pysmart."),
         "selftests": (bool, False, "Run scheduled self-tests: short daily, long weekly, staggered per disk."),
         "selftest_short_hour": (int, 2, "Local hour of the first disk's daily short self-test (the next disk +1 h...)."),
@@ -597,6 +598,10 @@ class SmartCollector(BaseCollector):
         return "json" if ver >= MIN_JSON_VERSION else "pysmart"
 
     def collect(self):
+        if self.host.runner is None and not self.host.is_live and not self.option("ignore_rootfs"):
+            # host.root/--path.* point at a captured tree: smartctl would read this machine's disks
+            raise NoData("host root is not / (a captured tree?): smartctl not run; set "
+                         "collectors.smart.ignore_rootfs = true where the host's /dev is visible (container)")
         backend = self.backend()
         if backend is None:
             known = [parse_device_spec(k.replace("#", " -d ", 1)) if "#" in k else Target(k) for k in self._known]
