@@ -27,7 +27,7 @@ class ClientError(Exception):
 
 
 class StatusClient:
-    def __init__(self, url: str, token: str, *, timeout: float = 15.0, retries: int = 3, retry_delay: float = 2.0):
+    def __init__(self, url: str, token: str, *, timeout: float = 15.0, retries: int = 3, retry_delay: float = 1.0):
         if not url:
             raise ClientError("no status service URL: set HWAGENT_STATUS_URL or statuspage.public_url")
         if not token:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
@@ -28,7 +29,7 @@ class ServiceConfig:
 class StatuspageConfig:
     listen: str = doc("Address of the status service, `host:port` (put a TLS reverse proxy in front).", "127.0.0.1:10068")
     token: str = doc("Bearer token for the webhook and the API (prefer token_file).", "")
-    token_file: str = doc("File holding the bearer token (first line).", "")
+    token_file: str = doc("File holding the bearer token (first line); a bare name is read from systemd's $CREDENTIALS_DIRECTORY.", "")
     database: str = doc("SQLite database of services, incidents, updates and subscribers.",
                         "/var/lib/hwagent-statuspage/status.db")
     public_url: str = doc("Public base URL of the page, used in notices and the Atom feed.", "http://localhost:10068")
@@ -92,7 +93,7 @@ class StatuspageConfig:
     def read_token(self) -> str:
         if self.token_file:
             try:
-                tok = Path(self.token_file).read_text(encoding="utf-8").strip().splitlines()
+                tok = secret_path(self.token_file).read_text(encoding="utf-8").strip().splitlines()
             except OSError as exc:
                 raise ConfigError("statuspage.token_file", f"{self.token_file}: {exc.strerror or exc}") from None
             return tok[0].strip() if tok else ""
@@ -102,9 +103,17 @@ class StatuspageConfig:
         if not self.smtp_password_file:
             return ""
         try:
-            return Path(self.smtp_password_file).read_text(encoding="utf-8").strip()
+            return secret_path(self.smtp_password_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError("statuspage.smtp_password_file", f"{self.smtp_password_file}: {exc.strerror or exc}") from None
+
+
+def secret_path(name: str) -> Path:
+    """A bare file name is looked up in systemd's $CREDENTIALS_DIRECTORY (LoadCredential=) if set."""
+    creds = os.environ.get("CREDENTIALS_DIRECTORY")
+    if creds and "/" not in name:
+        return Path(creds) / name
+    return Path(name)
 
 
 register_section("statuspage", StatuspageConfig)

@@ -80,3 +80,9 @@ def test_app_refuses_to_run_without_token(clock):
     h = Harness(make_cfg(), clock=clock)
     with pytest.raises(StoreError, match="no token configured"):
         StatusApp(h.cfg, h.service, "")
+
+
+def test_token_from_systemd_credentials(tmp_path, monkeypatch):
+    (tmp_path / "statuspage-token").write_text("from-credential\n")
+    monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
+    assert make_cfg(token="", token_file="statuspage-token").read_token() == "from-credential"

@@ -1,0 +1,85 @@
+"""A real `agent statuspage serve` subprocess on a free loopback port, driven over HTTP and by the
+operator's CLI (`agent incident`, `agent availability`, `agent statuspage render`)."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.statuspage_support import TOKEN, Service, cli, write_config
+
+FIX = Path(__file__).resolve().parents[1] / "fixtures" / "statuspage"
+
+
+@pytest.fixture
+def svc(tmp_path):
+    s = Service(write_config(tmp_path, resolve_hold_seconds=1.0))
+    yield s
+    assert s.stop() == 0
+
+
+def test_serve_webhook_page_and_cli(svc, tmp_path):
+    body = (FIX / "alertmanager-firing.json").read_bytes()
+    assert svc.request("POST", "/hooks/alertmanager", body, token="wrong")[0] == 401
+    assert svc.request("POST", "/hooks/alertmanager", body, token=None)[0] == 401
+    status, data, _ = svc.request("POST", "/hooks/alertmanager", body)
+    assert status == 200 and json.loads(data)["opened"] == [1]
+    assert json.loads(svc.request("POST", "/hooks/alertmanager", body)[1])["replayed"] is True
+    status, html, headers = svc.request("GET", "/de/", token=None)
+    assert status == 200 and headers["Content-Type"].startswith("text/html")
+    assert "Ausfall: Web hosting und Mail" in html.decode() and "Wird untersucht" in html.decode()
+    ET.fromstring(svc.request("GET", "/feed.atom", token=None)[1])
+
+    env = {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": TOKEN}
+    r = cli(["incident", "list"], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("#1    investigating major_outage   web,mail")
+    r = cli(["incident", "update", "1", "-s", "identified", "--cause", "failed mainboard", "-e", "4h-6h"], env)
+    assert r.returncode == 0, r.stderr
+    assert "identified" in r.stdout and "Cause: failed mainboard. Expected back between" in r.stdout
+    r = cli(["incident", "open", "dns"], env)
+    assert r.returncode == 1 and "unknown service 'dns'" in r.stderr
+    r = cli(["incident", "resolve", "1", "--data-window", "no data lost"], env)
+    assert r.returncode == 0 and "Data: no data lost." in r.stdout
+    r = cli(["incident", "list", "-a", "--json"], env)
+    assert json.loads(r.stdout)[0]["state"] == "resolved"
+    r = cli(["availability", "--json"], env)
+    assert r.returncode == 0, r.stderr
+    rep = json.loads(r.stdout)
+    assert [s["service"] for s in rep["services"]] == ["web", "mail"]
+    r = cli(["incident", "list"], {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": "bad"})
+    assert r.returncode == 1 and "HTTP 401" in r.stderr
+
+    out = tmp_path / "site"
+    r = cli(["--config", str(tmp_path / "statuspage.toml"), "statuspage", "render", "--out", str(out)], {})
+    assert r.returncode == 0, r.stderr
+    assert json.loads((out / "summary.json").read_text())["recent_incidents"][0]["id"] == 1
+    r = cli(["--config", str(tmp_path / "statuspage.toml"), "availability", "--service", "web"], {})
+    assert r.returncode == 0 and "Web hosting [web]:" in r.stdout and "target" in r.stdout
+
+
+def test_cli_retries_with_the_same_idempotency_key(svc):
+    env = {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": TOKEN}
+    for _ in range(2):
+        r = cli(["incident", "open", "web", "-m", "Web down", "--key", "phone-1"], env)
+        assert r.returncode == 0, r.stderr
+    assert len(json.loads(cli(["incident", "list", "--json"], env).stdout)) == 1
+
+
+def test_cli_without_url_or_token_says_what_is_missing(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[statuspage]\npublic_url = "https://status.example.net"\n')
+    r = cli(["--config", str(cfg), "incident", "list"], {"HWAGENT_STATUS_TOKEN": ""})
+    assert r.returncode == 1 and "no token" in r.stderr
+    r = cli(["incident", "list"], {"HWAGENT_STATUS_URL": "http://127.0.0.1:9", "HWAGENT_STATUS_TOKEN": "x"})
+    assert r.returncode == 1 and "cannot reach the status service" in r.stderr
+
+
+def test_serve_refuses_without_token(tmp_path):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(f'[statuspage]\nlisten = "127.0.0.1:0"\ndatabase = "{tmp_path / "db"}"\n')
+    r = cli(["--config", str(cfg), "statuspage", "serve"], {}, timeout=30)
+    assert r.returncode == 1 and "no token configured" in r.stderr
