@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from agent.collectors.aer import AerCollector
 from agent.collectors.base import BaseCollector, NoData, run_collector
+from agent.collectors.edac import EdacCollector
 from agent.collectors.hwmon import HwmonCollector
+from agent.collectors.ipmi import IpmiCollector
+from agent.collectors.mdraid import MdraidCollector
 from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
 from agent.collectors.thermal import ThermalCollector
@@ -12,6 +16,10 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     HwmonCollector,
     ThermalCollector,
     SystemCollector,
+    EdacCollector,
+    AerCollector,
+    IpmiCollector,
+    MdraidCollector,
     SmartCollector,
 )
 

@@ -12,7 +12,8 @@ The score is a sum of evidence points per signal class (each class capped), with
 * ``board.failing``: points >= ``warning_points`` (30) is a warning; points >=
   ``critical_points`` (60) from at least ``min_signals`` (2) classes is critical. The finding lists
   every piece of evidence and suggests the mainboard-swap runbook.
-* ``board.health``: info, when there is some evidence but less than ``warning_points``.
+* ``board.health``: info, when at least ``min_signals`` classes contribute but less than
+  ``warning_points``.
 
 The scorer reads whatever is in the snapshot: EDAC, AER, IPMI sensors and SEL, hwmon, and the
 kernel-log event window (disk I/O errors, machine checks, boots without a clean stop) when the
@@ -51,7 +52,6 @@ SIGNALS = {
 
 _VRM = re.compile(r"\b(vrm|vr|vcc ?in|pch|chipset|mos|mosfet|vsa|vccio)\b|\bvr_|_vr\b|vrm", re.IGNORECASE)
 _VBAT = re.compile(r"^(vbat|vbat_rtc|battery|cmos|rtc.?bat|vbatt)|\bvbat\b|\bbattery\b", re.IGNORECASE)
-_DISK_FAMILIES = ("ata", "scsi", "block", "nvme", "disk", "io")
 
 
 @dataclass
@@ -128,36 +128,36 @@ def _event_window(snapshot: Snapshot):
     return None
 
 
+_DISK_CLASSES = ("block.io_error", "block.buffer_io_error", "ata.error", "ata.link_reset", "ata.link_error",
+                 "ata.link_down", "scsi.error", "nvme.io_error", "nvme.timeout", "nvme.reset", "nvme.controller_failed")
+_MCE_CLASSES = ("mce.uncorrected", "mce.fatal", "panic.mce", "ghes.fatal", "ghes.recoverable")
+_NMI_CLASSES = ("nmi.serr", "nmi.iock")
+_LINK_CLASSES = ("pcie.link_down", "pcie.dpc")
+
+
 def _kernel(ctx: RuleContext, ev: Evidence, window: float) -> int:
     """Evidence from the kernel-log event window; returns the number of unexpected resets."""
     w = _event_window(ctx.snapshot)
     if w is None:
         return 0
     since = ctx.now - window
-    disks: set[str] = set()
-    mce_bad = 0
-    for cls, comp, dev, _boot, t, n, _err in w.buckets:
-        if t + 60 <= since or not n:
-            continue
-        fam = cls.split(".", 1)[0]
-        if (fam in _DISK_FAMILIES or comp.startswith("disk")) and "error" in cls or fam in ("ata", "nvme") and \
-                any(k in cls for k in ("timeout", "reset", "fail", "link")):
-            disks.add(comp.split(":", 1)[1] if comp.startswith("disk:") and ":" in comp else dev)
-        if fam in ("mce", "ghes", "cper") and any(k in cls for k in ("uncorrected", "fatal")):
-            mce_bad += n
-    disks.discard("")
+    disks = sorted({comp[5:] if comp.startswith("disk:") else dev
+                    for (comp, dev), n in w.by_device(_DISK_CLASSES, since=since).items() if n} - {""})
     if len(disks) >= 2:
         ev.add("multi_disk_io", 25 if len(disks) == 2 else 35,
-               f"kernel I/O errors on {len(disks)} disks within the window ({', '.join(sorted(disks))})")
-    if mce_bad:
-        ev.add("platform_errors", 15, f"{mce_bad} uncorrected machine-check / firmware error records")
-    resets = 0
-    for b in w.boots:
-        if b.boot_id == w.current_boot or b.boot_id == ctx.snapshot.boot_id:
-            continue
-        if b.clean_stop is None and b.last_seen >= since:
-            resets += 1
-    return resets
+               f"kernel I/O errors on {len(disks)} disks within the window ({', '.join(disks)})")
+    mce = w.count(_MCE_CLASSES, since=since)
+    if mce:
+        ev.add("platform_errors", 15, f"{mce} uncorrected machine-check / firmware (GHES) error record(s)")
+    nmi = w.count(_NMI_CLASSES, since=since)
+    if nmi:
+        ev.add("platform_errors", 30, f"{nmi} platform NMI(s) (PCI SERR / IOCHK)")
+    links = sorted({dev for (_c, dev), n in w.by_device(_LINK_CLASSES, since=since).items() if n})
+    if len(links) >= 2:
+        ev.add("pcie_spread", 30, f"PCIe link down / DPC on {len(links)} devices ({', '.join(links)})")
+    boots = sum(1 for b in w.boots
+                if b.boot_id not in (w.current_boot, ctx.snapshot.boot_id) and b.clean_stop is None and b.last_seen >= since)
+    return max(boots, w.count(("reboot.unexpected",), since=since))
 
 
 def _ipmi(ctx: RuleContext, ev: Evidence, window: float) -> tuple[bool, bool, int]:
@@ -279,12 +279,13 @@ def board_failing(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("board.health", defaults=_DEFAULTS, param_docs=_DOCS,
-      description="Some evidence implicates the mainboard, below the board.failing threshold (info).")
+      description="Evidence from several signal classes implicates the mainboard, below the board.failing threshold (info).")
 def board_health(ctx: RuleContext) -> Iterator[Finding]:
     if not ctx.enabled_for("board"):
         return
     ev = score(ctx)
-    if 0 < ev.total < float(ctx.param("warning_points")):
+    # evidence from one class alone below the threshold is that class's own rules' business
+    if 0 < ev.total < float(ctx.param("warning_points")) and len(ev.capped()) >= int(ctx.param("min_signals")):
         yield ctx.finding(component="board", subject="board/health", device="board", severity=Severity.INFO,
                           summary=f"board health {ev.health:.2f}: " + "; ".join(n for s in sorted(ev.capped()) for n in ev.notes[s]),
                           evidence=_evidence_dict(ev), fingerprint=",".join(sorted(ev.capped())), runbook=None)
