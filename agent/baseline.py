@@ -402,7 +402,7 @@ def capture_boot(host: Host) -> dict[str, Any]:
 def capture_software(host: Host) -> dict[str, Any]:
     kernel = {"release": _read(host, "proc", "sys", "kernel", "osrelease"),
               "cmdline": (_read_file(host, "/proc/cmdline") or "").strip() or None}
-    rec = _run(host, ["dpkg-query", "-W", "-f", "${Package}\t${Version}\t${db:Status-Abbrev}\n"])
+    rec = _run(host, ["dpkg-query", "-W", "-f", r"${Package}\t${Version}\t${db:Status-Abbrev}\n"])
     packages = {}
     if _ok(rec):
         for line in rec["text"].splitlines():

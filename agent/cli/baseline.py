@@ -1,0 +1,241 @@
+"""agent baseline show|diff|export: the host fingerprint recovery compares against."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import click
+
+from agent.cli.common import host_options, pass_host_options
+
+
+def _host(app):
+    from agent.daemon import host_from_config  # noqa: PLC0415
+
+    return host_from_config(app.config())
+
+
+def _bstore(app, create: bool = True):
+    from agent.baseline import BaselineStore  # noqa: PLC0415
+    from agent.store import Store, StoreError  # noqa: PLC0415
+
+    d = Path(app.config().state.dir)
+    if not create and not (d / "state.db").exists():
+        return None, None
+    try:
+        store = Store.in_dir(d)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    return store, BaselineStore(store)
+
+
+def resolve(app, ref: str | None, default: str) -> tuple[dict, str]:
+    """A baseline by reference: ``live``, a stored id (prefix), ``latest``, ``previous`` or a file."""
+    from agent import baseline as bl  # noqa: PLC0415
+
+    ref = ref or default
+    if ref == "live":
+        return bl.capture(_host(app)), "live capture"
+    if Path(ref).is_file() or "/" in ref or ref.endswith(".json"):
+        try:
+            return bl.load_file(ref), ref
+        except bl.BaselineError as exc:
+            raise click.ClickException(str(exc)) from None
+    store, bs = _bstore(app, create=False)
+    if bs is None:
+        raise click.ClickException(f"no stored baselines in {app.config().state.dir} (the daemon stores one daily; "
+                                   "`agent baseline capture` stores one now)")
+    try:
+        if ref in ("latest", "previous"):
+            data = bs.latest(0 if ref == "latest" else 1)
+            if data is None:
+                raise click.ClickException(f"no {ref} stored baseline")
+            return data, f"stored {data['id']}"
+        try:
+            data = bs.get(ref)
+        except bl.BaselineError as exc:
+            raise click.ClickException(str(exc)) from None
+        return data, f"stored {data['id']}"
+    finally:
+        store.close()
+
+
+def summary(data: dict) -> str:
+    dmi = data.get("dmi", {})
+    mem = data.get("memory", {})
+    lines = [
+        f"captured    {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(data.get('captured_at') or 0))}"
+        + (f"  id {data['id']}" if data.get("id") else "") + f"  fingerprint {str(data.get('fingerprint'))[:12]}",
+        f"board       {dmi.get('board_vendor')} {dmi.get('board_name')} serial {dmi.get('board_serial')}",
+        f"bios        {dmi.get('bios_vendor')} {dmi.get('bios_version')} ({dmi.get('bios_date')})",
+        f"system      {dmi.get('sys_vendor')} {dmi.get('product_name')} uuid {dmi.get('product_uuid')}",
+        f"cpu         {', '.join(data.get('cpu', {}).get('models', []))} x{data.get('cpu', {}).get('threads')}",
+        f"memory      {(mem.get('total_bytes') or 0) / 2**30:.1f} GiB, {mem.get('dimm_count')} of {mem.get('dimm_slots')} DIMM slots",
+        f"boot        {data.get('boot', {}).get('mode')}, order {','.join(data.get('boot', {}).get('efi', {}).get('boot_order', []))}",
+        f"kernel      {data.get('software', {}).get('kernel', {}).get('release')}, "
+        f"{len(data.get('software', {}).get('packages', {}))} packages, "
+        f"{len(data.get('software', {}).get('services_enabled', []))} enabled units",
+    ]
+    for name, n in sorted(data.get("nics", {}).get("physical", {}).items()):
+        lines.append(f"nic         {name} {n.get('mac')} {n.get('driver')} {n.get('pci_path')} {n.get('operstate')}")
+    for r in data.get("net_config_refs", []):
+        lines.append(f"mac ref     {r['file']}:{r['line']} {r['mac']}" + ("" if r.get("matches_nic") else "  (no NIC has it)"))
+    for d in data.get("disks", []):
+        size = (d.get("size_bytes") or 0) / 1e9
+        lines.append(f"disk        {d['name']} {d.get('model')} serial {d.get('serial')} {size:.0f} GB")
+    for a in data.get("storage", {}).get("md", {}).get("arrays", []):
+        lines.append(f"md          {a.get('device')} UUID {a.get('uuid')}")
+    for p in data.get("storage", {}).get("zfs", {}).get("pools", []):
+        lines.append(f"zpool       {p['name']} guid {p['guid']} {p['health']}")
+    for tab in ("fstab", "crypttab"):
+        for e in data.get("mounts", {}).get(tab, []):
+            if e.get("exists") is False:
+                lines.append(f"{tab:<11} {e['spec']} ({e.get('target')}) MISSING")
+    off = data.get("time", {}).get("rtc_offset_seconds")
+    if off is not None:
+        lines.append(f"rtc         {off:+.1f} s vs system time")
+    return "\n".join(lines)
+
+
+@click.group("baseline")
+def baseline() -> None:
+    """Host baseline: board, NICs and MACs, disks, arrays, EFI entries, packages, services.
+
+    The daemon stores a new version daily when something changed. After a board swap the host
+    cannot say what it looked like, so export one and keep it off-host with the backups.
+
+    \b
+    Examples:
+      agent baseline show
+      agent baseline diff                       # latest stored vs the live host
+      agent baseline export /backup/$(hostname)-baseline.json
+    """
+
+
+@baseline.command("show")
+@click.argument("ref", required=False)
+@click.option("--list", "as_list", is_flag=True, help="List stored versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print the full baseline as JSON.")
+@host_options
+@click.pass_obj
+@pass_host_options
+def show(app, ref: str | None, as_list: bool, as_json: bool) -> None:
+    """Show a baseline: REF is a stored id, `latest` (default), `live` or an export file.
+
+    \b
+    Examples:
+      agent baseline show
+      agent baseline show --list
+      agent baseline show live --json
+    """
+    if as_list:
+        store, bs = _bstore(app, create=False)
+        rows = bs.list() if bs else []
+        if store:
+            store.close()
+        if as_json:
+            app.echo(json.dumps(rows, indent=2))
+            return
+        if not rows:
+            app.echo("no stored baselines")
+        for r in rows:
+            app.echo(f"{r['id']}  {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(r['captured']))}"
+                     + ("  known-good" if r["known_good"] else ""))
+        return
+    if ref is None:
+        store, bs = _bstore(app, create=False)
+        has = bs is not None and bs.latest() is not None
+        if store:
+            store.close()
+        ref = "latest" if has else "live"
+        if not has:
+            app.echo("note: no stored baseline; showing a live capture", err=True)
+    data, label = resolve(app, ref, "latest")
+    app.echo(json.dumps(data, indent=1, sort_keys=True, default=str) if as_json else f"# {label}\n" + summary(data))
+
+
+@baseline.command("capture")
+@click.option("--known-good", is_flag=True, help="Mark the stored version as known-good.")
+@host_options
+@click.pass_obj
+@pass_host_options
+def capture_cmd(app, known_good: bool) -> None:
+    """Capture the live host now and store it (if it changed).
+
+    \b
+    Examples:
+      agent baseline capture
+      agent baseline capture --known-good
+    """
+    from agent import baseline as bl  # noqa: PLC0415
+
+    data = bl.capture(_host(app))
+    store, bs = _bstore(app)
+    try:
+        ident, stored = bs.save(data)
+        if known_good:
+            bs.mark_known_good(ident)
+    finally:
+        store.close()
+    app.echo(f"{'stored' if stored else 'unchanged, kept'} baseline {ident}")
+
+
+@baseline.command("diff")
+@click.argument("old", required=False)
+@click.argument("new", required=False)
+@click.option("--section", "sections", multiple=True, help="Limit to a section prefix (nics, dmi, boot.efi, disks ...).")
+@click.option("--json", "as_json", is_flag=True, help="Print the changes as JSON.")
+@host_options
+@click.pass_obj
+@pass_host_options
+def diff_cmd(app, old: str | None, new: str | None, sections: tuple[str, ...], as_json: bool) -> int:
+    """What changed: OLD (default: latest stored) against NEW (default: the live host).
+
+    Each of OLD and NEW is a stored id, `latest`, `previous`, `live` or an export file. Exit 0
+    without changes, 1 with changes.
+
+    \b
+    Examples:
+      agent baseline diff
+      agent baseline diff /backup/host-baseline.json live --section nics --section dmi
+      agent baseline diff previous latest --json
+    """
+    from agent import baseline as bl  # noqa: PLC0415
+
+    a, la = resolve(app, old, "latest")
+    b, lb = resolve(app, new, "live")
+    changes = bl.diff(a, b, sections or None)
+    if as_json:
+        app.echo(json.dumps({"old": la, "new": lb, "changes": changes}, indent=2, default=str))
+    else:
+        app.echo(f"--- {la}\n+++ {lb}\n" + bl.render_diff(changes))
+    return 1 if changes else 0
+
+
+@baseline.command("export")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.argument("ref", required=False)
+@host_options
+@click.pass_obj
+@pass_host_options
+def export_cmd(app, file: str, ref: str | None) -> None:
+    """Write a baseline (REF, default: a live capture) to FILE, mode 0600, to keep off-host.
+
+    \b
+    Examples:
+      agent baseline export /backup/$(hostname)-baseline.json
+      agent baseline export /mnt/usb/baseline.json latest
+    """
+    from agent import baseline as bl  # noqa: PLC0415
+
+    data, label = resolve(app, ref, "live")
+    try:
+        p = bl.export(data, file)
+    except OSError as exc:
+        raise click.ClickException(f"{file}: {exc.strerror or exc}") from None
+    app.echo(f"wrote {label} to {p}")
+
+
+COMMANDS = (baseline,)

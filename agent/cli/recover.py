@@ -1,0 +1,408 @@
+"""agent recover: plan, execute, resume and report verified recovery runbooks."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from agent.cli.common import host_options, pass_host_options
+
+EXIT_INTERRUPTED = 130
+
+
+class RecoverGroup(click.Group):
+    """`agent recover NAME ...` and `agent recover --resume RUN` run; other words are subcommands."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _rb_dir(app) -> Path:
+    from agent.recovery import runbook as rbm  # noqa: PLC0415
+
+    cfg = app.config()
+    try:
+        return rbm.runbooks_dir(cfg.section("recovery").runbooks_dir)
+    except rbm.RunbookError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _load_rb(app, name: str):
+    from agent.recovery import runbook as rbm  # noqa: PLC0415
+
+    try:
+        return rbm.load(rbm.find(name, _rb_dir(app)))
+    except rbm.RunbookError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _state_dir(fn):
+    import functools  # noqa: PLC0415
+
+    @functools.wraps(fn)
+    def wrapper(app, *args, state_dir=None, **kw):
+        if state_dir:
+            app.set_config(app.config().replace(state={"dir": state_dir}))
+        return fn(app, *args, **kw)
+    return wrapper
+
+
+def _fmt(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(max(0, seconds))
+    return f"{seconds // 3600}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class ClickUI:
+    """Interactive operator UI: progress lines, manual instructions, typed answers from stdin."""
+
+    MAX_TRIES = 5
+
+    def __init__(self):
+        self._stdin = None  # one text wrapper for the whole run (a new one would lose buffered lines)
+
+    def progress(self, *, index, total, step, elapsed, eta, note=""):
+        click.echo(f"[{index}/{total}] {step.id} {step.title} · elapsed {_fmt(elapsed)} · ETA ~{_fmt(eta)}"
+                   + (f" · {note}" if note else ""))
+
+    def info(self, text):
+        click.echo(text)
+
+    def show_manual(self, step, instructions, verify):
+        click.echo("")
+        click.echo(f"  MANUAL STEP {step.id}: {step.title}")
+        for line in (instructions or "").strip().splitlines():
+            click.echo(f"    {line}")
+        click.echo(f"    verification afterwards: {verify}")
+
+    def ask(self, prompt, validate):
+        if self._stdin is None:
+            self._stdin = click.get_text_stream("stdin")
+        stream = self._stdin
+        for _ in range(self.MAX_TRIES):
+            click.echo(f"  {prompt}: ", nl=False)
+            line = stream.readline()
+            if not line:
+                from agent.recovery.executor import ExecutionError  # noqa: PLC0415
+
+                raise ExecutionError(f"no answer to {prompt!r} (end of input)")
+            value = line.rstrip("\r\n").strip()
+            if not sys.stdin.isatty():
+                click.echo(value)
+            problem = validate(value)
+            if problem is None:
+                return value
+            click.echo(f"  rejected: {problem}; try again")
+        from agent.recovery.executor import ExecutionError  # noqa: PLC0415
+
+        raise ExecutionError(f"no valid answer to {prompt!r} after {self.MAX_TRIES} tries")
+
+    def confirm_reapply(self, step, detail):
+        click.echo(f"  step {step.id} was interrupted while applying and its verify fails: {detail}")
+        return self.ask("Type 'reapply' to run its apply again, or 'stop'", lambda v: None if v in ("reapply", "stop") else
+                        "type reapply or stop") == "reapply"
+
+
+def _baseline_for(app, ref: str | None, run_dir: Path | None = None):
+    """(baseline dict or None, id/label, note)."""
+    from agent import baseline as bl  # noqa: PLC0415
+    from agent.store import Store, StoreError  # noqa: PLC0415
+
+    if ref:
+        if Path(ref).is_file():
+            try:
+                return bl.load_file(ref), ref, None
+            except bl.BaselineError as exc:
+                raise click.ClickException(str(exc)) from None
+    d = Path(app.config().state.dir)
+    if not (d / "state.db").exists():
+        if ref:
+            raise click.ClickException(f"--baseline {ref}: no such file and no stored baselines in {d}")
+        return None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)"
+    try:
+        store = Store.in_dir(d)
+    except StoreError as exc:
+        return None, None, f"state store unusable ({exc})"
+    try:
+        bs = bl.BaselineStore(store)
+        if ref:
+            try:
+                data = bs.get(ref)
+            except bl.BaselineError as exc:
+                raise click.ClickException(str(exc)) from None
+        else:
+            good = [r for r in bs.list() if r["known_good"]]
+            data = bs.get(good[0]["id"]) if good else bs.latest()
+        if data is None:
+            return None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)"
+        age_h = (time.time() - float(data.get("captured_at") or 0)) / 3600
+        note = None
+        if age_h > app.config().section("recovery").baseline_max_age_hours:
+            note = f"baseline {data['id']} is {age_h:.0f} h old"
+        return data, data.get("id"), note
+    finally:
+        store.close()
+
+
+@click.group("recover", cls=RecoverGroup, invoke_without_command=False)
+def recover() -> None:
+    """Verified, resumable recovery runbooks (mainboard swap, disk swaps, updates, restores).
+
+    `agent recover NAME` is a dry run: it runs only read-only checks and prints the plan.
+    `--execute` makes changes, asks typed confirmations, and records every step and its
+    evidence under STATE_DIR/runs/<run-id>.json, so `--resume RUN` can continue after a
+    reboot or a crash.
+
+    \b
+    Examples:
+      agent recover show mainboard-swap
+      agent recover disk-swap-mdadm --param array=/dev/md0 --param failed=/dev/sdb --param healthy=/dev/sda
+      agent recover --resume 20261125T010203Z-mainboard-swap-1a2b
+    """
+
+
+@recover.command("run", hidden=True)
+@click.argument("name", required=False)
+@click.option("--dry-run", "mode", flag_value="dry-run", default=True, help="Only run read-only checks and print the plan (default).")
+@click.option("--execute", "mode", flag_value="execute", help="Run the runbook for real.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Runbook parameter (repeatable).")
+@click.option("--resume", "resume_id", metavar="RUN", help="Continue a run at its first unverified step.")
+@click.option("--skip", "skips", multiple=True, metavar="STEP", help="Skip a step (needs --reason).")
+@click.option("--start-at", "start_at", metavar="STEP", help="Skip every step before STEP (needs --reason).")
+@click.option("--reason", help="Why steps are skipped (recorded in the run and the audit log).")
+@click.option("--force", is_flag=True, help="Allow skipping steps marked required.")
+@click.option("--accept-changed-runbook", is_flag=True, help="Resume although the runbook file changed.")
+@click.option("--baseline", "baseline_ref", metavar="FILE|ID", help="Baseline to compare with (default: newest known-good, else newest stored).")
+@click.option("--json", "as_json", is_flag=True, help="Dry run: print the plan as JSON.")
+@host_options
+@click.pass_obj
+@pass_host_options
+def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, accept_changed_runbook, baseline_ref,
+            as_json) -> int:
+    """Run runbook NAME: a dry run by default, --execute to make changes, --resume RUN to continue.
+
+    \b
+    Examples:
+      agent recover mainboard-swap
+      agent recover mainboard-swap --execute
+      agent recover --resume 20261125T010203Z-mainboard-swap-1a2b --skip MB-07 --reason "BMC not used"
+    """
+    from agent.daemon import host_from_config  # noqa: PLC0415
+    from agent.recovery import report  # noqa: PLC0415
+    from agent.recovery.executor import ExecutionError, Executor, RunInterrupted  # noqa: PLC0415
+    from agent.recovery.notify import StatusClient  # noqa: PLC0415
+    from agent.recovery.record import LockedError, RecordError, RunStore  # noqa: PLC0415
+
+    cfg = app.config()
+    host = host_from_config(cfg)
+    store = RunStore(cfg.state.dir)
+    rec_data = None
+    if resume_id:
+        try:
+            rec_data = store.load(resume_id).data
+        except RecordError as exc:
+            raise click.ClickException(str(exc)) from None
+        name = name or rec_data["runbook"]["id"]
+        mode = "execute"
+    if not name:
+        raise click.UsageError("give a runbook NAME (see `agent recover list --runbooks`) or --resume RUN")
+    rb = _load_rb(app, name)
+    kv = {}
+    for p in params:
+        k, sep, v = p.partition("=")
+        if not sep or not k:
+            raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
+        kv[k] = v
+    if rec_data is not None:
+        bfile = store.dir / f"{rec_data['run_id']}.baseline.json"
+        from agent import baseline as bl  # noqa: PLC0415
+
+        base = bl.load_file(bfile) if bfile.exists() else None
+        base_id, note = rec_data.get("baseline_id"), None
+        kv = dict(rec_data.get("params", {}))
+    else:
+        base, base_id, note = _baseline_for(app, baseline_ref)
+    if note:
+        app.echo(f"note: {note}", err=True)
+    incident = next((n.get("message_id") for n in (rec_data or {}).get("notifications", []) if n.get("message_id")), None)
+    notifier = StatusClient(cfg.section("notify"), incident_id=incident)
+    operator = app.operator()
+    try:
+        ex = Executor(rb, host, params=kv, baseline=base, baseline_id=base_id, ui=ClickUI(), notifier=notifier,
+                      operator=operator, store=store)
+    except ExecutionError as exc:
+        raise click.UsageError(str(exc)) from None
+    if mode == "dry-run":
+        items = ex.plan()
+        if as_json:
+            app.echo(report.dumps(report.plan_json(items)))
+        else:
+            app.echo(report.plan_text(items, rb))
+        return 1 if any(it.status == "error" for it in items) else 0
+    skipmap = {s: reason or "" for s in skips}
+    try:
+        if resume_id:
+            rec = ex.resume(rec_data["run_id"], skips=skipmap, start_at=start_at, reason=reason, force=force,
+                            accept_changed=accept_changed_runbook)
+        else:
+            rec = _start(ex, store, base, skipmap, start_at, reason, force, app)
+    except RunInterrupted as exc:
+        app.echo(f"\n{exc}", err=True)
+        return EXIT_INTERRUPTED
+    except LockedError as exc:
+        raise click.ClickException(str(exc)) from None
+    except (ExecutionError, RecordError, KeyError) as exc:
+        raise click.ClickException(str(exc).strip("'\"")) from None
+    d = rec.data
+    if d["status"] == "completed":
+        app.echo(f"run {rec.run_id} completed. Report: agent recover report {rec.run_id}")
+        return 0
+    failed = d.get("failed_step")
+    s = d["steps"].get(failed, {}) if failed else {}
+    app.echo(f"run {rec.run_id} stopped: step {failed} failed: {s.get('detail')}", err=True)
+    if s.get("on_failure"):
+        app.echo(f"what to do: {s['on_failure']}", err=True)
+    app.echo(f"after fixing it: agent recover --resume {rec.run_id}   (or --skip {failed} --reason '...')", err=True)
+    return 1
+
+
+def _start(ex, store, base, skipmap, start_at, reason, force, app):
+    """Start a run; the baseline it compares with is copied beside the record (readable from a
+    rescue system even when the state database is not)."""
+    from agent import baseline as bl  # noqa: PLC0415
+
+    orig_create = store.create
+
+    def create(data):
+        rec = orig_create(data)
+        if base is not None:
+            bl.export(base, store.dir / f"{rec.run_id}.baseline.json")
+        app.echo(f"run {rec.run_id} started by {ex.operator}")
+        return rec
+    store.create = create
+    try:
+        return ex.start(skips=skipmap, start_at=start_at, reason=reason, force=force)
+    finally:
+        store.create = orig_create
+
+
+@recover.command("show")
+@click.argument("name")
+@click.option("--filled", is_flag=True, help="Fill in baseline values and parameters.")
+@click.option("--param", "params", multiple=True, metavar="KEY=VALUE", help="Parameter values for --filled.")
+@click.option("--baseline", "baseline_ref", metavar="FILE|ID", help="Baseline for --filled.")
+@click.option("--state-dir", "state_dir", metavar="DIR", help="State directory (config state.dir).")
+@click.pass_obj
+@_state_dir
+def show(app, name: str, filled: bool, params, baseline_ref) -> None:
+    """Print runbook NAME as a printable Markdown checklist.
+
+    \b
+    Examples:
+      agent recover show mainboard-swap
+      agent recover show mainboard-swap --filled > /backup/mainboard-swap-$(hostname).md
+      agent recover show disk-swap-mdadm --filled --param array=/dev/md0
+    """
+    from agent.recovery import report  # noqa: PLC0415
+    from agent.recovery.template import Context  # noqa: PLC0415
+
+    rb = _load_rb(app, name)
+    ctx = None
+    if filled:
+        base, _, note = _baseline_for(app, baseline_ref)
+        if note:
+            app.echo(f"note: {note}", err=True)
+        kv = dict(p.partition("=")[::2] for p in params)
+        ctx = Context(params={**{k: p.default for k, p in rb.params.items() if p.default is not None}, **kv},
+                      baseline=base, run={"id": "<run-id>", "operator": app.operator(), "host": os.uname().nodename})
+    click.echo(report.checklist(rb, ctx), nl=False)
+
+
+@recover.command("report")
+@click.argument("run_id", metavar="RUN")
+@click.option("--json", "as_json", is_flag=True, help="The full run record as JSON.")
+@click.option("--state-dir", "state_dir", metavar="DIR", help="State directory (config state.dir).")
+@click.pass_obj
+@_state_dir
+def report_cmd(app, run_id: str, as_json: bool) -> None:
+    """One Markdown (or JSON) record of run RUN: steps, answers, evidence, notifications.
+
+    \b
+    Examples:
+      agent recover report 20261125T010203Z-mainboard-swap-1a2b > report.md
+      agent recover report 20261125T010203Z-mainboard-swap-1a2b --json
+    """
+    from agent.recovery import report  # noqa: PLC0415
+    from agent.recovery import runbook as rbm  # noqa: PLC0415
+    from agent.recovery.record import RecordError, RunStore  # noqa: PLC0415
+
+    try:
+        rec = RunStore(app.config().state.dir).load(run_id)
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
+    if as_json:
+        app.echo(report.dumps(report.run_json(rec.data)))
+        return
+    rb = None
+    try:
+        rb = rbm.load(rbm.find(rec.data["runbook"]["id"], _rb_dir(app)))
+    except (rbm.RunbookError, click.ClickException):
+        pass
+    click.echo(report.run_markdown(rec.data, rb), nl=False)
+
+
+@recover.command("list")
+@click.option("--runbooks", is_flag=True, help="List the available runbooks instead of runs.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--state-dir", "state_dir", metavar="DIR", help="State directory (config state.dir).")
+@click.pass_obj
+@_state_dir
+def list_cmd(app, runbooks: bool, as_json: bool) -> None:
+    """List runs and their state (or, with --runbooks, the runbooks).
+
+    \b
+    Examples:
+      agent recover list
+      agent recover list --runbooks
+      agent recover list --json
+    """
+    from agent.cli.output import table  # noqa: PLC0415
+    from agent.recovery import runbook as rbm  # noqa: PLC0415
+    from agent.recovery.record import RunStore  # noqa: PLC0415
+
+    if runbooks:
+        d = _rb_dir(app)
+        rows = []
+        for p in rbm.available(d):
+            try:
+                rb = rbm.load(p)
+                rows.append({"id": rb.id, "title": rb.title, "steps": len(rb.steps), "error": None})
+            except rbm.RunbookError as exc:
+                rows.append({"id": p.stem, "title": "", "steps": 0, "error": str(exc)})
+        if as_json:
+            app.echo(json.dumps(rows, indent=2))
+        else:
+            app.echo(f"runbooks in {d}:")
+            app.echo(table(("ID", "STEPS", "TITLE"), [(r["id"], r["steps"], r["error"] or r["title"]) for r in rows]))
+        return
+    rows = RunStore(app.config().state.dir).list()
+    if as_json:
+        app.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        app.echo("no runs")
+        return
+    app.echo(table(("RUN", "RUNBOOK", "STATUS", "DONE", "CURRENT", "UPDATED"),
+                   [(r["run_id"], r["runbook"], r["status"], f"{r['done']}/{r['total']}", r["current_step"] or "",
+                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["updated"])) if r["updated"] else "") for r in rows]))
+
+
+COMMANDS = (recover,)

@@ -1,0 +1,817 @@
+"""The closed set of actions a runbook step may use, each declaring whether it is read-only.
+
+========================  =========  ==============================================================
+action                    read-only  what it does
+========================  =========  ==============================================================
+``probe``                 yes        run an argv that only reads (checked against READ_ONLY_RULES)
+``run``                   no         run an argv that may change the host
+``read_file``             yes        read a host file and test its content
+``baseline_diff``         yes        diff the stored baseline against a live capture
+``baseline_compare``      yes        a named comparison with the baseline (stale MACs, ...)
+``wait``                  yes        sleep (a settle time; skipped in a dry run)
+``answer``                yes        test a typed answer given earlier in the run
+``notified``              yes        the status service accepted this step's update (or notify is off)
+``manual``                no         show instructions, require a typed answer matching a pattern
+``notify``                no         post an incident update to the customer status service
+========================  =========  ==============================================================
+
+Commands are argv lists handed to :meth:`Host.run`; there is no shell anywhere. ``probe`` argvs
+are classified by pattern, not by program (``mdadm --detail`` reads, ``mdadm --manage`` does
+not; ``zpool import`` lists, ``zpool import tank`` imports), at load time and again after
+templating, and the executor's dry-run guard refuses to run anything else.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, ClassVar, Mapping, Sequence
+
+OUTPUT_HEAD = 4000
+OUTPUT_TAIL = 2000
+
+EXPECT_KEYS = {"exit_code", "contains", "not_contains", "regex", "not_regex", "empty", "equals", "json_path",
+               "json_equals", "json_min", "json_max", "count_regex", "count_equals", "count_min"}
+
+
+class SpecError(Exception):
+    def __init__(self, key: str | None, message: str):
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key = key
+        self.message = message
+
+
+class DryRunViolation(Exception):
+    """Something tried to change the host during a dry run (a bug; the run stops)."""
+
+
+# ---- read-only classification ------------------------------------------------------------------
+
+def _subcommand_in(allowed: set[str]):
+    def rule(args: list[str]) -> str | None:
+        sub = next((a for a in args if not a.startswith("-")), None)
+        if sub is None and "" in allowed:
+            return None
+        return None if sub in allowed else f"subcommand {sub!r} is not read-only (allowed: {', '.join(sorted(a for a in allowed if a))})"
+    return rule
+
+
+def _flags_forbidden(forbidden: set[str], prefixes: tuple[str, ...] = ()):
+    def rule(args: list[str]) -> str | None:
+        for a in args:
+            if a in forbidden or (prefixes and a.startswith(prefixes)):
+                return f"option {a!r} changes the host"
+        return None
+    return rule
+
+
+def _flags_required_any(allowed: set[str]):
+    """Every option must be one of ``allowed``; positional arguments are free."""
+    def rule(args: list[str]) -> str | None:
+        opts = [a for a in args if a.startswith("-")]
+        if not opts:
+            return "needs one of " + ", ".join(sorted(allowed))
+        for a in opts:
+            if a.split("=", 1)[0] not in allowed:
+                return f"option {a!r} is not known to be read-only (allowed: {', '.join(sorted(allowed))})"
+        return None
+    return rule
+
+
+def _mdadm(args: list[str]) -> str | None:
+    ok = {"--detail", "-D", "--examine", "-E", "--query", "-Q", "--scan", "-s", "--brief", "-b", "--verbose", "-v",
+          "--misc", "--export", "-Y", "--test", "-t", "--wait", "-W"}
+    if not any(a in ("--detail", "-D", "--examine", "-E", "--query", "-Q", "--wait", "-W") for a in args):
+        return "only mdadm --detail/--examine/--query/--wait are read-only"
+    bad = [a for a in args if a.startswith("-") and a not in ok]
+    return f"option {bad[0]!r} is not read-only" if bad else None
+
+
+def _zpool(args: list[str]) -> str | None:
+    pos = [a for a in args if not a.startswith("-")]
+    if not pos:
+        return "needs a subcommand"
+    sub = pos[0]
+    if sub in ("status", "list", "get", "iostat", "history", "events"):
+        return None
+    if sub == "import":
+        # listing importable pools: only -d DIR options, no pool name
+        rest = args[args.index("import") + 1:]
+        i = 0
+        while i < len(rest):
+            if rest[i] == "-d" and i + 1 < len(rest):
+                i += 2
+                continue
+            return "zpool import with a pool name (or other options) imports; only the listing form is read-only"
+        return None
+    return f"zpool {sub} is not read-only"
+
+
+def _efibootmgr(args: list[str]) -> str | None:
+    return None if all(a in ("-v", "--verbose") for a in args) else "only efibootmgr [-v] (listing) is read-only"
+
+
+def _storcli(args: list[str]) -> str | None:
+    low = [a.lower() for a in args]
+    if "show" not in low:
+        return "only storcli ... show is read-only"
+    for a in low:
+        if a in ("set", "start", "stop", "del", "delete", "import", "add", "begin", "suspend", "resume", "clear",
+                 "flush", "download", "erase", "insert", "pause", "spinup", "spindown", "offline", "online", "missing"):
+            return f"{a!r} changes the controller"
+    return None
+
+
+def _find(args: list[str]) -> str | None:
+    for a in args:
+        if a in ("-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0", "-fprintf", "-fls"):
+            return f"find {a} can change the host"
+    return None
+
+
+def _curl(args: list[str]) -> str | None:
+    for i, a in enumerate(args):
+        if a in ("-d", "--data", "--data-binary", "--data-raw", "-F", "--form", "-T", "--upload-file", "-X",
+                 "--request", "-O", "--remote-name", "-K", "--config") or a.startswith(("--data", "-X")):
+            return f"curl {a} sends or writes"
+        if a in ("-o", "--output") and (i + 1 >= len(args) or args[i + 1] != "/dev/null"):
+            return "curl -o writes a file (only -o /dev/null is allowed)"
+    return None
+
+
+def _needrestart(args: list[str]) -> str | None:
+    if "-b" not in args:
+        return "only needrestart -b (batch report) is read-only"
+    if "-r" in args and args[args.index("-r") + 1: args.index("-r") + 2] != ["l"]:
+        return "needrestart -r other than l restarts services"
+    return None
+
+
+def _any(_args: list[str]) -> str | None:
+    return None
+
+
+READ_ONLY_RULES: dict[str, Callable[[list[str]], str | None]] = {
+    **{p: _any for p in ("cat", "grep", "egrep", "zgrep", "ls", "stat", "test", "[", "readlink", "realpath",
+                         "findmnt", "lsblk", "blkid", "uname", "id", "date", "hostname", "sha256sum", "md5sum", "cmp",
+                         "diff", "wc", "head", "tail", "du", "df", "free", "lspci", "lsusb", "lsmod", "modinfo",
+                         "dmidecode", "dpkg-query", "getent", "ping", "lsinitramfs", "true", "false", "sensors",
+                         "nproc", "lscpu", "uptime", "sort", "uniq", "cut", "jq", "awk", "sleep", "echo", "printf",
+                         "debconf-show", "findfs", "wipefs-list")},
+    "find": _find,
+    "curl": _curl,
+    "ip": _flags_forbidden({"set", "add", "del", "delete", "flush", "change", "replace", "append", "-batch", "-b",
+                            "exec", "up", "down"}),
+    "ethtool": _flags_forbidden({"-s", "--change", "-K", "--offload", "-G", "-A", "-C", "-E", "-f", "--flash", "-p",
+                                 "--identify", "-r", "--negotiate", "-L", "-X", "-W", "-s"}),
+    "journalctl": _flags_forbidden({"--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
+                                    "--setup-keys"}, ("--vacuum",)),
+    "dmesg": _flags_forbidden({"-c", "-C", "--clear", "--read-clear", "-D", "-E", "--console-off", "--console-on",
+                               "-n", "--console-level"}),
+    "mdadm": _mdadm,
+    "smartctl": _flags_forbidden({"-t", "--test", "-s", "--smart", "-o", "--offlineauto", "-S", "--saveauto", "-X",
+                                  "--abort", "-g", "--get", "--set"}),
+    "zpool": _zpool,
+    "zfs": _subcommand_in({"list", "get"}),
+    "efibootmgr": _efibootmgr,
+    "sgdisk": _flags_required_any({"-p", "--print", "-v", "--verify", "-i", "--info", "-O", "--print-mbr"}),
+    "sfdisk": _flags_required_any({"-d", "--dump", "-l", "--list", "-J", "--json", "-V", "--verify", "-s", "--show-size"}),
+    "systemctl": _subcommand_in({"is-active", "is-enabled", "is-failed", "status", "show", "list-units",
+                                 "list-unit-files", "list-timers", "list-dependencies", "cat", "get-default"}),
+    "timedatectl": _subcommand_in({"", "show", "status", "timesync-status", "show-timesync"}),
+    "hwclock": _flags_required_any({"--show", "-r", "--get", "--utc", "-u", "--verbose"}),
+    "dpkg": _flags_required_any({"-s", "--status", "-l", "--list", "-L", "--listfiles", "--audit", "-C",
+                                 "--get-selections", "-S", "--search", "--print-architecture"}),
+    "apt-mark": _subcommand_in({"showhold", "showmanual", "showauto", "showinstall", "showremove", "showpurge"}),
+    "apt": _subcommand_in({"list", "policy", "show", "search"}),
+    "apt-cache": _subcommand_in({"policy", "show", "search", "depends", "rdepends", "madison", "showpkg", "stats"}),
+    "apt-get": _subcommand_in({"check"}),
+    "needrestart": _needrestart,
+    "mokutil": _flags_required_any({"--sb-state", "--list-enrolled", "-l", "--list-new", "-N", "--test-key", "-t"}),
+    "storcli": _storcli, "storcli64": _storcli, "perccli": _storcli, "perccli64": _storcli,
+    "restic": _subcommand_in({"snapshots", "check", "ls", "stats", "dump", "cat", "find", "diff", "version"}),
+    "borg": _subcommand_in({"list", "info", "check", "diff"}),
+    "ipmitool": _subcommand_in({"sensor", "sdr", "fru", "mc", "lan", "chassis", "sel"}),
+    "udevadm": _subcommand_in({"info"}),
+    "findmnt-verify": _any,
+    "rsync": _flags_required_any({"-n", "--dry-run", "-a", "-H", "-A", "-X", "--numeric-ids", "-c", "--checksum",
+                                  "-i", "--itemize-changes", "--delete", "-r", "-v"}),
+    "pg_restore": _flags_required_any({"-l", "--list"}),
+    "named-checkconf": _any, "postqueue": _flags_required_any({"-p"}),
+    "mariadb-check": _flags_required_any({"--databases", "-B", "-c", "--check"}),
+}
+# second-level checks for programs whose subcommands are read-only only in some forms
+_SUB_GUARDS: dict[str, Callable[[list[str]], str | None]] = {
+    "ipmitool": lambda a: next((f"ipmitool {x} changes the BMC" for x in a if x in ("set", "clear", "power", "reset",
+                                                                                     "bootdev", "policy", "cold", "warm",
+                                                                                     "identify", "selftest")), None),
+    "rsync": lambda a: None if ("-n" in a or "--dry-run" in a) else "rsync without --dry-run writes",
+    "borg": lambda a: "borg check --repair writes" if "--repair" in a else None,
+}
+
+
+def argv_read_only(argv: Sequence[str]) -> tuple[bool, str]:
+    """Is this argv known to leave the host unchanged? -> (verdict, reason)."""
+    if not argv:
+        return False, "empty argv"
+    prog = str(argv[0]).rsplit("/", 1)[-1]
+    rule = READ_ONLY_RULES.get(prog)
+    if rule is None:
+        return False, f"{prog} is not in the read-only command list"
+    args = [str(a) for a in argv[1:]]
+    reason = rule(args)
+    if reason is None and prog in _SUB_GUARDS:
+        reason = _SUB_GUARDS[prog](args)
+    return (reason is None), (reason or "read-only")
+
+
+# ---- predicates --------------------------------------------------------------------------------
+
+def validate_expect(expect: Any, key: str = "expect") -> None:
+    if not isinstance(expect, dict):
+        raise SpecError(key, "expected a table")
+    for k, v in expect.items():
+        if k not in EXPECT_KEYS:
+            raise SpecError(f"{key}.{k}", f"unknown predicate (known: {', '.join(sorted(EXPECT_KEYS))})")
+        if k in ("regex", "not_regex", "count_regex"):
+            if not isinstance(v, str):
+                raise SpecError(f"{key}.{k}", "expected a string")
+            try:
+                re.compile(v)
+            except re.error as exc:
+                raise SpecError(f"{key}.{k}", f"invalid regular expression: {exc}") from None
+        if k == "exit_code" and not (isinstance(v, int) and not isinstance(v, bool)
+                                     or isinstance(v, list) and all(isinstance(x, int) for x in v)):
+            raise SpecError(f"{key}.{k}", "expected an integer or a list of integers")
+        if k in ("contains", "not_contains", "equals", "json_path") and not isinstance(v, str):
+            raise SpecError(f"{key}.{k}", "expected a string")
+        if k == "empty" and not isinstance(v, bool):
+            raise SpecError(f"{key}.{k}", "expected a boolean")
+        if k in ("json_min", "json_max", "count_equals", "count_min") and (isinstance(v, bool) or not isinstance(v, (int, float))):
+            raise SpecError(f"{key}.{k}", "expected a number")
+    if any(k in expect for k in ("json_equals", "json_min", "json_max")) and "json_path" not in expect:
+        raise SpecError(f"{key}.json_path", "missing (json_equals/json_min/json_max need it)")
+    if any(k in expect for k in ("count_equals", "count_min")) and "count_regex" not in expect:
+        raise SpecError(f"{key}.count_regex", "missing (count_equals/count_min need it)")
+
+
+def _json_path(data: Any, path: str) -> Any:
+    cur = data
+    for part in re.findall(r"[^.\[\]]+", path):
+        if isinstance(cur, list):
+            cur = cur[int(part)]
+        elif isinstance(cur, dict):
+            cur = cur[part]
+        else:
+            raise KeyError(part)
+    return cur
+
+
+def evaluate(expect: Mapping[str, Any], rc: int | None, text: str, default_exit: bool = True) -> tuple[bool, str]:
+    """Check an output against a predicate table -> (passed, reason naming the first failure)."""
+    codes = expect.get("exit_code", 0 if default_exit else None)
+    if codes is not None:
+        allowed = codes if isinstance(codes, list) else [codes]
+        if rc not in allowed:
+            return False, f"exit code {rc}, expected {'/'.join(map(str, allowed))}"
+    if "contains" in expect and expect["contains"] not in text:
+        return False, f"output does not contain {expect['contains']!r}"
+    if "not_contains" in expect and expect["not_contains"] in text:
+        return False, f"output contains {expect['not_contains']!r}"
+    if "regex" in expect and not re.search(expect["regex"], text, re.M):
+        return False, f"output does not match /{expect['regex']}/"
+    if "not_regex" in expect:
+        m = re.search(expect["not_regex"], text, re.M)
+        if m:
+            return False, f"output matches /{expect['not_regex']}/: {m.group(0)[:80]!r}"
+    if "empty" in expect and (not text.strip()) != expect["empty"]:
+        return False, "output is not empty" if expect["empty"] else "output is empty"
+    if "equals" in expect and text.strip() != expect["equals"]:
+        return False, f"output {text.strip()[:80]!r} != {expect['equals']!r}"
+    if "count_regex" in expect:
+        n = len(re.findall(expect["count_regex"], text, re.M))
+        if "count_equals" in expect and n != expect["count_equals"]:
+            return False, f"{n} matches of /{expect['count_regex']}/, expected {expect['count_equals']:g}"
+        if "count_min" in expect and n < expect["count_min"]:
+            return False, f"{n} matches of /{expect['count_regex']}/, expected at least {expect['count_min']:g}"
+    if "json_path" in expect:
+        try:
+            value = _json_path(json.loads(text), expect["json_path"])
+        except (ValueError, KeyError, IndexError, TypeError) as exc:
+            return False, f"json {expect['json_path']}: not found ({type(exc).__name__})"
+        if "json_equals" in expect and value != expect["json_equals"] and str(value) != str(expect["json_equals"]):
+            return False, f"json {expect['json_path']} = {value!r}, expected {expect['json_equals']!r}"
+        try:
+            if "json_min" in expect and float(value) < expect["json_min"]:
+                return False, f"json {expect['json_path']} = {value!r} < {expect['json_min']:g}"
+            if "json_max" in expect and float(value) > expect["json_max"]:
+                return False, f"json {expect['json_path']} = {value!r} > {expect['json_max']:g}"
+        except (TypeError, ValueError):
+            return False, f"json {expect['json_path']} = {value!r} is not a number"
+    return True, "ok"
+
+
+# ---- evidence ----------------------------------------------------------------------------------
+
+def bounded(data: bytes) -> dict[str, Any]:
+    """Head and tail of an output stream plus the sha256 and size of the full text."""
+    text = data.decode("utf-8", "replace")
+    out: dict[str, Any] = {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    if len(text) <= OUTPUT_HEAD + OUTPUT_TAIL:
+        out["text"] = text
+    else:
+        out["text"] = text[:OUTPUT_HEAD] + f"\n[... {len(text) - OUTPUT_HEAD - OUTPUT_TAIL} characters omitted ...]\n" + text[-OUTPUT_TAIL:]
+        out["truncated"] = True
+    return out
+
+
+@dataclass
+class Outcome:
+    passed: bool
+    detail: str = ""
+    output: str = ""  # text the predicates ran on (for progress parsing)
+    value: Any = None  # typed answer, diff changes, notification id ...
+    skipped: bool = False  # e.g. notify not configured
+    commands: list[dict[str, Any]] = field(default_factory=list)
+
+
+class ActionContext:
+    """What an action may use. The executor builds one per action call."""
+
+    def __init__(self, host, *, timeout: float, dry_run: bool, operator: str, baseline: Mapping[str, Any] | None,
+                 live_baseline: Callable[[], Mapping[str, Any]] | None = None, ui: Any = None, notifier: Any = None,
+                 answers: Mapping[str, str] | None = None, step_id: str = "", run_id: str = "",
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+                 notifications: Sequence[Mapping[str, Any]] = ()):
+        self.notifications = list(notifications)
+        self.host = host
+        self.timeout = timeout
+        self.dry_run = dry_run
+        self.operator = operator
+        self.baseline = baseline
+        self.live_baseline = live_baseline
+        self.ui = ui
+        self.notifier = notifier
+        self.answers = dict(answers or {})
+        self.step_id = step_id
+        self.run_id = run_id
+        self.sleep = sleep
+        self.clock = clock
+
+    def run(self, argv: Sequence[str]) -> tuple[Any, dict[str, Any]]:
+        """Run an argv through the host; returns (CommandResult, evidence)."""
+        argv = [str(a) for a in argv]
+        if self.dry_run:
+            ok, reason = argv_read_only(argv)
+            if not ok:
+                raise DryRunViolation(f"dry run refused to execute {argv!r}: {reason}")
+        started = self.clock()
+        t0 = time.monotonic()
+        res = self.host.run(argv, self.timeout)
+        ev = {"argv": argv, "rc": res.rc, "error": res.error, "started": started, "ended": self.clock(),
+              "duration_seconds": round(time.monotonic() - t0, 3), "operator": self.operator,
+              "stdout": bounded(res.stdout), "stderr": bounded(res.stderr)}
+        return res, ev
+
+
+class Action:
+    name: ClassVar[str]
+    read_only: ClassVar[bool]
+    required: ClassVar[dict[str, str]] = {}  # key -> type description
+    optional: ClassVar[dict[str, str]] = {}
+    summary: ClassVar[str] = ""
+
+    @classmethod
+    def validate(cls, args: Mapping[str, Any]) -> None:
+        known = set(cls.required) | set(cls.optional)
+        for k in args:
+            if k not in known:
+                raise SpecError(k, f"unknown key for action {cls.name!r} (known: action, {', '.join(sorted(known))})")
+        for k in cls.required:
+            if k not in args:
+                raise SpecError(k, f"missing (action {cls.name!r} needs {', '.join(cls.required)})")
+        for k, tp in {**cls.required, **cls.optional}.items():
+            if k not in args:
+                continue
+            v = args[k]
+            if tp == "argv":
+                if not isinstance(v, list) or not v:
+                    raise SpecError(k, "expected a non-empty list of strings (an argv, never a shell string)")
+                for i, a in enumerate(v):
+                    if not isinstance(a, str):
+                        raise SpecError(f"{k}[{i}]", f"expected a string, got {a!r}")
+            elif tp == "str" and not isinstance(v, str):
+                raise SpecError(k, f"expected a string, got {v!r}")
+            elif tp == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))):
+                raise SpecError(k, f"expected a number, got {v!r}")
+            elif tp == "bool" and not isinstance(v, bool):
+                raise SpecError(k, f"expected a boolean, got {v!r}")
+            elif tp == "list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+                raise SpecError(k, "expected a list of strings")
+            elif tp == "expect":
+                validate_expect(v, k)
+        cls.extra_validate(args)
+
+    @classmethod
+    def extra_validate(cls, args: Mapping[str, Any]) -> None:
+        pass
+
+    @classmethod
+    def describe(cls, args: Mapping[str, Any]) -> str:
+        return cls.name
+
+    def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Outcome:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _describe_expect(expect: Mapping[str, Any] | None) -> str:
+    if not expect:
+        return "exit 0"
+    parts = []
+    for k, v in expect.items():
+        parts.append(f"{k} {v!r}" if not isinstance(v, bool) else f"{k}={str(v).lower()}")
+    return ", ".join(parts)
+
+
+class _Command(Action):
+    required = {"argv": "argv"}
+    optional = {"expect": "expect"}
+
+    @classmethod
+    def describe(cls, args):
+        return "$ " + " ".join(_quote(a) for a in args["argv"]) + f"   [pass: {_describe_expect(args.get('expect'))}]"
+
+    def run(self, args, ctx):
+        res, ev = ctx.run(args["argv"])
+        text = res.stdout.decode("utf-8", "replace")
+        if res.error:
+            ok, why = False, res.error
+        else:
+            ok, why = evaluate(args.get("expect", {}), res.rc, text)
+        ev["passed"], ev["detail"] = ok, why
+        return Outcome(passed=ok, detail=why, output=text, commands=[ev])
+
+
+def _quote(a: str) -> str:
+    return a if re.fullmatch(r"[A-Za-z0-9_./:=@%+,{}<>-]+", a) else "'" + a.replace("'", "'\\''") + "'"
+
+
+class Probe(_Command):
+    name = "probe"
+    read_only = True
+    summary = "Run a read-only command (argv checked against the read-only list) and test its output."
+
+    @classmethod
+    def extra_validate(cls, args):
+        if any("{" in a for a in args["argv"][:1]):
+            raise SpecError("argv[0]", "the program name cannot be templated")
+        ok, reason = argv_read_only([a for a in args["argv"]])
+        if not ok:
+            raise SpecError("argv", f"not a read-only command ({reason}); use action \"run\" for commands that change the host")
+
+    def run(self, args, ctx):
+        ok, reason = argv_read_only(args["argv"])
+        if not ok:  # templating cannot turn a probe into a write, but check the filled argv anyway
+            raise DryRunViolation(f"probe {args['argv']!r} is not read-only after templating: {reason}")
+        return super().run(args, ctx)
+
+
+class Run(_Command):
+    name = "run"
+    read_only = False
+    summary = "Run a command that may change the host (argv list, no shell) and test its exit code/output."
+
+    @classmethod
+    def extra_validate(cls, args):
+        if any("{" in a for a in args["argv"][:1]):
+            raise SpecError("argv[0]", "the program name cannot be templated")
+        if args["argv"][0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "zsh") and "-c" in args["argv"]:
+            raise SpecError("argv", "no shell strings: write the command as an argv list")
+
+
+class ReadFile(Action):
+    name = "read_file"
+    read_only = True
+    required = {"path": "str"}
+    optional = {"expect": "expect"}
+    summary = "Read a host file (below the configured root) and test its content."
+
+    @classmethod
+    def describe(cls, args):
+        return f"read {args['path']}   [pass: {_describe_expect({k: v for k, v in args.get('expect', {}).items()}) if args.get('expect') else 'file exists'}]"
+
+    def run(self, args, ctx):
+        from agent.host import ReadError  # noqa: PLC0415
+
+        try:
+            text = ctx.host.read_file(ctx.host.path(args["path"]))
+        except ReadError as exc:
+            return Outcome(passed=False, detail=str(exc))
+        ok, why = evaluate(args.get("expect", {}), None, text, default_exit=False)
+        return Outcome(passed=ok, detail=why, output=text)
+
+
+class BaselineDiff(Action):
+    name = "baseline_diff"
+    read_only = True
+    optional = {"sections": "list", "no_changes": "bool", "only": "list", "must_change": "list"}
+    summary = ("Diff the run's baseline against a live capture, optionally limited to `sections`; pass when "
+               "`no_changes`, or all changes lie under `only`, and each `must_change` prefix changed.")
+
+    @classmethod
+    def describe(cls, args):
+        secs = ", ".join(args.get("sections", [])) or "everything"
+        preds = []
+        if args.get("no_changes"):
+            preds.append("no changes")
+        if args.get("only"):
+            preds.append("changes only in " + ", ".join(args["only"]))
+        if args.get("must_change"):
+            preds.append("changed: " + ", ".join(args["must_change"]))
+        return f"baseline diff of {secs}   [pass: {'; '.join(preds) or 'always (evidence)'}]"
+
+    def run(self, args, ctx):
+        from agent import baseline as bl  # noqa: PLC0415
+
+        if ctx.baseline is None:
+            return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
+        live = ctx.live_baseline()
+        changes = bl.diff(dict(ctx.baseline), dict(live), args.get("sections"))
+        text = bl.render_diff(changes)
+        ok, why = True, f"{len(changes)} change(s)"
+
+        def under(path: str, prefixes: list[str]) -> bool:
+            return any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in prefixes)
+        if args.get("no_changes") and changes:
+            ok, why = False, f"{len(changes)} change(s) where none are expected"
+        if ok and args.get("only"):
+            outside = [c["path"] for c in changes if not under(c["path"], args["only"])]
+            if outside:
+                ok, why = False, f"unexpected change(s): {', '.join(outside[:5])}"
+        if ok and args.get("must_change"):
+            missing = [p for p in args["must_change"] if not any(under(c["path"], [p]) for c in changes)]
+            if missing:
+                ok, why = False, f"expected a change in {', '.join(missing)}"
+        return Outcome(passed=ok, detail=why, output=text, value=changes)
+
+
+class BaselineCompare(Action):
+    name = "baseline_compare"
+    read_only = True
+    required = {"check": "str"}
+    summary = "A named comparison between the baseline and the live host (see CHECKS)."
+    CHECKS = {
+        "stale_mac_refs": "network config names no MAC that belonged to the old hardware and is gone now",
+        "mount_refs": "every UUID/PARTUUID/LABEL in fstab and crypttab exists",
+        "disks_present": "every baseline disk serial is visible",
+        "md_arrays": "every baseline md array UUID is assembled and no array is degraded",
+        "memory": "DIMM count equals the baseline and MemTotal is within 1 %",
+        "services": "every service enabled in the baseline is still enabled",
+        "boot_mode": "firmware boot mode (UEFI/BIOS) equals the baseline",
+        "efi_boot": "the first BootOrder entry points at an ESP whose PARTUUID is on a present disk",
+        "machine_id": "/etc/machine-id equals the baseline",
+        "rtc": "the hardware clock is within 2 s of system time",
+        "virtualization": "CPU virtualization flags (vmx/svm) present when the baseline had them",
+    }
+
+    @classmethod
+    def extra_validate(cls, args):
+        if args["check"] not in cls.CHECKS:
+            raise SpecError("check", f"unknown check {args['check']!r} (known: {', '.join(cls.CHECKS)})")
+
+    @classmethod
+    def describe(cls, args):
+        return f"compare with baseline: {args['check']}   [pass: {cls.CHECKS[args['check']]}]"
+
+    def run(self, args, ctx):
+        if ctx.baseline is None:
+            return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
+        old, new = dict(ctx.baseline), dict(ctx.live_baseline())
+        problems = getattr(self, "_" + args["check"])(old, new)
+        text = "\n".join(problems)
+        return Outcome(passed=not problems, detail="ok" if not problems else problems[0] +
+                       (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems)
+
+    @staticmethod
+    def _stale_mac_refs(old, new):
+        live = {n["mac"] for n in new.get("nics", {}).get("physical", {}).values() if n.get("mac")}
+        before = {n["mac"] for n in old.get("nics", {}).get("physical", {}).values() if n.get("mac")}
+        return [f"{r['file']}:{r['line']} names {r['mac']} (old hardware, no NIC has it now)"
+                for r in new.get("net_config_refs", []) if r["mac"] not in live and (r["mac"] in before or not before)]
+
+    @staticmethod
+    def _mount_refs(old, new):
+        out = []
+        for tab in ("fstab", "crypttab"):
+            for e in new.get("mounts", {}).get(tab, []):
+                if e.get("exists") is False:
+                    out.append(f"{tab}: {e['spec']} ({e.get('target')}) does not exist")
+        return out
+
+    @staticmethod
+    def _disks_present(old, new):
+        live = {d.get("serial") for d in new.get("disks", [])}
+        return [f"disk {d.get('serial')} ({d.get('model')}, was {d.get('name')}) is missing"
+                for d in old.get("disks", []) if d.get("serial") and d.get("serial") not in live]
+
+    @staticmethod
+    def _md_arrays(old, new):
+        out = []
+        live = {a.get("uuid") for a in new.get("storage", {}).get("md", {}).get("arrays", [])}
+        for a in old.get("storage", {}).get("md", {}).get("arrays", []):
+            if a.get("uuid") not in live:
+                out.append(f"array {a.get('device')} UUID {a.get('uuid')} is not assembled")
+        for a in new.get("storage", {}).get("md", {}).get("mdstat", []):
+            if a.get("status") and "_" in a["status"]:
+                out.append(f"{a['name']} is degraded [{a['status']}]")
+        return out
+
+    @staticmethod
+    def _memory(old, new):
+        out = []
+        mo, mn = old.get("memory", {}), new.get("memory", {})
+        if mo.get("dimm_count") and mo.get("dimm_count") != mn.get("dimm_count"):
+            out.append(f"{mn.get('dimm_count')} DIMMs, baseline had {mo.get('dimm_count')}")
+        if mo.get("total_bytes") and mn.get("total_bytes") and abs(mn["total_bytes"] - mo["total_bytes"]) > 0.01 * mo["total_bytes"]:
+            out.append(f"MemTotal {mn['total_bytes']} bytes, baseline {mo['total_bytes']}")
+        return out
+
+    @staticmethod
+    def _services(old, new):
+        live = set(new.get("software", {}).get("services_enabled", []))
+        return [f"{s} was enabled and is not" for s in old.get("software", {}).get("services_enabled", []) if s not in live]
+
+    @staticmethod
+    def _boot_mode(old, new):
+        a, b = old.get("boot", {}).get("mode"), new.get("boot", {}).get("mode")
+        return [] if a == b else [f"boot mode {b}, baseline {a}"]
+
+    @staticmethod
+    def _efi_boot(old, new):
+        boot = new.get("boot", {})
+        if boot.get("mode") != "uefi":
+            return []
+        efi = boot.get("efi", {})
+        order = efi.get("boot_order") or []
+        if not order:
+            return ["no BootOrder (NVRAM empty?)"]
+        first = efi.get("entries", {}).get(order[0])
+        if not first:
+            return [f"BootOrder starts with {order[0]}, which has no entry"]
+        parts = {(p.get("uuid") or "").lower() for d in new.get("disks", []) for p in
+                 ((d.get("partition_table") or {}).get("partitions") or [])}
+        if first.get("partuuid") and parts and first["partuuid"] not in parts:
+            return [f"Boot{order[0]} ({first.get('label')}) points at PARTUUID {first['partuuid']}, on no present disk"]
+        return []
+
+    @staticmethod
+    def _machine_id(old, new):
+        a, b = old.get("identity", {}).get("machine_id"), new.get("identity", {}).get("machine_id")
+        return [] if a == b else [f"machine-id {b}, baseline {a}"]
+
+    @staticmethod
+    def _virtualization(old, new):
+        want = set(old.get("cpu", {}).get("virtualization", []))
+        have = set(new.get("cpu", {}).get("virtualization", []))
+        return [f"CPU flag {f} missing (enable VT-x/AMD-V in the firmware)" for f in sorted(want - have)]
+
+    @staticmethod
+    def _rtc(old, new):
+        off = new.get("time", {}).get("rtc_offset_seconds")
+        if off is None:
+            return ["hardware clock could not be read (hwclock --show)"]
+        return [] if abs(off) <= 2 else [f"hardware clock is {off:+.1f} s off system time"]
+
+
+class Wait(Action):
+    name = "wait"
+    read_only = True
+    required = {"seconds": "number"}
+    summary = "Sleep a settle time (e.g. after a rescan); skipped in a dry run."
+
+    @classmethod
+    def describe(cls, args):
+        return f"wait {args['seconds']:g} s"
+
+    def run(self, args, ctx):
+        if not ctx.dry_run:
+            ctx.sleep(float(args["seconds"]))
+        return Outcome(passed=True, detail=f"waited {args['seconds']:g} s")
+
+
+class Answer(Action):
+    name = "answer"
+    read_only = True
+    optional = {"step": "str", "pattern": "str", "equals": "str"}
+    summary = "Test a typed answer given earlier (default: this step's) against a pattern or a value."
+
+    @classmethod
+    def extra_validate(cls, args):
+        if "pattern" in args:
+            try:
+                re.compile(args["pattern"])
+            except re.error as exc:
+                raise SpecError("pattern", f"invalid regular expression: {exc}") from None
+
+    @classmethod
+    def describe(cls, args):
+        what = args.get("equals") or (f"/{args['pattern']}/" if args.get("pattern") else "given")
+        return f"typed answer of {args.get('step', 'this step')} is {what}"
+
+    def run(self, args, ctx):
+        step = args.get("step") or ctx.step_id
+        if step not in ctx.answers:
+            return Outcome(passed=False, detail=f"no answer recorded for step {step}")
+        value = ctx.answers[step]
+        if "equals" in args and value != args["equals"]:
+            return Outcome(passed=False, detail=f"answer {value!r} != {args['equals']!r}")
+        if "pattern" in args and not re.fullmatch(args["pattern"], value):
+            return Outcome(passed=False, detail=f"answer {value!r} does not match /{args['pattern']}/")
+        return Outcome(passed=True, detail=f"answer {value!r}", output=value)
+
+
+class Manual(Action):
+    name = "manual"
+    read_only = False
+    required = {"prompt": "str"}
+    optional = {"pattern": "str", "equals": "str"}
+    summary = "Show the step's instructions and require a typed answer matching `pattern` or `equals`."
+
+    @classmethod
+    def extra_validate(cls, args):
+        if "pattern" not in args and "equals" not in args:
+            raise SpecError("pattern", "missing: a manual step needs pattern or equals for the typed answer")
+        if "pattern" in args:
+            try:
+                re.compile(args["pattern"])
+            except re.error as exc:
+                raise SpecError("pattern", f"invalid regular expression: {exc}") from None
+
+    @classmethod
+    def describe(cls, args):
+        want = f"= {args['equals']}" if args.get("equals") else f"matching /{args['pattern']}/"
+        return f"operator types: {args['prompt']} ({want})"
+
+    def run(self, args, ctx):
+        def valid(text: str) -> str | None:
+            if "equals" in args and text != args["equals"]:
+                return f"expected {args['equals']!r}"
+            if "pattern" in args and not re.fullmatch(args["pattern"], text):
+                return f"does not match /{args['pattern']}/"
+            return None
+        value = ctx.ui.ask(args["prompt"], valid)
+        return Outcome(passed=True, detail=f"answered {value!r}", output=value, value=value)
+
+
+class Notify(Action):
+    name = "notify"
+    read_only = False
+    required = {"state": "str", "message": "str"}
+    optional = {"title": "str", "service": "str"}
+    STATES = ("investigating", "identified", "monitoring", "resolved", "maintenance")
+    summary = "Post an incident update to the customer status service ([notify] config); skipped with a note when not configured."
+
+    @classmethod
+    def extra_validate(cls, args):
+        if args["state"] not in cls.STATES:
+            raise SpecError("state", f"unknown incident state {args['state']!r} (known: {', '.join(cls.STATES)})")
+
+    @classmethod
+    def describe(cls, args):
+        return f"status page: {args['state']}: {args['message']}"
+
+    def run(self, args, ctx):
+        if ctx.dry_run:  # never reached: the executor does not call mutating actions in a dry run
+            raise DryRunViolation("notify during a dry run")
+        if ctx.notifier is None or not ctx.notifier.configured:
+            return Outcome(passed=True, skipped=True, detail="notify not configured ([notify] url); tell customers through the fallback channel")
+        res = ctx.notifier.send(state=args["state"], message=args["message"], title=args.get("title"),
+                                service=args.get("service"), run_id=ctx.run_id)
+        return Outcome(passed=res.ok, detail=res.detail, value={"message_id": res.message_id, "status": res.status})
+
+
+class Notified(Action):
+    name = "notified"
+    read_only = True
+    summary = ("Verify of a notify step: the status service accepted this step's update, or notify is not "
+               "configured and the note says to use the fallback channel.")
+
+    @classmethod
+    def describe(cls, args):
+        return "the status service accepted the update (or notify is not configured)"
+
+    def run(self, args, ctx):
+        mine = [n for n in ctx.notifications if n.get("step") == ctx.step_id]
+        if not mine:
+            return Outcome(passed=False, detail="no notification recorded for this step")
+        last = mine[-1]
+        if last.get("sent") or "not configured" in str(last.get("detail")):
+            return Outcome(passed=True, detail=str(last.get("detail")))
+        return Outcome(passed=False, detail=str(last.get("detail")))
+
+
+ACTIONS: dict[str, type[Action]] = {c.name: c for c in (Probe, Run, ReadFile, BaselineDiff, BaselineCompare, Wait,
+                                                        Answer, Notified, Manual, Notify)}

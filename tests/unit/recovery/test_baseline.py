@@ -1,0 +1,173 @@
+"""Baseline capture on a synthetic host tree with recorded command outputs; fingerprint; diff."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from agent import baseline as bl
+from agent.store import Store
+from tests.unit.recovery.hosttree import NEW_MACS, OLD_MACS, build, capture
+
+
+def test_capture_reads_every_section(tmp_path, make_host):
+    data, runner = capture(tmp_path, make_host)
+    assert data["format_version"] == bl.FORMAT_VERSION
+    assert data["dmi"]["board_serial"] == "OLDBOARD0001" and data["dmi"]["bios_version"] == "2.3"
+    assert data["identity"]["machine_id"] == "0123456789abcdef0123456789abcdef"
+    assert data["cpu"] == {"threads": 4, "sockets": 1, "models": ["Intel(R) Xeon(R) E-2236 CPU @ 3.40GHz"],
+                           "microcode": ["0xf8"], "virtualization": ["vmx"]}
+    mem = data["memory"]
+    assert mem["total_bytes"] == 32780000 * 1024 and mem["dimm_slots"] == 4 and mem["dimm_count"] == 2
+    assert [d["locator"] for d in mem["dimms"] if d["size_bytes"]] == ["DIMMA1", "DIMMB1"]
+    nics = data["nics"]["physical"]
+    assert sorted(nics) == ["eno1", "eno2"]  # lo and the bridge are virtual
+    assert nics["eno1"] == {"mac": OLD_MACS["eno1"], "permanent_mac": None, "driver": "igb", "pci_path": "0000:01:00.0",
+                            "operstate": "up", "carrier": 1, "speed_mbps": 1000}
+    assert nics["eno2"]["speed_mbps"] is None  # -1 = no link
+    assert data["nics"]["virtual"] == ["br0"]
+    refs = {(r["file"], r["mac"], r["matches_nic"]) for r in data["net_config_refs"]}
+    assert refs == {("/etc/netplan/01-netcfg.yaml", OLD_MACS["eno1"], True),
+                    ("/etc/udev/rules.d/70-persistent-net.rules", OLD_MACS["eno2"], True)}  # the commented rule is ignored
+    disks = {d["name"]: d for d in data["disks"]}
+    assert sorted(disks) == ["sda", "sdb"]  # loop0 and md0 are not disks
+    sda = disks["sda"]
+    assert (sda["serial"], sda["wwn"], sda["model"], sda["size_bytes"]) == (
+        "WD-WCAYUS000001", "0x50014ee000000001", "WDC WD5000AAKX-0", 976773168 * 512)
+    assert sda["by_id"] == ["ata-WDC_WD5000AAKX-0_WD-WCAYUS000001", "wwn-0x50014ee000000001"]
+    assert sda["partition_table"]["label"] == "gpt"
+    assert sda["partition_table"]["partitions"][0]["uuid"] == "AAAAAAAA-0001-4000-8000-000000000001"
+    md = data["storage"]["md"]
+    assert md["arrays"] == [{"device": "/dev/md/0", "metadata": "1.2", "name": "testhost:0",
+                             "uuid": "3e1c2a7b:5d4f6e8a:9b0c1d2e:3f4a5b6c"}]
+    assert md["mdstat"] == [{"name": "md0", "state": "active", "level": "raid1", "members": ["sda2", "sdb2"], "status": "UU"}]
+    assert md["conf_uuids"] == ["3e1c2a7b:5d4f6e8a:9b0c1d2e:3f4a5b6c"]
+    # tools absent on this host: recorded as not found, never as empty success
+    assert data["storage"]["lvm"]["vgs_source"]["error"].startswith("not found")
+    assert data["storage"]["zfs"]["pools"] == [] and data["storage"]["zfs"]["source"]["error"].startswith("not found")
+    fstab = {e["target"]: e for e in data["mounts"]["fstab"]}
+    assert fstab["/"]["exists"] is True and fstab["/boot/efi"]["exists"] is True and "exists" not in fstab["/tmp"]
+    boot = data["boot"]
+    assert boot["mode"] == "uefi" and boot["efi"]["boot_order"] == ["0001", "0002", "0000"]
+    assert boot["efi"]["entries"]["0001"]["partuuid"] == "aaaaaaaa-0001-4000-8000-000000000001"
+    assert boot["efi"]["entries"]["0000"]["partuuid"] is None
+    assert "/boot/grub/grub.cfg" in boot["bootloader_files"]
+    sw = data["software"]
+    assert sw["kernel"]["release"] == "6.1.0-26-amd64"
+    assert sw["packages"]["mdadm"] == "4.2-5" and "old-removed" not in sw["packages"]  # rc = removed
+    assert sw["held"] == ["linux-image-6.1.0-26-amd64"]
+    assert sw["services_enabled"] == ["cron.service", "mdmonitor.service", "ssh.service", "systemd-timesyncd.service"]
+    assert data["time"]["rtc_offset_seconds"] == pytest.approx(0.512, abs=0.01)
+    assert data["time"]["ntp_synchronized"] is True
+    json.dumps(data)  # JSON-able
+
+
+def test_missing_fstab_uuid_is_flagged(tmp_path, make_host):
+    data, _ = capture(tmp_path, make_host, missing_fstab_uuid=True)
+    swap = [e for e in data["mounts"]["fstab"] if e["target"] == "none"][0]
+    assert swap["ref_kind"] == "UUID" and swap["exists"] is False
+
+
+def test_capture_without_any_tool_or_file(tmp_path, make_host):
+    """An empty root and no commands: every section present, nothing raises."""
+    (tmp_path / "empty").mkdir()
+    from tests.support.replay import ReplayRunner
+
+    data = bl.capture(make_host(tmp_path / "empty", runner=ReplayRunner(tmp_path / "none", strict=False)))
+    assert data["disks"] == [] and data["nics"]["physical"] == {} and data["memory"]["dimm_count"] == 0
+    assert data["boot"]["mode"] == "bios" and data["software"]["packages"] == {}
+    assert data["memory"]["source"]["error"].startswith("not found")
+
+
+def test_runner_exception_is_recorded(tmp_path, make_host):
+    fs, _ = build(tmp_path)
+
+    def broken(argv, timeout, env=None):
+        raise OSError("runner exploded")
+    data = bl.capture(make_host(fs.root, runner=broken))
+    assert "runner exploded" in data["memory"]["source"]["error"]
+    assert data["dmi"]["board_serial"] == "OLDBOARD0001"
+
+
+def test_fingerprint_ignores_volatile_and_sees_hardware_changes(tmp_path, make_host):
+    a, _ = capture(tmp_path / "a", make_host)
+    b, _ = capture(tmp_path / "b", make_host)
+    assert a["fingerprint"] == b["fingerprint"]
+    b2 = json.loads(json.dumps(b))
+    b2["time"]["rtc_offset_seconds"] = 99.0
+    b2["nics"]["physical"]["eno1"]["operstate"] = "down"
+    b2["captured_at"] += 86400
+    assert bl.fingerprint(b2) == a["fingerprint"]
+    c, _ = capture(tmp_path / "c", make_host, macs=NEW_MACS)
+    assert c["fingerprint"] != a["fingerprint"]
+
+
+def test_diff_keys_lists_by_identity(tmp_path, make_host):
+    a, _ = capture(tmp_path / "a", make_host)
+    b = json.loads(json.dumps(a))
+    b["disks"].reverse()  # order alone is not a change
+    assert bl.diff(a, b) == []
+    b["disks"][0]["name"] = "sdc"  # same serial, new name
+    changes = bl.diff(a, b)
+    assert [(c["path"], c["old"], c["new"]) for c in changes] == [("disks[WD-WCAYUS000002].name", "sdb", "sdc")]
+    assert bl.diff(a, b, ["nics"]) == []
+    text = bl.render_diff(changes)
+    assert "~ disks[WD-WCAYUS000002].name: sdb -> sdc" in text
+
+
+def test_store_saves_only_on_change_and_keeps_versions(tmp_path, make_host):
+    store = Store(tmp_path / "state.db")
+    bs = bl.BaselineStore(store)
+    a, _ = capture(tmp_path / "a", make_host)
+    ident, stored = bs.save(a)
+    assert stored
+    assert bs.save(dict(a, captured_at=a["captured_at"] + 3600)) == (ident, False)
+    c, _ = capture(tmp_path / "c", make_host, macs=NEW_MACS)
+    c["captured_at"] += 86400
+    ident2, stored2 = bs.save(c)
+    assert stored2 and ident2 != ident
+    assert [r["id"] for r in bs.list()] == [ident2, ident]
+    assert bs.get(ident[:12])["dmi"]["board_serial"] == "OLDBOARD0001"
+    with pytest.raises(bl.BaselineError, match="no stored baseline"):
+        bs.get("nope")
+    bs.mark_known_good(ident)
+    assert [r["known_good"] for r in bs.list()] == [False, True]
+    store.close()
+
+
+def test_export_and_load(tmp_path, make_host):
+    a, _ = capture(tmp_path / "a", make_host)
+    p = bl.export(a, tmp_path / "out.json")
+    assert oct(os.stat(p).st_mode & 0o777) == "0o600"
+    assert bl.load_file(p)["fingerprint"] == a["fingerprint"]
+    (tmp_path / "bad.json").write_text("{not json")
+    with pytest.raises(bl.BaselineError, match="not a baseline file"):
+        bl.load_file(tmp_path / "bad.json")
+    (tmp_path / "new.json").write_text(json.dumps({"format_version": 99}))
+    with pytest.raises(bl.BaselineError, match="newer"):
+        bl.load_file(tmp_path / "new.json")
+
+
+def test_collector_stores_on_change(tmp_path, make_host):
+    from agent.collectors.baseline import BaselineCollector
+
+    fs, runner = build(tmp_path)
+    store = Store(tmp_path / "state.db")
+    col = BaselineCollector(make_host(fs.root, runner=runner), None, store)
+    assert col.interval == 86400
+    assert tuple(col.collect()) == ()
+    assert col.last_stored
+    col.collect()
+    assert not col.last_stored
+    assert len(bl.BaselineStore(store).list()) == 1
+    store.close()
+
+
+def test_parsers_on_odd_input():
+    assert bl.parse_mdstat("md1 : active (auto-read-only) raid1 sdb3[1](F) sda3[0]\n      1 blocks [2/1] [U_]\n") == [
+        {"name": "md1", "state": "active", "level": "raid1", "members": ["sda3", "sdb3(F)"], "status": "U_"}]
+    assert bl.parse_efibootmgr("garbage\n") == {"boot_current": None, "boot_order": [], "entries": {}}
+    assert bl.parse_hwclock("") is None and bl.parse_hwclock("not a date") is None
+    assert bl.parse_mdadm_scan("ARRAY\nINACTIVE-ARRAY /dev/md9\n") == []
