@@ -13,7 +13,7 @@ import pytest
 
 from agent.collectors.smart import SmartCollector
 from agent.config import CollectorConfig
-from agent.host import Host
+from agent.host import Host, HostPaths
 from tests.support.replay import argv_name
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -53,7 +53,8 @@ def test_smart_sweep_24_disks(tmp_path, monkeypatch):
         doc = dict(base, serial_number=f"BENCH{i:03d}", wwn={"naa": 5, "oui": 0x14EE, "id": i + 1})
         put(["--json", "-x", "-d", "sat", "-n", "standby,253", d], json.dumps(doc), sleep=CALL_SECONDS)
 
-    host = Host()
+    (tmp_path / "dev").mkdir()
+    host = Host(paths=HostPaths(devfs=str(tmp_path / "dev")))  # never this machine's /dev/disk/by-id
     # one call, same executable, same machine load
     t0 = time.monotonic()
     res = host.run([str(exe), "--json", "-x", "-d", "sat", "-n", "standby,253", devices[0]], 30)

@@ -13,7 +13,7 @@ import pytest
 from agent.collectors.base import NoData, run_collector
 from agent.collectors.smart import STANDBY_RC, SmartCollector, import_pysmart, parse_device_spec, parse_scan
 from agent.config import CollectorConfig, ConfigError
-from agent.host import Host
+from agent.host import Host, HostPaths
 from agent.store import Store
 from tests.support.replay import ReplayRunner
 
@@ -26,8 +26,21 @@ NVME_FAILING = "sce-nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json"
 HEALTHY_NVME = "sce-INTEL_SSDPE2KX080T8_1.json"
 
 
+_DEVFS: list[str] = []
+
+
+@pytest.fixture(autouse=True)
+def private_devfs(tmp_path):
+    """Live root (so smartctl runs) but /dev from a private tree: no test reads this machine's
+    /dev/disk/by-id."""
+    (tmp_path / "dev").mkdir(exist_ok=True)
+    _DEVFS[:] = [str(tmp_path / "dev")]
+    yield tmp_path / "dev"
+    _DEVFS.clear()
+
+
 def make(opts: dict | None = None, store=None, host: Host | None = None, clock=None) -> SmartCollector:
-    host = host or Host(clock=clock or (lambda: NOW))
+    host = host or Host(paths=HostPaths(devfs=_DEVFS[0]), clock=clock or (lambda: NOW))
     return SmartCollector(host, CollectorConfig(options=opts or {}), store)
 
 
@@ -298,10 +311,22 @@ def test_real_smartctl_version_and_missing_device():
 def test_captured_root_does_not_read_this_machine(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     (tmp_path / "tree").mkdir()
-    from agent.host import HostPaths
-
     host = Host(paths=HostPaths(rootfs=str(tmp_path / "tree")), clock=lambda: NOW)
     with pytest.raises(NoData, match="captured tree"):
         SmartCollector(host, CollectorConfig()).collect()
     out = SmartCollector(host, CollectorConfig(options={"ignore_rootfs": True})).collect()
     assert len(out) == 3
+
+
+def test_by_id_names_from_udev_links(private_devfs, fake_smartctl):
+    three_disks(fake_smartctl)
+    byid = private_devfs / "disk" / "by-id"
+    byid.mkdir(parents=True)
+    for name, target in (("ata-ST3500418AS_REDACTED", "sdb"), ("wwn-0x5000c500499602d2", "sdb"),
+                         ("ata-ST3500418AS_REDACTED-part1", "sdb1"), ("nvme-eui.002538b1", "nvme0n1"),
+                         ("nvme-SAMSUNG_MZWLL3T2HAJQ_X", "nvme0n1")):
+        (byid / name).symlink_to(f"../../{target}")
+    out = by_dev(make().collect())
+    assert out["sdb"].by_id == "wwn-0x5000c500499602d2"  # WWN preferred over model_serial
+    assert out["nvme0"].by_id == "nvme-eui.002538b1"  # controller named after its namespace
+    assert out["sda"].by_id is None

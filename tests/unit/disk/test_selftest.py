@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from agent.cli import cli
 from agent.collectors.smart import SmartCollector, due_selftests, selftest_slots
 from agent.config import CollectorConfig
-from agent.host import Host
+from agent.host import Host, HostPaths
 from agent.model.disk import SelfTest, SelfTestPlan, SmartDevice
 
 from .conftest import corpus_doc
@@ -61,12 +61,13 @@ def test_long_weekly_replaces_short_and_standby_is_never_tested():
     assert due_selftests(running, at(2), {}, short_hour=2, long_weekday=6, long_hour=3)[0][2].startswith("skipped")
 
 
-def test_collector_runs_due_tests_but_not_in_its_first_sweep(fake_smartctl):
+def test_collector_runs_due_tests_but_not_in_its_first_sweep(tmp_path, fake_smartctl):
     fake_smartctl.scan(("/dev/sda", "sat", "ATA"))
     fake_smartctl.read("/dev/sda", "sat", corpus_doc("sce-WDC_WD20EFRX-68EUZN0_17.json"))
     fake_smartctl.add(["--json", "-t", "short", "-d", "sat", "/dev/sda"],
                       {"json_format_version": [1, 0], "smartctl": {"exit_status": 0}})
-    col = SmartCollector(Host(clock=lambda: at(2)), CollectorConfig(options={"selftests": True}))
+    host = Host(paths=HostPaths(devfs=str(tmp_path)), clock=lambda: at(2))  # not this machine's /dev
+    col = SmartCollector(host, CollectorConfig(options={"selftests": True}))
     first = col.collect()
     assert not [r for r in first if isinstance(r, SelfTestPlan)]
     second = col.collect()
