@@ -434,25 +434,36 @@ class SmartCollector(BaseCollector):
         return True
 
     def discover(self, json_ok: bool = True) -> list[Target]:
+        return self._discover(json_ok)[0]
+
+    def _discover(self, json_ok: bool = True) -> tuple[list[Target], bool]:
+        """(targets, scan_ok): explicit devices plus what --scan-open lists."""
         targets: dict[str, Target] = {}
         for t in self._explicit:
             targets[t.key] = t
+        scan_ok = True
         if self.option("scan"):
             argv = [self.exe, "--scan-open"] + (["--json"] if json_ok else [])
             res = self.host.run(argv, self.call_timeout)
+            found: list[Target] = []
             if res.error:
+                scan_ok = False
                 self.problem(f"smartctl --scan-open: {res.error}")
+                log.warning("smart: smartctl --scan-open: %s", res.error)
             else:
                 try:
                     found = parse_scan(res.stdout)
                 except ValueError as exc:
+                    scan_ok = False
                     self.problem(f"smartctl --scan-open: unreadable output ({exc})")
-                    found = []
-                for t in found:
-                    # an explicit entry for the same path wins (it carries the right -d type)
-                    if not any(e.path == t.path for e in self._explicit):
-                        targets.setdefault(t.key, t)
-        return [t for t in sorted(targets.values(), key=lambda t: t.key) if self.wanted(t)]
+                    log.warning("smart: smartctl --scan-open: unreadable output (%s)", exc)
+            for t in found:
+                # an explicit entry for the same disk wins (it carries the right -d type); behind
+                # a controller (-d megaraid,N) each N is its own disk
+                if not any(e.path == t.path and ("," not in t.dev_type or e.dev_type == t.dev_type)
+                           for e in self._explicit):
+                    targets.setdefault(t.key, t)
+        return [t for t in sorted(targets.values(), key=lambda t: t.key) if self.wanted(t)], scan_ok
 
     # ---- one device -----------------------------------------------------------------------------------
     def _nocheck(self, t: Target) -> list[str]:
@@ -615,7 +626,7 @@ class SmartCollector(BaseCollector):
                 self.problem(d.message or d.device)
                 log.warning("smart: %s", d.message)
             return out
-        targets = self.discover(json_ok=backend == "json")
+        targets, scan_ok = self._discover(json_ok=backend == "json")
         seen = {t.key for t in targets}
         now = self.host.now()
         # disks we knew that vanished from the scan stay visible as unreadable (not silently
@@ -630,8 +641,13 @@ class SmartCollector(BaseCollector):
                 del self._known[key]
                 continue
             t = parse_device_spec(key.replace("#", " -d ", 1)) if "#" in key else Target(key)
-            if self.wanted(t):
+            t = replace(t, protocol=info.get("protocol") or "")
+            if not self.wanted(t):
+                continue
+            if scan_ok:
                 vanished.append(t)
+            else:
+                targets.append(t)  # the scan failed: read the disks we know instead
         if not targets and not vanished:
             raise NoData("smartctl found no devices")
         workers = max(1, min(int(self.option("workers")), len(targets) or 1))

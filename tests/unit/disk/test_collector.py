@@ -330,3 +330,25 @@ def test_by_id_names_from_udev_links(private_devfs, fake_smartctl):
     assert out["sdb"].by_id == "wwn-0x5000c500499602d2"  # WWN preferred over model_serial
     assert out["nvme0"].by_id == "nvme-eui.002538b1"  # controller named after its namespace
     assert out["sda"].by_id is None
+
+
+def test_failed_scan_reads_the_known_disks(tmp_path, fake_smartctl):
+    three_disks(fake_smartctl)
+    store = Store(tmp_path / "state.db")
+    make(store=store).collect()
+    fake_smartctl.add(["--scan-open", "--json"], "", sleep=30)  # the scan hangs
+    col = make({"command_timeout_seconds": 2.0}, store=store, clock=lambda: NOW + 1800)
+    out = by_dev(col.collect())
+    assert set(out) == {"sda", "sdb", "nvme0"} and all(d.fresh for d in out.values())
+    skipped, msgs = col.take_problems()
+    assert any("--scan-open: timeout" in m for m in msgs)
+
+
+def test_explicit_controller_disks_next_to_scanned_ones(fake_smartctl):
+    fake_smartctl.scan(("/dev/bus/0", "megaraid,0", "SCSI"))
+    doc = corpus_doc("sce-megaraid,1-null-TOSHIBA_MG08SCA16TEY-0.json")
+    fake_smartctl.add(["--json", "-x", "-d", "megaraid,0", "-n", "standby,253", "/dev/bus/0"],
+                      corpus_doc("sce-megaraid,0-null-TOSHIBA_AL15SEB24EQY-0_megaraid_0.json"))
+    fake_smartctl.add(["--json", "-x", "-d", "megaraid,1", "-n", "standby,253", "/dev/bus/0"], doc)
+    out = by_dev(make({"devices": ["/dev/bus/0 -d megaraid,1"]}).collect())
+    assert set(out) == {"bus_0_megaraid_0", "bus_0_megaraid_1"} and all(d.fresh for d in out.values())
