@@ -237,12 +237,14 @@ scrape_configs:
         inc = incidents(svc)[0]
         assert inc["ended_at"] is not None
         env = {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": TOKEN}
-        mails_before = len(sink.messages)
         r = cli(["incident", "resolve", str(iid), "--data-window", "no data lost"], env)
         assert r.returncode == 0, r.stderr
-        assert wait_for(lambda: len(sink.messages) > mails_before, 30)
-        summary = sink.messages[mails_before]["msg"]
-        assert "Resolved" in str(summary["Subject"])
+
+        def resolved_mail():
+            return [m["msg"] for m in list(sink.messages) if "Resolved" in str(m["msg"]["Subject"])]
+
+        assert wait_for(resolved_mail, 30)
+        summary = resolved_mail()[0]
         assert re.search(r"Resolved\. Outage of Web hosting and Mail from \S+ \S+ CET to \S+ \S+ CET \(.+\)\. "
                          r"Data: no data lost\.", summary.get_content())
         r = cli(["availability", "--service", "web", "--json"], env)
