@@ -29,7 +29,7 @@ from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.host import parse_float
-from agent.model import Reading
+from agent.model import Reading, Severity
 from agent.model.platform import IPMI_STATES, IpmiSelEntry, IpmiSelInfo, IpmiSensor
 
 DEVICE_NODES = (("dev", "ipmi0"), ("dev", "ipmi", "0"), ("dev", "ipmidev", "0"))
@@ -93,6 +93,10 @@ SEL_KINDS = {
 }
 
 _DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%b-%d-%Y", "%Y-%m-%d")
+SEVERITY = {"info": Severity.INFO, "warning": Severity.WARNING, "critical": Severity.CRITICAL}
+SEL_COMPONENT = {"caterr": "cpu", "thermal_trip": "cpu", "cpu_error": "cpu", "memory_ce": "memory", "memory_ue": "memory",
+                 "bus_error": "pcie", "drive": "disk", "watchdog": "system", "os_stop": "system",
+                 "system_restart": "system", "log_cleared": "bmc", "log_full": "bmc"}
 
 
 class IpmiCollector(BaseCollector):
@@ -219,6 +223,7 @@ class IpmiCollector(BaseCollector):
         kept: list[dict] = list(state.get("entries", ())) if state else []
         kept_keys = {e.get("key") for e in kept}
         new = 0
+        new_rows: list[dict] = []
         for row in rows:
             if row["key"] in seen or row["key"] in kept_keys:
                 continue
@@ -230,6 +235,7 @@ class IpmiCollector(BaseCollector):
                     t, src = bt, "bmc"
             row = dict(row, seen_time=t, time_source=src)
             kept.append(row)
+            new_rows.append(row)
             kept_keys.add(row["key"])
         retention = float(self.option("sel_retention_seconds"))
         # clock jumps: an entry dated in the future stays; one older than the retention goes
@@ -244,6 +250,8 @@ class IpmiCollector(BaseCollector):
             "updated": now,
         }
         self._save_state(st)
+        if new_rows:
+            self._record_history(new_rows)
         out: list[Reading] = [IpmiSelInfo(entries=len(rows), new_entries=new, kept_entries=len(kept), parse_errors=len(errors))]
         for e in kept:
             try:
@@ -251,6 +259,31 @@ class IpmiCollector(BaseCollector):
             except (KeyError, TypeError, ValueError) as err:
                 self.problem(f"stored SEL record unusable ({err}); dropped")
         return out
+
+
+    def _record_history(self, rows: list[dict]) -> None:
+        """New SEL records go into the event history (``agent events``), class ``sel.<kind>``."""
+        if self.store is None:
+            return
+        try:
+            from agent.events import EventStore  # noqa: PLC0415 - optional capability
+            from agent.model.events import KernelEvent  # noqa: PLC0415
+        except ImportError:  # pragma: no cover - built without the event history
+            return
+        boot = self.host.boot_id()
+        events = []
+        for r in rows:
+            e = entry_from_dict(r)
+            events.append(KernelEvent(
+                cls=f"sel.{e.kind}", severity=SEVERITY.get(e.severity, Severity.INFO), component=SEL_COMPONENT.get(e.kind, "board"),
+                device=e.sensor or e.sensor_type or "bmc",
+                detail={"sel_id": f"{e.record_id:x}", "bmc_time": e.bmc_time, "sensor_type": e.sensor_type,
+                        "event": e.event, "asserted": e.asserted, "reading": e.detail, "time_source": e.time_source},
+                raw=(r.get("line") or e.text,), source="sel", boot_id=boot, time=e.time))
+        try:
+            EventStore(self.store).record_events(events, self.host.now())
+        except Exception as err:  # noqa: BLE001 - the SEL reading itself must not fail on the history
+            self.problem(f"event history: {err}")
 
 
 # ---- parsers (pure functions, tested on recorded output) ------------------------------------------
@@ -433,7 +466,7 @@ def parse_sel_elist(text: str) -> tuple[list[dict], list[str]]:
         asserted = direction.lower() == "asserted"
         kind, severity = decode_sel(stype, sname, event, detail, asserted)
         key = f"{rid:x}|{date} {tm}|{sensor_col}|{event}|{direction}"
-        rows.append({"id": rid, "key": key, "date": date, "time": tm, "sensor_type": stype, "sensor": sname,
+        rows.append({"id": rid, "key": key, "line": s[:300], "date": date, "time": tm, "sensor_type": stype, "sensor": sname,
                      "event": event, "asserted": asserted, "detail": detail, "kind": kind, "severity": severity})
     return rows, errors
 

@@ -192,6 +192,13 @@ def test_sel_cursor_survives_restart_and_clear(make_host, bmc_root, tmp_path):
     assert (info.entries, info.new_entries, info.kept_entries) == (2, 2, 4)
     psu = run_rule("board.sel_power_supply", snap(*out3, now=NOW + 1200), now=NOW + 1200)
     assert [f.severity for f in psu] == [Severity.CRITICAL]
+    # every SEL record went into the event history exactly once (agent events shows them)
+    from agent.events import EventStore
+    hist = EventStore(store).query(cls="sel")
+    assert sorted((h["class"], h["severity"], h["device"]) for h in hist) == [
+        ("sel.log_cleared", "info", "#0xf6"), ("sel.psu_failure", "critical", "PS1 Status"),
+        ("sel.temperature", "critical", "CPU1 Temp"), ("sel.temperature", "warning", "CPU1 Temp")]
+    assert {h["source"] for h in hist} == {"sel"} and hist[0]["detail"]["sel_id"] == "2"
     # retention: 31 days later the old records are gone from the kept set
     c4 = collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store, now=NOW + 31 * 86400)
     out4 = c4.collect()
@@ -288,3 +295,19 @@ def test_real_ipmitool_not_needed(make_host, bmc_root, monkeypatch):
     with pytest.raises(NoData, match="not installed"):
         IpmiCollector(host, CollectorConfig(options={"ipmitool": "ipmitool-does-not-exist"})).collect()
     assert shutil is not None
+
+
+def test_clock_jumps(make_host, bmc_root, tmp_path):
+    """The host clock jumps back a day, then forward a year: no crash, no record read twice,
+    records dated in the future stay until they are older than the retention."""
+    store = Store(tmp_path / "state.db")
+    answers = {"sensor": (0, SENSOR, b"", None), "sdr elist": (0, b"", b"", None), "sel elist": (0, SEL_2, b"", None)}
+    collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store).collect()
+    back = collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store, now=NOW - 86400).collect()
+    assert next(r for r in back if isinstance(r, IpmiSelInfo)).new_entries == 0
+    assert len([r for r in back if isinstance(r, IpmiSelEntry)]) == 2  # "future" records are kept
+    f = run_rule("board.sel_event", snap(*back, now=NOW - 86400), now=NOW - 86400)
+    assert [x.severity for x in f] == [Severity.CRITICAL]
+    fwd = collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store, now=NOW + 365 * 86400).collect()
+    info = next(r for r in fwd if isinstance(r, IpmiSelInfo))
+    assert (info.new_entries, info.kept_entries) == (0, 0)
