@@ -507,7 +507,8 @@ def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
 
 def flatten(data: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    _flatten(_strip(data), "", out)
+    top = {k: v for k, v in data.items() if k != "id"}  # the store's version id is not host state
+    _flatten(_strip(top), "", out)
     return out
 
 

@@ -66,8 +66,6 @@ class ClickUI:
 
     MAX_TRIES = 5
 
-    def __init__(self):
-        self._stdin = None  # one text wrapper for the whole run (a new one would lose buffered lines)
 
     def progress(self, *, index, total, step, elapsed, eta, note=""):
         click.echo(f"[{index}/{total}] {step.id} {step.title} · elapsed {_fmt(elapsed)} · ETA ~{_fmt(eta)}"
@@ -84,9 +82,7 @@ class ClickUI:
         click.echo(f"    verification afterwards: {verify}")
 
     def ask(self, prompt, validate):
-        if self._stdin is None:
-            self._stdin = click.get_text_stream("stdin")
-        stream = self._stdin
+        stream = sys.stdin
         for _ in range(self.MAX_TRIES):
             click.echo(f"  {prompt}: ", nl=False)
             line = stream.readline()
@@ -230,8 +226,6 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         kv = dict(rec_data.get("params", {}))
     else:
         base, base_id, note = _baseline_for(app, baseline_ref)
-    if note:
-        app.echo(f"note: {note}", err=True)
     incident = next((n.get("message_id") for n in (rec_data or {}).get("notifications", []) if n.get("message_id")), None)
     notifier = StatusClient(cfg.section("notify"), incident_id=incident)
     operator = app.operator()
@@ -240,6 +234,8 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
                       operator=operator, store=store)
     except ExecutionError as exc:
         raise click.UsageError(str(exc)) from None
+    if note and ex.uses_baseline():
+        app.echo(f"note: {note}", err=True)
     if mode == "dry-run":
         items = ex.plan()
         if as_json:

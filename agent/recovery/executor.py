@@ -190,6 +190,24 @@ class Executor:
         want_in = [fill(str(x), self._ctx()) for x in w["in"]]
         return value in want_in, f"{w['value']} = {value!r}, in {want_in}"
 
+    def _guidance(self, step: Step) -> str:
+        try:
+            return fill(step.on_failure, self._ctx(), lambda r: f"<{r}>")
+        except TemplateError:
+            return step.on_failure
+
+    def uses_baseline(self) -> bool:
+        from agent.recovery.template import references  # noqa: PLC0415
+
+        for s in self.runbook.steps:
+            for spec in (s.check, s.apply, s.verify):
+                if spec is not None and (spec.action.startswith("baseline_") or
+                                         any(r.startswith("baseline.") for r in references(dict(spec.args)))):
+                    return True
+            if any(r.startswith("baseline.") for r in references([s.instructions, s.when or {}, s.confirm or {}])):
+                return True
+        return False
+
     # ---- dry run -------------------------------------------------------------------------------
     def plan(self) -> list[PlanItem]:
         """The dry run: fill templates, run read-only checks, describe everything else."""
@@ -215,10 +233,12 @@ class Executor:
                 if spec is not None:
                     setattr(item, key, A.ACTIONS[spec.action].describe(self._fill(spec, lenient=True)))
             if step.confirm:
-                item.confirm = fill(step.confirm["prompt"], self._ctx(), lambda r: f"<{r}>")
+                want = step.confirm.get("equals") or f"/{step.confirm.get('pattern')}/"
+                item.confirm = (fill(step.confirm["prompt"], self._ctx(), lambda r: f"<{r}>") + " (typed: "
+                                + fill(want, self._ctx(), lambda r: f"<{r}>") + ")")
             if step.check is not None:
                 out = self._call(step.check, step, self._fill(step.check))
-                item.results.append({"phase": "check", "passed": out.passed, "detail": out.detail})
+                item.results.append({"phase": "check", "passed": out.passed, "detail": out.detail, "value": out.value})
                 if out.passed:
                     item.status, item.detail = "already_done", out.detail
                     return item
@@ -389,7 +409,7 @@ class Executor:
         try:
             applicable, why = self._when(step)
         except TemplateError as exc:
-            self._t(step.id, "failed", detail=f"when: {exc}", on_failure=step.on_failure)
+            self._t(step.id, "failed", detail=f"when: {exc}", on_failure=self._guidance(step))
             return False
         if not applicable:
             self._t(step.id, "not_applicable", detail=why)
@@ -410,7 +430,7 @@ class Executor:
                 if ok:
                     self._t(step.id, "verified", detail=detail)
                     return True
-                self._t(step.id, "failed", detail=f"verify failed: {detail}", on_failure=step.on_failure)
+                self._t(step.id, "failed", detail=f"verify failed: {detail}", on_failure=self._guidance(step))
                 rec.audit("step_failed", step=step.id, detail=detail)
                 return False
             if prior == "applying" and step.mutating:
@@ -423,7 +443,7 @@ class Executor:
                     return True
                 if not step.idempotent and not self.ui.confirm_reapply(step, out.detail):
                     self._t(step.id, "failed", detail=f"interrupted during apply and verify fails ({out.detail}); "
-                            "not re-applied without the operator's decision", on_failure=step.on_failure)
+                            "not re-applied without the operator's decision", on_failure=self._guidance(step))
                     return False
                 rec.audit("step_reapply", step=step.id, operator=self.operator)
             attempts = 1 + step.retries
@@ -469,14 +489,14 @@ class Executor:
                 if attempt < attempts:
                     rec.audit("step_retry", step=step.id, attempt=attempt, detail=detail)
                     self.sleep(step.retry_delay_seconds)
-            self._t(step.id, "failed", detail=detail, on_failure=step.on_failure)
+            self._t(step.id, "failed", detail=detail, on_failure=self._guidance(step))
             rec.audit("step_failed", step=step.id, detail=detail)
             return False
         except TemplateError as exc:
-            self._t(step.id, "failed", detail=f"template: {exc}", on_failure=step.on_failure)
+            self._t(step.id, "failed", detail=f"template: {exc}", on_failure=self._guidance(step))
             return False
         except ExecutionError as exc:
-            self._t(step.id, "failed", detail=str(exc), on_failure=step.on_failure)
+            self._t(step.id, "failed", detail=str(exc), on_failure=self._guidance(step))
             return False
 
     def _confirm(self, step: Step) -> None:

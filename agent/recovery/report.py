@@ -74,7 +74,7 @@ def checklist(rb: Runbook, ctx: Context | None = None) -> str:
         if s.description:
             out += [f(s.description.strip()), ""]
         if s.when:
-            out.append(f"- Only when: {', '.join(f'{k} {v!r}' for k, v in s.when.items())}")
+            out.append(f"- Only when: {', '.join(f'{k} {f(str(v))!r}' for k, v in s.when.items())}")
         if s.instructions:
             out.append(f"- Instructions: {' '.join(f(s.instructions).split())}")
         if s.check:

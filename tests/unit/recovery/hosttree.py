@@ -17,7 +17,7 @@ MD_UUID_SYSFS = "3e1c2a7b:5d4f6e8a:9b0c1d2e:3f4a5b6c"
 
 
 def build(root: Path, *, board_serial: str = "OLDBOARD0001", macs: dict[str, str] | None = None,
-          netplan_mac: str | None = None, efi: str = "before", missing_fstab_uuid: bool = False) -> tuple[FakeSys, ReplayRunner]:
+          netplan_mac: str | None = None, udev_mac: str | None = None, efi: str = "before", missing_fstab_uuid: bool = False) -> tuple[FakeSys, ReplayRunner]:
     fs = FakeSys(root / "tree")
     fs.proc_basics(meminfo="MemTotal:       32780000 kB\nMemFree:        20000000 kB\n")
     dmi = {"board_vendor": "Supermicro", "board_name": "X11SCL-F", "board_serial": board_serial,
@@ -81,7 +81,7 @@ def build(root: Path, *, board_serial: str = "OLDBOARD0001", macs: dict[str, str
              "network:\n  version: 2\n  ethernets:\n    uplink:\n      match:\n"
              f"        macaddress: {netplan_mac or OLD_MACS['eno1']}\n      set-name: eno1\n      dhcp4: true\n")
     fs.write("etc/udev/rules.d/70-persistent-net.rules",
-             f'SUBSYSTEM=="net", ACTION=="add", ATTR{{address}}=="{OLD_MACS["eno2"]}", NAME="eno2"\n'
+             f'SUBSYSTEM=="net", ACTION=="add", ATTR{{address}}=="{udev_mac or OLD_MACS["eno2"]}", NAME="eno2"\n'
              '# SUBSYSTEM=="net", ATTR{address}=="de:ad:be:ef:00:00", NAME="old0"\n')
     fs.write("sys/firmware/efi/fw_platform_size", "64\n")
     fs.write("boot/grub/grub.cfg", "# grub\n")
