@@ -10,9 +10,9 @@ body is read, so a request without it stores nothing):
 * ``POST /hooks/alertmanager`` — Alertmanager webhook (version 4).
 * ``GET /api/incidents[?all=1]``, ``GET /api/incidents/<id>``
 * ``POST /api/incidents`` — open: ``services``, ``state``, ``impact``, ``message``, ``title``,
-  ``cause``, ``eta``, ``draft``, ``maintenance``, ``started_at``, ``author``.
+  ``cause``, ``eta``, ``draft``, ``maintenance``, ``started_at``, ``author``, ``source``.
 * ``POST /api/incidents/<id>/updates`` — ``state``, ``message``, ``cause``, ``eta``, ``impact``,
-  ``notify``, ``publish``, ``author``.
+  ``notify``, ``publish``, ``author``; ``state: resolved`` resolves (as ``/resolve``).
 * ``PATCH /api/incidents/<id>/updates/<uid>`` — edit the text: ``message``.
 * ``POST /api/incidents/<id>/resolve`` — ``message``, ``ended_at``, ``data_window``, ``actions``.
 * ``POST /api/incidents/<id>/publish`` — publish a draft.
@@ -356,13 +356,25 @@ class StatusApp:
 
     def open_incident(self, req: "Request") -> Response:
         body = self._fields(req.json(), ("services", "state", "impact", "message", "title", "cause", "eta", "draft",
-                                         "maintenance", "started_at", "author"))
+                                         "maintenance", "started_at", "author", "source"))
+        source = body.pop("source", None)
+        if source is not None:
+            if not isinstance(source, str):
+                raise HTTPError(400, "source: expected text")
+            body["source"] = source.strip()[:120] or "api"
         if "services" not in body:
             raise HTTPError(400, "services: required (list of service ids)")
         return self._idempotent(req, "open", lambda: (201, public(self._call(self.service.open_incident, **body))))
 
     def add_update(self, req: "Request", iid: str) -> Response:
         body = self._fields(req.json(), ("state", "message", "cause", "eta", "impact", "notify", "publish", "author"))
+        if body.get("state") == "resolved":  # an update that resolves (runbook notify steps) = resolve
+            extra = sorted(set(body) - {"state", "message", "notify", "author"})
+            if extra:
+                raise HTTPError(400, f"state resolved: use /resolve for {', '.join(extra)}")
+            fields = {k: v for k, v in body.items() if k != "state"}
+            return self._idempotent(req, f"update:{iid}", lambda: (201, public(self._call(self.service.resolve, int(iid),
+                                                                                          **fields))))
         return self._idempotent(req, f"update:{iid}", lambda: (201, public(self._call(self.service.add_update, int(iid), **body))))
 
     def edit_update(self, req: "Request", iid: str, uid: str) -> Response:

@@ -130,3 +130,13 @@ def test_parse_time_and_eta():
     assert parse_eta("14:30", now, tz) == (now + 9000, now + 9000)
     assert parse_eta("11:00", now, tz)[0] == now + 23 * 3600  # already past today -> tomorrow
     assert parse_eta(["2025-11-24T15:00:00Z", "2025-11-24T13:00:00Z"], now, tz) == (now + 3600, now + 3 * 3600)
+
+
+def test_update_with_state_resolved_resolves(h):
+    iid = h.call("POST", "/api/incidents", {"services": ["web"], "source": "agent recover run-1"}).json["id"]
+    r = h.call("POST", f"/api/incidents/{iid}/updates", {"state": "resolved", "eta": "2h"})
+    assert r.status == 400 and "use /resolve for eta" in r.json["error"]
+    r = h.call("POST", f"/api/incidents/{iid}/updates", {"state": "resolved", "message": "Back."})
+    assert r.status == 201 and r.json["state"] == "resolved" and r.json["updates"][-1]["body"]["en"] == "Back."
+    assert r.json["source"] == "agent recover run-1"
+    assert h.call("POST", "/api/incidents", {"services": ["web"], "source": 5}).status == 400
