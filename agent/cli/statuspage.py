@@ -1,4 +1,4 @@
-"""agent statuspage serve|render: the off-host customer status service."""
+"""agent statuspage serve|render|heartbeat: the off-host customer status service."""
 
 from __future__ import annotations
 
@@ -91,6 +91,40 @@ def render(app, out: str, database: str | None) -> int:
         raise click.ClickException(str(exc)) from None
     written = page.write_dir(StatusService(cfg, store), out)
     click.echo(f"wrote {len(written)} files to {out}")
+    return 0
+
+
+@statuspage.command("heartbeat")
+@click.option("--url", metavar="URL", help="Status service URL (env HWAGENT_STATUS_URL, else statuspage.public_url).")
+@click.option("--host", "host_name", metavar="NAME", help="Host name to report (default: this host's name).")
+@click.pass_obj
+def heartbeat(app, url: str | None, host_name: str | None) -> int:
+    """Tell the status service this host is up (boot id and boot time), for the availability report.
+
+    Run it every minute from a timer or cron on each monitored host; gaps and reboots become
+    host-down time of that host's services.
+
+    \b
+    Examples:
+      agent statuspage heartbeat
+      HWAGENT_STATUS_URL=https://status.example.net agent statuspage heartbeat --host server-3
+      * * * * * root HWAGENT_STATUS_TOKEN_FILE=/etc/hwagent/status.token agent statuspage heartbeat
+    """
+    from agent.daemon import host_from_config  # noqa: PLC0415
+    from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+
+    cfg = _cfg(app)
+    host = host_from_config(app.config())
+    try:
+        boot_time = float(host.psutil_call("boot_time"))
+    except Exception:  # noqa: BLE001 - boot time is optional
+        boot_time = None
+    body = {"host": host_name or host.hostname().split(".")[0], "boot_id": host.boot_id(), "boot_time": boot_time}
+    try:
+        StatusClient.from_env(cfg, url=url).request("POST", "/api/heartbeat", body)
+    except ClientError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"heartbeat sent: {body['host']} boot {body['boot_id']}")
     return 0
 
 

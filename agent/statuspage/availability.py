@@ -10,9 +10,10 @@ The rule (also in the README):
 * Planned maintenance is **not** subtracted: a maintenance window with impact ``maintenance`` or
   ``major_outage`` counts fully, like any outage, and the report lists how much of the downtime was
   planned so that a contract that excludes maintenance can be checked by hand.
-* Host down from agent heartbeats (boot ids posted to ``/api/heartbeat``): a gap longer than
-  ``heartbeat_gap_seconds`` between the last heartbeat of one boot and the first of the next
-  counts as a major outage of the services on that host.
+* Host down from agent heartbeats (``agent statuspage heartbeat`` posts the boot id to
+  ``/api/heartbeat``): a gap longer than ``heartbeat_gap_seconds`` between the last heartbeat of
+  one boot and the next boot, or between two heartbeats of the same boot, counts as a major outage
+  of the services on that host.
 * An incident lasts from ``started_at`` (the alert's start) to ``ended_at`` (the alert's end or the
   operator's resolve time); an open incident runs until now.
 * A month is its calendar length (February 672 h); the what-if table uses the usual contract
@@ -83,6 +84,9 @@ def heartbeat_intervals(store, hosts: Iterable[str], gap: float) -> list[Interva
             if back - prev["last_seen"] > gap:
                 out.append(Interval(prev["last_seen"], back, "major_outage", title=f"{host} down (agent heartbeats)",
                                     source="heartbeat"))
+        for g in store.query("SELECT start, end FROM heartbeat_gaps WHERE host = ? ORDER BY start", (host,)):
+            out.append(Interval(g["start"], g["end"], "major_outage", title=f"{host} silent (agent heartbeats)",
+                                source="heartbeat"))
     return out
 
 

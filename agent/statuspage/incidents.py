@@ -643,6 +643,10 @@ class StatusService:
         bt = parse_time(boot_time, "boot_time")
         now = self.clock()
         with self.store.tx() as c:
+            row = c.execute("SELECT last_seen FROM heartbeats WHERE host = ? AND boot_id = ?", (host, boot_id)).fetchone()
+            if row and now - row[0] > self.cfg.heartbeat_gap_seconds:
+                c.execute("INSERT OR IGNORE INTO heartbeat_gaps (host, boot_id, start, end) VALUES (?, ?, ?, ?)",
+                          (host, boot_id, row[0], now))
             c.execute("INSERT INTO heartbeats (host, boot_id, boot_time, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
                       "ON CONFLICT(host, boot_id) DO UPDATE SET last_seen = excluded.last_seen, "
                       "boot_time = COALESCE(heartbeats.boot_time, excluded.boot_time)", (host, boot_id, bt, now, now))

@@ -131,6 +131,16 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX subscribe_log_ts ON subscribe_log (ts);
     """,
+    # 2: silences inside one boot (host unreachable without a reboot)
+    """
+    CREATE TABLE heartbeat_gaps (
+        host TEXT NOT NULL,
+        boot_id TEXT NOT NULL,
+        start REAL NOT NULL,
+        end REAL NOT NULL,
+        PRIMARY KEY (host, boot_id, start)
+    );
+    """,
 )
 
 

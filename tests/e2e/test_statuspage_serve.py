@@ -83,3 +83,16 @@ def test_serve_refuses_without_token(tmp_path):
     cfg.write_text(f'[statuspage]\nlisten = "127.0.0.1:0"\ndatabase = "{tmp_path / "db"}"\n')
     r = cli(["--config", str(cfg), "statuspage", "serve"], {}, timeout=30)
     assert r.returncode == 1 and "no token configured" in r.stderr
+
+
+def test_heartbeat_command(svc, tmp_path, fakesys):
+    root = tmp_path / "root"
+    (root / "proc/sys/kernel/random").mkdir(parents=True)
+    (root / "proc/sys/kernel/random/boot_id").write_text("4c0ffee0-0000-4000-8000-000000000001\n")
+    (root / "proc/sys/kernel/hostname").write_text("server-3.example.net\n")
+    env = {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": TOKEN}
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text(f'[host]\nroot = "{root}"\n')
+    r = cli(["--config", str(cfg), "statuspage", "heartbeat"], env)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "heartbeat sent: server-3 boot 4c0ffee0-0000-4000-8000-000000000001"

@@ -102,8 +102,8 @@ def test_incident_crossing_the_month_boundary_is_clipped(hu):
 
 def test_agent_heartbeats_give_host_down_time(hu):
     clock = hu.clock
-    for t, boot in (("2026-11-05T00:00:00", "b1"), ("2026-11-05T10:00:00", "b1"),
-                    ("2026-11-05T13:00:00", "b2"), ("2026-11-06T00:00:00", "b2")):
+    for t, boot in (("2026-11-05T09:58:00", "b1"), ("2026-11-05T10:00:00", "b1"),
+                    ("2026-11-05T13:00:00", "b2"), ("2026-11-05T13:01:00", "b2")):
         clock.t = ts(t)
         hu.service.heartbeat("server-3", f"00000000-0000-0000-0000-0000000000{boot[-1]}0",
                              "2026-11-05T12:58:00Z" if boot == "b2" else None)
@@ -130,3 +130,14 @@ def test_api_and_text_report(hu):
     text = av.render_text(r.json)
     assert "Web hosting [web]: 98.89 %  downtime 8 h of 30 d" in text
     assert "99.0 %          7 h 12 min   3 d 15 h 36 min   MISS    met" in text
+
+
+def test_silence_within_one_boot_counts(hu):
+    clock = hu.clock
+    boot = "00000000-0000-0000-0000-000000000077"
+    for t in ("2026-11-07T00:00:00", "2026-11-07T00:01:00", "2026-11-07T01:31:00", "2026-11-07T01:32:00"):
+        clock.t = ts(t)
+        hu.service.heartbeat("server-3", boot)
+    clock.t = ts("2027-03-01T00:00:00")
+    s = web(av.report(hu.service, month="2026-11"))
+    assert s["downtime_seconds"] == 90 * 60 and s["incidents"][0]["title"] == "server-3 silent (agent heartbeats)"
