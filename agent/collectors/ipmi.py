@@ -25,6 +25,7 @@ from __future__ import annotations
 import calendar
 import re
 import time as _time
+from dataclasses import dataclass
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
@@ -179,12 +180,20 @@ class IpmiCollector(BaseCollector):
 
         if self.option("sel"):
             attempted += 1
-            res = self._run("sel", "elist")
-            text = res.text()
-            if res.ok or (text.strip() and res.error != "timeout"):
-                out.extend(self._sel(text))
+            info = None
+            res = self._run("sel", "info")
+            if res.ok:
+                info = parse_sel_info(res.text())
+            state = self._load_state()
+            if info is not None and state is not None and state.get("info") == info.signature:
+                out.extend(self._sel(None, info, state))  # nothing added or deleted: skip the slow walk
             else:
-                failures.append(self._describe_failure("sel elist", res))
+                res = self._run("sel", "elist")
+                text = res.text()
+                if res.ok or (text.strip() and res.error != "timeout"):
+                    out.extend(self._sel(text, info, state))
+                else:
+                    failures.append(self._describe_failure("sel elist", res))
         if failures and len(failures) >= attempted:
             raise RuntimeError("; ".join(failures))
         for f in failures:
@@ -212,12 +221,17 @@ class IpmiCollector(BaseCollector):
             except Exception as err:  # noqa: BLE001
                 self.problem(f"state store {STORE_KEY}: {err}")
 
-    def _sel(self, text: str) -> list[Reading]:
+    def _sel(self, text: str | None, info: "SelInfo | None", state: dict[str, Any] | None) -> list[Reading]:
+        """Merge the SEL (``text`` of ``sel elist``; None when ``sel info`` shows no change since
+        the stored state) into the kept records."""
         now = self.host.now()
-        rows, errors = parse_sel_elist(text)
+        if text is None and state is not None:
+            rows = [{"key": k, "id": None} for k in state.get("seen", ())]
+            errors: list[str] = []
+        else:
+            rows, errors = parse_sel_elist(text or "")
         for line in errors[:5]:
             self.problem(f"SEL line not understood: {line[:80]!r}")
-        state = self._load_state()
         first_read = state is None
         seen = set(state.get("seen", ())) if state else set()
         kept: list[dict] = list(state.get("entries", ())) if state else []
@@ -245,14 +259,17 @@ class IpmiCollector(BaseCollector):
         st = {
             "version": STATE_VERSION,
             "seen": sorted({r["key"] for r in rows}),  # what the SEL holds now: bounded by its size
-            "last_id": max((r["id"] for r in rows), default=None),
+            "last_id": max((r["id"] for r in rows if r["id"] is not None), default=(state or {}).get("last_id")),
             "entries": kept,
             "updated": now,
+            "info": info.signature if info is not None else None,
         }
         self._save_state(st)
         if new_rows:
             self._record_history(new_rows)
-        out: list[Reading] = [IpmiSelInfo(entries=len(rows), new_entries=new, kept_entries=len(kept), parse_errors=len(errors))]
+        out: list[Reading] = [IpmiSelInfo(entries=len(rows), new_entries=new, kept_entries=len(kept), parse_errors=len(errors),
+                                          free_bytes=info.free_bytes if info else None,
+                                          overflow=info.overflow if info else None)]
         for e in kept:
             try:
                 out.append(entry_from_dict(e))
@@ -329,6 +346,36 @@ def parse_sensor(text: str, problem=lambda msg: None) -> list[dict]:
                 row[th] = scale(tv) if tv is not None else None
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class SelInfo:
+    entries: int | None
+    free_bytes: int | None
+    last_add: str | None
+    last_del: str | None
+    overflow: bool | None
+
+    @property
+    def signature(self) -> list:
+        """What changes whenever a record is added or deleted (stored as JSON)."""
+        return [self.entries, self.last_add, self.last_del]
+
+
+def parse_sel_info(text: str) -> SelInfo | None:
+    """``ipmitool sel info``: ``Key : value`` lines. None unless it has Entries and Last Add Time."""
+    kv: dict[str, str] = {}
+    for line in text.splitlines():
+        k, sep, v = line.partition(":")
+        if sep:
+            kv[k.strip().lower()] = v.strip()
+    entries = kv.get("entries")
+    if entries is None or not entries.isdigit() or "last add time" not in kv:
+        return None
+    free = kv.get("free space", "").split()
+    return SelInfo(entries=int(entries), free_bytes=int(free[0]) if free and free[0].isdigit() else None,
+                   last_add=kv.get("last add time"), last_del=kv.get("last del time"),
+                   overflow={"true": True, "false": False}.get(kv.get("overflow", "").lower()))
 
 
 _SDR_READING = re.compile(r"^\s*(-?\d+(?:\.\d+)?)\s+(.+?)\s*$")

@@ -122,6 +122,7 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_ipmi_current_amperes", "gauge", "amperes", "BMC current sensor reading.", "sensor", section="platform"),
     M("hwagent_ipmi_power_watts", "gauge", "watts", "BMC power sensor reading.", "sensor", section="platform"),
     M("hwagent_ipmi_sel_entries", "gauge", "", "Records in the BMC System Event Log at the last read (refreshed every ipmi collector interval, 60 s by default).", section="platform"),
+    M("hwagent_ipmi_sel_free_bytes", "gauge", "bytes", "Free space in the BMC System Event Log (`ipmitool sel info`); a full SEL drops or overwrites new records.", section="platform"),
     M("hwagent_ipmi_sel_kept_records", "gauge", "", "Decoded SEL records the agent keeps for its rule windows, by decoded kind and severity.", "kind", "severity", section="platform"),
     M("hwagent_md_info", "info", "", "md RAID array identity: RAID level.", "device", "level", section="platform"),
     M("hwagent_md_state", "gauge", "", "State set per md array: 1 for the current array_state (clean, active, read_auto, readonly, inactive, broken, other), 0 for the others.", "device", "state", section="platform"),

@@ -93,6 +93,8 @@ def ipmi(snap: Snapshot, emit: Emit) -> None:
                     emit(th_name, {"sensor": s.name, "threshold": th}, v)
     for info in snap.of_type(IpmiSelInfo):
         emit("hwagent_ipmi_sel_entries", {}, info.entries)
+        if info.free_bytes is not None:
+            emit("hwagent_ipmi_sel_free_bytes", {}, info.free_bytes)
         kept = Counter((e.kind, e.severity) for e in snap.of_type(IpmiSelEntry))
         for (kind, sev), n in sorted(kept.items()):
             emit("hwagent_ipmi_sel_kept_records", {"kind": kind, "severity": sev}, n)

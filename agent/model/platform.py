@@ -147,6 +147,8 @@ class IpmiSelInfo(Reading):
     new_entries: int  # records not seen before in the last run
     kept_entries: int  # decoded entries kept for the rules' windows
     parse_errors: int  # SEL lines that could not be parsed
+    free_bytes: int | None = None  # `sel info` Free Space; None when unknown
+    overflow: bool | None = None  # `sel info` Overflow: the BMC dropped (or overwrote) records
 
 
 @dataclass(frozen=True, slots=True)

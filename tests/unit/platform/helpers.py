@@ -39,3 +39,20 @@ def record(store: Store, snapshot: Snapshot, ts: float) -> None:
     from agent.rules import history_samples
 
     store.record_samples(snapshot.boot_id, ts, history_samples(snapshot))
+
+
+class LabReplay:
+    """Strict argv replay of an ipmitool recording folder that predates `sel info`: that one
+    call answers like an ipmitool without the subcommand (the collector then walks the SEL)."""
+
+    def __init__(self, commands_dir):
+        from tests.support.replay import ReplayRunner
+
+        self.inner = ReplayRunner(commands_dir)
+
+    def __call__(self, argv, timeout, env=None):
+        from agent.host import CommandResult
+
+        if list(argv[1:]) == ["sel", "info"] and not self.inner.path_for(argv).exists():
+            return CommandResult(tuple(argv), 1, b"", b"Invalid SEL command: info\n", 0.0)
+        return self.inner(argv, timeout, env)

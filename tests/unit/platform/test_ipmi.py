@@ -15,7 +15,7 @@ from agent.model import Severity
 from agent.model.platform import IpmiSelEntry, IpmiSelInfo, IpmiSensor
 from agent.store import Store
 from tests.support.replay import ReplayRunner
-from tests.unit.platform.helpers import NOW, run_rule, snap
+from tests.unit.platform.helpers import NOW, LabReplay, run_rule, snap
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "platform" / "ipmi"
 
@@ -29,7 +29,7 @@ def bmc_root(fakesys):
 
 def collector(make_host, root, case: str | None = None, runner=None, store=None, now=NOW, **options):
     if runner is None:
-        runner = ReplayRunner(FIX / case / "commands")
+        runner = LabReplay(FIX / case / "commands")
     host = make_host(root, runner=runner, now=now)
     return IpmiCollector(host, CollectorConfig(options=options), store)
 
@@ -311,3 +311,57 @@ def test_clock_jumps(make_host, bmc_root, tmp_path):
     fwd = collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store, now=NOW + 365 * 86400).collect()
     info = next(r for r in fwd if isinstance(r, IpmiSelInfo))
     assert (info.new_entries, info.kept_entries) == (0, 0)
+
+
+SEL_INFO = b"""SEL Information
+Version          : 1.5 (v1.5, v2 compliant)
+Entries          : 2
+Free Space       : 15968 bytes 
+Percent Used     : 0%
+Last Add Time    : 11/25/2026 01:05:00
+Last Del Time    : Not Available
+Overflow         : false
+Supported Cmds   : 'Delete' 'Reserve' 
+"""
+
+
+def test_sel_info_skips_the_walk_when_nothing_changed(make_host, bmc_root, tmp_path):
+    from agent.collectors.ipmi import parse_sel_info
+    real = (Path(__file__).resolve().parents[2] / "fixtures/hosts/lab-healthy/commands/ipmitool/sel_info")
+    if real.exists():  # the lab capture's real `sel info` (ipmi_sim)
+        info = parse_sel_info(real.read_text())
+        assert (info.entries, info.free_bytes, info.overflow, info.last_add) == (0, 16000, False, "Not Available")
+    assert parse_sel_info("garbage\n") is None
+    store = Store(tmp_path / "state.db")
+    answers = {"sensor": (0, SENSOR, b"", None), "sdr elist": (0, b"", b"", None), "sel elist": (0, SEL_2, b"", None),
+               "sel info": (0, SEL_INFO, b"", None)}
+    r1 = ScriptedRunner(answers)
+    out1 = collector(make_host, bmc_root, runner=r1, store=store).collect()
+    assert ("ipmitool", "sel", "elist") in [c for c, _ in r1.calls]
+    r2 = ScriptedRunner(answers)
+    out2 = collector(make_host, bmc_root, runner=r2, store=store, now=NOW + 60).collect()
+    assert ("ipmitool", "sel", "elist") not in [c for c, _ in r2.calls]
+    i2 = next(r for r in out2 if isinstance(r, IpmiSelInfo))
+    assert (i2.entries, i2.new_entries, i2.kept_entries, i2.free_bytes, i2.overflow) == (2, 0, 2, 15968, False)
+    assert [e.key for e in out2 if isinstance(e, IpmiSelEntry)] == [e.key for e in out1 if isinstance(e, IpmiSelEntry)]
+    answers["sel info"] = (0, SEL_INFO.replace(b"01:05:00", b"01:09:00"), b"", None)
+    r3 = ScriptedRunner(answers)
+    collector(make_host, bmc_root, runner=r3, store=store, now=NOW + 120).collect()
+    assert ("ipmitool", "sel", "elist") in [c for c, _ in r3.calls]
+
+
+def test_platform_metrics_from_ipmi(make_host, bmc_root):
+    from agent.exporter.collector import collect_samples
+    out = collector(make_host, bmc_root, "qemu-overtemp").collect()
+    s = collect_samples(snap(*out))
+    assert s["hwagent_ipmi_temperature_celsius"] == [({"sensor": "CPU1 Temp"}, 97.0)]
+    th = {lab["threshold"]: v for lab, v in s["hwagent_ipmi_temperature_threshold_celsius"]}
+    assert th == {"unc": 85.0, "ucr": 95.0, "unr": 100.0}
+    states = {(lab["sensor"], lab["state"]): v for lab, v in s["hwagent_ipmi_sensor_state"]}
+    assert states[("CPU1 Temp", "cr")] == 1 and states[("CPU1 Temp", "ok")] == 0 and states[("Fan1", "ok")] == 1
+    assert s["hwagent_ipmi_fan_rpm"] == [({"sensor": "Fan1"}, 6000.0)]
+    assert s["hwagent_ipmi_sel_entries"] == [({}, 2.0)]
+    assert s["hwagent_ipmi_sel_kept_records"] == [({"kind": "temperature", "severity": "critical"}, 1.0),
+                                                  ({"kind": "temperature", "severity": "warning"}, 1.0)]
+    info = {lab["sensor"]: lab for lab, _ in s["hwagent_ipmi_sensor_info"]}
+    assert info["Fan1"] == {"sensor": "Fan1", "kind": "fan", "unit": "revolutions", "entity": "7.1"}
