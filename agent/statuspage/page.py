@@ -70,7 +70,9 @@ def summary(service, now: float | None = None) -> dict:
         total = availability.tally(ivs, measured_from, now, cfg.partial_outage_weight)
         services.append({
             "id": sid, "name": svc.name, "description": svc.description, "status": state,
-            "uptime_90d_percent": round(availability.percent(total["downtime"], now - measured_from), 3),
+            # less than a day of history says nothing yet: no figure rather than a misleading one
+            "uptime_90d_percent": (round(availability.percent(total["downtime"], now - measured_from), 3)
+                                   if now - measured_from >= 86400 else None),
             "measured_since": texts.iso(measured_from),
             "downtime_90d_seconds": round(total["downtime"], 1), "days": bars,
         })

@@ -148,3 +148,13 @@ def test_template_override_dir(tmp_path, clock):
     inc = hh.call("POST", "/api/incidents", {"services": ["mail"]}).json
     assert inc["updates"][0]["body"]["en"] == "We are looking at Mail. Call 0800 123 if urgent."
     assert inc["updates"][0]["body"]["de"].startswith("Mail: Störung seit")  # shipped German text
+
+
+def test_no_uptime_figure_before_a_day_of_history(h, clock):
+    h.call("POST", "/api/incidents", {"services": ["web"]})
+    clock.advance(600)
+    web = page.summary(h.service)["services"][0]
+    assert web["uptime_90d_percent"] is None and web["measured_since"] == "2025-11-24T12:00:00Z"
+    assert "since 2025-11-24" in h.call("GET", "/en/", token=None).text
+    clock.advance(86400)
+    assert page.summary(h.service)["services"][0]["uptime_90d_percent"] < 100
