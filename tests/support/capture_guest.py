@@ -24,7 +24,10 @@ text-only channel). It holds only what the collectors read:
 * ``dev/kmsg`` as a plain file: every record /dev/kmsg holds (read non-blocking until EAGAIN);
 * ``commands/<program>/<argv-name>`` (+ ``<argv-name>.rc`` when the exit code is not 0): the
   stdout of smartctl and ipmitool runs, named like tests/support/replay.py looks them up
-  (the argv after the program, ``/`` replaced by ``_``, joined with ``_``).
+  (the argv after the program, ``/`` replaced by ``_``, joined with ``_``): ``smartctl
+  --version``, ``--scan-open --json``, and per scanned device ``--json -x [-n standby] PATH`` and
+  ``--json -x -d TYPE [-n standby,253] PATH`` (the form the smart collector runs); ``ipmitool
+  sensor``, ``sdr elist``, ``sel elist``, ``sel info``.
 
 sysfs reports every attribute as 4096 bytes, so files are read one by one and stored by value;
 symlinks are stored as the relative links the kernel shows (``os.readlink``). Write-only and
@@ -68,18 +71,35 @@ SKIP_ATTRS = {"config", "rom", "vpd", "remove", "rescan", "reset", "delete", "de
 SKIP_GLOBS = ("resource*", "vpd_pg*", "inquiry", "*_id_table")
 DEVICE_LINKS = ("device", "driver")  # the only links kept inside captured device directories
 
-DEFAULT_COMMANDS = (
-    ("smartctl", "--scan-open", "--json"),
-    ("smartctl", "--json", "-x", "/dev/nvme0"),
-    ("smartctl", "--json", "-x", "/dev/sda"),
-    ("smartctl", "--json", "-x", "-n", "standby", "/dev/sda"),
-    ("smartctl", "--json", "-x", "-n", "standby", "/dev/nvme0"),
+SCAN = ("smartctl", "--scan-open", "--json")
+FIXED_COMMANDS = (
+    SCAN,
     ("smartctl", "--version"),
     ("ipmitool", "sensor"),
     ("ipmitool", "sdr", "elist"),
     ("ipmitool", "sel", "elist"),
     ("ipmitool", "sel", "info"),
 )
+
+
+def smart_commands(scan_json):
+    """Per device from ``smartctl --scan-open --json``: ``-x`` plain and with ``-n standby``, and
+    with the scanned ``-d TYPE`` (with and without ``-n standby,253``)."""
+    import json
+    try:
+        devices = json.loads(scan_json or b"{}").get("devices") or []
+    except ValueError:
+        return []
+    out = []
+    for d in devices:
+        path, dtype = d.get("name"), d.get("type")
+        if not path:
+            continue
+        out += [("smartctl", "--json", "-x", path), ("smartctl", "--json", "-x", "-n", "standby", path)]
+        if dtype:
+            out += [("smartctl", "--json", "-x", "-d", dtype, path),
+                    ("smartctl", "--json", "-x", "-d", dtype, "-n", "standby,253", path)]
+    return out
 
 
 def argv_name(argv):
@@ -350,7 +370,9 @@ def main(argv=None):
     c.add_argument("--base64", action="store_true", help="base64 between BEGIN/END marker lines")
     c.add_argument("--no-commands", action="store_true", help="don't run smartctl/ipmitool")
     c.add_argument("--command", action="append", default=[], metavar="ARGV",
-                   help="record this command instead of the default set (space-separated argv; repeatable)")
+                   help="record this command instead of the default set (space-separated argv; "
+                        "repeatable). Default: smartctl --version/--scan-open and -x per scanned "
+                        "device, ipmitool sensor, sdr elist, sel elist, sel info")
     c.add_argument("--replace", action="append", default=[], metavar="OLD=NEW",
                    help="replace a string (e.g. a real serial number) in every stored file")
     u = sub.add_parser("unpack", help="unpack a capture read from stdin into DEST")
@@ -362,8 +384,12 @@ def main(argv=None):
     cap = Capture(a.root, [r.split("=", 1) for r in a.replace])
     cap.capture_tree()
     if not a.no_commands:
-        cmds = [tuple(c.split()) for c in a.command] or DEFAULT_COMMANDS
-        cap.run_commands(cmds)
+        if a.command:
+            cap.run_commands([tuple(c.split()) for c in a.command])
+        else:
+            cap.run_commands(FIXED_COMMANDS)
+            scan = cap.files.get("commands/smartctl/" + argv_name(SCAN))
+            cap.run_commands(smart_commands(scan))
     blob = cap.tar_bytes()
     if a.base64:
         text = base64.encodebytes(blob).decode()
