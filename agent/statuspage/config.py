@@ -6,6 +6,7 @@ import dataclasses
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlparse
 from typing import Mapping
 
 from agent.config import ConfigError, build_dataclass, doc, register_section
@@ -87,6 +88,12 @@ class StatuspageConfig:
                 raise ValueError(f"severity_impact.{sev}: unknown impact {impact!r} ({', '.join(IMPACTS)})")
         if not 0.0 <= self.partial_outage_weight <= 1.0:
             raise ValueError(f"partial_outage_weight: must be within 0..1, got {self.partial_outage_weight}")
+        monitored = {h.split(".")[0].lower() for svc in services.values() for h in svc.hosts}
+        for key, url in (("smtp_host", self.smtp_host), ("public_url", urlparse(self.public_url).hostname or ""),
+                         *((f"webhooks[{i}]", urlparse(u).hostname or "") for i, u in enumerate(self.webhooks))):
+            if url and url.split(".")[0].lower() in monitored:
+                raise ValueError(f"{key}: {url} is a monitored server; the status channel must not share its fate "
+                                 "(use another host or an external relay)")
         if self.default_service and self.default_service not in self.services:
             raise ValueError(f"default_service: {self.default_service!r} is not a configured service")
 

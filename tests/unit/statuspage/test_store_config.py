@@ -86,3 +86,11 @@ def test_token_from_systemd_credentials(tmp_path, monkeypatch):
     (tmp_path / "statuspage-token").write_text("from-credential\n")
     monkeypatch.setenv("CREDENTIALS_DIRECTORY", str(tmp_path))
     assert make_cfg(token="", token_file="statuspage-token").read_token() == "from-credential"
+
+
+def test_channel_must_not_run_on_a_monitored_server():
+    with pytest.raises(ConfigError, match="smtp_host: server-3.example.net is a monitored server"):
+        make_cfg(smtp_host="server-3.example.net")
+    with pytest.raises(ConfigError, match="public_url: server-3 is a monitored server"):
+        make_cfg(public_url="https://server-3/status")
+    assert make_cfg(smtp_host="relay.example.org").smtp_host == "relay.example.org"
