@@ -170,7 +170,15 @@ def resolve(app, incident_id, message, ended, data_window, actions, url, key, as
     for k, v in (("message", message), ("ended_at", ended), ("data_window", data_window), ("actions", actions)):
         if v:
             fields[k] = v
-    _show(app, _call(client.resolve, incident_id, key=key, **fields), as_json)
+    inc = _call(client.resolve, incident_id, key=key, **fields)
+    _show(app, inc, as_json)
+    if not as_json:
+        from agent.statuspage.texts import fmt_duration  # noqa: PLC0415
+
+        for fig in inc.get("availability", []):
+            app.echo(f"  {fig['name']}: this incident {fmt_duration(fig['incident_downtime_seconds'])} down; "
+                     f"month {fig['month']['percent']:.2f} %, year {fig['year']['percent']:.2f} %, "
+                     f"24 months {fig['trailing_24_months']['percent']:.3f} %")
     return 0
 
 

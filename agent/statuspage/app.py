@@ -14,7 +14,8 @@ body is read, so a request without it stores nothing):
 * ``POST /api/incidents/<id>/updates`` — ``state``, ``message``, ``cause``, ``eta``, ``impact``,
   ``notify``, ``publish``, ``author``; ``state: resolved`` resolves (as ``/resolve``).
 * ``PATCH /api/incidents/<id>/updates/<uid>`` — edit the text: ``message``.
-* ``POST /api/incidents/<id>/resolve`` — ``message``, ``ended_at``, ``data_window``, ``actions``.
+* ``POST /api/incidents/<id>/resolve`` — ``message``, ``ended_at``, ``data_window``, ``actions``;
+  the answer adds ``availability``: per service the month, year and trailing 24 months.
 * ``POST /api/incidents/<id>/publish`` — publish a draft.
 * ``POST /api/heartbeat`` — ``host``, ``boot_id``, ``boot_time`` (agent boot/down history).
 * ``POST /api/subscribers`` — operator-added email or webhook subscriber.
@@ -384,7 +385,13 @@ class StatusApp:
 
     def resolve(self, req: "Request", iid: str) -> Response:
         body = self._fields(req.json() if req.raw else {}, ("message", "ended_at", "data_window", "actions", "notify", "author"))
-        return self._idempotent(req, f"resolve:{iid}", lambda: (200, public(self._call(self.service.resolve, int(iid), **body))))
+
+        def run():
+            inc = public(self._call(self.service.resolve, int(iid), **body))
+            inc["availability"] = availability.incident_impact(self.service, int(iid))  # post-incident figures
+            return 200, inc
+
+        return self._idempotent(req, f"resolve:{iid}", run)
 
     def publish(self, req: "Request", iid: str) -> Response:
         return self._idempotent(req, f"publish:{iid}", lambda: (200, public(self._call(self.service.publish, int(iid)))))

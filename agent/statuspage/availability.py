@@ -210,6 +210,37 @@ def report(service, *, service_id: str | None = None, month: str | None = None, 
     return out
 
 
+def incident_impact(service, incident_id: int, now: float | None = None) -> list[dict]:
+    """Post-incident figures per affected service: availability of the incident's calendar month,
+    its calendar year and the trailing 24 months (730 days) up to its end, with this incident's
+    share of the downtime."""
+    now = service.clock() if now is None else now
+    tz = service.tz
+    inc = service.store.one("SELECT started_at, COALESCE(ended_at, resolved_at) AS end_at FROM incidents WHERE id = ?",
+                            (incident_id,))
+    if inc is None:
+        raise ValueError(f"incident {incident_id}: no such incident")
+    start, end = inc["started_at"], inc["end_at"] or now
+    t = dt.datetime.fromtimestamp(start, tz)
+    windows = {"month": month_bounds(t.year, t.month, tz), "year": year_bounds(t.year, tz),
+               "trailing_24_months": (end - 730 * 86400, end)}
+    out = []
+    for row in service.store.query("SELECT service_id FROM incident_services WHERE incident_id = ? ORDER BY rowid",
+                                   (incident_id,)):
+        sid = row["service_id"]
+        ivs = service_intervals(service, sid, now)
+        own = [i for i in ivs if i.incident_id == incident_id]
+        fig = {"service": sid, "name": service.cfg.services[sid].name if sid in service.cfg.services else sid,
+               "incident_downtime_seconds": round(tally(own, start, end, service.cfg.partial_outage_weight)["downtime"], 1)}
+        for key, (a, b) in windows.items():
+            length = b - a
+            tt = tally(ivs, a, min(b, now), service.cfg.partial_outage_weight)
+            fig[key] = {"percent": round(percent(tt["downtime"], length), 4), "downtime_seconds": round(tt["downtime"], 1),
+                        "length_seconds": length}
+        out.append(fig)
+    return out
+
+
 def render_text(rep: dict, lang: str = "en") -> str:
     lines = [f"Availability {rep['period']} ({rep['timezone']})" + ("" if rep["complete"] else ", so far"),
              f"rule: {rep['rule']}; partial outage weight {rep['partial_outage_weight']}", ""]

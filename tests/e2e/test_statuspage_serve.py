@@ -4,6 +4,7 @@ operator's CLI (`agent incident`, `agent availability`, `agent statuspage render
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -44,6 +45,7 @@ def test_serve_webhook_page_and_cli(svc, tmp_path):
     assert r.returncode == 1 and "unknown service 'dns'" in r.stderr
     r = cli(["incident", "resolve", "1", "--data-window", "no data lost"], env)
     assert r.returncode == 0 and "Data: no data lost." in r.stdout
+    assert re.search(r"Web hosting: this incident .* down; month \d+\.\d\d %, year \d+\.\d\d %, 24 months", r.stdout)
     r = cli(["incident", "list", "-a", "--json"], env)
     assert json.loads(r.stdout)[0]["state"] == "resolved"
     r = cli(["availability", "--json"], env)

@@ -141,3 +141,17 @@ def test_silence_within_one_boot_counts(hu):
     clock.t = ts("2027-03-01T00:00:00")
     s = web(av.report(hu.service, month="2026-11"))
     assert s["downtime_seconds"] == 90 * 60 and s["incidents"][0]["title"] == "server-3 silent (agent heartbeats)"
+
+
+def test_resolve_answers_with_the_post_incident_figures(hu):
+    """The seed story: a 24 h outage in a 30-day month of an otherwise clean history."""
+    clock = hu.clock
+    clock.t = ts("2026-11-11T08:30:00")
+    iid = hu.call("POST", "/api/incidents", {"services": ["web"], "started_at": "2026-11-10T08:00:00Z"}).json["id"]
+    r = hu.call("POST", f"/api/incidents/{iid}/resolve", {"ended_at": "2026-11-11T08:00:00Z"})
+    assert r.status == 200
+    fig = r.json["availability"][0]
+    assert fig["service"] == "web" and fig["incident_downtime_seconds"] == 86400
+    assert round(fig["month"]["percent"], 2) == 96.67
+    assert round(fig["year"]["percent"], 2) == 99.73
+    assert round(fig["trailing_24_months"]["percent"], 2) == 99.86  # 24 h of 17,520 h
