@@ -43,8 +43,6 @@ HEAD = (
     r"|(?P<ghes>\{\d+\}\[Hardware Error\])"
     r"|(?P<edac>EDAC MC\d+: )"
     r"|(?P<memfail>Memory failure: |MCE: Killing |MCE \w+: Killing )"
-    r"|(?P<pci>[\w.-]+ " + _BDF + r"(?::pcie\d+)?: (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?Slot\(|PCIe link lost|"
-    r"xHCI host controller not responding|\s+device \[|\s+\[ ?\d+\] ))"
     r"|(?P<ata>ata\d+(?:\.\d+)?: (?:exception |SError: |hard resetting link|limiting SATA link speed|SATA link down|"
     r"COMRESET failed|softreset failed|link is slow|failed to IDENTIFY|revalidation failed|error: \{))"
     r"|(?P<scsi>sd \d+:\d+:\d+:\d+: \[\w+\] (?:tag#\d+ )?(?:Sense Key|FAILED Result|Add\. Sense|Unhandled (?:sense|error)))"
@@ -54,15 +52,27 @@ HEAD = (
     r"|(?P<nvme>nvme nvme\d+: (?:I/O |controller is down|Disabling device|Removing after|Device not ready|"
     r"Abort status|resetting controller|failed to|frozen state error)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA )"
     r"|(?P<md>md/raid\d*:\w+: |md: (?:md\d+: |[a-z]+ of RAID array|kicking ))"
-    r"|(?P<fs>EXT[234]-fs (?:error|\()|XFS \(|BTRFS(?: \w+ \(|: error))"
+    r"|(?P<fs>EXT[234]-fs (?:error \(|\([\w.-]+\): (?:Remounting|I/O error|aborting|error |previous I/O))|"
+    r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error)|"
+    r"BTRFS(?: (?:error|critical|warning|emerg|alert|crit) \(|: error| info \([\w.-]+\): forced readonly))"
     r"|(?P<thermal>thermal thermal_zone\d+: |Critical temperature reached)"
-    r"|(?P<lockup>(?:NMI )?watchdog: |BUG: soft lockup|Watchdog detected hard|INFO: (?:task |rcu_)|rcu: INFO: )"
+    r"|(?P<lockup>(?:NMI )?watchdog: (?:BUG|Watchdog detected)|BUG: soft lockup|Watchdog detected hard|INFO: (?:task |rcu_)|rcu: INFO: )"
     r"|(?P<journal>systemd-journald\[\d+\]: File )"
+    r"|(?P<pci>[\w.-]+ " + _BDF + r"(?::pcie\d+)?: (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?Slot\(|PCIe link lost|"
+    r"xHCI host controller not responding|\s+device \[|\s+\[ ?\d+\] ))"
     r")"
 )
 _HEAD_RX = re.compile(HEAD)
 HEAD_MATCH = _HEAD_RX.match
-_KMSG_SCAN = re.compile(";" + HEAD)
+# Scanning: sre finds a literal prefix fast, but a leading character class ("<driver> <BDF>: ")
+# tried at every record is slow. So the scan is two searches merged in order: every family but
+# PCI anchored on the ';' ending the kmsg header (named groups removed: they cost per attempt),
+# and the PCI family anchored on ": " before its message (AER, DPC, hotplug, link lost).
+_PCI_BRANCH = HEAD[HEAD.index("|(?P<pci>") + 1:-1]  # the last branch (tried last: it starts with a class)
+_NO_PCI = re.sub(r"\?P<\w+>", "?:", HEAD.replace("|" + _PCI_BRANCH, ""))
+_KMSG_SCAN = re.compile(";" + _NO_PCI)
+_PCI_SCAN = re.compile(r": (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?Slot\(|PCIe link lost|xHCI host controller not responding)")
+_FLAT_MATCH = re.compile(_NO_PCI).match
 
 # kmsg record header: prefix,seq,usec,flags[,more];  (unknown extra fields before ';' ignored)
 _KMSG_HDR = re.compile(r"(\d{1,4}),(\d{1,20}),(\d{1,20}),([^,;]*)(?:,[^;]*)?;")
@@ -182,9 +192,9 @@ _KV = re.compile(r"([a-z_]+):(0x[0-9a-fA-F]+|\d+)")
 _AER_HDR = re.compile(r"AER: (Multiple )?(Corrected|Correctable|Uncorrected|Uncorrectable)(?: \((Fatal|Non-Fatal)\))? "
                       r"error(?: message)? received(?: from|:) (?:id=([0-9a-fA-F]{4})|(" + _BDF + r"))")
 _AER_SEV = re.compile(r"PCIe Bus Error: severity=(Corrected|Correctable|Uncorrected|Uncorrectable)(?: \((Fatal|Non-Fatal)\))?, "
-                      r"type=([\w ]+?)(?:, \((\w+) ID\))?\s*$")
+                      r"type=([^,(]+)(?:, (?:id=[0-9a-fA-F]+)?\((\w+) ID\))?")
 _AER_DEV = re.compile(r"device \[([0-9a-f]{4}:[0-9a-f]{4})\] error status/mask=([0-9a-f]+)/([0-9a-f]+)")
-_AER_BIT = re.compile(r"\[ ?(\d+)\] ([\w ]+?)\s*(\(First\))?\s*$")
+_AER_BIT = re.compile(r"\[ ?(\d+)\] (\S+)[^(]*(\(First\))?")
 _PCI_LINE = re.compile(r"([\w.-]+) (" + _BDF + r")(?::pcie\d+)?: (.*)$")
 _ATA = re.compile(r"ata(\d+)(?:\.(\d+))?: (.*)$")
 _ATA_EXC = re.compile(r"exception Emask (0x[0-9a-f]+) SAct (0x[0-9a-f]+) SErr (0x[0-9a-f]+) action (0x[0-9a-f]+)( frozen)?")
@@ -263,15 +273,20 @@ class Classifier:
         plus `` KEY=value`` continuation lines). Only prefilter hits reach Python."""
         pos = 0
         n = len(text)
-        search = _KMSG_SCAN.search
+        s1, s2 = _KMSG_SCAN.search, _PCI_SCAN.search
+        m1, m2 = s1(text, 0), s2(text, 0)
         while pos < n:
             if self.group is not None:
                 pos = self._walk(text, pos)
                 if pos >= n:
                     break
-            m = search(text, pos)
-            if m is None:
+            if m1 is not None and m1.start() < pos:
+                m1 = s1(text, pos)
+            if m2 is not None and m2.start() < pos:
+                m2 = s2(text, pos)
+            if m1 is None and m2 is None:
                 break
+            m = m1 if m2 is None or (m1 is not None and m1.start() < m2.start()) else m2
             start = text.rfind("\n", 0, m.start()) + 1
             end = text.find("\n", m.end())
             if end < 0:
@@ -334,6 +349,8 @@ class Classifier:
                     frac = (m.group(3) + "000000")[:6]
                     usec = int(m.group(2)) * 1_000_000 + int(frac)
                 msg = line[m.end():]
+            if self.group is None and not _FLAT_MATCH(msg) and not (": " in msg and _PCI_SCAN.search(msg, 0, 160)):
+                continue  # cheap rejection of ordinary lines
             self.feed(msg[:MAX_RECORD], (None, usec, prio, 0 if prio is not None else None))
 
     # -- groups ----------------------------------------------------------------------------------
@@ -741,7 +758,7 @@ class Classifier:
         m = _AER_SEV.match(s)
         if m:
             self._aer_classify(g, m.group(1), m.group(2))
-            d["layer"] = m.group(3)
+            d["layer"] = m.group(3).strip()
             if m.group(4):
                 d["agent"] = m.group(4)
             return
