@@ -266,6 +266,8 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     app.echo(f"run {rec.run_id} stopped: step {failed} failed: {s.get('detail')}", err=True)
     if s.get("on_failure"):
         app.echo(f"what to do: {s['on_failure']}", err=True)
+    if s.get("undo"):
+        app.echo(f"undo (not run automatically; run it yourself if it applies): {s['undo']}", err=True)
     app.echo(f"after fixing it: agent recover --resume {rec.run_id}   (or --skip {failed} --reason '...')", err=True)
     return 1
 

@@ -1,33 +1,74 @@
-"""baseline: capture the host baseline daily (and at daemon start) and store it when it changed.
+"""baseline: capture the host baseline daily and on change, store it when it changed.
 
-The capture itself lives in :mod:`agent.baseline`; this collector only schedules it inside the
-daemon. A new version is stored only when the fingerprint differs from the newest stored one, so
-the state store keeps a short history of real changes (see ``agent baseline show --list``). It
-produces no readings.
+The capture itself lives in :mod:`agent.baseline`. Every run (default every 15 minutes) this
+collector hashes a few cheap identity files (board serial, NIC MACs, disk serials from sysfs and
+udev, /proc/mdstat's array lines); only when that hash changed, or the last full capture is older
+than ``full_interval_seconds`` (default one day), does it run the full capture (which calls
+dmidecode, sfdisk, mdadm, dpkg-query, systemctl ...). A new version is stored only when the full
+fingerprint differs from the newest stored one (``agent baseline show --list``). It produces no
+readings.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 
 from agent.collectors.base import BaseCollector
 
 log = logging.getLogger(__name__)
 
 
+def cheap_fingerprint(host) -> str:
+    """A hash of identity files that change when hardware or arrays change (sysfs reads only)."""
+    h = hashlib.sha256()
+    h.update((host.read_text(host.path("sys", "class", "dmi", "id", "board_serial")) or "").encode())
+    net = host.path("sys", "class", "net")
+    for name in host.listdir(net):
+        h.update(f"{name}={host.read_text(net / name / 'address')}".encode())
+    block = host.path("sys", "block")
+    for name in host.listdir(block):
+        devnum = host.read_text(block / name / "dev") or ""
+        h.update(f"{name}:{devnum}:{host.read_text(block / name / 'device' / 'serial')}".encode())
+        udev = host.read_text(host.path("run", "udev", "data", f"b{devnum}"), 16384) or ""
+        h.update(" ".join(re.findall(r"^E:ID_(?:SERIAL_SHORT|WWN)=.*$", udev, re.M)).encode())
+    try:
+        mdstat = host.read_file(host.path("proc", "mdstat"), limit=65536)
+    except Exception:  # noqa: BLE001 - no md
+        mdstat = ""
+    h.update("\n".join(line for line in mdstat.splitlines() if line.startswith("md")).encode())
+    return h.hexdigest()
+
+
 class BaselineCollector(BaseCollector):
     name = "baseline"
-    default_interval = 86400.0
+    default_interval = 900.0
     default_timeout = 120.0
-    description = "host baseline (DMI, NICs, disks, arrays, EFI, packages) stored on change"
+    description = "host baseline (DMI, NICs, disks, arrays, EFI, packages), daily and on change"
+    options = {"full_interval_seconds": (float, 86400.0, "Seconds between full captures when nothing changed.")}
 
-    last_id: str | None = None
-    last_stored: bool = False
+    def __init__(self, host, cfg=None, store=None):
+        super().__init__(host, cfg, store)
+        self.last_id: str | None = None
+        self.last_stored = False
+        self.last_full: float | None = None
+        self.captures = 0
+        self._cheap: str | None = None
 
     def collect(self):
         from agent import baseline  # noqa: PLC0415
 
+        cheap = cheap_fingerprint(self.host)
+        now = self.host.now()
+        due = self.last_full is None or now - self.last_full >= self.option("full_interval_seconds")
+        if cheap == self._cheap and not due:
+            return ()
+        if self._cheap is not None and cheap != self._cheap:
+            log.info("baseline: hardware identity changed, capturing")
         data = baseline.capture(self.host)
+        self.captures += 1
+        self._cheap, self.last_full = cheap, now
         if self.store is None:
             return ()
         bstore = baseline.BaselineStore(self.store)

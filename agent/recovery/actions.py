@@ -373,6 +373,7 @@ class ActionContext:
         res = self.host.run(argv, self.timeout)
         ev = {"argv": argv, "rc": res.rc, "error": res.error, "started": started, "ended": self.clock(),
               "duration_seconds": round(time.monotonic() - t0, 3), "operator": self.operator,
+              "boot_id": self.host.boot_id(),
               "stdout": bounded(res.stdout), "stderr": bounded(res.stderr)}
         return res, ev
 

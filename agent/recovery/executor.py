@@ -489,7 +489,10 @@ class Executor:
                 if attempt < attempts:
                     rec.audit("step_retry", step=step.id, attempt=attempt, detail=detail)
                     self.sleep(step.retry_delay_seconds)
-            self._t(step.id, "failed", detail=detail, on_failure=self._guidance(step))
+            extra = {}
+            if step.undo is not None:  # shown to the operator, never run automatically
+                extra["undo"] = A.ACTIONS[step.undo.action].describe(self._fill(step.undo, lenient=True))
+            self._t(step.id, "failed", detail=detail, on_failure=self._guidance(step), **extra)
             rec.audit("step_failed", step=step.id, detail=detail)
             return False
         except TemplateError as exc:

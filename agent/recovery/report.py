@@ -136,6 +136,8 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
         out += ["", f"**Step {sid} failed:** {s.get('detail', '')}", ""]
         if s.get("on_failure"):
             out += [f"What to do: {s['on_failure']}", ""]
+        if s.get("undo"):
+            out += [f"Undo (not run automatically): `{s['undo']}`", ""]
     if data.get("notifications"):
         out += ["", "## Notifications", ""]
         for nt in data["notifications"]:

@@ -150,18 +150,29 @@ def test_export_and_load(tmp_path, make_host):
         bl.load_file(tmp_path / "new.json")
 
 
-def test_collector_stores_on_change(tmp_path, make_host):
+def test_collector_captures_daily_and_on_change(tmp_path):
     from agent.collectors.baseline import BaselineCollector
+    from agent.config import CollectorConfig
+    from agent.host import Host, HostPaths
 
     fs, runner = build(tmp_path)
+    now = {"t": 1_764_003_600.0}
+    host = Host(paths=HostPaths(rootfs=str(fs.root)), runner=runner, clock=lambda: now["t"])
     store = Store(tmp_path / "state.db")
-    col = BaselineCollector(make_host(fs.root, runner=runner), None, store)
-    assert col.interval == 86400
-    assert tuple(col.collect()) == ()
-    assert col.last_stored
+    col = BaselineCollector(host, CollectorConfig(), store)
+    assert col.interval == 900
+    assert tuple(col.collect()) == () and col.captures == 1 and col.last_stored
+    now["t"] += 900
     col.collect()
-    assert not col.last_stored
-    assert len(bl.BaselineStore(store).list()) == 1
+    assert col.captures == 1  # nothing changed, not due: no dmidecode, no dpkg-query
+    (fs.root / "sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/net/eno1/address").write_text(NEW_MACS["eno1"] + "\n")
+    now["t"] += 900
+    col.collect()
+    assert col.captures == 2 and col.last_stored  # a MAC changed: captured and stored at once
+    now["t"] += 86400
+    col.collect()
+    assert col.captures == 3 and not col.last_stored  # daily capture, same fingerprint: not stored again
+    assert len(bl.BaselineStore(store).list()) == 2
     store.close()
 
 

@@ -519,3 +519,24 @@ verify = { action = "probe", argv = ["true"] }
     assert rec.data["steps"]["U"]["state"] == "not_applicable"
     assert "'bios', equals 'uefi'" in rec.data["steps"]["U"]["detail"]
     assert rec.data["steps"]["B"]["state"] == "verified"
+
+
+def test_failed_step_shows_undo_but_never_runs_it(tmp_path):
+    text = """
+id = "t"
+title = "t"
+[[steps]]
+id = "A"
+title = "a"
+apply = { action = "run", argv = ["change", "x"] }
+verify = { action = "probe", argv = ["cat", "/x"], expect = { contains = "ok" } }
+undo = { action = "run", argv = ["revert", "x"] }
+on_failure = "look"
+"""
+    runner = ScriptedRunner(lambda a: (0, "bad"))
+    ex, _ = make(tmp_path, text, runner=runner, params={})
+    rec = ex.start()
+    assert rec.data["steps"]["A"]["undo"].startswith("$ revert x")
+    assert ("revert", "x") not in runner.calls
+    ev = rec.data["steps"]["A"]["evidence"][0]
+    assert ev["boot_id"] == "boot-1"
