@@ -211,6 +211,7 @@ class StatusService:
             "cause": inc.get("cause") or "", "eta": self._eta_text(inc.get("eta_from"), inc.get("eta_to"), lang),
             "summary": "", "data_window": "", "actions": "", "impact": inc.get("impact"),
             "maintenance": bool(inc.get("maintenance")),
+            "scheduled": bool(inc.get("maintenance")) and inc["started_at"] > now,
         }
         ctx.update({k: v for k, v in extra.items() if v is not None})
         return ctx
@@ -336,7 +337,8 @@ class StatusService:
             draft = any(self.cfg.services[s].draft for s in sids)
         with self.store.tx() as c:
             iid = self._create(c, services={s: impact for s in sids}, state=state, title=self._message(title, "title"),
-                               body=self._message(message), started_at=min(start, now), now=now, source=source,
+                               body=self._message(message), started_at=start if maintenance else min(start, now),
+                               now=now, source=source,
                                published=not draft, cause=cause.strip(), eta=eta_t, maintenance=bool(maintenance),
                                author=author, operator=True)
         self._changed()

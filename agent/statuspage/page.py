@@ -41,7 +41,10 @@ def summary(service, now: float | None = None) -> dict:
     cfg = service.cfg
     now = service.clock() if now is None else now
     tz = service.tz
-    open_incs = [i for i in service.incidents(open_only=True, published_only=True)]
+    everything_open = service.incidents(open_only=True, published_only=True)
+    future = lambda i: i["maintenance"] and _ts(i["started_at"]) > now  # noqa: E731
+    open_incs = [i for i in everything_open if not future(i)]
+    scheduled = [i for i in everything_open if future(i)]
     recent = [i for i in service.incidents(published_only=True, since=now - RECENT_DAYS * 86400) if i["state"] == "resolved"]
     created = {r["id"]: r["created"] for r in service.store.services()}
     days = _day_starts(now, tz, DAYS)
@@ -85,6 +88,7 @@ def summary(service, now: float | None = None) -> dict:
         "status": {"indicator": indicator, "worst": worst},
         "services": services,
         "incidents": [public(i) for i in open_incs],
+        "scheduled_maintenance": [public(i) for i in reversed(scheduled)],
         "recent_incidents": [public(i) for i in recent],
     }
 
@@ -125,6 +129,7 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
         cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host),
         incidents=[_localise(service, i, lang) for i in data["incidents"]],
         recent=[_localise(service, i, lang) for i in data["recent_incidents"]],
+        scheduled=[_localise(service, i, lang) for i in data.get("scheduled_maintenance", [])],
         updated=texts.fmt_time(now, service.tz, lang), fmt_duration=texts.fmt_duration)
 
 

@@ -158,3 +158,21 @@ def test_no_uptime_figure_before_a_day_of_history(h, clock):
     assert "since 2025-11-24" in h.call("GET", "/en/", token=None).text
     clock.advance(86400)
     assert page.summary(h.service)["services"][0]["uptime_90d_percent"] < 100
+
+
+def test_scheduled_maintenance_is_announced_not_current(h, clock):
+    r = h.call("POST", "/api/incidents", {"services": ["mail"], "maintenance": True, "started_at": "2025-11-26T01:00:00Z",
+                                          "eta": "2025-11-26T03:00:00Z"})
+    assert r.status == 201, r.text
+    inc = r.json
+    assert inc["started_at"] == "2025-11-26T01:00:00Z"
+    assert inc["updates"][0]["body"]["en"].startswith(
+        "Planned maintenance of Mail on 2025-11-26 02:00 CET, expected to be done by 2025-11-26 04:00 CET.")
+    assert inc["updates"][0]["body"]["de"].startswith("Geplante Wartung von Mail am 26.11.2025 02:00 CET")
+    data = page.summary(h.service)
+    assert data["incidents"] == [] and [i["id"] for i in data["scheduled_maintenance"]] == [inc["id"]]
+    assert data["services"][1]["status"] == "operational"
+    assert "Geplante Wartungen" in h.call("GET", "/de/", token=None).text
+    clock.advance(38 * 3600)  # 2025-11-26T02:00Z: it has begun
+    data = page.summary(h.service)
+    assert data["scheduled_maintenance"] == [] and data["services"][1]["status"] == "maintenance"
