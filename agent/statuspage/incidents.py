@@ -19,7 +19,9 @@ incident and one notice. Repeats of a known firing alert change nothing. When th
 an incident resolves, the incident goes to *monitoring* (no notice by default) and a hold of
 ``resolve_hold_seconds`` starts; a re-fire inside the hold silently returns it to its previous
 state; after the hold it resolves with the templated summary (``auto_resolve``), unless the
-operator has written to it, in which case it waits in monitoring for the operator.
+operator has written to it, in which case it waits in monitoring for the operator. An incident
+the operator resolved stays resolved while the same alert episode (same ``startsAt``) keeps being
+repeated; a new episode opens a new incident.
 """
 
 from __future__ import annotations
@@ -528,9 +530,16 @@ class StatusService:
 
     def _alert_firing(self, c, a: dict, now: float, result: dict) -> bool:
         fp, labels = a["fingerprint"], a["labels"]
-        row = c.execute("SELECT incident_id, status FROM alerts WHERE fingerprint = ?", (fp,)).fetchone()
+        row = c.execute("SELECT incident_id, status, starts_at FROM alerts WHERE fingerprint = ?", (fp,)).fetchone()
         if row and row[0] is not None:
             inc = self._incident_row(c, row[0])
+            if inc["state"] == "resolved" and row[1] == "firing" and a["starts"] is not None \
+                    and abs(min(a["starts"], now) - row[2]) < 1.0:
+                # the operator resolved it while this very alert episode still fires: the decision stands;
+                # a new episode (new startsAt) opens a new incident
+                c.execute("UPDATE alerts SET last_seen = ? WHERE fingerprint = ?", (now, fp))
+                result["unchanged"] += 1
+                return False
             if inc["state"] != "resolved":
                 c.execute("UPDATE alerts SET status = 'firing', ends_at = NULL, last_seen = ? WHERE fingerprint = ?", (now, fp))
                 if inc["hold_until"] is not None:  # flapping: back to the previous state, no notice

@@ -200,3 +200,13 @@ def test_huge_body_is_413_without_reading(clock):
 def test_wrong_method_and_unknown_path(h):
     assert h.call("GET", "/hooks/alertmanager").status == 405
     assert h.call("GET", "/nope", token=None).status == 404
+
+
+def test_operator_resolution_stands_against_repeats_of_the_same_episode(h, clock):
+    h.call("POST", "/hooks/alertmanager", alert_payload())
+    h.call("POST", "/api/incidents/1/resolve", {"message": "Fixed; the probe lags."})
+    clock.advance(4 * 3600)  # Alertmanager's repeat_interval: same alert, same startsAt
+    r = h.call("POST", "/hooks/alertmanager", alert_payload(group="repeat"))
+    assert r.json["unchanged"] == 1 and h.count("incidents") == 1
+    r = h.call("POST", "/hooks/alertmanager", alert_payload(starts="2025-11-24T16:00:00Z", group="new"))
+    assert r.json["opened"] == [2]  # a new episode is a new incident
