@@ -155,3 +155,29 @@ def test_resolve_answers_with_the_post_incident_figures(hu):
     assert round(fig["month"]["percent"], 2) == 96.67
     assert round(fig["year"]["percent"], 2) == 99.73
     assert round(fig["trailing_24_months"]["percent"], 2) == 99.86  # 24 h of 17,520 h
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(1, 80), st.sampled_from(IMPACTS), st.booleans()),
+                max_size=8), st.floats(0, 1))
+def test_tally_matches_a_minute_by_minute_count(spans, weight):
+    """Whole-minute intervals over a 240-minute period: the sweep equals brute force per minute."""
+    ivs = [av.Interval(60.0 * s, 60.0 * (s + d), imp, maint) for s, d, imp, maint in spans]
+    got = av.tally(ivs, 0.0, 240 * 60.0, weight)
+    down = planned = 0.0
+    for minute in range(240):
+        active = [i for i in ivs if i.start <= minute * 60 < i.end]
+        if not active:
+            continue
+        worst = max(active, key=lambda i: (av.weight(i.impact, weight), av.IMPACT_ORDER[i.impact], not i.maintenance))
+        down += 60 * av.weight(worst.impact, weight)
+        planned += 60 * av.weight(worst.impact, weight) if worst.maintenance else 0
+    assert got["downtime"] == pytest.approx(down)
+    assert got["planned"] == pytest.approx(planned)
+    assert 0 <= got["downtime"] <= 240 * 60
