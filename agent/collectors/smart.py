@@ -129,7 +129,8 @@ def parse_scan(stdout: bytes | str) -> list[Target]:
     stripped = text.lstrip()
     if stripped.startswith("{"):
         doc = json.loads(text)
-        for d in doc.get("devices") or []:
+        devices = doc.get("devices") if isinstance(doc, Mapping) else None
+        for d in devices if isinstance(devices, list) else []:
             if isinstance(d, Mapping) and isinstance(d.get("name"), str):
                 out.append(Target(d["name"], str(d.get("type") or ""), str(d.get("protocol") or ""),
                                   str(d["open_error"]) if d.get("open_error") else None))

@@ -13,6 +13,7 @@ counters) are dropped and named in ``rejected``.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any, Mapping
 
@@ -50,13 +51,18 @@ def _get(doc: Any, *path: str | int) -> Any:
     return cur
 
 
+def _list(v: Any) -> list:
+    """A JSON array, or [] for anything else (a section that is a bool, string or object)."""
+    return v if isinstance(v, list) else []
+
+
 def _int(v: Any) -> int | None:
     if isinstance(v, bool):
         return int(v)
     if isinstance(v, int):
         return v
-    if isinstance(v, float) and v == v:
-        return int(v)
+    if isinstance(v, float):
+        return int(v) if math.isfinite(v) else None
     if isinstance(v, str):
         s = v.strip().replace(",", "")
         if re.fullmatch(r"-?\d+", s):
@@ -158,7 +164,7 @@ def _wwn(doc: Mapping) -> str | None:
     lu = _get(doc, "logical_unit_id")
     if isinstance(lu, str) and lu.strip():
         return lu.strip().lower()
-    for ns in _get(doc, "nvme_namespaces") or []:
+    for ns in _list(_get(doc, "nvme_namespaces")):
         eui = _get(ns, "eui64")
         if isinstance(eui, Mapping) and _int(eui.get("oui")) is not None and _int(eui.get("ext_id")) is not None:
             return f"eui.{_int(eui['oui']):06x}{_int(eui['ext_id']):010x}"
@@ -196,7 +202,7 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
     exit_status = _int(_get(doc, "smartctl", "exit_status"))
     if exit_status is None:
         exit_status = rc
-    messages = [m.get("string", "") for m in (_get(doc, "smartctl", "messages") or []) if isinstance(m, Mapping)]
+    messages = [str(m.get("string", "")) for m in _list(_get(doc, "smartctl", "messages")) if isinstance(m, Mapping)]
     dtype = _str(_get(doc, "device", "type")) or dev_type
     protocol = _str(_get(doc, "device", "protocol")) or ""
     model = _str(doc.get("model_name")) or _str(doc.get("scsi_model_name")) or _str(doc.get("product")) \
@@ -248,7 +254,7 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
             power_on = poh * 3600.0 + pom * 60.0
 
     attrs = []
-    for row in _get(doc, "ata_smart_attributes", "table") or []:
+    for row in _list(_get(doc, "ata_smart_attributes", "table")):
         if not isinstance(row, Mapping):
             continue
         aid = _int(row.get("id"))
@@ -296,7 +302,7 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
             rej.count("available_spare_threshold", log.get("available_spare_threshold"))
         used = rej.count("percentage_used", log.get("percentage_used"))
         sensors = []
-        for t in log.get("temperature_sensors") or []:
+        for t in _list(log.get("temperature_sensors")):
             tv = rej.temp("nvme temperature sensor", t)
             if tv is not None:
                 sensors.append(tv)
@@ -377,7 +383,7 @@ def _nvme_capacity(doc: Mapping) -> int | None:
     total = _int(_get(doc, "nvme_total_capacity"))
     if total:
         return total
-    caps = [_int(_get(ns, "capacity", "bytes")) for ns in (_get(doc, "nvme_namespaces") or [])]
+    caps = [_int(_get(ns, "capacity", "bytes")) for ns in _list(_get(doc, "nvme_namespaces"))]
     caps = [c for c in caps if c]
     return sum(caps) if caps else None
 
@@ -418,7 +424,7 @@ def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
             remaining = (100 - pct) / 100.0 if pct is not None else None
         # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
         # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
-        for r in nlog.get("table") or []:
+        for r in _list(nlog.get("table")):
             if not isinstance(r, Mapping):
                 continue
             res = _int(_get(r, "self_test_result", "value"))
