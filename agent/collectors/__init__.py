@@ -7,6 +7,7 @@ from agent.collectors.base import BaseCollector, NoData, run_collector
 from agent.collectors.edac import EdacCollector
 from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.ipmi import IpmiCollector
+from agent.collectors.kernel_log import KernelLogCollector
 from agent.collectors.mdraid import MdraidCollector
 from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
@@ -21,6 +22,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     IpmiCollector,
     MdraidCollector,
     SmartCollector,
+    KernelLogCollector,
 )
 
 COLLECTORS_BY_NAME: dict[str, type[BaseCollector]] = {c.name: c for c in COLLECTORS}

@@ -133,6 +133,12 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_md_sync_completed_ratio", "gauge", "ratio", "Progress of the running md sync action (0-1); absent when idle.", "device", section="platform"),
     M("hwagent_board_health", "gauge", "", "Mainboard health score from correlated evidence, 0 (failing) to 1 (no evidence): 1 - points/100; see board.failing and the README.", section="platform"),
     M("hwagent_board_evidence_points", "gauge", "", "Evidence points per signal class behind hwagent_board_health (memory_spread, pcie_spread, multi_disk_io, power, vrm_temperature, resets, platform_errors, cmos_battery).", "signal", section="platform"),
+    # --- kernel log: events from /dev/kmsg, journal, pstore ------------------------------------------
+    M("hwagent_kernel_events_total", "counter", "", "Hardware events classified from the kernel log since the agent started (not since boot; records replayed from the ring buffer after a restart are not counted twice), by event class and severity.", "class", "severity", section="kernel"),
+    M("hwagent_kernel_log_records_total", "counter", "", "Kernel log records read since the agent started (/dev/kmsg records or journal entries).", section="kernel"),
+    M("hwagent_kernel_log_records_lost_total", "counter", "", "Kernel log records the agent never saw since it started: /dev/kmsg sequence gaps (ring buffer overrun, EPIPE) and records overwritten while it was not running.", section="kernel"),
+    M("hwagent_kernel_log_malformed_records_total", "counter", "", "Kernel log records skipped as unparseable since the agent started (garbage, truncated or over-long records).", section="kernel"),
+    M("hwagent_kernel_event_last_timestamp_seconds", "gauge", "seconds", "Unix time of the newest hardware event of each class seen since the agent started.", "class", section="kernel"),
 )
 
 METRICS_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}

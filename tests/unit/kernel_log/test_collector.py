@@ -372,3 +372,7 @@ def test_metrics_from_status(tmp_path):
     assert s["hwagent_kernel_log_records_total"] == [({}, 4.0)]
     assert s["hwagent_kernel_log_records_lost_total"] == [({}, 1.0)]
     assert s["hwagent_kernel_event_last_timestamp_seconds"][0][0] == {"class": "aer.corrected"}
+    assert s["hwagent_kernel_log_malformed_records_total"] == [({}, 0.0)]
+    from agent.exporter.catalog import METRICS
+
+    assert {m.name for m in METRICS if m.section == "kernel"} <= set(s)
