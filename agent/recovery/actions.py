@@ -433,7 +433,12 @@ def _describe_expect(expect: Mapping[str, Any] | None) -> str:
         return "exit 0"
     parts = []
     for k, v in expect.items():
-        parts.append(f"{k} {v!r}" if not isinstance(v, bool) else f"{k}={str(v).lower()}")
+        if isinstance(v, bool):
+            parts.append(f"{k}={str(v).lower()}")
+        elif isinstance(v, str):
+            parts.append(f"{k} '{v}'")
+        else:
+            parts.append(f"{k} {v}")
     return ", ".join(parts)
 
 

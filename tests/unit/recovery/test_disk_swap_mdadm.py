@@ -77,10 +77,12 @@ class FakeMd:
             self.rows[argv[4]] = "spare rebuilding"
             self.progress = 0
             return 0, ""
+        if argv[:2] == ("mdadm", "--examine"):
+            return 1, ""  # mdadm: No md superblock detected on /dev/sdb. (stderr)
         if argv[0] == "smartctl":
             return 0, "SMART overall-health self-assessment test result: PASSED\n"
         if argv[0] == "lsblk":
-            return (0, "sdb 447.1G\n") if "NAME,SIZE" in argv else (0, "WD-NEW0002\n")
+            return (0, "sdb 447.1G\n") if "NAME,SIZE" in argv else (0, "\n\n") if "MOUNTPOINT" in argv else (0, "WD-NEW0002\n")
         if argv[0] == "sgdisk":
             return 0, ("Number  Start (sector)    End (sector)  Size       Code  Name\n   1            2048         1050623   512.0 MiB   EF00\n"
                        if "-p" in argv and ("/dev/sdb" in argv and any(a[0] == "sgdisk" and "--replicate=/dev/sdb" in a for a in self.log))
@@ -107,11 +109,11 @@ def test_full_swap_against_emulated_mdadm(tmp_path):
     assert d["status"] == "completed", {k: (v["state"], v.get("detail")) for k, v in d["steps"].items()}
     st = {k: v["state"] for k, v in d["steps"].items()}
     assert st == {"DM-01": "verified", "DM-02": "verified", "DM-03": "verified", "DM-04": "verified",
-                  "DM-04b": "verified", "DM-05": "verified", "DM-05b": "verified", "DM-05c": "not_applicable",
+                  "DM-04b": "verified", "DM-05a": "verified", "DM-05b0": "verified", "DM-05": "verified", "DM-05b": "verified", "DM-05c": "not_applicable",
                   "DM-06": "verified", "DM-07": "verified", "DM-08": "verified", "DM-08u": "not_applicable",
                   "DM-09": "verified"}
     mutating = [a for a in runner.calls if a[0] in ("mdadm", "sgdisk", "grub-install") and "--detail" not in a
-                and "-p" not in a and "-v" not in a]
+                and "-p" not in a and "-v" not in a and "--examine" not in a]
     assert mutating == [("mdadm", "--manage", "/dev/md0", "--fail", "/dev/sdb2", "--remove", "/dev/sdb2"),
                         ("sgdisk", "/dev/sda", "--replicate=/dev/sdb"), ("sgdisk", "-G", "/dev/sdb"),
                         ("mdadm", "--manage", "/dev/md0", "--add", "/dev/sdb2"), ("grub-install", "/dev/sdb")]
