@@ -194,6 +194,8 @@ class IpmiCollector(BaseCollector):
                     out.extend(self._sel(text, info, state))
                 else:
                     failures.append(self._describe_failure("sel elist", res))
+                    if state is not None:  # keep judging the records read before: no flapping findings
+                        out.extend(self._sel(None, None, state))
         if failures and len(failures) >= attempted:
             raise RuntimeError("; ".join(failures))
         for f in failures:

@@ -110,9 +110,9 @@ RULES = (aer_correctable_rate, aer_rootport_rate, aer_uncorrectable)
 def history_samples(snapshot: Snapshot) -> dict[str, float]:
     out: dict[str, float] = {}
     for a in snapshot.of_type(AerCounters):
+        # only what the rules read: every key is a row per daemon sample (once a minute)
         for key, v in (("aer.cor", a.total_correctable), ("aer.nonfatal", a.total_nonfatal), ("aer.fatal", a.total_fatal),
-                       ("aer.rp.cor", a.rootport_total_correctable), ("aer.rp.nonfatal", a.rootport_total_nonfatal),
-                       ("aer.rp.fatal", a.rootport_total_fatal)):
+                       ("aer.rp.cor", a.rootport_total_correctable)):
             if v is not None:
                 out[f"{key}:{a.device}"] = v
     return out

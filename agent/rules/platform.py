@@ -190,8 +190,7 @@ RULES = (ce_storm, controller_ce_storm, uncorrected_error, ce_noinfo)
 def history_samples(snapshot: Snapshot) -> dict[str, float]:
     out: dict[str, float] = {}
     for c in snapshot.of_type(EdacController):
-        for key, v in (("edac.mc.ce", c.ce_count), ("edac.mc.ue", c.ue_count),
-                       ("edac.mc.ce_noinfo", c.ce_noinfo_count), ("edac.mc.ue_noinfo", c.ue_noinfo_count)):
+        for key, v in (("edac.mc.ce", c.ce_count), ("edac.mc.ue", c.ue_count), ("edac.mc.ce_noinfo", c.ce_noinfo_count)):
             if v is not None:
                 out[f"{key}:{c.controller}"] = v
     for d in snapshot.of_type(EdacDimm):

@@ -365,3 +365,14 @@ def test_platform_metrics_from_ipmi(make_host, bmc_root):
                                                   ({"kind": "temperature", "severity": "warning"}, 1.0)]
     info = {lab["sensor"]: lab for lab, _ in s["hwagent_ipmi_sensor_info"]}
     assert info["Fan1"] == {"sensor": "Fan1", "kind": "fan", "unit": "revolutions", "entity": "7.1"}
+
+
+def test_sel_walk_timeout_keeps_the_known_records(make_host, bmc_root, tmp_path):
+    store = Store(tmp_path / "state.db")
+    answers = {"sensor": (0, SENSOR, b"", None), "sdr elist": (0, b"", b"", None), "sel elist": (0, SEL_2, b"", None)}
+    collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store).collect()
+    answers["sel elist"] = (None, b"", b"", "timeout")
+    out, st = run_collector(collector(make_host, bmc_root, runner=ScriptedRunner(answers), store=store, now=NOW + 60), None)
+    assert st.ok and any("sel elist timed out" in m for m in st.messages)
+    assert len([r for r in out if isinstance(r, IpmiSelEntry)]) == 2
+    assert [f.severity for f in run_rule("board.sel_event", snap(*out, now=NOW + 60), now=NOW + 60)] == [Severity.CRITICAL]
