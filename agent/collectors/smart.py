@@ -177,16 +177,21 @@ def _host_smartctl_class(pysmart: Any) -> type:
     """A pySMART Smartctl whose commands go through Host.run (timeouts, replay, C locale per call)."""
 
     class HostSmartctl(pysmart.Smartctl):
-        def __init__(self, host, exe: str, timeout: float):
+        def __init__(self, host, exe: str, timeout: float, nocheck: Sequence[str] = ()):
             super().__init__(smartctl_path=exe, options=[])  # explicit path: never pySMART's PATH lookup
-            self._host, self._timeout = host, timeout
+            self._host, self._timeout, self._nocheck = host, timeout, list(nocheck)
             self.last_rc: int | None = None
             self.last_error: str | None = None
+            self.last_text = ""
 
         def _exec(self, cmd):
+            cmd = list(cmd)
+            if self._nocheck and cmd and cmd[-1].startswith("/"):
+                cmd = cmd[:-1] + self._nocheck + cmd[-1:]  # per call: pySMART's global options pile up
             env = dict(os.environ, LANG="C", LC_ALL="C")
-            res = self._host.run(list(cmd), self._timeout, env)
+            res = self._host.run(cmd, self._timeout, env)
             self.last_rc, self.last_error = res.rc, res.error
+            self.last_text = res.text()
             if res.error:
                 raise OSError(res.error)
             return self._decode_output(res.stdout), res.rc
@@ -486,6 +491,8 @@ class SmartCollector(BaseCollector):
 
     def _failed(self, t: Target, status: str, message: str, *, power_state: str = "unknown",
                 exit_status: int | None = None) -> SmartDevice:
+        if status == "permission_denied" and "CAP_SYS" not in message:
+            message += " (run as root, or grant CAP_SYS_RAWIO, plus CAP_SYS_ADMIN for NVMe)"
         info = self._known.get(t.key, {})
         ident = {k: info.get(k) for k in _IDENTITY_FIELDS if k != "protocol"}
         return SmartDevice(device=t.device, path=t.path, dev_type=t.dev_type,
@@ -551,7 +558,9 @@ class SmartCollector(BaseCollector):
     def _read_pysmart(self, t: Target) -> SmartDevice:
         now = self.host.now()
         mod = import_pysmart()
-        smartctl = _host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout)
+        nvme = t.dev_type == "nvme" or t.path.startswith("/dev/nvme")
+        smartctl = _host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout,
+                                                      [] if nvme else self._nocheck(t))
         try:
             dev = mod.Device(t.path, interface=t.dev_type or None, smartctl=smartctl)
         except OSError as exc:
@@ -562,11 +571,17 @@ class SmartCollector(BaseCollector):
         if smartctl.last_error:
             return self._failed(t, "timeout" if smartctl.last_error == "timeout" else "error",
                                 f"{t.device}: {smartctl.last_error}")
+        if smartctl.last_rc == STANDBY_RC:
+            self._skips[t.key] = self._skips.get(t.key, 0) + 1
+            return self._failed(t, "standby", f"{t.device}: in standby, not woken (skip {self._skips[t.key]})",
+                                power_state="standby", exit_status=STANDBY_RC)
         if getattr(dev, "interface", None) in (None, "UNKNOWN INTERFACE") or dev.model is None and dev.serial is None:
-            status, ps = classify_failure(smartctl.last_rc, [])
+            lines = [ln.strip() for ln in smartctl.last_text.splitlines()[2:] if ln.strip()]
+            status, ps = classify_failure(smartctl.last_rc, lines)
             return self._failed(t, "open_failed" if status == "error" else status,
-                                f"{t.device}: smartctl could not read the device (exit {smartctl.last_rc}; not root?)",
-                                exit_status=smartctl.last_rc)
+                                f"{t.device}: smartctl exit {smartctl.last_rc}: {'; '.join(lines[:2]) or 'no output'}",
+                                power_state=ps, exit_status=smartctl.last_rc)
+        self._skips[t.key] = 0
         d = parse_json(pysmart_to_doc(dev, smartctl.last_rc), device=t.device, path=t.path, dev_type=t.dev_type,
                        now=now, rc=smartctl.last_rc, backend="pysmart")
         if not d.fresh:

@@ -290,9 +290,10 @@ def test_pysmart_backend_garbage_is_a_device_status(tmp_path):
     rec = Recorder(tmp_path, "smartctl")
     rec.version("smartctl 6.6 2016-05-31 r4324 [x86_64-linux-4.9.0] (local build)\n")
     rec.add(["--scan-open"], "/dev/sda -d sat # /dev/sda [SAT], ATA device\n")
-    rec.add(["-d", "sat", "--all", "/dev/sda"], "Smartctl open device: /dev/sda failed: Permission denied\n", rc=2)
+    rec.add(["-d", "sat", "--all", "-n", "standby,253", "/dev/sda"],
+            "smartctl 6.6\nCopyright\n\nSmartctl open device: /dev/sda failed: Permission denied\n", rc=2)
     (d,) = make(host=Host(runner=ReplayRunner(tmp_path), clock=lambda: NOW)).collect()
-    assert not d.fresh and d.message.startswith("sda:")
+    assert d.read_status == "permission_denied" and d.message.startswith("sda:") and "CAP_SYS_RAWIO" in d.message
 
 
 def test_real_smartctl_version_and_missing_device():
@@ -352,3 +353,15 @@ def test_explicit_controller_disks_next_to_scanned_ones(fake_smartctl):
     fake_smartctl.add(["--json", "-x", "-d", "megaraid,1", "-n", "standby,253", "/dev/bus/0"], doc)
     out = by_dev(make({"devices": ["/dev/bus/0 -d megaraid,1"]}).collect())
     assert set(out) == {"bus_0_megaraid_0", "bus_0_megaraid_1"} and all(d.fresh for d in out.values())
+
+
+def test_pysmart_backend_does_not_wake_a_sleeping_disk(tmp_path):
+    rec = Recorder(tmp_path, "smartctl")
+    rec.version("smartctl 6.6 2016-05-31 r4324 [x86_64-linux-4.9.0] (local build)\n")
+    rec.add(["--scan-open"], "/dev/sda -d sat # /dev/sda [SAT], ATA device\n")
+    rec.add(["-d", "sat", "--all", "-n", "standby,253", "/dev/sda"],
+            "smartctl 6.6 2016-05-31 r4324\nCopyright\n\nDevice is in STANDBY mode, exit(253)\n", rc=253)
+    runner = ReplayRunner(tmp_path)
+    (d,) = make(host=Host(runner=runner, clock=lambda: NOW)).collect()
+    assert d.read_status == "standby" and d.power_state == "standby"
+    assert all("--all" not in c or "standby,253" in c for c in runner.calls)
