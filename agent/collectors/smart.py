@@ -741,9 +741,12 @@ class SmartCollector(BaseCollector):
                 if started:
                     self._selftests[(d.stable_id, kind)] = now
                     if self.store is not None:
-                        self.store.execute(
-                            "INSERT INTO disk_selftests (id, kind, started) VALUES (?, ?, ?) "
-                            "ON CONFLICT(id, kind) DO UPDATE SET started = excluded.started", (d.stable_id, kind, now))
+                        try:
+                            self.store.execute(
+                                "INSERT INTO disk_selftests (id, kind, started) VALUES (?, ?, ?) ON CONFLICT(id, kind) "
+                                "DO UPDATE SET started = excluded.started", (d.stable_id, kind, now))
+                        except Exception as exc:  # noqa: BLE001 - the test runs; only its date is not kept
+                            log.warning("smart: state store: %s", exc)
             log.info("smart: %s self-test on %s: %s", kind, d.device, reason)
             plans.append(SelfTestPlan(device=d.device, stable_id=d.stable_id, kind=kind, started=started,
                                       reason=reason, time=now))
