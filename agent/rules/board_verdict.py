@@ -199,6 +199,7 @@ def _ipmi(ctx: RuleContext, ev: Evidence, window: float) -> tuple[bool, bool, in
 
 def _hwmon(ctx: RuleContext, ev: Evidence, battery_warn: float) -> tuple[bool, bool]:
     power = vrm = False
+    soft = 0.0  # points from min/max (not critical) limits so far
     for s in ctx.snapshot.of_type(HwmonSensor):
         if s.value is None or s.fault or s.chip_name in ("nvme", "drivetemp"):
             continue
@@ -212,7 +213,10 @@ def _hwmon(ctx: RuleContext, ev: Evidence, battery_warn: float) -> tuple[bool, b
                 ev.add("power", 25, f"{s.chip_name} {label} at {s.value:.3f} V outside its critical limits")
                 power = True
             elif s.min is not None and s.max is not None and s.max > s.min and not (s.min <= s.value <= s.max):
-                ev.add("power", 10, f"{s.chip_name} {label} at {s.value:.3f} V outside {s.min:g}-{s.max:g} V")
+                # Super I/O min/max are often left at BIOS defaults: weak evidence, 10 points at most
+                pts = min(5.0, max(0.0, 10.0 - soft))
+                soft += pts
+                ev.add("power", pts, f"{s.chip_name} {label} at {s.value:.3f} V outside {s.min:g}-{s.max:g} V")
                 power = True
         elif s.kind == "temp" and _VRM.search(label):
             lim = s.crit if s.crit else s.max
