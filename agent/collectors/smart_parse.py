@@ -243,6 +243,9 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
     cct = rej.temp("nvme critical temperature limit", _get(doc, "nvme_composite_temperature_threshold", "critical"))
     sct_max = rej.temp("sct temperature limit", _get(doc, "ata_sct_status", "temperature", "limit_max"))
     sct_op = rej.temp("sct op temperature limit", _get(doc, "ata_sct_status", "temperature", "op_limit_max"))
+    # smartctl >= 7.4 also puts the drive's limits beside the current value
+    op_max = rej.temp("temperature op_limit_max limit", _get(doc, "temperature", "op_limit_max"))
+    crit_max = rej.temp("temperature critical_limit_max limit", _get(doc, "temperature", "critical_limit_max"))
 
     poh = rej.count("power_on_time.hours", _get(doc, "power_on_time", "hours"))
     pom = rej.count("power_on_time.minutes", _get(doc, "power_on_time", "minutes")) or 0
@@ -363,10 +366,8 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
         if a9 is not None and a9.count is not None and 0 <= a9.count <= MAX_POWER_ON_HOURS:
             power_on = a9.count * 3600.0
 
-    warn_limit = wct
-    crit_limit = cct if cct is not None else (trip if trip is not None else (sct_max if sct_max is not None else None))
-    if warn_limit is None and sct_op is not None:
-        warn_limit = sct_op
+    warn_limit = next((v for v in (wct, op_max, sct_op) if v is not None), None)
+    crit_limit = next((v for v in (cct, crit_max, trip, sct_max) if v is not None), None)
     return SmartDevice(
         read_status="ok", power_state=power_state, read_time=now, last_success=now,
         message="; ".join(rej.items) or None,

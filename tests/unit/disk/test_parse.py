@@ -160,3 +160,22 @@ def test_lab_text_sata_brief_attributes():
 def test_text_garbage():
     with pytest.raises(ParseError):
         text_to_doc("<html>proxy error</html>")
+
+
+def test_drive_temperature_limits_from_each_smartctl_generation():
+    base = corpus_doc("sce-INTEL_SSDPE2KX080T8_1.json")
+    doc = copy.deepcopy(base)
+    doc["nvme_composite_temperature_threshold"] = {"warning": 70, "critical": 80}
+    d = parse_json(doc, device="nvme0", path="/dev/nvme0", now=NOW)
+    assert (d.temperature_warning_celsius, d.temperature_critical_celsius) == (70.0, 80.0)
+    doc = copy.deepcopy(base)
+    doc["temperature"] = {"current": 54, "op_limit_max": 100, "critical_limit_max": 110}  # 7.4 layout
+    d = parse_json(doc, device="nvme0", path="/dev/nvme0", now=NOW)
+    assert (d.temperature_warning_celsius, d.temperature_critical_celsius) == (100.0, 110.0)
+    ata = _ata(a5=(0, "0"))
+    ata["ata_sct_status"] = {"temperature": {"current": 40, "op_limit_max": 60, "limit_max": 70}}
+    d = parse_json(ata, device="sda", path="/dev/sda", now=NOW)
+    assert (d.temperature_warning_celsius, d.temperature_critical_celsius) == (60.0, 70.0)
+    scsi = parse_json(corpus_doc("sce-HITACHI_H109060SESUN600G_9.json"), device="sdb", path="/dev/sdb", now=NOW)
+    assert scsi.temperature_critical_celsius == corpus_doc("sce-HITACHI_H109060SESUN600G_9.json")["temperature"].get(
+        "drive_trip")
