@@ -139,3 +139,16 @@ def test_history_samples_keys():
     keys = history_samples(snap(mc(ce=1), dimm(0, ce=1), aer(RP, RP, rp=2), aer(EP, RP, cor=1)))
     assert {"edac.ce:mc0/dimm0", "edac.mc.ce:mc0", "aer.cor:0000:01:00.0", "aer.rp.cor:0000:00:01.0"} <= set(keys)
     assert BOOT
+
+
+def test_clock_jump_back_does_not_invent_or_lose_errors(store):
+    # samples stored at NOW; then the clock jumps back 2 h (NTP step): the stored rows lie "in the future"
+    record(store, snap(mc(ce=100, since=100 * 86400), dimm(0, ce=100), uptime=100 * 86400), NOW)
+    back = NOW - 2 * H
+    s = snap(mc(ce=112, since=100 * 86400), dimm(0, ce=112), uptime=100 * 86400, now=back)
+    f = run_rule("memory.ce_storm", s, store, now=back)
+    assert [(x.device, x.evidence["errors_in_window"]) for x in f] == [("mc0/dimm0", 12)]
+    # and forward by a year: the old rows are outside every window, the since-reset estimate applies
+    fwd = NOW + 365 * 86400
+    s = snap(mc(ce=112, since=465 * 86400), dimm(0, ce=112), uptime=465 * 86400, now=fwd)
+    assert run_rule("memory.ce_storm", s, store, now=fwd) == []
