@@ -618,7 +618,8 @@ def decode_sel(stype: str, sensor: str, event: str, detail: str, asserted: bool)
         kind = "voltage"
         sev = _threshold_severity(e) if _THRESHOLD_EVENT.search(e) else "critical"
     elif t == "critical interrupt":
-        kind, sev = "bus_error", "critical"
+        kind = "bus_error"
+        sev = "warning" if ("correctable" in e and "uncorrectable" not in e) or "front panel" in e else "critical"
     elif t.startswith("watchdog"):
         kind, sev = "watchdog", "warning"
     elif t == "os critical stop":

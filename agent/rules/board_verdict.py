@@ -186,7 +186,7 @@ def _ipmi(ctx: RuleContext, ev: Evidence, window: float) -> tuple[bool, bool, in
         elif e.kind == "caterr":
             ev.add("platform_errors", 30, f"SEL: {e.text}")
         elif e.kind == "bus_error":
-            ev.add("platform_errors", 30, f"SEL: {e.text}")
+            ev.add("platform_errors", 30 if e.severity == "critical" else 10, f"SEL: {e.text}")
         elif e.kind == "cpu_error":
             ev.add("platform_errors", 15, f"SEL: {e.text}")
         elif e.kind in ("watchdog", "os_stop"):

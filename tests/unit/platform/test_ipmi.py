@@ -286,6 +286,8 @@ def test_decode_is_case_and_wording_tolerant():
     assert decode_sel("Power Unit", "Pwr Unit Redund", "Redundancy Lost", "", True) == ("psu_redundancy_lost", "warning")
     assert decode_sel("Voltage", "PS2 PG FAIL", "State Asserted", "", True)[0] in ("psu_failure", "voltage")
     assert decode_sel("Watchdog2", "#0x03", "Timer expired, status only", "", True) == ("watchdog", "warning")
+    assert decode_sel("Critical Interrupt", "#0x05", "Bus Correctable error", "", True) == ("bus_error", "warning")
+    assert decode_sel("Critical Interrupt", "#0x05", "Bus Uncorrectable error", "", True) == ("bus_error", "critical")
 
 
 def test_real_ipmitool_not_needed(make_host, bmc_root, monkeypatch):
