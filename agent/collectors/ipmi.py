@@ -119,7 +119,7 @@ class IpmiCollector(BaseCollector):
         super().__init__(host, cfg, store)
         self._mem_state: dict[str, Any] | None = None  # SEL state when there is no store
 
-    # -- helpers ----------------------------------------------------------------------------------
+    # -- commands -----------------------------------------------------------------------------------
     def _run(self, *args: str):
         exe = self.option("ipmitool")
         timeout = float(self.option("command_timeout_seconds"))

@@ -1,4 +1,4 @@
-"""Memory rules from EDAC counters (ids ``memory.*``), and the windowing helper the platform
+"""Memory rules from EDAC counters (ids ``memory.*``), and the windowing function the platform
 rule families share.
 
 Kernel counters reset on reboot and driver reload, so a rule never judges a raw total: it asks

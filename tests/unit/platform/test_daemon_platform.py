@@ -15,7 +15,7 @@ from agent.daemon import Daemon
 from agent.exporter.collector import collect_samples
 from agent.host import Host, HostPaths
 from agent.store import Store
-from tests.unit.platform.helpers import LabReplay
+from tests.unit.platform.common import LabReplay
 from tests.unit.platform.test_edac_aer import edac_skx, pci_dev
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "platform"

@@ -9,7 +9,7 @@ from agent.exporter.catalog import METRICS
 from agent.exporter.collector import build_families, collect_samples
 from agent.model.platform import (AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSelInfo, IpmiSensor,
                                   MdArray, MdMember)
-from tests.unit.platform.helpers import NOW, run_rule, snap
+from tests.unit.platform.common import NOW, run_rule, snap
 
 
 def full_snapshot():

@@ -15,7 +15,7 @@ from agent.model import Severity
 from agent.model.platform import IpmiSelEntry, IpmiSelInfo, IpmiSensor
 from agent.store import Store
 from tests.support.replay import ReplayRunner
-from tests.unit.platform.helpers import NOW, LabReplay, run_rule, snap
+from tests.unit.platform.common import NOW, LabReplay, run_rule, snap
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "platform" / "ipmi"
 

@@ -20,7 +20,7 @@ from agent.config import CollectorConfig
 from agent.model.platform import AerCounters, IpmiSensor
 from agent.rules import board_verdict, ipmi, pcie, platform, raid
 from tests.support.replay import ReplayRunner
-from tests.unit.platform.helpers import run_rule, snap
+from tests.unit.platform.common import run_rule, snap
 
 HOSTS = Path(__file__).resolve().parents[2] / "fixtures" / "hosts"
 MY_RULES = [fn.meta.id for fam in (platform, pcie, raid, ipmi, board_verdict) for fn in fam.RULES]

@@ -10,7 +10,7 @@ from agent.collectors.base import NoData, run_collector
 from agent.collectors.mdraid import MdraidCollector, parse_mdstat, parse_sync_completed
 from agent.model import Severity
 from agent.model.platform import MdArray
-from tests.unit.platform.helpers import run_rule, snap
+from tests.unit.platform.common import run_rule, snap
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "platform" / "mdstat"
 

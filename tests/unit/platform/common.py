@@ -1,4 +1,4 @@
-"""Shared helpers for the platform tests: snapshots, rule evaluation with a real store."""
+"""Shared test code for the platform tests: snapshots, rule evaluation with a real store."""
 
 from __future__ import annotations
 
