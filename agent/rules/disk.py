@@ -15,7 +15,8 @@ Severities: CRITICAL = replace or act now (runbook ``disk-swap-mdadm``); WARNING
 
 from __future__ import annotations
 
-from typing import Iterator
+from dataclasses import replace
+from typing import Any, Iterator
 
 from agent.model import Finding, Severity
 from agent.model.disk import SmartDevice, is_seagate
@@ -49,10 +50,16 @@ def _name(d: SmartDevice) -> str:
     return f"{d.device} ({d.model or d.protocol or 'disk'}{', ' + d.serial if d.serial else ''})"
 
 
+_DEFAULT: Any = object()
+
+
 def _finding(ctx: RuleContext, d: SmartDevice, sev: Severity, summary: str, evidence: dict,
-             fingerprint: str = "", component: str | None = None, runbook: str | None = None) -> Finding:
-    return ctx.finding(component=component or d.component, subject=d.stable_id, device=d.device, severity=sev,
-                       summary=summary, evidence=evidence, fingerprint=fingerprint, runbook=runbook)
+             fingerprint: str = "", component: str | None = None, runbook: str | None = _DEFAULT) -> Finding:
+    """A finding on the disk; ``runbook`` None means none (the rule's default only when not given)."""
+    f = ctx.finding(component=component or d.component, subject=d.stable_id, device=d.device, severity=sev,
+                    summary=summary, evidence=evidence, fingerprint=fingerprint,
+                    runbook=None if runbook is _DEFAULT else runbook)
+    return f if runbook is _DEFAULT or f.runbook == runbook else replace(f, runbook=runbook)
 
 
 # ---- verdict -------------------------------------------------------------------------------------
@@ -70,29 +77,34 @@ def smart_failed(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("disk.attribute_failing", runbook=RUNBOOK,
-      description="An ATA attribute is at or below its threshold now (FAILING_NOW): critical for pre-fail "
-                  "attributes, warning for old-age ones.")
+      description="An ATA attribute is at or below its threshold now (FAILING_NOW) (critical). Pre-fail attributes "
+                  "mean imminent failure, old-age ones an end of life (SSD wear) or, for 190/194, a drive too hot "
+                  "right now (no disk-swap runbook then).")
 def attribute_failing(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         now = [a for a in d.ata_attributes if a.when_failed == "now"]
         if not now:
             continue
-        sev = Severity.CRITICAL if any(a.prefailure for a in now) else Severity.WARNING
-        names = ", ".join(f"{a.id} {a.name} (value {a.value} <= threshold {a.threshold})" for a in now)
-        yield _finding(ctx, d, sev, f"{_name(d)}: attribute failing now: {names}",
+        only_temp = all(a.id in TEMPERATURE_ATTRIBUTES for a in now)
+        names = ", ".join(f"{a.id} {a.name} (value {a.value} <= threshold {a.threshold}, "
+                          f"{'pre-fail' if a.prefailure else 'old-age'})" for a in now)
+        yield _finding(ctx, d, Severity.CRITICAL, f"{_name(d)}: attribute failing now: {names}",
                        _ev(d, attributes=",".join(str(a.id) for a in now)), ",".join(str(a.id) for a in now),
-                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+                       runbook=None if only_temp else RUNBOOK)
 
 
-@rule("disk.attribute_failed_past", defaults={"ignore_ids": [190, 194]},
-      param_docs={"ignore_ids": "attribute ids whose past failures are ignored (temperature attributes by default)"},
-      description="An ATA attribute was at or below its threshold in the past (warning).")
+@rule("disk.attribute_failed_past", defaults={"ignore_ids": []},
+      param_docs={"ignore_ids": "attribute ids whose past failures are ignored (e.g. [190, 194]: temperature "
+                                "attributes of drives that once ran hot)"},
+      description="An ATA attribute was at or below its threshold in the past (warning; smartctl exit bit 5). "
+                  "For 190/194 it means the drive once ran too hot.")
 def attribute_failed_past(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         ignore = {int(x) for x in ctx.param("ignore_ids", d.stable_id, d.device)}
         past = [a for a in d.ata_attributes if a.when_failed == "past" and a.id not in ignore]
         if past:
-            names = ", ".join(f"{a.id} {a.name}" for a in past)
+            names = ", ".join(f"{a.id} {a.name}" + (" (ran too hot once)" if a.id in TEMPERATURE_ATTRIBUTES else "")
+                              for a in past)
             yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: attribute failed in the past: {names}",
                            _ev(d, attributes=",".join(str(a.id) for a in past)), ",".join(str(a.id) for a in past))
 
@@ -214,20 +226,22 @@ def crc_errors_growing(ctx):
 
 # ---- NVMe -------------------------------------------------------------------------------------------
 @rule("disk.nvme_critical_warning", runbook=RUNBOOK,
-      description="NVMe critical warning bits set (health log byte 0): critical for spare, reliability, read-only, "
-                  "backup and PMR bits, warning for the temperature bit alone. Current state, clears with the bit.")
+      description="NVMe critical warning bits set (health log byte 0; the drive then reports SMART FAILED) (critical). "
+                  "The temperature bit alone means outside its temperature limits now (no disk-swap runbook). "
+                  "Current state: the finding clears with the bit, the store keeps its history.")
 def nvme_critical_warning(ctx):
     for d in _devices(ctx):
         if d.nvme is None or not d.nvme.critical_warning:
             continue
         bits = d.nvme.warning_bits
-        sev = Severity.CRITICAL if any(b in CRITICAL_NVME_BITS for b in bits) else Severity.WARNING
+        media = any(b in CRITICAL_NVME_BITS for b in bits)
+        sev = Severity.CRITICAL
         ev = _ev(d, critical_warning=f"0x{d.nvme.critical_warning:02x}", bits=",".join(bits))
         for b in bits:
             ev[f"bit_{b}"] = 1
         yield _finding(ctx, d, sev, f"{_name(d)}: NVMe critical warning 0x{d.nvme.critical_warning:02x}: "
                        f"{', '.join(b.replace('_', ' ') for b in bits)}", ev, f"0x{d.nvme.critical_warning:02x}",
-                       runbook=RUNBOOK if sev is Severity.CRITICAL else None)
+                       runbook=RUNBOOK if media else None)
 
 
 @rule("disk.nvme_spare_low", defaults={"margin_ratio": 0.1}, runbook=RUNBOOK,
@@ -319,17 +333,29 @@ def scsi_uncorrected_errors(ctx):
 
 # ---- logs and self-tests ---------------------------------------------------------------------------------
 @rule("disk.selftest_failed", runbook=RUNBOOK,
-      description="A self-test in the log failed and no later extended test passed (critical); smartctl reports "
-                  "self-test log errors that a later extended test outdated (warning).")
+      description="A self-test in the log failed and no later extended test passed (critical); a failure that a "
+                  "later passed extended test outdated (smartd and smartctl then ignore it) is kept as a warning: "
+                  "a first scan error is evidence.")
 def selftest_failed(ctx):
     for d in _devices(ctx):
-        failed = None
+        failed, outdated = None, None
+        superseded = False
         for t in d.self_tests:  # newest first
             if t.passed is True and t.kind == "extended":
-                break
-            if t.passed is False:
-                failed = t
-                break
+                superseded = True
+            elif t.passed is False:
+                if superseded:
+                    outdated = outdated or t
+                else:
+                    failed = t
+                    break
+        if failed is None and outdated is not None:
+            yield _finding(ctx, d, Severity.WARNING,
+                           f"{_name(d)}: an earlier {outdated.kind} self-test failed ({outdated.status}); "
+                           "a later extended test passed",
+                           _ev(d, kind=outdated.kind, status=outdated.status, lifetime_hours=outdated.lifetime_hours,
+                               lba=outdated.lba), f"outdated:{outdated.lifetime_hours}", runbook=None)
+            continue
         if failed is not None:
             yield _finding(ctx, d, Severity.CRITICAL,
                            f"{_name(d)}: {failed.kind} self-test failed: {failed.status}"

@@ -96,12 +96,16 @@ def test_seagate_188_is_only_judged_by_growth():
 def test_failing_now_and_past():
     fs = evaluate(ata(attr(5, 0, when_failed="now", prefailure=True)))
     assert rules_of(fs) == [("disk.attribute_failing", "critical")]
-    fs = evaluate(ata(attr(3, 0, when_failed="now")))
-    assert rules_of(fs) == [("disk.attribute_failing", "warning")]
+    fs = evaluate(ata(attr(233, 1, when_failed="now")))  # old-age SSD wear at its threshold: end of life
+    assert rules_of(fs) == [("disk.attribute_failing", "critical")] and fs[0].runbook == "disk-swap-mdadm"
+    fs = evaluate(ata(attr(194, 71, when_failed="now")))  # too hot now: not a disk swap
+    assert rules_of(fs) == [("disk.attribute_failing", "critical")] and fs[0].runbook is None
     fs = evaluate(ata(attr(3, 0, when_failed="past")))
     assert rules_of(fs) == [("disk.attribute_failed_past", "warning")]
-    # temperature attributes failing in the past are common and ignored by default
-    assert evaluate(ata(attr(194, 40, when_failed="past"))) == []
+    fs = evaluate(ata(attr(194, 40, when_failed="past")))
+    assert rules_of(fs) == [("disk.attribute_failed_past", "warning")] and "too hot once" in fs[0].summary
+    assert evaluate(ata(attr(194, 40, when_failed="past")),
+                    params={"disk.attribute_failed_past": {"ignore_ids": [190, 194]}}) == []
 
 
 def test_smart_failed():
@@ -111,14 +115,14 @@ def test_smart_failed():
     assert evaluate(ata(smart_passed=None)) == []  # unknown is not failed
 
 
-@pytest.mark.parametrize("bits,sev", [(0x01, "critical"), (0x02, "warning"), (0x04, "critical"),
-                                      (0x08, "critical"), (0x10, "critical"), (0x20, "critical"),
-                                      (0x03, "critical")])
-def test_nvme_critical_warning_bits(bits, sev):
+@pytest.mark.parametrize("bits,runbook", [(0x01, "disk-swap-mdadm"), (0x02, None), (0x04, "disk-swap-mdadm"),
+                                          (0x08, "disk-swap-mdadm"), (0x10, "disk-swap-mdadm"),
+                                          (0x20, "disk-swap-mdadm"), (0x03, "disk-swap-mdadm")])
+def test_nvme_critical_warning_bits(bits, runbook):
     fs = [f for f in evaluate(nvme(health={"critical_warning": bits}, smart_passed=False))
           if f.rule == "disk.nvme_critical_warning"]
-    assert [(f.rule, f.severity.label) for f in fs] == [("disk.nvme_critical_warning", sev)]
-    assert fs[0].fingerprint == f"0x{bits:02x}"
+    assert [(f.rule, f.severity.label) for f in fs] == [("disk.nvme_critical_warning", "critical")]
+    assert fs[0].fingerprint == f"0x{bits:02x}" and fs[0].runbook == runbook
     # smart_failed does not duplicate the NVMe finding
     assert not [f for f in evaluate(nvme(health={"critical_warning": bits}, smart_passed=False))
                 if f.rule == "disk.smart_failed"]
@@ -156,9 +160,11 @@ def test_selftests():
     assert rules_of(fs) == [("disk.selftest_failed", "critical")]
     assert "116751080" in fs[0].summary
     assert rules_of(evaluate(ata(self_tests=(ok_short, failed)))) == [("disk.selftest_failed", "critical")]
-    # outdated by a newer passed extended test (smartd -l selftest semantics); exit bit 7 still says so
-    assert evaluate(ata(self_tests=(ok_ext, failed))) == []
-    assert rules_of(evaluate(ata(self_tests=(ok_ext, failed), exit_status=128))) == [("disk.selftest_failed", "warning")]
+    # outdated by a newer passed extended test (smartd and smartctl ignore it): kept as evidence, a warning
+    fs = evaluate(ata(self_tests=(ok_short, ok_ext, failed)))
+    assert rules_of(fs) == [("disk.selftest_failed", "warning")] and fs[0].runbook is None
+    # smartctl's exit bit 7 without a failed entry we could read (pySMART, truncated log)
+    assert rules_of(evaluate(ata(self_tests=(), exit_status=128))) == [("disk.selftest_failed", "warning")]
 
 
 def test_error_log_and_temperature():
@@ -197,3 +203,13 @@ def test_rules_are_pure_and_deterministic():
     d = ata(attr(5, 8), attr(197, 2), baseline={"ata_5": 1.0, "ata_197": 0.0})
     a, b = evaluate(d), evaluate(d)
     assert a == b and all(f.severity in (Severity.WARNING, Severity.CRITICAL) for f in a)
+
+
+def test_runbook_only_where_a_disk_should_be_replaced():
+    warn = [f for f in evaluate(ata(attr(5, 6), baseline={"ata_5": 4.0})) if f.rule.endswith("_growing")]
+    assert [(f.severity.label, f.runbook) for f in warn] == [("warning", None)]
+    crit = [f for f in evaluate(ata(attr(5, 40), baseline={"ata_5": 4.0})) if f.rule.endswith("_growing")]
+    assert [(f.severity.label, f.runbook) for f in crit] == [("critical", "disk-swap-mdadm")]
+    for f in evaluate(ata(attr(199, 500), attr(188, 3), baseline={"ata_199": 1.0, "ata_188": 1.0},
+                          exit_status=64, ata_error_count=3, temperature_celsius=80.0)):
+        assert f.runbook is None, f.rule
