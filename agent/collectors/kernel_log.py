@@ -228,24 +228,26 @@ class KernelLogCollector(BaseCollector):
 
     # ---- reading kmsg --------------------------------------------------------------------------
     def _drain(self) -> None:
+        """Read and classify everything available now (in chunks of a few MiB)."""
         reader = self._reader
         if reader is None:
             return
-        before_over = reader.overruns
-        text = reader.read_available()
-        if reader.overruns != before_over:
-            log.info("kernel log: ring buffer overrun (EPIPE); the sequence gap is counted as lost")
-        if reader.oversized:
-            self.malformed += reader.oversized
-            reader.oversized = 0
-        if not text:
-            return
-        if self._skip_until is not None:
-            text = self._skip_seen(text)
+        while True:
+            before_over = reader.overruns
+            text = reader.read_available()
+            if reader.overruns != before_over:
+                log.info("kernel log: ring buffer overrun (EPIPE); the sequence gap is counted as lost")
+            if reader.oversized:
+                self.malformed += reader.oversized
+                reader.oversized = 0
             if not text:
                 return
-        self._account(text)
-        self.classifier.scan_kmsg(text)
+            if self._skip_until is not None:
+                text = self._skip_seen(text)
+                if not text:
+                    continue
+            self._account(text)
+            self.classifier.scan_kmsg(text)
 
     def _skip_seen(self, text: str) -> str:
         """Drop records already processed in an earlier run of this boot (seq <= cursor)."""
