@@ -46,7 +46,7 @@ JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 HEARTBEAT_SECONDS = 60.0
-EARLY_BOOT_USEC = 60_000_000  # MCE records logged in the first minute usually describe the previous boot
+EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
 
 
 class _KmsgReader:

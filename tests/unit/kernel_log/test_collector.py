@@ -376,3 +376,29 @@ def test_metrics_from_status(tmp_path):
     from agent.exporter.catalog import METRICS
 
     assert {m.name for m in METRICS if m.section == "kernel"} <= set(s)
+
+
+def test_early_boot_mce_is_the_previous_boots(tmp_path):
+    block = ["mce: [Hardware Error]: CPU 0: Machine Check: 0 Bank 1: be00000000000000",
+             "mce: [Hardware Error]: TSC 0 ", "mce: [Hardware Error]: PROCESSOR 0:50654 TIME 1795553077 SOCKET 0 APIC 0 microcode 1"]
+    text = "".join(f"0,{i + 1},{600_000 + i},-;{ln}\n" for i, ln in enumerate(block))  # at 0.6 s
+    text += "".join(f"0,{i + 10},{8_017_254 + i},-;{ln}\n" for i, ln in enumerate(block))  # at 8 s: this boot
+    root = make_root(tmp_path, kmsg=text)
+    col = make_collector(root, Store(tmp_path / "s.db"))
+    evs, _, _ = split(col.collect())
+    assert [(e.cls, e.detail.get("early_boot", False)) for e in evs] == [("mce.fatal", True), ("mce.fatal", False)]
+    col.close()
+
+
+def test_ata_port_is_mapped_to_its_disk(tmp_path):
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("disk-io-error")))
+    dev = root / "sys" / "devices" / "pci0000:00" / "0000:00:1f.2" / "ata1" / "host0" / "target0:0:0" / "0:0:0:0"
+    dev.mkdir(parents=True)
+    (root / "sys" / "block" / "sda").mkdir(parents=True)
+    (root / "sys" / "block" / "sda" / "device").symlink_to("../../devices/pci0000:00/0000:00:1f.2/ata1/host0/target0:0:0/0:0:0:0")
+    col = make_collector(root, Store(tmp_path / "s.db"))
+    evs, _, win = split(col.collect())
+    ata = [e for e in evs if e.cls == "ata.error"]
+    assert {e.component for e in ata} == {"disk:sda"} and ata[0].detail["disk"] == "sda" and ata[0].device == "ata1.00"
+    assert win.by_device("block.io_error") == {("disk:sda", "sda"): 1, ("disk:nvme0", "nvme0c0n1"): 1}
+    col.close()
