@@ -13,7 +13,7 @@ import re
 from typing import Iterable, Iterator
 
 from agent.model import Finding, Severity, Snapshot
-from agent.model.platform import IpmiSelEntry, IpmiSensor
+from agent.model.platform import IpmiSelEntry, IpmiSelInfo, IpmiSensor
 from agent.rules.base import RuleContext, rule
 
 DAY = 86400.0
@@ -155,7 +155,25 @@ def sel_event(ctx: RuleContext) -> Iterator[Finding]:
                                    "log_full": "event log full"}, "board")
 
 
-RULES = (ipmi_sensor, sel_power_supply, sel_cpu_error, sel_ecc, sel_event)
+@rule("board.sel_full", defaults={"warning_free_bytes": 512},
+      param_docs={"warning_free_bytes": "free SEL space (bytes) at or below which to warn; 0 = only on overflow"},
+      description="The BMC event log is full or overflowed: new hardware events are dropped (or overwrite old ones); "
+                  "save and clear it (ipmitool sel save FILE; ipmitool sel clear).")
+def sel_full(ctx: RuleContext) -> Iterator[Finding]:
+    for info in ctx.snapshot.of_type(IpmiSelInfo):
+        if not ctx.enabled_for("sel"):
+            continue
+        low = info.free_bytes is not None and info.free_bytes <= float(ctx.param("warning_free_bytes"))
+        if not (info.overflow or low):
+            continue
+        what = "overflowed" if info.overflow else f"nearly full ({info.free_bytes} bytes free)"
+        yield ctx.finding(component="board", subject="sel/capacity", device="bmc", severity=Severity.WARNING,
+                          summary=f"BMC event log {what}, {info.entries} records: new events may be lost",
+                          evidence={"entries": info.entries, "free_bytes": info.free_bytes, "overflow": bool(info.overflow)},
+                          fingerprint="overflow" if info.overflow else "low")
+
+
+RULES = (ipmi_sensor, sel_power_supply, sel_cpu_error, sel_ecc, sel_event, sel_full)
 
 
 def history_samples(snapshot: Snapshot) -> dict[str, float]:

@@ -378,3 +378,12 @@ def test_sel_walk_timeout_keeps_the_known_records(make_host, bmc_root, tmp_path)
     assert st.ok and any("sel elist timed out" in m for m in st.messages)
     assert len([r for r in out if isinstance(r, IpmiSelEntry)]) == 2
     assert [f.severity for f in run_rule("board.sel_event", snap(*out, now=NOW + 60), now=NOW + 60)] == [Severity.CRITICAL]
+
+
+def test_sel_full_rule():
+    assert run_rule("board.sel_full", snap(IpmiSelInfo(3, 0, 0, 0, free_bytes=15000, overflow=False))) == []
+    assert run_rule("board.sel_full", snap(IpmiSelInfo(3, 0, 0, 0))) == []  # unknown: nothing
+    low = run_rule("board.sel_full", snap(IpmiSelInfo(1000, 0, 0, 0, free_bytes=256, overflow=False)))
+    assert [(f.severity, f.fingerprint) for f in low] == [(Severity.WARNING, "low")]
+    over = run_rule("board.sel_full", snap(IpmiSelInfo(1000, 0, 0, 0, free_bytes=0, overflow=True)))
+    assert "overflowed" in over[0].summary
