@@ -58,7 +58,13 @@ class BaselineError(Exception):
 # ---- helpers -------------------------------------------------------------------------------------
 
 def _run(host: Host, argv: list[str], timeout: float = CMD_TIMEOUT) -> dict[str, Any]:
-    """Run a command; return a source record with rc/error and the text output."""
+    """Run a command; return a source record with rc/error and the text output.
+
+    With a host root other than ``/`` and no replay runner, a command would describe the machine
+    the agent runs on, not the tree being read, so it is not run (recorded as skipped)."""
+    if not host.is_live and host.runner is None:
+        return {"argv": list(argv), "rc": None, "error": "skipped: host root is not / (a command would describe "
+                "this machine, not the tree)", "text": ""}
     try:
         res = host.run(argv, timeout)
     except Exception as exc:  # noqa: BLE001 - a broken runner must not break the capture

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from agent.collectors.aer import AerCollector
 from agent.collectors.base import BaseCollector, NoData, run_collector
+from agent.collectors.baseline import BaselineCollector
 from agent.collectors.edac import EdacCollector
 from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.ipmi import IpmiCollector
@@ -23,6 +24,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     MdraidCollector,
     SmartCollector,
     KernelLogCollector,
+    BaselineCollector,
 )
 
 COLLECTORS_BY_NAME: dict[str, type[BaseCollector]] = {c.name: c for c in COLLECTORS}

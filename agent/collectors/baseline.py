@@ -15,20 +15,24 @@ import hashlib
 import logging
 import re
 
-from agent.collectors.base import BaseCollector
+from agent.collectors.base import BaseCollector, NoData
 
 log = logging.getLogger(__name__)
 
 
-def cheap_fingerprint(host) -> str:
-    """A hash of identity files that change when hardware or arrays change (sysfs reads only)."""
+def cheap_fingerprint(host) -> str | None:
+    """A hash of identity files that change when hardware or arrays change (sysfs reads only);
+    None when there is nothing to identify (no DMI, no NICs, no block devices)."""
     h = hashlib.sha256()
-    h.update((host.read_text(host.path("sys", "class", "dmi", "id", "board_serial")) or "").encode())
+    board = host.read_text(host.path("sys", "class", "dmi", "id", "board_serial")) or ""
+    h.update(board.encode())
     net = host.path("sys", "class", "net")
-    for name in host.listdir(net):
+    nets = host.listdir(net)
+    for name in nets:
         h.update(f"{name}={host.read_text(net / name / 'address')}".encode())
     block = host.path("sys", "block")
-    for name in host.listdir(block):
+    blocks = host.listdir(block)
+    for name in blocks:
         devnum = host.read_text(block / name / "dev") or ""
         h.update(f"{name}:{devnum}:{host.read_text(block / name / 'device' / 'serial')}".encode())
         udev = host.read_text(host.path("run", "udev", "data", f"b{devnum}"), 16384) or ""
@@ -38,6 +42,8 @@ def cheap_fingerprint(host) -> str:
     except Exception:  # noqa: BLE001 - no md
         mdstat = ""
     h.update("\n".join(line for line in mdstat.splitlines() if line.startswith("md")).encode())
+    if not board and not nets and not blocks:
+        return None
     return h.hexdigest()
 
 
@@ -60,6 +66,14 @@ class BaselineCollector(BaseCollector):
         from agent import baseline  # noqa: PLC0415
 
         cheap = cheap_fingerprint(self.host)
+        if cheap is None:
+            raise NoData(f"nothing to fingerprint under {self.host.host_path(self.host.path('sys'))} "
+                         "(no DMI, network or block devices)")
+        if self.store is None:  # nothing to keep it in (e.g. `agent check` without a state dir)
+            return ()
+        if self._cheap is None:  # daemon restarts and `agent check` do not recapture needlessly
+            saved = self.store.get("baseline.collector") or {}
+            self._cheap, self.last_full = saved.get("cheap"), saved.get("last_full")
         now = self.host.now()
         due = self.last_full is None or now - self.last_full >= self.option("full_interval_seconds")
         if cheap == self._cheap and not due:
@@ -69,10 +83,9 @@ class BaselineCollector(BaseCollector):
         data = baseline.capture(self.host)
         self.captures += 1
         self._cheap, self.last_full = cheap, now
-        if self.store is None:
-            return ()
         bstore = baseline.BaselineStore(self.store)
         self.last_id, self.last_stored = bstore.save(data)
+        self.store.put("baseline.collector", {"cheap": cheap, "last_full": now, "last_id": self.last_id})
         if self.last_stored:
             log.info("baseline %s stored (fingerprint changed)", self.last_id)
         return ()

@@ -224,6 +224,18 @@ def crc_errors_growing(ctx):
     yield from _growth_rule(ctx, "ata_199", "interface CRC errors (cable/backplane)", component="board", runbook=None)
 
 
+@rule("disk.end_to_end_errors_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
+      description="ATA 184 End-to-End_Error growing: parity errors on the drive's internal data path (critical).")
+def end_to_end_errors_growing(ctx):
+    yield from _growth_rule(ctx, "ata_184", "end-to-end (internal data path) errors")
+
+
+@rule("disk.spin_retries_growing", defaults={"warning": 1, "critical": 0}, runbook=None, **_GROW,
+      description="ATA 10 Spin_Retry_Count growing: the spindle needed retries to reach speed (warning).")
+def spin_retries_growing(ctx):
+    yield from _growth_rule(ctx, "ata_10", "spin-up retries")
+
+
 # ---- NVMe -------------------------------------------------------------------------------------------
 @rule("disk.nvme_critical_warning", runbook=RUNBOOK,
       description="NVMe critical warning bits set (health log byte 0; the drive then reports SMART FAILED) (critical). "
@@ -426,7 +438,7 @@ RULES = (
     command_timeout, command_timeout_growing,
     pending_sectors, pending_sectors_growing,
     offline_uncorrectable, offline_uncorrectable_growing,
-    crc_errors, crc_errors_growing,
+    crc_errors, crc_errors_growing, end_to_end_errors_growing, spin_retries_growing,
     nvme_critical_warning, nvme_spare_low, nvme_wear, nvme_media_errors,
     scsi_grown_defects, scsi_grown_defects_growing, scsi_uncorrected_errors,
     selftest_failed, error_log, temperature, unreadable,

@@ -213,3 +213,10 @@ def test_runbook_only_where_a_disk_should_be_replaced():
     for f in evaluate(ata(attr(199, 500), attr(188, 3), baseline={"ata_199": 1.0, "ata_188": 1.0},
                           exit_status=64, ata_error_count=3, temperature_celsius=80.0)):
         assert f.runbook is None, f.rule
+
+
+def test_end_to_end_and_spin_retry_growth():
+    d = ata(attr(184, 2), attr(10, 5), baseline={"ata_184": 0.0, "ata_10": 1.0})
+    assert rules_of(evaluate(d)) == [("disk.end_to_end_errors_growing", "critical"),
+                                     ("disk.spin_retries_growing", "warning")]
+    assert evaluate(ata(attr(184, 2), attr(10, 5), baseline={"ata_184": 2.0, "ata_10": 5.0})) == []

@@ -182,3 +182,31 @@ def test_parsers_on_odd_input():
     assert bl.parse_efibootmgr("garbage\n") == {"boot_current": None, "boot_order": [], "entries": {}}
     assert bl.parse_hwclock("") is None and bl.parse_hwclock("not a date") is None
     assert bl.parse_mdadm_scan("ARRAY\nINACTIVE-ARRAY /dev/md9\n") == []
+
+
+def test_commands_are_not_run_against_a_foreign_root(tmp_path):
+    from agent.host import Host, HostPaths
+
+    fs, _ = build(tmp_path)
+    data = bl.capture(Host(paths=HostPaths(rootfs=str(fs.root))))  # no runner: would be this machine's tools
+    assert data["memory"]["source"]["error"].startswith("skipped: host root is not /")
+    assert data["memory"]["dimms"] == [] and data["software"]["packages"] == {}
+    assert data["dmi"]["board_serial"] == "OLDBOARD0001"  # files still come from the tree
+
+
+def test_collector_state_survives_restarts_and_absent_hosts(tmp_path, make_host):
+    from agent.collectors.base import NoData
+    from agent.collectors.baseline import BaselineCollector
+    from agent.config import CollectorConfig
+
+    fs, runner = build(tmp_path)
+    store = Store(tmp_path / "state.db")
+    BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store).collect()
+    again = BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store)  # e.g. `agent check`
+    again.collect()
+    assert again.captures == 0  # a fresh capture exists: no dmidecode/dpkg-query on every check
+    assert BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), None).collect() == ()
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(NoData, match="nothing to fingerprint"):
+        BaselineCollector(make_host(tmp_path / "empty"), CollectorConfig(), store).collect()
+    store.close()
