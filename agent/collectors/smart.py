@@ -362,8 +362,12 @@ class SmartCollector(BaseCollector):
         self._selftests: dict[tuple[str, str], float] = {}
         self._sweeps = 0
         if self.store is not None:
-            self.store.migrate("disk", STORE_SCRIPTS)
-            self._load_state()
+            try:
+                self.store.migrate("disk", STORE_SCRIPTS)
+                self._load_state()
+            except Exception as exc:  # noqa: BLE001 - without the store: no baselines across restarts
+                log.warning("smart: state store unusable (%s); disk baselines kept in memory only", exc)
+                self.store = None
 
     # ---- config helpers ----
     def _compile(self, pattern: str, key: str):
