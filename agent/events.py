@@ -216,8 +216,15 @@ class EventStore:
             recent.append(StoredEvent(ts, boot, c, comp, dev, _sev(sev), src, int(n_err), _loads(detail, {}),
                                       raw_l[0] if raw_l else "", bool(prev)))
         recent.reverse()
+        parents: dict[str, str] = {}
+        for dev, detail in self.store.execute(
+                "SELECT device, detail FROM events WHERE ts >= ? AND cls LIKE 'aer.%' AND detail LIKE '%root_port%' "
+                "GROUP BY device, detail LIMIT 5000", (since,)):
+            port = _loads(detail, {}).get("root_port")
+            if isinstance(port, str) and port != dev:
+                parents[dev] = port
         return EventWindow(as_of=now, window_seconds=window_seconds, buckets=buckets, recent=tuple(recent),
-                           boots=tuple(self.boots()), current_boot=current_boot)
+                           boots=tuple(self.boots()), current_boot=current_boot, parents=tuple(sorted(parents.items())))
 
 
 def _loads(text: str, default: Any) -> Any:

@@ -145,6 +145,13 @@ class EventWindow(Reading):
     recent: tuple[StoredEvent, ...] = ()
     boots: tuple[BootRecord, ...] = ()
     current_boot: str = ""
+    parents: tuple[tuple[str, str], ...] = ()  # (device, upstream device): PCIe device -> its root port
+
+    def parent_of(self, device: str) -> str | None:
+        for d, p in self.parents:
+            if d == device:
+                return p
+        return None
 
     # ---- queries (pure) -------------------------------------------------------------------
     @staticmethod

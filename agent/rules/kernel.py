@@ -124,9 +124,38 @@ def aer_uncorrected_logged(ctx: RuleContext) -> Iterator[Finding]:
 
 @rule("pcie.aer_corrected_log_storm", defaults={"capacity": 100, "period_seconds": DAY, "critical_factor": 0},
       param_docs=_STORM_DOCS,
-      description="Corrected PCIe AER messages per device above a leaky-bucket rate (the log is rate-limited; sysfs counters are exact).")
+      description="Corrected PCIe AER messages per device, and per root port over the devices below it, above a leaky-bucket rate "
+                  "(the log is rate-limited; sysfs counters are exact).")
 def aer_corrected_log_storm(ctx: RuleContext) -> Iterator[Finding]:
     yield from storm_rule(ctx, ("aer.corrected",), "corrected AER error messages", component="pcie")
+    # per root port: the devices below one port together (a failing slot or port, not one card)
+    w = window_of(ctx.snapshot)
+    if w is None:
+        return
+    period = float(ctx.param("period_seconds"))
+    since = ctx.now - period
+    below: dict[str, list[str]] = {}
+    for dev, port in w.parents:
+        below.setdefault(port, []).append(dev)
+    for port, devs in sorted(below.items()):
+        members = [port, *devs]
+        if len(members) < 2 or not ctx.enabled_for(port, "pcie"):
+            continue
+        acc: dict[float, int] = {}
+        for d in members:
+            for t, n in w.series(("aer.corrected",), "pcie", d):
+                if t + 60 > since:
+                    acc[t] = acc.get(t, 0) + n
+        cap = float(ctx.param("capacity", port, "pcie"))
+        peak, crossed = leaky_bucket(sorted(acc.items()), cap, period)
+        hit = [d for d in members if any(t + 60 > since for t, _ in w.series(("aer.corrected",), "pcie", d))]
+        if crossed is None or len(hit) < 2:
+            continue  # one device alone is judged above
+        yield ctx.finding(component="pcie", subject=f"pcie/rootport/{port}", device=port, severity=Severity.WARNING,
+                          summary=f"root port {port}: {sum(acc.values())} corrected AER messages from {len(hit)} devices "
+                                  f"below it in {period / 3600:g} h",
+                          evidence={"errors": sum(acc.values()), "devices": ",".join(sorted(hit)), "bucket_peak": round(peak, 1),
+                                    "capacity": cap, "period_seconds": period}, fingerprint="warning")
 
 
 @rule("pcie.link_down", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",

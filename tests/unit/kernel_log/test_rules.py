@@ -62,6 +62,11 @@ CASES = [
     ("pcie.aer_corrected_log_storm", [ev("aer.corrected", I, "pcie", "0000:00:1d.0", age=i) for i in range(150)], None,
      [(W, "0000:00:1d.0")]),
     ("pcie.aer_corrected_log_storm", [ev("aer.corrected", I, "pcie", "0000:00:1d.0", age=i) for i in range(50)], None, []),
+    # per root port: 60 + 60 messages from two devices below 0000:00:1c.0 (each alone under 100)
+    ("pcie.aer_corrected_log_storm", [ev("aer.corrected", I, "pcie", "0000:01:00.0", age=i, root_port="0000:00:1c.0")
+                                      for i in range(60)]
+     + [ev("aer.corrected", I, "pcie", "0000:02:00.0", age=i, root_port="0000:00:1c.0") for i in range(60)], None,
+     [(W, "0000:00:1c.0")]),
     ("pcie.link_down", [ev("pcie.link_down", C, "pcie", "0000:00:1c.0")], None, [(C, "0000:00:1c.0")]),
     ("pcie.link_down", [ev("nvme.reset", C, "disk:nvme0", "nvme0", off_bus=True)], None, [(C, "nvme0")]),
     ("pcie.link_down", [ev("nvme.reset", W, "disk:nvme0", "nvme0")], None, []),
