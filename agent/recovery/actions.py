@@ -361,8 +361,9 @@ class ActionContext:
         self.sleep = sleep
         self.clock = clock
 
-    def run(self, argv: Sequence[str]) -> tuple[Any, dict[str, Any]]:
-        """Run an argv through the host; returns (CommandResult, evidence)."""
+    def run(self, argv: Sequence[str], env: Mapping[str, str] | None = None) -> tuple[Any, dict[str, Any]]:
+        """Run an argv through the host (``env``: variables added to the agent's environment);
+        returns (CommandResult, evidence). Evidence names the added variables, not their values."""
         argv = [str(a) for a in argv]
         if self.dry_run:
             ok, reason = argv_read_only(argv)
@@ -370,8 +371,13 @@ class ActionContext:
                 raise DryRunViolation(f"dry run refused to execute {argv!r}: {reason}")
         started = self.clock()
         t0 = time.monotonic()
-        res = self.host.run(argv, self.timeout)
-        ev = {"argv": argv, "rc": res.rc, "error": res.error, "started": started, "ended": self.clock(),
+        full_env = None
+        if env:
+            import os  # noqa: PLC0415
+
+            full_env = {**os.environ, **env}
+        res = self.host.run(argv, self.timeout, full_env) if full_env is not None else self.host.run(argv, self.timeout)
+        ev = {"argv": argv, **({"env": sorted(env)} if env else {}), "rc": res.rc, "error": res.error, "started": started, "ended": self.clock(),
               "duration_seconds": round(time.monotonic() - t0, 3), "operator": self.operator,
               "boot_id": self.host.boot_id(),
               "stdout": bounded(res.stdout), "stderr": bounded(res.stderr)}
@@ -414,6 +420,8 @@ class Action:
                 raise SpecError(k, "expected a list of strings")
             elif tp == "expect":
                 validate_expect(v, k)
+            elif tp == "env" and not isinstance(v, dict):
+                raise SpecError(k, "expected a table of NAME = \"value\"")
         cls.extra_validate(args)
 
     @classmethod
@@ -451,7 +459,7 @@ class _Command(Action):
         return "$ " + " ".join(_quote(a) for a in args["argv"]) + f"   [pass: {_describe_expect(args.get('expect'))}]"
 
     def run(self, args, ctx):
-        res, ev = ctx.run(args["argv"])
+        res, ev = ctx.run(args["argv"], args.get("env"))
         text = res.stdout.decode("utf-8", "replace")
         if res.error:
             ok, why = False, res.error
@@ -488,10 +496,22 @@ class Probe(_Command):
 class Run(_Command):
     name = "run"
     read_only = False
+    optional = {"expect": "expect", "env": "env"}
     summary = "Run a command that may change the host (argv list, no shell) and test its exit code/output."
 
     @classmethod
+    def describe(cls, args):
+        env = " ".join(f"{k}={_quote(str(v))}" for k, v in sorted((args.get("env") or {}).items()))
+        return ("$ " + (env + " " if env else "") + " ".join(_quote(a) for a in args["argv"])
+                + f"   [pass: {_describe_expect(args.get('expect'))}]")
+
+    @classmethod
     def extra_validate(cls, args):
+        for k, v in (args.get("env") or {}).items():
+            if not re.fullmatch(r"[A-Z_][A-Z0-9_]*", k) or not isinstance(v, str):
+                raise SpecError(f"env.{k}", "expected NAME = \"value\" with an upper-case variable name")
+            if k in ("PATH", "LD_PRELOAD", "LD_LIBRARY_PATH"):
+                raise SpecError(f"env.{k}", "may not be overridden by a runbook")
         if any("{" in a for a in args["argv"][:1]):
             raise SpecError("argv[0]", "the program name cannot be templated")
         if args["argv"][0].rsplit("/", 1)[-1] in ("sh", "bash", "dash", "zsh") and "-c" in args["argv"]:

@@ -210,3 +210,29 @@ def test_collector_state_survives_restarts_and_absent_hosts(tmp_path, make_host)
     with pytest.raises(NoData, match="nothing to fingerprint"):
         BaselineCollector(make_host(tmp_path / "empty"), CollectorConfig(), store).collect()
     store.close()
+
+
+def test_lvm_and_zfs_layout(tmp_path, make_host):
+    fs, runner = build(tmp_path)
+    cmd = runner.directory
+    (cmd / "vgs").mkdir()
+    (cmd / "vgs" / "--reportformat_json_-o_vg_name,vg_uuid,vg_size_--units_b").write_text(
+        '  {\n      "report": [\n          {\n              "vg": [\n                  {"vg_name":"vg0", '
+        '"vg_uuid":"Xw3f9J-0000-1111-2222-3333-4444-555555", "vg_size":"478964350976B"}\n              ]\n'
+        '          }\n      ]\n  }\n')
+    (cmd / "lvs").mkdir()
+    (cmd / "lvs" / "--reportformat_json_-o_lv_name,vg_name,lv_uuid,lv_size_--units_b").write_text(
+        '{"report": [{"lv": [{"lv_name":"root", "vg_name":"vg0", "lv_uuid":"aB3dE5-0000-1111-2222-3333-4444-666666", '
+        '"lv_size":"53687091200B"}]}]}\n')
+    (cmd / "zpool").mkdir()
+    (cmd / "zpool" / "list_-H_-o_name,guid,health").write_text("tank\t12345678901234567890\tONLINE\n")
+    (cmd / "zpool" / "status_-P").write_text("  pool: tank\n state: ONLINE\nconfig:\n\n\tNAME  STATE\n\ttank  ONLINE\n")
+    data = bl.capture(make_host(fs.root, runner=runner))
+    lvm = data["storage"]["lvm"]
+    assert lvm["vgs"] == [{"vg_name": "vg0", "vg_uuid": "Xw3f9J-0000-1111-2222-3333-4444-555555", "vg_size": "478964350976B"}]
+    assert lvm["lvs"][0]["lv_uuid"] == "aB3dE5-0000-1111-2222-3333-4444-666666"
+    assert data["storage"]["zfs"]["pools"] == [{"name": "tank", "guid": "12345678901234567890", "health": "ONLINE"}]
+    assert "pool: tank" in data["storage"]["zfs"]["status"]
+    (cmd / "vgs" / "--reportformat_json_-o_vg_name,vg_uuid,vg_size_--units_b").write_text("garbage")
+    data = bl.capture(make_host(fs.root, runner=runner))
+    assert data["storage"]["lvm"]["vgs"] == [] and data["storage"]["lvm"]["vgs_source"]["error"] == "unexpected JSON layout"

@@ -540,3 +540,28 @@ on_failure = "look"
     assert ("revert", "x") not in runner.calls
     ev = rec.data["steps"]["A"]["evidence"][0]
     assert ev["boot_id"] == "boot-1"
+
+
+def test_run_env_is_added_and_recorded_by_name(tmp_path):
+    text = f"""
+id = "t"
+title = "t"
+[[steps]]
+id = "E"
+title = "env"
+apply = {{ action = "run", argv = ["{sys.executable}", "-c", "import os, sys; open(sys.argv[1], 'w').write(os.environ['DEBIAN_FRONTEND'] + os.environ.get('HOME', '-'))", "{{params.dir}}/env"], env = {{ DEBIAN_FRONTEND = "noninteractive" }} }}
+verify = {{ action = "read_file", path = "{{params.dir}}/env", expect = {{ regex = "^noninteractive" }} }}
+on_failure = "x"
+[params.dir]
+description = "d"
+"""
+    ex, _ = make(tmp_path, text)
+    ex.host = __import__("agent.host", fromlist=["Host"]).Host()  # real root: read_file reads the work dir
+    rec = ex.start()
+    assert rec.data["status"] == "completed", rec.data["steps"]["E"]
+    ev = [e for e in rec.data["steps"]["E"]["evidence"] if e["phase"] == "apply"][0]
+    assert ev["env"] == ["DEBIAN_FRONTEND"]
+    assert (tmp_path / "w" / "env").read_text().startswith("noninteractive") and "-" != (tmp_path / "w" / "env").read_text()[14:]
+    from agent.recovery.runbook import RunbookError
+    with pytest.raises(RunbookError, match="may not be overridden"):
+        runbook(text.replace("DEBIAN_FRONTEND", "LD_PRELOAD"))
