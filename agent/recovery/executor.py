@@ -111,6 +111,7 @@ class PlanItem:
     apply: str | None = None
     verify: str | None = None
     confirm: str | None = None
+    instructions: str | None = None
     results: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -232,6 +233,8 @@ class Executor:
                 spec = getattr(step, key)
                 if spec is not None:
                     setattr(item, key, A.ACTIONS[spec.action].describe(self._fill(spec, lenient=True)))
+            if step.instructions:
+                item.instructions = " ".join(fill(step.instructions, self._ctx(), lambda r: f"<{r}>").split())
             if step.confirm:
                 want = step.confirm.get("equals") or f"/{step.confirm.get('pattern')}/"
                 item.confirm = (fill(step.confirm["prompt"], self._ctx(), lambda r: f"<{r}>") + " (typed: "

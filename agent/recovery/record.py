@@ -98,7 +98,7 @@ class RunStore:
     def load(self, run_id: str) -> "RunRecord":
         p = self.path(run_id)
         if not p.exists():
-            cands = [x.stem for x in self.dir.glob(f"{run_id}*.json")] if self.dir.is_dir() else []
+            cands = [x.stem for x in self._run_files(f"{run_id}*.json")]
             if len(cands) == 1:
                 p = self.path(cands[0])
             else:
@@ -122,7 +122,7 @@ class RunStore:
         out = []
         if not self.dir.is_dir():
             return out
-        for p in sorted(self.dir.glob("*.json")):
+        for p in self._run_files("*.json"):
             try:
                 d = json.loads(p.read_text())
                 steps = d.get("steps", {})
@@ -134,6 +134,12 @@ class RunStore:
                 out.append({"run_id": p.stem, "runbook": None, "status": "unreadable", "created": None,
                             "updated": None, "current_step": None, "done": 0, "total": 0})
         return sorted(out, key=lambda r: r.get("created") or 0)
+
+    def _run_files(self, pattern: str) -> list[Path]:
+        """Run records only (not the baseline copies kept beside them)."""
+        if not self.dir.is_dir():
+            return []
+        return sorted(p for p in self.dir.glob(pattern) if not p.name.endswith(".baseline.json"))
 
     # ---- audit ---------------------------------------------------------------------------------
     def audit(self, event: str, **fields: Any) -> None:

@@ -199,6 +199,8 @@ def plan_text(items, rb: Runbook) -> str:
             out.append(f"      {it.detail}")
         if it.status in ("already_done", "not_applicable"):
             continue
+        if it.instructions:
+            out.append(f"      do:      {it.instructions}")
         if it.check:
             out.append(f"      check:   {it.check}")
         if it.confirm:
@@ -217,7 +219,7 @@ def plan_text(items, rb: Runbook) -> str:
 def plan_json(items) -> list[dict[str, Any]]:
     return [{"step": it.step.id, "title": it.step.title, "kind": it.step.kind, "destructive": it.step.destructive,
              "status": it.status, "detail": it.detail, "check": it.check, "apply": it.apply, "verify": it.verify,
-             "confirm": it.confirm, "results": it.results, "estimate_seconds": it.step.estimate_seconds}
+             "confirm": it.confirm, "instructions": it.instructions, "results": it.results, "estimate_seconds": it.step.estimate_seconds}
             for it in items]
 
 

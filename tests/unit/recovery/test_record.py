@@ -114,3 +114,11 @@ def test_lock_is_released_when_the_holder_dies(tmp_path):
     subprocess.run([sys.executable, "-c", code], timeout=60)
     with store.lock("r1"):
         pass
+
+
+def test_baseline_copies_beside_runs_are_not_runs(tmp_path):
+    store = RunStore(tmp_path)
+    _rec(store, "20261125T010203Z-t-abcd")
+    (store.dir / "20261125T010203Z-t-abcd.baseline.json").write_text("{}")
+    assert [r["run_id"] for r in store.list()] == ["20261125T010203Z-t-abcd"]
+    assert store.load("20261125T010203Z-t").run_id == "20261125T010203Z-t-abcd"
