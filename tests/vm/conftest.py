@@ -1,0 +1,118 @@
+"""Fixtures of the VM suite (``-m vm``): the cached guest image, one guest and one Prometheus per test.
+
+Everything here is skipped with a reason (never failed) when the host cannot run it: not root,
+a Debian package missing and not installable, no kernel image. Failures of the guest itself (no
+boot, agent silent, scenario timeout) fail the test with the serial console and the agent log.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+LATENCIES: list[dict] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture(scope="session")
+def vm_env():
+    """(image, qemu) or skip: host packages, guest image (cached), qemu flavour."""
+    from tests.vm.image import build, ensure_host_packages  # noqa: PLC0415
+    from tests.vm.machine import Qemu  # noqa: PLC0415
+
+    if os.geteuid() != 0:
+        pytest.skip("the VM suite needs root (debootstrap, chroot, apt-get)")
+    why = ensure_host_packages()
+    if why:
+        pytest.skip(f"VM suite host requirements: {why}")
+    t0 = time.monotonic()
+    image = build()
+    qemu = Qemu.choose()
+    print(f"\nguest image ready in {time.monotonic() - t0:.1f} s: {image.info} ; {qemu.version_line}")
+    return image, qemu
+
+
+@pytest.fixture
+def machine(vm_env, request):
+    """Factory: machine(bad_sector=False) -> a started guest with the agent answering."""
+    from tests.vm.machine import BAD_SECTOR, Machine  # noqa: PLC0415
+
+    image, qemu = vm_env
+    made: list[Machine] = []
+
+    def _make(bad_sector: bool = False) -> Machine:
+        workdir = Path(tempfile.mkdtemp(prefix="hwagent-vm-"))
+        m = Machine(image, qemu, workdir, bad_sector=BAD_SECTOR if bad_sector else None)
+        made.append(m)
+        m.start()
+        m.wait_agent()
+        return m
+
+    yield _make
+    failed = any(getattr(request.node, f"rep_{w}", None) is not None and getattr(request.node, f"rep_{w}").failed
+                 for w in ("setup", "call"))
+    for m in made:
+        if failed:
+            print(f"\n===== guest diagnostics ({m.dir})\n{m.diagnostics()}")
+        m.cleanup()
+
+
+@pytest.fixture
+def prometheus(request):
+    """Factory: prometheus(machine) -> a running Prometheus scraping that guest's agent."""
+    from tests.vm.prom import Prometheus  # noqa: PLC0415
+
+    made: list[Prometheus] = []
+
+    def _make(m) -> Prometheus:
+        p = Prometheus(Path(tempfile.mkdtemp(prefix="hwagent-prom-")), f"127.0.0.1:{m.port}")
+        made.append(p)
+        p.start()
+        p.wait("scrape target up", p.targets_up, 30)
+        return p
+
+    yield _make
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for p in made:
+        if failed:
+            print(f"\n===== prometheus log\n{p.log_tail()}")
+        p.cleanup()
+
+
+@pytest.fixture
+def latency():
+    def _record(scenario: str, **values) -> None:
+        LATENCIES.append({"scenario": scenario, **values})
+    return _record
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not LATENCIES:
+        return
+    tr = terminalreporter
+    tr.section("VM suite: detection latency (seconds after injection)")
+    cols = ("scenario", "rule", "agent_s", "prometheus_metric_s", "alert_firing_s", "boot_s")
+    tr.write_line("  ".join(f"{c:<24}" if i < 2 else f"{c:>19}" for i, c in enumerate(cols)))
+    for row in LATENCIES:
+        cells = []
+        for i, c in enumerate(cols):
+            v = row.get(c, "")
+            v = f"{v:.2f}" if isinstance(v, float) else str(v)
+            cells.append(f"{v:<24}" if i < 2 else f"{v:>19}")
+        tr.write_line("  ".join(cells))
+    from tests.vm.image import cache_dir  # noqa: PLC0415
+
+    out = cache_dir() / "latency-last-run.json"
+    out.write_text(json.dumps(LATENCIES, indent=1))
+    tr.write_line(f"(also in {out})")

@@ -1,0 +1,130 @@
+"""A real Prometheus (Debian's /usr/bin/prometheus) for the VM suite, run by hand in a temp dir.
+
+It scrapes the guest agent through the forwarded port every second, evaluates a copy of the
+project's shipped alert rules (``agent/data/alerts.yml``) every second, and the tests read its
+HTTP API (``/api/v1/query``, ``/api/v1/alerts``).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from tests.vm.image import REPO
+from tests.vm.machine import free_port
+
+SHIPPED_ALERTS = REPO / "agent" / "data" / "alerts.yml"
+# `for:` overrides in the test copy only: a warning finding must fire within the test's bounded
+# time; everything else keeps its shipped value
+FOR_OVERRIDES = {"HwagentFindingWarning": "0s"}
+
+
+def alerts_copy(dest: Path, overrides: dict[str, str] = FOR_OVERRIDES) -> Path:
+    """The shipped rules file with ``for:`` replaced for the named alerts (text edit keeps the rest)."""
+    out, current = [], None
+    for line in SHIPPED_ALERTS.read_text().splitlines():
+        m = re.match(r"\s*-\s*alert:\s*(\S+)", line)
+        if m:
+            current = m.group(1)
+        fm = re.match(r"(\s*)for:\s*\S+", line)
+        if fm and current in overrides:
+            line = f"{fm.group(1)}for: {overrides[current]}"
+        out.append(line)
+    dest.write_text("\n".join(out) + "\n")
+    return dest
+
+
+class Prometheus:
+    def __init__(self, workdir: Path, target: str, job: str = "hwagent"):
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.target, self.job = target, job
+        self.port = free_port()
+        self.proc: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> None:
+        rules = alerts_copy(self.dir / "alerts.yml")
+        cfg = self.dir / "prometheus.yml"
+        cfg.write_text(
+            "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n  evaluation_interval: 1s\n"
+            f"rule_files:\n  - {rules}\n"
+            f"scrape_configs:\n  - job_name: {self.job}\n    static_configs:\n      - targets: ['{self.target}']\n")
+        check = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True)
+        if check.returncode != 0:
+            raise RuntimeError(f"promtool check config failed:\n{check.stdout}{check.stderr}")
+        self.proc = subprocess.Popen(
+            ["prometheus", f"--config.file={cfg}", f"--storage.tsdb.path={self.dir / 'data'}",
+             f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
+             "--storage.tsdb.retention.time=1h"],
+            stdout=open(self.dir / "prometheus.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"prometheus exited rc={self.proc.returncode}: {self.log_tail()}")
+            try:
+                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:  # noqa: S310
+                    if r.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"prometheus not ready within {timeout}s: {self.log_tail()}")
+
+    def log_tail(self) -> str:
+        try:
+            return (self.dir / "prometheus.log").read_text(errors="replace")[-3000:]
+        except OSError:
+            return ""
+
+    def _get(self, path: str, **params) -> dict:
+        url = self.url + path + ("?" + urllib.parse.urlencode(params) if params else "")
+        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310
+            body = json.loads(r.read())
+        if body.get("status") != "success":
+            raise RuntimeError(f"prometheus {path} {params}: {body}")
+        return body["data"]
+
+    def query(self, expr: str) -> list[dict]:
+        """Instant vector: [{"metric": {...}, "value": [ts, "v"]}, ...]."""
+        return self._get("/api/v1/query", query=expr)["result"]
+
+    def alerts(self) -> list[dict]:
+        return self._get("/api/v1/alerts")["alerts"]
+
+    def targets_up(self) -> bool:
+        return any(float(r["value"][1]) == 1 for r in self.query(f'up{{job="{self.job}"}}'))
+
+    def wait(self, what: str, fn, timeout: float, interval: float = 0.3):
+        deadline = time.monotonic() + timeout
+        last = None
+        while time.monotonic() < deadline:
+            try:
+                last = fn()
+            except (urllib.error.URLError, OSError, RuntimeError) as exc:
+                last = exc
+            else:
+                if last:
+                    return last
+            time.sleep(interval)
+        raise AssertionError(f"prometheus: {what} not seen within {timeout:.0f}s (last: {last!r})")
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)

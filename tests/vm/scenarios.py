@@ -1,0 +1,188 @@
+"""Fault scenarios of the VM suite: how each fault is injected and what the agent must report.
+
+An :class:`Expect` names a rule family by regular expression (the exact ids belong to the
+capability that implements the rule), the component and the allowed severities. A scenario
+runs when the installed agent registers the collectors it needs and at least one rule matching
+one of its expectations; every expectation whose rule is registered must then be met, the others
+are reported as pending. So a scenario starts to count as soon as its capability lands, and the
+suite never fails for a capability that does not exist yet.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from tests.vm.machine import BAD_SECTOR, Machine
+
+
+@dataclass(frozen=True)
+class Expect:
+    rule: str  # regex over rule ids (fullmatch)
+    component: str  # regex over the finding's component (fullmatch)
+    severities: tuple[str, ...]
+    collectors: tuple[str, ...]  # collectors that feed the rule (all needed)
+    text: str = ""  # regex the finding's JSON must contain (device, sensor, bank...), optional
+
+    def rules_in(self, registered: set[str]) -> list[str]:
+        return sorted(r for r in registered if re.fullmatch(self.rule, r))
+
+    def missing(self, image) -> str | None:
+        """Why this expectation cannot be checked with the installed agent, or None."""
+        cols = [c for c in self.collectors if c not in image.collectors]
+        if cols:
+            return f"collector {', '.join(cols)} not registered"
+        if not self.rules_in(image.rule_ids):
+            return f"no rule matching {self.rule} registered"
+        return None
+
+    def matches(self, finding: dict) -> bool:
+        import json  # noqa: PLC0415
+
+        return (re.fullmatch(self.rule, finding.get("rule", "")) is not None
+                and re.fullmatch(self.component, finding.get("component", "")) is not None
+                and finding.get("severity") in self.severities
+                and (not self.text or re.search(self.text, json.dumps(finding)) is not None))
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str  # must be in the installed agent's catalogue, else this check is pending
+    expr: str  # PromQL that returns a non-empty vector once the fault is seen
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    inject: Callable[[Machine], None]
+    expect: tuple[Expect, ...]
+    metrics: tuple[Metric, ...] = ()
+    bad_sector: bool = False
+    needs_correctable_aer: bool = False
+    timeout: float = 60.0  # injection -> finding (generous: the 2-core host may be busy)
+    check_cli: bool = False  # also run `agent status --json` in the guest (a Python start under TCG: 5-20 s)
+    setup: Callable[[Machine], None] | None = None
+    note: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------------------------- injections
+def mce_corrected(m: Machine) -> None:
+    # bank 1 status VAL|EN|MISCV|ADDRV, MCACOD 0x9f (memory read), address, misc (physical address, lsb 6)
+    m.qmp.hmp("mce 0 1 0x9c0000000000009f 0 0x1234000 0x86")
+
+
+def mce_uncorrected(m: Machine) -> None:
+    # SRAO: VAL|UC|EN|MISCV|ADDRV|S, MCACOD 0xc0 (memory scrub); broadcast (-b) like Intel hardware,
+    # mcg_status RIPV|MCIP: the kernel logs it and runs memory_failure() on the page
+    m.qmp.hmp("mce -b 0 9 0xbd000000000000c0 0x5 0x30000000 0x86")
+
+
+def mce_fatal(m: Machine) -> None:
+    # PCC (processor context corrupt): "Kernel panic - not syncing: Fatal machine check"
+    m.qmp.hmp("mce -b 0 1 0xbe00000000000000 0x7 0 0")
+
+
+def aer_corrected(m: Machine) -> None:
+    # only ports can be targets (qemu's nvme has no AER capability); rp1 is the NVMe's root port
+    m.qmp.hmp("pcie_aer_inject_error rp1 RCVR")
+
+
+def aer_uncorrected(m: Machine) -> None:
+    m.qmp.hmp("pcie_aer_inject_error rp1 COMP_TIME")
+
+
+def nvme_critical_warning(m: Machine) -> None:
+    # SMART critical warning byte: bit0 spare below threshold, bit1 temperature, bit2 reliability degraded
+    m.qmp.cmd("qom-set", path="/machine/peripheral/nvme0", property="smart_critical_warning", value=7)
+
+
+def disk_io_error(m: Machine) -> None:
+    # blkdebug fails every read of BAD_SECTOR on both disks; read it the way a scrub would
+    for dev in ("/dev/sda", "/dev/nvme0n1"):
+        m.sh(f"dd if={dev} of=/dev/null bs=512 skip={BAD_SECTOR} count=8 iflag=direct", timeout=180, check=False)
+
+
+def ipmi_overtemp(m: Machine) -> None:
+    m.set_sensor("cpu_temp", 97)  # upper critical is 95 degC
+
+
+def ipmi_fan_failure(m: Machine) -> None:
+    m.set_sensor("fan1", 2)  # 100 RPM, below lower non-recoverable (200)
+
+
+def raid_setup(m: Machine) -> None:
+    m.sh("mdadm --create /dev/md0 --level=1 --raid-devices=2 --metadata=1.2 --assume-clean --run --force "
+         "/dev/nvme0n1 /dev/sda", timeout=120)
+    m.sh("cat /proc/mdstat")
+
+
+def raid_fail_member(m: Machine) -> None:
+    m.sh("mdadm /dev/md0 --fail /dev/sda", timeout=60)
+
+
+KLOG = ("kernel_log",)
+# rule ids the kernel-log capability is expected to provide (regexes: its exact ids are its own)
+KLOG_MCE = r"(cpu|memory|board)\..*(mce|machine_check).*"
+
+SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
+    Scenario("mce-corrected", mce_corrected,
+             (Expect(KLOG_MCE, r"cpu|memory|board", ("warning",), KLOG),),
+             (Metric("hwagent_kernel_events_total", 'hwagent_kernel_events_total{class=~".*mce.*"} > 0'),)),
+    Scenario("mce-uncorrected", mce_uncorrected,
+             # memory_failure() takes the page offline: meminfo HardwareCorrupted (system collector)
+             (Expect(r"memory\.hardware_corrupted", r"memory.*", ("warning", "critical"), ("system",)),
+              Expect(KLOG_MCE + r"|memory\..*(uncorrect|failure|poison).*", r"cpu|memory.*|board", ("critical",), KLOG)),
+             (Metric("hwagent_memory_hardware_corrupted_bytes", "hwagent_memory_hardware_corrupted_bytes > 0"),
+              Metric("hwagent_kernel_events_total", 'hwagent_kernel_events_total{class=~".*(mce|memory).*"} > 0'))),
+    Scenario("aer-corrected", aer_corrected,
+             # one correctable error crosses the rate rules' warning threshold in the guest config
+             (Expect(r"pcie\.aer_(correctable|rootport)_rate", r"pcie.*|board", ("warning",), ("aer",), text=r"0000:00:01\.0"),),
+             (Metric("hwagent_pcie_aer_errors_total", 'hwagent_pcie_aer_errors_total{severity=~"correct.*"} > 0'),),
+             needs_correctable_aer=True),
+    Scenario("aer-uncorrected", aer_uncorrected,
+             # Completion Timeout is non-fatal: a warning (fatal would be critical)
+             (Expect(r"pcie\.aer_uncorrectable", r"pcie.*|board", ("warning",), ("aer",), text=r"0000:00:01\.0"),),
+             (Metric("hwagent_pcie_aer_errors_total", 'hwagent_pcie_aer_errors_total{severity=~"nonfatal|non_fatal"} > 0'),)),
+    Scenario("nvme-critical-warning", nvme_critical_warning,
+             # the NVMe composite temperature alarm (hwmon) and the SMART critical warning itself
+             (Expect(r"board\.sensor_alarm", r"disk:.*", ("warning",), ("hwmon",), text=r"temp1"),
+              Expect(r"disk\.nvme_critical_warning", r"disk:.*", ("critical",), ("smart",))),
+             (Metric("hwagent_hwmon_alarm", 'hwagent_hwmon_alarm{chip=~".*nvme.*"} == 1'),),
+             check_cli=True),
+    Scenario("disk-io-error", disk_io_error,
+             # qemu's I/O errors change no SMART counter and no NVMe error log: only the kernel log sees them
+             (Expect(r"disk\..*(io|read|medium|error).*", r"disk:.*", ("warning", "critical"), KLOG),),
+             (Metric("hwagent_kernel_events_total", 'hwagent_kernel_events_total{class=~".*(io|block|disk).*"} > 0'),),
+             bad_sector=True),
+    Scenario("ipmi-overtemp", ipmi_overtemp,
+             (Expect(r"board\.ipmi_sensor", r"board|cpu|bmc", ("critical",), ("ipmi",), text=r"(?i)cpu1.?temp"),),
+             (Metric("hwagent_ipmi_temperature_celsius", "hwagent_ipmi_temperature_celsius >= 97"),)),
+    Scenario("ipmi-fan-failure", ipmi_fan_failure,
+             (Expect(r"board\.ipmi_sensor", r"board|bmc|fan.*", ("critical",), ("ipmi",), text=r"(?i)fan1"),),
+             (Metric("hwagent_ipmi_fan_rpm", "hwagent_ipmi_fan_rpm <= 100"),)),
+    Scenario("raid1-member-failed", raid_fail_member,
+             (Expect(r"raid\.degraded", r"raid.*|md.*", ("critical",), ("mdraid",), text=r"md0|md127"),
+              Expect(r"raid\.member_failed", r"raid.*|md.*|disk.*", ("warning", "critical"), ("mdraid",), text=r"sda")),
+             (Metric("hwagent_md_degraded", "hwagent_md_degraded > 0"),),
+             setup=raid_setup),
+)}
+
+# the fatal MCE scenario needs a reboot and is its own test (test_fatal_mce_previous_boot)
+FATAL_MCE = Scenario(
+    "mce-fatal", mce_fatal,
+    (Expect(r"(cpu|board|memory|kernel|system)\..*(mce|machine_check|panic|fatal|unclean|unexpected|reboot).*",
+            r"cpu|memory|board|system|host", ("critical",), KLOG),),
+    timeout=90)
+
+
+def wait_for(fn, timeout: float, interval: float = 0.2):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    return None

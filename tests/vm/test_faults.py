@@ -1,0 +1,180 @@
+"""End to end on a real kernel: inject a hardware fault into a qemu guest running the agent and
+check that (1) the agent reports the right finding, (2) Prometheus has the series, (3) the shipped
+alert fires, (4) the healthy baseline had no finding. One guest per test; see tests/vm/README.md.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from tests.vm.scenarios import FATAL_MCE, SCENARIOS, Expect, Scenario, wait_for
+
+pytestmark = pytest.mark.vm
+
+ALERT_FOR = {"critical": "HwagentFindingCritical", "warning": "HwagentFindingWarning"}
+
+
+def _plan(sc: Scenario, image, qemu) -> tuple[list[Expect], list[str]]:
+    """(expectations to check, pending notes) or skip when nothing of the scenario is installed."""
+    active = [e for e in sc.expect if e.missing(image) is None]
+    if not active:
+        pytest.skip(f"{sc.name}: pending on the installed agent: "
+                    + "; ".join(f"{e.rule}: {e.missing(image)}" for e in sc.expect))
+    if sc.needs_correctable_aer and not qemu.delivers_correctable_aer:
+        pytest.skip(f"{sc.name}: {qemu.version_line} never sends ERR_COR (fixed in qemu 8.0); "
+                    "let the suite fetch the backports qemu (HWAGENT_VM_QEMU=auto)")
+    pending = [f"{e.rule}: {e.missing(image)}" for e in sc.expect if e not in active]
+    pending += [f"metric {mt.name} not in the catalogue" for mt in sc.metrics if mt.name not in image.metrics]
+    return active, pending
+
+
+def _assert_baseline(m, prom) -> None:
+    st = m.status()
+    assert st is not None, "agent stopped answering"
+    assert st["findings"] == [], f"healthy baseline has findings: {json.dumps(st['findings'], indent=1)}"
+    assert not [c for c, v in st["collectors"].items() if not v["ok"]], f"collectors failing: {st['collectors']}"
+    assert prom.query("hwagent_finding_active == 1") == []
+    firing = [a for a in prom.alerts() if a["state"] == "firing" and a["labels"].get("alertname", "").startswith("HwagentFinding")]
+    assert firing == [], f"alerts firing on the healthy baseline: {firing}"
+
+
+def _wait_findings(m, expects: list[Expect], timeout: float) -> dict[int, dict]:
+    """Poll /status.json until every expectation has a finding; {index: finding}."""
+    got: dict[int, dict] = {}
+
+    def poll():
+        st = m.status() or {"findings": []}
+        for i, e in enumerate(expects):
+            if i not in got:
+                f = next((f for f in st["findings"] if e.matches(f)), None)
+                if f is not None:
+                    got[i] = dict(f, _seen=time.monotonic())
+        return len(got) == len(expects)
+
+    if not wait_for(poll, timeout):
+        st = m.status()
+        raise AssertionError(
+            f"within {timeout:.0f}s after injection the agent reported {len(got)}/{len(expects)} expected findings; "
+            f"missing: {[e for i, e in enumerate(expects) if i not in got]}; "
+            f"findings now: {json.dumps((st or {}).get('findings'), indent=1)}")
+    return got
+
+
+def _check_prometheus(sc: Scenario, image, prom, findings: list[dict], t_inject: float, timeout: float = 30) -> dict:
+    times: dict[str, float] = {}
+    for f in findings:
+        # the series carries the component class ("disk" for "disk:<id>") and the device
+        comp = f["component"].split(":", 1)[0]
+        sel = (f'hwagent_finding_active{{rule="{f["rule"]}",component="{comp}",device="{f["device"]}",'
+               f'severity="{f["severity"]}"}} == 1')
+        prom.wait(sel, lambda s=sel: prom.query(s), timeout)
+        times.setdefault("prometheus_metric_s", time.monotonic() - t_inject)
+        alertname = ALERT_FOR.get(f["severity"])
+        if alertname:
+            def firing(rule=f["rule"], name=alertname, dev=f["device"]):
+                return [a for a in prom.alerts() if a["state"] == "firing" and a["labels"].get("alertname") == name
+                        and a["labels"].get("rule") == rule and a["labels"].get("device") == dev]
+            alerts = prom.wait(f"alert {alertname} firing for rule {f['rule']}", firing, timeout)
+            assert alerts[0]["labels"].get("component") == comp
+            times.setdefault("alert_firing_s", time.monotonic() - t_inject)
+    for mt in sc.metrics:
+        if mt.name in image.metrics:
+            prom.wait(mt.expr, lambda e=mt.expr: prom.query(e), timeout)
+    return times
+
+
+def _check_cli(m, findings: list[dict]) -> None:
+    """`agent status --json` inside the guest (the CLI asks the daemon) shows the same findings."""
+    out = m.sh("agent status --json 2>/dev/null; true", timeout=120)
+    data = json.loads(out[out.index("{"):])
+    keys = {(f["rule"], f["component"], f["severity"]) for f in data["findings"]}
+    for f in findings:
+        assert (f["rule"], f["component"], f["severity"]) in keys, f"`agent status --json` lacks {f['rule']}: {data['findings']}"
+
+
+def run_scenario(sc: Scenario, vm_env, machine, prometheus, latency, m=None) -> None:
+    image, qemu = vm_env
+    expects, pending = _plan(sc, image, qemu)
+    m = m or machine(bad_sector=sc.bad_sector)
+    if sc.setup:
+        sc.setup(m)
+        time.sleep(3)  # let every collector run at least once on the new state
+    prom = prometheus(m)
+    _assert_baseline(m, prom)
+    t_inject = time.monotonic()
+    sc.inject(m)
+    got = _wait_findings(m, expects, sc.timeout)
+    agent_s = max(f["_seen"] for f in got.values()) - t_inject
+    findings = [got[i] for i in sorted(got)]
+    times = _check_prometheus(sc, image, prom, findings, t_inject)
+    if sc.check_cli:
+        _check_cli(m, findings)
+    latency(sc.name, rule=",".join(f["rule"] for f in findings), agent_s=agent_s, boot_s=m.boot_seconds, **times)
+    if pending:
+        print(f"{sc.name}: pending on other capabilities: {'; '.join(pending)}")
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_fault_scenario(name, vm_env, machine, prometheus, latency):
+    run_scenario(SCENARIOS[name], vm_env, machine, prometheus, latency)
+
+
+def test_fatal_mce_previous_boot(vm_env, machine, prometheus, latency):
+    """A fatal machine check panics the guest; after the reboot the agent reports it (state disk + pstore)."""
+    sc = FATAL_MCE
+    image, qemu = vm_env
+    expects, _pending = _plan(sc, image, qemu)
+    m = machine()
+    prom = prometheus(m)
+    _assert_baseline(m, prom)
+    sc.inject(m)
+    m.wait_serial(r"Kernel panic - not syncing: Fatal machine check", 30)
+    assert m.wait_exit(60) is not None  # panic=-1 reboots at once, -no-reboot turns that into an exit
+    m.stop()
+    t_boot = time.monotonic()
+    m.start()
+    m.wait_agent()
+    pstore = m.sh("for f in /sys/fs/pstore/*; do echo \"== $f\"; cat \"$f\"; done", check=False)
+    assert re.search(r"Fatal machine check", pstore), f"no panic record in pstore (acpi-erst): {pstore[-2000:]}"
+    got = _wait_findings(m, expects, sc.timeout)
+    findings = [got[i] for i in sorted(got)]
+    times = _check_prometheus(sc, image, prom, findings, t_boot, timeout=60)
+    latency(sc.name, rule=",".join(f["rule"] for f in findings),
+            agent_s=max(f["_seen"] for f in got.values()) - t_boot, boot_s=m.boot_seconds, **times)
+
+
+def test_restart_does_not_double_count(vm_env, machine, prometheus, latency):
+    """Kernel events seen before an agent restart are not counted again after it."""
+    image, qemu = vm_env
+    if "kernel_log" not in image.collectors:
+        pytest.skip(f"collector kernel_log not registered in the installed agent (has {', '.join(image.collectors)})")
+    if "events" not in image.commands:
+        pytest.skip("`agent events` not available in the installed agent")
+    m = machine()
+    SCENARIOS["mce-corrected"].inject(m)
+    SCENARIOS["aer-uncorrected"].inject(m)
+    m.wait_serial(r"AER: Uncorrected", 30)
+
+    def events():
+        out = m.sh("agent events --json 2>/dev/null", timeout=120, check=False)
+        start = min([i for i in (out.find("["), out.find("{")) if i >= 0], default=-1)
+        data = json.loads(out[start:]) if start >= 0 else []
+        return data.get("events", data) if isinstance(data, dict) else data
+
+    def total():
+        text = m.http("/metrics").decode()
+        return sum(float(v) for v in re.findall(r"^hwagent_kernel_events_total\{[^}]*\} (\S+)$", text, re.M))
+
+    before = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events()), 60, interval=2)
+    assert before, "the agent did not record the injected kernel events"
+    total_before = total()
+    m.sh("/hwagent-vm/agent-service.sh restart", timeout=60)
+    m.wait_agent()
+    time.sleep(4)  # a few collection cycles after the restart
+    after = events()
+    assert len(after) == len(before), f"events before restart {len(before)}, after {len(after)}:\n{json.dumps(after, indent=1)}"
+    assert total() <= total_before, f"hwagent_kernel_events_total grew across the restart ({total_before} -> {total()})"
