@@ -331,14 +331,25 @@ class Classifier:
     def scan_text(self, lines: Iterable[str]) -> None:
         """Classify dmesg/syslog/pstore text lines (``[  7.416] msg``, ``<6>[..] msg``,
         ``Sep 19 10:29:11 host kernel: [..] msg``). Indented lines continue the record above."""
+        flat, pci = _FLAT_MATCH, _PCI_SCAN.search
         for line in lines:
-            if not line.strip():
+            if not line:
                 continue
-            if line[0] in " \t" and not line.lstrip().startswith("["):
-                if self.group is not None:
-                    self.group.lines.append(line.strip()[:MAX_RECORD])
-                    self._continuation_text(line.strip())
-                continue
+            c0 = line[0]
+            if c0 in " \t":
+                if not line.strip():
+                    continue
+                if not line.lstrip().startswith("["):
+                    if self.group is not None:
+                        self.group.lines.append(line.strip()[:MAX_RECORD])
+                        self._continuation_text(line.strip())
+                    continue
+            if self.group is None and (c0 == "[" or c0 == "<"):
+                # fast rejection: look at the message after the "[  7.41] " stamp without parsing it
+                j = line.find("] ")
+                k = j + 2 if j > 0 else 0
+                if not flat(line, k) and not (": " in line and pci(line, k, k + 160)):
+                    continue
             m = _TEXT_PREFIX.match(line)
             prio = usec = None
             msg = line
