@@ -1,8 +1,8 @@
 """Replay of recorded command output, named after the argv (pySMART / smartctl_exporter style).
 
-``smartctl --json -x /dev/sda`` is looked up as ``_--json_-x__dev_sda`` (each argv element after
+``smartctl --json -x /dev/sda`` is looked up as ``--json_-x__dev_sda`` (each argv element after
 the program name joined with ``_``, ``/`` replaced by ``_``) in the program's folder of the case
-directory: ``commands/smartctl/_--json_-x__dev_sda``. An exit code other than 0 is stored beside
+directory: ``commands/smartctl/--json_-x__dev_sda``. An exit code other than 0 is stored beside
 it in ``<name>.rc``. A missing recording fails and names the argv and the file it looked for.
 The runner never runs a real command.
 """
