@@ -45,6 +45,7 @@ CURSOR_KEY = "kernel_log.kmsg_cursor"
 JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
+PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
 HEARTBEAT_SECONDS = 60.0
 EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
 
@@ -158,6 +159,7 @@ class KernelLogCollector(BaseCollector):
         self._journal_events: list[KernelEvent] = []
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
+        self._last_pstore_scan = 0.0
         self._window = None
         self._window_key: tuple[int, int] | None = None
         self._ata_map: dict[str, str] | None = None
@@ -410,10 +412,22 @@ class KernelLogCollector(BaseCollector):
             source="agent", boot_id=self.boot_id, time=now))
 
     def _check_previous_boot(self, now: float) -> None:
-        if self.events.store.get(PREV_CHECKED_KEY) == self.boot_id:
-            return
         prev = self.events.previous_boot(self.boot_id)
         prev_id = prev.boot_id if prev else "previous"
+        self._scan_pstore(prev_id, now)
+        if self.events.store.get(PREV_CHECKED_KEY) == self.boot_id:
+            return
+        prefix = self._journalctl()
+        if prefix is not None:
+            res = self.host.run([*prefix, "-k", "-b", "-1", "-o", "json", "--no-pager"],
+                                float(self.option("journal_timeout_seconds")))
+            if res.ok:
+                self._classify_journal(res.text(), previous_boot=True)
+        self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
+
+    def _scan_pstore(self, prev_id: str, now: float) -> None:
+        """New files in pstore (each read once; pstore may be mounted after the agent starts, so
+        this repeats during the first minutes of a boot)."""
         found: list[KernelEvent] = []
         pstore = self.host.path("sys", "fs", "pstore")
         seen = set(self.events.store.get(PSTORE_SEEN_KEY) or [])
@@ -441,14 +455,8 @@ class KernelLogCollector(BaseCollector):
             for e in c.take():
                 found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
         self._extra.extend(found)
-        self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-200:])
-        prefix = self._journalctl()
-        if prefix is not None:
-            res = self.host.run([*prefix, "-k", "-b", "-1", "-o", "json", "--no-pager"],
-                                float(self.option("journal_timeout_seconds")))
-            if res.ok:
-                self._classify_journal(res.text(), previous_boot=True)
-        self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
+        if set(current) - seen:
+            self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-200:])
 
     # ---- collect -----------------------------------------------------------------------------
     def collect(self) -> list[Reading]:
@@ -457,6 +465,11 @@ class KernelLogCollector(BaseCollector):
         if not self._started:
             self._start()
         now = self.host.now()
+        if self.option("previous_boot") and self._boot_wall is not None and now - self._boot_wall < PSTORE_RESCAN_SECONDS \
+                and now - self._last_pstore_scan >= 10:
+            self._last_pstore_scan = now
+            prev = self.events.previous_boot(self.boot_id)
+            self._scan_pstore(prev.boot_id if prev else "previous", now)
         if self._source == "journal":
             self._poll_journal()
         elif self._source == "none" and not self._extra and not self.events.last_id():

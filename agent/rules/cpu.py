@@ -21,7 +21,19 @@ def machine_check_uncorrected(ctx: RuleContext) -> Iterator[Finding]:
                            what="uncorrected machine check(s)")
 
 
-@rule("cpu.machine_check_storm", defaults={"capacity": 100, "period_seconds": DAY, "critical_factor": 0},
+@rule("cpu.machine_check_corrected", defaults={"window_seconds": DAY, "warning": 1},
+      param_docs={"window_seconds": "window corrected machine checks are counted in",
+                  "warning": "corrected machine checks per socket per window that warn (0 = off)"},
+      description="Corrected machine checks logged by the kernel (after CEC filtering they are rare on healthy "
+                  "hardware; the storm rule judges rates).")
+def machine_check_corrected(ctx: RuleContext) -> Iterator[Finding]:
+    def sev(e, n, comp, dev):
+        want = int(ctx.param("warning", dev, comp))
+        return Severity.WARNING if want > 0 and n >= want else None
+    yield from events_rule(ctx, ("mce.corrected",), severity_of=sev, what="corrected machine check(s)")
+
+
+@rule("cpu.machine_check_storm", defaults={"capacity": 100, "period_seconds": DAY, "critical_factor": 10},
       param_docs={"capacity": "corrected machine checks per period per socket (mcelog: 100 per 24 h)",
                   "period_seconds": "leak period of the bucket", "critical_factor": "peak = capacity x factor is critical (0 = never)"},
       description="Corrected machine checks per socket above a leaky-bucket rate, or the kernel switched to CMCI poll mode.")
@@ -53,7 +65,7 @@ def rcu_stall(ctx: RuleContext) -> Iterator[Finding]:
     yield from events_rule(ctx, ("cpu.rcu_stall",), severity_of=lambda e, n, c, d: Severity.WARNING, what="RCU stall(s)")
 
 
-RULES = (machine_check_uncorrected, machine_check_storm, lockup, hung_task, rcu_stall)
+RULES = (machine_check_uncorrected, machine_check_corrected, machine_check_storm, lockup, hung_task, rcu_stall)
 
 
 def history_samples(snapshot) -> dict[str, float]:

@@ -402,3 +402,22 @@ def test_ata_port_is_mapped_to_its_disk(tmp_path):
     assert {e.component for e in ata} == {"disk:sda"} and ata[0].detail["disk"] == "sda" and ata[0].device == "ata1.00"
     assert win.by_device("block.io_error") == {("disk:sda", "sda"): 1, ("disk:nvme0", "nvme0c0n1"): 1}
     col.close()
+
+
+def test_pstore_mounted_after_start_is_still_read(tmp_path):
+    clock = Clock(NOW)
+    root = make_root(tmp_path, kmsg="", uptime=20)
+    store = Store(tmp_path / "s.db")
+    col = make_collector(root, store, clock=clock)
+    evs, _, _ = split(col.collect())
+    assert evs == []
+    pstore = root / "sys" / "fs" / "pstore"
+    pstore.mkdir(parents=True)
+    (pstore / "dmesg-erst-1").write_text((LAB / "mce-fatal.console-tail.txt").read_text())
+    clock.t += 15
+    evs, _, _ = split(col.collect())
+    assert sorted(e.cls for e in evs) == ["mce.fatal", "panic.mce"] and all(e.previous_boot for e in evs)
+    clock.t += 15
+    evs, _, _ = split(col.collect())
+    assert evs == []  # read once
+    col.close()

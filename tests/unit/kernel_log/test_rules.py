@@ -38,6 +38,9 @@ CASES = [
     ("cpu.machine_check_uncorrected", [ev("mce.deferred", W, "cpu", "cpu3")], None, [(W, "cpu3")]),
     ("cpu.machine_check_uncorrected", [ev("mce.uncorrected", C, "cpu", "socket0", age=8 * 86400)], None, []),
     ("cpu.machine_check_uncorrected", [ev("mce.corrected", I, "cpu", "socket0")], None, []),
+    ("cpu.machine_check_corrected", [ev("mce.corrected", I, "memory", "socket0")], None, [(W, "socket0")]),
+    ("cpu.machine_check_corrected", [ev("mce.corrected", I, "memory", "socket0")], {"warning": 0}, []),
+    ("cpu.machine_check_corrected", [ev("mce.corrected", I, "cpu", "socket0", age=2 * 86400)], None, []),
     # corrected MCE storm: 100 per 24 h per socket (mcelog's socket threshold)
     ("cpu.machine_check_storm", [ev("mce.corrected", I, "cpu", "socket0", age=60 * i) for i in range(99)], None, []),
     ("cpu.machine_check_storm", [ev("mce.corrected", I, "cpu", "socket0", age=60 * i) for i in range(120)], None, [(W, "socket0")]),
