@@ -1,8 +1,9 @@
-"""Captured lab host trees (tests/fixtures/hosts/lab-*/commands/smartctl/), when present.
+"""Captured lab host trees (tests/fixtures/hosts/lab-*/commands/smartctl/): real smartctl 7.3 JSON
+from the lab guest's emulated NVMe and SATA disks, replayed through the collector.
 
-The capture tool records `smartctl --json -x [-n standby] PATH` without `-d` and with a plain
-`-n standby`; the adapter below maps the collector's argv (`-d TYPE`, `-n standby,253`) onto
-those recordings and nothing else."""
+Recordings made with the collector's own argv are used as they are; for older captures that
+recorded `smartctl --json -x [-n standby] PATH` (no `-d`, plain `-n standby`), the adapter maps
+the collector's argv onto those and nothing else."""
 
 from __future__ import annotations
 
@@ -27,6 +28,8 @@ class CaptureArgv:
         self.inner = inner
 
     def __call__(self, argv, timeout, env=None):
+        if self.inner.path_for(argv).exists():  # recorded with the collector's own argv
+            return self.inner(argv, timeout, env)
         a = list(argv)
         if "-d" in a:
             i = a.index("-d")
@@ -43,14 +46,21 @@ class CaptureArgv:
 @pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
 def test_lab_tree(tree):
     root = tree / "tree" if (tree / "tree").is_dir() else tree
-    host = Host(paths=HostPaths(rootfs=str(root)), runner=CaptureArgv(ReplayRunner(tree / "commands", strict=False)),
-                clock=lambda: NOW)
+    runner = ReplayRunner(tree / "commands", strict=True)
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=CaptureArgv(runner), clock=lambda: NOW)
     out = SmartCollector(host, CollectorConfig()).collect()
     assert out, "the scan found no disks"
     for d in out:
-        assert d.read_status in ("ok", "standby"), d.message
-    crit = [f for f in evaluate(*out) if f.severity is Severity.CRITICAL and f.rule.startswith("disk.")]
-    if "nvme-critical-warning" in tree.name and "before" not in tree.name:
-        assert [f.rule for f in crit] == ["disk.nvme_critical_warning"]
+        assert d.read_status == "ok" and d.read_time == NOW, d.message
+        assert d.serial and d.model and not d.rejected
+    findings = evaluate(*out)
+    if "nvme-critical-warning" in tree.name:
+        assert [(f.rule, f.severity, f.device) for f in findings] == [
+            ("disk.nvme_critical_warning", Severity.CRITICAL, "nvme0")]
+        nv = next(d for d in out if d.device == "nvme0")
+        assert nv.exit_status == 8 and nv.smart_passed is False and nv.nvme.critical_warning == 0x07
+        assert findings[0].runbook == "disk-swap-mdadm" and findings[0].subject == nv.stable_id
+    elif "healthy" in tree.name:
+        assert findings == []
     else:
-        assert crit == []
+        assert not [f for f in findings if f.severity is Severity.CRITICAL]
