@@ -90,7 +90,8 @@ def selftest(app, device: str, long_: bool, wake: bool, no_wait: bool, poll_seco
             if not after.fresh:
                 continue
             if after.selftest_running:
-                pct = int(round(100 * (1 - (after.selftest_remaining_ratio or 1.0))))
+                left = after.selftest_remaining_ratio
+                pct = min(99, int(round(100 * (1 - left)))) if left is not None else done
             else:
                 newest = after.self_tests[0] if after.self_tests else None
                 if newest is not None and newest != newest_before:

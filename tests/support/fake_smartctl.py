@@ -8,6 +8,9 @@ recording, optional files change the behaviour:
 * ``<name>.rc``      exit code (default 0)
 * ``<name>.stderr``  text written to stderr
 * ``<name>.sleep``   seconds to sleep before answering (latency; a large value simulates a hang)
+* ``<name>.seq/1``, ``<name>.seq/2`` ...  answers served in turn on successive calls (the last one
+  repeats), for a device that changes while it is watched (a running self-test); each may have
+  its own ``.rc``
 
 A missing recording writes a message naming the argv and the file to stderr and exits 1, like a
 smartctl command line error, so a test sees it instead of silently passing. Only the standard
@@ -29,6 +32,18 @@ def main() -> int:
         sys.stderr.write("fake smartctl: FAKE_SMARTCTL_DIR is not set\n")
         return 1
     p = os.path.join(base, argv_name(sys.argv[1:]))
+    seq = p + ".seq"
+    if os.path.isdir(seq):
+        counter = os.path.join(seq, ".n")
+        n = 1
+        if os.path.exists(counter):
+            with open(counter) as f:
+                n = int(f.read().strip() or 1) + 1
+        with open(counter, "w") as f:
+            f.write(str(n))
+        while n > 1 and not os.path.exists(os.path.join(seq, str(n))):
+            n -= 1
+        p = os.path.join(seq, str(n))
     if os.path.exists(p + ".sleep"):
         with open(p + ".sleep") as f:
             time.sleep(float(f.read().strip() or 0))

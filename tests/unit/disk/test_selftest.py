@@ -133,3 +133,29 @@ def test_selftest_entry_kinds_parse():
     assert d.self_tests[1].passed is None and d.self_tests[1].result == 15
     assert d.selftest_running and d.selftest_remaining_ratio == 0.9
     assert isinstance(d.self_tests[0], SelfTest)
+
+
+def test_cli_selftest_progress_until_done(tmp_path, fake_smartctl):
+    doc = corpus_doc("sce-WDC_WD20EFRX-68EUZN0_17.json")
+    doc["ata_smart_data"] = {"self_test": {"status": {"value": 0}, "polling_minutes": {"short": 2, "extended": 80}}}
+    fake_smartctl.scan(("/dev/sda", "sat", "ATA"))
+    fake_smartctl.read("/dev/sda", "sat", doc)
+    fake_smartctl.add(["--json", "-t", "long", "-d", "sat", "/dev/sda"],
+                      {"json_format_version": [1, 0], "smartctl": {"exit_status": 0}})
+    running = json.loads(json.dumps(doc))
+    running["ata_smart_data"]["self_test"]["status"] = {"value": 245, "string": "in progress, 50% remaining",
+                                                        "remaining_percent": 50}
+    done = json.loads(json.dumps(doc))
+    done["ata_smart_self_test_log"] = {"standard": {"table": [
+        {"type": {"value": 2, "string": "Extended offline"},
+         "status": {"value": 0, "string": "Completed without error", "passed": True}, "lifetime_hours": 4400}]}}
+    seq = fake_smartctl.dir / "--json_-x_-d_sat__dev_sda.seq"
+    seq.mkdir()
+    (seq / "1").write_text(json.dumps(running))
+    (seq / "2").write_text(json.dumps(running))
+    (seq / "3").write_text(json.dumps(done))
+    r = CliRunner().invoke(cli, ["--config", _cli_config(tmp_path, fake_smartctl), "selftest", "sda", "--long",
+                                 "--poll-seconds", "0"])
+    assert r.exit_code == 0, r.output
+    assert "sda: extended self-test PASSED: Completed without error" in r.stdout
+    assert (seq / ".n").read_text() == "3"  # watched while running, stopped once logged
