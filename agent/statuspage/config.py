@@ -55,7 +55,7 @@ class StatuspageConfig:
     partial_outage_weight: float = doc("Share of a partial outage counted as downtime in availability (0..1).", 0.5)
     heartbeat_gap_seconds: float = doc("Agent heartbeats further apart than this count as host down.", 300.0)
     smtp_host: str = doc("External SMTP relay (not on a monitored server); empty disables mail.", "")
-    smtp_port: int = doc("SMTP relay port.", 587)
+    smtp_port: int = doc("SMTP relay port (465 = implicit TLS).", 587)
     smtp_starttls: bool = doc("Use STARTTLS with the relay.", True)
     smtp_user: str = doc("SMTP login (empty: none).", "")
     smtp_password_file: str = doc("File holding the SMTP password.", "")

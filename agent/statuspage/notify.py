@@ -276,9 +276,12 @@ class Dispatcher:
             msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
         msg.set_content(body)
         try:
-            with smtplib.SMTP(self.cfg.smtp_host, self.cfg.smtp_port, timeout=self.timeout) as smtp:
+            implicit = self.cfg.smtp_port == 465  # SMTPS: TLS from the first byte
+            cls = smtplib.SMTP_SSL if implicit else smtplib.SMTP
+            kw = {"context": ssl.create_default_context()} if implicit else {}
+            with cls(self.cfg.smtp_host, self.cfg.smtp_port, timeout=self.timeout, **kw) as smtp:
                 smtp.ehlo()
-                if self.cfg.smtp_starttls:
+                if self.cfg.smtp_starttls and not implicit:
                     smtp.starttls(context=ssl.create_default_context())
                     smtp.ehlo()
                 if self.cfg.smtp_user:

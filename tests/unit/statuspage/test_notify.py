@@ -154,3 +154,22 @@ def test_bad_address_and_json_subscribe(clock, smtp):
 
 def test_subscribe_disabled_without_relay(h):
     assert form(h, "a%40example.org").status == 404
+
+
+def test_port_465_uses_implicit_tls(clock, monkeypatch):
+    import smtplib
+
+    used = []
+
+    class Fake:
+        def __init__(self, host, port, timeout=None, **kw):
+            used.append((host, port, sorted(kw)))
+            raise OSError("no relay in this test")
+
+    monkeypatch.setattr(smtplib, "SMTP_SSL", Fake)
+    monkeypatch.setattr(smtplib, "SMTP", lambda *a, **k: pytest.fail("plain SMTP used on port 465"))
+    h = mail_harness(clock, 465)
+    notify.add_subscriber(h.store, h.cfg, "email", "a@example.org", now=clock.t)
+    h.call("POST", "/api/incidents", {"services": ["web"]})
+    assert h.app.dispatcher.run_once()["retry"] == 1
+    assert used == [("127.0.0.1", 465, ["context"])]
