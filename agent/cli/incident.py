@@ -1,6 +1,6 @@
 """agent incident open|update|resolve|list|show|edit|publish: talk to the status service's API.
 
-Short enough for a phone's SSH session; URL and token from HWAGENT_STATUS_URL and
+Short enough for a phone's SSH login; URL and token from HWAGENT_STATUS_URL and
 HWAGENT_STATUS_TOKEN (or HWAGENT_STATUS_TOKEN_FILE), else from the [statuspage] config section.
 """
 
@@ -20,7 +20,7 @@ def _client(app, url: str | None):
 
     try:
         cfg = app.config().section("statuspage")
-    except Exception:  # noqa: BLE001 - a phone session may have no config at all
+    except Exception:  # noqa: BLE001 - a phone login may have no config at all
         cfg = None
     try:
         return StatusClient.from_env(cfg, url=url)

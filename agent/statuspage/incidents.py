@@ -166,7 +166,7 @@ class StatusService:
         self.on_change = on_change
         store.sync_services(cfg.services)
 
-    # ---- helpers -------------------------------------------------------------------------------
+    # ---- internals -----------------------------------------------------------------------------
     def _changed(self) -> None:
         self.store.after_commit(self._notify_change)
 

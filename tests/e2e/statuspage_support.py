@@ -1,4 +1,4 @@
-"""Helpers for the status service end-to-end tests: start `agent statuspage serve` as a subprocess."""
+"""Support code for the status service end-to-end tests: start `agent statuspage serve` as a subprocess."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Availability arithmetic against hand-computed cases (including the seed story's)."""
+"""Availability arithmetic against hand-computed cases (including a one-day outage: 96.7 % for its month, 99.73 % for its year)."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def test_eight_hours_in_a_30_day_month(hu):
     assert round(av.report(hu.service, month="2026-11", service_id="mail")["services"][0]["percent"], 2) == 100.0
 
 
-def test_seed_story_one_day_down(hu):
+def test_one_day_down(hu):
     """One ~24 h outage: 96.7 % for its 30-day month (breaks 97 %), 99.73 % for its year."""
     outage(hu, "web", "2026-11-10T08:00:00Z", "2026-11-11T08:00:00Z")
     m = web(av.report(hu.service, month="2026-11"))
@@ -144,7 +144,7 @@ def test_silence_within_one_boot_counts(hu):
 
 
 def test_resolve_answers_with_the_post_incident_figures(hu):
-    """The seed story: a 24 h outage in a 30-day month of an otherwise clean history."""
+    """A 24 h outage in a 30-day month of an otherwise clean history."""
     clock = hu.clock
     clock.t = ts("2026-11-11T08:30:00")
     iid = hu.call("POST", "/api/incidents", {"services": ["web"], "started_at": "2026-11-10T08:00:00Z"}).json["id"]
