@@ -201,17 +201,21 @@ class EventStore:
                         "detail": _loads(detail, {}), "raw": _loads(raw, []), "seq": seq, "monotonic_usec": usec})
         return out
 
-    def window(self, now: float, window_seconds: float, current_boot: str = "", recent_limit: int = 200) -> EventWindow:
+    def window(self, now: float, window_seconds: float, current_boot: str = "", recent_limit: int = 2000,
+               per_device: int = 20) -> EventWindow:
         since = now - window_seconds
         buckets = tuple(
             (c, comp, dev, boot, float(m), int(n), int(e)) for c, comp, dev, boot, m, n, e in self.store.execute(
                 "SELECT cls, component, device, boot_id, CAST(ts / 60 AS INTEGER) * 60 AS m, SUM(events), SUM(errors) "
                 "FROM events WHERE ts >= ? GROUP BY cls, component, device, boot_id, m ORDER BY m", (since,)))
         recent = []
+        # the newest few warning/critical events of every (class, device): a storm of one kind
+        # cannot push the only record of another out of the rules' view
         for ts, boot, c, comp, dev, sev, src, n_err, detail, raw, prev in self.store.execute(
-                "SELECT ts, boot_id, cls, component, device, severity, source, errors, detail, raw, previous_boot "
-                "FROM events WHERE ts >= ? AND severity IN ('warning', 'critical') ORDER BY ts DESC, id DESC LIMIT ?",
-                (since, recent_limit)):
+                "SELECT ts, boot_id, cls, component, device, severity, source, errors, detail, raw, previous_boot FROM "
+                "(SELECT *, ROW_NUMBER() OVER (PARTITION BY cls, device ORDER BY ts DESC, id DESC) AS rn FROM events "
+                " WHERE ts >= ? AND severity IN ('warning', 'critical')) WHERE rn <= ? ORDER BY ts DESC, id DESC LIMIT ?",
+                (since, per_device, recent_limit)):
             raw_l = _loads(raw, [])
             recent.append(StoredEvent(ts, boot, c, comp, dev, _sev(sev), src, int(n_err), _loads(detail, {}),
                                       raw_l[0] if raw_l else "", bool(prev)))

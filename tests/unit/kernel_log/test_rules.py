@@ -137,3 +137,9 @@ def test_window_queries():
     assert win.count(component="memory", errors=True) == 7 and win.count(device="b") == 1
     assert win.by_device("aer.") == {("pcie", "a"): 1, ("pcie", "b"): 1}
     assert [e.cls for e in win.events()] == ["aer.fatal"] and win.boots[0].clean_stop is None
+
+
+def test_a_storm_does_not_hide_other_events():
+    storm = [ev("fs.error", W, "fs", "sda1", age=10 + i) for i in range(500)]
+    storm.append(ev("fs.readonly", C, "fs", "sda1", age=5000))
+    assert run("fs.errors", storm) == [(C, "sda1")]
