@@ -99,3 +99,64 @@ def test_filled_checklist_shows_baseline_values(before):
     assert "OLDBOARD0001" in text and "{baseline." not in text
     for s in rb.steps:
         assert f"{s.id} · " in text
+
+
+def test_execute_across_a_reboot_and_hand_over_the_report(tmp_path, make_host, before):
+    """The 'done when' of the issue: execute mainboard-swap, stop at the reboot after the boot
+    entries, resume in the new boot, finish, and render the report for a colleague."""
+    from agent import baseline as bl
+    from agent.recovery import report
+    from agent.recovery.record import RunStore
+    from tests.unit.recovery.hosttree import build
+    from tests.unit.recovery.support import ScriptedRunner
+
+    fs, replay = build(tmp_path / "after", board_serial="NEWBOARD0002", macs=NEW_MACS, efi="after",
+                       netplan_mac=NEW_MACS["eno1"], udev_mac=NEW_MACS["eno2"])
+    after = bl.capture(make_host(fs.root, runner=replay))
+    answers = {("cat", "/sys/class/dmi/id/board_serial"): "NEWBOARD0002\n",
+               ("cat", "/sys/class/dmi/id/bios_version"): "2.4\n",
+               ("ipmitool", "lan", "print", "1"): "IP Address Source       : Static Address\nIP Address              : 10.0.0.5\n",
+               ("lsinitramfs", "/boot/initrd.img-6.1.0-26-amd64"): "usr/lib/modules/6.1.0-26-amd64/kernel/drivers/ata/ahci.ko\n",
+               ("getent", "hosts", "deb.debian.org"): "151.101.2.132   deb.debian.org\n",
+               ("timedatectl", "show", "-p", "NTPSynchronized", "--value"): "yes\n"}
+    runner = ScriptedRunner(lambda argv: (0, answers.get(argv, "")))
+    rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
+    store = RunStore(tmp_path / "state")
+    typed = ["none", "2026-11-24 03:00", "OLDBOARD0001", "NEWBOARD0002", "yes", "10.0.0.5"]
+
+    class Reboot(Exception):
+        pass
+
+    def reboot_after_boot_entries(step_id, state):
+        if step_id == "MB-09" and state == "checking" or step_id == "MB-09" and state == "verifying":
+            raise Reboot
+    boot1 = make_host(fs.root, runner=runner)
+    ex = Executor(rb, boot1, baseline=before, ui=NullUI(list(typed)), operator="alice", store=store,
+                  live_baseline=lambda: after, on_transition=reboot_after_boot_entries)
+    with pytest.raises(Reboot):
+        ex.start()
+    run_id = store.list()[0]["run_id"]
+    d = store.load(run_id).data
+    assert d["steps"]["MB-08"]["state"] == "already_done"  # the new entry points at a present ESP
+    assert d["steps"]["MB-07"]["state"] == "verified" and d["answers"]["MB-04"] == "OLDBOARD0001"
+    # new boot: another boot id, another operator
+    (fs.root / "proc/sys/kernel/random/boot_id").write_text("00000000-0000-4000-8000-000000000002\n")
+    boot2 = make_host(fs.root, runner=runner)
+    rest = ["yes", "2.4", "skipped: kernel current", "kept", "yes"]
+    ex2 = Executor(rb, boot2, baseline=before, ui=NullUI(rest), operator="bob", store=store,
+                   live_baseline=lambda: after)
+    rec = ex2.resume(run_id)
+    d = rec.data
+    assert d["status"] == "completed", {k: (v["state"], v.get("detail")) for k, v in d["steps"].items() if v["state"] == "failed"}
+    assert d["boot_ids"] == ["00000000-0000-4000-8000-000000000001", "00000000-0000-4000-8000-000000000002"]
+    assert d["operators"] == ["alice", "bob"]
+    assert d["steps"]["MB-12a"]["state"] == "already_done" and d["steps"]["MB-12c"]["state"] == "not_applicable"
+    assert d["steps"]["MB-31"]["state"] == "verified"
+    mutating = [c for c in runner.calls if c[0] in ("update-initramfs", "mdadm", "timedatectl", "hwclock", "agent")
+                and c[:2] != ("timedatectl", "show")]
+    assert mutating == [("update-initramfs", "-u", "-k", "all"), ("agent", "baseline", "capture", "--known-good")]
+    md = report.run_markdown(d, rb)
+    assert "| Status | **completed** |" in md and "| Operators | alice, bob |" in md
+    assert "answer `OLDBOARD0001` by alice" in md and "answer `2.4` by bob" in md
+    assert "~ dmi.board_serial: OLDBOARD0001 -> NEWBOARD0002" in md  # MB-09b's diff is in the evidence
+    assert all(n["sent"] is False for n in d["notifications"])  # notify not configured: noted, not sent
