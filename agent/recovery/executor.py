@@ -504,6 +504,17 @@ class Executor:
         except ExecutionError as exc:
             self._t(step.id, "failed", detail=str(exc), on_failure=self._guidance(step))
             return False
+        except A.DryRunViolation:
+            raise
+        except Exception as exc:  # noqa: BLE001 - an engine bug must not lose the run: record it, stop
+            import traceback  # noqa: PLC0415
+
+            tb = traceback.extract_tb(exc.__traceback__)
+            where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
+            self._t(step.id, "failed", detail=f"internal error: {type(exc).__name__}: {exc}{where}",
+                    on_failure=self._guidance(step))
+            rec.audit("step_failed", step=step.id, detail=f"internal error: {type(exc).__name__}: {exc}")
+            return False
 
     def _confirm(self, step: Step) -> None:
         assert self.rec is not None and step.confirm is not None

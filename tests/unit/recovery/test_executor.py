@@ -565,3 +565,12 @@ description = "d"
     from agent.recovery.runbook import RunbookError
     with pytest.raises(RunbookError, match="may not be overridden"):
         runbook(text.replace("DEBIAN_FRONTEND", "LD_PRELOAD"))
+
+
+def test_an_unexpected_error_is_recorded_not_lost(tmp_path):
+    def fn(argv):
+        raise RuntimeError("runner broke")
+    ex, store = make(tmp_path, SEQ, runner=ScriptedRunner(fn), params={})
+    rec = ex.start()
+    assert rec.data["status"] == "failed"
+    assert "internal error: RuntimeError: runner broke" in store.load(rec.run_id).data["steps"]["A"]["detail"]
