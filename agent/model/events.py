@@ -66,8 +66,10 @@ class KernelEvent(Reading):
         """Identity of the incident across transports: the same kernel record read from
         /dev/kmsg and from the journal has the same boot id and monotonic timestamp."""
         if self.source == "sel" and "sel_id" in self.detail:
-            base = f"sel:{self.detail['sel_id']}:{self.time}:{self.raw[0] if self.raw else ''}"
-        elif self.monotonic_usec is not None:
+            # a BMC record is the same record whichever boot reads it
+            base = f"sel:{self.detail['sel_id']}:{self.detail.get('bmc_time', self.time)}:{self.raw[0] if self.raw else ''}"
+            return "sel:" + hashlib.sha1(base.encode("utf-8", "replace")).hexdigest()[:24]
+        if self.monotonic_usec is not None:
             base = f"u:{self.monotonic_usec}:{self.cls}:{self.device}"
         elif self.seq is not None:
             base = f"s:{self.seq}:{self.cls}:{self.device}"

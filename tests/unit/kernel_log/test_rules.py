@@ -143,3 +143,19 @@ def test_a_storm_does_not_hide_other_events():
     storm = [ev("fs.error", W, "fs", "sda1", age=10 + i) for i in range(500)]
     storm.append(ev("fs.readonly", C, "fs", "sda1", age=5000))
     assert run("fs.errors", storm) == [(C, "sda1")]
+
+
+def test_event_store_for_sel_records():
+    from agent.events import EventStore
+    from agent.store import Store
+
+    st = EventStore(Store.memory())
+
+    def sel(boot):
+        return KernelEvent(cls="sel.psu_failure", severity=C, component="board", device="PS2", source="sel", boot_id=boot,
+                           detail={"sel_id": "6", "bmc_time": 1725984879.0}, raw=("6 | Sep-10-2024 | 16:14:39 | PS2 PG FAIL",),
+                           time=NOW - 100)
+    assert len(st.record_events([sel("b1")], NOW)) == 1
+    assert st.record_events([sel("b2")], NOW) == []  # the same BMC record read again after a reboot
+    rows = st.query(component="board", cls="sel")
+    assert [(r["class"], r["source"], r["device"]) for r in rows] == [("sel.psu_failure", "sel", "PS2")]
