@@ -138,7 +138,7 @@ class KernelLogCollector(BaseCollector):
 
         self._own_store = store is None
         self.events = EventStore(store if store is not None else Store.memory(), clock=host.now)
-        self.boot_id = host.boot_id()
+        self.boot_id = self._boot_identity()
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -165,6 +165,21 @@ class KernelLogCollector(BaseCollector):
         self._ata_map: dict[str, str] | None = None
         self._closed = False
 
+    def _boot_identity(self) -> str:
+        """The kernel's boot id; without one, the boot time from /proc/stat (so a sequence
+        cursor of an earlier boot is never applied to this one); "unknown" disables the cursor."""
+        boot = self.host.boot_id()
+        if boot and boot != "unknown":
+            return boot
+        try:
+            stat_text = self.host.read_file(self.host.path("proc", "stat"), 1 << 20)
+        except ReadError:
+            return "unknown"
+        for line in stat_text.splitlines():
+            if line.startswith("btime "):
+                return "btime-" + line.split()[1]
+        return "unknown"
+
     # ---- time --------------------------------------------------------------------------------
     def _wall(self, usec: int | None) -> float | None:
         if usec is None or self._boot_wall is None:
@@ -187,7 +202,7 @@ class KernelLogCollector(BaseCollector):
         now = self.host.now()
         self._check_reboot(now)
         cursor = self.events.store.get(CURSOR_KEY) or {}
-        if cursor.get("boot_id") == self.boot_id and isinstance(cursor.get("seq"), int):
+        if cursor.get("boot_id") == self.boot_id and self.boot_id != "unknown" and isinstance(cursor.get("seq"), int):
             self._skip_until = cursor["seq"]
         path = str(self.host.path("dev", "kmsg"))
         try:

@@ -421,3 +421,22 @@ def test_pstore_mounted_after_start_is_still_read(tmp_path):
     evs, _, _ = split(col.collect())
     assert evs == []  # read once
     col.close()
+
+
+def test_without_boot_id_the_cursor_is_not_trusted_but_nothing_is_counted_twice(tmp_path):
+    text = dmesg_to_kmsg(lab_lines("aer-uncorrected"))
+    root = make_root(tmp_path, kmsg=text)
+    (root / "proc" / "sys" / "kernel" / "random" / "boot_id").unlink()
+    store = Store(tmp_path / "s.db")
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.nonfatal"] and st.boot_id == "unknown"
+    col.close()
+    col = make_collector(root, store)  # restart: re-reads the ring buffer, stores nothing new
+    evs, st, win = split(col.collect())
+    assert evs == [] and st.events_total == {} and win.count("aer.") == 1
+    col.close()
+    (root / "proc" / "stat").write_text("cpu 1 2 3\nbtime 1764000000\n")
+    col = make_collector(root, store)
+    assert col.boot_id == "btime-1764000000"
+    col.close()
