@@ -192,7 +192,9 @@ class Daemon:
         token = slot.token
         slot.started = time.monotonic()
         slot.timed_out = False
-        slot.next_due = now + slot.collector.interval
+        # scheduling runs on the monotonic clock: a wall-clock jump (NTP step, RTC reset after a
+        # board swap) neither stalls collectors nor makes them run in a burst
+        slot.next_due = time.monotonic() + slot.collector.interval
 
         def work() -> None:
             readings, status = run_collector(slot.collector, slot.last_success, self.clock)
@@ -245,9 +247,10 @@ class Daemon:
         while not stop.is_set():
             self._loop_beat = time.monotonic()
             now = self.clock()
+            mono = time.monotonic()
             changed = False
             for slot in self._slots.values():
-                if now >= slot.next_due and (slot.thread is None or not slot.thread.is_alive()):
+                if mono >= slot.next_due and (slot.thread is None or not slot.thread.is_alive()):
                     self._start(slot, now)
             if self._check_timeouts():
                 changed = True
@@ -262,8 +265,8 @@ class Daemon:
             if wd is not None and time.monotonic() - last_wd >= wd:
                 sd_notify("WATCHDOG=1")
                 last_wd = time.monotonic()
-            next_due = min((s.next_due for s in self._slots.values()), default=now + 5)
-            self._wake.wait(timeout=max(0.05, min(1.0, next_due - self.clock())))
+            next_due = min((s.next_due for s in self._slots.values()), default=mono + 5)
+            self._wake.wait(timeout=max(0.05, min(1.0, next_due - time.monotonic())))
         for slot in self._slots.values():
             try:
                 slot.collector.close()
