@@ -50,7 +50,7 @@ HEAD = (
     r"timeout|operation not supported|kernel resource|device resource|nonblocking retry|device offline|zone [a-z ]{1,20}) "
     r"error, dev |Buffer I/O error on )"
     r"|(?P<nvme>nvme nvme\d+: (?:I/O |controller is down|Disabling device|Removing after|Device not ready|"
-    r"Abort status|resetting controller|failed to|frozen state error)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA )"
+    r"resetting controller|failed to|frozen state error)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA )"
     r"|(?P<md>md/raid\d*:\w+: |md: (?:md\d+: |[a-z]+ of RAID array|kicking ))"
     r"|(?P<fs>EXT[234]-fs (?:error \(|\([\w.-]+\): (?:Remounting|I/O error|aborting|error |previous I/O))|"
     r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error)|"
@@ -941,8 +941,7 @@ class Classifier:
         elif rest.startswith(("Disabling device", "Removing after", "frozen state error")) or \
                 (rest.startswith("failed to") and "reset" in rest):
             self._emit("nvme.controller_failed", C, comp, ctrl, detail, (msg,), meta)
-        elif rest.startswith("Abort status"):
-            self._emit("nvme.timeout", W, comp, ctrl, detail, (msg,), meta)
+        # "Abort status: 0x0" follows a timeout already counted: not a second event
 
     # md RAID
     def _f_md(self, msg: str, meta: Meta) -> None:

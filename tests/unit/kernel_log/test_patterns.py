@@ -308,3 +308,8 @@ def test_helpers():
     assert disk_of("sda1") == "sda" and disk_of("nvme0c0n1") == "nvme0" and disk_of("nvme1n1p2") == "nvme1"
     assert disk_of("md0p1") == "md0" and disk_of("dm-0") == "dm-0"
     assert unescape_kmsg("a\\x0ab\\x5c") == "a\nb\\"
+
+
+def test_nvme_timeout_and_its_abort_status_are_one_event():
+    evs = classify_lines(["nvme nvme0: I/O 123 QID 4 timeout, aborting", "nvme nvme0: Abort status: 0x0"])
+    assert [e.cls for e in evs] == ["nvme.timeout"] and evs[0].detail["qid"] == 4 and evs[0].detail["action"] == "abort"
