@@ -175,14 +175,16 @@ def recover() -> None:
 @click.option("--start-at", "start_at", metavar="STEP", help="Skip every step before STEP (needs --reason).")
 @click.option("--reason", help="Why steps are skipped (recorded in the run and the audit log).")
 @click.option("--force", is_flag=True, help="Allow skipping steps marked required.")
+@click.option("--ack-followup", "acks", multiple=True, metavar="STEP",
+              help="With --resume: acknowledge STEP's pending follow-up as done (needs --reason).")
 @click.option("--accept-changed-runbook", is_flag=True, help="Resume although the runbook file changed.")
 @click.option("--baseline", "baseline_ref", metavar="FILE|ID", help="Baseline to compare with (default: newest known-good, else newest stored).")
 @click.option("--json", "as_json", is_flag=True, help="Dry run: print the plan as JSON.")
 @host_options
 @click.pass_obj
 @pass_host_options
-def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, accept_changed_runbook, baseline_ref,
-            as_json) -> int:
+def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, acks, accept_changed_runbook,
+            baseline_ref, as_json) -> int:
     """Run runbook NAME: a dry run by default, --execute to make changes, --resume RUN to continue.
 
     \b
@@ -236,6 +238,8 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         raise click.UsageError(str(exc)) from None
     if note and ex.uses_baseline():
         app.echo(f"note: {note}", err=True)
+    if acks and not resume_id:
+        raise click.UsageError("--ack-followup works with --resume RUN")
     if mode == "dry-run":
         items = ex.plan()
         if as_json:
@@ -247,7 +251,7 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     try:
         if resume_id:
             rec = ex.resume(rec_data["run_id"], skips=skipmap, start_at=start_at, reason=reason, force=force,
-                            accept_changed=accept_changed_runbook)
+                            accept_changed=accept_changed_runbook, ack_followups={a: reason or "" for a in acks})
         else:
             rec = _start(ex, store, base, skipmap, start_at, reason, force, app)
     except RunInterrupted as exc:
@@ -261,6 +265,13 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     if d["status"] == "completed":
         app.echo(f"run {rec.run_id} completed. Report: agent recover report {rec.run_id}")
         return 0
+    if d["status"] == "followups_open":
+        app.echo(f"run {rec.run_id}: all steps done, but follow-ups are pending:", err=True)
+        for f in d.get("followups", []):
+            if not f.get("closed"):
+                app.echo(f"  {f['step']}: {f['text']}", err=True)
+        app.echo(f"when done: agent recover --resume {rec.run_id} --ack-followup STEP --reason '...'", err=True)
+        return 1
     failed = d.get("failed_step")
     s = d["steps"].get(failed, {}) if failed else {}
     app.echo(f"run {rec.run_id} stopped: step {failed} failed: {s.get('detail')}", err=True)

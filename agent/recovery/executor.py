@@ -261,8 +261,39 @@ class Executor:
         return item
 
     # ---- execution -----------------------------------------------------------------------------
+    def open_followups(self) -> list[dict[str, Any]]:
+        return [f for f in (self.rec.data.get("followups", []) if self.rec else []) if not f.get("closed")]
+
+    def _followups_on_done(self, step: Step, applied: bool) -> None:
+        """A step that applied something leaves its follow-up pending; a step that closes
+        follow-ups closes them when it is done (persisted with the step's transition)."""
+        assert self.rec is not None
+        fl = self.rec.data.setdefault("followups", [])
+        if applied and step.followup and not any(f["step"] == step.id and not f.get("closed") for f in fl):
+            fl.append({"step": step.id, "text": fill(step.followup, self._ctx(), lambda r: f"<{r}>"),
+                       "since": self.clock()})
+        for f in fl:
+            if f["step"] in step.closes and not f.get("closed"):
+                f.update(closed=self.clock(), closed_by=f"step {step.id}")
+
+    def ack_followups(self, steps: Mapping[str, str]) -> None:
+        assert self.rec is not None
+        for sid, why in steps.items():
+            if not why or not why.strip():
+                raise ExecutionError(f"--ack-followup {sid} needs --reason")
+            match = [f for f in self.rec.data.get("followups", []) if f["step"] == sid and not f.get("closed")]
+            if not match:
+                raise ExecutionError(f"run {self.rec.run_id} has no open follow-up of step {sid}")
+            for f in match:
+                f.update(closed=self.clock(), closed_by=f"{self.operator}: {why}")
+            self.rec.audit("followup_ack", step=sid, reason=why, operator=self.operator)
+        self.rec.save()
+
     def _t(self, step_id: str, state: str, **fields: Any) -> None:
         assert self.rec is not None
+        if state in ("verified", "already_done"):
+            step = self.runbook.step(step_id)
+            self._followups_on_done(step, applied=state == "verified" and step.mutating)
         self.rec.transition(step_id, state, **fields)
         self.rec.audit("step", step=step_id, state=state, operator=self.operator,
                        **({"detail": fields["detail"]} if "detail" in fields else {}))
@@ -295,7 +326,8 @@ class Executor:
         return self.rec
 
     def resume(self, run_id: str, *, skips: Mapping[str, str] | None = None, start_at: str | None = None,
-               reason: str | None = None, force: bool = False, accept_changed: bool = False) -> RunRecord:
+               reason: str | None = None, force: bool = False, accept_changed: bool = False,
+               ack_followups: Mapping[str, str] | None = None) -> RunRecord:
         if self.store is None:
             raise ExecutionError("no run store (state directory) configured")
         with self.store.lock(run_id, self.host.boot_id()):
@@ -324,6 +356,10 @@ class Executor:
             if self.operator not in d["operators"]:
                 d["operators"].append(self.operator)
             self._check_skips(skips or {}, start_at, reason, force)
+            if ack_followups:
+                self.ack_followups(ack_followups)
+            for f in self.open_followups():
+                self.ui.info(f"pending follow-up from {f['step']}: {f['text']}")
             rec.set_status("running")
             rec.audit("run_resume", operator=self.operator, boot_id=boot,
                       first_open=next((s.id for s in self.runbook.steps if d["steps"][s.id]["state"] not in DONE_STATES), None))
@@ -380,6 +416,11 @@ class Executor:
                     self.rec.set_status("failed", failed_step=step.id)
                     self.rec.audit("run_failed", step=step.id, detail=self.rec.step(step.id).get("detail"))
                     return
+            open_ = self.open_followups()
+            if open_:
+                self.rec.set_status("followups_open")
+                self.rec.audit("run_blocked", followups=[f["step"] for f in open_])
+                return
             self.rec.set_status("completed", finished=self.clock())
             self.rec.audit("run_complete", operator=self.operator)
         except KeyboardInterrupt:

@@ -25,7 +25,7 @@ FORMAT_VERSION = 1
 STEP_STATES = ("pending", "not_applicable", "checking", "already_done", "waiting_operator", "applying", "verifying",
                "verified", "failed", "skipped", "interrupted")
 DONE_STATES = ("already_done", "verified", "skipped", "not_applicable")
-RUN_STATES = ("running", "interrupted", "failed", "completed", "aborted")
+RUN_STATES = ("running", "interrupted", "failed", "followups_open", "completed", "aborted")
 MAX_EVIDENCE_PER_STEP = 40
 
 

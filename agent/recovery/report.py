@@ -138,6 +138,11 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
             out += [f"What to do: {s['on_failure']}", ""]
         if s.get("undo"):
             out += [f"Undo (not run automatically): `{s['undo']}`", ""]
+    if data.get("followups"):
+        out += ["", "## Follow-ups", ""]
+        for f in data["followups"]:
+            state = f"done ({f['closed_by']}, {_ts(f['closed'])})" if f.get("closed") else "**OPEN**"
+            out.append(f"- {f['step']}: {f['text']} — {state}")
     if data.get("notifications"):
         out += ["", "## Notifications", ""]
         for nt in data["notifications"]:

@@ -23,7 +23,7 @@ from agent.recovery import actions as actions_mod
 RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps"}
 STEP_KEYS = {"id", "title", "kind", "description", "instructions", "estimate_seconds", "timeout_seconds",
              "retries", "retry_delay_seconds", "destructive", "required", "idempotent", "on_failure",
-             "check", "apply", "verify", "until", "undo", "confirm", "when"}
+             "check", "apply", "verify", "until", "undo", "confirm", "when", "followup", "closes"}
 PARAM_KEYS = {"description", "required", "pattern", "default", "example"}
 UNTIL_KEYS = {"interval_seconds", "deadline_seconds", "progress_regex"}
 CONFIRM_KEYS = {"prompt", "pattern", "equals"}
@@ -94,6 +94,8 @@ class Step:
     undo: ActionSpec | None = None
     confirm: Mapping[str, Any] | None = None
     when: Mapping[str, Any] | None = None
+    followup: str = ""  # pending after this step applied, until a step that `closes` it is done
+    closes: tuple[str, ...] = ()
 
     @property
     def mutating(self) -> bool:
@@ -196,6 +198,9 @@ def from_mapping(data: Mapping[str, Any], src: str, sha256: str = "", expect_id:
         step = _step(src, i, raw, params)
         if step.id in seen:
             raise RunbookError(src, "duplicate step id", step.id, "id")
+        for c in step.closes:
+            if c not in seen:
+                raise RunbookError(src, f"closes {c!r}, which is not an earlier step", step.id, "closes")
         seen.add(step.id)
         steps.append(step)
     return Runbook(id=rid, title=title, version=version, description=description, applies_to=tuple(applies_to),
@@ -219,7 +224,12 @@ def _step(src: str, index: int, raw: Mapping[str, Any], params: Mapping[str, Par
     if "title" not in raw:
         raise RunbookError(src, "missing", sid, "title")
     kw: dict[str, Any] = {"id": sid}
-    for key in ("title", "description", "instructions", "on_failure"):
+    if "closes" in raw:
+        closes = _typed(src, sid, "closes", raw["closes"], list, "a list of step ids")
+        for i, c in enumerate(closes):
+            _typed(src, sid, f"closes[{i}]", c, str, "a step id")
+        kw["closes"] = tuple(closes)
+    for key in ("title", "description", "instructions", "on_failure", "followup"):
         if key in raw:
             kw[key] = _typed(src, sid, key, raw[key], str, "a string")
     kind = raw.get("kind", "auto")

@@ -574,3 +574,50 @@ def test_an_unexpected_error_is_recorded_not_lost(tmp_path):
     rec = ex.start()
     assert rec.data["status"] == "failed"
     assert "internal error: RuntimeError: runner broke" in store.load(rec.run_id).data["steps"]["A"]["detail"]
+
+
+FOLLOW = """
+id = "t"
+title = "t"
+[[steps]]
+id = "LINK"
+title = "edit a .link file"
+apply = { action = "run", argv = ["edit"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "x"
+followup = "update-initramfs -u and reboot"
+[[steps]]
+id = "OTHER"
+title = "other"
+verify = { action = "probe", argv = ["true"] }
+"""
+
+
+def test_followups_block_closing_until_closed_or_acknowledged(tmp_path):
+    ex, store = make(tmp_path, FOLLOW, runner=ScriptedRunner(lambda a: (0, "")), params={})
+    rec = ex.start()
+    assert rec.data["status"] == "followups_open"
+    assert [f["text"] for f in ex.open_followups()] == ["update-initramfs -u and reboot"]
+    ex2, _ = make(tmp_path, FOLLOW, runner=ScriptedRunner(lambda a: (0, "")), params={})
+    with pytest.raises(ExecutionError, match="needs --reason"):
+        ex2.resume(rec.run_id, ack_followups={"LINK": ""})
+    with pytest.raises(ExecutionError, match="no open follow-up of step OTHER"):
+        ex2.resume(rec.run_id, ack_followups={"OTHER": "x"})
+    again = ex2.resume(rec.run_id)  # listed at every resume, still open
+    assert again.data["status"] == "followups_open"
+    assert "pending follow-up from LINK: update-initramfs -u and reboot" in " ".join(ex2.ui.lines)
+    done = ex2.resume(rec.run_id, ack_followups={"LINK": "rebuilt and rebooted at 02:10"})
+    assert done.data["status"] == "completed"
+    assert done.data["followups"][0]["closed_by"] == "alice: rebuilt and rebooted at 02:10"
+    from agent.recovery import report
+    assert "- LINK: update-initramfs -u and reboot — done (alice: rebuilt and rebooted at 02:10" in report.run_markdown(done.data)
+
+
+def test_a_closing_step_closes_the_followup(tmp_path):
+    text = FOLLOW.replace('id = "OTHER"\ntitle = "other"', 'id = "OTHER"\ntitle = "reboot test"\ncloses = ["LINK"]')
+    ex, _ = make(tmp_path, text, runner=ScriptedRunner(lambda a: (0, "")), params={})
+    rec = ex.start()
+    assert rec.data["status"] == "completed" and rec.data["followups"][0]["closed_by"] == "step OTHER"
+    from agent.recovery.runbook import RunbookError
+    with pytest.raises(RunbookError, match="not an earlier step"):
+        runbook(FOLLOW.replace('id = "LINK"\ntitle = "edit a .link file"', 'id = "LINK"\ntitle = "e"\ncloses = ["OTHER"]'))

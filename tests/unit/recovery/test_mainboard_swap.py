@@ -124,7 +124,7 @@ def test_execute_across_a_reboot_and_hand_over_the_report(tmp_path, make_host, b
     store = RunStore(tmp_path / "state")
     typed = ["none", "2026-11-24 03:00", "OLDBOARD0001", "NEWBOARD0002", "yes", "10.0.0.5"]
 
-    class Reboot(Exception):
+    class Reboot(BaseException):  # like a power cut: not an error the engine may handle
         pass
 
     def reboot_after_boot_entries(step_id, state):
@@ -133,8 +133,14 @@ def test_execute_across_a_reboot_and_hand_over_the_report(tmp_path, make_host, b
     boot1 = make_host(fs.root, runner=runner)
     ex = Executor(rb, boot1, baseline=before, ui=NullUI(list(typed)), operator="alice", store=store,
                   live_baseline=lambda: after, on_transition=reboot_after_boot_entries)
-    with pytest.raises(Reboot):
+    try:
         ex.start()
+    except Reboot:
+        pass
+    else:
+        d = store.load(store.list()[0]["run_id"]).data
+        pytest.fail(f"run ended before the reboot: {d['status']} {d.get('failed_step')} "
+                    f"{d['steps'].get(d.get('failed_step') or '', {}).get('detail')}")
     run_id = store.list()[0]["run_id"]
     d = store.load(run_id).data
     assert d["steps"]["MB-08"]["state"] == "already_done"  # the new entry points at a present ESP
@@ -142,7 +148,7 @@ def test_execute_across_a_reboot_and_hand_over_the_report(tmp_path, make_host, b
     # new boot: another boot id, another operator
     (fs.root / "proc/sys/kernel/random/boot_id").write_text("00000000-0000-4000-8000-000000000002\n")
     boot2 = make_host(fs.root, runner=runner)
-    rest = ["yes", "2.4", "skipped: kernel current", "kept", "yes"]
+    rest = ["yes", "yes", "2.4", "skipped: kernel current", "kept", "yes"]
     ex2 = Executor(rb, boot2, baseline=before, ui=NullUI(rest), operator="bob", store=store,
                    live_baseline=lambda: after)
     rec = ex2.resume(run_id)
@@ -152,6 +158,7 @@ def test_execute_across_a_reboot_and_hand_over_the_report(tmp_path, make_host, b
     assert d["operators"] == ["alice", "bob"]
     assert d["steps"]["MB-12a"]["state"] == "already_done" and d["steps"]["MB-12c"]["state"] == "not_applicable"
     assert d["steps"]["MB-31"]["state"] == "verified"
+    assert [(f["step"], f["closed_by"]) for f in d["followups"]] == [("MB-02", "step MB-30")]
     mutating = [c for c in runner.calls if c[0] in ("update-initramfs", "mdadm", "timedatectl", "hwclock", "agent")
                 and c[:2] != ("timedatectl", "show")]
     assert mutating == [("update-initramfs", "-u", "-k", "all"), ("agent", "baseline", "capture", "--known-good")]
