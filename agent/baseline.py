@@ -55,7 +55,7 @@ class BaselineError(Exception):
     pass
 
 
-# ---- helpers -------------------------------------------------------------------------------------
+# ---- internals -------------------------------------------------------------------------------------
 
 def _run(host: Host, argv: list[str], timeout: float = CMD_TIMEOUT) -> dict[str, Any]:
     """Run a command; return a source record with rc/error and the text output.

@@ -140,7 +140,7 @@ class Executor:
         self.rec: RunRecord | None = None
         self._started_m = time.monotonic()
 
-    # ---- helpers -------------------------------------------------------------------------------
+    # ---- internals -------------------------------------------------------------------------------
     def _live_baseline(self) -> Mapping[str, Any]:
         if self._live is None:
             if self._live_factory is not None:

@@ -1,4 +1,4 @@
-"""Helpers for engine tests: runbooks from TOML text, hosts with scripted runners."""
+"""Building blocks for engine tests: runbooks from TOML text, hosts with scripted runners."""
 
 from __future__ import annotations
 
