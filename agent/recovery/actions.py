@@ -815,7 +815,7 @@ class Notify(Action):
         if ctx.notifier is None or not ctx.notifier.configured:
             return Outcome(passed=True, skipped=True, detail="notify not configured ([notify] url); tell customers through the fallback channel")
         res = ctx.notifier.send(state=args["state"], message=args["message"], title=args.get("title"),
-                                service=args.get("service"), run_id=ctx.run_id)
+                                service=args.get("service"), run_id=ctx.run_id, step=ctx.step_id, author=ctx.operator)
         return Outcome(passed=res.ok, detail=res.detail, value={"message_id": res.message_id, "status": res.status})
 
 

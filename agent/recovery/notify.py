@@ -48,18 +48,30 @@ class StatusClient:
         return self.cfg.token
 
     def send(self, *, state: str, message: str, title: str | None = None, service: str | None = None,
-             run_id: str = "") -> NotifyResult:
+             run_id: str = "", step: str = "", author: str = "") -> NotifyResult:
         base = self.cfg.url.rstrip("/")
         svc = service or self.cfg.service
+        maintenance = state == "maintenance"  # the service has no such state: a maintenance incident
+        if maintenance:
+            state = "identified"
         if self.incident_id is None:
+            if state == "resolved":
+                return NotifyResult(False, "no incident of this run is open to resolve (its opening notify was not "
+                                    "sent); resolve it on the status service or through the fallback channel")
             url = f"{base}/api/incidents"
             body = {"services": [svc] if svc else [], "state": state, "message": message,
                     "title": title or message.split(".")[0][:80], "source": f"agent recover {run_id}".strip()}
+            if maintenance:
+                body["maintenance"] = True
         else:
             url = f"{base}/api/incidents/{self.incident_id}/updates"
             body = {"state": state, "message": message}
-        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST",
-                                     headers={"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"})
+        if author:
+            body["author"] = author
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"}
+        if run_id and step:  # a resumed run re-sending the same step is answered from the service's record
+            headers["Idempotency-Key"] = f"{run_id}:{step}"
+        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
         try:
             with self._open(req, timeout=self.cfg.timeout_seconds) as resp:
                 status = resp.status

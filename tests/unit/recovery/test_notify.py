@@ -36,12 +36,16 @@ on_failure = "Use the fallback channel."
 
 @pytest.fixture
 def server():
-    seen = []
+    class Seen(list):
+        pass
+    seen = Seen()
+    keys = []
 
     class H(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
             seen.append((self.path, self.headers.get("Authorization"), body))
+            keys.append(self.headers.get("Idempotency-Key"))
             if self.headers.get("Authorization") != "Bearer s3cret":
                 self.send_response(401)
                 self.end_headers()
@@ -58,6 +62,7 @@ def server():
     srv = HTTPServer(("127.0.0.1", 0), H)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
+    seen.keys = keys  # type: ignore[attr-defined]
     yield f"http://127.0.0.1:{srv.server_address[1]}", seen
     srv.shutdown()
 
@@ -77,7 +82,8 @@ def test_opens_incident_then_updates_it(tmp_path, server):
     assert [s[0] for s in seen] == ["/api/incidents", "/api/incidents/17/updates"]
     assert seen[0][2]["services"] == ["web"] and seen[0][2]["state"] == "investigating"
     assert seen[0][2]["message"] == "Outage on testhost" and seen[0][2]["source"].startswith("agent recover ")
-    assert seen[1][2] == {"state": "resolved", "message": "Back on testhost"}
+    assert seen[1][2] == {"state": "resolved", "message": "Back on testhost", "author": "alice"}
+    assert seen.keys == [f"{rec.run_id}:OPEN", f"{rec.run_id}:CLOSE"]
     notes = rec.data["notifications"]
     assert [n["sent"] for n in notes] == [True, True] and notes[0]["message_id"] == "17"
     assert "s3cret" not in json.dumps(rec.data)  # the token never lands in the record
@@ -107,3 +113,11 @@ def test_resumed_run_keeps_updating_the_same_incident(tmp_path, server):
     client = StatusClient(NotifyConfig(url=url, token="s3cret"), incident_id="17")
     client.send(state="monitoring", message="still watching")
     assert seen[-1][0] == "/api/incidents/17/updates"
+
+
+def test_maintenance_opens_a_maintenance_incident_and_resolve_needs_an_open_one(server):
+    url, seen = server
+    client = StatusClient(NotifyConfig(url=url, token="s3cret", service="web"))
+    assert not client.send(state="resolved", message="done").ok  # nothing open yet: clear refusal
+    assert client.send(state="maintenance", message="DIMM swap tonight", run_id="r", step="ME-04").ok
+    assert seen[-1][2]["maintenance"] is True and seen[-1][2]["state"] == "identified"
