@@ -694,7 +694,8 @@ class SmartCollector(BaseCollector):
                 self.problem(d.message or f"{t.device}: {d.read_status}")
                 log.warning("smart: %s", d.message)
             name = os.path.basename(t.path)
-            link = by_id.get(name) or by_id.get(f"{name}n1")
+            # behind a controller (/dev/bus/0 -d megaraid,N) the path names no kernel disk
+            link = None if "," in t.dev_type else (by_id.get(name) or by_id.get(f"{name}n1"))
             if link and d.by_id is None:
                 d = replace(d, by_id=link)
             if d.rejected:
