@@ -657,3 +657,38 @@ class BaselineStore:
 
 def copy_without_volatile(data: dict[str, Any]) -> dict[str, Any]:
     return _strip(copy.deepcopy(data))
+
+
+def read_stored(db_path: str | Path, ident: str | None = None) -> dict[str, Any] | None:
+    """A stored baseline read without writing anything (SQLite read-only): ``ident`` (id or
+    prefix), else the newest known-good, else the newest. None when there is none; raises
+    :class:`BaselineError` for an unknown id or an unreadable database."""
+    import sqlite3  # noqa: PLC0415
+
+    db = Path(db_path)
+    # no -wal file = no writer and nothing uncheckpointed: read it as immutable, so SQLite does not
+    # create -wal/-shm files either; with a running daemon, read through its WAL
+    flags = "mode=ro" + ("" if Path(f"{db}-wal").exists() else "&immutable=1")
+    try:
+        conn = sqlite3.connect(f"file:{db}?{flags}", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise BaselineError(f"{db_path}: {exc}") from None
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'").fetchone():
+            if ident:
+                raise BaselineError(f"no stored baseline {ident!r} (none stored yet)")
+            return None
+        if ident:
+            rows = conn.execute("SELECT id, data FROM baselines WHERE id = ? OR id LIKE ? ORDER BY captured DESC",
+                                (ident, ident + "%")).fetchall()
+            if not rows:
+                raise BaselineError(f"no stored baseline {ident!r} (see `agent baseline show --list`)")
+            if len(rows) > 1 and rows[0][0] != ident:
+                raise BaselineError(f"baseline id {ident!r} is ambiguous: {', '.join(r[0] for r in rows)}")
+            return json.loads(rows[0][1])
+        row = conn.execute("SELECT data FROM baselines ORDER BY known_good DESC, captured DESC LIMIT 1").fetchone()
+        return json.loads(row[0]) if row else None
+    except sqlite3.Error as exc:
+        raise BaselineError(f"{db_path}: {exc}") from None
+    finally:
+        conn.close()

@@ -123,29 +123,19 @@ def _baseline_for(app, ref: str | None, run_dir: Path | None = None):
         if ref:
             raise click.ClickException(f"--baseline {ref}: no such file and no stored baselines in {d}")
         return None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)"
-    try:
-        store = Store.in_dir(d)
-    except StoreError as exc:
-        return None, None, f"state store unusable ({exc})"
-    try:
-        bs = bl.BaselineStore(store)
+    try:  # read-only: a dry run writes nothing, not even to the state database
+        data = bl.read_stored(d / "state.db", ref)
+    except bl.BaselineError as exc:
         if ref:
-            try:
-                data = bs.get(ref)
-            except bl.BaselineError as exc:
-                raise click.ClickException(str(exc)) from None
-        else:
-            good = [r for r in bs.list() if r["known_good"]]
-            data = bs.get(good[0]["id"]) if good else bs.latest()
-        if data is None:
-            return None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)"
-        age_h = (time.time() - float(data.get("captured_at") or 0)) / 3600
-        note = None
-        if age_h > app.config().section("recovery").baseline_max_age_hours:
-            note = f"baseline {data['id']} is {age_h:.0f} h old"
-        return data, data.get("id"), note
-    finally:
-        store.close()
+            raise click.ClickException(str(exc)) from None
+        return None, None, f"stored baselines unreadable ({exc})"
+    if data is None:
+        return None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)"
+    age_h = (time.time() - float(data.get("captured_at") or 0)) / 3600
+    note = None
+    if age_h > app.config().section("recovery").baseline_max_age_hours:
+        note = f"baseline {data['id']} is {age_h:.0f} h old"
+    return data, data.get("id"), note
 
 
 @click.group("recover", cls=RecoverGroup, invoke_without_command=False)

@@ -236,3 +236,25 @@ def test_lvm_and_zfs_layout(tmp_path, make_host):
     (cmd / "vgs" / "--reportformat_json_-o_vg_name,vg_uuid,vg_size_--units_b").write_text("garbage")
     data = bl.capture(make_host(fs.root, runner=runner))
     assert data["storage"]["lvm"]["vgs"] == [] and data["storage"]["lvm"]["vgs_source"]["error"] == "unexpected JSON layout"
+
+
+def test_read_stored_is_read_only_and_prefers_known_good(tmp_path, make_host):
+    store = Store(tmp_path / "state.db")
+    bs = bl.BaselineStore(store)
+    a, _ = capture(tmp_path / "a", make_host)
+    c, _ = capture(tmp_path / "c", make_host, macs=NEW_MACS)
+    c["captured_at"] += 86400
+    ida, _ = bs.save(a)
+    idc, _ = bs.save(c)
+    store.close()
+    assert bl.read_stored(tmp_path / "state.db")["id"] == idc  # newest
+    s2 = Store(tmp_path / "state.db")
+    bl.BaselineStore(s2).mark_known_good(ida)
+    s2.close()
+    assert bl.read_stored(tmp_path / "state.db")["id"] == ida  # known-good first
+    assert bl.read_stored(tmp_path / "state.db", idc[:11])["id"] == idc
+    with pytest.raises(bl.BaselineError, match="no stored baseline 'zzz'"):
+        bl.read_stored(tmp_path / "state.db", "zzz")
+    empty = Store(tmp_path / "empty.db")
+    empty.close()
+    assert bl.read_stored(tmp_path / "empty.db") is None

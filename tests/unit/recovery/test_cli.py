@@ -182,3 +182,24 @@ def test_baseline_capture_show_diff_export(tmp_path, replay_host):
     changes = json.loads(r.output)["changes"]
     assert "dmi.board_serial" in {c["path"] for c in changes}
     assert invoke("baseline", "show", "nosuch", *sd).exit_code == 1
+
+
+def test_dry_run_with_a_stored_baseline_touches_no_state_file(env, tmp_path, replay_host):
+    import os
+
+    sd = ("--state-dir", env["state"])
+    assert invoke("baseline", "capture", "--known-good", *sd).exit_code == 0
+    state = Path(env["state"])
+    before = {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in state.rglob("*")}
+    (env["books"] / "cmp.toml").write_text("""
+id = "cmp"
+title = "compare"
+[[steps]]
+id = "B"
+title = "board serial as before"
+verify = { action = "read_file", path = "/etc/hostname", expect = { regex = "{baseline.dmi.board_serial}" } }
+""")
+    r = invoke("recover", "cmp", *sd)
+    assert r.exit_code == 0 and "OLDBOARD0001" in r.output  # the stored baseline was used
+    assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in state.rglob("*")} == before
+    assert not os.path.exists(state / "runs")
