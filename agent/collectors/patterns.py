@@ -97,7 +97,7 @@ def parse_kmsg_header(line: str) -> tuple[int, int, int, str, int] | None:
     return int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), m.end()
 
 
-# ---- device helpers --------------------------------------------------------------------------
+# ---- device names -----------------------------------------------------------------------------
 _PART = re.compile(r"^(?:(nvme\d+)(?:c\d+)?n\d+(?:p\d+)?|(mmcblk\d+)(?:p\d+)?|((?:sd|vd|xvd|hd)[a-z]+)\d*|(md\d+)(?:p\d+)?)$")
 
 

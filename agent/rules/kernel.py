@@ -3,7 +3,7 @@
 All windowed counts come from the :class:`~agent.model.events.EventWindow` the kernel_log
 collector builds from the event history, so they survive restarts and reboots. Storms of
 corrected errors are judged with an mcelog-style leaky bucket (capacity per period) per DIMM,
-socket or PCIe device. The helpers here are shared with :mod:`agent.rules.cpu` and
+socket or PCIe device. The functions here are shared with :mod:`agent.rules.cpu` and
 :mod:`agent.rules.fs`.
 """
 

@@ -1,4 +1,4 @@
-"""Test helper: turn dmesg text lines into /dev/kmsg records."""
+"""For tests: turn dmesg text lines into /dev/kmsg records."""
 
 from __future__ import annotations
 

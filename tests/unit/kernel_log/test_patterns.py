@@ -299,7 +299,7 @@ def test_garbage_never_raises():
     c.take()
 
 
-def test_helpers():
+def test_device_names_and_unescaping():
     assert disk_of("sda1") == "sda" and disk_of("nvme0c0n1") == "nvme0" and disk_of("nvme1n1p2") == "nvme1"
     assert disk_of("md0p1") == "md0" and disk_of("dm-0") == "dm-0"
     assert unescape_kmsg("a\\x0ab\\x5c") == "a\nb\\"
