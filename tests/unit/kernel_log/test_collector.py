@@ -440,3 +440,30 @@ def test_without_boot_id_the_cursor_is_not_trusted_but_nothing_is_counted_twice(
     col = make_collector(root, store)
     assert col.boot_id == "btime-1764000000"
     col.close()
+
+
+def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
+    from agent import config as config_mod
+    from agent.collectors import COLLECTORS
+    from agent.daemon import Daemon
+
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("aer-corrected")))
+    cfg = config_mod.defaults().replace(host={"root": str(root)}, state={"dir": str(tmp_path / "state")})
+    cfg = cfg.with_collectors({c.name: c.name == "kernel_log" for c in COLLECTORS})
+    store = Store.in_dir(tmp_path / "state")
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=no_commands, clock=time.time)
+    daemon = Daemon(cfg, host, store)
+    stop = threading.Event()
+    t = threading.Thread(target=daemon.run_forever, args=(stop,))
+    t.start()
+    deadline = time.monotonic() + 20
+    while "kernel_log" not in daemon.snapshot.statuses and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert daemon.snapshot.statuses["kernel_log"].ok
+    assert [b.clean_stop for b in EventStore(store).boots()] == [None]  # running: no marker
+    stop.set()
+    t.join(20)
+    assert not t.is_alive()
+    (boot,) = EventStore(store).boots()
+    assert boot.boot_id == BOOT_A and boot.clean_stop is not None
+    store.close()
