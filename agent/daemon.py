@@ -28,7 +28,8 @@ from agent.store import History, Store
 
 log = logging.getLogger("hwagent.daemon")
 
-SAMPLE_INTERVAL = 60.0  # seconds between history samples
+SAMPLE_INTERVAL = 60.0  # seconds between history sample checks
+SAMPLE_HEARTBEAT = 3600.0  # an unchanged value is stored again after this long
 SAMPLE_RETENTION = 35 * 86400.0
 BASE_COMPONENTS = (("board", ""), ("cpu", ""), ("memory", ""))
 
@@ -94,6 +95,7 @@ class Daemon:
     _lock: threading.Lock = field(default_factory=threading.Lock, init=False)
     _generation: int = field(default=0, init=False)
     _last_sample: float = field(default=0.0, init=False)
+    _recorded: dict[str, tuple[float, float]] = field(default_factory=dict, init=False)
     _last_prune: float = field(default=0.0, init=False)
     _boot_id: str = field(default="unknown", init=False)
     _hostname: str = field(default="", init=False)
@@ -152,8 +154,8 @@ class Daemon:
                     else:  # the evidence changed: the ack no longer holds
                         self.store.unack(*f.key)
                 self.store.record_findings(findings, now)
-                if now - self._last_sample >= SAMPLE_INTERVAL:
-                    self.store.record_samples(self._boot_id, now, rules_mod.history_samples(base))
+                if now - self._last_sample >= SAMPLE_INTERVAL or now < self._last_sample:
+                    self.store.record_samples(self._boot_id, now, self._changed_samples(base, now))
                     self._last_sample = now
                 if now - self._last_prune >= 86400:
                     self.store.prune_samples(now - SAMPLE_RETENTION)
@@ -165,6 +167,17 @@ class Daemon:
                        extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS}))
         self._snapshot = snap
         return snap
+
+    def _changed_samples(self, snap: Snapshot, now: float) -> dict[str, float]:
+        """History samples worth storing: changed values, plus an hourly heartbeat per key
+        (keeps the store at O(changes), not O(keys x minutes))."""
+        out = {}
+        for key, value in rules_mod.history_samples(snap).items():
+            prev = self._recorded.get(key)
+            if prev is None or prev[0] != value or now - prev[1] >= SAMPLE_HEARTBEAT or now < prev[1]:
+                out[key] = value
+                self._recorded[key] = (value, now)
+        return out
 
     def _agent_findings(self) -> list[Finding]:
         out = []
@@ -274,7 +287,8 @@ class Daemon:
                 log.exception("closing collector %s", slot.collector.name)
 
     def healthy(self) -> bool:
-        return self._loop_beat == 0.0 or time.monotonic() - self._loop_beat < 30.0
+        """Ready (first full cycle done) and the loop is alive."""
+        return self._loop_beat != 0.0 and time.monotonic() - self._loop_beat < 30.0
 
 
 def snapshot_to_status(snap: Snapshot) -> dict[str, Any]:

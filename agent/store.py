@@ -55,6 +55,9 @@ CORE_MIGRATIONS = (
 )
 
 
+BASELINE_MAX_AGE = 2 * 3600.0  # see Store.samples(baseline=True); the daemon's heartbeat is 1 h
+
+
 class StoreError(Exception):
     pass
 
@@ -228,10 +231,19 @@ class Store:
             self.executemany("INSERT INTO samples (key, boot_id, ts, value) VALUES (?, ?, ?, ?)",
                              ((k, boot_id, ts, float(v)) for k, v in values.items()))
 
-    def samples(self, key: str, since: float | None = None) -> list[tuple[str, float, float]]:
+    def samples(self, key: str, since: float | None = None, baseline: bool = False) -> list[tuple[str, float, float]]:
+        """Samples of ``key`` since ``since``; with ``baseline`` also the last one before it
+        (samples are stored on change, so the value at the window start is the one before)."""
         if since is None:
             return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
-        return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
+        rows = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
+        if baseline:
+            # the daemon stores a value on change and at least hourly: an older row means the agent
+            # was not running, and when the growth happened is unknown, so it is no baseline
+            before = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts < ? AND ts >= ? "
+                                  "ORDER BY ts DESC LIMIT 1", (key, since, since - BASELINE_MAX_AGE))
+            rows = before + rows
+        return rows
 
     def prune_samples(self, older_than: float) -> int:
         with self._lock:
@@ -256,18 +268,18 @@ class History:
     def __init__(self, store: Store | None, now: float):
         self._store = store
         self._now = now
-        self._cache: dict[tuple[str, float | None], list[tuple[str, float, float]]] = {}
+        self._cache: dict[tuple[str, float | None, bool], list[tuple[str, float, float]]] = {}
 
-    def _rows(self, key: str, since: float | None) -> list[tuple[str, float, float]]:
+    def _rows(self, key: str, since: float | None, baseline: bool = False) -> list[tuple[str, float, float]]:
         if self._store is None:
             return []
-        ck = (key, since)
+        ck = (key, since, baseline)
         if ck not in self._cache:
-            self._cache[ck] = self._store.samples(key, since)
+            self._cache[ck] = self._store.samples(key, since, baseline)
         return self._cache[ck]
 
     def delta(self, key: str, window: float, current: float | None = None, boot_id: str | None = None) -> float | None:
-        rows = list(self._rows(key, self._now - window))
+        rows = list(self._rows(key, self._now - window, baseline=True))
         if current is not None and boot_id is not None:
             rows.append((boot_id, self._now, current))
         if len(rows) < 2:

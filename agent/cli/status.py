@@ -21,11 +21,20 @@ def query_daemon(listen: str, timeout: float = 3.0) -> dict | None:
         host = "127.0.0.1"
     if ":" in host:
         host = f"[{host}]"
-    try:
-        with urllib.request.urlopen(f"http://{host}:{port}/status.json", timeout=timeout) as resp:  # noqa: S310
-            return json.loads(resp.read())
-    except (urllib.error.URLError, OSError, ValueError):
-        return None
+    import time  # noqa: PLC0415
+
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            with urllib.request.urlopen(f"http://{host}:{port}/status.json", timeout=timeout) as resp:  # noqa: S310
+                return json.loads(resp.read())
+        except urllib.error.HTTPError as exc:
+            if exc.code == 503 and time.monotonic() < deadline:  # daemon starting: wait for its first cycle
+                time.sleep(0.5)
+                continue
+            return None
+        except (urllib.error.URLError, OSError, ValueError):
+            return None
 
 
 @click.command("status")

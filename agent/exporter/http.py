@@ -110,7 +110,11 @@ class _Handler(BaseHTTPRequestHandler):
             if path == "/metrics":
                 self._send(200, self.renderer.render(), CONTENT_TYPE_LATEST)
             elif path == "/status.json":
-                self._send(200, json.dumps(self.status_json(), sort_keys=True).encode(), "application/json")
+                if not self.healthy():  # before the first full cycle there is nothing to judge yet
+                    self._send(503, b'{"error": "starting: first collection cycle not complete"}\n', "application/json",
+                               {"Retry-After": "5"})
+                else:
+                    self._send(200, json.dumps(self.status_json(), sort_keys=True).encode(), "application/json")
             elif path == "/-/healthy":
                 ok = self.healthy()
                 self._send(200 if ok else 503, b"OK\n" if ok else b"unhealthy\n", "text/plain")

@@ -69,7 +69,8 @@ def test_history_delta_handles_reboots_and_resets(tmp_path):
     s.record_samples("boot2", 300, {"k": 1})  # driver reload reset
     h = History(s, now=300)
     assert h.delta("k", 1000) == 5 + 3 + 1
-    assert h.delta("k", 150) == 1  # only boot2 samples (200, 300) in the window: the reset counts as +1
+    # window from 150: the value before it (boot1: 15) is the baseline; boot2 started at 0 (+3), then reset (+1)
+    assert h.delta("k", 150) == 3 + 1
     assert History(s, now=300).delta("k", 1000, current=4, boot_id="boot2") == 5 + 3 + 1 + 3
     assert h.first("k") == 10 and h.last("k") == 1 and h.max("k") == 15
     assert History(None, 0).delta("k", 10) is None
@@ -81,3 +82,35 @@ def test_acks(tmp_path):
     assert s.acks() == {("r", "sub"): "critical:x"}
     s.unack("r", "sub")
     assert s.acks() == {}
+
+
+def test_delta_uses_the_value_before_the_window_as_baseline(tmp_path):
+    """Samples are stored on change: the counter's value at the window start is the last one before it."""
+    s = Store(tmp_path / "s.db")
+    s.record_samples("b", 0, {"k": 10})
+    s.record_samples("b", 5000, {"k": 14})
+    assert History(s, now=6000).delta("k", 3600) == 4
+    assert History(s, now=6000).delta("k", 3600, current=20, boot_id="b") == 10
+    assert History(s, now=6000).max("k", 3600) == 14  # max stays within the window
+
+
+def test_daemon_stores_samples_on_change_with_heartbeat(fakesys, make_host, tmp_path):
+    from agent.config import from_mapping
+    from agent.daemon import Daemon
+
+    fakesys.proc_basics()
+    fakesys.hwmon_chip(0, "nct6779", "platform/nct6775.656", {"fan1_input": 1000})
+    t = {"now": 1000.0}
+    store = Store(tmp_path / "s.db")
+    d = Daemon(from_mapping({}), make_host(fakesys.root), store, clock=lambda: t["now"])
+    from agent.collectors.hwmon import HwmonCollector
+
+    d = Daemon(from_mapping({}), make_host(fakesys.root), store, clock=lambda: t["now"],
+               collector_classes=(HwmonCollector,))
+    for step in range(10):  # ten minutes, unchanged
+        t["now"] = 1000.0 + 60 * step
+        d.run_once()
+    assert len(store.samples("hwmon.fan:platform_nct6775_656/fan1")) == 1
+    t["now"] += 3600
+    d.run_once()
+    assert len(store.samples("hwmon.fan:platform_nct6775_656/fan1")) == 2
