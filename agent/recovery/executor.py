@@ -346,6 +346,10 @@ class Executor:
                     d["steps"].setdefault(s.id, {"state": "pending", "attempts": 0, "evidence": [], "history": []})
                 d["runbook"]["sha256"] = self.runbook.sha256
                 d["order"] = [s.id for s in self.runbook.steps]
+            lost = [s.id for s in self.runbook.steps if s.id not in d["steps"]]
+            if lost:
+                raise ExecutionError(f"run {rec.run_id} has no record of step(s) {', '.join(lost)}; the run file is "
+                                     "damaged - inspect it, then start a new run")
             if d["status"] == "completed":
                 raise ExecutionError(f"run {rec.run_id} is already completed (see `agent recover report {rec.run_id}`)")
             self.rec = rec

@@ -73,6 +73,63 @@ def new_run_id(runbook_id: str, now: float) -> str:
     return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(now)) + f"-{runbook_id}-{secrets.token_hex(2)}"
 
 
+def _is(v: Any, tp: type | tuple) -> bool:
+    return isinstance(v, tp) and not (isinstance(v, bool) and tp in (int, float, (int, float)))
+
+
+def record_shape_problem(data: dict[str, Any]) -> str | None:
+    """The first field of a run record whose type the engine cannot work with (None: usable)."""
+    num = (int, float)
+    want: list[tuple[str, Any, Any, Any]] = [
+        ("run_id", data.get("run_id"), str, True), ("runbook", data.get("runbook"), dict, True),
+        ("status", data.get("status"), str, True), ("steps", data.get("steps"), dict, True),
+        ("boot_ids", data.get("boot_ids", []), list, True), ("operators", data.get("operators", []), list, True),
+        ("order", "order" in data and data["order"], list, "optional"), ("params", data.get("params", {}), dict, True),
+        ("answers", data.get("answers", {}), dict, True), ("notifications", data.get("notifications", []), list, True),
+        ("created", data.get("created"), num, False), ("updated", data.get("updated"), num, False),
+        ("finished", data.get("finished"), num, False), ("current_step", data.get("current_step"), str, False)]
+    rb = data.get("runbook")
+    if isinstance(rb, dict):
+        want += [("runbook.id", rb.get("id"), str, True), ("runbook.sha256", rb.get("sha256"), str, False)]
+    for name in ("boot_ids", "operators", "order"):
+        for i, v in enumerate(data.get(name) or [] if isinstance(data.get(name), list) else []):
+            want.append((f"{name}[{i}]", v, str, True))
+    for i, v in enumerate(data.get("notifications") if isinstance(data.get("notifications"), list) else []):
+        want.append((f"notifications[{i}]", v, dict, True))
+    for k, v in (data.get("params") or {}).items() if isinstance(data.get("params"), dict) else ():
+        want.append((f"params.{k}", v, str, True))
+    steps = data.get("steps")
+    for sid, st in steps.items() if isinstance(steps, dict) else ():
+        want.append((f"steps.{sid}", st, dict, True))
+        if not isinstance(st, dict):
+            continue
+        want += [(f"steps.{sid}.state", st.get("state"), str, True),
+                 (f"steps.{sid}.attempts", st.get("attempts", 0), int, True),
+                 (f"steps.{sid}.evidence", st.get("evidence", []), list, True),
+                 (f"steps.{sid}.history", st.get("history", []), list, True)]
+        for name in ("evidence", "history"):
+            for i, item in enumerate(st.get(name) if isinstance(st.get(name), list) else []):
+                want.append((f"steps.{sid}.{name}[{i}]", item, dict, True))
+                if isinstance(item, dict):
+                    want.append((f"steps.{sid}.{name}[{i}].duration_seconds", item.get("duration_seconds", 0), num, True))
+                    want.append((f"steps.{sid}.{name}[{i}].argv", item.get("argv", []), list, True))
+                    for j, arg in enumerate(item.get("argv") if isinstance(item.get("argv"), list) else []):
+                        want.append((f"steps.{sid}.{name}[{i}].argv[{j}]", arg, str, True))
+                    for out in ("stdout", "stderr"):
+                        o = item.get(out, {})
+                        want.append((f"steps.{sid}.{name}[{i}].{out}", o, dict, True))
+                        if isinstance(o, dict):
+                            want.append((f"steps.{sid}.{name}[{i}].{out}.text", o.get("text", ""), str, True))
+    for name, value, tp, required in want:
+        if value is None and required is False:  # nullable
+            continue
+        if required == "optional" and value is False:  # absent
+            continue
+        if not _is(value, tp):
+            return f"{name}: expected {getattr(tp, '__name__', 'a number')}, got {type(value).__name__}"
+    return None
+
+
 class RunStore:
     def __init__(self, state_dir: str | Path):
         self.dir = Path(state_dir) / "runs"
@@ -116,6 +173,12 @@ class RunStore:
         if data["format_version"] > FORMAT_VERSION:
             raise RecordError(f"run file {p} has format version {data['format_version']}, newer than this agent "
                               f"understands ({FORMAT_VERSION}); upgrade hwagent to continue it. The file was left as it is.")
+        problem = record_shape_problem(data)
+        if problem:
+            raise RecordError(f"run file {p} is damaged ({problem}); it was left as it is - inspect or move it, "
+                              "then start a new run")
+        data.setdefault("boot_ids", [])
+        data.setdefault("operators", [])
         return RunRecord(self, data)
 
     def list(self) -> list[dict[str, Any]]:

@@ -12,7 +12,12 @@ from agent.recovery.template import Context, TemplateError, fill, fill_obj
 
 
 def _ts(t: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) if t else "-"
+    if not t or not isinstance(t, (int, float)) or isinstance(t, bool):  # a damaged record: no crash, no time
+        return "-"
+    try:
+        return time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t))
+    except (OverflowError, OSError, ValueError):
+        return "-"
 
 
 def _dur(seconds: float) -> str:
@@ -159,8 +164,8 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
         if s.get("reason"):
             out.append(f"- skipped by {s.get('skipped_by')}: {s['reason']}")
         if s.get("confirmation"):
-            c = s["confirmation"]
-            out.append(f"- confirmed `{c['value']}` by {c['operator']} at {_ts(c['time'])}")
+            c = s["confirmation"] if isinstance(s["confirmation"], dict) else {}
+            out.append(f"- confirmed `{c.get('value')}` by {c.get('operator')} at {_ts(c.get('time'))}")
         if s.get("evidence_dropped"):
             out.append(f"- {s['evidence_dropped']} intermediate poll(s) not kept")
         for ev in evs:
@@ -176,11 +181,12 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
                     if len(text) > 1500:
                         text = text[:1500] + "\n[...]"
                     out += ["", "  ```", *("  " + line for line in text.splitlines()), "  ```",
-                            f"  stdout sha256 {so.get('sha256', '')[:16]}…, {so.get('bytes')} bytes", ""]
+                            f"  stdout sha256 {str(so.get('sha256') or '')[:16]}…, {so.get('bytes')} bytes", ""]
             else:
                 out.append(f"{head}: {'PASS' if ev.get('passed') else 'FAIL'}: {ev.get('detail')}"
                            + (" (skipped)" if ev.get("skipped") else "") + f", {ev.get('operator')}, {_ts(ev.get('time'))}")
-                text = (ev.get("output") or {}).get("text", "").rstrip()
+                out_ = ev.get("output")
+                text = str(out_.get("text") or "" if isinstance(out_, dict) else "").rstrip()
                 if text and ev.get("action") in ("baseline_diff", "baseline_compare"):
                     out += ["", "  ```", *("  " + line for line in text.splitlines()[:60]), "  ```", ""]
         out.append("")

@@ -297,7 +297,7 @@ def _action(src: str, sid: str, key: str, raw: Any, params: Mapping[str, Param])
     name = raw.get("action")
     if name is None:
         raise RunbookError(src, "missing", sid, f"{key}.action")
-    if name not in actions_mod.ACTIONS:
+    if not isinstance(name, str) or name not in actions_mod.ACTIONS:
         raise RunbookError(src, f"unknown action {name!r} (known: {', '.join(actions_mod.ACTIONS)})", sid, f"{key}.action")
     cls = actions_mod.ACTIONS[name]
     args = {k: v for k, v in raw.items() if k != "action"}
