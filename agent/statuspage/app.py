@@ -353,6 +353,8 @@ class StatusApp:
         unknown = sorted(set(body) - set(allowed))
         if unknown:
             raise HTTPError(400, f"body: unknown field {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
+        if "author" in body and not isinstance(body["author"], str):
+            raise HTTPError(400, f"author: expected text, got {type(body['author']).__name__}")
         return body
 
     def open_incident(self, req: "Request") -> Response:
