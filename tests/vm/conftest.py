@@ -79,7 +79,7 @@ def prometheus(request):
         p = Prometheus(Path(tempfile.mkdtemp(prefix="hwagent-prom-")), f"127.0.0.1:{m.port}")
         made.append(p)
         p.start()
-        p.wait("scrape target up", p.targets_up, 30)
+        p.wait("scrape target up", p.targets_up, 90)
         return p
 
     yield _make

@@ -221,8 +221,16 @@ def build_base(cache: Path, force: bool = False) -> Path:
 
 
 # ----------------------------------------------------------------------------------------- app layer
+def _source_files() -> list[str]:
+    """The checkout's files a wheel can need (tracked and untracked-not-ignored, tests excluded)."""
+    out = subprocess.run(["git", "ls-files", "-c", "-o", "--exclude-standard", "-z"], cwd=REPO,
+                         capture_output=True, check=True).stdout.decode()
+    return sorted(f for f in set(out.split("\0"))
+                  if f and not f.startswith(("tests/", ".")) and (REPO / f).is_file() and "__pycache__" not in f)
+
+
 def _project_inputs() -> list[Path]:
-    return [REPO / "pyproject.toml", REPO / "agent", GUEST_DIR, Path(__file__)]
+    return [*(REPO / f for f in _source_files()), GUEST_DIR, Path(__file__)]
 
 
 def source_mode() -> str:
@@ -236,7 +244,7 @@ def source_mode() -> str:
 
 def _source_key() -> str:
     if source_mode() == "head":
-        tree = subprocess.run(["git", "rev-parse", "HEAD:agent", "HEAD:pyproject.toml"], cwd=REPO,
+        tree = subprocess.run(["git", "rev-parse", "HEAD^{tree}"], cwd=REPO,
                               capture_output=True, text=True, check=True).stdout.split()
         return "head-" + _digest(tree, _tree_digest([GUEST_DIR, Path(__file__)]))
     return _tree_digest(_project_inputs())
@@ -248,17 +256,17 @@ def build_wheels(dest: Path) -> None:
     py = os.environ.get("HWAGENT_VM_PYTHON", "/usr/bin/python3")
     build = dest.parent / "wheel-build"
     shutil.rmtree(build, ignore_errors=True)
-    # copy the sources so setuptools' build/ and egg-info never land in the checkout
+    # copy the sources (the package, runbooks, systemd units... everything but tests) so setuptools'
+    # build/ and egg-info never land in the checkout
     build.mkdir()
     if source_mode() == "head":
-        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD", "pyproject.toml", "README.md", "agent"],
-                                 cwd=REPO, capture_output=True, check=True).stdout
-        subprocess.run(["tar", "-x", "-C", str(build)], input=archive, check=True)
+        archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO, capture_output=True,
+                                 check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(build), "--exclude=tests"], input=archive, check=True)
     else:
-        shutil.copy(REPO / "pyproject.toml", build)
-        if (REPO / "README.md").exists():
-            shutil.copy(REPO / "README.md", build)
-        shutil.copytree(REPO / "agent", build / "agent", ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        for f in _source_files():
+            (build / f).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(REPO / f, build / f)
     _run([py, "-m", "pip", "wheel", "-q", "--disable-pip-version-check", "-w", str(dest), str(build)],
          log_to=dest.parent / "wheels.log")
     shutil.rmtree(build, ignore_errors=True)
@@ -358,14 +366,18 @@ COLLECTOR_INTERVALS = {"smart": 5, "ipmi": 3}
 
 
 def rate_rule_overrides(rules: list[dict]) -> str:
-    """Rate rules (a ``window_seconds`` and a count ``warning`` threshold) warn from one event in
-    the guest: a test injects one corrected error, not a day's worth. Nothing else is changed."""
+    """Rate rules (a ``window_seconds`` and a count ``warning`` threshold, or a leaky bucket with a
+    ``capacity`` per ``period_seconds``) warn from one or two events in the guest: a test injects a
+    couple of corrected errors, not a day's worth. Nothing else is changed."""
     out = []
     for r in rules:
         d = r.get("defaults") or {}
         w = d.get("warning")
         if "window_seconds" in d and isinstance(w, int) and not isinstance(w, bool) and w > 1:
             out.append(f'\n[rules."{r["id"]}"]\nwarning = 1\n')
+        cap = d.get("capacity")  # leaky-bucket storm rules
+        if "period_seconds" in d and isinstance(cap, int) and not isinstance(cap, bool) and cap > 1:
+            out.append(f'\n[rules."{r["id"]}"]\ncapacity = 1\n')
     return "".join(out)
 
 

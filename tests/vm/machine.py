@@ -33,6 +33,8 @@ from pathlib import Path
 from tests.vm.image import Image, fetch_qemu_bpo, cache_dir, log
 
 AGENT_PORT = 10067
+RP1_SLOT = 0x1C  # the NVMe's root port (AER injection target) at 0000:00:1c.0, like an Intel PCH port
+RP1_BDF = f"0000:00:{RP1_SLOT:02x}.0"
 BAD_SECTOR = 20480  # 512-byte sector blkdebug fails reads of (10 MiB in)
 DISK_BYTES = 256 << 20
 
@@ -323,7 +325,7 @@ class Machine:
                 "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
                 "-monitor", f"unix:{d}/hmp.sock,server=on,wait=off",
                 "-nic", f"user,model=virtio-net-pci,restrict=on,hostfwd=tcp:127.0.0.1:{self.port}-:{AGENT_PORT}",
-                "-device", "pcie-root-port,id=rp1,chassis=1,slot=1",
+                "-device", f"pcie-root-port,id=rp1,chassis=1,slot=1,addr={RP1_SLOT:#x}",
                 "-blockdev", self._blockdev("nvm0", d / "nvme.img"),
                 "-device", "nvme,id=nvme0,serial=VMNVME0001,drive=nvm0,bus=rp1",
                 "-blockdev", self._blockdev("sata0", d / "sata.img"),

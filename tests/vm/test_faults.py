@@ -64,7 +64,7 @@ def _wait_findings(m, expects: list[Expect], timeout: float) -> dict[int, dict]:
     return got
 
 
-def _check_prometheus(sc: Scenario, image, prom, findings: list[dict], t_inject: float, timeout: float = 30) -> dict:
+def _check_prometheus(sc: Scenario, image, prom, findings: list[dict], t_inject: float, timeout: float = 60) -> dict:
     times: dict[str, float] = {}
     for f in findings:
         # the series carries the component class ("disk" for "disk:<id>") and the device
@@ -142,7 +142,7 @@ def test_fatal_mce_previous_boot(vm_env, machine, prometheus, latency):
     assert re.search(r"Fatal machine check", pstore), f"no panic record in pstore (acpi-erst): {pstore[-2000:]}"
     got = _wait_findings(m, expects, sc.timeout)
     findings = [got[i] for i in sorted(got)]
-    times = _check_prometheus(sc, image, prom, findings, t_boot, timeout=60)
+    times = _check_prometheus(sc, image, prom, findings, t_boot, timeout=120)
     latency(sc.name, rule=",".join(f["rule"] for f in findings),
             agent_s=max(f["_seen"] for f in got.values()) - t_boot, boot_s=m.boot_seconds, **times)
 
@@ -155,9 +155,7 @@ def test_restart_does_not_double_count(vm_env, machine, prometheus, latency):
     if "events" not in image.commands:
         pytest.skip("`agent events` not available in the installed agent")
     m = machine()
-    SCENARIOS["mce-corrected"].inject(m)
-    SCENARIOS["aer-uncorrected"].inject(m)
-    m.wait_serial(r"AER: Uncorrected", 30)
+    SCENARIOS["mce-corrected"].inject(m)  # two corrected machine checks
 
     def events():
         out = m.sh("agent events --json 2>/dev/null", timeout=120, check=False)
