@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -28,7 +29,8 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
 
     Zero configuration works: every collector whose subsystem exists runs with its default
     interval. Under systemd (Type=notify) it reports READY=1 after the first full cycle and
-    feeds the watchdog; SIGTERM stops it cleanly.
+    feeds the watchdog; SIGTERM stops it cleanly. SIGHUP does not reload the configuration: it is
+    logged and ignored (restart the service to apply a changed config).
 
     \b
     Examples:
@@ -53,7 +55,18 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
             web = load_web_config(cfg.exporter.web_config_file)
         except WebConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--web.config.file") from None
-    store = Store.in_dir(cfg.state.dir)
+    from agent.store import StoreError  # noqa: PLC0415
+
+    try:
+        store = Store.in_dir(cfg.state.dir)
+    except (StoreError, sqlite3.Error) as exc:
+        if once:
+            raise
+        # locked by another process, unwritable, a full disk: keep monitoring and serving /metrics
+        # with an in-memory store (acks, history and event cursors are not kept until restart)
+        log.error("state store unavailable (%s); running with an in-memory store: acknowledgements and "
+                  "history are not persisted until the agent is restarted with a working %s", exc, cfg.state.dir)
+        store = Store.memory()
     if store.recovered_from:
         log.error("%s", store.recovered_from)
     daemon = Daemon(cfg, host_from_config(cfg), store)
@@ -77,8 +90,13 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         sd_notify("STOPPING=1")
         stop.set()
 
+    def on_hup(_signum, _frame):
+        log.warning("SIGHUP: configuration reload is not supported; the agent keeps running with the "
+                    "configuration it started with (restart it to apply changes)")
+
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGHUP, on_hup)
     server.start()
     log.warning("hwagent listening on %s (port %d, %s%s), state in %s", cfg.exporter.listen, server.port,
                 "https" if server.tls else "http", ", basic auth" if web and web.users else "", cfg.state.dir)
