@@ -64,7 +64,7 @@ def disk(snap: Snapshot, emit: Emit) -> None:
         for counter in sorted(d.baseline):
             g = d.growth(counter)
             if g is not None:
-                emit("hwagent_disk_counter_growth", {**dev, "counter": counter}, g)
+                emit("hwagent_disk_baseline_growth", {**dev, "counter": counter}, g)
         emit("hwagent_disk_selftest_running", dev, 1 if d.selftest_running else 0)
         newest: dict[str, bool] = {}
         for t in d.self_tests:
