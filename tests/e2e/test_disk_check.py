@@ -36,7 +36,7 @@ def test_agent_check_reports_disk_findings(tmp_path):
         {"name": "/dev/sda", "type": "sat", "protocol": "ATA"}, {"name": "/dev/sdb", "type": "sat", "protocol": "ATA"},
         {"name": "/dev/nvme0", "type": "nvme", "protocol": "NVMe"}]}))
     put(["--json", "-x", "-d", "sat", "-n", "standby,253", "/dev/sda"], (CORPUS / "sce-ST3500418AS_12.json").read_text())
-    put(["--json", "-x", "-d", "sat", "-n", "standby,253", "/dev/sdb"], "{}", sleep=60)
+    put(["--json", "-x", "-d", "sat", "-n", "standby,253", "/dev/sdb"], "{}", sleep=120)
     put(["--json", "-x", "-d", "nvme", "/dev/nvme0"],
         (CORPUS / "sce-nvme-null-SAMSUNG_MZWLL3T2HAJQ-00005-nvme0.json").read_text(), rc=8)
     exe = tmp_path / "bin" / "smartctl"
@@ -46,7 +46,7 @@ def test_agent_check_reports_disk_findings(tmp_path):
     (tmp_path / "root").mkdir()
     cfg = tmp_path / "config.toml"
     cfg.write_text(f'[host]\nroot = "{tmp_path / "root"}"\nsmartctl = "{exe}"\n[state]\ndir = "{tmp_path / "state"}"\n'
-                   "[collectors.smart]\nignore_rootfs = true\ncommand_timeout_seconds = 2.0\n")
+                   "[collectors.smart]\nignore_rootfs = true\ncommand_timeout_seconds = 6.0\n")
     env = dict(os.environ, FAKE_SMARTCTL_DIR=str(rec))
     r = subprocess.run([sys.executable, "-m", "agent", "--config", str(cfg), "check", "--json"], capture_output=True,
                        text=True, env=env, timeout=120, cwd=ROOT)
@@ -58,5 +58,5 @@ def test_agent_check_reports_disk_findings(tmp_path):
                    ("disk.reallocated_sectors", "sda", "warning", "disk"),
                    ("disk.unreadable", "sdb", "warning", "disk")]
     smart = status["collectors"]["smart"]
-    assert smart["ok"] and any("sdb: smartctl did not answer within 2 s" in m for m in smart["messages"])
+    assert smart["ok"] and any("sdb: smartctl did not answer within 6 s" in m for m in smart["messages"])
     assert "sdb: smartctl did not answer" in r.stderr  # and a log line
