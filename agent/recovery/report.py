@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any, Mapping
 
@@ -116,12 +117,12 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
     out = [f"# Recovery run {data.get('run_id')}", "",
            "| | |", "|---|---|",
            f"| Runbook | `{rbinfo.get('id')}` v{rbinfo.get('version')} (sha256 {str(rbinfo.get('sha256'))[:12]}) |",
-           f"| Host | {data.get('host')} (boots: {', '.join(b[:8] for b in data.get('boot_ids', []))}) |",
+           f"| Host | {_cell(data.get('host'))} (boots: {', '.join(b[:8] for b in data.get('boot_ids', []))}) |",
            f"| Status | **{data.get('status')}** |",
            f"| Started | {_ts(created)} |",
            f"| Last change | {_ts(updated)} |",
            f"| Duration | {_dur((updated or 0) - (created or 0)) if created and updated else '-'} |",
-           f"| Operators | {', '.join(data.get('operators', []))} |",
+           f"| Operators | {_cell(', '.join(data.get('operators', [])))} |",
            f"| Baseline | {data.get('baseline_id') or '-'} |"]
     if data.get("params"):
         out.append("| Parameters | " + ", ".join(f"`{k}={v}`" for k, v in data["params"].items()) + " |")
@@ -131,23 +132,23 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
         s = steps.get(sid, {})
         note = s.get("reason") or s.get("detail") or ""
         if s.get("answer"):
-            note = f"answer `{s['answer']['value']}` by {s['answer']['operator']}; " + note
+            note = f"answer `{s['answer']['value']}` by {s['answer']['operator']}; " + str(note)
         mark = "x" if s.get("state") in ("verified", "already_done", "skipped", "not_applicable") else " "
         out.append(f"| {n} | [{mark}] {sid} {titles.get(sid, '')} | {s.get('state')} | {s.get('attempts', 0)} | "
                    f"{_cell(note)} |")
     failed = [sid for sid in order if steps.get(sid, {}).get("state") == "failed"]
     for sid in failed:
         s = steps[sid]
-        out += ["", f"**Step {sid} failed:** {s.get('detail', '')}", ""]
+        out += ["", f"**Step {sid} failed:** {_text(s.get('detail', ''))}", ""]
         if s.get("on_failure"):
-            out += [f"What to do: {s['on_failure']}", ""]
+            out += [f"What to do: {_text(s['on_failure'])}", ""]
         if s.get("undo"):
             out += [f"Undo (not run automatically): `{s['undo']}`", ""]
     if data.get("followups"):
         out += ["", "## Follow-ups", ""]
         for f in data["followups"]:
             state = f"done ({f['closed_by']}, {_ts(f['closed'])})" if f.get("closed") else "**OPEN**"
-            out.append(f"- {f['step']}: {f['text']} — {state}")
+            out.append(f"- {f['step']}: {_text(f['text'])} — {state}")
     if data.get("notifications"):
         out += ["", "## Notifications", ""]
         for nt in data["notifications"]:
@@ -162,39 +163,56 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
         out.append(f"### {sid}: {s.get('state')}")
         out.append("")
         if s.get("reason"):
-            out.append(f"- skipped by {s.get('skipped_by')}: {s['reason']}")
+            out.append(f"- skipped by {_text(s.get('skipped_by'))}: {_text(s['reason'])}")
         if s.get("confirmation"):
             c = s["confirmation"] if isinstance(s["confirmation"], dict) else {}
-            out.append(f"- confirmed `{c.get('value')}` by {c.get('operator')} at {_ts(c.get('time'))}")
+            out.append(f"- confirmed `{_text(c.get('value'))}` by {_text(c.get('operator'))} at {_ts(c.get('time'))}")
         if s.get("evidence_dropped"):
             out.append(f"- {s['evidence_dropped']} intermediate poll(s) not kept")
         for ev in evs:
             head = f"- {ev.get('phase')} #{ev.get('attempt')} ({ev.get('action')})"
             if "argv" in ev:
                 out.append(f"{head}: `{' '.join(ev['argv'])}` → exit {ev.get('rc')}"
-                           + (f", {ev['error']}" if ev.get("error") else "")
-                           + f", {ev.get('duration_seconds', 0):.2f} s, {ev.get('operator')}, {_ts(ev.get('started'))}"
-                           + f" — {'PASS' if ev.get('passed') else 'FAIL'}: {ev.get('detail')}")
+                           + (f", {_text(ev['error'])}" if ev.get("error") else "")
+                           + f", {ev.get('duration_seconds', 0):.2f} s, {_text(ev.get('operator'))}, {_ts(ev.get('started'))}"
+                           + f" — {'PASS' if ev.get('passed') else 'FAIL'}: {_text(ev.get('detail'))}")
                 so = ev.get("stdout", {})
                 if so.get("text", "").strip():
                     text = so["text"].rstrip()
                     if len(text) > 1500:
                         text = text[:1500] + "\n[...]"
-                    out += ["", "  ```", *("  " + line for line in text.splitlines()), "  ```",
+                    out += [*_fence(text.splitlines()),
                             f"  stdout sha256 {str(so.get('sha256') or '')[:16]}…, {so.get('bytes')} bytes", ""]
             else:
                 out.append(f"{head}: {'PASS' if ev.get('passed') else 'FAIL'}: {ev.get('detail')}"
-                           + (" (skipped)" if ev.get("skipped") else "") + f", {ev.get('operator')}, {_ts(ev.get('time'))}")
+                           + (" (skipped)" if ev.get("skipped") else "") + f", {_text(ev.get('operator'))}, {_ts(ev.get('time'))}")
                 out_ = ev.get("output")
                 text = str(out_.get("text") or "" if isinstance(out_, dict) else "").rstrip()
                 if text and ev.get("action") in ("baseline_diff", "baseline_compare"):
-                    out += ["", "  ```", *("  " + line for line in text.splitlines()[:60]), "  ```", ""]
+                    out += [*_fence(text.splitlines()[:60]), ""]
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
 
+_CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _text(text: Any) -> str:
+    """Host- or operator-supplied text for a Markdown line: no raw HTML, no terminal escapes, one line."""
+    text = _CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\n", " ")
+
+
+def _fence(lines: list[str]) -> list[str]:
+    """Command output as an indented code block whose fence no backtick run inside can close."""
+    lines = [_CTRL.sub(lambda m: f"\\x{ord(m.group()):02x}", ln) for ln in lines]
+    longest = max((len(r) for ln in lines for r in re.findall(r"`+", ln)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return ["", "  " + fence, *("  " + line for line in lines), "  " + fence]
+
+
 def _cell(text: str) -> str:
-    text = str(text).replace("|", "\\|").replace("\n", " ")
+    text = _text(text).replace("|", "\\|")
     return text if len(text) <= 160 else text[:157] + "..."
 
 

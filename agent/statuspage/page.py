@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -150,9 +151,15 @@ def render_atom(service, lang: str | None = None, now: float | None = None, limi
     entries.sort(key=lambda e: e["updated"], reverse=True)
     entries = entries[:limit]
     html_env, _ = texts.environments(cfg.template_dir)
-    return html_env.get_template("feed.atom.j2").render(
+    feed = html_env.get_template("feed.atom.j2").render(
         cfg=cfg, lang=lang, base=base, feed_id=f"tag:{host},2024:status-{lang}",
         updated=entries[0]["updated"] if entries else texts.iso(now), entries=entries)
+    # characters XML 1.0 forbids even escaped (ESC, BEL... from pasted terminal text) would make
+    # the whole feed unreadable for feed readers: replace them
+    return _XML_ILLEGAL.sub("\ufffd", feed)
+
+
+_XML_ILLEGAL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff\ud800-\udfff]")
 
 
 def render_all(service, now: float | None = None) -> dict[str, bytes]:
