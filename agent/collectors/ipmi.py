@@ -120,16 +120,21 @@ class IpmiCollector(BaseCollector):
         self._mem_state: dict[str, Any] | None = None  # SEL state when there is no store
 
     # -- commands -----------------------------------------------------------------------------------
+    def _exe(self) -> str:
+        """The collector's own `ipmitool` option when set to something else, else `[host] ipmitool`."""
+        opt = self.option("ipmitool")
+        return self.host.tool("ipmitool") if opt == "ipmitool" else opt
+
     def _run(self, *args: str):
-        exe = self.option("ipmitool")
+        exe = self._exe()
         timeout = float(self.option("command_timeout_seconds"))
         return self.host.run([exe, *args], timeout=min(timeout, self.timeout))
 
     def _check_present(self) -> None:
         if self.option("require_device") and not any(self.host.exists(self.host.path(*p)) for p in DEVICE_NODES):
             raise NoData("no IPMI device (/dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0): no BMC or ipmi_si/ipmi_devintf not loaded")
-        if self.host.runner is None and self.host.which(self.option("ipmitool")) is None:
-            raise NoData(f"{self.option('ipmitool')} not installed")
+        if self.host.runner is None and self.host.which(self._exe()) is None:
+            raise NoData(f"{self._exe()} not installed")
 
     @staticmethod
     def _no_bmc(res) -> bool:

@@ -222,6 +222,9 @@ def test_smartctl_and_ipmitool_missing(tmp_path, agents):
     assert 'hwagent_disk_read_status{device="sdx",state="no_smartctl"} 1.0' in body
     assert 'hwagent_collector_success{collector="hwmon"} 1.0' in body  # the others keep working
     assert "hwagent_finding_active" in body
+    assert 'hwagent_collector_present{collector="ipmi"} 0.0' in body
+    status = a.get("/status.json")[1]
+    assert "/nonexistent/ipmitool not installed" in status, status[:2000]  # says which tool is missing
     out = a.output()
     assert "/nonexistent/smartctl" in out
     assert a.stop() == 0
