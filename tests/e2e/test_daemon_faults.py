@@ -415,3 +415,36 @@ def test_sighup_is_logged_and_ignored_then_sigterm_stops_cleanly(tmp_path, agent
     assert a.stop(signal.SIGTERM) == 0
     print(f"\nSIGTERM -> exit in {time.monotonic() - t0:.2f} s")
     assert "stopping" in a.output()
+
+
+def test_state_database_locked_while_running(tmp_path, agents):
+    state = tmp_path / "state"
+    a = Agent(tmp_path, "[collectors.hwmon]\ninterval_seconds = 0.5\n[collectors.system]\ninterval_seconds = 0.5\n",
+              state=state)
+    agents.append(a.start())
+    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""\
+        import sqlite3, sys, time
+        c = sqlite3.connect({str(state / 'state.db')!r}, isolation_level=None, timeout=30)
+        c.execute("BEGIN EXCLUSIVE")
+        print("locked", flush=True)
+        time.sleep(12)
+        c.execute("COMMIT")
+        """)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout.readline().strip() == b"locked"
+        served = 0
+        t_end = time.monotonic() + 11
+        while time.monotonic() < t_end:  # the lock outlasts the store's 5 s busy timeout
+            assert a.get("/metrics", 10)[0] == 200
+            served += 1
+            time.sleep(0.5)
+        holder.wait(30)
+        assert a.proc.poll() is None
+        assert a.get("/-/healthy")[0] == 200
+        print(f"\nstate db locked 12 s: {served} scrapes served meanwhile")
+        assert "state store: database is locked" in a.output()  # reported, not a traceback
+        assert "Traceback" not in a.output()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert a.stop() == 0
