@@ -71,9 +71,11 @@ class Scenario:
 # ---------------------------------------------------------------------------------- injections
 def mce_corrected(m: Machine) -> None:
     # bank 1 status VAL|EN|MISCV|ADDRV, MCACOD 0x9f (memory read), address, misc (physical address, lsb 6);
-    # two of them, 0.5 s apart: storm rules are leaky buckets (the guest config sets capacity 1)
+    # two of them: storm rules are leaky buckets (the guest config sets capacity 1). 1.5 s apart: the
+    # kernel polls the banks every second (check_interval), and a second error in the same bank
+    # before the poll overwrites the first (status gets OVER, one record)
     m.qmp.hmp("mce 0 1 0x9c0000000000009f 0 0x1234000 0x86")
-    time.sleep(0.5)
+    time.sleep(1.5)
     m.qmp.hmp("mce 0 1 0x9c0000000000009f 0 0x1234040 0x86")
 
 

@@ -167,9 +167,11 @@ def test_restart_does_not_double_count(vm_env, machine, prometheus, latency):
         text = m.http("/metrics").decode()
         return sum(float(v) for v in re.findall(r"^hwagent_kernel_events_total\{[^}]*\} (\S+)$", text, re.M))
 
-    before = wait_for(lambda: (lambda e: e if len(e) >= 2 else None)(events()), 60, interval=2)
-    assert before, "the agent did not record the injected kernel events"
-    total_before = total()
+    # wait on the cheap HTTP metric first; each `agent events` is a Python start under TCG
+    total_before = wait_for(lambda: total() >= 1 and total(), 90, interval=0.5)
+    assert total_before, f"hwagent_kernel_events_total stayed {total()} after two corrected MCEs"
+    before = wait_for(lambda: (lambda e: e if len(e) >= 1 else None)(events()), 90, interval=2)
+    assert before, f"`agent events --json` lists no event: {events()}"
     m.sh("/hwagent-vm/agent-service.sh restart", timeout=60)
     m.wait_agent()
     time.sleep(4)  # a few collection cycles after the restart
