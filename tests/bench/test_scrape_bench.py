@@ -166,7 +166,9 @@ def test_scrape_latency_and_rss(tmp_path, monkeypatch):
         ne_proc = subprocess.Popen([NODE_EXPORTER, f"--web.listen-address=127.0.0.1:{ne_port}",
                                     f"--path.sysfs={tree / 'sys'}", f"--path.procfs={tree / 'proc'}",
                                     f"--path.rootfs={tree}", "--log.level=error"],
-                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                                   # not a pipe: it logs each failing collector (the tree has no
+                                   # netstat, mounts...) per scrape and would block on a full pipe
+                                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(ne_port, ne_proc)
         theirs, ne_size = scrape_times(ne_port, SCRAPES)
         lines.append(f"node_exporter scrape over HTTP ({SCRAPES}x, same tree, {ne_size} bytes): "
@@ -182,7 +184,8 @@ def test_scrape_latency_and_rss(tmp_path, monkeypatch):
                     f'[collectors.hwmon]\ninterval_seconds = 1\n[collectors.system]\ninterval_seconds = 1\n')
     proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(conf), "run", "--web.listen-address",
                              f"127.0.0.1:{port}", "--state-dir", str(tmp_path / "soak")],
-                            stderr=subprocess.PIPE, env=dict(os.environ))
+                            stderr=open(tmp_path / "agent.log", "wb"),  # noqa: SIM115
+                            env=dict(os.environ, MALLOC_ARENA_MAX="2"))  # as hwagent.service sets it
     try:
         wait_port(port, proc)
         end = time.monotonic() + SOAK
