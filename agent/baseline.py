@@ -52,7 +52,7 @@ MIGRATIONS = (
 
 
 class BaselineError(Exception):
-    pass
+    """A baseline cannot be captured, stored or read; the message names the file or version."""
 
 
 # ---- internals -------------------------------------------------------------------------------------
@@ -530,8 +530,6 @@ def diff(old: dict[str, Any], new: dict[str, Any], sections: Iterable[str] | Non
     for path in sorted(set(a) | set(b)):
         if prefixes and not any(path == p or path.startswith(p + ".") or path.startswith(p + "[") for p in prefixes):
             continue
-        if path in ("format_version", "identity.hostname") and not prefixes:
-            pass
         if path not in a:
             out.append({"path": path, "kind": "added", "old": None, "new": b[path]})
         elif path not in b:

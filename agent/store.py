@@ -59,7 +59,7 @@ BASELINE_MAX_AGE = 2 * 3600.0  # see Store.samples(baseline=True); the daemon's 
 
 
 class StoreError(Exception):
-    pass
+    """The state store cannot be opened or migrated; the message names the file."""
 
 
 class Store:

@@ -354,7 +354,7 @@ def report_cmd(app, run_id: str, as_json: bool) -> None:
     try:
         rb = rbm.load(rbm.find(rec.data["runbook"]["id"], _rb_dir(app)))
     except (rbm.RunbookError, click.ClickException):
-        pass
+        rb = None  # the runbook changed or is gone: the report is rendered from the record alone
     click.echo(report.run_markdown(rec.data, rb), nl=False)
 
 

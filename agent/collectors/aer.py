@@ -31,7 +31,7 @@ FILES = (("correctable", "aer_dev_correctable", "TOTAL_ERR_COR"),
 
 
 class AerParseError(ValueError):
-    pass
+    """An aer_dev_* file is not in the kernel's format; the message names the line."""
 
 
 def parse_aer_table(text: str, total_key: str) -> tuple[dict[str, int], int | None]:

@@ -22,7 +22,7 @@ log = logging.getLogger("hwagent.exporter")
 
 
 class UnknownMetric(KeyError):
-    pass
+    """A sampler emitted a metric name that is not in the catalogue."""
 
 
 def collect_samples(snap: Snapshot) -> dict[str, list[tuple[dict, float]]]:

@@ -36,7 +36,7 @@ _CLIENT_AUTH = {"NoClientCert": ssl.CERT_NONE, "RequestClientCert": ssl.CERT_OPT
 
 
 class WebConfigError(Exception):
-    pass
+    """An invalid web config file; the message names the file and key."""
 
 
 @dataclass

@@ -32,7 +32,7 @@ from agent.recovery.template import Context, TemplateError, Unresolved, fill, fi
 
 
 class ExecutionError(Exception):
-    pass
+    """A run cannot start or continue (unknown step, bad parameters); the message says why."""
 
 
 class RunInterrupted(Exception):

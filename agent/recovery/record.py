@@ -30,11 +30,11 @@ MAX_EVIDENCE_PER_STEP = 40
 
 
 class RecordError(Exception):
-    pass
+    """A run record is corrupt, from a newer version or unreadable; the file is kept."""
 
 
 class LockedError(RecordError):
-    pass
+    """Another process holds the run's lock."""
 
 
 def _fsync_dir(d: Path) -> None:

@@ -169,7 +169,7 @@ def add_subscriber(store: StatusStore, cfg: StatuspageConfig, kind: str, address
 # ---- sending -----------------------------------------------------------------------------------------
 
 class SendError(Exception):
-    pass
+    """A notice could not be delivered (SMTP relay or webhook); it stays queued for a retry."""
 
 
 class Dispatcher:
