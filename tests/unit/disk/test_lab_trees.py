@@ -42,7 +42,10 @@ class CaptureArgv:
         return self.inner(a, timeout, env)
 
 
-@pytest.mark.skipif(not TREES, reason="no captured lab trees with smartctl recordings")
+def test_lab_trees_with_recordings_are_present():
+    assert {p.name for p in TREES} >= {"lab-healthy", "lab-nvme-critical-warning"}
+
+
 @pytest.mark.parametrize("tree", TREES, ids=lambda p: p.name)
 def test_lab_tree(tree):
     root = tree / "tree" if (tree / "tree").is_dir() else tree

@@ -11,8 +11,8 @@ import pytest
 
 from tests.unit.statuspage.conftest import TOKEN
 
-notify_mod = pytest.importorskip("agent.recovery.notify")
-settings = pytest.importorskip("agent.recovery.settings")
+import agent.recovery.notify as notify_mod  # noqa: E402
+import agent.recovery.settings as settings  # noqa: E402
 
 
 class _Resp(io.BytesIO):
