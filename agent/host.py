@@ -96,13 +96,43 @@ def _default_runner(argv: Sequence[str], timeout: float, env: Mapping[str, str] 
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        _killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return CommandResult(argv, None, out, err, time.monotonic() - start, "timeout")
+    except BaseException:
+        # Ctrl-C (KeyboardInterrupt) or SIGTERM turned into an exception: the command runs in its own
+        # process group, so the terminal's SIGINT never reached it. Stop it the way a shell would
+        # (SIGINT to its group, SIGKILL after a grace period) instead of leaving it running orphaned.
+        _stop_group(proc)
+        raise
     return CommandResult(argv, proc.returncode, out, err, time.monotonic() - start)
+
+
+INTERRUPT_GRACE_SECONDS = 5.0
+
+
+def _killpg(pgid: int, sig: int) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
+    """SIGINT to the command's process group, SIGKILL to what is left after ``grace`` seconds."""
+    grace = INTERRUPT_GRACE_SECONDS if grace is None else grace
+    _killpg(proc.pid, signal.SIGINT)
+    try:
+        proc.wait(grace)
+    except subprocess.TimeoutExpired:
+        pass
+    except BaseException:  # a second Ctrl-C during the grace period: stop waiting
+        pass
+    _killpg(proc.pid, signal.SIGKILL)  # the group may outlive its leader (a child that ignored SIGINT)
+    try:
+        proc.communicate(timeout=2)
+    except (subprocess.TimeoutExpired, ValueError, OSError):
+        pass
 
 
 _psutil_lock = threading.Lock()

@@ -104,7 +104,7 @@ id = "SLOW"
 title = "slow"
 estimate_seconds = 600
 check = {{ action = "probe", argv = ["test", "-e", "{{params.dir}}/slow"] }}
-apply = {{ action = "run", argv = ["{PY}", "-c", "import sys, time; time.sleep(float(open(sys.argv[1]).read())); open(sys.argv[2], 'w').close()", "{{params.dir}}/delay", "{{params.dir}}/slow"] }}
+apply = {{ action = "run", argv = ["{PY}", "-c", "import os, sys, time; open(sys.argv[3], 'w').write(str(os.getpid())); time.sleep(float(open(sys.argv[1]).read())); open(sys.argv[2], 'w').close()", "{{params.dir}}/delay", "{{params.dir}}/slow", "{{params.dir}}/slow.pid"] }}
 verify = {{ action = "probe", argv = ["test", "-e", "{{params.dir}}/slow"] }}
 on_failure = "x"
 """
@@ -168,16 +168,22 @@ def test_ctrl_c_mid_step_saves_interrupted(tmp_path):
     books.mkdir()
     work.mkdir()
     (books / "slowbook.toml").write_text(SLOW)
-    (work / "delay").write_text("2")
+    (work / "delay").write_text("60")
     p = agent("slowbook", "--execute", "--param", f"dir={work}", state=state, books=books, wait=False)
     wait_for(lambda: (r := _record(state)) and r["steps"]["SLOW"]["state"] == "applying")
-    p.send_signal(signal.SIGINT)
+    cmd_pid = int(wait_for(lambda: (work / "slow.pid").exists() and (work / "slow.pid").read_text()))
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGINT)  # what the terminal sends to the foreground group: the agent only
     out, err = p.communicate(timeout=60)
     assert p.returncode == 130, out + err
+    assert time.monotonic() - t0 < 10, "Ctrl-C waited for the running command"
     assert "interrupted at step SLOW" in err and "agent recover --resume" in err
+    # the running command (its own process group) was stopped too, not left running orphaned
+    assert not Path(f"/proc/{cmd_pid}").exists() or "zombie" in Path(f"/proc/{cmd_pid}/status").read_text()
+    assert not (work / "slow").exists()
     rec = _record(state)
     assert rec["status"] == "interrupted" and rec["steps"]["SLOW"]["state"] == "interrupted"
     assert rec["steps"]["SLOW"]["interrupted_in"] == "applying"
-    time.sleep(2.5)  # the cut-off command (own process group) finishes by itself
+    (work / "delay").write_text("0")
     r = agent("--resume", rec["run_id"], state=state, books=books, input="reapply\n")
     assert r.returncode == 0 and _record(state)["status"] == "completed", r.stdout + r.stderr
