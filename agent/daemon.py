@@ -10,6 +10,7 @@ in the store. Readiness goes to systemd after the first full cycle; the loop fee
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import socket
@@ -81,6 +82,10 @@ def watchdog_interval() -> float | None:
         return None
 
 
+REQUEST_DEBOUNCE_SECONDS = 0.2
+REQUEST_MIN_GAP_SECONDS = 1.0
+
+
 @dataclass
 class _Slot:
     collector: BaseCollector
@@ -130,6 +135,7 @@ class Daemon:
                 self._statuses[cls.name] = CollectorStatus(cls.name, ok=False, error=f"init failed: {exc}")
                 continue
             self._slots[cls.name] = _Slot(col)
+            col.request_run = functools.partial(self._request_run, cls.name)
 
     # ---- snapshot --------------------------------------------------------------------------
     @property
@@ -245,6 +251,19 @@ class Daemon:
 
         slot.thread = threading.Thread(target=work, name=f"collector-{slot.collector.name}", daemon=True)
         slot.thread.start()
+
+    def _request_run(self, name: str) -> None:
+        """A collector saw new data between its runs (the kernel-log tail): run it after a short
+        debounce (the rest of a multi-line report arrives within it), at most once per
+        REQUEST_MIN_GAP seconds so a log storm cannot turn the interval into a busy loop."""
+        slot = self._slots.get(name)
+        if slot is None:
+            return
+        now = time.monotonic()
+        due = max(now + REQUEST_DEBOUNCE_SECONDS, slot.started + REQUEST_MIN_GAP_SECONDS)
+        if due < slot.next_due:
+            slot.next_due = due
+            self._wake.set()
 
     def _check_timeouts(self, force: bool = False) -> bool:
         changed = False

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 import traceback
-from typing import Any, ClassVar, Mapping, Sequence
+from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from agent.config import CollectorConfig
 from agent.host import Host, ReadError
@@ -23,6 +23,10 @@ MAX_MESSAGES = 20
 
 class NoData(Exception):
     """The subsystem is not present on this host (no hwmon chips, no BMC, no smartctl devices)."""
+
+
+def _no_request() -> None:
+    return None
 
 
 class BaseCollector:
@@ -40,6 +44,9 @@ class BaseCollector:
         self.store = store  # agent.store.Store or None; for state that must survive restarts
         self._problems: list[str] = []
         self._skipped = 0
+        # set by the daemon: "new data arrived, run me soon" (an event-driven source such as the
+        # kernel-log tail calls it; the daemon debounces and rate-limits the extra runs)
+        self.request_run: Callable[[], None] = _no_request
 
     # -- settings --------------------------------------------------------------------------
     @property

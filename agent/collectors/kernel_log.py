@@ -129,6 +129,8 @@ class KernelLogCollector(BaseCollector):
         "max_events": (int, 200000, "Rows kept in the event history at most (oldest dropped first)."),
         "window_seconds": (float, 7 * 86400.0, "History span handed to rules (longest rule window)."),
         "poll_seconds": (float, 0.5, "How often the tail thread polls a plain kmsg file (fixtures, FIFOs)."),
+        "wake_on_event": (bool, True, "When the tail thread sees a hardware event, run the collector (and the rules) "
+                                      "at once instead of at the next interval; the daemon spaces such runs 1 s apart."),
         "journal_timeout_seconds": (float, 10.0, "Timeout of one journalctl call."),
     }
 
@@ -239,6 +241,9 @@ class KernelLogCollector(BaseCollector):
             try:
                 with self._lock:
                     self._drain()
+                    news = bool(self.classifier.out) or self.classifier.open()
+                if news and self.option("wake_on_event"):
+                    self.request_run()
             except Exception as exc:  # noqa: BLE001 - the tail thread never dies on bad input
                 log.warning("kernel log tail: %s", exc)
                 self._stop.wait(poll)

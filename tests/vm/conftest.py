@@ -45,15 +45,15 @@ def vm_env():
 
 @pytest.fixture
 def machine(vm_env, request):
-    """Factory: machine(bad_sector=False) -> a started guest with the agent answering."""
+    """Factory: machine(bad_sector=False, swap_bay=False) -> a started guest with the agent answering."""
     from tests.vm.machine import BAD_SECTOR, Machine  # noqa: PLC0415
 
     image, qemu = vm_env
     made: list[Machine] = []
 
-    def _make(bad_sector: bool = False) -> Machine:
+    def _make(bad_sector: bool = False, swap_bay: bool = False) -> Machine:
         workdir = Path(tempfile.mkdtemp(prefix="hwagent-vm-"))
-        m = Machine(image, qemu, workdir, bad_sector=BAD_SECTOR if bad_sector else None)
+        m = Machine(image, qemu, workdir, bad_sector=BAD_SECTOR if bad_sector else None, swap_bay=swap_bay)
         made.append(m)
         m.start()
         m.wait_agent()
@@ -110,7 +110,8 @@ def pytest_terminal_summary(terminalreporter):
             v = row.get(c, "")
             v = f"{v:.2f}" if isinstance(v, float) else str(v)
             cells.append(f"{v:<24}" if i < 2 else f"{v:>19}")
-        tr.write_line("  ".join(cells))
+        extra = [f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if k not in cols]
+        tr.write_line("  ".join(cells) + ("  " + " ".join(extra) if extra else ""))
     from tests.vm.image import cache_dir  # noqa: PLC0415
 
     out = cache_dir() / "latency-last-run.json"

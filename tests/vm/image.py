@@ -45,7 +45,7 @@ HOST_TOOLS = ("qemu-system-x86_64", "qemu-img", "debootstrap", "cpio", "depmod",
 
 SUITE = os.environ.get("HWAGENT_VM_SUITE", "bookworm")
 GUEST_PACKAGES = ("python3", "python3-venv", "smartmontools", "nvme-cli", "ipmitool", "mdadm", "iproute2",
-                  "kmod", "pciutils", "util-linux", "procps", "e2fsprogs")
+                  "kmod", "pciutils", "util-linux", "procps", "e2fsprogs", "gdisk")
 # kernel module trees copied into the guest (relative to /lib/modules/KVER/kernel)
 MODULE_TREES = ("crypto", "lib", "block", "arch/x86", "drivers/nvme", "drivers/ata", "drivers/scsi",
                 "drivers/char/ipmi", "drivers/hwmon", "drivers/edac", "drivers/pci", "drivers/acpi",

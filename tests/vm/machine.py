@@ -35,6 +35,8 @@ from tests.vm.image import Image, fetch_qemu_bpo, cache_dir, log
 AGENT_PORT = 10067
 RP1_SLOT = 0x1C  # the NVMe's root port (AER injection target) at 0000:00:1c.0, like an Intel PCH port
 RP1_BDF = f"0000:00:{RP1_SLOT:02x}.0"
+RP2_SLOT = 0x1D  # hot-plug root port of the swap bay (Machine(swap_bay=True))
+BAY_SERIAL, BAY_NEW_SERIAL = "VMNVME0002", "VMNVME0003"
 BAD_SECTOR = 20480  # 512-byte sector blkdebug fails reads of (10 MiB in)
 DISK_BYTES = 256 << 20
 
@@ -266,10 +268,11 @@ class Bmc:
 # -------------------------------------------------------------------------------------- machine
 class Machine:
     def __init__(self, image: Image, qemu: Qemu, workdir: Path, *, bad_sector: int | None = None,
-                 mem_mb: int = 1536, cpus: int = 2):
+                 mem_mb: int = 1536, cpus: int = 2, swap_bay: bool = False):
         self.image, self.qemu, self.dir = image, qemu, workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.bad_sector = bad_sector
+        self.swap_bay = swap_bay  # a second NVMe (serial VMNVME0002) in hot-plug root port rp2
         self.mem_mb, self.cpus = mem_mb, cpus
         self.accel = pick_accel()
         self.port = free_port()
@@ -283,7 +286,7 @@ class Machine:
 
     # -- disks
     def _prepare_disks(self) -> None:
-        for name in ("nvme", "sata"):
+        for name in ("nvme", "sata", *(("bay", "bay-new") if self.swap_bay else ())):
             img = self.dir / f"{name}.img"
             if not img.exists():
                 with open(img, "wb") as f:
@@ -328,6 +331,10 @@ class Machine:
                 "-device", f"pcie-root-port,id=rp1,chassis=1,slot=1,addr={RP1_SLOT:#x}",
                 "-blockdev", self._blockdev("nvm0", d / "nvme.img"),
                 "-device", "nvme,id=nvme0,serial=VMNVME0001,drive=nvm0,bus=rp1",
+                *(["-device", f"pcie-root-port,id=rp2,chassis=2,slot=2,addr={RP2_SLOT:#x}",
+                   "-blockdev", json.dumps({"driver": "raw", "node-name": "bay0",
+                                            "file": {"driver": "file", "filename": str(d / "bay.img")}}),
+                   "-device", f"nvme,id=bay,serial={BAY_SERIAL},drive=bay0,bus=rp2"] if self.swap_bay else []),
                 "-blockdev", self._blockdev("sata0", d / "sata.img"),
                 "-device", "ide-hd,id=sata0,drive=sata0,bus=ide.0,serial=VMSATA0001,model=VM SATA Disk",
                 "-blockdev", json.dumps({"driver": "raw", "node-name": "state0",
@@ -427,6 +434,23 @@ class Machine:
                 raise GuestError("qemu exited while waiting for the agent")
             time.sleep(0.3)
         raise GuestError(f"the agent did not answer on 127.0.0.1:{self.port} within {timeout:.0f}s (last: {st})")
+
+    def swap_bay_disk(self, timeout: float = 120) -> None:
+        """What the data centre does: pull the NVMe in the swap bay (hot unplug, the guest's PCIe
+        hot-plug driver lets it go) and insert a blank one with serial BAY_NEW_SERIAL."""
+        assert self.swap_bay and self.qmp is not None
+
+        def present(dev_id: str) -> bool:
+            return any(p.get("name") == dev_id for p in self.qmp.cmd("qom-list", path="/machine/peripheral"))
+        self.qmp.cmd("device_del", id="bay")
+        deadline = time.monotonic() + timeout
+        while present("bay"):
+            if time.monotonic() > deadline:
+                raise GuestError(f"the guest did not release the swap-bay NVMe within {timeout:.0f}s")
+            time.sleep(0.3)
+        self.qmp.cmd("blockdev-add", driver="raw", **{"node-name": "bay1"},
+                     file={"driver": "file", "filename": str(self.dir / "bay-new.img")})
+        self.qmp.cmd("device_add", driver="nvme", id="bay-new", serial=BAY_NEW_SERIAL, drive="bay1", bus="rp2")
 
     def set_sensor(self, name: str, raw: int) -> None:
         self.bmc.set(name, raw)

@@ -467,3 +467,54 @@ def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
     (boot,) = EventStore(store).boots()
     assert boot.boot_id == BOOT_A and boot.clean_stop is not None
     store.close()
+
+
+def _daemon_with_kmsg(tmp_path, wake: bool):
+    from agent import config as config_mod
+    from agent.collectors import COLLECTORS
+    from agent.daemon import Daemon
+
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(lab_lines("mce-corrected", "before")))
+    cfg = config_mod.defaults().replace(host={"root": str(root)}, state={"dir": str(tmp_path / "state")})
+    cfg = cfg.with_collectors({c.name: c.name == "kernel_log" for c in COLLECTORS})
+    # a long interval: only the tail's wake-up can make the event visible within the test
+    cfg.collectors["kernel_log"] = CollectorConfig(interval_seconds=600.0, options={"poll_seconds": 0.05, "wake_on_event": wake})
+    store = Store.in_dir(tmp_path / "state")
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=no_commands, clock=time.time)
+    return root, store, Daemon(cfg, host, store)
+
+
+def _events_in(daemon) -> list[str]:
+    return [r.cls for r in daemon.snapshot.readings.get("kernel_log", ()) if isinstance(r, KernelEvent)] + \
+        [f.rule for f in daemon.snapshot.findings]
+
+
+@pytest.mark.parametrize("wake", [True, False])
+def test_kernel_event_wakes_the_collector_between_intervals(tmp_path, wake):
+    """A hardware event the tail thread reads is evaluated at once, not at the next interval
+    (600 s here); with wake_on_event = false it waits for the interval."""
+    root, store, daemon = _daemon_with_kmsg(tmp_path, wake)
+    stop = threading.Event()
+    t = threading.Thread(target=daemon.run_forever, args=(stop,))
+    t.start()
+    try:
+        deadline = time.monotonic() + 20
+        while "kernel_log" not in daemon.snapshot.statuses and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert daemon.snapshot.statuses["kernel_log"].ok and _events_in(daemon) == []
+        with open(root / "dev" / "kmsg", "a") as fh:
+            fh.write(dmesg_to_kmsg(lab_lines("mce-corrected"), first_seq=10_000))
+        deadline = time.monotonic() + (15 if wake else 3)
+        while not any(c.startswith("mce") for c in _events_in(daemon)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        seen = _events_in(daemon)
+        if wake:
+            assert any(c.startswith("mce") for c in seen), seen
+            assert "cpu.machine_check_corrected" in seen, seen
+        else:
+            assert seen == [], seen
+    finally:
+        stop.set()
+        t.join(20)
+        store.close()
+    assert not t.is_alive()
