@@ -64,6 +64,9 @@ class Scenario:
     timeout: float = 60.0  # injection -> finding (generous: the 2-core host may be busy)
     check_cli: bool = False  # also run `agent status --json` in the guest (a Python start under TCG: 5-20 s)
     setup: Callable[[Machine], None] | None = None
+    # latency counts from the end of the injection when it sends several faults spaced apart
+    # (the expected findings need the last one), else from its start
+    latency_from_end: bool = False
     note: str = ""
     extra: dict = field(default_factory=dict)
 
@@ -138,7 +141,8 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              # MCACOD 0x9f is a memory read error: the agent may file it under memory
              (Expect(r"cpu\.machine_check_corrected", r"cpu.*|memory.*", ("warning",), KLOG),
               Expect(r"cpu\.machine_check_storm", r"cpu.*|memory.*", ("warning",), KLOG)),
-             (Metric("hwagent_kernel_events_total", 'hwagent_kernel_events_total{class=~"mce.*"} > 0'),)),
+             (Metric("hwagent_kernel_events_total", 'hwagent_kernel_events_total{class=~"mce.*"} > 0'),),
+             latency_from_end=True),
     Scenario("mce-uncorrected", mce_uncorrected,
              (Expect(r"cpu\.machine_check_uncorrected", r"cpu.*|memory.*", ("critical",), KLOG),
               # memory_failure() takes the page offline: meminfo HardwareCorrupted (system collector)
@@ -150,7 +154,7 @@ SCENARIOS: dict[str, Scenario] = {s.name: s for s in (
              (Expect(r"pcie\.aer_(correctable|rootport)_rate", r"pcie.*", ("warning",), ("aer",), text=re.escape(RP1_BDF)),
               Expect(r"pcie\.aer_corrected_log_storm", r"pcie.*", ("warning",), KLOG, text=re.escape(RP1_BDF))),
              (Metric("hwagent_pcie_aer_errors_total", 'hwagent_pcie_aer_errors_total{severity=~"correct.*"} > 0'),),
-             needs_correctable_aer=True),
+             needs_correctable_aer=True, latency_from_end=True),
     Scenario("aer-uncorrected", aer_uncorrected,
              # Completion Timeout is non-fatal: a warning (fatal would be critical)
              (Expect(r"pcie\.aer_uncorrectable", r"pcie.*", ("warning",), ("aer",), text=re.escape(RP1_BDF)),

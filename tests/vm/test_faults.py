@@ -107,6 +107,8 @@ def run_scenario(sc: Scenario, vm_env, machine, prometheus, latency, m=None) -> 
     _assert_baseline(m, prom)
     t_inject = time.monotonic()
     sc.inject(m)
+    if sc.latency_from_end:
+        t_inject = time.monotonic()
     got = _wait_findings(m, expects, sc.timeout)
     agent_s = max(f["_seen"] for f in got.values()) - t_inject
     # kernel-log-fed findings alone (the <= 2 s target): the tail wakes the collector at once

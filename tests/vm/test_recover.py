@@ -29,7 +29,8 @@ def _nvme_by_serial(m) -> dict[str, str]:
     found = {}
     for line in out.splitlines():
         parts = line.split()
-        if len(parts) == 2:
+        # nvme0c0n1 and the like are the hidden per-path devices of native NVMe multipath
+        if len(parts) == 2 and re.fullmatch(r"nvme\d+n\d+", parts[0]):
             found[parts[1]] = parts[0]
     return found
 
@@ -76,7 +77,7 @@ def test_disk_swap_mdadm_in_guest(vm_env, machine, latency):
 
     # the healthy array: one GPT partition of type Linux RAID on each disk, RAID1, ext4 with data
     for dev in (healthy, bay):
-        m.sh(f"sgdisk -q -n1:2048:+40M -t1:FD00 {dev}", timeout=60)
+        m.sh(f"sgdisk -n1:2048:+40M -t1:FD00 {dev}", timeout=60)
     m.sh(f"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --metadata=1.2 {hp} {bp}", timeout=120)
     m.sh("mdadm --wait /dev/md0; mkfs.ext4 -q /dev/md0 && mkdir -p /srv && mount /dev/md0 /srv", timeout=180)
     m.sh("dd if=/dev/urandom of=/srv/customer.data bs=1M count=16 status=none && sync", timeout=120)
@@ -158,8 +159,8 @@ def test_disk_swap_mdadm_in_guest(vm_env, machine, latency):
 
     report = m.sh(f"agent recover report {run_id} 2>&1", timeout=120)
     assert BAY_NEW_SERIAL in report and "DM-07" in report, report[-3000:]
-    latency("disk-swap-mdadm", rule="raid.degraded (cleared)", agent_s=run_s, boot_s=m.boot_seconds,
-            hot_swap_s=swap_s)
+    latency("disk-swap-mdadm", rule="runbook run (raid.degraded cleared)", boot_s=m.boot_seconds,
+            runbook_run_s=run_s, hot_swap_s=swap_s)
     print(f"disk-swap-mdadm in the guest: run {run_s:.1f} s (hot swap {swap_s:.1f} s), "
           f"steps {json.dumps(states)}")
 
