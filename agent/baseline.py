@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from agent.fileutil import atomic_write
 from agent.host import Host, ReadError
 
 FORMAT_VERSION = 1
@@ -598,15 +599,7 @@ def export(data: dict[str, Any], path: str | Path) -> Path:
     p = Path(path)
     doc = {"kind": "hwagent-baseline", "format_version": FORMAT_VERSION, "exported_at": time.time(),
            "baseline": data}
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=1, sort_keys=True, default=str)
-        fh.write("\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, p)
-    return p
+    return atomic_write(p, (json.dumps(doc, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
 class BaselineStore:

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
+from agent.fileutil import atomic_write
+
 FORMAT_VERSION = 1
 STEP_STATES = ("pending", "not_applicable", "checking", "already_done", "waiting_operator", "applying", "verifying",
                "verified", "failed", "skipped", "interrupted")
@@ -37,36 +39,8 @@ class LockedError(RecordError):
     """Another process holds the run's lock."""
 
 
-def _fsync_dir(d: Path) -> None:
-    try:
-        fd = os.open(d, os.O_RDONLY | os.O_DIRECTORY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def atomic_write_json(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            json.dump(data, fh, indent=1, sort_keys=True, default=str)
-            fh.write("\n")
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    _fsync_dir(path.parent)
+    atomic_write(path, (json.dumps(data, indent=1, sort_keys=True, default=str) + "\n").encode())
 
 
 def new_run_id(runbook_id: str, now: float) -> str:

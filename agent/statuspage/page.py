@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 import re
-import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
+from agent import fileutil
 from agent.statuspage import availability, texts
 from agent.statuspage.incidents import IMPACT_ORDER, public
 
@@ -177,26 +176,7 @@ def render_all(service, now: float | None = None) -> dict[str, bytes]:
 
 
 def atomic_write(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    dfd = os.open(str(path.parent), os.O_RDONLY)
-    try:
-        os.fsync(dfd)
-    finally:
-        os.close(dfd)
+    fileutil.atomic_write(path, data, 0o644)
 
 
 def write_dir(service, out: str | Path, now: float | None = None) -> list[str]:

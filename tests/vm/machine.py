@@ -90,18 +90,24 @@ class Qemu:
         return self.version >= (8, 0)  # qemu commit 9a6ef182c0 "hw/pci/aer: Add missing routing for AER errors"
 
 
+def connect_unix(path: Path, timeout: float) -> socket.socket:
+    """Connect to a qemu socket, retrying while qemu is still creating it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        sock = socket.socket(socket.AF_UNIX)
+        try:
+            sock.connect(str(path))
+            return sock
+        except OSError:
+            sock.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
 class QMP:
     def __init__(self, path: Path, timeout: float = 30):
-        self.sock = socket.socket(socket.AF_UNIX)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock.connect(str(path))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.sock = connect_unix(path, timeout)
         self.file = self.sock.makefile("rw")
         self._read()
         self.cmd("qmp_capabilities")
@@ -137,16 +143,7 @@ class Channel:
     """Shell commands over the guest's second serial port (tests/vm/guest/ctl.sh)."""
 
     def __init__(self, path: Path, timeout: float = 30):
-        self.sock = socket.socket(socket.AF_UNIX)
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.sock.connect(str(path))
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        self.sock = connect_unix(path, timeout)
         self.buf = b""
 
     def run(self, cmd: str, timeout: float = 120) -> tuple[int, str]:
