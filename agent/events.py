@@ -127,7 +127,8 @@ class EventStore:
 
     @staticmethod
     def _row(e: KernelEvent, now: float, n_events: int, n_errors: int) -> tuple:
-        return (e.boot_id or "unknown", e.time if e.time is not None else now, e.monotonic_usec, e.seq, e.source,
+        return (e.boot_id or "unknown", e.time if e.time is not None else now, _sql_int(e.monotonic_usec),
+                _sql_int(e.seq), e.source,
                 e.cls, e.component, e.device, e.severity.label, n_events, max(1, n_errors), int(e.previous_boot),
                 json.dumps(dict(e.detail), sort_keys=True, default=str), json.dumps(list(e.raw[:64])), e.dedupe_key)
 
@@ -249,3 +250,8 @@ def window_from_events(events: Sequence[KernelEvent], now: float, window_seconds
         st.store.execute("INSERT INTO boots (boot_id, first_seen, last_seen, clean_stop) VALUES (?, ?, ?, ?)",
                          (b.boot_id, b.first_seen, b.last_seen, b.clean_stop))
     return st.window(now, window_seconds, current_boot)
+
+
+def _sql_int(v: int | None) -> int | None:
+    """SQLite integers are signed 64-bit: a value beyond that (garbage) is stored as unknown."""
+    return v if v is None or -(1 << 63) <= v < (1 << 63) else None

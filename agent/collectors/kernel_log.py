@@ -588,7 +588,8 @@ class KernelLogCollector(BaseCollector):
 
 def _int(v: Any) -> int | None:
     try:
-        return int(v)
+        n = int(v)
+        return n if -(1 << 63) <= n < (1 << 63) else None  # journal fields are u64 text; garbage beyond
     except (TypeError, ValueError):
         return None
 

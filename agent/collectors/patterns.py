@@ -75,10 +75,11 @@ _PCI_SCAN = re.compile(r": (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?Slot\(|PCI
 _FLAT_MATCH = re.compile(_NO_PCI).match
 
 # kmsg record header: prefix,seq,usec,flags[,more];  (unknown extra fields before ';' ignored)
+KMSG_INT_MAX = (1 << 63) - 1  # sequence numbers and timestamps beyond this are garbage (and not storable)
 _KMSG_HDR = re.compile(r"(\d{1,4}),(\d{1,20}),(\d{1,20}),([^,;]*)(?:,[^;]*)?;")
 _TEXT_PREFIX = re.compile(
     r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: |\S+T\d\d:\d\d:\d\d\S* \S+ kernel: )?"  # syslog
-    r"(?:<(\d{1,3})>)?(?:\[\s*(\d+)\.(\d{1,9})\]\s?)?")
+    r"(?:<(\d{1,3})>)?(?:\[\s*(\d{1,12})\.(\d{1,9})\]\s?)?")
 _ESC = re.compile(r"\\x([0-9a-fA-F]{2})")
 
 
@@ -94,7 +95,10 @@ def parse_kmsg_header(line: str) -> tuple[int, int, int, str, int] | None:
     m = _KMSG_HDR.match(line)
     if not m:
         return None
-    return int(m.group(1)), int(m.group(2)), int(m.group(3)), m.group(4), m.end()
+    seq, usec = int(m.group(2)), int(m.group(3))
+    if seq > KMSG_INT_MAX or usec > KMSG_INT_MAX:  # u64 in the kernel, never this large in practice
+        return None
+    return int(m.group(1)), seq, usec, m.group(4), m.end()
 
 
 # ---- device names -----------------------------------------------------------------------------

@@ -518,3 +518,28 @@ def test_kernel_event_wakes_the_collector_between_intervals(tmp_path, wake):
         t.join(20)
         store.close()
     assert not t.is_alive()
+
+
+def test_out_of_range_sequence_and_timestamp_are_garbage_not_a_failed_collector(tmp_path):
+    """Found by the long fuzz run: a record with usec 2**63 made SQLite raise OverflowError and the
+    whole kernel_log run failed, losing the real events read with it."""
+    good = dmesg_to_kmsg(lab_lines("aer-uncorrected"), first_seq=50)
+    bad = ("6,7,9223372036854775808,-;ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x0\n"
+           "6,18446744073709551615,10,-;ata1.00: exception Emask 0x0 SAct 0x0 SErr 0x0 action 0x0\n")
+    root = make_root(tmp_path, kmsg=bad + good)
+    store = Store(tmp_path / "state.db")
+    col = make_collector(root, store)
+    evs, st, _ = split(col.collect())
+    assert [e.cls for e in evs] == ["aer.nonfatal"]
+    assert st.malformed_total >= 2
+    col.close()
+
+
+def test_event_store_keeps_events_with_unstorable_integers(tmp_path):
+    store = Store(tmp_path / "state.db")
+    ev = KernelEvent(cls="mce.corrected", severity=Severity.WARNING, component="cpu", device="cpu0",
+                     raw=("x",), time=NOW, boot_id=BOOT_A, seq=1 << 64, monotonic_usec=1 << 63)
+    (stored,) = EventStore(store, clock=lambda: NOW).record_events([ev], NOW)
+    row = store.execute("SELECT seq, monotonic_usec, cls FROM events")
+    assert row == [(None, None, "mce.corrected")] and stored.cls == "mce.corrected"
+    store.close()
