@@ -418,7 +418,7 @@ class SmartCollector(BaseCollector):
             for sid, counter, value, since in changed_baseline:
                 self.store.execute(
                     "INSERT INTO disk_baseline (id, counter, value, since) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id, counter) DO UPDATE SET value = excluded.value", (sid, counter, value, since))
+                    "ON CONFLICT(id, counter) DO UPDATE SET value = excluded.value", (sid, counter, float(value), since))
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the reading
             log.warning("smart: state store: %s", exc)
 
