@@ -736,6 +736,8 @@ class Answer(Action):
 
     @classmethod
     def extra_validate(cls, args):
+        if args.get("equals") == "":
+            raise SpecError("equals", "empty: compare the answer with a value, not with nothing")
         if "pattern" in args:
             try:
                 re.compile(args["pattern"])
@@ -770,6 +772,8 @@ class Manual(Action):
     def extra_validate(cls, args):
         if "pattern" not in args and "equals" not in args:
             raise SpecError("pattern", "missing: a manual step needs pattern or equals for the typed answer")
+        if args.get("equals") == "":
+            raise SpecError("equals", "empty: the typed answer must equal an identity (a serial, a device), not nothing")
         if "pattern" in args:
             try:
                 re.compile(args["pattern"])
@@ -778,10 +782,17 @@ class Manual(Action):
 
     @classmethod
     def describe(cls, args):
-        want = f"= {args['equals']}" if args.get("equals") else f"matching /{args['pattern']}/"
+        if "equals" in args:
+            want = f"= {args['equals']}" if args["equals"] else "= (empty: cannot be confirmed)"
+        else:
+            want = f"matching /{args.get('pattern', '')}/"
         return f"operator types: {args['prompt']} ({want})"
 
     def run(self, args, ctx):
+        if "equals" in args and not args["equals"]:
+            return Outcome(passed=False, detail="the expected answer is empty (its template resolved to nothing); "
+                                                "the typed value cannot be checked")
+
         def valid(text: str) -> str | None:
             if "equals" in args and text != args["equals"]:
                 return f"expected {args['equals']!r}"

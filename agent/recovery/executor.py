@@ -566,6 +566,9 @@ class Executor:
         c = step.confirm
         prompt = fill(c["prompt"], self._ctx())
         equals = fill(c["equals"], self._ctx()) if "equals" in c else None
+        if equals is not None and not equals.strip():
+            raise ExecutionError(f"the confirmation target {c['equals']!r} is empty here; a destructive step cannot be "
+                                 "confirmed against nothing (check the parameter or baseline value it names)")
         pattern = c.get("pattern")
 
         def valid(text: str) -> str | None:

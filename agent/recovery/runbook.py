@@ -273,6 +273,9 @@ def _step(src: str, index: int, raw: Mapping[str, Any], params: Mapping[str, Par
             _typed(src, sid, f"confirm.{k}", c[k], str, "a string")
         if "prompt" not in c or not ("pattern" in c or "equals" in c):
             raise RunbookError(src, "needs prompt and pattern or equals", sid, "confirm")
+        if c.get("equals") == "":
+            raise RunbookError(src, "empty: a confirmation must equal the target's identity, not nothing", sid,
+                               "confirm.equals")
         if "pattern" in c:
             _compile(src, sid, "confirm.pattern", c["pattern"])
         _check_templates(src, sid, "confirm", c, params)
