@@ -71,6 +71,23 @@ def _malloc_trim():
     return lambda: fn(0)
 
 
+M_ARENA_MAX = -8  # glibc mallopt parameter
+
+
+def limit_malloc_arenas(n: int = 2) -> bool:
+    """glibc mallopt(M_ARENA_MAX, n), as hwagent.service's MALLOC_ARENA_MAX=2 does, so `agent run`
+    started any other way does not grow one malloc arena per collector thread (several MB of RSS
+    each). Call before threads start; an explicit MALLOC_ARENA_MAX in the environment wins."""
+    if os.environ.get("MALLOC_ARENA_MAX"):
+        return False
+    try:
+        import ctypes  # noqa: PLC0415
+
+        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, n))
+    except (OSError, AttributeError):
+        return False
+
+
 def watchdog_interval() -> float | None:
     usec = os.environ.get("WATCHDOG_USEC")
     pid = os.environ.get("WATCHDOG_PID")

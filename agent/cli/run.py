@@ -38,7 +38,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
       agent run --web.listen-address 127.0.0.1:10067 --state-dir /tmp/hwagent
       agent run --once --path.sysfs ./capture/sys
     """
-    from agent.daemon import Daemon, host_from_config, sd_notify, snapshot_to_status  # noqa: PLC0415
+    from agent.daemon import Daemon, host_from_config, limit_malloc_arenas, sd_notify, snapshot_to_status  # noqa: PLC0415
     from agent.exporter.http import MetricsRenderer, MetricsServer  # noqa: PLC0415
     from agent.store import Store  # noqa: PLC0415
 
@@ -69,6 +69,8 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         store = Store.memory()
     if store.recovered_from:
         log.error("%s", store.recovered_from)
+    if not once:
+        limit_malloc_arenas()
     daemon = Daemon(cfg, host_from_config(cfg), store)
     renderer = MetricsRenderer(lambda: daemon.snapshot, cfg.exporter.process_metrics)
     if once:

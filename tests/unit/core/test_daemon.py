@@ -114,3 +114,19 @@ def test_acked_finding_is_silenced_until_evidence_changes(fakesys, make_host, tm
     snap = d.run_once()
     assert [x.severity.label for x in snap.active_findings()] == ["critical"]
     assert store.acks() == {}
+
+
+def test_malloc_arena_limit_respects_an_explicit_environment(monkeypatch):
+    from agent import daemon as daemon_mod
+
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    assert daemon_mod.limit_malloc_arenas() is False  # the operator's setting wins
+    monkeypatch.delenv("MALLOC_ARENA_MAX")
+    calls = []
+
+    class Libc:
+        def mallopt(self, param, value):
+            calls.append((param, value))
+            return 1
+    monkeypatch.setattr("ctypes.CDLL", lambda name: Libc())
+    assert daemon_mod.limit_malloc_arenas() is True and calls == [(daemon_mod.M_ARENA_MAX, 2)]
