@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -412,8 +413,9 @@ class Action:
                         raise SpecError(f"{k}[{i}]", f"expected a string, got {a!r}")
             elif tp == "str" and not isinstance(v, str):
                 raise SpecError(k, f"expected a string, got {v!r}")
-            elif tp == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))):
-                raise SpecError(k, f"expected a number, got {v!r}")
+            elif tp == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))
+                                     or (isinstance(v, float) and not math.isfinite(v))):
+                raise SpecError(k, f"expected a finite number, got {v!r}")
             elif tp == "bool" and not isinstance(v, bool):
                 raise SpecError(k, f"expected a boolean, got {v!r}")
             elif tp == "list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):

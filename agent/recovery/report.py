@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 import time
 from typing import Any, Mapping
@@ -22,6 +23,8 @@ def _ts(t: float | None) -> str:
 
 
 def _dur(seconds: float) -> str:
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or not math.isfinite(seconds):
+        return "?"  # a damaged record or runbook value: no crash
     seconds = int(round(seconds))
     h, rem = divmod(seconds, 3600)
     m, s = divmod(rem, 60)

@@ -10,6 +10,7 @@ read-only, or an unknown template namespace are load errors, so a broken runbook
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import sys
@@ -150,6 +151,8 @@ def _typed(src: str, step: str | None, key: str, value: Any, tp: type | tuple, w
         raise RunbookError(src, f"expected {what}, got {value!r}", step, key)
     if not isinstance(value, tp):
         raise RunbookError(src, f"expected {what}, got {value!r}", step, key)
+    if isinstance(value, float) and not math.isfinite(value):  # TOML allows inf and nan
+        raise RunbookError(src, f"expected {what}, got {value!r} (not a finite number)", step, key)
     return value
 
 

@@ -68,3 +68,22 @@ def test_run_report_markdown_and_json(tmp_path):
     ev = data["steps"]["LOUD"]["evidence"][0]
     assert ev["stdout"]["truncated"] and ev["stdout"]["text"].endswith("END")
     assert report.dumps(data).startswith("{")
+
+
+def test_non_finite_numbers_are_refused_in_runbooks_and_survived_in_records(tmp_path):
+    """Found by the long fuzz run: TOML's `inf` as a step estimate crashed `recover show`, and a
+    damaged run record with `created = inf` crashed the report."""
+    with pytest.raises(rbm.RunbookError) as exc:
+        runbook(TEXT.replace('title = "much output"', 'title = "much output"\nestimate_seconds = inf'))
+    assert "LOUD" in str(exc.value) and "estimate_seconds" in str(exc.value) and "finite" in str(exc.value)
+    with pytest.raises(rbm.RunbookError, match="finite"):
+        runbook(TEXT.replace('verify = { action = "probe", argv = ["true"] }',
+                             'apply = { action = "wait", seconds = nan }\nverify = { action = "probe", argv = ["true"] }\n'
+                             'on_failure = "x"'))
+    store = RunStore(tmp_path / "state")
+    ex = Executor(runbook(TEXT), host(tmp_path / "root", ScriptedRunner(lambda argv: (0, "ok"))), ui=NullUI(),
+                  operator="dave", store=store)
+    rec = ex.start()
+    data = dict(store.load(rec.run_id).data, created=float("inf"), finished=float("nan"))
+    md = report.run_markdown(data, runbook(TEXT))
+    assert f"# Recovery run {rec.run_id}" in md
