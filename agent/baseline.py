@@ -158,7 +158,7 @@ def capture_memory(host: Host) -> dict[str, Any]:
     for line in (_read_file(host, "/proc/meminfo") or "").splitlines():
         if line.startswith("MemTotal:"):
             parts = line.split()
-            if len(parts) >= 2 and parts[1].isdigit():
+            if len(parts) >= 2 and parts[1].isdecimal():
                 total = int(parts[1]) * 1024
     rec = _run(host, ["dmidecode", "-t", "memory"])
     dimms = parse_dmidecode_memory(rec["text"]) if _ok(rec) else []
@@ -565,7 +565,7 @@ def lookup(data: dict[str, Any], path: str) -> Any:
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
-        elif isinstance(cur, list) and part.isdigit() and int(part) < len(cur):
+        elif isinstance(cur, list) and part.isdecimal() and int(part) < len(cur):
             cur = cur[int(part)]
         else:
             raise KeyError(f"baseline has no {'.'.join([*done, part])}")

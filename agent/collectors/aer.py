@@ -47,7 +47,7 @@ def parse_aer_table(text: str, total_key: str) -> tuple[dict[str, int], int | No
         if not line:
             continue
         parts = line.split()
-        if len(parts) != 2 or not parts[1].isdigit():
+        if len(parts) != 2 or not parts[1].isdecimal():
             raise AerParseError(f"unexpected line {line[:60]!r}")
         name, count = parts[0], int(parts[1])
         if name.startswith("TOTAL_"):

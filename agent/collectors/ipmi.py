@@ -377,10 +377,10 @@ def parse_sel_info(text: str) -> SelInfo | None:
         if sep:
             kv[k.strip().lower()] = v.strip()
     entries = kv.get("entries")
-    if entries is None or not entries.isdigit() or "last add time" not in kv:
+    if entries is None or not entries.isdecimal() or "last add time" not in kv:
         return None
     free = kv.get("free space", "").split()
-    return SelInfo(entries=int(entries), free_bytes=int(free[0]) if free and free[0].isdigit() else None,
+    return SelInfo(entries=int(entries), free_bytes=int(free[0]) if free and free[0].isdecimal() else None,
                    last_add=kv.get("last add time"), last_del=kv.get("last del time"),
                    overflow={"true": True, "false": False}.get(kv.get("overflow", "").lower()))
 

@@ -550,7 +550,7 @@ class KernelLogCollector(BaseCollector):
             for dev in self.host.listdir(block):
                 target = str(self.host.realpath(block / dev / "device"))
                 for part in target.split("/"):
-                    if part.startswith("ata") and part[3:].isdigit():
+                    if part.startswith("ata") and part[3:].isdecimal():
                         self._ata_map.setdefault(part, dev)
                         break
         return self._ata_map.get(port)

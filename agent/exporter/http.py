@@ -49,7 +49,7 @@ class MetricsRenderer:
 
 def parse_listen(listen: str) -> tuple[str, int]:
     host, sep, port = listen.rpartition(":")
-    if not sep or not port.isdigit() or not (0 <= int(port) <= 65535):
+    if not sep or not port.isdecimal() or not (0 <= int(port) <= 65535):
         raise ValueError(f"invalid listen address {listen!r}: expected host:port or :port")
     host = host.strip("[]")
     return host or "0.0.0.0", int(port)  # noqa: S104 - like node_exporter, all interfaces by default

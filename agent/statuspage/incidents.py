@@ -30,6 +30,7 @@ import datetime as dt
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass
@@ -68,7 +69,7 @@ def parse_time(value: Any, field: str) -> float | None:
     if value is None or value == "":
         return None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
+        return _epoch(float(value), field)
     if not isinstance(value, str):
         raise InputError(f"{field}: expected an RFC 3339 time string, got {value!r}")
     text = _FRAC.sub(lambda m: m.group(1), value.strip())
@@ -127,9 +128,20 @@ def parse_eta(value: Any, now: float, tz: dt.tzinfo, field: str = "eta") -> tupl
         b = _eta_point(parts[1], now, tz, field) if len(parts) == 2 else a
     else:
         raise InputError(f"{field}: expected text like 2h or 2h-4h, got {value!r}")
+    a, b = _epoch(a, field), _epoch(b, field)
     if b < a:
         a, b = b, a
     return a, b
+
+
+EPOCH_MIN, EPOCH_MAX = -62135596800.0, 253402300799.0  # 0001-01-01 .. 9999-12-31T23:59:59Z
+
+
+def _epoch(t: float, field: str) -> float:
+    """A time every renderer can print: finite and within years 1-9999, else the input is refused."""
+    if not math.isfinite(t) or not EPOCH_MIN <= t <= EPOCH_MAX:
+        raise InputError(f"{field}: time out of range (years 1-9999): {t!r}")
+    return t
 
 
 # ---- alert mapping -------------------------------------------------------------------------------

@@ -115,7 +115,10 @@ def fmt_duration(seconds: float, lang: str = "en") -> str:
 def iso(ts: float | None) -> str | None:
     if ts is None:
         return None
-    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    try:
+        return dt.datetime.fromtimestamp(ts, dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    except (ValueError, OverflowError, OSError):  # a stored time no calendar can show: never a failed page
+        return None
 
 
 def render_message(template_dir: str, lang: str, name: str, **ctx) -> str:

@@ -1,0 +1,34 @@
+"""Inputs the long fuzz run (--fuzz-long, 100 000 examples per target) found to crash parsers; each
+must now be refused with a clear error (or rendered), never an uncaught exception."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from agent.collectors.aer import AerParseError, parse_aer_table
+from agent.statuspage import texts
+from agent.statuspage.incidents import InputError, parse_eta, parse_time
+
+
+def test_aer_counter_with_a_non_ascii_digit_is_a_parse_error():
+    # "¹".isdigit() is True but int("¹") raises ValueError
+    with pytest.raises(AerParseError, match="unexpected line"):
+        parse_aer_table("RxErr ¹\n", "TOTAL_ERR_COR")
+    assert parse_aer_table("RxErr 3\nTOTAL_ERR_COR 3\n", "TOTAL_ERR_COR") == ({"RxErr": 3}, 3)
+
+
+@pytest.mark.parametrize("value", [1.5e16, float("inf"), float("nan"), -1e15])
+def test_incident_times_out_of_the_calendar_are_refused(value):
+    # an ETA in the year 494 million was stored and then failed every status page render
+    with pytest.raises(InputError, match="out of range"):
+        parse_eta(value, 1_764_000_000.0, dt.timezone.utc)
+    with pytest.raises(InputError, match="out of range"):
+        parse_time(value, "startsAt")
+    with pytest.raises(InputError, match="out of range"):
+        parse_eta("99999999999d", 1_764_000_000.0, dt.timezone.utc)
+
+
+def test_rendering_a_stored_impossible_time_does_not_fail():
+    assert texts.iso(1.5e16) is None and texts.iso(1_764_000_000.0) == "2025-11-24T16:00:00Z"
