@@ -134,13 +134,13 @@ def parse_eta(value: Any, now: float, tz: dt.tzinfo, field: str = "eta") -> tupl
     return a, b
 
 
-EPOCH_MIN, EPOCH_MAX = -62135596800.0, 253402300799.0  # 0001-01-01 .. 9999-12-31T23:59:59Z
+EPOCH_MIN, EPOCH_MAX = 0.0, 253402300799.0  # 1970-01-01 .. 9999-12-31T23:59:59Z (no incident predates Unix time)
 
 
 def _epoch(t: float, field: str) -> float:
-    """A time every renderer can print: finite and within years 1-9999, else the input is refused."""
+    """A time every renderer can print: finite and within years 1970-9999, else the input is refused."""
     if not math.isfinite(t) or not EPOCH_MIN <= t <= EPOCH_MAX:
-        raise InputError(f"{field}: time out of range (years 1-9999): {t!r}")
+        raise InputError(f"{field}: time out of range (years 1970-9999): {t!r}")
     return t
 
 

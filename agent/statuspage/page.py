@@ -110,7 +110,10 @@ def _localise(service, inc: dict, lang: str) -> dict:
 def _ts(iso: str | None) -> float | None:
     if not iso:
         return None
-    return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+    try:
+        return dt.datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.timezone.utc).timestamp()
+    except ValueError:  # strftime writes year 1 as "1": a stored odd time never fails the page
+        return None
 
 
 def render_html(service, lang: str | None = None, now: float | None = None, data: dict | None = None, *,

@@ -19,7 +19,7 @@ def test_aer_counter_with_a_non_ascii_digit_is_a_parse_error():
     assert parse_aer_table("RxErr 3\nTOTAL_ERR_COR 3\n", "TOTAL_ERR_COR") == ({"RxErr": 3}, 3)
 
 
-@pytest.mark.parametrize("value", [1.5e16, float("inf"), float("nan"), -1e15])
+@pytest.mark.parametrize("value", [1.5e16, float("inf"), float("nan"), -1e15, -62135596800.0])
 def test_incident_times_out_of_the_calendar_are_refused(value):
     # an ETA in the year 494 million was stored and then failed every status page render
     with pytest.raises(InputError, match="out of range"):
@@ -32,3 +32,8 @@ def test_incident_times_out_of_the_calendar_are_refused(value):
 
 def test_rendering_a_stored_impossible_time_does_not_fail():
     assert texts.iso(1.5e16) is None and texts.iso(1_764_000_000.0) == "2025-11-24T16:00:00Z"
+
+
+def test_page_reads_back_a_year_one_time_without_failing():
+    from agent.statuspage import page
+    assert page._ts("1-01-01T00:00:00Z") is None and page._ts("2025-11-24T16:00:00Z") == 1_764_000_000.0
