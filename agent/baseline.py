@@ -645,9 +645,55 @@ class BaselineStore:
     def mark_known_good(self, ident: str) -> None:
         self.store.execute("UPDATE baselines SET known_good = 1 WHERE id = ?", (ident,))
 
+    def rows(self) -> list[dict[str, Any]]:
+        """Every stored version with its data, newest first (for :mod:`agent.baseline_select`)."""
+        rows = self.store.execute("SELECT id, captured, known_good, data FROM baselines ORDER BY captured DESC")
+        return [{"id": r[0], "captured": r[1], "known_good": bool(r[2]), "data": json.loads(r[3])} for r in rows]
+
+    def active_findings(self) -> int:
+        """Active warning/critical findings outside component ``recovery`` (readiness findings
+        must not keep the baseline from becoming known-good)."""
+        try:
+            rows = self.store.execute("SELECT count(*) FROM findings WHERE resolved IS NULL AND component != 'recovery' "
+                                      "AND severity IN ('warning', 'critical')")
+        except Exception:  # noqa: BLE001 - no findings table yet (a store without the daemon's schema)
+            return 0
+        return int(rows[0][0]) if rows else 0
+
+    def auto_known_good(self, now: float, after_days: float) -> str | None:
+        """Mark the newest version known-good when it qualifies (see baseline_select.auto_known_good)."""
+        from agent import baseline_select  # noqa: PLC0415
+
+        ident = baseline_select.auto_known_good(self.rows(), now=now, after_days=after_days,
+                                                active_findings=self.active_findings())
+        if ident is not None:
+            self.mark_known_good(ident)
+        return ident
+
 
 def copy_without_volatile(data: dict[str, Any]) -> dict[str, Any]:
     return _strip(copy.deepcopy(data))
+
+
+def read_all_stored(db_path: str | Path) -> list[dict[str, Any]]:
+    """Every stored version ``{id, captured, known_good, data}`` read without writing anything."""
+    import sqlite3  # noqa: PLC0415
+
+    db = Path(db_path)
+    flags = "mode=ro" + ("" if Path(f"{db}-wal").exists() else "&immutable=1")
+    try:
+        conn = sqlite3.connect(f"file:{db}?{flags}", uri=True, timeout=5.0)
+    except sqlite3.Error as exc:
+        raise BaselineError(f"{db_path}: {exc}") from None
+    try:
+        if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'").fetchone():
+            return []
+        rows = conn.execute("SELECT id, captured, known_good, data FROM baselines ORDER BY captured DESC").fetchall()
+        return [{"id": r[0], "captured": r[1], "known_good": bool(r[2]), "data": json.loads(r[3])} for r in rows]
+    except (sqlite3.Error, ValueError) as exc:
+        raise BaselineError(f"{db_path}: {exc}") from None
+    finally:
+        conn.close()
 
 
 def read_stored(db_path: str | Path, ident: str | None = None) -> dict[str, Any] | None:

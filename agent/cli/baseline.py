@@ -31,11 +31,40 @@ def _bstore(app, create: bool = True):
     return store, BaselineStore(store)
 
 
+def default_before(app, *, other_board: bool = False, host=None):
+    """The default "before" (:func:`agent.baseline_select.choose`), read without writing: the
+    same choice for `agent recover` and `agent baseline diff`."""
+    from agent import baseline as bl  # noqa: PLC0415
+    from agent import baseline_select as sel  # noqa: PLC0415
+
+    db = Path(app.config().state.dir) / "state.db"
+    if not db.exists():
+        return sel.Choice(None, None, "no stored baseline (steps that compare with it will fail; pass --baseline FILE)")
+    try:
+        rows = bl.read_all_stored(db)
+    except bl.BaselineError as exc:
+        return sel.Choice(None, None, f"stored baselines unreadable ({exc})")
+    try:
+        live = sel.live_identity(host or _host(app))
+    except Exception:  # noqa: BLE001 - no sysfs (a rescue chroot without /sys): choose without it
+        live = None
+    return sel.choose(rows, live=live, other_board=other_board)
+
+
 def resolve(app, ref: str | None, default: str) -> tuple[dict, str]:
-    """A baseline by reference: ``live``, a stored id (prefix), ``latest``, ``previous`` or a file."""
+    """A baseline by reference: ``before`` (the default "before", as `agent recover` uses),
+    ``live``, a stored id (prefix), ``latest``, ``previous`` or a file."""
     from agent import baseline as bl  # noqa: PLC0415
 
     ref = ref or default
+    if ref == "before":
+        choice = default_before(app)
+        for w in choice.warnings:
+            click.echo(w, err=True)
+        if choice.data is None:
+            raise click.ClickException(choice.note)
+        click.echo(choice.note, err=True)
+        return choice.data, f"stored {choice.ident} (before)"
     if ref == "live":
         return bl.capture(_host(app)), "live capture"
     if Path(ref).is_file() or "/" in ref or ref.endswith(".json"):
@@ -191,9 +220,11 @@ def capture_cmd(app, known_good: bool) -> None:
 @click.pass_obj
 @pass_host_options
 def diff_cmd(app, old: str | None, new: str | None, sections: tuple[str, ...], as_json: bool) -> int:
-    """What changed: OLD (default: latest stored) against NEW (default: the live host).
+    """What changed: OLD (default: `before`) against NEW (default: the live host).
 
-    Each of OLD and NEW is a stored id, `latest`, `previous`, `live` or an export file. Exit 0
+    Each of OLD and NEW is `before`, a stored id, `latest`, `previous`, `live` or an export file.
+    `before` is the baseline `agent recover` compares with: the newest known-good version; a
+    capture of other hardware (new board serial, system UUID or NIC MACs) never is. Exit 0
     without changes, 1 with changes.
 
     \b
@@ -204,7 +235,7 @@ def diff_cmd(app, old: str | None, new: str | None, sections: tuple[str, ...], a
     """
     from agent import baseline as bl  # noqa: PLC0415
 
-    a, la = resolve(app, old, "latest")
+    a, la = resolve(app, old, "before")
     b, lb = resolve(app, new, "live")
     changes = bl.diff(a, b, sections or None)
     if as_json:

@@ -107,11 +107,22 @@ class ClickUI:
                         "type reapply or stop") == "reapply"
 
 
-def _baseline_for(app, ref: str | None, run_dir: Path | None = None):
+def _baseline_for(app, ref: str | None, run_dir: Path | None = None, other_board: bool = False):
     """(baseline dict or None, id/label, note)."""
     from agent import baseline as bl  # noqa: PLC0415
-    from agent.store import Store, StoreError  # noqa: PLC0415
 
+    if not ref:  # the same default as `agent baseline diff` (agent.baseline_select)
+        from agent.cli.baseline import default_before  # noqa: PLC0415
+
+        choice = default_before(app, other_board=other_board)
+        for w in choice.warnings:
+            click.echo(w, err=True)
+        note = choice.note
+        if choice.data is not None:
+            age_h = (time.time() - float(choice.data.get("captured_at") or 0)) / 3600
+            if age_h > app.config().section("recovery").baseline_max_age_hours:
+                note += f" (older than baseline_max_age_hours={app.config().section('recovery').baseline_max_age_hours:g})"
+        return choice.data, choice.ident, note
     if ref:
         if Path(ref).is_file():
             try:
@@ -217,7 +228,7 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         base_id, note = rec_data.get("baseline_id"), None
         kv = dict(rec_data.get("params", {}))
     else:
-        base, base_id, note = _baseline_for(app, baseline_ref)
+        base, base_id, note = _baseline_for(app, baseline_ref, other_board=rb.raw.get("before") == "other_board")
     incident = next((n.get("message_id") for n in (rec_data or {}).get("notifications", []) if n.get("message_id")), None)
     notifier = StatusClient(cfg.section("notify"), incident_id=incident)
     operator = app.operator()
@@ -316,7 +327,7 @@ def show(app, name: str, filled: bool, params, baseline_ref) -> None:
     rb = _load_rb(app, name)
     ctx = None
     if filled:
-        base, _, note = _baseline_for(app, baseline_ref)
+        base, _, note = _baseline_for(app, baseline_ref, other_board=rb.raw.get("before") == "other_board")
         if note:
             app.echo(f"note: {note}", err=True)
         kv = dict(p.partition("=")[::2] for p in params)

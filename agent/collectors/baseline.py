@@ -52,7 +52,10 @@ class BaselineCollector(BaseCollector):
     default_interval = 900.0
     default_timeout = 120.0
     description = "host baseline (DMI, NICs, disks, arrays, EFI, packages), daily and on change"
-    options = {"full_interval_seconds": (float, 86400.0, "Seconds between full captures when nothing changed.")}
+    options = {"full_interval_seconds": (float, 86400.0, "Seconds between full captures when nothing changed."),
+               "known_good_after_days": (float, 3.0, "Mark the newest baseline known-good when it stayed unchanged this "
+                                                      "many days with no active warning/critical finding and the same "
+                                                      "board, UUID and NIC MACs as the last known-good one (0 = never).")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
@@ -77,6 +80,7 @@ class BaselineCollector(BaseCollector):
         now = self.host.now()
         due = self.last_full is None or now - self.last_full >= self.option("full_interval_seconds")
         if cheap == self._cheap and not due:
+            self._auto_known_good(baseline.BaselineStore(self.store), now)
             return ()
         if self._cheap is not None and cheap != self._cheap:
             log.info("baseline: hardware identity changed, capturing")
@@ -88,4 +92,11 @@ class BaselineCollector(BaseCollector):
         self.store.put("baseline.collector", {"cheap": cheap, "last_full": now, "last_id": self.last_id})
         if self.last_stored:
             log.info("baseline %s stored (fingerprint changed)", self.last_id)
+        self._auto_known_good(bstore, now)
         return ()
+
+    def _auto_known_good(self, bstore, now: float) -> None:
+        ident = bstore.auto_known_good(now, self.option("known_good_after_days"))
+        if ident is not None:
+            log.info("baseline %s marked known-good (unchanged for %g days, no active findings)",
+                     ident, self.option("known_good_after_days"))

@@ -21,7 +21,8 @@ from typing import Any, Mapping
 
 from agent.recovery import actions as actions_mod
 
-RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps"}
+RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps", "before"}
+BEFORE_VALUES = ("known_good", "other_board")  # which stored baseline is "before" (agent.baseline_select)
 STEP_KEYS = {"id", "title", "kind", "description", "instructions", "estimate_seconds", "timeout_seconds",
              "retries", "retry_delay_seconds", "destructive", "required", "idempotent", "on_failure",
              "check", "apply", "verify", "until", "undo", "confirm", "when", "followup", "closes"}
@@ -163,6 +164,8 @@ def from_mapping(data: Mapping[str, Any], src: str, sha256: str = "", expect_id:
     for key in ("id", "title", "steps"):
         if key not in data:
             raise RunbookError(src, "missing", key=key)
+    if "before" in data and data["before"] not in BEFORE_VALUES:
+        raise RunbookError(src, f"expected one of {', '.join(BEFORE_VALUES)}, got {data['before']!r}", key="before")
     rid = _typed(src, None, "id", data["id"], str, "a string")
     if not ID_RE.match(rid):
         raise RunbookError(src, f"invalid id {rid!r} (letters, digits, ._-)", key="id")
