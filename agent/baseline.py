@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 from typing import Any, Iterable
 
+from agent import baseline_services as svc
 from agent.fileutil import atomic_write
 from agent.host import Host, ReadError
 
@@ -192,35 +193,24 @@ def capture_nics(host: Host) -> dict[str, Any]:
     return {"physical": nics, "virtual": virtual}
 
 
-NET_CONFIG_GLOBS = (
-    ("/etc/udev/rules.d", (".rules",)),
-    ("/etc/netplan", (".yaml", ".yml")),
-    ("/etc/network", ("interfaces",)),
-    ("/etc/network/interfaces.d", ("",)),
-    ("/etc/systemd/network", (".link", ".network", ".netdev")),
-    ("/etc/NetworkManager/system-connections", ("",)),
-)
-
-
 def capture_net_refs(host: Host, macs: Iterable[str]) -> list[dict[str, Any]]:
-    """Every MAC address written in network configuration files, with the line it is on."""
+    """Every MAC address written in network configuration files, with the line it is on
+    (the files are listed in :data:`agent.baseline_net.SOURCES`)."""
+    from agent import baseline_net  # noqa: PLC0415
+
     known = {m.lower() for m in macs if m}
-    refs = []
-    for directory, suffixes in NET_CONFIG_GLOBS:
-        d = host.path(directory)
-        for name in host.listdir(d):
-            p = d / name
-            if not p.is_file() or not any(name.endswith(s) for s in suffixes):
-                continue
-            text = _read_file(host, f"{directory}/{name}") or ""
-            for lineno, line in enumerate(text.splitlines(), 1):
-                if line.lstrip().startswith("#"):
-                    continue
-                for m in MAC_RE.finditer(line):
-                    mac = m.group(1).lower()
-                    refs.append({"file": f"{directory}/{name}", "line": lineno, "mac": mac,
-                                 "matches_nic": mac in known})
-    return refs
+    return [{"file": r["file"], "line": r["line"], "mac": r["mac"], "matches_nic": r["mac"] in known}
+            for r in baseline_net.scan(host)["macs"]]
+
+
+def capture_net_name_refs(host: Host, names: Iterable[str]) -> list[dict[str, Any]]:
+    """Every interface name written in network, firewall, sysctl and boot configuration, with
+    whether an interface of that name exists now."""
+    from agent import baseline_net  # noqa: PLC0415
+
+    names = list(names)
+    live = set(host.listdir(host.path("sys", "class", "net")))
+    return [dict(r, present=r["name"] in live) for r in baseline_net.scan(host, names)["names"]]
 
 
 def _udev_props(host: Host, devnum: str | None) -> dict[str, str]:
@@ -457,10 +447,15 @@ def capture(host: Host) -> dict[str, Any]:
         "memory": capture_memory(host),
         "nics": nics,
         "net_config_refs": capture_net_refs(host, (n["mac"] for n in nics["physical"].values())),
+        "net_name_refs": capture_net_name_refs(host, [*nics["physical"], *nics["virtual"]]),
         "disks": capture_disks(host)["disks"],
         "storage": capture_storage(host),
         "mounts": capture_mount_refs(host),
         "boot": capture_boot(host),
+        "network": svc.capture_network(host, lambda argv: _run(host, argv),
+                                       {k: v["mac"] for k, v in nics["physical"].items() if v.get("mac")}),
+        "listening": svc.capture_listening(host, lambda argv: _run(host, argv)),
+        "firmware": svc.capture_firmware(host),
         "software": capture_software(host),
         "time": capture_time(host),
     }
@@ -489,7 +484,7 @@ def fingerprint(data: dict[str, Any]) -> str:
 LIST_KEYS = {"disks": "serial", "storage.md.arrays": "uuid", "storage.md.mdstat": "name",
              "storage.lvm.vgs": "vg_uuid", "storage.lvm.lvs": "lv_uuid", "storage.zfs.pools": "guid",
              "memory.dimms": "locator", "mounts.fstab": "target", "mounts.crypttab": "target",
-             "net_config_refs": None}
+             "net_config_refs": None, "listening.sockets": ("proto", "address", "port"), "network.addresses": "address"}
 
 
 def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
@@ -501,7 +496,8 @@ def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
     elif isinstance(obj, list) and prefix in LIST_KEYS and all(isinstance(x, dict) for x in obj):
         key = LIST_KEYS[prefix]
         for i, item in enumerate(obj):
-            ident = item.get(key) if key else None
+            ident = (item.get(key) if isinstance(key, str) else
+                     " ".join(str(item.get(k)) for k in key) if key else None)
             if not ident:
                 ident = (item.get("name") or item.get("file", "") + f":{item.get('line', i)}:{item.get('mac', '')}"
                          if key is None else f"#{i}")

@@ -599,7 +599,15 @@ class BaselineCompare(Action):
         "memory": "DIMM count equals the baseline and MemTotal is within 1 %",
         "services": "every service enabled in the baseline is still enabled",
         "boot_mode": "firmware boot mode (UEFI/BIOS) equals the baseline",
-        "efi_boot": "the first BootOrder entry points at an ESP whose PARTUUID is on a present disk",
+        "efi_boot": "the first active BootOrder entry is an OS loader on an ESP of a present disk (prints BootOrder)",
+        "nic_refs": "every interface name and MAC named in network/firewall/boot config resolves to a present "
+                    "interface (prints the old -> new NIC table)",
+        "bios_version": "the running BIOS version is at or above the baseline's",
+        "board_changed": "the running board (DMI serial) differs from the baseline's",
+        "listening": "every TCP/UDP socket the baseline listened on listens again (with its unit)",
+        "network": "baseline addresses (except EUI-64 of old MACs), default gateways and resolvers are back",
+        "firmware_settings": "boot mode, Secure Boot, SATA/RAID controller mode, VT-x/AMD-V, RTC in UTC and "
+                             "disk-first boot as the baseline",
         "machine_id": "/etc/machine-id equals the baseline",
         "rtc": "the hardware clock is within 2 s of system time",
         "virtualization": "CPU virtualization flags (vmx/svm) present when the baseline had them",
@@ -614,10 +622,24 @@ class BaselineCompare(Action):
     def describe(cls, args):
         return f"compare with baseline: {args['check']}   [pass: {cls.CHECKS[args['check']]}]"
 
+    # checks implemented beside the engine: module:function(old, new, host) -> (problems, ok detail, text)
+    EXTERNAL = {"efi_boot": "agent.recovery.boot:compare_efi", "nic_refs": "agent.recovery.nic_map:compare",
+                "bios_version": "agent.recovery.boot:compare_bios", "board_changed": "agent.recovery.boot:compare_board",
+                "listening": "agent.recovery.services:compare_listening",
+                "network": "agent.recovery.services:compare_network",
+                "firmware_settings": "agent.recovery.boot:compare_firmware"}
+
     def run(self, args, ctx):
         if ctx.baseline is None:
             return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
         old, new = dict(ctx.baseline), dict(ctx.live_baseline())
+        if args["check"] in self.EXTERNAL:
+            import importlib  # noqa: PLC0415
+
+            mod, _, fn = self.EXTERNAL[args["check"]].partition(":")
+            problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, ctx.host)
+            return Outcome(passed=not problems, detail=ok_text if not problems else problems[0] +
+                           (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems)
         problems = getattr(self, "_" + args["check"])(old, new)
         text = "\n".join(problems)
         return Outcome(passed=not problems, detail="ok" if not problems else problems[0] +
@@ -678,24 +700,6 @@ class BaselineCompare(Action):
         return [] if a == b else [f"boot mode {b}, baseline {a}"]
 
     @staticmethod
-    def _efi_boot(old, new):
-        boot = new.get("boot", {})
-        if boot.get("mode") != "uefi":
-            return []
-        efi = boot.get("efi", {})
-        order = efi.get("boot_order") or []
-        if not order:
-            return ["no BootOrder (NVRAM empty?)"]
-        first = efi.get("entries", {}).get(order[0])
-        if not first:
-            return [f"BootOrder starts with {order[0]}, which has no entry"]
-        parts = {(p.get("uuid") or "").lower() for d in new.get("disks", []) for p in
-                 ((d.get("partition_table") or {}).get("partitions") or [])}
-        if first.get("partuuid") and parts and first["partuuid"] not in parts:
-            return [f"Boot{order[0]} ({first.get('label')}) points at PARTUUID {first['partuuid']}, on no present disk"]
-        return []
-
-    @staticmethod
     def _machine_id(old, new):
         a, b = old.get("identity", {}).get("machine_id"), new.get("identity", {}).get("machine_id")
         return [] if a == b else [f"machine-id {b}, baseline {a}"]
@@ -733,8 +737,9 @@ class Wait(Action):
 class Answer(Action):
     name = "answer"
     read_only = True
-    optional = {"step": "str", "pattern": "str", "equals": "str"}
-    summary = "Test a typed answer given earlier (default: this step's) against a pattern or a value."
+    optional = {"step": "str", "pattern": "str", "equals": "str", "max_age_hours": "str"}
+    summary = ("Test a typed answer given earlier (default: this step's) against a pattern or a value; with "
+               "`max_age_hours` the answer is a UTC time (YYYY-MM-DD HH:MM) that must be at most that old.")
 
     @classmethod
     def extra_validate(cls, args):
@@ -760,6 +765,22 @@ class Answer(Action):
             return Outcome(passed=False, detail=f"answer {value!r} != {args['equals']!r}")
         if "pattern" in args and not re.fullmatch(args["pattern"], value):
             return Outcome(passed=False, detail=f"answer {value!r} does not match /{args['pattern']}/")
+        if args.get("max_age_hours"):
+            import calendar  # noqa: PLC0415
+
+            try:
+                limit = float(args["max_age_hours"])
+                when = calendar.timegm(time.strptime(value.strip(), "%Y-%m-%d %H:%M"))
+            except ValueError:
+                return Outcome(passed=False, detail=f"answer {value!r} is not a UTC time YYYY-MM-DD HH:MM "
+                                                    f"(or max_age_hours {args['max_age_hours']!r} is not a number)")
+            age_h = (ctx.clock() - when) / 3600
+            if age_h < -0.25:
+                return Outcome(passed=False, detail=f"{value} UTC is in the future (clock or typo?)")
+            if age_h > limit:
+                return Outcome(passed=False, detail=f"{value} UTC is {age_h:.1f} h old, more than {limit:g} h: the "
+                                                    "data-loss window is larger than promised")
+            return Outcome(passed=True, detail=f"{value} UTC is {max(age_h, 0):.1f} h old (limit {limit:g} h)", output=value)
         return Outcome(passed=True, detail=f"answer {value!r}", output=value)
 
 
@@ -852,5 +873,37 @@ class Notified(Action):
         return Outcome(passed=False, detail=str(last.get("detail")))
 
 
+class NicRebind(Action):
+    name = "nic_rebind"
+    read_only = False
+    optional = {"mode": "str"}
+    MODES = ("link", "rewrite")
+    summary = ("After a board swap: pin the old interface names to the new MACs with systemd .link files and "
+               "replace old MACs in config (`mode = \"link\"`), or rewrite old names and MACs in the referencing "
+               "files (`mode = \"rewrite\"`); the mapping must be proven (agent.recovery.nic_map).")
+
+    @classmethod
+    def describe(cls, args):
+        return (f"write the NIC fix ({args.get('mode', 'link')}): .link files pinning old names to new MACs and/or "
+                "rewritten references (originals to /var/backups/hwagent/RUN/)")
+
+    def run(self, args, ctx):
+        from agent.recovery import nic_map  # noqa: PLC0415
+
+        mode = args.get("mode") or "link"
+        if mode not in self.MODES:
+            return Outcome(passed=False, detail=f"mode {mode!r}: expected one of {', '.join(self.MODES)}")
+        if ctx.baseline is None:
+            return Outcome(passed=False, detail="no baseline to map the NICs from")
+        p = nic_map.plan(ctx.host, ctx.baseline, ctx.live_baseline(), mode)
+        text = nic_map.render_plan(p)
+        if p["unmapped"]:
+            return Outcome(passed=False, detail="not every old NIC maps to a new one: "
+                           + "; ".join(nic_map.render_mapping(p["unmapped"])), output=text)
+        written = nic_map.write(ctx.host, p, ctx.run_id)
+        return Outcome(passed=True, detail=f"wrote {len(written)} file(s): {', '.join(written) or 'none'}",
+                       output=text, value=written)
+
+
 ACTIONS: dict[str, type[Action]] = {c.name: c for c in (Probe, Run, ReadFile, BaselineDiff, BaselineCompare, Wait,
-                                                        Answer, Notified, Manual, Notify)}
+                                                        Answer, Notified, Manual, Notify, NicRebind)}

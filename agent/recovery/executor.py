@@ -470,6 +470,8 @@ class Executor:
                 if out.passed:
                     self._t(step.id, "already_done", detail=f"check passed: {out.detail}")
                     return True
+                if out.output.strip():  # show the data the operator needs before any prompt
+                    self.ui.info(out.output.rstrip())
                 self._live = None
             if prior == "verifying" and step.mutating:
                 # apply had finished; the process died while verifying (e.g. during a resync poll)

@@ -1,0 +1,153 @@
+"""Boot checks after a board swap: the firmware must boot the OS loader on a present ESP first.
+
+UEFI firmware walks BootOrder and boots the first *active* entry that works (UEFI spec 2.10,
+3.1.1 "Boot Manager"); entries without ``*`` in ``efibootmgr -v`` are inactive and skipped. A new
+board's NVRAM typically holds only its PXE entries and the EFI shell: the first bootable entry
+is then a network boot, and the host never reaches the disks. The check therefore requires that
+the first active BootOrder entry is a file on a GPT partition (``HD(n,GPT,<PARTUUID>,...)/File(...)``)
+that exists on a present disk, is an EFI System Partition, and is not the EFI shell.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+ESP_TYPE = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
+SHELL_NAMES = ("shell.efi", "shellx64.efi")
+
+
+def _partitions(b: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    out = {}
+    for d in b.get("disks", []) or []:
+        for p in ((d.get("partition_table") or {}).get("partitions") or []):
+            if p.get("uuid"):
+                out[p["uuid"].lower()] = dict(p, disk=d.get("name"))
+    return out
+
+
+def boot_order_text(efi: Mapping[str, Any]) -> str:
+    order = efi.get("boot_order") or []
+    entries = efi.get("entries") or {}
+    parts = [f"Boot{n}{'*' if (entries.get(n) or {}).get('active') else ''} {(entries.get(n) or {}).get('label', '(no entry)')}"
+             for n in order]
+    return "BootOrder " + (",".join(order) or "(empty)") + (": " + "; ".join(parts) if parts else "")
+
+
+def efi_problems(new: Mapping[str, Any]) -> list[str]:
+    """Why the firmware would not boot the installed OS first (empty: it would). The first line
+    always quotes the BootOrder seen."""
+    boot = new.get("boot") or {}
+    if boot.get("mode") != "uefi":
+        return []
+    efi = boot.get("efi") or {}
+    order = efi.get("boot_order") or []
+    seen = boot_order_text(efi)
+    if not order:
+        return [f"no BootOrder (NVRAM empty?); {seen}"]
+    entries = efi.get("entries") or {}
+    active = [n for n in order if (entries.get(n) or {}).get("active")]
+    if not active:
+        return [f"no active entry in BootOrder; {seen}"]
+    first = active[0]
+    e = entries.get(first) or {}
+    label = e.get("label")
+    path = (e.get("path") or "")
+    if not e.get("partuuid") or "File(" not in path:
+        what = "a network (PXE/HTTP) boot" if any(k in path for k in ("MAC(", "IPv4(", "IPv6(", "Uri(")) else "not a file on a disk partition"
+        return [f"first bootable entry Boot{first} ({label}) is {what}, not an OS loader; {seen}"]
+    loader = path.split("File(", 1)[1].split(")", 1)[0]
+    if loader.lower().rsplit("\\", 1)[-1] in SHELL_NAMES:
+        return [f"first bootable entry Boot{first} ({label}) is the EFI shell {loader}; {seen}"]
+    parts = _partitions(new)
+    p = parts.get(e["partuuid"])
+    if p is None:
+        return [f"first bootable entry Boot{first} ({label}) loads {loader} from PARTUUID {e['partuuid']}, "
+                f"which is on no present disk; {seen}"]
+    if (p.get("type") or "").lower() != ESP_TYPE:
+        return [f"first bootable entry Boot{first} ({label}) points at {p.get('node')}, which is not an EFI System "
+                f"Partition; {seen}"]
+    return []
+
+
+def efi_ok_text(new: Mapping[str, Any]) -> str:
+    efi = (new.get("boot") or {}).get("efi") or {}
+    return boot_order_text(efi)
+
+
+def compare_efi(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    problems = efi_problems(new)
+    text = efi_ok_text(new)
+    return problems, f"boots the OS loader first: {text}", "\n".join([text, *problems])
+
+
+def version_key(v: str) -> list[tuple[int, Any]]:
+    """``2.3a`` -> [(0, 2), (0, 3), (1, 'a')]: numbers compare as numbers, letters as text."""
+    import re  # noqa: PLC0415
+
+    return [(0, int(t)) if t.isdigit() else (1, t.lower()) for t in re.findall(r"\d+|[A-Za-z]+", v or "")]
+
+
+def compare_bios(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    """The running BIOS (DMI, read from the board: never a typed value) against the baseline."""
+    a = ((old.get("dmi") or {}).get("bios_version") or "").strip()
+    b = ((new.get("dmi") or {}).get("bios_version") or "").strip()
+    text = f"BIOS now {b or '?'} ({(new.get('dmi') or {}).get('bios_date') or '?'}), baseline {a or '?'}"
+    if not a:
+        return [], f"baseline has no BIOS version; running {b or '?'}", text
+    if not b:
+        return [f"the running BIOS version cannot be read (/sys/class/dmi/id/bios_version); baseline {a}"], "", text
+    ka, kb = version_key(a), version_key(b)
+    if not ka or not kb or ka[0][0] != kb[0][0]:
+        return [f"BIOS versions {b} and {a} (baseline) have different formats; compare them by hand and record it "
+                "with --skip and --reason"], "", text
+    if kb < ka:
+        return [f"BIOS {b} is older than the baseline's {a}: update the board firmware"], "", text
+    return [], f"BIOS {b} >= baseline {a}", text
+
+
+def compare_board(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    a = ((old.get("dmi") or {}).get("board_serial") or "").strip()
+    b = ((new.get("dmi") or {}).get("board_serial") or "").strip()
+    text = f"board serial now {b or '?'}, baseline {a or '?'}"
+    if not b:
+        return ["the running board's serial cannot be read (/sys/class/dmi/id/board_serial)"], "", text
+    if a and a == b:
+        return [f"the running board has the baseline's serial {a}: this is not the new board (or the "
+                "baseline was captured after the swap)"], "", text
+    return [], f"new board serial {b} (read from DMI), baseline {a or '?'}", text
+
+
+def compare_firmware(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    """The firmware settings MB-06 lists, each checked where the OS can see it (power-restore
+    policy is only visible to the BMC and stays a typed confirmation)."""
+    out, lines = [], []
+    mode_a, mode_b = (old.get("boot") or {}).get("mode"), (new.get("boot") or {}).get("mode")
+    lines.append(f"boot mode {mode_b} (baseline {mode_a})")
+    if mode_a and mode_a != mode_b:
+        out.append(f"boot mode {mode_b}, baseline {mode_a}: switch the firmware to {mode_a}")
+    fa, fb = old.get("firmware") or {}, new.get("firmware") or {}
+    sa, sb = fa.get("secure_boot"), fb.get("secure_boot")
+    lines.append(f"Secure Boot {sb} (baseline {sa})")
+    if sa is not None and sb is not None and sa != sb:
+        out.append(f"Secure Boot {'on' if sb else 'off'}, baseline {'on' if sa else 'off'} (unsigned DKMS modules "
+                   "such as ZFS do not load with it newly on)")
+    ca = sorted({(c.get("kind"), c.get("driver")) for c in fa.get("storage_controllers") or []})
+    cb = sorted({(c.get("kind"), c.get("driver")) for c in fb.get("storage_controllers") or []})
+    lines.append("storage controllers " + (", ".join(f"{k}/{d}" for k, d in cb) or "-")
+                 + " (baseline " + (", ".join(f"{k}/{d}" for k, d in ca) or "-") + ")")
+    for kind, drv in ca:
+        if (kind, drv) not in cb:
+            hint = " (RST/RAID mode hides the disks: set AHCI)" if kind == "sata" else ""
+            out.append(f"storage controller {kind} with driver {drv} is gone{hint}")
+    va = set((old.get("cpu") or {}).get("virtualization") or [])
+    vb = set((new.get("cpu") or {}).get("virtualization") or [])
+    lines.append(f"virtualization {','.join(sorted(vb)) or '-'} (baseline {','.join(sorted(va)) or '-'})")
+    for f in sorted(va - vb):
+        out.append(f"CPU flag {f} missing: enable VT-x/AMD-V in the firmware")
+    if fb.get("rtc_local"):
+        out.append("/etc/adjtime keeps the RTC in local time: set it to UTC (timedatectl set-local-rtc 0)")
+    lines.append(f"RTC in {'local time' if fb.get('rtc_local') else 'UTC'}")
+    efi = efi_problems(new)
+    out.extend(f"boot from disk first: {p}" for p in efi)
+    lines.append(efi_ok_text(new))
+    return out, "; ".join(lines[:4]) + "; disk first", "\n".join(lines)

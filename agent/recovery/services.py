@@ -1,0 +1,68 @@
+"""After the swap: the host serves what it served before (addresses, routes, resolvers, sockets).
+
+These compare the baseline's ``network`` and ``listening`` sections (agent.baseline_services)
+with the live host. A socket the baseline listened on must listen again, on the same protocol,
+address and port (UDP ports >= 32768 are client ports and ignored); every global address of the
+baseline must be on some interface again, except IPv6 addresses derived from the old MAC
+(EUI-64), which change with the board by design; the default gateways and resolvers must be the
+same.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+EPHEMERAL_UDP = 32768
+
+
+def _sockets(b: Mapping[str, Any]) -> dict[tuple, dict[str, Any]]:
+    out = {}
+    for s in ((b.get("listening") or {}).get("sockets") or []):
+        if s.get("proto") == "udp" and int(s.get("port") or 0) >= EPHEMERAL_UDP:
+            continue
+        out[(s.get("proto"), s.get("address"), s.get("port"))] = s
+    return out
+
+
+def compare_listening(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    src = (new.get("listening") or {}).get("source") or {}
+    if src.get("error") or src.get("rc") not in (0, None):
+        return [f"listening sockets unreadable: {src.get('error') or 'exit ' + str(src.get('rc'))} (ss -tulnpH)"], "", ""
+    before, now = _sockets(old), _sockets(new)
+    missing = []
+    for key, s in sorted(before.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):
+        if key not in now:
+            who = s.get("unit") or s.get("process") or "?"
+            missing.append(f"{s['proto']} {s['address']}:{s['port']} ({who}) listened before and does not now")
+    text = "\n".join(f"{'ok  ' if k in now else 'MISSING'} {k[0]} {k[1]}:{k[2]} {v.get('unit') or v.get('process') or ''}"
+                     for k, v in sorted(before.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])))
+    units = sorted({s.get("unit") for s in before.values() if s.get("unit")})
+    return missing, f"{len(before)} listening socket(s) as before ({', '.join(units) or 'no units recorded'})", text
+
+
+def compare_network(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    o, n = old.get("network") or {}, new.get("network") or {}
+    problems, lines = [], []
+    live = {a["address"].split("/")[0]: a for a in n.get("addresses", [])}
+    want = [a for a in o.get("addresses", []) if not a.get("temporary")]
+    for a in want:
+        ip = a["address"].split("/")[0]
+        if a.get("eui64"):
+            lines.append(f"skip {a['address']} on {a['ifname']} (SLAAC EUI-64 of the old MAC: changes with the board)")
+            continue
+        if ip in live:
+            lines.append(f"ok   {a['address']} on {live[ip]['ifname']} (was {a['ifname']})")
+        else:
+            problems.append(f"address {a['address']} (was on {a['ifname']}) is on no interface")
+            lines.append(f"MISSING {a['address']} (was on {a['ifname']})")
+    gw_before = sorted({r.get("gateway") for r in o.get("default_routes", []) if r.get("gateway")})
+    gw_now = sorted({r.get("gateway") for r in n.get("default_routes", []) if r.get("gateway")})
+    for gw in gw_before:
+        if gw not in gw_now:
+            problems.append(f"default route via {gw} is gone (now: {', '.join(gw_now) or 'none'})")
+    lines.append(f"default gateways before {', '.join(gw_before) or '-'}, now {', '.join(gw_now) or '-'}")
+    if o.get("resolvers") and o.get("resolvers") != n.get("resolvers"):
+        problems.append(f"resolvers {', '.join(n.get('resolvers') or []) or 'none'}, before {', '.join(o['resolvers'])}")
+    lines.append(f"resolvers {', '.join(n.get('resolvers') or []) or '-'}")
+    ok = f"{len(want)} address(es), default route via {', '.join(gw_now) or '-'}, resolvers as before"
+    return problems, ok, "\n".join(lines)
