@@ -597,17 +597,21 @@ class BaselineCompare(Action):
         "disks_present": "every baseline disk serial is visible",
         "md_arrays": "every baseline md array UUID is assembled and no array is degraded",
         "memory": "DIMM count equals the baseline and MemTotal is within 1 %",
-        "services": "every service enabled in the baseline is still enabled",
+        "services": "every service enabled in the baseline is still enabled, and no unit failed",
         "boot_mode": "firmware boot mode (UEFI/BIOS) equals the baseline",
         "efi_boot": "the first active BootOrder entry is an OS loader on an ESP of a present disk (prints BootOrder)",
         "nic_refs": "every interface name and MAC named in network/firewall/boot config resolves to a present "
                     "interface (prints the old -> new NIC table)",
         "bios_version": "the running BIOS version is at or above the baseline's",
         "board_changed": "the running board (DMI serial) differs from the baseline's",
+        "clock": "the system clock is not before the baseline's capture time",
+        "initramfs": "the running kernel's initramfs is newer than mdadm.conf, .link files and udev rules and holds "
+                     "the storage and NIC drivers in use now",
+        "new_board": "board_changed, and the DIMM count and MemTotal (within 1 %) equal the baseline",
         "listening": "every TCP/UDP socket the baseline listened on listens again (with its unit)",
         "network": "baseline addresses (except EUI-64 of old MACs), default gateways and resolvers are back",
-        "firmware_settings": "boot mode, Secure Boot, SATA/RAID controller mode, VT-x/AMD-V, RTC in UTC and "
-                             "disk-first boot as the baseline",
+        "firmware_settings": "boot mode, Secure Boot, SATA/RAID controller mode, VT-x/AMD-V and RTC in UTC as "
+                             "the baseline (disk-first: efi_boot)",
         "machine_id": "/etc/machine-id equals the baseline",
         "rtc": "the hardware clock is within 2 s of system time",
         "virtualization": "CPU virtualization flags (vmx/svm) present when the baseline had them",
@@ -627,7 +631,10 @@ class BaselineCompare(Action):
                 "bios_version": "agent.recovery.boot:compare_bios", "board_changed": "agent.recovery.boot:compare_board",
                 "listening": "agent.recovery.services:compare_listening",
                 "network": "agent.recovery.services:compare_network",
-                "firmware_settings": "agent.recovery.boot:compare_firmware"}
+                "firmware_settings": "agent.recovery.boot:compare_firmware", "clock": "agent.recovery.boot:compare_clock",
+                "initramfs": "agent.recovery.boot:compare_initramfs",
+                "new_board": "agent.recovery.boot:compare_board_and_memory",
+                "services": "agent.recovery.services:compare_services"}
 
     def run(self, args, ctx):
         if ctx.baseline is None:
@@ -753,7 +760,10 @@ class Answer(Action):
 
     @classmethod
     def describe(cls, args):
-        what = args.get("equals") or (f"/{args['pattern']}/" if args.get("pattern") else "given")
+        # never show the expected value of a "confirm it" step: the operator would copy it
+        what = "the expected value (not shown)" if args.get("equals") else (f"/{args['pattern']}/" if args.get("pattern") else "given")
+        if args.get("max_age_hours"):
+            what += f", at most {args['max_age_hours']} h old"
         return f"typed answer of {args.get('step', 'this step')} is {what}"
 
     def run(self, args, ctx):
@@ -806,7 +816,7 @@ class Manual(Action):
     @classmethod
     def describe(cls, args):
         if "equals" in args:
-            want = f"= {args['equals']}" if args["equals"] else "= (empty: cannot be confirmed)"
+            want = "= the expected value, not shown" if args["equals"] else "= (empty: cannot be confirmed)"
         else:
             want = f"matching /{args.get('pattern', '')}/"
         return f"operator types: {args['prompt']} ({want})"

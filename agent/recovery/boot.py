@@ -118,8 +118,9 @@ def compare_board(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> 
 
 
 def compare_firmware(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
-    """The firmware settings MB-06 lists, each checked where the OS can see it (power-restore
-    policy is only visible to the BMC and stays a typed confirmation)."""
+    """The firmware settings MB-06 lists, each checked where the OS can see it: boot mode,
+    Secure Boot, storage controller mode, VT-x/AMD-V, RTC in UTC. Disk-first is the boot-entry
+    check (efi_boot); the power-restore policy is only visible to the BMC (MB-07)."""
     out, lines = [], []
     mode_a, mode_b = (old.get("boot") or {}).get("mode"), (new.get("boot") or {}).get("mode")
     lines.append(f"boot mode {mode_b} (baseline {mode_a})")
@@ -147,7 +148,74 @@ def compare_firmware(old: Mapping[str, Any], new: Mapping[str, Any], host=None) 
     if fb.get("rtc_local"):
         out.append("/etc/adjtime keeps the RTC in local time: set it to UTC (timedatectl set-local-rtc 0)")
     lines.append(f"RTC in {'local time' if fb.get('rtc_local') else 'UTC'}")
-    efi = efi_problems(new)
-    out.extend(f"boot from disk first: {p}" for p in efi)
-    lines.append(efi_ok_text(new))
-    return out, "; ".join(lines[:4]) + "; disk first", "\n".join(lines)
+    lines.append("disk first / PXE off: checked with the boot entries (MB-08, efi_boot)")
+    return out, "; ".join(lines[:5]), "\n".join(lines)
+
+
+def compare_clock(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    """The system clock is not before the baseline's capture (a new board's RTC often starts in
+    the past; fsck, TLS, APT and this run's record all trust the clock)."""
+    now = (new.get("time") or {}).get("system")
+    then = old.get("captured_at")
+    import time as _t  # noqa: PLC0415
+
+    text = (f"system clock {_t.strftime('%Y-%m-%d %H:%M:%S', _t.gmtime(now))}Z" if now else "system clock unknown")
+    if then:
+        text += f"; baseline captured {_t.strftime('%Y-%m-%d %H:%M', _t.gmtime(then))}Z"
+    if now is None:
+        return ["the system clock could not be read"], "", text
+    if then and now < float(then) - 300:
+        return [f"the clock reads {_t.strftime('%Y-%m-%d %H:%M', _t.gmtime(now))}Z, before the baseline was captured: "
+                "it is wrong"], "", text
+    return [], text, text
+
+
+def compare_board_and_memory(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    problems, ok, text = compare_board(old, new, host)
+    mo, mn = old.get("memory") or {}, new.get("memory") or {}
+    if mo.get("dimm_count") and mo.get("dimm_count") != mn.get("dimm_count"):
+        problems.append(f"{mn.get('dimm_count')} DIMMs, baseline had {mo.get('dimm_count')}")
+    if mo.get("total_bytes") and mn.get("total_bytes") and abs(mn["total_bytes"] - mo["total_bytes"]) > 0.01 * mo["total_bytes"]:
+        problems.append(f"MemTotal {mn['total_bytes']} bytes, baseline {mo['total_bytes']} (more than 1 % apart)")
+    text += f"\nDIMMs {mn.get('dimm_count')} (baseline {mo.get('dimm_count')}), MemTotal {mn.get('total_bytes')} bytes"
+    return problems, ok + f"; {mn.get('dimm_count')} DIMMs as before", text
+
+
+def compare_initramfs(old: Mapping[str, Any], new: Mapping[str, Any], host) -> tuple[list[str], str, str]:
+    """The running kernel's initramfs was rebuilt after every input changed (mdadm.conf, .link
+    files, udev rules: newer mtime) and holds the drivers the storage controllers and NICs use
+    now (``lsinitramfs``)."""
+    rel = ((new.get("software") or {}).get("kernel") or {}).get("release")
+    if not rel:
+        return ["running kernel release unknown"], "", ""
+    img = f"/boot/initrd.img-{rel}"
+    p = host.path(img)
+    try:
+        mtime = p.stat().st_mtime
+    except OSError:
+        return [f"{img} does not exist"], "", ""
+    import re  # noqa: PLC0415
+    import time  # noqa: PLC0415
+
+    problems = []
+    inputs = ["/etc/mdadm/mdadm.conf", "/etc/crypttab"]
+    for d, suf in (("/etc/systemd/network", ".link"), ("/etc/udev/rules.d", ".rules")):
+        inputs += [f"{d}/{n}" for n in host.listdir(host.path(d)) if n.endswith(suf)]
+    for f in inputs:
+        try:
+            if host.path(f).stat().st_mtime > mtime:
+                problems.append(f"{f} changed after {img} was built: rebuild it")
+        except OSError:
+            continue
+    drivers = sorted({c.get("driver") for c in ((new.get("firmware") or {}).get("storage_controllers") or []) if c.get("driver")}
+                     | {n.get("driver") for n in ((new.get("nics") or {}).get("physical") or {}).values() if n.get("driver")})
+    res = host.run(["lsinitramfs", img], 120)
+    listing = res.stdout.decode("utf-8", "replace") if res.rc == 0 and not res.error else ""
+    if not listing:
+        problems.append(f"lsinitramfs {img} failed: {res.error or 'exit ' + str(res.rc)}")
+    else:
+        for drv in drivers:
+            if not re.search(rf"/{re.escape(drv)}\.ko(\.[a-z]+)?$", listing, re.M):
+                problems.append(f"{img} lacks the {drv} driver the hardware uses now")
+    text = f"{img} built {time.strftime('%Y-%m-%d %H:%M', time.gmtime(mtime))}Z; drivers needed: {', '.join(drivers) or '-'}"
+    return problems, f"{img} newer than its inputs, has {', '.join(drivers) or 'no listed'} driver(s)", text

@@ -86,7 +86,10 @@ def problems(host, old: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
     interface (a name pinned by a .link file to a present MAC resolves at the next boot).
     -> (problem lines, scan/mapping details)."""
     live = baseline_net.present(host)
-    live_macs = {m for m in live.values() if m}
+    net = host.path("sys", "class", "net")
+    # a MAC in config matches hardware (netplan match, udev ATTR{address}, .link MACAddress=): only
+    # physical NICs count; a bridge can carry any MAC
+    live_macs = {m for n, m in live.items() if m and host.exists(net / n / "device")}
     pinned = baseline_net.pinned_names(host)
     refs = baseline_net.scan(host, [*_phys(old), *live])
     out = []

@@ -66,3 +66,18 @@ def compare_network(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -
     lines.append(f"resolvers {', '.join(n.get('resolvers') or []) or '-'}")
     ok = f"{len(want)} address(es), default route via {', '.join(gw_now) or '-'}, resolvers as before"
     return problems, ok, "\n".join(lines)
+
+
+def compare_services(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    live = set((new.get("software") or {}).get("services_enabled") or [])
+    want = list((old.get("software") or {}).get("services_enabled") or [])
+    problems = [f"{s} was enabled and is not" for s in want if s not in live]
+    failed: list[str] = []
+    if host is not None:
+        res = host.run(["systemctl", "list-units", "--state=failed", "--no-legend", "--plain"], 30)
+        if res.rc == 0 and not res.error:
+            failed = [line.split()[0] for line in res.stdout.decode("utf-8", "replace").splitlines() if line.split()]
+        elif res.error and not str(res.error).startswith("not found"):
+            problems.append(f"systemctl list-units --state=failed: {res.error}")
+    problems += [f"unit {u} failed (journalctl -u {u} -b)" for u in failed]
+    return problems, f"{len(want)} baseline unit(s) enabled, none failed", "\n".join(problems)

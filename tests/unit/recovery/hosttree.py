@@ -17,7 +17,13 @@ MD_UUID_SYSFS = "3e1c2a7b:5d4f6e8a:9b0c1d2e:3f4a5b6c"
 
 
 def build(root: Path, *, board_serial: str = "OLDBOARD0001", macs: dict[str, str] | None = None,
-          netplan_mac: str | None = None, udev_mac: str | None = None, efi: str = "before", missing_fstab_uuid: bool = False) -> tuple[FakeSys, ReplayRunner]:
+          netplan_mac: str | None = None, udev_mac: str | None = None, efi: str = "before", missing_fstab_uuid: bool = False,
+          rich: bool = False, services_down: bool = False, network_up: bool = True) -> tuple[FakeSys, ReplayRunner]:
+    """``rich``: the host also serves DNS/SSH/SMTP/HTTP(S) (listening sockets, addresses, routes),
+    has ifupdown, nftables (``iifname "eno1"``, policy drop) and sysctl config naming ``eno1``, an
+    AHCI controller, /etc/adjtime and an initramfs. ``efi``: before | after | pxe (new NVRAM: PXE
+    first, EFI shell). ``network_up``: the addresses are configured (False: renamed NICs came
+    up unconfigured). ``services_down``: nginx does not listen."""
     fs = FakeSys(root / "tree")
     fs.proc_basics(meminfo="MemTotal:       32780000 kB\nMemFree:        20000000 kB\n")
     dmi = {"board_vendor": "Supermicro", "board_name": "X11SCL-F", "board_serial": board_serial,
@@ -90,9 +96,56 @@ def build(root: Path, *, board_serial: str = "OLDBOARD0001", macs: dict[str, str
     if cmd.exists():
         shutil.rmtree(cmd)
     shutil.copytree(FIXTURES / "commands", cmd)
-    if efi == "after":
-        shutil.copytree(FIXTURES / "commands-after", cmd, dirs_exist_ok=True)
+    if efi in ("after", "pxe"):
+        shutil.copytree(FIXTURES / f"commands-{efi}", cmd, dirs_exist_ok=True)
+    if rich:
+        _rich(fs, cmd, macs, services_down, network_up)
     return fs, ReplayRunner(cmd, strict=False)
+
+
+def _rich(fs: FakeSys, cmd: Path, macs: dict[str, str], services_down: bool, network_up: bool) -> None:
+    import json
+
+    from agent.baseline_services import eui64
+
+    shutil.copytree(FIXTURES / "commands-rich", cmd, dirs_exist_ok=True)
+    if services_down:
+        shutil.copytree(FIXTURES / "commands-services-down", cmd, dirs_exist_ok=True)
+    if macs != OLD_MACS:  # the live state after the swap: generated from the names and MACs it has
+        links = []
+        for i, (name, mac) in enumerate(sorted(macs.items())):
+            addrs = []
+            if i == 0 and network_up:
+                iid = eui64(mac).split(":")
+                addrs = [{"family": "inet", "local": "203.0.113.10", "prefixlen": 24, "scope": "global", "label": name},
+                         {"family": "inet6", "local": "2001:db8:10::10", "prefixlen": 64, "scope": "global"},
+                         {"family": "inet6", "local": "2001:db8:10:0:" + ":".join(x.lstrip("0") or "0" for x in iid),
+                          "prefixlen": 64, "scope": "global", "dynamic": True, "mngtmpaddr": True}]
+            links.append({"ifindex": i + 2, "ifname": name, "address": mac, "addr_info": addrs})
+        (cmd / "ip" / "-j_addr_show").write_text(json.dumps(links) + "\n")
+        first = sorted(macs)[0]
+        (cmd / "ip" / "-j_route_show_default").write_text(
+            json.dumps([{"dst": "default", "gateway": "203.0.113.1", "dev": first}] if network_up else []) + "\n")
+        (cmd / "ip" / "-j_-6_route_show_default").write_text(
+            json.dumps([{"dst": "default", "gateway": "2001:db8:10::1", "dev": first}] if network_up else []) + "\n")
+    for pid, unit in ((701, "named.service"), (640, "ssh.service"), (900, "postfix@-.service"), (811, "nginx.service"),
+                      (812, "nginx.service"), (720, "mariadb.service")):
+        fs.write(f"proc/{pid}/cgroup", f"0::/system.slice/{unit}\n")
+    fs.write("etc/network/interfaces", "source /etc/network/interfaces.d/*\n\nauto lo\niface lo inet loopback\n\n"
+             "allow-hotplug eno1\niface eno1 inet static\n    address 203.0.113.10/24\n    gateway 203.0.113.1\n"
+             "iface eno1 inet6 static\n    address 2001:db8:10::10/64\n")
+    fs.write("etc/nftables.conf", "#!/usr/sbin/nft -f\nflush ruleset\n\ntable inet filter {\n"
+             "    chain input {\n        type filter hook input priority filter; policy drop;\n"
+             "        iif \"lo\" accept\n        ct state established,related accept\n"
+             "        iifname \"eno1\" tcp dport { 22, 25, 53, 80, 443 } accept\n"
+             "        iifname \"eno1\" udp dport 53 accept\n    }\n}\n")
+    fs.write("etc/sysctl.d/90-eno1.conf", "net.ipv6.conf.eno1.accept_ra = 0\n")
+    fs.write("etc/resolv.conf", "nameserver 203.0.113.53\nnameserver 2001:db8:53::53\n")
+    fs.write("etc/adjtime", "0.000000 1764000000 0.000000\n1764000000\nUTC\n")
+    fs.write("sys/bus/pci/devices/0000:00:17.0/class", "0x010601\n")
+    fs.link("sys/bus/pci/devices/0000:00:17.0/driver", "../../../../bus/pci/drivers/ahci")
+    fs.write("sys/bus/pci/drivers/ahci/module", "")
+    fs.write("boot/initrd.img-6.1.0-26-amd64", "initramfs")
 
 
 def capture(tmp: Path, make_host, **kw):
