@@ -104,6 +104,12 @@ def build(root: Path, *, board_serial: str = "OLDBOARD0001", macs: dict[str, str
 
 
 def _rich(fs: FakeSys, cmd: Path, macs: dict[str, str], services_down: bool, network_up: bool) -> None:
+    rich_commands(cmd, macs, services_down, network_up)
+    _rich_tree(fs)
+
+
+def rich_commands(cmd: Path, macs: dict[str, str], services_down: bool, network_up: bool) -> None:
+    """Recorded ip/ss output for the rich host; after a swap generated from its names and MACs."""
     import json
 
     from agent.baseline_services import eui64
@@ -128,6 +134,9 @@ def _rich(fs: FakeSys, cmd: Path, macs: dict[str, str], services_down: bool, net
             json.dumps([{"dst": "default", "gateway": "203.0.113.1", "dev": first}] if network_up else []) + "\n")
         (cmd / "ip" / "-j_-6_route_show_default").write_text(
             json.dumps([{"dst": "default", "gateway": "2001:db8:10::1", "dev": first}] if network_up else []) + "\n")
+
+
+def _rich_tree(fs: FakeSys) -> None:
     for pid, unit in ((701, "named.service"), (640, "ssh.service"), (900, "postfix@-.service"), (811, "nginx.service"),
                       (812, "nginx.service"), (720, "mariadb.service")):
         fs.write(f"proc/{pid}/cgroup", f"0::/system.slice/{unit}\n")

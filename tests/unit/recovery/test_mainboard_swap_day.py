@@ -1,0 +1,226 @@
+"""The board-swap day end to end: `mainboard-swap` against a host tree pair.
+
+Before: a Supermicro board, onboard NICs eno1/eno2 with ifupdown, netplan (match by MAC), a udev
+rule naming the MAC, nftables (`iifname "eno1"`, policy drop), sysctl for eno1, and services on
+22/25/53/80/443. After the swap: new board serial, new MACs, the NICs come up as
+enp1s0f0/enp1s0f1 without addresses, NVRAM holds only PXE + the EFI shell, nginx does not listen.
+The run must find every stale reference, write correct .link files after one confirmation, fail
+the boot check until a loader entry is first, and fail the socket check until nginx listens."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from agent import baseline as bl
+from agent.host import CommandResult
+from agent.recovery import runbook as rbm
+from agent.recovery.executor import Executor, NullUI
+from agent.recovery.record import RunStore
+from tests.unit.recovery.hosttree import FIXTURES, OLD_MACS, build
+from tests.unit.recovery.support import ScriptedRunner
+
+ROOT = Path(__file__).resolve().parents[3]
+RENAMED = {"enp1s0f0": "ac:1f:6b:00:00:01", "enp1s0f1": "ac:1f:6b:00:00:02"}
+NOW = 1_764_003_600.0  # the trees' clock: 2025-11-24 17:00 UTC
+INITRD = "usr/lib/modules/6.1.0-26-amd64/kernel/drivers/{}\n"
+
+
+@pytest.fixture
+def before(tmp_path, make_host):
+    fs, runner = build(tmp_path / "before", rich=True)
+    return bl.capture(make_host(fs.root, runner=runner))
+
+
+def test_before_records_names_macs_addresses_and_sockets(before):
+    names = {(r["file"], r["name"]) for r in before["net_name_refs"]}
+    assert {("/etc/network/interfaces", "eno1"), ("/etc/nftables.conf", "eno1"), ("/etc/sysctl.d/90-eno1.conf", "eno1"),
+            ("/etc/netplan/01-netcfg.yaml", "eno1"), ("/etc/udev/rules.d/70-persistent-net.rules", "eno2")} <= names
+    assert all(r["present"] for r in before["net_name_refs"])
+    addrs = {a["address"]: a for a in before["network"]["addresses"]}
+    assert addrs["2001:db8:10:0:3eec:efff:fe00:1/64"]["eui64"] is True  # SLAAC of the old MAC
+    assert addrs["2001:db8:10::10/64"]["eui64"] is False and "203.0.113.10/24" in addrs
+    assert before["network"]["resolvers"] == ["203.0.113.53", "2001:db8:53::53"]
+    assert {r["gateway"] for r in before["network"]["default_routes"]} == {"203.0.113.1", "2001:db8:10::1"}
+    socks = {(s["proto"], s["address"], s["port"]): s["unit"] for s in before["listening"]["sockets"]}
+    assert socks[("tcp", "203.0.113.10", 443)] == "nginx.service"
+    assert socks[("tcp", "0.0.0.0", 25)] == "postfix@-.service" and socks[("tcp", "::", 22)] == "ssh.service"
+    assert before["firmware"]["storage_controllers"] == [{"pci": "0000:00:17.0", "kind": "sata", "driver": "ahci"}]
+
+
+def _after(tmp_path, **kw):
+    return build(tmp_path / "after", board_serial="NEWBOARD0002", macs=RENAMED, efi="pxe", rich=True,
+                 network_up=False, services_down=True, **kw)
+
+
+def _runner(fs, replay):
+    """The live host's commands: recorded captures, plus what the run's own steps call."""
+    initrd = fs.root / "boot/initrd.img-6.1.0-26-amd64"
+    scripted = {("ipmitool", "lan", "print", "1"): "IP Address Source       : Static Address\nIP Address              : 10.0.0.5\n",
+                ("getent", "hosts", "deb.debian.org"): "151.101.2.132   deb.debian.org\n",
+                ("timedatectl", "show", "-p", "NTPSynchronized", "--value"): "yes\n",
+                ("lsinitramfs", "/boot/initrd.img-6.1.0-26-amd64"): INITRD.format("ata/ahci.ko") + INITRD.format(
+                    "net/ethernet/intel/igb/igb.ko") + INITRD.format("md/raid1.ko"),
+                ("journalctl", "-k", "-b", "--no-pager", "-o", "cat"): "igb 0000:01:00.0: added PHC on eth0\n",
+                ("systemctl", "list-units", "--state=failed", "--no-legend", "--plain"): "",
+                ("findmnt", "--verify"): "Success, no errors or warnings detected\n"}
+
+    def fn(argv):
+        if argv[0] == "update-initramfs":
+            os.utime(initrd, (os.path.getmtime(initrd) + 3600,) * 2)
+            return 0, "update-initramfs: Generating /boot/initrd.img-6.1.0-26-amd64\n"
+        if argv[0] in ("agent", "hwclock") and "--show" not in argv:
+            return 0, ""
+        if argv in scripted:
+            return 0, scripted[argv]
+        return replay(argv, 10)
+    return ScriptedRunner(fn)
+
+
+def _udev_applies_links(fs, replay_dir: Path):
+    """What the reboot does: udev names the NICs by the .link files; ifupdown configures eno1."""
+    from tests.unit.recovery.hosttree import rich_commands
+
+    new = {}
+    for link in sorted((fs.root / "etc/systemd/network").glob("10-hwagent-*.link")):
+        text = link.read_text()
+        mac = text.split("MACAddress=")[1].split()[0]
+        name = text.split("Name=")[1].split()[0]
+        new[name] = mac
+    net = fs.root / "sys/class/net"
+    for old, mac in RENAMED.items():
+        target = os.readlink(net / old)
+        os.unlink(net / old)
+        name = next(n for n, m in new.items() if m == mac)
+        devdir = (net / target).resolve().parent
+        (devdir / old).rename(devdir / name)
+        os.symlink(target.rsplit("/", 1)[0] + "/" + name, net / name)
+    rich_commands(replay_dir, new, services_down=True, network_up=True)
+    return new
+
+
+def test_dry_run_on_the_new_board_finds_every_problem(tmp_path, make_host, before):
+    fs, replay = _after(tmp_path)
+    host = make_host(fs.root, runner=_runner(fs, replay))
+    rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
+    items = {i.step.id: i for i in Executor(rb, host, baseline=before, ui=NullUI()).plan()}
+    # NIC step: every stale name and MAC, the proven mapping, the .link files it would write
+    mb15 = [r for r in items["MB-15"].results if r["phase"] == "check"][0]
+    assert not mb15["passed"]
+    stale = "\n".join(mb15["value"])
+    for ref in ("/etc/network/interfaces:6 (ifupdown) names interface eno1",
+                "/etc/nftables.conf:9 (nftables) names interface eno1",
+                "/etc/nftables.conf:10 (nftables) names interface eno1",
+                "/etc/sysctl.d/90-eno1.conf:1 (sysctl) names interface eno1",
+                "/etc/netplan/01-netcfg.yaml:7 (netplan) names interface eno1",
+                "/etc/udev/rules.d/70-persistent-net.rules:1 (udev) names interface eno2",
+                "/etc/netplan/01-netcfg.yaml:6 (netplan) names MAC 3c:ec:ef:00:00:01",
+                "/etc/udev/rules.d/70-persistent-net.rules:1 (udev) names MAC 3c:ec:ef:00:00:02"):
+        assert ref in stale, (ref, stale)
+    assert items["MB-15"].status == "would_run"
+    # the boot check: PXE first, and it says what it saw
+    mb08 = [r for r in items["MB-08"].results if r["phase"] == "check"][0]
+    assert not mb08["passed"]
+    assert "first bootable entry Boot0001 (UEFI: PXE IP4 Intel(R) I210 Gigabit  Network Connection) is a network " \
+           "(PXE/HTTP) boot" in mb08["detail"] and "BootOrder 0001,0000" in mb08["detail"]
+    assert items["MB-05b"].status == "ok" and "new board serial NEWBOARD0002 (read from DMI)" in items["MB-05b"].detail
+    assert items["MB-25c"].status == "failing"
+    assert "tcp 203.0.113.10:80 (nginx.service) listened before and does not now" in items["MB-25c"].detail
+    net = [r for r in items["MB-16c"].results if r["phase"] == "check"][0]  # no addresses on the renamed NICs
+    assert not net["passed"] and "address 203.0.113.10/24 (was on eno1) is on no interface" in net["value"]
+    assert "default route via 203.0.113.1 is gone (now: none)" in net["value"]
+    assert not any("3eec:efff:fe00:1" in p for p in net["value"])  # SLAAC of the old MAC: expected to change
+    assert items["MB-20"].status == "ok" and items["MB-06b"].status == "ok"
+
+
+def test_plan_text_shows_the_nic_table_before_asking(tmp_path, make_host, before):
+    from agent.recovery import nic_map
+
+    fs, replay = _after(tmp_path)
+    host = make_host(fs.root, runner=_runner(fs, replay))
+    after = bl.capture(host)
+    p = nic_map.plan(host, before, after)
+    lines = nic_map.render_mapping(p["mapping"])
+    assert lines == ["eno1 3c:ec:ef:00:00:01 -> enp1s0f0 ac:1f:6b:00:00:01, same slot 0000:01:00.0, driver igb",
+                     "eno2 3c:ec:ef:00:00:02 -> enp1s0f1 ac:1f:6b:00:00:02, same slot 0000:02:00.0, driver igb"]
+    files = p["files"]
+    assert files["/etc/systemd/network/10-hwagent-eno1.link"][1].endswith(
+        "[Match]\nMACAddress=ac:1f:6b:00:00:01\n\n[Link]\nName=eno1\n")
+    assert files["/etc/systemd/network/10-hwagent-eno1.link"][0] is None
+    assert "macaddress: ac:1f:6b:00:00:01" in files["/etc/netplan/01-netcfg.yaml"][1]
+    assert 'ATTR{address}=="ac:1f:6b:00:00:02", NAME="eno2"' in files["/etc/udev/rules.d/70-persistent-net.rules"][1]
+    assert "/etc/nftables.conf" not in files  # names stay valid through the .link files
+    text = nic_map.render_plan(p)
+    assert "+++ b/etc/systemd/network/10-hwagent-eno2.link" in text and "-        macaddress: 3c:ec:ef:00:00:01" in text
+    # the rewrite alternative edits the names instead
+    r = nic_map.plan(host, before, after, "rewrite")
+    assert not any(k.endswith(".link") for k in r["files"])
+    assert 'iifname "enp1s0f0" tcp dport' in r["files"]["/etc/nftables.conf"][1]
+    assert "net.ipv6.conf.enp1s0f0.accept_ra" in r["files"]["/etc/sysctl.d/90-eno1.conf"][1]
+
+
+def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before):
+    fs, replay = _after(tmp_path)
+    cmd = tmp_path / "after" / "commands"
+    runner = _runner(fs, replay)
+    rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
+    store = RunStore(tmp_path / "state")
+    typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "swapped", "done", "10.0.0.5", "yes", "yes",
+             "reachable", "skipped: kernel current", "kept", "yes"]
+    seen: list[tuple[str, str]] = []
+
+    class Reboot(BaseException):
+        pass
+
+    def operator(step_id, state):
+        seen.append((step_id, state))
+        if step_id == "MB-08" and state == "waiting_operator":  # grub-install --target=x86_64-efi ...
+            shutil.copytree(FIXTURES / "commands-after", cmd, dirs_exist_ok=True)
+        if step_id == "MB-16c" and state == "waiting_operator":
+            raise Reboot
+    ui = NullUI(list(typed))
+    ex = Executor(rb, make_host(fs.root, runner=runner), baseline=before, ui=ui, operator="alice", store=store,
+                  on_transition=operator, clock=lambda: NOW, sleep=lambda s: None)
+    with pytest.raises(Reboot):
+        ex.start()
+    run_id = store.list()[0]["run_id"]
+    d = store.load(run_id).data
+    assert d["steps"]["MB-08"]["state"] == "verified"  # failed its check (PXE first), fixed, verified
+    assert d["steps"]["MB-15"]["state"] == "verified" and d["steps"]["MB-11"]["state"] == "verified"
+    links = sorted(p.name for p in (fs.root / "etc/systemd/network").glob("*.link"))
+    assert links == ["10-hwagent-eno1.link", "10-hwagent-eno2.link"]
+    assert (fs.root / "etc/systemd/network/10-hwagent-eno2.link").read_text().endswith(
+        "[Match]\nMACAddress=ac:1f:6b:00:00:02\n\n[Link]\nName=eno2\n")
+    assert "3c:ec:ef:00:00:01" not in (fs.root / "etc/netplan/01-netcfg.yaml").read_text()
+    backup = fs.root / "var/backups/hwagent" / run_id / "etc/netplan/01-netcfg.yaml"
+    assert "3c:ec:ef:00:00:01" in backup.read_text()
+    shown = "\n".join(ui.lines)
+    assert "eno1 3c:ec:ef:00:00:01 -> enp1s0f0 ac:1f:6b:00:00:01, same slot 0000:01:00.0, driver igb" in shown
+    at15 = next(i for i, line in enumerate(ui.lines) if line.startswith("[") and "] MB-15 " in line)
+    table = next(i for i, line in enumerate(ui.lines) if "same slot 0000:01:00.0" in line)
+    at11 = next(i for i, line in enumerate(ui.lines) if line.startswith("[") and "] MB-11 " in line)
+    assert at15 < table < at11  # shown after the check, before the one confirmation
+    assert "BootOrder 0001,0000" in shown  # MB-08 printed what it saw before asking
+    # the reboot: udev applies the .link names, ifupdown configures eno1 again
+    _udev_applies_links(fs, cmd)
+    (fs.root / "proc/sys/kernel/random/boot_id").write_text("boot-2\n")
+    ui2 = NullUI(list(ui.answers))
+    ex2 = Executor(rb, make_host(fs.root, runner=runner), baseline=before, ui=ui2, operator="bob", store=store,
+                   clock=lambda: NOW, sleep=lambda s: None)
+    d = ex2.resume(run_id).data
+    assert d["status"] == "failed" and d["failed_step"] == "MB-25c"  # nginx does not listen yet
+    assert "tcp 203.0.113.10:80 (nginx.service) listened before and does not now (+1 more)" in d["steps"]["MB-25c"]["detail"]
+    assert d["steps"]["MB-16c"]["state"] == "already_done"  # network back by itself after the reboot
+    shutil.copytree(FIXTURES / "commands-rich", cmd, dirs_exist_ok=True)  # systemctl start nginx
+    ex3 = Executor(rb, make_host(fs.root, runner=runner), baseline=before, ui=NullUI(list(ui2.answers)), operator="bob",
+                   store=store, clock=lambda: NOW, sleep=lambda s: None)
+    d = ex3.resume(run_id).data
+    assert d["status"] == "completed", {k: (v["state"], v.get("detail")) for k, v in d["steps"].items()
+                                        if v["state"] == "failed"}
+    answers = [a for a in d["answers"].values()]
+    assert len(answers) == 11 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
+    assert [(f["step"], f["closed_by"]) for f in d["followups"]] == [("MB-02", "step MB-30"), ("MB-15", "step MB-16c")]
+    assert d["steps"]["MB-31"]["state"] == "verified"
