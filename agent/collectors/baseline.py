@@ -5,8 +5,9 @@ collector hashes a few cheap identity files (board serial, NIC MACs, disk serial
 udev, /proc/mdstat's array lines); only when that hash changed, or the last full capture is older
 than ``full_interval_seconds`` (default one day), does it run the full capture (which calls
 dmidecode, sfdisk, mdadm, dpkg-query, systemctl ...). A new version is stored only when the full
-fingerprint differs from the newest stored one (``agent baseline show --list``). It produces no
-readings.
+fingerprint differs from the newest stored one (``agent baseline show --list``). Every run it
+yields one :class:`~agent.model.recovery.RecoveryReadiness` reading (file reads only) for the
+readiness rules (family ``recovery``).
 """
 
 from __future__ import annotations
@@ -73,15 +74,16 @@ class BaselineCollector(BaseCollector):
             raise NoData(f"nothing to fingerprint under {self.host.host_path(self.host.path('sys'))} "
                          "(no DMI, network or block devices)")
         if self.store is None:  # nothing to keep it in (e.g. `agent check` without a state dir)
-            return ()
+            return (self._readiness(None),)
         if self._cheap is None:  # daemon restarts and `agent check` do not recapture needlessly
             saved = self.store.get("baseline.collector") or {}
             self._cheap, self.last_full = saved.get("cheap"), saved.get("last_full")
         now = self.host.now()
         due = self.last_full is None or now - self.last_full >= self.option("full_interval_seconds")
         if cheap == self._cheap and not due:
-            self._auto_known_good(baseline.BaselineStore(self.store), now)
-            return ()
+            bstore = baseline.BaselineStore(self.store)
+            self._auto_known_good(bstore, now)
+            return (self._readiness(bstore),)
         if self._cheap is not None and cheap != self._cheap:
             log.info("baseline: hardware identity changed, capturing")
         data = baseline.capture(self.host)
@@ -93,7 +95,21 @@ class BaselineCollector(BaseCollector):
         if self.last_stored:
             log.info("baseline %s stored (fingerprint changed)", self.last_id)
         self._auto_known_good(bstore, now)
-        return ()
+        return (self._readiness(bstore),)
+
+    def _readiness(self, bstore):
+        from agent.recovery import readiness  # noqa: PLC0415
+
+        now = self.host.now()
+        latest = kg_age = kg_id = exported = None
+        if bstore is not None:
+            latest = bstore.latest()
+            kg = next((r for r in bstore.list() if r["known_good"]), None)
+            if kg is not None:
+                kg_age, kg_id = now - kg["captured"], kg["id"]
+            exported = self.store.get("baseline.export")
+        return readiness.build(self.host, latest=latest, known_good_age=kg_age, exported=exported,
+                               known_good_id=kg_id, now=now, has_store=bstore is not None)
 
     def _auto_known_good(self, bstore, now: float) -> None:
         ident = bstore.auto_known_good(now, self.option("known_good_after_days"))

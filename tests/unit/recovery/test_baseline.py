@@ -161,7 +161,8 @@ def test_collector_captures_daily_and_on_change(tmp_path):
     store = Store(tmp_path / "state.db")
     col = BaselineCollector(host, CollectorConfig(), store)
     assert col.interval == 900
-    assert tuple(col.collect()) == () and col.captures == 1 and col.last_stored
+    out = tuple(col.collect())
+    assert [type(r).__name__ for r in out] == ["RecoveryReadiness"] and col.captures == 1 and col.last_stored
     now["t"] += 900
     col.collect()
     assert col.captures == 1  # nothing changed, not due: no dmidecode, no dpkg-query
@@ -205,7 +206,7 @@ def test_collector_state_survives_restarts_and_absent_hosts(tmp_path, make_host)
     again = BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store)  # e.g. `agent check`
     again.collect()
     assert again.captures == 0  # a fresh capture exists: no dmidecode/dpkg-query on every check
-    assert BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), None).collect() == ()
+    assert [type(r).__name__ for r in BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), None).collect()] == ["RecoveryReadiness"]
     (tmp_path / "empty").mkdir()
     with pytest.raises(NoData, match="nothing to fingerprint"):
         BaselineCollector(make_host(tmp_path / "empty"), CollectorConfig(), store).collect()
