@@ -269,4 +269,69 @@ def export_cmd(app, file: str, ref: str | None) -> None:
     app.echo(f"wrote {label} to {p}")
 
 
+@baseline.command("push")
+@click.option("--target", help="Override [recovery] export_target (directory, host:path, rsync://..., statuspage).")
+@click.option("--force", is_flag=True, help="Push even when nothing changed since the last push.")
+@host_options
+@click.pass_obj
+@pass_host_options
+def push_cmd(app, target: str | None, force: bool) -> int:
+    """Keep the known-good baseline and the filled mainboard-swap checklist off-host.
+
+    Pushes only when the known-good version or the checklist changed since the last push (run
+    it from hwagent-baseline-push.timer). Exit 0 pushed or unchanged, 1 on failure.
+
+    \b
+    Examples:
+      agent baseline push --target /mnt/backup/hwagent
+      agent baseline push --target backup@vault.example.net:hwagent/
+      agent baseline push --target statuspage
+    """
+    import os  # noqa: PLC0415
+
+    from agent.recovery import offhost  # noqa: PLC0415
+    from agent.recovery.template import Context  # noqa: PLC0415
+
+    rc_cfg = app.config().section("recovery")
+    target = target or rc_cfg.export_target
+    if not target:
+        raise click.ClickException("no export target: set [recovery] export_target or pass --target")
+    store, bs = _bstore(app, create=False)
+    if bs is None:
+        raise click.ClickException(f"no stored baselines in {app.config().state.dir}")
+    try:
+        kg = next((r for r in bs.list() if r["known_good"]), None)
+        if kg is None:
+            raise click.ClickException("no known-good baseline to push: `agent baseline capture --known-good` on a "
+                                       "healthy host first")
+        data = bs.get(kg["id"])
+        from agent.cli.recover import _load_rb  # noqa: PLC0415
+        from agent.recovery import report  # noqa: PLC0415
+
+        rb = _load_rb(app, "mainboard-swap")
+        host = os.uname().nodename
+        ctx = Context(params={k: p.default for k, p in rb.params.items() if p.default is not None}, baseline=data,
+                      run={"id": "<run-id>", "operator": app.operator(), "host": host})
+        docs = offhost.documents(host, offhost.baseline_bytes(data), report.checklist(rb, ctx))
+        sha = offhost.digest(docs)
+        last = store.get("baseline.export")
+        if not force and not offhost.needs_push(last, kg["id"], sha, target):
+            app.echo(f"unchanged since {time.strftime('%Y-%m-%d %H:%M:%SZ', time.gmtime(last['time']))}: "
+                     f"baseline {kg['id']} already at {target}")
+            return 0
+
+        def run(argv):
+            res = _host(app).run(argv, 300)
+            return res.rc, (res.stderr or b"").decode("utf-8", "replace") + (res.error or "")
+        try:
+            detail = offhost.push(target, host, docs, method=rc_cfg.export_method, run=run)
+        except offhost.PushError as exc:
+            raise click.ClickException(str(exc)) from None
+        store.put("baseline.export", offhost.record(kg["id"], sha, target, detail))
+        app.echo(f"{detail} (known-good baseline {kg['id']})")
+        return 0
+    finally:
+        store.close()
+
+
 COMMANDS = (baseline,)

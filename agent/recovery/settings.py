@@ -13,6 +13,10 @@ class RecoveryConfig:
                             "else /usr/share/hwagent/runbooks, else {sys.prefix}/share/hwagent/runbooks, "
                             "else agent/data/runbooks (env HWAGENT_RUNBOOKS_DIR overrides the search).", "")
     baseline_max_age_hours: float = doc("A stored baseline older than this is reported as stale when a run starts.", 48.0)
+    export_target: str = doc("Where `agent baseline push` (hwagent-baseline-push.timer) keeps the known-good baseline and "
+                             "the filled mainboard-swap checklist off-host: a directory, `[user@]host:path` / "
+                             "`rsync://...`, or `statuspage`. Empty: not kept off-host (a readiness finding says so).", "")
+    export_method: str = doc("Copy program for a host:path target: `rsync` or `scp`.", "rsync")
 
 
 @dataclass(frozen=True)
