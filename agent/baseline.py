@@ -459,6 +459,7 @@ def capture(host: Host) -> dict[str, Any]:
         "software": capture_software(host),
         "time": capture_time(host),
     }
+    data["services"] = svc.capture_offered(host, data["listening"]["sockets"])
     data["elapsed_seconds"] = round(time.monotonic() - t0, 3)
     data["fingerprint"] = fingerprint(data)
     return data

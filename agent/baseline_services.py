@@ -136,3 +136,95 @@ def capture_firmware(host) -> dict[str, Any]:
     lines = (adj or "").splitlines()
     return {"secure_boot": sb, "storage_controllers": controllers,
             "rtc_local": (lines[2].strip() == "LOCAL") if len(lines) >= 3 else False}
+
+
+MAIL_PORTS = (25, 465, 587, 993, 995)
+
+
+def _files(host, d: str, suffix: str = "") -> list[tuple[str, str]]:
+    out = []
+    p = host.path(d)
+    for name in sorted(host.listdir(p)):
+        if (p / name).is_file() and name.endswith(suffix):
+            out.append((f"{d}/{name}", host.read_text(p / name, 1 << 20) or ""))
+    return out
+
+
+def _strip_comments(text: str) -> str:
+    return "\n".join(line.split("#", 1)[0] for line in text.splitlines())
+
+
+def parse_nginx(text: str) -> list[dict[str, Any]]:
+    """``server { listen ...; server_name ...; }`` blocks -> vhosts (name, port, tls)."""
+    out = []
+    text = _strip_comments(text)
+    for m in re.finditer(r"\bserver\s*\{", text):
+        depth, i = 1, m.end()
+        while i < len(text) and depth:
+            depth += {"{": 1, "}": -1}.get(text[i], 0)
+            i += 1
+        block = text[m.end():i]
+        # only this block's own directives, not nested location blocks
+        flat = re.sub(r"\{[^{}]*\}", "", block)
+        names = [n for d in re.findall(r"^\s*server_name\s+([^;]+);", flat, re.M) for n in d.split()]
+        names = [n for n in names if n not in ("_", "localhost") and not n.startswith(("~", "*", ".")) and "." in n]
+        ports = []
+        for lst in re.findall(r"^\s*listen\s+([^;]+);", flat, re.M):
+            parts = lst.split()
+            port = parts[0].rsplit(":", 1)[-1].strip("[]")
+            if port.isdecimal():
+                ports.append((int(port), "ssl" in parts or "quic" in parts))
+        for name in names:
+            for port, tls in ports or [(80, False)]:
+                out.append({"name": name, "port": port, "tls": tls})
+    return out
+
+
+def parse_apache(text: str) -> list[dict[str, Any]]:
+    out = []
+    text = _strip_comments(text)
+    for m in re.finditer(r"<VirtualHost\s+([^>]+)>(.*?)</VirtualHost>", text, re.S | re.I):
+        port = m.group(1).split()[0].rsplit(":", 1)[-1]
+        if not port.isdecimal():
+            continue
+        body = m.group(2)
+        tls = bool(re.search(r"^\s*SSLEngine\s+on\b", body, re.M | re.I))
+        names = re.findall(r"^\s*ServerName\s+(\S+)", body, re.M | re.I)
+        names += [n for a in re.findall(r"^\s*ServerAlias\s+(.+)$", body, re.M | re.I) for n in a.split()]
+        for name in names:
+            name = name.split(":")[0]
+            if "." in name and not name.startswith("*"):
+                out.append({"name": name, "port": int(port), "tls": tls})
+    return out
+
+
+def parse_bind_zones(text: str) -> list[str]:
+    """Zones this server is primary for (``zone "x" { type master|primary; ... }``)."""
+    out = []
+    text = re.sub(r"//[^\n]*|/\*.*?\*/", "", _strip_comments(text), flags=re.S)
+    for m in re.finditer(r'\bzone\s+"([^"]+)"\s*(?:IN\s*)?\{([^{}]*)\}', text):
+        if re.search(r"\btype\s+(master|primary)\s*;", m.group(2)) and m.group(1) not in ("localhost", ".") \
+                and not m.group(1).endswith(".arpa"):
+            out.append(m.group(1))
+    return out
+
+
+def capture_offered(host, sockets: list[dict[str, Any]]) -> dict[str, Any]:
+    """The services customers use: web vhosts, mail ports, DNS zones (from config and sockets)."""
+    vhosts: list[dict[str, Any]] = []
+    for path, text in (_files(host, "/etc/nginx/sites-enabled") + _files(host, "/etc/nginx/conf.d", ".conf")):
+        vhosts += [dict(v, source=path) for v in parse_nginx(text)]
+    for path, text in _files(host, "/etc/apache2/sites-enabled", ".conf"):
+        vhosts += [dict(v, source=path) for v in parse_apache(text)]
+    seen, unique = set(), []
+    for v in vhosts:
+        if (v["name"], v["port"]) not in seen:
+            seen.add((v["name"], v["port"]))
+            unique.append(v)
+    listening = {(s.get("proto"), s.get("port")) for s in sockets}
+    zones: list[str] = []
+    for path in ("/etc/bind/named.conf", "/etc/bind/named.conf.local"):
+        zones += parse_bind_zones(host.read_text(host.path(path), 1 << 20) or "")
+    return {"vhosts": unique, "mail_ports": sorted(p for p in MAIL_PORTS if ("tcp", p) in listening),
+            "mail_name": (host.read_text(host.path("etc", "mailname"), 256) or "").strip() or host.hostname(),
+            "zones": sorted(set(zones)) if ("udp", 53) in listening else []}

@@ -593,7 +593,7 @@ class BaselineCompare(Action):
     summary = "A named comparison between the baseline and the live host (see CHECKS)."
     CHECKS = {
         "stale_mac_refs": "network config names no MAC that belonged to the old hardware and is gone now",
-        "mount_refs": "every UUID/PARTUUID/LABEL in fstab and crypttab exists",
+        "mount_refs": "every UUID/PARTUUID/LABEL in fstab and crypttab exists and `findmnt --verify` is clean",
         "disks_present": "every baseline disk serial is visible",
         "md_arrays": "every baseline md array UUID is assembled and no array is degraded",
         "memory": "DIMM count equals the baseline and MemTotal is within 1 %",
@@ -608,6 +608,9 @@ class BaselineCompare(Action):
         "initramfs": "the running kernel's initramfs is newer than mdadm.conf, .link files and udev rules and holds "
                      "the storage and NIC drivers in use now",
         "new_board": "board_changed, and the DIMM count and MemTotal (within 1 %) equal the baseline",
+        "service_probes": "from the host: every web vhost (HTTP status < 500, TLS with SNI, certificate valid >= 7 "
+                          "days), SMTP banner + STARTTLS, IMAPS/POP3S greeting and DNS SOA of each zone the "
+                          "baseline offered",
         "listening": "every TCP/UDP socket the baseline listened on listens again (with its unit)",
         "network": "baseline addresses (except EUI-64 of old MACs), default gateways and resolvers are back",
         "firmware_settings": "boot mode, Secure Boot, SATA/RAID controller mode, VT-x/AMD-V and RTC in UTC as "
@@ -634,7 +637,8 @@ class BaselineCompare(Action):
                 "firmware_settings": "agent.recovery.boot:compare_firmware", "clock": "agent.recovery.boot:compare_clock",
                 "initramfs": "agent.recovery.boot:compare_initramfs",
                 "new_board": "agent.recovery.boot:compare_board_and_memory",
-                "services": "agent.recovery.services:compare_services"}
+                "services": "agent.recovery.services:compare_services",
+                "service_probes": "agent.recovery.probes:compare", "mount_refs": "agent.recovery.boot:compare_mounts"}
 
     def run(self, args, ctx):
         if ctx.baseline is None:

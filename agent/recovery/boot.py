@@ -219,3 +219,23 @@ def compare_initramfs(old: Mapping[str, Any], new: Mapping[str, Any], host) -> t
                 problems.append(f"{img} lacks the {drv} driver the hardware uses now")
     text = f"{img} built {time.strftime('%Y-%m-%d %H:%M', time.gmtime(mtime))}Z; drivers needed: {', '.join(drivers) or '-'}"
     return problems, f"{img} newer than its inputs, has {', '.join(drivers) or 'no listed'} driver(s)", text
+
+
+def compare_mounts(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    """Every UUID/PARTUUID/LABEL in fstab and crypttab exists, and ``findmnt --verify`` is clean."""
+    out = []
+    for tab in ("fstab", "crypttab"):
+        for e in (new.get("mounts") or {}).get(tab, []):
+            if e.get("exists") is False:
+                out.append(f"{tab}: {e['spec']} ({e.get('target')}) does not exist")
+    text = ""
+    if host is not None:
+        res = host.run(["findmnt", "--verify"], 30)
+        text = (res.stdout or b"").decode("utf-8", "replace")
+        if res.error and str(res.error).startswith("not found"):
+            text = "findmnt not available"
+        elif res.error or res.rc != 0:
+            first = next((line.strip() for line in text.splitlines() if line.strip()), res.error or f"exit {res.rc}")
+            out.append(f"findmnt --verify: {first}")
+    n = sum(len((new.get("mounts") or {}).get(t, [])) for t in ("fstab", "crypttab"))
+    return out, f"{n} fstab/crypttab entries resolve; findmnt --verify clean", text

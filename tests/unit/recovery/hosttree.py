@@ -155,6 +155,14 @@ def _rich_tree(fs: FakeSys) -> None:
     fs.link("sys/bus/pci/devices/0000:00:17.0/driver", "../../../../bus/pci/drivers/ahci")
     fs.write("sys/bus/pci/drivers/ahci/module", "")
     fs.write("boot/initrd.img-6.1.0-26-amd64", "initramfs")
+    fs.write("etc/nginx/sites-enabled/www", "server {\n    listen 80;\n    server_name www.example.org;\n"
+             "    return 301 https://$host$request_uri;\n}\nserver {\n    listen 203.0.113.10:443 ssl http2;\n"
+             "    server_name www.example.org;  # the customer's shop\n    ssl_certificate /etc/ssl/www.pem;\n"
+             "    location / { root /srv/www; }\n}\nserver {\n    listen 80 default_server;\n    server_name _;\n}\n")
+    fs.write("etc/bind/named.conf.local", '//\n// zones this server is primary for\n//\nzone "example.org" {\n'
+             '    type master;\n    file "/var/lib/bind/db.example.org";\n};\nzone "example.net" {\n'
+             '    type slave;\n    primaries { 198.51.100.53; };\n};\n')
+    fs.write("etc/mailname", "mail.example.org\n")
 
 
 def capture(tmp: Path, make_host, **kw):

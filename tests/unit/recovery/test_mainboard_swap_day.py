@@ -162,7 +162,24 @@ def test_plan_text_shows_the_nic_table_before_asking(tmp_path, make_host, before
     assert "net.ipv6.conf.enp1s0f0.accept_ra" in r["files"]["/etc/sysctl.d/90-eno1.conf"][1]
 
 
-def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before):
+@pytest.fixture
+def served(tmp_path, monkeypatch):
+    """The host's web, mail and DNS services, run on loopback; the probes reach them there."""
+    from agent.recovery import probes
+    from tests.unit.recovery.probe_servers import Servers
+
+    srv = Servers(tmp_path)
+    monkeypatch.setattr(probes, "CONNECT", srv.connect)
+    monkeypatch.setattr(probes, "CAFILE", str(srv.crt))
+    yield srv
+    srv.close()
+
+
+def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, served):
+    assert before["services"]["vhosts"] == [
+        {"name": "www.example.org", "port": 80, "tls": False, "source": "/etc/nginx/sites-enabled/www"},
+        {"name": "www.example.org", "port": 443, "tls": True, "source": "/etc/nginx/sites-enabled/www"}]
+    assert before["services"]["zones"] == ["example.org"] and before["services"]["mail_ports"] == [25]
     fs, replay = _after(tmp_path)
     cmd = tmp_path / "after" / "commands"
     runner = _runner(fs, replay)
@@ -224,3 +241,6 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before):
     assert len(answers) == 11 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
     assert [(f["step"], f["closed_by"]) for f in d["followups"]] == [("MB-02", "step MB-30"), ("MB-15", "step MB-16c")]
     assert d["steps"]["MB-31"]["state"] == "verified"
+    probed = [e for e in d["steps"]["MB-26"]["evidence"] if e.get("phase") == "verify"][-1]["output"]["text"]
+    assert "ok   https://www.example.org/ -> 200" in probed and "STARTTLS ok" in probed
+    assert "ok   DNS 127.0.0.1: example.org SOA authoritative" in probed
