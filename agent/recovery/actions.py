@@ -348,6 +348,7 @@ class ActionContext:
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
                  notifications: Sequence[Mapping[str, Any]] = ()):
         self.notifications = list(notifications)
+        self.engine: Any = None  # the executor running this step (child runs, stored baselines)
         self.host = host
         self.timeout = timeout
         self.dry_run = dry_run
@@ -919,5 +920,98 @@ class NicRebind(Action):
                        output=text, value=written)
 
 
+class ChildRun(Action):
+    name = "child_run"
+    read_only = False
+    required = {"runbook": "str"}
+    summary = ("Run another runbook (os-updates, data-restore) as a child of this run, under its lock; an "
+               "interrupted or failed child is resumed, not started again.")
+
+    @classmethod
+    def describe(cls, args):
+        return f"child run: agent recover {args['runbook']} (under this run's lock)"
+
+    def run(self, args, ctx):
+        from agent.recovery import child  # noqa: PLC0415
+
+        if ctx.engine is None or ctx.engine.rec is None:
+            return Outcome(passed=False, detail="a child run needs a parent run record")
+        ok, detail, ident = child.run_child(ctx.engine, args["runbook"])
+        return Outcome(passed=ok, detail=detail, value=ident)
+
+
+class ChildDone(Action):
+    name = "child_done"
+    read_only = True
+    required = {"runbook": "str"}
+    summary = "Verify of a child_run step: a completed run of that runbook under this run, on this host."
+
+    @classmethod
+    def describe(cls, args):
+        return f"a completed {args['runbook']} child run of this run on this host"
+
+    def run(self, args, ctx):
+        from agent.recovery import child  # noqa: PLC0415
+
+        if ctx.engine is None:
+            return Outcome(passed=False, detail="no run to look up children of")
+        ok, detail = child.check_child(ctx.engine, args["runbook"])
+        return Outcome(passed=ok, detail=detail)
+
+
+class BaselineSave(Action):
+    name = "baseline_save"
+    read_only = False
+    summary = ("Store the live capture in this run's state directory and mark it known-good (no `agent` from "
+               "PATH, the run's own --state-dir).")
+
+    @classmethod
+    def describe(cls, args):
+        return "store the live baseline as known-good in the run's state directory"
+
+    def run(self, args, ctx):
+        from agent import baseline as bl  # noqa: PLC0415
+        from agent.store import Store  # noqa: PLC0415
+
+        if ctx.engine is None or ctx.engine.store is None:
+            return Outcome(passed=False, detail="no state directory")
+        data = dict(bl.capture(ctx.host))
+        store = Store.in_dir(ctx.engine.store.dir.parent)
+        try:
+            bs = bl.BaselineStore(store)
+            ident, stored = bs.save(data)
+            bs.mark_known_good(ident)
+        finally:
+            store.close()
+        return Outcome(passed=True, detail=f"{'stored' if stored else 'kept'} baseline {ident} as known-good", value=ident)
+
+
+class BaselineSaved(Action):
+    name = "baseline_saved"
+    read_only = True
+    summary = "A known-good baseline of the live board (serial, UUID, NIC MACs) is stored in the run's state directory."
+
+    @classmethod
+    def describe(cls, args):
+        return "a known-good baseline of the live board is stored"
+
+    def run(self, args, ctx):
+        from agent import baseline as bl  # noqa: PLC0415
+        from agent import baseline_select as sel  # noqa: PLC0415
+
+        if ctx.engine is None or ctx.engine.store is None:
+            return Outcome(passed=False, detail="no state directory")
+        db = ctx.engine.store.dir.parent / "state.db"
+        if not db.exists():
+            return Outcome(passed=False, detail=f"no baseline stored in {db.parent}")
+        live = sel.live_identity(ctx.host)
+        for row in bl.read_all_stored(db):
+            if row["known_good"] and sel.same_hardware(sel.identity(row["data"]), live):
+                return Outcome(passed=True, detail=f"known-good baseline {row['id']} of board "
+                                                   f"{live['board_serial'] or '?'} stored")
+        return Outcome(passed=False, detail=f"no known-good baseline of the live board ({live['board_serial']}) in {db}")
+
+
 ACTIONS: dict[str, type[Action]] = {c.name: c for c in (Probe, Run, ReadFile, BaselineDiff, BaselineCompare, Wait,
-                                                        Answer, Notified, Manual, Notify, NicRebind)}
+                                                        Answer, Notified, Manual, Notify, NicRebind, ChildRun,
+                                                        ChildDone, BaselineSave, BaselineSaved)}

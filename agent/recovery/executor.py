@@ -139,6 +139,8 @@ class Executor:
         self.dry_run = False
         self.rec: RunRecord | None = None
         self._started_m = time.monotonic()
+        self.host_name: str | None = None  # --host NAME: run steps for a dead server from another machine
+        self.parent: str | None = None  # a child run executes under its parent's lock
 
     # ---- internals -------------------------------------------------------------------------------
     def _live_baseline(self) -> Mapping[str, Any]:
@@ -157,7 +159,7 @@ class Executor:
     def _ctx(self, run_id: str = "") -> Context:
         return Context(params=self.params, baseline=self.baseline, answers=self._answers(),
                        run={"id": run_id or (self.rec.run_id if self.rec else "dry-run"), "operator": self.operator,
-                            "host": self.host.hostname()})
+                            "host": self.host_name or self.host.hostname()})
 
     def _fill(self, spec: ActionSpec, lenient: bool = False) -> dict[str, Any]:
         return fill_obj(dict(spec.args), self._ctx(), (lambda ref: f"<{ref}>") if lenient else None)
@@ -171,6 +173,7 @@ class Executor:
                               notifier=None if self.dry_run else self.notifier, answers=self._answers(),
                               step_id=step.id, run_id=self.rec.run_id if self.rec else "", sleep=self.sleep,
                               clock=self.clock, notifications=self.rec.data.get("notifications", []) if self.rec else ())
+        ctx.engine = self  # child runs (agent.recovery.child) start under this run's lock
         return action().run(args, ctx)
 
     def _when(self, step: Step) -> tuple[bool, str]:
@@ -300,6 +303,14 @@ class Executor:
         if self.on_transition is not None:
             self.on_transition(step_id, state)
 
+    def _lock(self, run_id: str):
+        """The host's run lock; a child run executes inside its parent's process, which holds it."""
+        if self.parent:
+            import contextlib  # noqa: PLC0415
+
+            return contextlib.nullcontext()
+        return self.store.lock(run_id, self.host.boot_id())
+
     def start(self, *, skips: Mapping[str, str] | None = None, start_at: str | None = None,
               reason: str | None = None, force: bool = False) -> RunRecord:
         if self.store is None:
@@ -311,13 +322,14 @@ class Executor:
             "format_version": FORMAT_VERSION, "run_id": run_id,
             "runbook": {"id": self.runbook.id, "version": self.runbook.version, "title": self.runbook.title,
                         "sha256": self.runbook.sha256, "path": self.runbook.path},
-            "host": self.host.hostname(), "boot_ids": [self.host.boot_id()], "mode": "execute",
+            "host": self.host_name or self.host.hostname(), "boot_ids": [self.host.boot_id()], "mode": "execute",
+            **({"parent": self.parent} if self.parent else {}),
             "params": self.params, "baseline_id": self.baseline_id, "operators": [self.operator],
             "status": "running", "created": now, "current_step": None, "answers": {}, "notifications": [],
             "order": [s.id for s in self.runbook.steps],
             "steps": {s.id: {"state": "pending", "attempts": 0, "evidence": [], "history": []} for s in self.runbook.steps},
         }
-        with self.store.lock(run_id, self.host.boot_id()):
+        with self._lock(run_id):
             self.rec = self.store.create(data)
             self.rec.audit("run_start", runbook=self.runbook.id, runbook_sha256=self.runbook.sha256,
                            operator=self.operator, params=self.params, baseline_id=self.baseline_id)
@@ -330,7 +342,7 @@ class Executor:
                ack_followups: Mapping[str, str] | None = None) -> RunRecord:
         if self.store is None:
             raise ExecutionError("no run store (state directory) configured")
-        with self.store.lock(run_id, self.host.boot_id()):
+        with self._lock(run_id):
             rec = self.store.load(run_id)
             d = rec.data
             if d["runbook"]["id"] != self.runbook.id:
