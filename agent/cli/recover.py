@@ -181,11 +181,13 @@ def recover() -> None:
 @click.option("--accept-changed-runbook", is_flag=True, help="Resume although the runbook file changed.")
 @click.option("--baseline", "baseline_ref", metavar="FILE|ID", help="Baseline to compare with (default: newest known-good, else newest stored).")
 @click.option("--json", "as_json", is_flag=True, help="Dry run: print the plan as JSON.")
+@click.option("--host", "host_name", metavar="NAME", help="Run for server NAME from another machine (its board is dead): "
+              "templates use NAME; carry the run over with `agent recover import`.")
 @host_options
 @click.pass_obj
 @pass_host_options
 def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, acks, accept_changed_runbook,
-            baseline_ref, as_json) -> int:
+            baseline_ref, as_json, host_name=None) -> int:
     """Run runbook NAME: a dry run by default, --execute to make changes, --resume RUN to continue.
 
     \b
@@ -237,8 +239,19 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
                       operator=operator, store=store)
     except ExecutionError as exc:
         raise click.UsageError(str(exc)) from None
+    ex.host_name = host_name or (rec_data or {}).get("host") or None
     if note and ex.uses_baseline():
         app.echo(f"note: {note}", err=True)
+    if mode == "execute" and not resume_id:
+        unfinished = [r for r in store.list() if r["runbook"] == rb.id and r["status"] not in ("completed",)]
+        for r in unfinished:
+            app.echo(f"WARNING: run {r['run_id']} of {rb.id} is unfinished ({r['status']}, {r['done']}/{r['total']} "
+                     f"steps done); continue it with `agent recover --resume {r['run_id']}`", err=True)
+        if unfinished:
+            try:
+                ClickUI().ask("Type 'new' to start a second run anyway", lambda v: None if v == "new" else "type new")
+            except ExecutionError as exc:
+                raise click.ClickException(f"not started: {exc}") from None
     if acks and not resume_id:
         raise click.UsageError("--ack-followup works with --resume RUN")
     if mode == "dry-run":
@@ -302,6 +315,32 @@ def _start(ex, store, base, skipmap, start_at, reason, force, app):
         return ex.start(skips=skipmap, start_at=start_at, reason=reason, force=force)
     finally:
         store.create = orig_create
+
+
+@recover.command("import")
+@click.argument("source", metavar="DIR")
+@click.argument("run_id", metavar="RUN")
+@click.option("--state-dir", "state_dir", metavar="DIR", help="State directory (config state.dir).")
+@click.pass_obj
+@_state_dir
+def import_cmd(app, source: str, run_id: str) -> None:
+    """Carry run RUN, started on another machine with --host, to this host as one audit chain.
+
+    DIR is the other machine's state directory (or its runs/ directory), copied here.
+
+    \b
+    Examples:
+      agent recover import /mnt/usb/hwagent-state 20261125T010203Z-mainboard-swap-1a2b
+      agent recover --resume 20261125T010203Z-mainboard-swap-1a2b
+    """
+    from agent.recovery.record import RecordError, RunStore  # noqa: PLC0415
+    from agent.recovery.transfer import import_run  # noqa: PLC0415
+
+    try:
+        rid, n = import_run(source, run_id, RunStore(app.config().state.dir), os.uname().nodename)
+    except RecordError as exc:
+        raise click.ClickException(str(exc)) from None
+    app.echo(f"imported run {rid} with {n} audit line(s); continue it with `agent recover --resume {rid}`")
 
 
 @recover.command("show")
