@@ -244,7 +244,8 @@ class Executor:
                                 + fill(want, self._ctx(), lambda r: f"<{r}>") + ")")
             if step.check is not None:
                 out = self._call(step.check, step, self._fill(step.check))
-                item.results.append({"phase": "check", "passed": out.passed, "detail": out.detail, "value": out.value})
+                item.results.append({"phase": "check", "passed": out.passed, "detail": out.detail, "value": out.value,
+                                     "output": out.output if step.check.action == "baseline_compare" else ""})
                 if out.passed:
                     item.status, item.detail = "already_done", out.detail
                     return item
@@ -255,7 +256,8 @@ class Executor:
                 if step.verify is not None and step.verify.action not in ("answer", "notified"):
                     out = self._call(step.verify, step, self._fill(step.verify))
                     item.results.append({"phase": "verify", "passed": out.passed, "detail": out.detail,
-                                         "value": out.value})
+                                         "value": out.value,
+                                         "output": out.output if step.verify.action == "baseline_compare" else ""})
                     item.status, item.detail = ("ok" if out.passed else "failing"), out.detail
         except Unresolved as exc:
             item.detail = f"runs once {exc.reason.replace('has not been answered yet', 'is answered')}"

@@ -192,9 +192,9 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any], host) -> tuple[list[
     (old -> new table, unresolved references, what the fix would write)."""
     found, details = problems(host, old)
     p = plan(host, old, new)
-    text = render_plan(p)
-    if found:
-        text = "\n".join(["References that do not resolve:", *("  " + x for x in found), text])
+    table, _, diffs = render_plan(p).partition("\n--- ")
+    text = "\n".join([table, *(["References that do not resolve:", *("  " + x for x in found)] if found else []),
+                      *([f"What the fix writes ({p['mode']}):", "--- " + diffs] if diffs else [])])
     refs = details["refs"]
     ok = (f"{len(refs['names'])} interface-name and {len(refs['macs'])} MAC reference(s) resolve; "
           + "; ".join(render_mapping(p["mapping"])))

@@ -231,6 +231,10 @@ def plan_text(items, rb: Runbook) -> str:
             out.append(f"      {it.detail}")
         if it.status in ("already_done", "not_applicable"):
             continue
+        for r in it.results:  # the data a step needs, shown before it asks (NIC table, BootOrder, sockets)
+            if not r.get("passed") and r.get("output"):
+                lines = str(r["output"]).rstrip().splitlines()
+                out += [f"      | {line}" for line in lines[:80]] + ([f"      | ... {len(lines) - 80} more"] if len(lines) > 80 else [])
         if it.instructions:
             out.append(f"      do:      {it.instructions}")
         if it.check:

@@ -245,3 +245,20 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     probed = [e for e in d["steps"]["MB-26"]["evidence"] if e.get("phase") == "verify"][-1]["output"]["text"]
     assert "ok   https://www.example.org/ -> 200" in probed and "STARTTLS ok" in probed
     assert "ok   DNS 127.0.0.1: example.org SOA authoritative" in probed
+
+
+def test_dry_run_text_shows_the_data_before_any_prompt(tmp_path, make_host, before):
+    from agent.recovery import report
+
+    fs, replay = _after(tmp_path)
+    host = make_host(fs.root, runner=_runner(fs, replay))
+    rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
+    text = report.plan_text(Executor(rb, host, baseline=before, ui=NullUI()).plan(), rb)
+    mb15 = text[text.index("] MB-15 "):text.index("] MB-11 ")]
+    assert "|   eno1 3c:ec:ef:00:00:01 -> enp1s0f0 ac:1f:6b:00:00:01, same slot 0000:01:00.0, driver igb" in mb15
+    assert mb15.index("NIC mapping (old -> new)") < mb15.index("References that do not resolve")
+    assert '| +SUBSYSTEM=="net", ACTION=="add", ATTR{address}=="ac:1f:6b:00:00:02", NAME="eno2"' in mb15
+    assert "| +++ b/etc/systemd/network/10-hwagent-eno1.link" in mb15
+    assert "|   /etc/nftables.conf:9 (nftables) names interface eno1, which does not exist" in text
+    assert "| BootOrder 0001,0000: Boot0001* UEFI: PXE IP4" in text
+    assert "| MISSING tcp 203.0.113.10:443 nginx.service" in text
