@@ -10,8 +10,9 @@ Each finding names the fix and the mainboard-swap step that would otherwise cost
 * ``recovery.network_bound_to_hardware``: config names a NIC's MAC, or a name the kernel derives
   from the board's firmware index or slot (``eno*``, ``ens*``; systemd.net-naming-scheme(7)):
   both change with the board. Step MB-15 fixes it with one confirmation; info only.
-* ``recovery.baseline_stale`` / ``recovery.baseline_not_offhost``: no known-good baseline younger
-  than ``max_age_days``, or the known-good version was never exported off-host
+* ``recovery.baseline_stale`` / ``recovery.baseline_not_offhost``: no known-good baseline yet
+  (info: the daemon marks one after ``known_good_after_days``), none younger than ``max_age_days``
+  (warning), or the known-good version was never exported off-host
   (``agent baseline push``); without it "before" is lost with the board. Steps MB-03, MB-31b.
 * ``recovery.luks_tpm_without_recovery``: a LUKS volume unlocked by the TPM (systemd-cryptenroll
   ``tpm2-device=``, clevis) does not unlock on a new board's TPM; record the recovery key and list
@@ -78,8 +79,8 @@ def baseline_stale(ctx: RuleContext) -> Iterator[Finding]:
     for r in _each(ctx):
         if not r.has_store:
             continue
-        if r.known_good_age_seconds is None:
-            yield _f(ctx, "baseline", Severity.WARNING,
+        if r.known_good_age_seconds is None:  # info: the daemon marks one itself after known_good_after_days
+            yield _f(ctx, "baseline", Severity.INFO,
                      "no known-good baseline: `agent baseline capture --known-good` on this healthy host (the daemon "
                      "marks one after it stayed unchanged for known_good_after_days without findings)",
                      {"known_good_age_seconds": -1}, "none")
