@@ -56,7 +56,13 @@ class BaselineCollector(BaseCollector):
     options = {"full_interval_seconds": (float, 86400.0, "Seconds between full captures when nothing changed."),
                "known_good_after_days": (float, 3.0, "Mark the newest baseline known-good when it stayed unchanged this "
                                                       "many days with no active warning/critical finding and the same "
-                                                      "board, UUID and NIC MACs as the last known-good one (0 = never).")}
+                                                      "board, UUID and NIC MACs as the last known-good one (0 = never)."),
+               "backup_tool": (str, "", "restic or borg: check the newest backup against backup_rpo_hours (repository "
+                                        "and password from the daemon's environment, e.g. RESTIC_REPOSITORY, "
+                                        "RESTIC_PASSWORD_FILE, BORG_PASSCOMMAND); empty: not checked."),
+               "backup_repository": (str, "", "Repository for backup_tool (borg: required; restic: else RESTIC_REPOSITORY)."),
+               "backup_rpo_hours": (float, 24.0, "The promised RPO: a newest backup older than this is a readiness warning."),
+               "backup_check_interval_seconds": (float, 3600.0, "Seconds between backup listings (they read the repository).")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
@@ -108,8 +114,19 @@ class BaselineCollector(BaseCollector):
             if kg is not None:
                 kg_age, kg_id = now - kg["captured"], kg["id"]
             exported = self.store.get("baseline.export")
-        return readiness.build(self.host, latest=latest, known_good_age=kg_age, exported=exported,
-                               known_good_id=kg_id, now=now, has_store=bstore is not None)
+        r = readiness.build(self.host, latest=latest, known_good_age=kg_age, exported=exported,
+                            known_good_id=kg_id, now=now, has_store=bstore is not None)
+        tool = self.option("backup_tool")
+        if not tool:
+            return r
+        import dataclasses  # noqa: PLC0415
+
+        last = getattr(self, "_backup", None)
+        if last is None or now - last[0] >= self.option("backup_check_interval_seconds"):
+            newest, err = readiness.backup_newest(self.host, tool, self.option("backup_repository"))
+            last = self._backup = (now, newest, err)
+        return dataclasses.replace(r, backup_age_seconds=None if last[1] is None else now - last[1],
+                                   backup_rpo_seconds=self.option("backup_rpo_hours") * 3600, backup_error=last[2])
 
     def _auto_known_good(self, bstore, now: float) -> None:
         ident = bstore.auto_known_good(now, self.option("known_good_after_days"))

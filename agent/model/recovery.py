@@ -28,3 +28,6 @@ class RecoveryReadiness(Reading):
     mdadm_conf_mismatch: tuple[str, ...]  # "conf UUID X not assembled" / "array UUID Y not in mdadm.conf"
     grub_missing_devices: tuple[str, ...]  # grub-pc/install_devices entries that do not exist
     has_store: bool = True
+    backup_age_seconds: float | None = None  # newest restic/borg snapshot (None: not configured or unknown)
+    backup_rpo_seconds: float | None = None
+    backup_error: str | None = None

@@ -85,3 +85,62 @@ def build(host, *, latest: Mapping[str, Any] | None, known_good_age: float | Non
                              known_good_age_seconds=known_good_age, exported_age_seconds=exp_age, export_current=current,
                              tpm_luks_without_recovery=tuple(tpm), mdadm_conf_mismatch=tuple(md),
                              grub_missing_devices=tuple(grub), has_store=has_store)
+
+
+def parse_restic_latest(text: str) -> float | None:
+    """``restic snapshots --latest 1 --json`` -> epoch of the newest snapshot (RFC 3339 times)."""
+    import json  # noqa: PLC0415
+    from datetime import datetime  # noqa: PLC0415
+
+    try:
+        snaps = json.loads(text or "[]")
+    except ValueError:
+        return None
+    times = []
+    for s in snaps if isinstance(snaps, list) else []:
+        t = str((s or {}).get("time") or "")
+        m = re.match(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.\d+)?(Z|[+-]\d\d:\d\d)?$", t)
+        if m:
+            tz = m.group(2) or "+00:00"
+            times.append(datetime.fromisoformat(m.group(1) + ("+00:00" if tz == "Z" else tz)).timestamp())
+    return max(times) if times else None
+
+
+def parse_borg_latest(text: str) -> float | None:
+    """``borg list --last 1 --json REPO`` -> epoch of the newest archive (``start``, local time
+    without offset in borg 1.x: read as the host's local time)."""
+    import json  # noqa: PLC0415
+    from datetime import datetime  # noqa: PLC0415
+
+    try:
+        data = json.loads(text or "{}")
+    except ValueError:
+        return None
+    times = []
+    for a in (data.get("archives") or []) if isinstance(data, dict) else []:
+        t = str((a or {}).get("start") or (a or {}).get("time") or "")
+        try:
+            times.append(datetime.fromisoformat(t).timestamp())
+        except ValueError:
+            continue
+    return max(times) if times else None
+
+
+def backup_newest(host, tool: str, repository: str) -> tuple[float | None, str | None]:
+    """(epoch of the newest backup, error) for the configured tool; read-only listing commands."""
+    if tool == "restic":
+        argv = ["restic", "snapshots", "--latest", "1", "--json", "--no-lock"] + (["-r", repository] if repository else [])
+        parse = parse_restic_latest
+    elif tool == "borg":
+        if not repository:
+            return None, "backup_repository is empty (borg needs the repository)"
+        argv = ["borg", "list", "--last", "1", "--json", "--bypass-lock", repository]
+        parse = parse_borg_latest
+    else:
+        return None, f"unknown backup_tool {tool!r} (restic or borg)"
+    res = host.run(argv, 120)
+    if res.error or res.rc != 0:
+        err = (res.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        return None, f"{' '.join(argv[:2])} failed: {res.error or (err[-1] if err else 'exit ' + str(res.rc))}"
+    t = parse(res.stdout.decode("utf-8", "replace"))
+    return (t, None) if t is not None else (None, f"{' '.join(argv[:2])}: no snapshot found")

@@ -146,4 +146,21 @@ def grub_devices(ctx: RuleContext) -> Iterator[Finding]:
                      ",".join(r.grub_missing_devices))
 
 
-RULES = (no_fallback_loader, network_bound, baseline_stale, baseline_not_offhost, luks_tpm, mdadm_conf, grub_devices)
+@rule("recovery.backup_older_than_rpo", runbook="mainboard-swap",
+      description="The newest restic/borg backup (collector option backup_tool) is older than backup_rpo_hours, or "
+                  "the repository cannot be listed: a failure now loses more than promised (step MB-03).")
+def backup_rpo(ctx: RuleContext) -> Iterator[Finding]:
+    for r in _each(ctx):
+        if r.backup_rpo_seconds is None:
+            continue
+        if r.backup_error:
+            yield _f(ctx, "backup", Severity.WARNING, f"backup freshness unknown: {r.backup_error}",
+                     {"error": r.backup_error}, "error")
+        elif r.backup_age_seconds is not None and r.backup_age_seconds > r.backup_rpo_seconds:
+            yield _f(ctx, "backup", Severity.WARNING,
+                     f"newest backup is {r.backup_age_seconds / 3600:.1f} h old, more than the RPO of "
+                     f"{r.backup_rpo_seconds / 3600:g} h: check the backup job before the hardware fails",
+                     {"backup_age_seconds": round(r.backup_age_seconds), "rpo_seconds": round(r.backup_rpo_seconds)}, "old")
+
+
+RULES = (no_fallback_loader, network_bound, baseline_stale, baseline_not_offhost, luks_tpm, mdadm_conf, grub_devices, backup_rpo)

@@ -35,11 +35,11 @@ def _ready(tmp_path):
 
 
 def _findings(fs, runner, *, known_good_days: float | None = 1, exported: str | None = "current",
-              params: dict | None = None):
+              params: dict | None = None, options: dict | None = None):
     now = {"t": T0}
     host = Host(paths=HostPaths(rootfs=str(fs.root)), runner=runner, clock=lambda: now["t"])
     store = Store(fs.root.parent / "state.db")
-    col = BaselineCollector(host, CollectorConfig(options={"known_good_after_days": 0.0}), store)
+    col = BaselineCollector(host, CollectorConfig(options={"known_good_after_days": 0.0, **(options or {})}), store)
     col.collect()
     bs = bl.BaselineStore(store)
     if known_good_days is not None:
@@ -144,3 +144,49 @@ def test_readiness_findings_are_exported(tmp_path):
     out = []
     families.findings(snap, lambda name, labels, value: out.append((name, dict(labels), value)))
     assert any(n == "hwagent_finding_active" and lab.get("rule") == "recovery.no_fallback_loader" for n, lab, _ in out), out
+
+
+RESTIC = ('[{"time":"2025-11-23T18:00:00.123456789+01:00","tree":"ab12","paths":["/srv"],"hostname":"testhost",'
+          '"username":"root","id":"4f1e0c7a","short_id":"4f1e0c7a"}]\n')  # 17:00 UTC the day before T0
+BORG = ('{"archives":[{"archive":"testhost-2025-11-23","barchive":"testhost-2025-11-23","id":"9d3f",'
+        '"name":"testhost-2025-11-23","start":"2025-11-23T17:00:00.000000","time":"2025-11-23T17:00:00.000000"}],'
+        '"encryption":{"mode":"repokey"},"repository":{"id":"c0ffee","last_modified":"2025-11-23T17:05:00.000000",'
+        '"location":"/backup/borg"}}\n')
+
+
+def _backup_runner(replay, out, rc=0):
+    from tests.unit.recovery.support import ScriptedRunner
+
+    def fn(argv):
+        if argv[0] in ("restic", "borg"):
+            return rc, out
+        return replay(argv, 10)
+    return ScriptedRunner(fn)
+
+
+@pytest.mark.parametrize("rpo,fires", [(24.0, False), (23.99, True)])
+def test_restic_backup_against_the_rpo_boundary(tmp_path, rpo, fires):
+    fs, replay = _ready(tmp_path)
+    runner = _backup_runner(replay, RESTIC)
+    f = _findings(fs, runner, options={"backup_tool": "restic", "backup_rpo_hours": rpo})
+    assert ("recovery.backup_older_than_rpo" in f) == fires
+    assert ("restic", "snapshots", "--latest", "1", "--json", "--no-lock") in runner.calls
+
+
+def test_borg_backup_and_a_failing_listing(tmp_path, monkeypatch):
+    monkeypatch.setenv("TZ", "UTC")
+    import time
+    time.tzset()
+    try:
+        fs, replay = _ready(tmp_path)
+        f = _findings(fs, _backup_runner(replay, BORG), options={"backup_tool": "borg", "backup_repository": "/backup/borg",
+                                                                 "backup_rpo_hours": 12})
+        assert "24.0 h old, more than the RPO of 12 h" in f["recovery.backup_older_than_rpo"].summary
+        fs2, replay2 = _ready(tmp_path / "b")
+        f = _findings(fs2, _backup_runner(replay2, "", rc=2), options={"backup_tool": "borg", "backup_repository": "/b"})
+        assert f["recovery.backup_older_than_rpo"].summary.startswith("backup freshness unknown: borg list failed")
+        fs3, replay3 = _ready(tmp_path / "c")
+        assert "recovery.backup_older_than_rpo" not in _findings(fs3, replay3)  # not configured: not checked
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
