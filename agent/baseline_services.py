@@ -166,10 +166,10 @@ def parse_nginx(text: str) -> list[dict[str, Any]]:
         block = text[m.end():i]
         # only this block's own directives, not nested location blocks
         flat = re.sub(r"\{[^{}]*\}", "", block)
-        names = [n for d in re.findall(r"^\s*server_name\s+([^;]+);", flat, re.M) for n in d.split()]
+        names = [n for d in re.findall(r"(?<![\w-])server_name\s+([^;]+);", flat) for n in d.split()]
         names = [n for n in names if n not in ("_", "localhost") and not n.startswith(("~", "*", ".")) and "." in n]
         ports = []
-        for lst in re.findall(r"^\s*listen\s+([^;]+);", flat, re.M):
+        for lst in re.findall(r"(?<![\w-])listen\s+([^;]+);", flat):
             parts = lst.split()
             port = parts[0].rsplit(":", 1)[-1].strip("[]")
             if port.isdecimal():

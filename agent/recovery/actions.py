@@ -587,6 +587,26 @@ class BaselineDiff(Action):
         return Outcome(passed=ok, detail=why, output=text, value=changes)
 
 
+class _EvidenceHost:
+    """The host as a check sees it: commands go through the action context (read-only guard in
+    a dry run, evidence per command); everything else is the host itself."""
+
+    def __init__(self, ctx: ActionContext):
+        self._ctx = ctx
+        self.evidence: list[dict[str, Any]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._ctx.host, name)
+
+    def run(self, argv, timeout: float | None = None, env=None):
+        ok, reason = argv_read_only([str(a) for a in argv])
+        if not ok:
+            raise DryRunViolation(f"a baseline check tried to run {list(argv)!r}: {reason}")
+        res, ev = self._ctx.run(argv)
+        self.evidence.append(ev)
+        return res
+
+
 class BaselineCompare(Action):
     name = "baseline_compare"
     read_only = True
@@ -649,9 +669,11 @@ class BaselineCompare(Action):
             import importlib  # noqa: PLC0415
 
             mod, _, fn = self.EXTERNAL[args["check"]].partition(":")
-            problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, ctx.host)
+            guarded = _EvidenceHost(ctx)
+            problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, guarded)
             return Outcome(passed=not problems, detail=ok_text if not problems else problems[0] +
-                           (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems)
+                           (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems,
+                           commands=guarded.evidence)
         problems = getattr(self, "_" + args["check"])(old, new)
         text = "\n".join(problems)
         return Outcome(passed=not problems, detail="ok" if not problems else problems[0] +

@@ -95,10 +95,9 @@ def problems(host, old: Mapping[str, Any]) -> tuple[list[str], dict[str, Any]]:
     out = []
     for r in refs["names"]:
         name = r["name"]
-        base = name
         if name in live or (pinned.get(name) in live_macs):
             continue
-        out.append(f"{r['file']}:{r['line']} ({r['kind']}) names interface {base}, which does not exist")
+        out.append(f"{r['file']}:{r['line']} ({r['kind']}) names interface {name}, which does not exist")
     old_macs = {n.get("mac") for n in _phys(old).values() if n.get("mac")}
     for r in refs["macs"]:
         if r["mac"] in live_macs:

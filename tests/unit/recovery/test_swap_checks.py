@@ -124,3 +124,21 @@ def test_nic_mapping_evidence_order_and_unmapped():
     two = nic_map.mapping(_nics(eno1=("a1:00:00:00:00:01", "0000:01:00.0", "igb"), eno2=("a1:00:00:00:00:02", "0000:02:00.0", "igb")),
                           _nics(enp8s0=("c1:00:00:00:00:08", "0000:08:00.0", "igb"), enp9s0=("c1:00:00:00:00:09", "0000:09:00.0", "igb")))
     assert [e["new"] for e in two] == [None, None]
+
+
+def test_parsers_survive_broken_tool_output_and_config():
+    from agent import baseline_services as svc
+    from agent.recovery import readiness
+
+    assert svc.parse_ss("garbage\ntcp LISTEN 0 5 nonsense\nudp UNCONN 0 0 [::]:x [::]:*\n\x00\xff") == []
+    assert svc.parse_ip_addr("not json", {}) == [] and svc.parse_ip_addr('{"a": 1}', {}) == []
+    assert svc.parse_ip_addr('[{"ifname": "eno1", "addr_info": [{"family": "inet6", "local": "zz::1", '
+                             '"prefixlen": 64, "scope": "global"}]}]', {"eno1": "3c:ec:ef:00:00:01"})[0]["address"] == "zz::1/64"
+    assert svc.parse_routes("[1, null, {}]") == [] and svc.parse_routes("") == []
+    assert svc.parse_nginx("server { server_name a.example.org; listen 443 ssl;") == [
+        {"name": "a.example.org", "port": 443, "tls": True}]  # unbalanced: read to the end, never loops
+    assert svc.parse_apache("<VirtualHost *:abc>ServerName x.example.org</VirtualHost>") == []
+    assert svc.parse_bind_zones('zone "x" {') == []
+    assert readiness.parse_restic_latest("[{}]") is None and readiness.parse_restic_latest("{") is None
+    assert readiness.parse_borg_latest('{"archives": [{"start": "yesterday"}]}') is None
+    assert boot.version_key("") == [] and boot.compare_bios({"dmi": {"bios_version": "2.3"}}, {"dmi": {}})[0]
