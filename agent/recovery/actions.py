@@ -632,6 +632,8 @@ class BaselineCompare(Action):
         "service_probes": "from the host: every web vhost (HTTP status < 500, TLS with SNI, certificate valid >= 7 "
                           "days), SMTP banner + STARTTLS, IMAPS/POP3S greeting and DNS SOA of each zone the "
                           "baseline offered",
+        "outside_commands": "never passes: lists the exact commands to run from another network (a check of a "
+                            "manual step whose proof can only be typed)",
         "listening": "every TCP/UDP socket the baseline listened on listens again (with its unit)",
         "network": "baseline addresses (except EUI-64 of old MACs), default gateways and resolvers are back",
         "firmware_settings": "boot mode, Secure Boot, SATA/RAID controller mode, VT-x/AMD-V and RTC in UTC as "
@@ -659,7 +661,8 @@ class BaselineCompare(Action):
                 "initramfs": "agent.recovery.boot:compare_initramfs",
                 "new_board": "agent.recovery.boot:compare_board_and_memory",
                 "services": "agent.recovery.services:compare_services",
-                "service_probes": "agent.recovery.probes:compare", "mount_refs": "agent.recovery.boot:compare_mounts"}
+                "service_probes": "agent.recovery.probes:compare", "mount_refs": "agent.recovery.boot:compare_mounts",
+                "outside_commands": "agent.recovery.probes:compare_outside"}
 
     def run(self, args, ctx):
         if ctx.baseline is None:

@@ -10,6 +10,7 @@ that exists on a present disk, is an EFI System Partition, and is not the EFI sh
 
 from __future__ import annotations
 
+import re
 from typing import Any, Mapping
 
 ESP_TYPE = "c12a7328-f81f-11d2-ba4b-00a0c93ec93b"
@@ -119,8 +120,9 @@ def compare_board(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> 
 
 def compare_firmware(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
     """The firmware settings MB-06 lists, each checked where the OS can see it: boot mode,
-    Secure Boot, storage controller mode, VT-x/AMD-V, RTC in UTC. Disk-first is the boot-entry
-    check (efi_boot); the power-restore policy is only visible to the BMC (MB-07)."""
+    Secure Boot, storage controller mode, VT-x/AMD-V, RTC in UTC, and the power-restore policy
+    through the BMC (``ipmitool chassis status``) when /dev/ipmi0 exists. Disk-first is the
+    boot-entry check (efi_boot)."""
     out, lines = [], []
     mode_a, mode_b = (old.get("boot") or {}).get("mode"), (new.get("boot") or {}).get("mode")
     lines.append(f"boot mode {mode_b} (baseline {mode_a})")
@@ -148,8 +150,21 @@ def compare_firmware(old: Mapping[str, Any], new: Mapping[str, Any], host=None) 
     if fb.get("rtc_local"):
         out.append("/etc/adjtime keeps the RTC in local time: set it to UTC (timedatectl set-local-rtc 0)")
     lines.append(f"RTC in {'local time' if fb.get('rtc_local') else 'UTC'}")
+    if host is not None and any(host.exists(host.path("dev", d)) for d in ("ipmi0", "ipmi/0", "ipmidev/0")):
+        res = host.run(["ipmitool", "chassis", "status"], 30)
+        text = (res.stdout or b"").decode("utf-8", "replace")
+        m = re.search(r"^Power Restore Policy\s*:\s*(\S+)", text, re.M)
+        if m is None:
+            out.append(f"power-restore policy unreadable (ipmitool chassis status: {res.error or 'exit ' + str(res.rc)})")
+        else:
+            lines.append(f"power restore policy {m.group(1)}")
+            if m.group(1) not in ("always-on", "previous"):
+                out.append(f"power restore policy {m.group(1)}: set 'on' or 'last state' (the next power blip "
+                           "would leave the host off)")
+    else:
+        lines.append("power restore policy: no BMC device; confirmed by hand in MB-06")
     lines.append("disk first / PXE off: checked with the boot entries (MB-08, efi_boot)")
-    return out, "; ".join(lines[:5]), "\n".join(lines)
+    return out, "; ".join(lines[:6]), "\n".join(lines)
 
 
 def compare_clock(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:

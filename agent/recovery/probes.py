@@ -264,3 +264,12 @@ def compare(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[
         if not ok:
             problems.append(detail)
     return problems, f"{len(todo)} service probe(s) answered as customers expect", "\n".join(lines)
+
+
+def compare_outside(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    """Never passes by itself: an outside probe can only be confirmed by a person. Its output is
+    the exact commands to run from another network (shown before the prompt)."""
+    name = getattr(host, "hostname", lambda: "HOST")() if host is not None else "HOST"
+    cmds = [f"ping -c 3 {name}", f"nc -vz {name} 22", *outside_commands(old, name)]
+    return (["an outside probe can only be confirmed by a person: run these from another network"], "",
+            "From another network:\n" + "\n".join("  " + c for c in cmds))

@@ -262,3 +262,40 @@ def test_dry_run_text_shows_the_data_before_any_prompt(tmp_path, make_host, befo
     assert "|   /etc/nftables.conf:9 (nftables) names interface eno1, which does not exist" in text
     assert "| BootOrder 0001,0000: Boot0001* UEFI: PXE IP4" in text
     assert "| MISSING tcp 203.0.113.10:443 nginx.service" in text
+
+
+def test_outside_probe_prompt_shows_the_exact_commands(tmp_path, make_host, before):
+    from agent.recovery import report
+
+    fs, replay = _after(tmp_path)
+    host = make_host(fs.root, runner=_runner(fs, replay))
+    rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
+    text = report.plan_text(Executor(rb, host, baseline=before, ui=NullUI()).plan(), rb)
+    mb17 = text[text.index("] MB-17 "):text.index("] MB-21 ")]
+    for cmd in ("|   ping -c 3 testhost", "|   curl -sS -o /dev/null -w '%{http_code}\\n' https://www.example.org/",
+                "|   openssl s_client -connect testhost:25 -starttls smtp -brief </dev/null",
+                "|   dig +norec SOA example.org @testhost"):
+        assert cmd in mb17, (cmd, mb17)
+
+
+def test_power_restore_policy_is_read_from_the_bmc(tmp_path, make_host, before):
+    from agent.recovery import boot
+    from tests.unit.recovery.support import ScriptedRunner
+
+    fs, replay = _after(tmp_path)
+    fs.write("dev/ipmi0", "")
+    policy = {"p": "always-off"}
+
+    def fn(argv):
+        if argv == ("ipmitool", "chassis", "status"):
+            return 0, ("System Power         : on\nPower Overload       : false\nPower Interlock      : inactive\n"
+                       "Main Power Fault     : false\nPower Control Fault  : false\n"
+                       f"Power Restore Policy : {policy['p']}\nLast Power Event     : \n")
+        return replay(argv, 10)
+    host = make_host(fs.root, runner=ScriptedRunner(fn))
+    after = bl.capture(host)
+    problems, _, _ = boot.compare_firmware(before, after, host)
+    assert problems == ["power restore policy always-off: set 'on' or 'last state' (the next power blip would leave "
+                        "the host off)"]
+    policy["p"] = "previous"
+    assert boot.compare_firmware(before, after, host)[0] == []
