@@ -111,6 +111,18 @@ def summary(data: dict) -> str:
         lines.append(f"nic         {name} {n.get('mac')} {n.get('driver')} {n.get('pci_path')} {n.get('operstate')}")
     for r in data.get("net_config_refs", []):
         lines.append(f"mac ref     {r['file']}:{r['line']} {r['mac']}" + ("" if r.get("matches_nic") else "  (no NIC has it)"))
+    for r in data.get("net_name_refs", []):
+        lines.append(f"name ref    {r['file']}:{r['line']} {r['name']}" + ("" if r.get("present") else "  (no such interface)"))
+    for a in data.get("network", {}).get("addresses", []):
+        lines.append(f"address     {a['ifname']} {a['address']}" + ("  (EUI-64 of the MAC)" if a.get("eui64") else ""))
+    for r in data.get("network", {}).get("default_routes", []):
+        lines.append(f"route       default via {r.get('gateway')} dev {r.get('dev')}")
+    for sck in data.get("listening", {}).get("sockets", []):
+        lines.append(f"listen      {sck['proto']} {sck['address']}:{sck['port']} {sck.get('unit') or sck.get('process') or ''}")
+    for v in data.get("services", {}).get("vhosts", []):
+        lines.append(f"vhost       {'https' if v.get('tls') else 'http'}://{v['name']}:{v['port']} ({v.get('source')})")
+    for z in data.get("services", {}).get("zones", []):
+        lines.append(f"dns zone    {z}")
     for d in data.get("disks", []):
         size = (d.get("size_bytes") or 0) / 1e9
         lines.append(f"disk        {d['name']} {d.get('model')} serial {d.get('serial')} {size:.0f} GB")
