@@ -112,10 +112,13 @@ def choose(rows: Sequence[Mapping[str, Any]], *, live: Mapping[str, Any] | None 
         warnings.append("no baseline is marked known-good; `agent baseline capture --known-good` on a healthy host")
     pick = pool[0]
     if other_board and live is not None:
-        others = [r for r in (known or rows) if not same_hardware(identity(r["data"]), live)]
+        others = [r for r in known if not same_hardware(identity(r["data"]), live)]
+        why_other = "newest known-good baseline from a different board than the live one"
+        if not others:  # the old board was never marked known-good: its newest capture still beats the live board
+            others = [r for r in rows if not same_hardware(identity(r["data"]), live)]
+            why_other = "newest baseline from a different board than the live one (not marked known-good)"
         if others:
-            pick = others[0]
-            why = "newest baseline from a different board than the live one"
+            pick, why = others[0], why_other
     chosen = identity(pick["data"])
     if live is not None:
         diffs = differences(chosen, live)

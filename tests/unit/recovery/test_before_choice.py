@@ -141,3 +141,10 @@ def test_cli_diff_and_recover_default_to_the_old_board_after_the_swap(tmp_path, 
     assert r.exit_code == 0
     assert "before: baseline" in r.output and "board serial OLDBOARD0001" in r.output
     assert "NEWBOARD0002" not in r.output.split("live hardware differs", 1)[0]
+
+
+def test_new_board_marked_known_good_too_early_still_compares_with_the_old_board():
+    rows = [dict(r, known_good=False) for r in _rows()]
+    rows[2]["known_good"] = True  # `baseline capture --known-good` ran on the new board before the run
+    c = sel.choose(rows, live=sel.identity(rows[2]["data"]), other_board=True, now=T0)
+    assert c.ident == "b-old" and "not marked known-good" in c.note and not any("LIVE" in w for w in c.warnings)
