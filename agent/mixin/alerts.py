@@ -189,7 +189,10 @@ def agent_group(s: Settings) -> dict:
               "hwagent rules raise errors on {{ $labels.instance }}",
               "{{ $value }} rules raised an error in the last evaluation; their findings are missing. "
               "The agent log names the rule and the error."),
-            a("HwagentAgentRestarting", f"changes(process_start_time_seconds{s.sel()}[1h]) > 3", "0m", "warning",
+            # process_* series exist with exporter.process_metrics = true; the kernel log counter (reset at
+            # every agent start) catches restarts by default
+            a("HwagentAgentRestarting", f"changes(process_start_time_seconds{s.sel()}[1h]) > 3 "
+              f"or resets(hwagent_kernel_log_records_total{s.sel()}[1h]) > 3", "0m", "warning",
               "risk", "hwagent on {{ $labels.instance }} restarted {{ $value }} times in an hour",
               "The agent is crash-looping (systemd restarts it); between restarts rule windows and kernel log "
               "cursors start over. See `journalctl -u hwagent`."),

@@ -137,13 +137,19 @@ def agent_tests() -> list[dict]:
         series("process_start_time_seconds", "100 100 700 700 1300 1300 1900 1900 2500 2500 2500 2500",
                instance=I, job="hwagent"),
         series("process_start_time_seconds", "100x11", instance="s2:10067", job="hwagent"),
+        # without process metrics: the kernel log record counter starts over at every agent start
+        series("hwagent_kernel_log_records_total", "5 9 3 8 2 6 1 4 0 9 12 15", instance="s3:10067", job="hwagent"),
+        series("hwagent_kernel_log_records_total", "0+10x11", instance="s2:10067", job="hwagent"),
     ]
     restart_checks = [
         {"eval_time": "5m", "alertname": "HwagentAgentRestarting", "exp_alerts": []},  # 2 changes so far
         {"eval_time": "8m", "alertname": "HwagentAgentRestarting", "exp_alerts": [{
             "exp_labels": {"severity": "warning", "impact": "risk", "component": "agent", "instance": I,
                            "job": "hwagent"},
-            "exp_annotations": ann("HwagentAgentRestarting", f"hwagent on {I} restarted 4 times in an hour")}]},
+            "exp_annotations": ann("HwagentAgentRestarting", f"hwagent on {I} restarted 4 times in an hour")},
+            {"exp_labels": {"severity": "warning", "impact": "risk", "component": "agent", "instance": "s3:10067",
+                            "job": "hwagent"},
+             "exp_annotations": ann("HwagentAgentRestarting", "hwagent on s3:10067 restarted 4 times in an hour")}]},
     ]
     return [{"interval": "1m", "input_series": inputs, "alert_rule_test": checks},
             {"interval": "1m", "input_series": stale, "alert_rule_test": stale_checks},
