@@ -88,6 +88,12 @@ FAMILIES: tuple[Family, ...] = (
            "Filesystem errors: remounted read-only, shut down or corruption detected.",
            "0m", "15m",
            "critical: a read-only or shut-down filesystem already fails writes; warning: error counts get 15 min."),
+    Family("Agent", r"agent\..*",
+           "The agent reports a problem with itself (its state store was reset: rule windows, baselines and "
+           "acknowledgements start over).",
+           "0m", "0m",
+           "the agent emits these findings once per event and they stay until restart; there is nothing to "
+           "debounce."),
     Family("RecoveryReadiness", r"recovery\..*",
            "The host is not ready to be recovered after a hardware failure (no or stale known-good baseline, "
            "no off-host copy, runbook prerequisites missing).",
@@ -198,7 +204,7 @@ def agent_group(s: Settings) -> dict:
               "cursors start over. See `journalctl -u hwagent`."),
             a("HwagentBoardModelVerdictFleet",
               f"count by (job, board_vendor, board_name) (max by (job, instance) (max_over_time("
-              f"hwagent_finding_active{s.sel(_rule_matcher(FAMILIES[6]))}[{s.board_fleet_window}])) "
+              f"hwagent_finding_active{s.sel(_rule_matcher(next(f for f in FAMILIES if f.stem == "BoardVerdict")))}[{s.board_fleet_window}])) "
               f"* on (job, instance) group_left (board_vendor, board_name) hwagent_host_info{s.sel()}) "
               f">= {s.board_fleet_hosts}",
               "0m", "warning", "risk",

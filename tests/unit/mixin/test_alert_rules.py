@@ -43,6 +43,8 @@ CASES = [
     ("HwagentFilesystemWarning", "fs.errors", "fs", "sdb1", "warning", 15),
     ("HwagentRecoveryReadinessCritical", "recovery.no_baseline", "recovery", "host", "critical", 60),
     ("HwagentRecoveryReadinessWarning", "recovery.baseline_stale", "recovery", "host", "warning", 360),
+    ("HwagentAgentCritical", "agent.store_unwritable", "agent", "state.db", "critical", 0),
+    ("HwagentAgentWarning", "agent.state_reset", "agent", "state.db", "warning", 0),
     ("HwagentFindingCritical", "gpu.xid_error", "gpu", "gpu0", "critical", 0),
     ("HwagentFindingWarning", "gpu.ecc_errors", "gpu", "gpu1", "warning", 15),
 ]
