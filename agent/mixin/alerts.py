@@ -174,6 +174,7 @@ def agent_group(s: Settings) -> dict:
                 "annotations": {"summary": summary, "description": description,
                                 "runbook_url": s.runbook_base + AGENT_RUNBOOK.format(anchor=name.lower())}}
 
+    verdict = _rule_matcher(next(f for f in FAMILIES if f.stem == "BoardVerdict"))
     rules = [
         a("HwagentHostDown", f"up{s.sel()} == 0", "2m", "critical", "outage",
           "{{ $labels.instance }} is not answering scrapes",
@@ -204,7 +205,7 @@ def agent_group(s: Settings) -> dict:
               "cursors start over. See `journalctl -u hwagent`."),
             a("HwagentBoardModelVerdictFleet",
               f"count by (job, board_vendor, board_name) (max by (job, instance) (max_over_time("
-              f"hwagent_finding_active{s.sel(_rule_matcher(next(f for f in FAMILIES if f.stem == "BoardVerdict")))}[{s.board_fleet_window}])) "
+              f"hwagent_finding_active{s.sel(verdict)}[{s.board_fleet_window}])) "
               f"* on (job, instance) group_left (board_vendor, board_name) hwagent_host_info{s.sel()}) "
               f">= {s.board_fleet_hosts}",
               "0m", "warning", "risk",
