@@ -3,10 +3,11 @@
     python tools/generate.py           # rewrite what is out of date, print the paths
     python tools/generate.py --check   # exit 1 naming each stale file (a test runs this)
 
-Generated: the monitoring mixin (mixin/, and agent/data/alerts.yml = mixin/prometheus_alerts.yml
+Generated: the rule entries of docs/findings/, the monitoring mixin (mixin/, and agent/data/alerts.yml = mixin/prometheus_alerts.yml
 with the default settings), docs/reference/ (config, metrics, rules, CLI, alerts),
 the man pages agent(1) and agent-config(5) (man/), and systemd/config.example.toml. Everything
-comes from the code: the metric catalogue, the rule registry, the config declarations and the
+comes from the code (and docs/findings/<family>.md keep their hand-written guidance; only the
+block of rule entries is rewritten): the metric catalogue, the rule registry, the config declarations and the
 click commands. Run it after adding a rule, metric, config key or CLI option.
 """
 
@@ -33,6 +34,8 @@ def targets() -> dict[Path, str]:
     out[ROOT / "systemd" / "config.example.toml"] = example_toml()
     for rel, text in docgen.reference().items():
         out[ROOT / "docs" / "reference" / rel] = text
+    for rel, text in docgen.findings_pages(ROOT / "docs").items():
+        out[ROOT / "docs" / "findings" / rel] = text
     for rel, text in mangen.pages().items():
         out[ROOT / "man" / rel] = text
     return out
