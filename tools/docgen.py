@@ -77,13 +77,20 @@ def command_tree():
     return out
 
 
+def context_for(path: list[str]) -> click.Context:
+    """The click context chain `agent SUB ...` as the real CLI builds it (root context_settings)."""
+    from agent.cli import cli
+
+    ctx = click.Context(cli, info_name="agent", terminal_width=100, **cli.context_settings)
+    cmd = cli
+    for name in path[1:]:
+        cmd = cmd.commands[name]
+        ctx = click.Context(cmd, info_name=name, parent=ctx, terminal_width=100)
+    return ctx
+
+
 def help_text(path: list[str], cmd: click.Command) -> str:
-    ctx = None
-    for i, name in enumerate(path):
-        c = cmd if i == len(path) - 1 else None
-        ctx = click.Context(c or click.Command(name), info_name=name, parent=ctx, max_content_width=100,
-                            terminal_width=100)
-    return cmd.get_help(ctx)
+    return cmd.get_help(context_for(path))
 
 
 def cli_md() -> str:

@@ -9,7 +9,7 @@ import dataclasses
 import click
 
 from agent import __version__
-from tools.docgen import command_tree
+from tools.docgen import command_tree, context_for
 
 DATE = "2026-12"  # fixed: generated files must not change with the clock
 
@@ -48,12 +48,12 @@ def agent_1() -> str:
            "\\fBagent\\fR [\\fIOPTIONS\\fR] \\fICOMMAND\\fR [\\fIARGS\\fR]..."]
     tree = command_tree()
     root_path, root = tree[0]
-    ctx = click.Context(root, info_name="agent", max_content_width=100, terminal_width=100)
+    ctx = context_for(root_path)
     out += [".SH DESCRIPTION", *_para(root.help or ""), ".SH OPTIONS", *_options(root, ctx), ".SH COMMANDS"]
     for path, cmd in tree[1:]:
         if cmd.hidden:
             continue
-        sub = click.Context(cmd, info_name=path[-1], parent=ctx, max_content_width=100, terminal_width=100)
+        sub = context_for(path)
         usage = " ".join(cmd.collect_usage_pieces(sub))
         out += [".SS " + esc(" ".join(path[1:])), f"\\fB{esc(' '.join(path))}\\fR {esc(usage)}",
                 *_para(cmd.help or cmd.short_help or "")]
