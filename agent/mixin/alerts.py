@@ -17,7 +17,6 @@ import yaml
 
 from agent.mixin.settings import Settings
 
-FINDING_LABELS = "job, instance, rule, component, device, severity"
 # runbook anchor: docs/findings/<family>.md, heading "`<rule id>`" (GitHub drops the dot and backticks)
 RULE_RUNBOOK = '/findings/{{ $labels.rule | reReplaceAll "[.].*" "" }}.md#{{ $labels.rule | reReplaceAll "[.]" "" }}'
 SUMMARY = "{{ $labels.rule }} on {{ $labels.instance }} ({{ $labels.component }} {{ $labels.device }})"
@@ -135,7 +134,8 @@ def _finding_alert(s: Settings, name: str, matcher: str, sev: str, for_: str, wh
     selector = s.sel(matcher, 'severity="%s"' % sev)
     return {
         "alert": name,
-        "expr": f"max by ({FINDING_LABELS}) (hwagent_finding_active{selector}) == 1",
+        # no aggregation: target labels from service discovery (site, rack, customer_group) stay on the alert
+        "expr": f"hwagent_finding_active{selector} == 1",
         "for": for_,
         "labels": {"severity": sev_label, "impact": "risk"},
         "annotations": {

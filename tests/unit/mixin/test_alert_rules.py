@@ -251,7 +251,8 @@ def test_settings_change_selector_severity_names_and_runbook_base(tmp_path):
         series("hwagent_finding_active", "1x5", instance=I, job="hw", env="test", rule="disk.smart_failed",
                component="disk", device="sdb", severity="critical")],
         "alert_rule_test": [{"eval_time": "1m", "alertname": "HwagentDiskCritical", "exp_alerts": [{
-            "exp_labels": {"severity": "page", "impact": "risk", "instance": I, "job": "hw", "rule": "disk.smart_failed",
+            "exp_labels": {"severity": "page", "impact": "risk", "instance": I, "job": "hw", "env": "prod",
+                           "rule": "disk.smart_failed",
                            "component": "disk", "device": "sda"},
             "exp_annotations": {"summary": f"disk.smart_failed on {I} (disk sda)",
                                 "description": rules["HwagentDiskCritical"]["annotations"]["description"]
@@ -259,6 +260,21 @@ def test_settings_change_selector_severity_names_and_runbook_base(tmp_path):
                                 "runbook_url": "https://wiki.example.net/hw/findings/disk.md#disksmart_failed"}}]}]}])
     quiet = alerts.render(Settings(warnings=False))
     assert "Warning\n" not in quiet and "HwagentCollectorFailing" not in quiet and "HwagentHostDown" in quiet
+
+
+@needs_promtool
+def test_service_discovery_labels_stay_on_finding_alerts(tmp_path):
+    """site/rack/customer_group from file_sd reach Alertmanager for routing."""
+    lab = dict(instance=I, job="hwagent", site="fra1", rack="r07", customer_group="acme", rule="raid.degraded",
+               component="raid", device="md0", severity="critical")
+    run_promtool_test(tmp_path, {"alerts.yml": build()["prometheus_alerts.yml"]}, [{
+        "interval": "1m", "input_series": [series("hwagent_finding_active", "1x5", **lab)],
+        "alert_rule_test": [{"eval_time": "1m", "alertname": "HwagentRaidCritical", "exp_alerts": [{
+            "exp_labels": {**lab, "impact": "risk"},
+            "exp_annotations": {"summary": f"raid.degraded on {I} (raid md0)",
+                                "description": next(a for a in all_alerts(Settings()) if a["alert"] == "HwagentRaidCritical")
+                                ["annotations"]["description"].replace("{{ $labels.instance }}", I),
+                                "runbook_url": anchor("raid.degraded")}}]}]}])
 
 
 def test_bad_selector_is_refused_naming_it():
