@@ -69,7 +69,7 @@ FAMILIES: tuple[Family, ...] = (
            "Mainboard sensors and BMC: fans stopped or slow, voltages and temperatures out of range, sensor "
            "alarms, critical SEL records, unexpected reboots.",
            "2m", "15m",
-           "critical: hwmon/IPMI are read every 10-60 s, 2 min (several readings) rejects a single bad sample "
+           "critical: hwmon and IPMI are read every 30-60 s, 2 min (two to four readings) rejects a single bad sample "
            "while a stopped fan still pages within minutes; warning: 15 min ignores load-driven excursions.",
            exclude=r"board\.(failing|health)"),
     Family("BoardVerdict", r"board\.(failing|health)",
