@@ -1,7 +1,8 @@
 """The mixin against a real Prometheus that scrapes real `agent run` processes on fixture hosts.
 
-Three agents (synthetic-fan-stopped: DMI inventory and a critical board finding; synthetic-voltage:
-warnings; lab-nvme-critical-warning: a captured qemu guest with NVMe/SATA disks and a BMC, its
+Four agents (synthetic-fan-stopped: DMI inventory and a critical board finding; synthetic-voltage:
+warnings and the board health score; synthetic-kernel-log: hardware events from a kernel log;
+lab-nvme-critical-warning: a captured qemu guest with NVMe/SATA disks and a BMC, its
 smartctl and ipmitool answered from the recordings) are scraped by Prometheus (Debian's
 /usr/bin/prometheus, loopback only) loaded with the generated alert and recording rules. Then
 every PromQL expression of both dashboards and of every rule must parse and return data; the few
@@ -34,12 +35,12 @@ HOSTS = ROOT / "tests" / "fixtures" / "hosts"
 PROM = shutil.which("prometheus")
 pytestmark = pytest.mark.skipif(PROM is None, reason="prometheus (Debian package prometheus) not installed")
 
+NAMES = ("synthetic-fan-stopped", "synthetic-voltage", "synthetic-kernel-log", "lab-nvme-critical-warning")
 # expression (as generated) -> why no fixture host gives it data
 NEEDS_CONDITION = {
     "hwagent_md_degraded": "no md arrays on the fixture hosts",
     "hwagent_memory_corrected_errors_total": "no EDAC on the fixture hosts",
     "hwagent_memory_uncorrected_errors_total": "no EDAC on the fixture hosts",
-    "hwagent_kernel_events_total": "no classified kernel events on the scraped hosts",
     "hwagent_ipmi_voltage_volts": "the captured BMC has a temperature and a fan sensor only",
     "collector:hwagent_collectors_failing:count": "no collector fails on the fixture hosts",
 }
@@ -85,7 +86,7 @@ def stack(tmp_path_factory):
     procs: list[subprocess.Popen] = []
     targets = {}
     try:
-        for name in ("synthetic-fan-stopped", "synthetic-voltage", "lab-nvme-critical-warning"):
+        for name in NAMES:
             cfg = tmp / f"{name}.toml"
             cmds = HOSTS / name / "commands"
             if cmds.is_dir():
@@ -126,11 +127,11 @@ def stack(tmp_path_factory):
 
         def all_up():
             res = query('up{job="hwagent"} == 1')["data"]["result"]
-            return len(res) == 3
+            return len(res) == len(NAMES)
 
         logs = lambda: "\n".join(p.read_text()[-1500:] for p in tmp.glob("*.log"))  # noqa: E731
         try:
-            wait(all_up, 90, "three agents up")
+            wait(all_up, 90, "every agent up")
             wait(lambda: query("job:hwagent_hosts_by_worst_severity:count")["data"]["result"], 30, "recording rules")
             wait(lambda: query('hwagent_disk_info')["data"]["result"], 60, "disk data of the lab host")
         except AssertionError as err:
@@ -149,8 +150,9 @@ def stack(tmp_path_factory):
 
 
 def substitute(expr: str) -> str:
-    """Grafana variables as Grafana sends them: All = allValue `.+`; one instance."""
-    return (expr.replace('instance=~"$instance"', 'instance=~"synthetic-fan-stopped|lab-nvme-critical-warning"')
+    """Grafana variables as Grafana sends them: job All = allValue `.+`; the host dashboard asked for
+    each fixture host in turn is the same as asking for all of them at once."""
+    return (expr.replace('instance=~"$instance"', 'instance=~"' + "|".join(NAMES) + '"')
             .replace("$job", ".+").replace("$__rate_interval", "1m"))
 
 
