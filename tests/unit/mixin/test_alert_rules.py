@@ -280,3 +280,15 @@ def test_service_discovery_labels_stay_on_finding_alerts(tmp_path):
 def test_bad_selector_is_refused_naming_it():
     with pytest.raises(ValueError, match="without braces"):
         Settings(selector='{job="x"}')
+
+
+def test_every_for_has_a_written_reason():
+    from agent.mixin.alerts import FAMILIES, FOR_REASONS
+
+    family_alerts = {f"Hwagent{f.stem}{sev}" for f in FAMILIES for sev in ("Critical", "Warning")}
+    for a in all_alerts(Settings()):
+        name = a["alert"]
+        if name.startswith("HwagentFinding"):
+            continue  # catch-alls: the family defaults
+        assert name in family_alerts or FOR_REASONS.get(name), f"{name}: no reason for its for: {a['for']}"
+    assert all(len(f.why) > 40 for f in FAMILIES)
