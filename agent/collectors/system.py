@@ -96,7 +96,11 @@ class SystemCollector(BaseCollector):
             cpu_count=cpus,
             kernel_release=release,
         )]
-        inventory = read_inventory(self.host)
+        try:
+            inventory = read_inventory(self.host)
+        except Exception as err:  # noqa: BLE001 - the inventory must never cost the memory readings
+            self.problem(f"host inventory (DMI, cpuinfo): {err}")
+            inventory = None
         if inventory is not None:
             out.append(inventory)
         return out

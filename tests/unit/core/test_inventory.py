@@ -70,3 +70,17 @@ def test_system_collector_exports_host_info(tmp_path):
     assert value == 1 and info_labels["board_vendor"] == "Dell Inc." and info_labels["cpu_model"] == "Ampere Altra"
     (serial_labels, _), = samples["hwagent_host_serial_info"]
     assert serial_labels["product_serial"] == "7XK1ABC"
+
+
+def test_broken_inventory_costs_nothing_else(tmp_path, monkeypatch):
+    from agent.collectors import system
+    from agent.model import SystemReading
+
+    def boom(host):
+        raise OSError("dmi: Input/output error")
+
+    monkeypatch.setattr(system, "read_inventory", boom)
+    col = SystemCollector(host_with(tmp_path, {}))
+    readings = col.collect()
+    assert [type(r) for r in readings] == [SystemReading]
+    assert any("host inventory" in m and "Input/output error" in m for m in col._problems)
