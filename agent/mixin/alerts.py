@@ -53,7 +53,7 @@ FAMILIES: tuple[Family, ...] = (
            "critical: an uncorrected MCE is a one-shot event; warning: corrected MCE storms get 15 min so a "
            "burst that the kernel's CEC absorbs does not page.",
            exclude=r"cpu\.(lockup|hung_task|rcu_stall)"),
-    Family("Kernel", r"cpu\.(lockup|hung_task|rcu_stall)",
+    Family("Kernel", r"cpu\.(lockup|hung_task|rcu_stall)|kernel\..*",
            "The kernel saw soft/hard lockups, hung tasks or RCU stalls (hardware or driver trouble; read together "
            "with MCE and I/O findings).",
            "0m", "30m",

@@ -82,6 +82,19 @@ def finding_tests() -> list[dict]:
     return [{"interval": "1m", "input_series": inputs, "alert_rule_test": checks}]
 
 
+def kernel_family_tests() -> list[dict]:
+    """A kernel.* rule id (a family the kernel log may grow) fires the kernel alert, not the catch-all."""
+    lab = dict(instance=I, job="hwagent", rule="kernel.oops", component="kernel", device="kernel", severity="warning")
+    desc = next(a for a in all_alerts(Settings()) if a["alert"] == "HwagentKernelWarning")["annotations"]["description"]
+    return [{"interval": "1m", "input_series": [series("hwagent_finding_active", "1x40", **lab)], "alert_rule_test": [
+        {"eval_time": "31m", "alertname": "HwagentFindingWarning", "exp_alerts": []},
+        {"eval_time": "31m", "alertname": "HwagentKernelWarning", "exp_alerts": [{
+            "exp_labels": {**lab, "impact": "risk"},
+            "exp_annotations": {"summary": f"kernel.oops on {I} (kernel kernel)",
+                                "description": desc.replace("{{ $labels.instance }}", I),
+                                "runbook_url": anchor("kernel.oops")}}]}]}]
+
+
 def ann(alert: str, summary: str) -> dict:
     """Expected annotations: summary and runbook by hand, the description prose as generated."""
     desc = next(a for a in all_alerts(Settings()) if a["alert"] == alert)["annotations"]["description"]
@@ -200,7 +213,7 @@ def test_generated_rules_pass_promtool_check(tmp_path):
 @needs_promtool
 def test_every_alert_fires_and_stays_quiet_under_promtool(tmp_path):
     out = run_promtool_test(tmp_path, {"alerts.yml": build()["prometheus_alerts.yml"]},
-                            finding_tests() + agent_tests() + fleet_tests())
+                            finding_tests() + agent_tests() + fleet_tests() + kernel_family_tests())
     assert "SUCCESS" in out
 
 
