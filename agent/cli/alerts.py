@@ -60,7 +60,10 @@ def alerts(app, output_dir, selector, runbook_base, critical_severity, warning_s
         return 0
     for rel, text in build(settings).items():
         dest = output_dir / rel
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        dest.write_text(text)
+        try:
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+        except OSError as err:
+            raise click.ClickException(f"cannot write {dest}: {err.strerror or err}") from None
         app.echo(str(dest))
     return 0

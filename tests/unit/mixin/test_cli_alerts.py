@@ -50,3 +50,11 @@ def test_bad_settings_are_usage_errors_naming_the_option():
     assert r.exit_code == 2 and "without braces" in r.output
     r = CliRunner().invoke(cli, ["alerts", "--board-fleet-hosts", "0"])
     assert r.exit_code == 2 and "--board-fleet-hosts" in r.output
+
+
+def test_unwritable_output_dir_is_an_error_naming_the_file(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    r = CliRunner().invoke(cli, ["alerts", "--output-dir", str(blocker / "mixin")])
+    assert r.exit_code == 1
+    assert f"cannot write {blocker / 'mixin'}" in r.output and "Traceback" not in r.output
