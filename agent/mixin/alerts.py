@@ -75,9 +75,10 @@ FAMILIES: tuple[Family, ...] = (
     Family("BoardVerdict", r"board\.(failing|health)",
            "Correlated evidence from several parts (memory, PCIe, disks, power, resets) implicates the mainboard "
            "itself: plan the mainboard swap.",
-           "0m", "1h",
-           "critical: board.failing is a scored verdict over hours of evidence, not a sample; warning: "
-           "board.health below the verdict threshold matters for planning, not for paging, so it waits an hour."),
+           "0m", "15m",
+           "board.failing is a score over 24 h of evidence, not a sample, so the critical verdict (60 points) "
+           "fires at once; the warning (30-59 points) waits 15 min so a score that touches the threshold on one "
+           "evaluation does not notify (board.health, weaker evidence, is info: dashboards and the fleet alert only)."),
     Family("Raid", r"(raid|zfs)\..*",
            "A RAID array or ZFS pool runs without full redundancy, has a failed member or is inactive.",
            "0m", "15m",
@@ -211,7 +212,7 @@ def agent_group(s: Settings) -> dict:
               "0m", "warning", "risk",
               "{{ $value }} hosts with board {{ $labels.board_vendor }} {{ $labels.board_name }} showed a board "
               "verdict within " + s.board_fleet_window,
-              "The same board model shows the board verdict (board.failing or board.health) on several hosts: "
+              "The same board model shows the board verdict (board.failing, or the weaker board.health) on several hosts: "
               "look for a common cause (BIOS/BMC firmware, a bad batch, PSU or cooling in one rack) before swapping "
               "more boards.", {"component": "fleet"}),
         ]

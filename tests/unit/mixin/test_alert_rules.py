@@ -36,7 +36,7 @@ CASES = [
     ("HwagentBoardCritical", "board.fan_stopped", "board", "nct/fan2", "critical", 2),
     ("HwagentBoardWarning", "board.voltage_out_of_range", "board", "nct/in1", "warning", 15),
     ("HwagentBoardVerdictCritical", "board.failing", "board", "mainboard", "critical", 0),
-    ("HwagentBoardVerdictWarning", "board.health", "board", "mainboard", "warning", 60),
+    ("HwagentBoardVerdictWarning", "board.failing", "board", "mainboard", "warning", 15),
     ("HwagentRaidCritical", "raid.degraded", "raid", "md0", "critical", 0),
     ("HwagentRaidWarning", "zfs.pool_degraded", "raid", "tank", "warning", 15),
     ("HwagentFilesystemCritical", "fs.errors", "fs", "sda1", "critical", 0),
@@ -184,7 +184,7 @@ def fleet_tests() -> list[dict]:
 
     inputs = [info("a:1", "X11DPi-N"), info("b:1", "X11DPi-N"), info("c:1", "X11DPi-N"), info("d:1", "H12SSL-i"),
               # host a's board failed at minute 0-60 (then swapped), host b shows board.health from minute 120
-              verdict("a:1", "1x60"), verdict("b:1", "_x120 1x200", "board.health", "warning"),
+              verdict("a:1", "1x60"), verdict("b:1", "_x120 1x200", "board.health", "info"),
               verdict("d:1", "1x600")]  # one host of another model: not a fleet pattern
     return [{"interval": "1m", "input_series": inputs, "alert_rule_test": [
         {"eval_time": "100m", "alertname": "HwagentBoardModelVerdictFleet", "exp_alerts": []},
@@ -193,7 +193,7 @@ def fleet_tests() -> list[dict]:
                            "board_vendor": "Supermicro", "board_name": "X11DPi-N"},
             "exp_annotations": {
                 "summary": "2 hosts with board Supermicro X11DPi-N showed a board verdict within 7d",
-                "description": "The same board model shows the board verdict (board.failing or board.health) on "
+                "description": "The same board model shows the board verdict (board.failing, or the weaker board.health) on "
                                "several hosts: look for a common cause (BIOS/BMC firmware, a bad batch, PSU or cooling "
                                "in one rack) before swapping more boards.",
                 "runbook_url": f"{RUNBOOK}/findings/agent.md#hwagentboardmodelverdictfleet"}}]},
