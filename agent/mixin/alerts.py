@@ -180,7 +180,7 @@ def agent_group(s: Settings) -> dict:
         a("HwagentHostDown", f"up{s.sel()} == 0", "2m", "critical", "outage",
           "{{ $labels.instance }} is not answering scrapes",
           "The host or its hwagent is down (up == 0 for 2 min). If the host is down, customers on it are affected; "
-          "its hardware alerts are inhibited while this fires.", {"component": "host"}),
+          "the example Alertmanager config inhibits its hardware alerts while this fires.", {"component": "host"}),
     ]
     if s.warnings:
         rules += [

@@ -120,7 +120,8 @@ def agent_tests() -> list[dict]:
             "exp_annotations": {
                 "summary": "s2:10067 is not answering scrapes",
                 "description": "The host or its hwagent is down (up == 0 for 2 min). If the host is down, customers "
-                               "on it are affected; its hardware alerts are inhibited while this fires.",
+                               "on it are affected; the example Alertmanager config inhibits its hardware alerts "
+                               "while this fires.",
                 "runbook_url": f"{RUNBOOK}/findings/agent.md#hwagenthostdown"}}]},
         {"eval_time": "29m", "alertname": "HwagentCollectorFailing", "exp_alerts": []},
         {"eval_time": "31m", "alertname": "HwagentCollectorFailing", "exp_alerts": [{
