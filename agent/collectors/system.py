@@ -1,4 +1,5 @@
-"""system: boot time, uptime, load, memory and HardwareCorrupted from {procfs}.
+"""system: boot time, uptime, load, memory and HardwareCorrupted from {procfs}; host inventory
+(DMI board/BIOS/chassis, CPU model) through agent.collectors.inventory.
 
 psutil is used for what it parses well (memory from meminfo, boot time from /proc/stat), with
 its procfs pointed at the host root; HardwareCorrupted (poisoned pages taken offline after memory
@@ -8,6 +9,7 @@ errors) and the load average are read from the host's own procfs files.
 from __future__ import annotations
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.collectors.inventory import read_inventory
 from agent.host import ReadError, parse_float
 from agent.model import Reading, SystemReading
 
@@ -36,7 +38,7 @@ class SystemCollector(BaseCollector):
     name = "system"
     default_interval = 30.0
     default_timeout = 5.0
-    description = "boot time, uptime, load, memory, HardwareCorrupted"
+    description = "boot time, uptime, load, memory, HardwareCorrupted, host inventory (DMI, CPU model)"
 
     def collect(self) -> list[Reading]:
         proc = self.host.path("proc")
@@ -84,7 +86,7 @@ class SystemCollector(BaseCollector):
             total, avail = int(vm.total), int(vm.available)
         except Exception as err:  # noqa: BLE001 - fall back to our own meminfo parse
             self.problem(f"psutil virtual_memory: {err}")
-        return [SystemReading(
+        out: list[Reading] = [SystemReading(
             boot_time_seconds=btime,
             uptime_seconds=up,
             load1=load[0], load5=load[1], load15=load[2],
@@ -94,3 +96,11 @@ class SystemCollector(BaseCollector):
             cpu_count=cpus,
             kernel_release=release,
         )]
+        try:
+            inventory = read_inventory(self.host)
+        except Exception as err:  # noqa: BLE001 - the inventory must never cost the memory readings
+            self.problem(f"host inventory (DMI, cpuinfo): {err}")
+            inventory = None
+        if inventory is not None:
+            out.append(inventory)
+        return out

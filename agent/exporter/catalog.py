@@ -61,6 +61,8 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_cpu_throttles_total", "counter", "", "CPU thermal throttle events since boot (kernel counter; resets on reboot).", "cpu", "scope", section="thermal"),
     M("hwagent_cpu_throttle_seconds_total", "counter", "seconds", "Time CPUs spent thermally throttled since boot (kernel counter; resets on reboot).", "cpu", "scope", section="thermal"),
     # --- system -------------------------------------------------------------------------------------
+    M("hwagent_host_info", "info", "", "Host inventory: board, BIOS, system and chassis from DMI and the CPU model; no serial numbers (join fleet views on it by instance).", "board_vendor", "board_name", "board_version", "bios_vendor", "bios_version", "bios_date", "system_vendor", "product_name", "product_version", "chassis_vendor", "chassis_type", "cpu_model", section="system"),
+    M("hwagent_host_serial_info", "info", "", "Host serial numbers and product UUID from DMI (empty without root); a separate series so the operator can drop it at scrape time.", "board_serial", "product_serial", "chassis_serial", "product_uuid", section="system"),
     M("hwagent_boot_time_seconds", "gauge", "seconds", "Unix time the host booted.", section="system"),
     M("hwagent_memory_total_bytes", "gauge", "bytes", "Total usable memory (MemTotal).", section="system"),
     M("hwagent_memory_available_bytes", "gauge", "bytes", "Memory available for new work (MemAvailable).", section="system"),

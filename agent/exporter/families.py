@@ -10,7 +10,7 @@ import platform
 from typing import Callable
 
 from agent import __version__
-from agent.model import (HwmonChip, HwmonSensor, Severity, Snapshot, SystemReading, ThermalZone,
+from agent.model import (HostInventory, HwmonChip, HwmonSensor, Severity, Snapshot, SystemReading, ThermalZone,
                          ThrottleCounter)
 
 Emit = Callable[[str, dict, float], None]
@@ -107,6 +107,9 @@ def system(snap: Snapshot, emit: Emit) -> None:
             emit("hwagent_memory_available_bytes", {}, r.memory_available_bytes)
         if r.hardware_corrupted_bytes is not None:
             emit("hwagent_memory_hardware_corrupted_bytes", {}, r.hardware_corrupted_bytes)
+    for inv in snap.of_type(HostInventory):
+        emit("hwagent_host_info", dict(inv.identity), 1)
+        emit("hwagent_host_serial_info", dict(inv.serials), 1)
 
 
 # Explicit sampler registry (order does not matter: output follows the catalogue).

@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping, TypeVar
 
 __all__ = [
     "Severity", "Reading", "CollectorStatus", "Snapshot", "Finding",
-    "HwmonSensor", "HwmonChip", "ThermalZone", "ThrottleCounter", "SystemReading",
+    "HwmonSensor", "HwmonChip", "ThermalZone", "ThrottleCounter", "SystemReading", "HostInventory",
 ]
 
 
@@ -107,6 +107,18 @@ class SystemReading(Reading):
     hardware_corrupted_bytes: int | None  # /proc/meminfo HardwareCorrupted (poisoned pages)
     cpu_count: int | None
     kernel_release: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class HostInventory(Reading):
+    """Host identity from DMI (/sys/class/dmi/id) and /proc/cpuinfo; values are "" when unknown.
+
+    ``identity`` holds the model fields (safe as labels across a fleet); ``serials`` the per-unit
+    fields (serial numbers, product UUID), exported in their own ``_info`` series only.
+    """
+
+    identity: tuple[tuple[str, str], ...]
+    serials: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,12 @@ def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in
         "fan1_input": 7800, "fan1_fault": 0,
     })
     fs.hwmon_chip(4, "sht3x", "platform/i2c-1/1-0044", {"temp1_input": 24500, "humidity1_input": 41250})
+    # DMI as drivers/firmware/dmi-id.c exposes it (serials mode 0400 on a real host)
+    for name, value in DMI.items():
+        fs.write(f"sys/class/dmi/id/{name}", value + "\n")
+    fs.write("proc/cpuinfo", "".join(
+        f"processor\t: {n}\nvendor_id\t: GenuineIntel\ncpu family\t: 6\nmodel\t\t: 158\n"
+        f"model name\t: Intel(R) Xeon(R) E-2236 CPU @ 3.40GHz\nstepping\t: 10\n\n" for n in (0, 1)))
     fs.write("sys/class/thermal/thermal_zone0/type", "acpitz\n")
     fs.write("sys/class/thermal/thermal_zone0/temp", "27800\n")
     fs.write("sys/class/thermal/thermal_zone0/trip_point_0_type", "critical\n")
@@ -66,6 +72,16 @@ def base(fs: FakeSys, *, fan2: int = 1150, in1: int = 1016, vbat: int = 3216, in
         fs.write(f"{d}/package_throttle_count", "0\n")
         fs.write(f"{d}/package_throttle_max_time_ms", "0\n")
         fs.write(f"{d}/package_throttle_total_time_ms", "0\n")
+
+
+DMI = {
+    "board_vendor": "ASRockRack", "board_name": "E3C246D4U2-2T", "board_version": "",
+    "bios_vendor": "American Megatrends Inc.", "bios_version": "L2.02G", "bios_date": "05/25/2021",
+    "sys_vendor": "To Be Filled By O.E.M.", "product_name": "To Be Filled By O.E.M.",
+    "product_version": "To Be Filled By O.E.M.", "chassis_vendor": "To Be Filled By O.E.M.", "chassis_type": "23",
+    "board_serial": "SYN0000000001", "product_serial": "To Be Filled By O.E.M.", "chassis_serial": "",
+    "product_uuid": "0f1e2d3c-4b5a-6978-8796-a5b4c3d2e1f0",
+}
 
 
 SCENARIOS = {

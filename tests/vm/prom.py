@@ -22,9 +22,10 @@ from tests.vm.image import REPO
 from tests.vm.machine import free_port
 
 SHIPPED_ALERTS = REPO / "agent" / "data" / "alerts.yml"
-# `for:` overrides in the test copy only: a warning finding must fire within the test's bounded
-# time; everything else keeps its shipped value
-FOR_OVERRIDES = {"HwagentFindingWarning": "0s"}
+# `for:` overrides in the test copy only (alert names as regular expressions): a finding alert
+# (Hwagent<Family>Warning/Critical) must fire within the test's bounded time; the agent's own
+# alerts (HwagentHostDown, HwagentCollector*) keep their shipped values
+FOR_OVERRIDES = {r"Hwagent\w+(Warning|Critical)": "0s"}
 
 
 def alerts_copy(dest: Path, overrides: dict[str, str] = FOR_OVERRIDES) -> Path:
@@ -35,8 +36,9 @@ def alerts_copy(dest: Path, overrides: dict[str, str] = FOR_OVERRIDES) -> Path:
         if m:
             current = m.group(1)
         fm = re.match(r"(\s*)for:\s*\S+", line)
-        if fm and current in overrides:
-            line = f"{fm.group(1)}for: {overrides[current]}"
+        new = next((v for k, v in overrides.items() if current and re.fullmatch(k, current)), None)
+        if fm and new is not None:
+            line = f"{fm.group(1)}for: {new}"
         out.append(line)
     dest.write_text("\n".join(out) + "\n")
     return dest

@@ -11,11 +11,10 @@ import time
 
 import pytest
 
+from agent.mixin.alerts import alert_name  # the alert a finding fires (rule family x severity)
 from tests.vm.scenarios import FATAL_MCE, SCENARIOS, Expect, Scenario, wait_for
 
 pytestmark = pytest.mark.vm
-
-ALERT_FOR = {"critical": "HwagentFindingCritical", "warning": "HwagentFindingWarning"}
 
 
 def _plan(sc: Scenario, image, qemu) -> tuple[list[Expect], list[str]]:
@@ -38,7 +37,7 @@ def _assert_baseline(m, prom) -> None:
     assert st["findings"] == [], f"healthy baseline has findings: {json.dumps(st['findings'], indent=1)}"
     assert not [c for c, v in st["collectors"].items() if not v["ok"]], f"collectors failing: {st['collectors']}"
     assert prom.query("hwagent_finding_active == 1") == []
-    firing = [a for a in prom.alerts() if a["state"] == "firing" and a["labels"].get("alertname", "").startswith("HwagentFinding")]
+    firing = [a for a in prom.alerts() if a["state"] == "firing" and "rule" in a["labels"]]
     assert firing == [], f"alerts firing on the healthy baseline: {firing}"
 
 
@@ -73,7 +72,7 @@ def _check_prometheus(sc: Scenario, image, prom, findings: list[dict], t_inject:
                f'severity="{f["severity"]}"}} == 1')
         prom.wait(sel, lambda s=sel: prom.query(s), timeout)
         times.setdefault("prometheus_metric_s", time.monotonic() - t_inject)
-        alertname = ALERT_FOR.get(f["severity"])
+        alertname = alert_name(f["rule"], f["severity"])
         if alertname:
             def firing(rule=f["rule"], name=alertname, dev=f["device"]):
                 return [a for a in prom.alerts() if a["state"] == "firing" and a["labels"].get("alertname") == name

@@ -20,10 +20,18 @@ def test_alertmanager_example_is_valid():
 
 
 def test_example_routes_the_shipped_alerts_to_the_webhook():
+    import re
+
+    import yaml
+
     text = EXAMPLE.read_text()
-    shipped = (ROOT / "agent" / "data" / "alerts.yml").read_text()
-    for name in ("HwagentHostDown", "HwagentFindingCritical"):
-        assert f"alert: {name}" in shipped and name in text
+    shipped = yaml.safe_load((ROOT / "agent" / "data" / "alerts.yml").read_text())
+    route = yaml.safe_load(text)["route"]["routes"][0]
+    matchers = dict(re.match(r'\s*(\w+)\s*(=~|=)\s*"(.*)"', m).group(1, 3) for m in route["matchers"])
+    critical = [r for g in shipped["groups"] for r in g["rules"] if r["labels"]["severity"] == "critical"]
+    assert {"HwagentHostDown", "HwagentDiskCritical", "HwagentBoardVerdictCritical"} <= {r["alert"] for r in critical}
+    for r in critical:  # every critical alert (outage and risk) reaches the status service
+        assert re.fullmatch(matchers["alertname"], r["alert"]) and matchers["severity"] == "critical", r["alert"]
     assert "/hooks/alertmanager" in text and "send_resolved: true" in text and "type: Bearer" in text
 
 
