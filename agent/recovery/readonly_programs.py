@@ -24,6 +24,24 @@ from agent.recovery.readonly import (F, Spec, V, any_pos, between_pos, exactly_p
 from agent.recovery.readonly import check_args as _check_args
 
 NUM = matches(r"[0-9]+", "a number")
+
+# the only SQL a dry run may send (the db_check action's fixed queries; identifiers checked)
+PG_TABLES_SQL = ("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+                 "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
+                 "ORDER BY pg_total_relation_size(c.oid) DESC, 1 LIMIT 5")
+MY_TABLES_SQL = ("SET SESSION TRANSACTION READ ONLY; SELECT CONCAT(table_schema, '.', table_name) FROM "
+                 "information_schema.tables WHERE table_schema = DATABASE() AND table_type = 'BASE TABLE' "
+                 "ORDER BY data_length + index_length DESC, 1 LIMIT 5")
+_PG_COUNT = re.compile(r'SELECT count\(\*\) FROM "[A-Za-z0-9_$]+"\."[A-Za-z0-9_$]+"')
+_MY_COUNT = re.compile(r"SET SESSION TRANSACTION READ ONLY; SELECT COUNT\(\*\) FROM `[A-Za-z0-9_$]+`\.`[A-Za-z0-9_$]+`")
+
+
+def _pg_sql(v: str) -> str | None:
+    return None if v == PG_TABLES_SQL or _PG_COUNT.fullmatch(v) else "only the fixed read-only queries of db_check"
+
+
+def _my_sql(v: str) -> str | None:
+    return None if v == MY_TABLES_SQL or _MY_COUNT.fullmatch(v) else "only the fixed read-only queries of db_check"
 DEV_NULL = one_of("/dev/null")
 
 
@@ -450,6 +468,13 @@ PROGRAMS: dict[str, Spec] = {
     "postqueue": Spec(flags=F("-p", "-j"), valued=V("-c"), need_one=F("-p", "-j"), positional=no_pos),
 }
 PROGRAMS["mysqlcheck"] = PROGRAMS["mariadb-check"]
+PROGRAMS["psql"] = Spec(flags=F("-X", "-A", "-t", "-q"), valued={**V("-d", "-h", "-p", "-U"), **V("-c", check=_pg_sql),
+                                                              **V("-v", check=one_of("ON_ERROR_STOP=1"))},
+                        need_one=F("-c"), positional=no_pos)
+PROGRAMS["mariadb"] = Spec(flags=F("--batch", "--skip-column-names", "-B", "-N"),
+                           valued={**V("--socket", "-S", "--user", "-u"), **V("-e", "--execute", check=_my_sql)},
+                           need_one=F("-e", "--execute"), positional=max_pos(1))
+PROGRAMS["mysql"] = PROGRAMS["mariadb"]
 PROGRAMS["ipmitool"] = Spec(flags=F("-c", "-v"), valued=V("-I", "-H", "-U", "-p", "-L", "-N", "-R", "-C", "-y", "-f"),
                             positional=_ipmitool_pos)
 
