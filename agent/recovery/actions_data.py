@@ -157,10 +157,10 @@ class BackupRestore(_Backup):
         target = ctx.host.path(args["target"])
         target.mkdir(parents=True, exist_ok=True)
         if args["tool"] == "restic":
-            argv = [*_restic_base(args), "restore", snap, "--target", str(target), "--include", args["path"], "--verify"]
+            argv = [*_restic_base(args), "restore", snap, "--target", args["target"], "--include", args["path"], "--verify"]
             res, ev = _run(ctx, argv)
         else:
-            argv = ["env", "-C", str(target), "borg", "extract", "--numeric-ids",
+            argv = ["env", "-C", args["target"], "borg", "extract", "--numeric-ids",
                     f"{args['repo']}::{snap}", args["path"].lstrip("/")]
             res, ev = _run(ctx, argv, _borg_env(args))
         ok = res.error is None and res.rc == 0
