@@ -325,10 +325,11 @@ class DbCheck(A.Action):
     name = "db_check"
     read_only = True
     required = {"engine": "str", "database": "str"}
-    optional = {"socket": "str", "port": "str", "user": "str", "min_tables": "str"}
+    optional = {"socket": "str", "port": "str", "user": "str", "os_user": "str", "min_tables": "str"}
     summary = ("Read-only check of a (restored) database: it has at least `min_tables` tables (default 1) and "
                "the exact row counts of its five largest tables are read (shown as evidence). `engine` is "
-               "postgresql or mariadb; `socket` the server's socket directory/file.")
+               "postgresql or mariadb; `socket` the server's socket directory/file; `os_user` runs the client as that "
+               "system user (runuser), e.g. postgres for peer authentication.")
 
     @classmethod
     def extra_validate(cls, args):
@@ -348,7 +349,8 @@ class DbCheck(A.Action):
                 argv += ["-p", args["port"]]
             if args.get("user"):
                 argv += ["-U", args["user"]]
-            return ctx.run(argv + ["-c", sql])
+            pre = ["runuser", "-u", args["os_user"], "--"] if args.get("os_user") else []
+            return ctx.run(pre + argv + ["-c", sql])
         argv = ["mariadb", "--batch", "--skip-column-names"]
         if args.get("socket"):
             argv.append(f"--socket={args['socket']}")

@@ -36,8 +36,22 @@ _PG_COUNT = re.compile(r'SELECT count\(\*\) FROM "[A-Za-z0-9_$]+"\."[A-Za-z0-9_$
 _MY_COUNT = re.compile(r"SET SESSION TRANSACTION READ ONLY; SELECT COUNT\(\*\) FROM `[A-Za-z0-9_$]+`\.`[A-Za-z0-9_$]+`")
 
 
+PG_DATABASES_SQL = "SELECT datname FROM pg_database ORDER BY 1"
+
+
 def _pg_sql(v: str) -> str | None:
-    return None if v == PG_TABLES_SQL or _PG_COUNT.fullmatch(v) else "only the fixed read-only queries of db_check"
+    return None if v in (PG_TABLES_SQL, PG_DATABASES_SQL) or _PG_COUNT.fullmatch(v) else \
+        "only the fixed read-only queries of db_check"
+
+
+def _runuser(args: list[str]) -> str | None:
+    """runuser -u USER -- PROGRAM ARGS...: read-only when PROGRAM ARGS is."""
+    from agent.recovery.readonly import argv_read_only  # noqa: PLC0415
+
+    if len(args) < 4 or args[0] != "-u" or args[2] != "--" or args[1].startswith("-"):
+        return "only runuser -u USER -- PROGRAM ARGS... is allowed"
+    ok, why = argv_read_only(args[3:])
+    return None if ok else why
 
 
 def _my_sql(v: str) -> str | None:
@@ -475,6 +489,10 @@ PROGRAMS["mariadb"] = Spec(flags=F("--batch", "--skip-column-names", "-B", "-N")
                            valued={**V("--socket", "-S", "--user", "-u"), **V("-e", "--execute", check=_my_sql)},
                            need_one=F("-e", "--execute"), positional=max_pos(1))
 PROGRAMS["mysql"] = PROGRAMS["mariadb"]
+PROGRAMS["runuser"] = Spec(custom=_runuser)
+PROGRAMS["doveadm"] = Spec(sub_first=True, subs={"mailbox": Spec(
+    flags=F("-A"), valued=V("-u"),
+    positional=words({"status": None, "list": None}, "doveadm mailbox command"))})
 PROGRAMS["ipmitool"] = Spec(flags=F("-c", "-v"), valued=V("-I", "-H", "-U", "-p", "-L", "-N", "-R", "-C", "-y", "-f"),
                             positional=_ipmitool_pos)
 
