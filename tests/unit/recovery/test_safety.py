@@ -386,3 +386,49 @@ verify = {{ action = "baseline_compare", check = "machine_id" }}
                    baseline={"identity": {"machine_id": "m"}}, live_baseline=capture, ui=NullUI(),
                    store=RunStore(tmp_path / "state"))
     assert ex2.start().data["status"] == "completed" and len(n) == 2  # execute: once more, nothing applied
+
+
+# ---- defect 4: a misspelled unit is not "stopped" -----------------------------------------------------
+
+def test_data_restore_refuses_to_swap_while_the_named_unit_does_not_exist(tmp_path):
+    """`systemctl is-active nosuch.service` prints inactive; the step must demand LoadState=loaded,
+    and the rsync over the live data never runs."""
+    def fn(argv):
+        if argv[:2] == ("systemctl", "show"):
+            return 0, "LoadState=not-found\nActiveState=inactive\n"
+        if argv[:2] == ("systemctl", "is-active"):
+            return 3, "inactive\n"
+        if argv[:2] == ("systemctl", "stop"):
+            return 5, ""
+        return 0, ""
+    runner = ScriptedRunner(fn)
+    rb = __import__("agent.recovery.runbook", fromlist=["load"]).load(ROOT / "runbooks/data-restore.toml")
+    ex = Executor(rb, host(tmp_path / "root", runner), ui=NullUI(["/var/lib/mysql"] * 3),
+                  params={"repo": "/r", "path": "/var/lib/mysql", "service": "mysqld.service"},
+                  store=RunStore(tmp_path / "state"))
+    first = next(s.id for s in rb.steps if s.id.startswith("D-07"))
+    rec = ex.start(start_at=first, reason="test", force=True)
+    assert rec.data["status"] == "failed" and rec.data["failed_step"] == first
+    assert not any(c[0] == "rsync" and "--delete" in c and "-n" not in c for c in runner.calls)
+
+
+def test_data_restore_stops_every_writer_of_a_mail_store(tmp_path):
+    state = {"postfix.service": "active", "dovecot.service": "active"}
+
+    def fn(argv):
+        if argv[:2] == ("systemctl", "show"):
+            return 0, f"LoadState=loaded\nActiveState={state[argv[-1]]}\n"
+        if argv[:2] == ("systemctl", "stop"):
+            state[argv[2]] = "inactive"
+            return 0, ""
+        return 0, ""
+    runner = ScriptedRunner(fn)
+    rb = __import__("agent.recovery.runbook", fromlist=["load"]).load(ROOT / "runbooks/data-restore.toml")
+    ex = Executor(rb, host(tmp_path / "root", runner), ui=NullUI(),
+                  params={"repo": "/r", "path": "/var/vmail", "kind": "maildir", "service": "postfix.service",
+                          "service2": "dovecot.service"}, store=RunStore(tmp_path / "state"))
+    rec = ex.start(start_at="D-07", reason="test", force=True)
+    assert rec.data["steps"]["D-07"]["state"] == "verified" and rec.data["steps"]["D-07a"]["state"] == "verified"
+    assert rec.data["steps"]["D-07a3"]["state"] == "not_applicable"
+    assert ("systemctl", "stop", "dovecot.service") in runner.calls and state == {"postfix.service": "inactive",
+                                                                                  "dovecot.service": "inactive"}
