@@ -490,6 +490,11 @@ PROGRAMS["mariadb"] = Spec(flags=F("--batch", "--skip-column-names", "-B", "-N")
                            need_one=F("-e", "--execute"), positional=max_pos(1))
 PROGRAMS["mysql"] = PROGRAMS["mariadb"]
 PROGRAMS["runuser"] = Spec(custom=_runuser)
+PROGRAMS["lslocks"] = Spec(flags=F("-n", "--noheadings", "-J", "--json", "-r", "--raw", "-u", "--notruncate", "-b",
+                                   "--bytes"), valued=V("-o", "--output", "-p", "--pid"), positional=no_pos)
+PROGRAMS["etckeeper"] = Spec(custom=lambda a: None if a[:2] == ["vcs", "log"] and all(
+    x in ("-1", "--oneline", "--stat", "--name-status") or x.startswith(("--format=", "--since=")) or
+    re.fullmatch(r"-n[0-9]+", x) for x in a[2:]) else "only etckeeper vcs log [-1|-nN|--oneline|--stat|--format=...]")
 PROGRAMS["doveadm"] = Spec(sub_first=True, subs={"mailbox": Spec(
     flags=F("-A"), valued=V("-u"),
     positional=words({"status": None, "list": None}, "doveadm mailbox command"))})
