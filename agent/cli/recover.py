@@ -115,6 +115,43 @@ class ClickUI:
                         "type reapply or stop") == "reapply"
 
 
+class UnattendedUI(ClickUI):
+    """--yes: progress is printed, but nothing is ever asked: a manual step or a typed
+    confirmation fails its step (a timer never hangs on a prompt)."""
+
+    def ask(self, prompt, validate):
+        from agent.recovery.executor import ExecutionError  # noqa: PLC0415
+
+        raise ExecutionError(f"unattended (--yes): {prompt!r} needs an operator; run without --yes")
+
+    def confirm_reapply(self, step, detail):
+        return False
+
+    def confirm_interrupt(self, argv, pid):
+        return True
+
+
+def write_drill_result(state_dir: str | Path, data: dict) -> Path | None:
+    """STATE_DIR/restore-drill.json: the last restore drill's outcome, for metrics and readiness."""
+    from agent.recovery.record import atomic_write_json  # noqa: PLC0415
+
+    steps = data.get("steps", {})
+    rd = steps.get("RD-03", {}) if isinstance(steps.get("RD-03"), dict) else {}
+    result = rd.get("result") if isinstance(rd.get("result"), dict) else {}
+    out = {"run_id": data.get("run_id"), "time": data.get("finished") or data.get("updated") or time.time(),
+           "status": data.get("status"), "success": data.get("status") == "completed",
+           "path": (data.get("params") or {}).get("path"), "tool": (data.get("params") or {}).get("tool"),
+           "snapshot": result.get("snapshot"), "snapshot_time": result.get("snapshot_time"),
+           "files": result.get("files"), "bytes": result.get("bytes"), "sampled": result.get("sampled"),
+           "detail": rd.get("detail") or (steps.get(data.get("failed_step") or "", {}) or {}).get("detail")}
+    p = Path(state_dir) / "restore-drill.json"
+    try:
+        atomic_write_json(p, out)
+    except OSError:
+        return None
+    return p
+
+
 def _baseline_for(app, ref: str | None, run_dir: Path | None = None):
     """(baseline dict or None, id/label, note)."""
     from agent import baseline as bl  # noqa: PLC0415
@@ -178,6 +215,8 @@ def recover() -> None:
 @click.option("--accept-changed-runbook", is_flag=True, help="Resume although the runbook file changed.")
 @click.option("--baseline", "baseline_ref", metavar="FILE|ID", help="Baseline to compare with (default: newest known-good, else newest stored).")
 @click.option("--json", "as_json", is_flag=True, help="Dry run: print the plan as JSON.")
+@click.option("--yes", "unattended", is_flag=True,
+              help="Unattended (timers): never ask; a manual step or typed confirmation fails its step.")
 @click.option("--chroot", is_flag=True,
               help="With --path.rootfs: run every command as `chroot ROOT ...` (needs root; ROOT must hold the tools). "
                    "Without it, --execute against a tree is refused and a dry run does not run commands.")
@@ -185,7 +224,7 @@ def recover() -> None:
 @click.pass_obj
 @pass_host_options
 def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, acks, accept_changed_runbook,
-            baseline_ref, as_json, chroot) -> int:
+            baseline_ref, as_json, chroot, unattended) -> int:
     """Run runbook NAME: a dry run by default, --execute to make changes, --resume RUN to continue.
 
     \b
@@ -233,7 +272,8 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     notifier = StatusClient(cfg.section("notify"), incident_id=incident)
     operator = app.operator()
     try:
-        ex = Executor(rb, host, params=kv, baseline=base, baseline_id=base_id, ui=ClickUI(), notifier=notifier,
+        ex = Executor(rb, host, params=kv, baseline=base, baseline_id=base_id,
+                      ui=UnattendedUI() if unattended else ClickUI(), notifier=notifier,
                       operator=operator, store=store, chroot=chroot)
     except ExecutionError as exc:
         raise click.UsageError(str(exc)) from None
@@ -255,6 +295,26 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
             app.echo(report.plan_text(items, rb, notes))
         return 1 if any(it.status == "error" for it in items) else 0
     skipmap = {s: reason or "" for s in skips}
+    if rb.id == "restore-drill":
+        try:
+            return _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                                   accept_changed_runbook)
+        finally:
+            last = store.list()[-1:] if store.dir.is_dir() else []
+            if last and last[0]["runbook"] == "restore-drill":
+                try:
+                    write_drill_result(cfg.state.dir, store.load(last[0]["run_id"]).data)
+                except RecordError:
+                    pass
+    return _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                           accept_changed_runbook)
+
+
+def _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                    accept_changed_runbook) -> int:
+    from agent.recovery.executor import ExecutionError, RunInterrupted  # noqa: PLC0415
+    from agent.recovery.record import LockedError, RecordError  # noqa: PLC0415
+
     try:
         if resume_id:
             rec = ex.resume(rec_data["run_id"], skips=skipmap, start_at=start_at, reason=reason, force=force,

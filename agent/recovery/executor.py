@@ -705,6 +705,8 @@ class Executor:
         if not step.until:
             out = self._call(step.verify, step, self._fill(step.verify))
             self._evidence(step, "verify", attempt, step.verify, out)
+            if isinstance(out.value, dict) and self.rec is not None:  # a typed summary (restore_compare ...)
+                self.rec.step(step.id)["result"] = out.value
             return out.passed, out.detail
         interval = float(step.until["interval_seconds"])
         deadline = time.monotonic() + float(step.until["deadline_seconds"])

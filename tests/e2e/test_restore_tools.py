@@ -110,3 +110,29 @@ def test_compare_finds_damage_in_the_restored_copy(tool, tmp_path, monkeypatch):
     (restored / "index.html").unlink()
     bad = D.RestoreCompare().run(cmp_args, ctx)
     assert not bad.passed and any("missing:" in p and "index.html" in p for p in bad.value["problems"])
+
+
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed (tests/run.sh installs it)")
+def test_unattended_drill_from_the_cli_writes_its_result(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    data = make_tree(tmp_path / "src")
+    repo, pw, env = make_repo("restic", tmp_path, data)
+    monkeypatch.setenv("RESTIC_CACHE_DIR", env["RESTIC_CACHE_DIR"])
+    monkeypatch.delenv("HWAGENT_RUNBOOKS_DIR", raising=False)
+    state = tmp_path / "state"
+    args = ["recover", "restore-drill", "--execute", "--yes", "--param", f"repo={repo}", "--param", f"password_file={pw}",
+            "--param", f"path={data}", "--param", f"scratch={tmp_path}/scratch/drill", "--param", "samples=3",
+            "--state-dir", str(state)]
+    r = CliRunner().invoke(cli, args, catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    res = json.loads((state / "restore-drill.json").read_text())
+    assert res["success"] is True and res["files"] == 33 and res["sampled"] == 3 and res["snapshot"]
+    (data / "index.html").unlink()  # the next drill restores the old snapshot: still fine
+    bad = [*args[:4], "--param", "repo=/nonexistent/repo", *args[6:]]
+    r = CliRunner().invoke(cli, bad, catch_exceptions=False)
+    assert r.exit_code == 1
+    res = json.loads((state / "restore-drill.json").read_text())
+    assert res["success"] is False and res["status"] == "failed"
