@@ -1,4 +1,4 @@
-"""restore_drill: the last restore drill's outcome (STATE_DIR/restore-drill.json).
+"""backup: the last restore drill's outcome (STATE_DIR/restore-drill.json).
 
 `agent recover restore-drill --execute --yes` (a timer) restores the newest backup into scratch
 and compares it with the snapshot's listing; the CLI writes the outcome to restore-drill.json in
@@ -41,7 +41,7 @@ def _int(v) -> int | None:
 
 
 class RestoreDrillCollector(BaseCollector):
-    name = "restore_drill"
+    name = "backup"
     default_interval = 300.0
     default_timeout = 5.0
     description = "outcome and age of the last restore drill (agent recover restore-drill)"
@@ -57,7 +57,8 @@ class RestoreDrillCollector(BaseCollector):
     def collect(self):
         p = self._path()
         if p is None or not p.exists():
-            raise NoData(f"no restore drill has run ({p or 'no state directory'})")
+            where = self.option("result_file") or "restore-drill.json in the state directory"
+            raise NoData(f"no restore drill has run yet (no {where}; see `agent recover show restore-drill`)")
         try:
             d = json.loads(p.read_text())
         except (OSError, ValueError) as exc:

@@ -95,3 +95,16 @@ def test_the_upgrade_steps_are_never_killed():
     assert rb.step("U-04").confirm["pattern"] == "^upgrade$"
     manual = [s.id for s in rb.steps if s.kind == "manual"]
     assert manual == ["U-06"]  # one confirmation before the upgrade (U-04's), the reboot is the only manual step
+
+
+def test_new_runbooks_are_show_able(monkeypatch):
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    monkeypatch.delenv("HWAGENT_RUNBOOKS_DIR", raising=False)
+    for name, expect in (("restore-drill", "RD-03 · Restore the newest snapshot"), ("os-updates", "U-03c · Preview"),
+                         ("data-restore", "D-05p3 · PostgreSQL: restore the dump"),
+                         ("config-restore", "CR-01 · etckeeper")):
+        r = CliRunner().invoke(cli, ["recover", "show", name], catch_exceptions=False)
+        assert r.exit_code == 0 and expect in r.output, r.output[:500]

@@ -1,4 +1,4 @@
-"""The restore drill's result: read by the restore_drill collector, exported as metrics, judged by
+"""The restore drill's result: read by the backup collector, exported as metrics, judged by
 backup.restore_drill (failed: critical; older than max_age_days: warning, boundary pinned)."""
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def test_no_drill_yet_is_not_present(tmp_path):
 
 
 def _snap(r):
-    return Snapshot(time=T, boot_id="b", readings=MappingProxyType({"restore_drill": (r,)}),
+    return Snapshot(time=T, boot_id="b", readings=MappingProxyType({"backup": (r,)}),
                     statuses=MappingProxyType({}))
 
 
