@@ -72,7 +72,10 @@ def test_age_boundary_and_failure():
 
 
 def test_metrics():
+    from agent.exporter.catalog import METRICS
+
     s = collect_samples(_snap(_drill()))
+    assert {m.name for m in METRICS if m.section == "backup"} <= set(s)  # every catalogued backup metric emitted
     lab = {"path": "/srv/www"}
     assert s["hwagent_restore_drill_success"] == [(lab, 1.0)]
     assert s["hwagent_restore_drill_last_run_timestamp_seconds"] == [(lab, T)]
