@@ -235,9 +235,9 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     """
     from agent.daemon import host_from_config  # noqa: PLC0415
     from agent.recovery import report  # noqa: PLC0415
-    from agent.recovery.executor import ExecutionError, Executor, RunInterrupted  # noqa: PLC0415
+    from agent.recovery.executor import ExecutionError, Executor  # noqa: PLC0415
     from agent.recovery.notify import StatusClient  # noqa: PLC0415
-    from agent.recovery.record import LockedError, RecordError, RunStore  # noqa: PLC0415
+    from agent.recovery.record import RecordError, RunStore  # noqa: PLC0415
 
     cfg = app.config()
     host = host_from_config(cfg)

@@ -35,15 +35,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import signal
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Callable, Mapping, Protocol
 
-from agent.host import CommandResult
 from agent.recovery import actions as A
 from agent.recovery import longrun
 from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RecordError, RunRecord, RunStore, new_run_id
@@ -161,7 +156,7 @@ class Executor:
                 supervisor = supervisor or longrun.Supervisor(prefix=["chroot", root])
             else:
                 self.commands_blocked = True
-                host = dataclasses.replace(host, runner=_not_run(root))
+                host = dataclasses.replace(host, runner=longrun.not_run_runner(root))
         elif host.runner is None:
             supervisor = supervisor or longrun.Supervisor()
         self.supervisor = supervisor  # None: the injected runner stands in for package managers too
@@ -212,7 +207,7 @@ class Executor:
             raise A.DryRunViolation(f"dry run refused to call mutating action {spec.action!r} of step {step.id}")
         host = self.host
         if phase == "apply" and not self.dry_run and self.supervisor is not None and longrun.never_killed(step):
-            host = _Supervised(self, step)
+            host = longrun.SupervisedHost(self, step)
         ctx = A.ActionContext(host, timeout=step.timeout_seconds, dry_run=self.dry_run, operator=self.operator,
                               baseline=self.baseline, live_baseline=self._live_baseline, ui=self.ui,
                               notifier=None if self.dry_run else self.notifier, answers=self._answers(),
@@ -390,7 +385,7 @@ class Executor:
             self.rec.audit("run_start", runbook=self.runbook.id, runbook_sha256=self.runbook.sha256,
                            operator=self.operator, params=self.params, baseline_id=self.baseline_id)
             self._apply_skips(skips or {}, start_at, reason)
-            with _stop_signals():
+            with longrun.stop_signals():
                 self._loop()
         return self.rec
 
@@ -438,7 +433,7 @@ class Executor:
             rec.audit("run_resume", operator=self.operator, boot_id=boot,
                       first_open=next((s.id for s in self.runbook.steps if d["steps"][s.id]["state"] not in DONE_STATES), None))
             self._apply_skips(skips or {}, start_at, reason)
-            with _stop_signals():
+            with longrun.stop_signals():
                 self._loop()
         return rec
 
@@ -760,56 +755,3 @@ def load_record(store: RunStore, run_id: str) -> RunRecord:
     except RecordError:
         raise
 
-
-def _not_run(root: str):
-    """The runner of a dry run against a tree: commands would read this machine, so none runs."""
-    def runner(argv, timeout, env=None):
-        return CommandResult(tuple(str(a) for a in argv), None, b"", b"", 0.0,
-                             f"not run: the host root is {root}; commands would read this machine, not the tree")
-    return runner
-
-
-class _Supervised:
-    """The host as an action sees it during a never-killed apply: everything as the real host,
-    except that ``run`` goes through the executor's :class:`longrun.Supervisor`."""
-
-    def __init__(self, ex: Executor, step: Step):
-        self._ex, self._step = ex, step
-
-    def __getattr__(self, name):
-        return getattr(self._ex.host, name)
-
-    def run(self, argv, timeout, env=None):
-        ex, step = self._ex, self._step
-        rec = ex.rec
-        assert rec is not None and ex.supervisor is not None
-        st = rec.step(step.id)
-
-        def on_spawn(child):
-            st["child"] = child
-            rec.save()
-            rec.audit("child_started", step=step.id, pid=child["pid"], argv=child["argv"])
-
-        def warn(text):
-            ex.ui.info(f"  {step.id}: {text}")
-            rec.audit("timeout_warning", step=step.id, detail=text)
-        return ex.supervisor.run(argv, timeout, env, out_dir=rec.store.dir / f"{rec.run_id}.out",
-                                 tag=f"{step.id}.{st.get('attempts', 0)}", boot_id=ex.host.boot_id(),
-                                 on_spawn=on_spawn, warn=warn, confirm_interrupt=ex.ui.confirm_interrupt)
-
-
-@contextmanager
-def _stop_signals():
-    """SIGTERM and SIGHUP stop an executing run like Ctrl-C does (recorded ``interrupted``)."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise longrun.Stopped(signal.Signals(signum).name)
-    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
-    try:
-        yield
-    finally:
-        for sig, h in old.items():
-            signal.signal(sig, h)

@@ -17,8 +17,11 @@ Killing ``apt-get``/``dpkg`` half-way leaves packages half-configured, so these 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import threading
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -150,3 +153,57 @@ class Supervisor:
                     raise
         out, err = child_output(child)
         return CommandResult(tuple(argv), rc, out, err, time.monotonic() - start, None)
+
+
+def not_run_runner(root: str):
+    """The runner of a dry run against a tree: commands would read this machine, so none runs."""
+    def runner(argv, timeout, env=None):
+        return CommandResult(tuple(str(a) for a in argv), None, b"", b"", 0.0,
+                             f"not run: the host root is {root}; commands would read this machine, not the tree")
+    return runner
+
+
+class SupervisedHost:
+    """The host as an action sees it during a never-killed apply: everything as the real host,
+    except that ``run`` goes through the executor's :class:`Supervisor`."""
+
+    def __init__(self, ex, step):
+        self._ex, self._step = ex, step
+
+    def __getattr__(self, name):
+        return getattr(self._ex.host, name)
+
+    def run(self, argv, timeout, env=None):
+        ex, step = self._ex, self._step
+        rec = ex.rec
+        assert rec is not None and ex.supervisor is not None
+        st = rec.step(step.id)
+
+        def on_spawn(child):
+            st["child"] = child
+            rec.save()
+            rec.audit("child_started", step=step.id, pid=child["pid"], argv=child["argv"])
+
+        def warn(text):
+            ex.ui.info(f"  {step.id}: {text}")
+            rec.audit("timeout_warning", step=step.id, detail=text)
+        return ex.supervisor.run(argv, timeout, env, out_dir=rec.store.dir / f"{rec.run_id}.out",
+                                 tag=f"{step.id}.{st.get('attempts', 0)}", boot_id=ex.host.boot_id(),
+                                 on_spawn=on_spawn, warn=warn, confirm_interrupt=ex.ui.confirm_interrupt)
+
+
+@contextmanager
+def stop_signals():
+    """SIGTERM and SIGHUP stop an executing run like Ctrl-C does (recorded ``interrupted``)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, frame):
+        raise Stopped(signal.Signals(signum).name)
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGHUP)}
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)

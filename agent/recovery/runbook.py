@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.recovery import actions as actions_mod
-from agent.recovery import actions_data  # noqa: F401 - registers the update/restore actions
+from agent.recovery import actions_data, actions_updates  # noqa: F401 - register the restore/update actions
 
 RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps"}
 STEP_KEYS = {"id", "title", "kind", "description", "instructions", "estimate_seconds", "timeout_seconds",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from agent.recovery import actions_data as D
+from agent.recovery import actions_updates as D
 from agent.recovery import longrun
 from agent.recovery import runbook as rbm
 from agent.recovery.executor import Executor, NullUI
