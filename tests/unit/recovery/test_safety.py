@@ -432,3 +432,46 @@ def test_data_restore_stops_every_writer_of_a_mail_store(tmp_path):
     assert rec.data["steps"]["D-07a3"]["state"] == "not_applicable"
     assert ("systemctl", "stop", "dovecot.service") in runner.calls and state == {"postfix.service": "inactive",
                                                                                   "dovecot.service": "inactive"}
+
+
+DPKG_CHILD = """
+import sys, pathlib
+from agent.host import Host, HostPaths
+from agent.recovery import longrun
+from agent.recovery.executor import Executor, NullUI
+from agent.recovery.record import RunStore
+from tests.unit.recovery.support import runbook
+tmp = pathlib.Path(sys.argv[1])
+(tmp / "proc/sys/kernel/random").mkdir(parents=True, exist_ok=True)
+(tmp / "proc/sys/kernel/random/boot_id").write_text("boot-1\\n")
+ex = Executor(runbook(open(sys.argv[2]).read()), Host(paths=HostPaths(procfs=str(tmp / "proc"))), ui=NullUI(),
+              store=RunStore(tmp / "state"), supervisor=longrun.Supervisor(poll=0.05))
+try:
+    ex.start()
+except Exception as exc:
+    print("child", (exc.child or {}).get("pid"), flush=True)
+    sys.exit(130)
+"""
+
+
+def test_sigterm_during_a_package_manager_stops_the_agent_not_the_command(tmp_path):
+    marker = tmp_path / "done"
+    book = tmp_path / "u.toml"
+    book.write_text(dpkg_book(fake_dpkg(tmp_path, 2.0), marker, timeout=60))
+    p = subprocess.Popen([PY, "-c", DPKG_CHILD, str(tmp_path), str(book)], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    audit = tmp_path / "state/runs/audit.jsonl"
+    for _ in range(200):
+        if audit.exists() and "child_started" in audit.read_text():
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGTERM)
+    out, _ = p.communicate(timeout=30)
+    assert p.returncode == 130 and out.startswith("child ")
+    assert not marker.exists()  # the agent stopped while dpkg still ran ...
+    rec = json.loads(next((tmp_path / "state/runs").glob("*-u-*.json")).read_text())
+    assert rec["status"] == "interrupted" and rec["interrupted_by"] == "SIGTERM"
+    for _ in range(100):  # ... and dpkg finished on its own: it was never signalled
+        if marker.exists():
+            break
+        time.sleep(0.1)
+    assert marker.read_text() == "configured"
