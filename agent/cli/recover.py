@@ -101,10 +101,55 @@ class ClickUI:
 
         raise ExecutionError(f"no valid answer to {prompt!r} after {self.MAX_TRIES} tries")
 
+    def confirm_interrupt(self, argv, pid):
+        """Ctrl-C while a never-killed command runs: ask; the command keeps running either way."""
+        click.echo(f"\n  {argv[0]} (pid {pid}) is a package manager or uninterruptible step and is NOT stopped by "
+                   "Ctrl-C (killing it can leave packages half-configured).")
+        click.echo("  Really interrupt the agent? The command keeps running; `--resume` waits for it. [y/N]: ", nl=False)
+        line = sys.stdin.readline()
+        return line.strip().lower() in ("y", "yes")
+
     def confirm_reapply(self, step, detail):
         click.echo(f"  step {step.id} was interrupted while applying and its verify fails: {detail}")
         return self.ask("Type 'reapply' to run its apply again, or 'stop'", lambda v: None if v in ("reapply", "stop") else
                         "type reapply or stop") == "reapply"
+
+
+class UnattendedUI(ClickUI):
+    """--yes: progress is printed, but nothing is ever asked: a manual step or a typed
+    confirmation fails its step (a timer never hangs on a prompt)."""
+
+    def ask(self, prompt, validate):
+        from agent.recovery.executor import ExecutionError  # noqa: PLC0415
+
+        raise ExecutionError(f"unattended (--yes): {prompt!r} needs an operator; run without --yes")
+
+    def confirm_reapply(self, step, detail):
+        return False
+
+    def confirm_interrupt(self, argv, pid):
+        return True
+
+
+def write_drill_result(state_dir: str | Path, data: dict) -> Path | None:
+    """STATE_DIR/restore-drill.json: the last restore drill's outcome, for metrics and readiness."""
+    from agent.recovery.record import atomic_write_json  # noqa: PLC0415
+
+    steps = data.get("steps", {})
+    rd = steps.get("RD-03", {}) if isinstance(steps.get("RD-03"), dict) else {}
+    result = rd.get("result") if isinstance(rd.get("result"), dict) else {}
+    out = {"run_id": data.get("run_id"), "time": data.get("finished") or data.get("updated") or time.time(),
+           "status": data.get("status"), "success": data.get("status") == "completed",
+           "path": (data.get("params") or {}).get("path"), "tool": (data.get("params") or {}).get("tool"),
+           "snapshot": result.get("snapshot"), "snapshot_time": result.get("snapshot_time"),
+           "files": result.get("files"), "bytes": result.get("bytes"), "sampled": result.get("sampled"),
+           "detail": rd.get("detail") or (steps.get(data.get("failed_step") or "", {}) or {}).get("detail")}
+    p = Path(state_dir) / "restore-drill.json"
+    try:
+        atomic_write_json(p, out)
+    except OSError:
+        return None
+    return p
 
 
 def _baseline_for(app, ref: str | None, run_dir: Path | None = None, other_board: bool = False):
@@ -183,11 +228,16 @@ def recover() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Dry run: print the plan as JSON.")
 @click.option("--host", "host_name", metavar="NAME", help="Run for server NAME from another machine (its board is dead): "
               "templates use NAME; carry the run over with `agent recover import`.")
+@click.option("--yes", "unattended", is_flag=True,
+              help="Unattended (timers): never ask; a manual step or typed confirmation fails its step.")
+@click.option("--chroot", is_flag=True,
+              help="With --path.rootfs: run every command as `chroot ROOT ...` (needs root; ROOT must hold the tools). "
+                   "Without it, --execute against a tree is refused and a dry run does not run commands.")
 @host_options
 @click.pass_obj
 @pass_host_options
 def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, acks, accept_changed_runbook,
-            baseline_ref, as_json, host_name=None) -> int:
+            baseline_ref, as_json, host_name=None, chroot=False, unattended=False) -> int:
     """Run runbook NAME: a dry run by default, --execute to make changes, --resume RUN to continue.
 
     \b
@@ -198,9 +248,9 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     """
     from agent.daemon import host_from_config  # noqa: PLC0415
     from agent.recovery import report  # noqa: PLC0415
-    from agent.recovery.executor import ExecutionError, Executor, RunInterrupted  # noqa: PLC0415
+    from agent.recovery.executor import ExecutionError, Executor  # noqa: PLC0415
     from agent.recovery.notify import StatusClient  # noqa: PLC0415
-    from agent.recovery.record import LockedError, RecordError, RunStore  # noqa: PLC0415
+    from agent.recovery.record import RecordError, RunStore  # noqa: PLC0415
 
     cfg = app.config()
     host = host_from_config(cfg)
@@ -235,8 +285,9 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
     notifier = StatusClient(cfg.section("notify"), incident_id=incident)
     operator = app.operator()
     try:
-        ex = Executor(rb, host, params=kv, baseline=base, baseline_id=base_id, ui=ClickUI(), notifier=notifier,
-                      operator=operator, store=store)
+        ex = Executor(rb, host, params=kv, baseline=base, baseline_id=base_id,
+                      ui=UnattendedUI() if unattended else ClickUI(), notifier=notifier,
+                      operator=operator, store=store, chroot=chroot)
     except ExecutionError as exc:
         raise click.UsageError(str(exc)) from None
     ex.host_name = host_name or (rec_data or {}).get("host") or None
@@ -259,9 +310,35 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         if as_json:
             app.echo(report.dumps(report.plan_json(items)))
         else:
-            app.echo(report.plan_text(items, rb))
+            notes = []
+            if ex.commands_blocked:
+                notes.append(f"Host root is {ex.tree_root}: file checks read the tree; commands were NOT run "
+                             "(they would read this machine, not the tree). --chroot runs them inside the tree.")
+            elif ex.chroot:
+                notes.append(f"Host root is {ex.tree_root}: every command ran as `chroot {ex.tree_root} ...`.")
+            app.echo(report.plan_text(items, rb, notes))
         return 1 if any(it.status == "error" for it in items) else 0
     skipmap = {s: reason or "" for s in skips}
+    if rb.id == "restore-drill":
+        try:
+            return _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                                   accept_changed_runbook)
+        finally:
+            last = store.list()[-1:] if store.dir.is_dir() else []
+            if last and last[0]["runbook"] == "restore-drill":
+                try:
+                    write_drill_result(cfg.state.dir, store.load(last[0]["run_id"]).data)
+                except RecordError:
+                    pass
+    return _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                           accept_changed_runbook)
+
+
+def _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
+                    accept_changed_runbook) -> int:
+    from agent.recovery.executor import ExecutionError, RunInterrupted  # noqa: PLC0415
+    from agent.recovery.record import LockedError, RecordError  # noqa: PLC0415
+
     try:
         if resume_id:
             rec = ex.resume(rec_data["run_id"], skips=skipmap, start_at=start_at, reason=reason, force=force,
@@ -270,6 +347,9 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
             rec = _start(ex, store, base, skipmap, start_at, reason, force, app)
     except RunInterrupted as exc:
         app.echo(f"\n{exc}", err=True)
+        if exc.child:
+            app.echo(f"{exc.child['argv'][0]} (pid {exc.child['pid']}) keeps running; the resume waits for it to "
+                     "finish before it verifies the step.", err=True)
         return EXIT_INTERRUPTED
     except LockedError as exc:
         raise click.ClickException(str(exc)) from None
@@ -442,7 +522,13 @@ def list_cmd(app, runbooks: bool, as_json: bool) -> None:
             app.echo(f"runbooks in {d}:")
             app.echo(table(("ID", "STEPS", "TITLE"), [(r["id"], r["steps"], r["error"] or r["title"]) for r in rows]))
         return
-    rows = RunStore(app.config().state.dir).list()
+    store = RunStore(app.config().state.dir)
+    try:
+        for rid in store.reap_stale():
+            app.echo(f"note: run {rid} said running, but its process is gone: marked interrupted", err=True)
+    except OSError:
+        pass  # read-only state directory: list as recorded
+    rows = store.list()
     if as_json:
         app.echo(json.dumps(rows, indent=2))
         return
@@ -452,6 +538,54 @@ def list_cmd(app, runbooks: bool, as_json: bool) -> None:
     app.echo(table(("RUN", "RUNBOOK", "STATUS", "DONE", "CURRENT", "UPDATED"),
                    [(r["run_id"], r["runbook"], r["status"], f"{r['done']}/{r['total']}", r["current_step"] or "",
                      time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["updated"])) if r["updated"] else "") for r in rows]))
+
+
+@recover.command("audit")
+@click.option("--verify", "verify", is_flag=True, help="Check the hash chain; exit 1 when a line was changed or removed.")
+@click.option("--run", "run_id", metavar="RUN", help="Only the lines of run RUN.")
+@click.option("--json", "as_json", is_flag=True, help="Print the lines as JSON Lines.")
+@click.option("--state-dir", "state_dir", metavar="DIR", help="State directory (config state.dir).")
+@click.pass_obj
+@_state_dir
+def audit_cmd(app, verify: bool, run_id: str | None, as_json: bool) -> int:
+    """Print the append-only audit log of recovery runs; --verify checks its hash chain.
+
+    Every line holds the sha256 of the line before it, so an edited, inserted or removed line
+    breaks the chain at that point.
+
+    \b
+    Examples:
+      agent recover audit --verify
+      agent recover audit --run 20261125T010203Z-mainboard-swap-1a2b
+    """
+    from agent.recovery.record import RunStore  # noqa: PLC0415
+
+    store = RunStore(app.config().state.dir)
+    p = store.dir / "audit.jsonl"
+    if verify:
+        ok, detail = store.verify_audit()
+        n = sum(1 for _ in p.open("rb")) if p.exists() else 0
+        app.echo(f"audit log {p}: {n} line(s), {detail}", err=not ok)
+        return 0 if ok else 1
+    if not p.exists():
+        app.echo("no audit log yet")
+        return 0
+    for raw in p.read_text(errors="replace").splitlines():
+        try:
+            line = json.loads(raw)
+        except ValueError:
+            app.echo(f"(not JSON) {raw[:200]}")
+            continue
+        if run_id and not str(line.get("run_id", "")).startswith(run_id):
+            continue
+        if as_json:
+            app.echo(raw)
+            continue
+        t = line.get("time")
+        when = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime(t)) if isinstance(t, (int, float)) else "-"
+        extra = " ".join(f"{k}={v}" for k, v in sorted(line.items()) if k not in ("time", "event", "prev", "run_id"))
+        app.echo(f"{when} {line.get('run_id', '-')} {line.get('event')} {extra}"[:400])
+    return 0
 
 
 COMMANDS = (recover,)

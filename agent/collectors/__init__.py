@@ -10,6 +10,7 @@ from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.ipmi import IpmiCollector
 from agent.collectors.kernel_log import KernelLogCollector
 from agent.collectors.mdraid import MdraidCollector
+from agent.collectors.restore_drill import RestoreDrillCollector
 from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
 from agent.collectors.thermal import ThermalCollector
@@ -25,6 +26,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     SmartCollector,
     KernelLogCollector,
     BaselineCollector,
+    RestoreDrillCollector,
 )
 
 COLLECTORS_BY_NAME: dict[str, type[BaseCollector]] = {c.name: c for c in COLLECTORS}

@@ -135,6 +135,11 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_md_sync_completed_ratio", "gauge", "ratio", "Progress of the running md sync action (0-1); absent when idle.", "device", section="platform"),
     M("hwagent_board_health", "gauge", "", "Mainboard health score from correlated evidence, 0 (failing) to 1 (no evidence): 1 - points/100; see board.failing and the README.", section="platform"),
     M("hwagent_board_evidence_points", "gauge", "", "Evidence points per signal class behind hwagent_board_health (memory_spread, pcie_spread, multi_disk_io, power, vrm_temperature, resets, platform_errors, cmos_battery).", "signal", section="platform"),
+    M("hwagent_restore_drill_last_run_timestamp_seconds", "gauge", "seconds", "When the last restore drill (agent recover restore-drill) finished, per restored path.", "path", section="backup"),
+    M("hwagent_restore_drill_success", "gauge", "", "1 when the last restore drill restored the newest snapshot and it matched the snapshot listing (counts, sizes, sampled checksums), else 0.", "path", section="backup"),
+    M("hwagent_restore_drill_snapshot_timestamp_seconds", "gauge", "seconds", "When the snapshot restored by the last drill was taken.", "path", section="backup"),
+    M("hwagent_restore_drill_files", "gauge", "", "Regular files in the snapshot path the last drill restored and compared.", "path", section="backup"),
+    M("hwagent_restore_drill_bytes", "gauge", "bytes", "Bytes in the regular files the last drill restored and compared.", "path", section="backup"),
     # --- kernel log: events from /dev/kmsg, journal, pstore ------------------------------------------
     M("hwagent_kernel_events_total", "counter", "", "Hardware events classified from the kernel log since the agent started (not since boot; records replayed from the ring buffer after a restart are not counted twice), by event class and severity.", "class", "severity", section="kernel"),
     M("hwagent_kernel_log_records_total", "counter", "", "Kernel log records read since the agent started (/dev/kmsg records or journal entries).", section="kernel"),

@@ -147,3 +147,21 @@ def board(snap: Snapshot, emit: Emit) -> None:
 
 
 SAMPLERS = (edac, aer, ipmi, md, board)
+
+
+def restore_drill(snap, emit) -> None:
+    from agent.model.backup import RestoreDrill  # noqa: PLC0415
+
+    for d in snap.of_type(RestoreDrill):
+        lab = {"path": d.path}
+        emit("hwagent_restore_drill_last_run_timestamp_seconds", lab, d.time)
+        emit("hwagent_restore_drill_success", lab, 1 if d.success else 0)
+        if d.snapshot_time is not None:
+            emit("hwagent_restore_drill_snapshot_timestamp_seconds", lab, d.snapshot_time)
+        if d.files is not None:
+            emit("hwagent_restore_drill_files", lab, d.files)
+        if d.bytes is not None:
+            emit("hwagent_restore_drill_bytes", lab, d.bytes)
+
+
+SAMPLERS = (*SAMPLERS, restore_drill)

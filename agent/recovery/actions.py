@@ -3,7 +3,7 @@
 ========================  =========  ==============================================================
 action                    read-only  what it does
 ========================  =========  ==============================================================
-``probe``                 yes        run an argv that only reads (checked against READ_ONLY_RULES)
+``probe``                 yes        run an argv that only reads (checked against readonly.py's allow-list)
 ``run``                   no         run an argv that may change the host
 ``read_file``             yes        read a host file and test its content
 ``baseline_diff``         yes        diff the stored baseline against a live capture
@@ -31,6 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
+from agent.recovery.readonly import argv_read_only  # noqa: F401 - the allow-list lives there
+
 OUTPUT_HEAD = 4000
 OUTPUT_TAIL = 2000
 
@@ -47,186 +49,6 @@ class SpecError(Exception):
 
 class DryRunViolation(Exception):
     """Something tried to change the host during a dry run (a bug; the run stops)."""
-
-
-# ---- read-only classification ------------------------------------------------------------------
-
-def _subcommand_in(allowed: set[str]):
-    def rule(args: list[str]) -> str | None:
-        sub = next((a for a in args if not a.startswith("-")), None)
-        if sub is None and "" in allowed:
-            return None
-        return None if sub in allowed else f"subcommand {sub!r} is not read-only (allowed: {', '.join(sorted(a for a in allowed if a))})"
-    return rule
-
-
-def _flags_forbidden(forbidden: set[str], prefixes: tuple[str, ...] = ()):
-    def rule(args: list[str]) -> str | None:
-        for a in args:
-            if a in forbidden or (prefixes and a.startswith(prefixes)):
-                return f"option {a!r} changes the host"
-        return None
-    return rule
-
-
-def _flags_required_any(allowed: set[str]):
-    """Every option must be one of ``allowed``; positional arguments are free."""
-    def rule(args: list[str]) -> str | None:
-        opts = [a for a in args if a.startswith("-")]
-        if not opts:
-            return "needs one of " + ", ".join(sorted(allowed))
-        for a in opts:
-            if a.split("=", 1)[0] not in allowed:
-                return f"option {a!r} is not known to be read-only (allowed: {', '.join(sorted(allowed))})"
-        return None
-    return rule
-
-
-def _mdadm(args: list[str]) -> str | None:
-    ok = {"--detail", "-D", "--examine", "-E", "--query", "-Q", "--scan", "-s", "--brief", "-b", "--verbose", "-v",
-          "--misc", "--export", "-Y", "--test", "-t", "--wait", "-W"}
-    if not any(a in ("--detail", "-D", "--examine", "-E", "--query", "-Q", "--wait", "-W") for a in args):
-        return "only mdadm --detail/--examine/--query/--wait are read-only"
-    bad = [a for a in args if a.startswith("-") and a not in ok]
-    return f"option {bad[0]!r} is not read-only" if bad else None
-
-
-def _zpool(args: list[str]) -> str | None:
-    pos = [a for a in args if not a.startswith("-")]
-    if not pos:
-        return "needs a subcommand"
-    sub = pos[0]
-    if sub in ("status", "list", "get", "iostat", "history", "events"):
-        return None
-    if sub == "import":
-        # listing importable pools: only -d DIR options, no pool name
-        rest = args[args.index("import") + 1:]
-        i = 0
-        while i < len(rest):
-            if rest[i] == "-d" and i + 1 < len(rest):
-                i += 2
-                continue
-            return "zpool import with a pool name (or other options) imports; only the listing form is read-only"
-        return None
-    return f"zpool {sub} is not read-only"
-
-
-def _efibootmgr(args: list[str]) -> str | None:
-    return None if all(a in ("-v", "--verbose") for a in args) else "only efibootmgr [-v] (listing) is read-only"
-
-
-def _storcli(args: list[str]) -> str | None:
-    low = [a.lower() for a in args]
-    if "show" not in low:
-        return "only storcli ... show is read-only"
-    for a in low:
-        if a in ("set", "start", "stop", "del", "delete", "import", "add", "begin", "suspend", "resume", "clear",
-                 "flush", "download", "erase", "insert", "pause", "spinup", "spindown", "offline", "online", "missing"):
-            return f"{a!r} changes the controller"
-    return None
-
-
-def _find(args: list[str]) -> str | None:
-    for a in args:
-        if a in ("-delete", "-exec", "-execdir", "-ok", "-okdir", "-fprint", "-fprint0", "-fprintf", "-fls"):
-            return f"find {a} can change the host"
-    return None
-
-
-def _curl(args: list[str]) -> str | None:
-    for i, a in enumerate(args):
-        if a in ("-d", "--data", "--data-binary", "--data-raw", "-F", "--form", "-T", "--upload-file", "-X",
-                 "--request", "-O", "--remote-name", "-K", "--config") or a.startswith(("--data", "-X")):
-            return f"curl {a} sends or writes"
-        if a in ("-o", "--output") and (i + 1 >= len(args) or args[i + 1] != "/dev/null"):
-            return "curl -o writes a file (only -o /dev/null is allowed)"
-    return None
-
-
-def _needrestart(args: list[str]) -> str | None:
-    if "-b" not in args:
-        return "only needrestart -b (batch report) is read-only"
-    if "-r" in args and args[args.index("-r") + 1: args.index("-r") + 2] != ["l"]:
-        return "needrestart -r other than l restarts services"
-    return None
-
-
-def _any(_args: list[str]) -> str | None:
-    return None
-
-
-READ_ONLY_RULES: dict[str, Callable[[list[str]], str | None]] = {
-    **{p: _any for p in ("cat", "grep", "egrep", "zgrep", "ls", "stat", "test", "[", "readlink", "realpath",
-                         "findmnt", "lsblk", "blkid", "uname", "id", "date", "hostname", "sha256sum", "md5sum", "cmp",
-                         "diff", "wc", "head", "tail", "du", "df", "free", "lspci", "lsusb", "lsmod", "modinfo",
-                         "dmidecode", "dpkg-query", "getent", "ping", "lsinitramfs", "true", "false", "sensors",
-                         "nproc", "lscpu", "uptime", "sort", "uniq", "cut", "jq", "awk", "sleep", "echo", "printf",
-                         "debconf-show", "findfs", "wipefs-list")},
-    "find": _find,
-    "curl": _curl,
-    "ip": _flags_forbidden({"set", "add", "del", "delete", "flush", "change", "replace", "append", "-batch", "-b",
-                            "exec", "up", "down"}),
-    "ethtool": _flags_forbidden({"-s", "--change", "-K", "--offload", "-G", "-A", "-C", "-E", "-f", "--flash", "-p",
-                                 "--identify", "-r", "--negotiate", "-L", "-X", "-W", "-s"}),
-    "journalctl": _flags_forbidden({"--rotate", "--flush", "--sync", "--relinquish-var", "--smart-relinquish-var",
-                                    "--setup-keys"}, ("--vacuum",)),
-    "dmesg": _flags_forbidden({"-c", "-C", "--clear", "--read-clear", "-D", "-E", "--console-off", "--console-on",
-                               "-n", "--console-level"}),
-    "mdadm": _mdadm,
-    "smartctl": _flags_forbidden({"-t", "--test", "-s", "--smart", "-o", "--offlineauto", "-S", "--saveauto", "-X",
-                                  "--abort", "-g", "--get", "--set"}),
-    "zpool": _zpool,
-    "zfs": _subcommand_in({"list", "get"}),
-    "efibootmgr": _efibootmgr,
-    "sgdisk": _flags_required_any({"-p", "--print", "-v", "--verify", "-i", "--info", "-O", "--print-mbr"}),
-    "sfdisk": _flags_required_any({"-d", "--dump", "-l", "--list", "-J", "--json", "-V", "--verify", "-s", "--show-size"}),
-    "systemctl": _subcommand_in({"is-active", "is-enabled", "is-failed", "status", "show", "list-units",
-                                 "list-unit-files", "list-timers", "list-dependencies", "cat", "get-default"}),
-    "timedatectl": _subcommand_in({"", "show", "status", "timesync-status", "show-timesync"}),
-    "hwclock": _flags_required_any({"--show", "-r", "--get", "--utc", "-u", "--verbose"}),
-    "dpkg": _flags_required_any({"-s", "--status", "-l", "--list", "-L", "--listfiles", "--audit", "-C",
-                                 "--get-selections", "-S", "--search", "--print-architecture"}),
-    "apt-mark": _subcommand_in({"showhold", "showmanual", "showauto", "showinstall", "showremove", "showpurge"}),
-    "apt": _subcommand_in({"list", "policy", "show", "search"}),
-    "apt-cache": _subcommand_in({"policy", "show", "search", "depends", "rdepends", "madison", "showpkg", "stats"}),
-    "apt-get": _subcommand_in({"check"}),
-    "needrestart": _needrestart,
-    "mokutil": _flags_required_any({"--sb-state", "--list-enrolled", "-l", "--list-new", "-N", "--test-key", "-t"}),
-    "storcli": _storcli, "storcli64": _storcli, "perccli": _storcli, "perccli64": _storcli,
-    "restic": _subcommand_in({"snapshots", "check", "ls", "stats", "dump", "cat", "find", "diff", "version"}),
-    "borg": _subcommand_in({"list", "info", "check", "diff"}),
-    "ipmitool": _subcommand_in({"sensor", "sdr", "fru", "mc", "lan", "chassis", "sel"}),
-    "udevadm": _subcommand_in({"info"}),
-    "findmnt-verify": _any,
-    "rsync": _flags_required_any({"-n", "--dry-run", "-a", "-H", "-A", "-X", "--numeric-ids", "-c", "--checksum",
-                                  "-i", "--itemize-changes", "--delete", "-r", "-v"}),
-    "pg_restore": _flags_required_any({"-l", "--list"}),
-    "named-checkconf": _any, "postqueue": _flags_required_any({"-p"}),
-    "mariadb-check": _flags_required_any({"--databases", "-B", "-c", "--check"}),
-}
-# second-level checks for programs whose subcommands are read-only only in some forms
-_SUB_GUARDS: dict[str, Callable[[list[str]], str | None]] = {
-    "ipmitool": lambda a: next((f"ipmitool {x} changes the BMC" for x in a if x in ("set", "clear", "power", "reset",
-                                                                                     "bootdev", "policy", "cold", "warm",
-                                                                                     "identify", "selftest")), None),
-    "rsync": lambda a: None if ("-n" in a or "--dry-run" in a) else "rsync without --dry-run writes",
-    "borg": lambda a: "borg check --repair writes" if "--repair" in a else None,
-}
-
-
-def argv_read_only(argv: Sequence[str]) -> tuple[bool, str]:
-    """Is this argv known to leave the host unchanged? -> (verdict, reason)."""
-    if not argv:
-        return False, "empty argv"
-    prog = str(argv[0]).rsplit("/", 1)[-1]
-    rule = READ_ONLY_RULES.get(prog)
-    if rule is None:
-        return False, f"{prog} is not in the read-only command list"
-    args = [str(a) for a in argv[1:]]
-    reason = rule(args)
-    if reason is None and prog in _SUB_GUARDS:
-        reason = _SUB_GUARDS[prog](args)
-    return (reason is None), (reason or "read-only")
 
 
 # ---- predicates --------------------------------------------------------------------------------

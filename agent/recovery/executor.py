@@ -16,16 +16,31 @@ nothing. Resume starts at the first step that is not done and always runs that s
 again instead of trusting the record; a step found ``applying`` (the process died mid-apply) is
 verified before anything is re-applied, and a non-idempotent apply is only repeated when the
 operator says so.
+
+Host root: with ``--path.rootfs`` other than ``/`` file checks read the tree but a command would
+run on *this* machine. So ``--execute`` against a tree is refused unless ``chroot=True`` (every
+command runs as ``chroot ROOT argv``), and a dry run against a tree does not run commands at all:
+those checks are reported ``not_run`` and the plan says so. An injected runner (recorded output,
+tests) is the tree's own command seam and is used as is.
+
+Package-manager steps and steps marked ``uninterruptible`` run under
+:class:`longrun.Supervisor` (never killed; see there); a resume waits for such a child that is
+still running before it verifies. SIGTERM and SIGHUP stop the agent like Ctrl-C (the run is
+recorded ``interrupted``). The live baseline is captured once per run and again only after a
+step changed something.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
 from agent.recovery import actions as A
+from agent.recovery import longrun
 from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RecordError, RunRecord, RunStore, new_run_id
 from agent.recovery.runbook import ActionSpec, Runbook, Step
 from agent.recovery.template import Context, TemplateError, Unresolved, fill, fill_obj
@@ -40,6 +55,7 @@ class RunInterrupted(Exception):
         super().__init__(f"run {run_id} interrupted at step {step_id}; continue with `agent recover --resume {run_id}`")
         self.run_id = run_id
         self.step_id = step_id
+        self.child: dict[str, Any] | None = None  # a never-killed command that keeps running
 
 
 class UI(Protocol):
@@ -48,6 +64,7 @@ class UI(Protocol):
     def show_manual(self, step: Step, instructions: str, verify: str) -> None: ...
     def ask(self, prompt: str, validate: Callable[[str], str | None]) -> str: ...
     def confirm_reapply(self, step: Step, detail: str) -> bool: ...
+    def confirm_interrupt(self, argv, pid: int) -> bool: ...
 
 
 class NullUI:
@@ -78,6 +95,10 @@ class NullUI:
     def confirm_reapply(self, step, detail):
         return self.reapply
 
+    def confirm_interrupt(self, argv, pid):
+        self.lines.append(f"interrupt while {argv[0]} (pid {pid}) runs: it keeps running")
+        return True
+
 
 def validate_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, str]:
     out: dict[str, str] = {}
@@ -105,7 +126,7 @@ def validate_params(runbook: Runbook, given: Mapping[str, str]) -> dict[str, str
 @dataclass
 class PlanItem:
     step: Step
-    status: str  # already_done | would_run | not_applicable | ok | failing | error
+    status: str  # already_done | would_run | not_applicable | ok | failing | not_run | error
     detail: str = ""
     check: str | None = None
     apply: str | None = None
@@ -121,8 +142,25 @@ class Executor:
                  notifier: Any = None, operator: str = "unknown", store: RunStore | None = None,
                  clock: Callable[[], float] = time.time, sleep: Callable[[float], None] = time.sleep,
                  live_baseline: Callable[[], Mapping[str, Any]] | None = None,
-                 on_transition: Callable[[str, str], None] | None = None):
+                 on_transition: Callable[[str, str], None] | None = None, chroot: bool = False,
+                 supervisor: longrun.Supervisor | None = None):
         self.runbook = runbook
+        root = str(host.path("/"))
+        self.tree_root = None if root == "/" else root
+        self.commands_blocked = False  # a tree root without chroot: commands would read this machine
+        self.chroot = bool(chroot and self.tree_root and host.runner is None)
+        if self.tree_root and host.runner is None:
+            if chroot:
+                outer = dataclasses.replace(host, paths=dataclasses.replace(host.paths, rootfs="/"), runner=None)
+                host = dataclasses.replace(host, runner=lambda argv, t, env=None: outer.run(["chroot", root, *argv], t, env))
+                supervisor = supervisor or longrun.Supervisor(prefix=["chroot", root])
+            else:
+                self.commands_blocked = True
+                host = dataclasses.replace(host, runner=longrun.not_run_runner(root))
+        elif host.runner is None:
+            supervisor = supervisor or longrun.Supervisor()
+        self.supervisor = supervisor  # None: the injected runner stands in for package managers too
+        self.captures = 0
         self.host = host
         self.params = validate_params(runbook, dict(params or {}))
         self.baseline = baseline
@@ -145,6 +183,7 @@ class Executor:
     # ---- internals -------------------------------------------------------------------------------
     def _live_baseline(self) -> Mapping[str, Any]:
         if self._live is None:
+            self.captures += 1
             if self._live_factory is not None:
                 self._live = self._live_factory()
             else:
@@ -164,11 +203,14 @@ class Executor:
     def _fill(self, spec: ActionSpec, lenient: bool = False) -> dict[str, Any]:
         return fill_obj(dict(spec.args), self._ctx(), (lambda ref: f"<{ref}>") if lenient else None)
 
-    def _call(self, spec: ActionSpec, step: Step, args: Mapping[str, Any]) -> A.Outcome:
+    def _call(self, spec: ActionSpec, step: Step, args: Mapping[str, Any], phase: str = "") -> A.Outcome:
         action = A.ACTIONS[spec.action]
         if self.dry_run and not action.read_only:
             raise A.DryRunViolation(f"dry run refused to call mutating action {spec.action!r} of step {step.id}")
-        ctx = A.ActionContext(self.host, timeout=step.timeout_seconds, dry_run=self.dry_run, operator=self.operator,
+        host = self.host
+        if phase == "apply" and not self.dry_run and self.supervisor is not None and longrun.never_killed(step):
+            host = longrun.SupervisedHost(self, step)
+        ctx = A.ActionContext(host, timeout=step.timeout_seconds, dry_run=self.dry_run, operator=self.operator,
                               baseline=self.baseline, live_baseline=self._live_baseline, ui=self.ui,
                               notifier=None if self.dry_run else self.notifier, answers=self._answers(),
                               step_id=step.id, run_id=self.rec.run_id if self.rec else "", sleep=self.sleep,
@@ -217,9 +259,9 @@ class Executor:
         """The dry run: fill templates, run read-only checks, describe everything else."""
         self.dry_run = True
         items = []
+        self._live = None  # one capture for the whole dry run: nothing changes during it
         try:
             for step in self.runbook.steps:
-                self._live = None
                 items.append(self._plan_step(step))
         finally:
             self.dry_run = False
@@ -242,6 +284,10 @@ class Executor:
                 want = step.confirm.get("equals") or f"/{step.confirm.get('pattern')}/"
                 item.confirm = (fill(step.confirm["prompt"], self._ctx(), lambda r: f"<{r}>") + " (typed: "
                                 + fill(want, self._ctx(), lambda r: f"<{r}>") + ")")
+            blocked = self._blocked(step)
+            if blocked:
+                item.status, item.detail = "not_run", blocked
+                return item
             if step.check is not None:
                 out = self._call(step.check, step, self._fill(step.check))
                 item.results.append({"phase": "check", "passed": out.passed, "detail": out.detail, "value": out.value,
@@ -264,6 +310,18 @@ class Executor:
         except TemplateError as exc:
             item.status, item.detail = "error", str(exc)
         return item
+
+    def _blocked(self, step: Step) -> str | None:
+        """In a dry run against a tree: the reason this step's checks are not run (they would
+        run commands on this machine, not in the tree)."""
+        if not self.commands_blocked:
+            return None
+        specs = [sp for sp in (step.check, step.verify, step.apply if step.apply and step.apply.read_only else None)
+                 if sp is not None]
+        if any(sp.action in ("probe", "baseline_diff", "baseline_compare") for sp in specs):
+            return (f"not run: the host root is {self.tree_root}; this check runs commands, which would read this "
+                    "machine instead of the tree (use --chroot to run them inside the tree)")
+        return None
 
     # ---- execution -----------------------------------------------------------------------------
     def open_followups(self) -> list[dict[str, Any]]:
@@ -298,7 +356,11 @@ class Executor:
         assert self.rec is not None
         if state in ("verified", "already_done"):
             step = self.runbook.step(step_id)
-            self._followups_on_done(step, applied=state == "verified" and step.mutating)
+            # a check that passes on resume after a failed or interrupted apply means the change was
+            # made during this run (by the step or by hand): its follow-up is still owed
+            changed_here = any(h.get("state") in ("applying", "failed", "interrupted", "verifying")
+                               for h in self.rec.step(step_id).get("history", []) if isinstance(h, dict))
+            self._followups_on_done(step, applied=step.mutating and (state == "verified" or changed_here))
         self.rec.transition(step_id, state, **fields)
         self.rec.audit("step", step=step_id, state=state, operator=self.operator,
                        **({"detail": fields["detail"]} if "detail" in fields else {}))
@@ -317,6 +379,7 @@ class Executor:
               reason: str | None = None, force: bool = False) -> RunRecord:
         if self.store is None:
             raise ExecutionError("no run store (state directory) configured")
+        self._refuse_tree()
         now = self.clock()
         run_id = new_run_id(self.runbook.id, now)
         self._check_skips(skips or {}, start_at, reason, force)
@@ -327,7 +390,7 @@ class Executor:
             "host": self.host_name or self.host.hostname(), "boot_ids": [self.host.boot_id()], "mode": "execute",
             **({"parent": self.parent} if self.parent else {}),
             "params": self.params, "baseline_id": self.baseline_id, "operators": [self.operator],
-            "status": "running", "created": now, "current_step": None, "answers": {}, "notifications": [],
+            "status": "running", "pid": os.getpid(), "created": now, "current_step": None, "answers": {}, "notifications": [],
             "order": [s.id for s in self.runbook.steps],
             "steps": {s.id: {"state": "pending", "attempts": 0, "evidence": [], "history": []} for s in self.runbook.steps},
         }
@@ -336,7 +399,8 @@ class Executor:
             self.rec.audit("run_start", runbook=self.runbook.id, runbook_sha256=self.runbook.sha256,
                            operator=self.operator, params=self.params, baseline_id=self.baseline_id)
             self._apply_skips(skips or {}, start_at, reason)
-            self._loop()
+            with longrun.stop_signals():
+                self._loop()
         return self.rec
 
     def resume(self, run_id: str, *, skips: Mapping[str, str] | None = None, start_at: str | None = None,
@@ -344,6 +408,7 @@ class Executor:
                ack_followups: Mapping[str, str] | None = None) -> RunRecord:
         if self.store is None:
             raise ExecutionError("no run store (state directory) configured")
+        self._refuse_tree()
         with self._lock(run_id):
             rec = self.store.load(run_id)
             d = rec.data
@@ -378,12 +443,20 @@ class Executor:
                 self.ack_followups(ack_followups)
             for f in self.open_followups():
                 self.ui.info(f"pending follow-up from {f['step']}: {f['text']}")
-            rec.set_status("running")
+            rec.set_status("running", pid=os.getpid())
             rec.audit("run_resume", operator=self.operator, boot_id=boot,
                       first_open=next((s.id for s in self.runbook.steps if d["steps"][s.id]["state"] not in DONE_STATES), None))
             self._apply_skips(skips or {}, start_at, reason)
-            self._loop()
+            with longrun.stop_signals():
+                self._loop()
         return rec
+
+    def _refuse_tree(self) -> None:
+        if self.commands_blocked:
+            raise ExecutionError(
+                f"--execute with host root {self.tree_root}: file checks would read the tree but every command "
+                "would run on this machine. Refused. Run the agent inside the tree (chroot) or pass --chroot to "
+                f"run every command as `chroot {self.tree_root} ...`")
 
     def _check_skips(self, skips: Mapping[str, str], start_at: str | None, reason: str | None, force: bool) -> None:
         for sid, why in skips.items():
@@ -441,14 +514,23 @@ class Executor:
                 return
             self.rec.set_status("completed", finished=self.clock())
             self.rec.audit("run_complete", operator=self.operator)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
+            how = exc.signame if isinstance(exc, longrun.Stopped) else "SIGINT"
+            child = None
             if current is not None:
-                prior = self.rec.step(current)["state"]
-                self.rec.step(current)["interrupted_in"] = prior
-                self._t(current, "interrupted")
-            self.rec.set_status("interrupted")
-            self.rec.audit("run_interrupted", step=current, operator=self.operator)
-            raise RunInterrupted(self.rec.run_id, current) from None
+                st = self.rec.step(current)
+                prior = st["state"]
+                if prior != "interrupted":
+                    st["interrupted_in"] = prior
+                child = st.get("child") if prior == "applying" else None
+                self._t(current, "interrupted", detail=f"interrupted by {how}" + (
+                    f"; {child['argv'][0]} (pid {child['pid']}) keeps running" if child else ""))
+            self.rec.set_status("interrupted", interrupted_by=how)
+            self.rec.audit("run_interrupted", step=current, operator=self.operator, signal=how,
+                           **({"child_pid": child["pid"]} if child else {}))
+            err = RunInterrupted(self.rec.run_id, current)
+            err.child = child
+            raise err from None
 
     def _evidence(self, step: Step, phase: str, attempt: int, spec: ActionSpec, out: A.Outcome) -> None:
         assert self.rec is not None
@@ -467,7 +549,6 @@ class Executor:
         s = rec.step(step.id)
         prior = s.get("interrupted_in", s["state"]) if s["state"] == "interrupted" else s["state"]
         s.pop("interrupted_in", None)
-        self._live = None
         try:
             applicable, why = self._when(step)
         except TemplateError as exc:
@@ -477,6 +558,8 @@ class Executor:
             self._t(step.id, "not_applicable", detail=why)
             return True
         try:
+            if prior == "applying" and s.get("child"):
+                self._wait_orphan(step, s)  # before any check: the command may still be changing things
             if step.check is not None:
                 self._t(step.id, "checking")
                 out = self._call(step.check, step, self._fill(step.check))
@@ -498,7 +581,10 @@ class Executor:
                 rec.audit("step_failed", step=step.id, detail=detail)
                 return False
             if prior == "applying" and step.mutating:
-                # the process died while applying: never blindly re-apply
+                # the process died while applying: never blindly re-apply, and first wait for its
+                # command if that is still running (a package manager outlives the agent on purpose)
+                self._wait_orphan(step, s)
+                self._live = None
                 self._t(step.id, "verifying")
                 out = self._call(step.verify, step, self._fill(step.verify))
                 self._evidence(step, "verify", s["attempts"], step.verify, out)
@@ -529,8 +615,9 @@ class Executor:
                         rec.save()
                         rec.audit("answer", step=step.id, **answer)
                     else:
+                        s.pop("child", None)
                         self._t(step.id, "applying", intent=args.get("argv") or A.ACTIONS[step.apply.action].describe(args))
-                        out = self._call(step.apply, step, args)
+                        out = self._call(step.apply, step, args, phase="apply")
                         if step.apply.action == "notify":
                             note = {"step": step.id, "time": self.clock(), "sent": not out.skipped,
                                     "detail": out.detail, **(out.value or {})}
@@ -543,7 +630,8 @@ class Executor:
                             rec.audit("step_retry", step=step.id, attempt=attempt, detail=detail)
                             self.sleep(step.retry_delay_seconds)
                         continue
-                self._live = None
+                if step.apply is not None:
+                    self._live = None  # something changed (or the operator did something): capture again
                 self._t(step.id, "verifying")
                 ok, detail = self._verify(step, attempt, index, started)
                 if ok:
@@ -577,6 +665,30 @@ class Executor:
             rec.audit("step_failed", step=step.id, detail=f"internal error: {type(exc).__name__}: {exc}")
             return False
 
+    def _wait_orphan(self, step: Step, s: dict[str, Any]) -> None:
+        """A command of an interrupted (or killed) apply may still run: find it by its process group
+        and wait for it (never signal it), then keep its output as evidence."""
+        child = s.get("child")
+        if not isinstance(child, dict) or child.get("waited"):
+            return
+        assert self.rec is not None
+        if child.get("boot_id") == self.host.boot_id() and isinstance(child.get("pgid"), int) \
+                and longrun.group_alive(child["pgid"]):
+            self.ui.info(f"step {step.id}: {child['argv'][0]} (pid {child['pid']}) from the interrupted apply is still "
+                         "running; waiting for it to finish before verifying (it is never killed)")
+            self.rec.audit("wait_orphan", step=step.id, pid=child["pid"], argv=child.get("argv"))
+            waited = longrun.wait_for_group(child["pgid"], info=self.ui.info, sleep=self.sleep)
+            child["waited_seconds"] = round(waited, 3)
+        out, err = longrun.child_output(child)
+        child["waited"] = True
+        self.rec.add_evidence(step.id, {"phase": "apply", "attempt": s.get("attempts", 0), "action": "run",
+                                        "argv": child.get("argv", []), "rc": None, "started": child.get("started"),
+                                        "ended": self.clock(), "duration_seconds": 0, "operator": self.operator,
+                                        "error": "outlived the interrupted agent; exit status unknown",
+                                        "passed": False, "detail": "finished after the agent stopped",
+                                        "stdout": A.bounded(out), "stderr": A.bounded(err)})
+        self.rec.save()
+
     def _confirm(self, step: Step) -> None:
         assert self.rec is not None and step.confirm is not None
         c = step.confirm
@@ -605,6 +717,8 @@ class Executor:
         if not step.until:
             out = self._call(step.verify, step, self._fill(step.verify))
             self._evidence(step, "verify", attempt, step.verify, out)
+            if isinstance(out.value, dict) and self.rec is not None:  # a typed summary (restore_compare ...)
+                self.rec.step(step.id)["result"] = out.value
             return out.passed, out.detail
         interval = float(step.until["interval_seconds"])
         deadline = time.monotonic() + float(step.until["deadline_seconds"])
@@ -657,3 +771,4 @@ def load_record(store: RunStore, run_id: str) -> RunRecord:
         return store.load(run_id)
     except RecordError:
         raise
+

@@ -172,6 +172,63 @@ class RunStore:
                             "updated": None, "current_step": None, "done": 0, "total": 0})
         return sorted(out, key=lambda r: r.get("created") or 0)
 
+    def reap_stale(self, boot_id: str = "") -> list[str]:
+        """Records still saying ``running`` whose process is gone become ``interrupted``.
+
+        A run executes only while its process holds ``runs/.lock`` (the kernel drops an flock when
+        the process dies, even on SIGKILL or power loss). If the lock can be taken now, no run is
+        executing; if it is held, only the holder's run is. Returns the run ids marked."""
+        if not self.dir.is_dir():
+            return []
+        p = self.dir / ".lock"
+        holder: dict[str, Any] = {}
+        try:
+            fd = os.open(p, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError:
+            return []
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                locked_by_us = True
+            except BlockingIOError:
+                locked_by_us = False
+                try:
+                    holder = json.loads(os.pread(fd, 4096, 0) or b"{}")
+                except ValueError:
+                    holder = {}
+            marked = []
+            for f in self._run_files("*.json"):
+                try:
+                    d = json.loads(f.read_text())
+                except (ValueError, OSError):
+                    continue
+                if not isinstance(d, dict) or d.get("status") != "running":
+                    continue
+                if not locked_by_us and holder.get("run_id") in (d.get("run_id"), None):
+                    continue  # its process is alive and executing it (or the holder is unknown)
+                d["status"] = "interrupted"
+                d["interrupted_by"] = "process gone"
+                cur = d.get("current_step")
+                st = (d.get("steps") or {}).get(cur) if isinstance(cur, str) else None
+                if isinstance(st, dict) and st.get("state") not in DONE_STATES + ("failed", "interrupted"):
+                    st["interrupted_in"] = st.get("state")
+                    st["state"] = "interrupted"
+                    st.setdefault("history", []).append({"state": "interrupted", "time": time.time(),
+                                                         "detail": "the agent process was gone (killed or crashed)"})
+                d["updated"] = time.time()
+                try:
+                    atomic_write_json(f, d)
+                except OSError:
+                    continue
+                self.audit("run_stale", run_id=d.get("run_id"), pid=d.get("pid"), step=cur)
+                marked.append(str(d.get("run_id")))
+            return marked
+        finally:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            finally:
+                os.close(fd)
+
     def _run_files(self, pattern: str) -> list[Path]:
         """Run records only (not the baseline copies kept beside them)."""
         if not self.dir.is_dir():
@@ -266,7 +323,10 @@ class RunRecord:
         assert state in STEP_STATES, state
         s = self.step(step_id)
         s["state"] = state
-        s.setdefault("history", []).append({"state": state, "time": time.time()})
+        entry = {"state": state, "time": time.time()}
+        if isinstance(fields.get("detail"), str):
+            entry["detail"] = fields["detail"][:300]
+        s.setdefault("history", []).append(entry)
         s.update(fields)
         self.data["current_step"] = step_id
         self.save()

@@ -147,6 +147,7 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
             out += [f"What to do: {_text(s['on_failure'])}", ""]
         if s.get("undo"):
             out += [f"Undo (not run automatically): `{s['undo']}`", ""]
+    out += _history(steps, order)
     if data.get("followups"):
         out += ["", "## Follow-ups", ""]
         for f in data["followups"]:
@@ -197,6 +198,37 @@ def run_markdown(data: Mapping[str, Any], rb: Runbook | None = None) -> str:
     return "\n".join(out).rstrip() + "\n"
 
 
+_TROUBLE = ("failed", "interrupted", "applying")
+
+
+def _history(steps: Mapping[str, Any], order: list[str]) -> list[str]:
+    """Every step that failed, was interrupted or died while applying, with all its transitions
+    (a step that failed, was fixed and then passed shows all three, not only "verified")."""
+    out: list[str] = []
+    for sid in order:
+        s = steps.get(sid)
+        if not isinstance(s, dict):
+            continue
+        hist = [h for h in s.get("history", []) if isinstance(h, dict)]
+        states = [h.get("state") for h in hist]
+        died = s.get("state") == "applying" or (s.get("state") == "interrupted" and s.get("interrupted_in") == "applying")
+        if not any(st in ("failed", "interrupted") for st in states) and not died:
+            continue
+        lines = [f"- {_ts(h.get('time'))} {h.get('state')}" + (f": {_text(h['detail'])}" if h.get("detail") else "")
+                 for h in hist if h.get("state") not in ("checking", "verifying")]
+        if died:
+            applied = [e for e in s.get("evidence", []) if isinstance(e, dict) and e.get("phase") == "apply"]
+            intent = s.get("intent")
+            what = " ".join(intent) if isinstance(intent, list) else str(intent or "the apply")
+            child = s.get("child") if isinstance(s.get("child"), dict) else None
+            if not applied or s.get("state") == "applying":
+                lines.append(f"- **the agent stopped during the apply** (`{_text(what)}`) and recorded no result"
+                             + (f"; its command ran as pid {child.get('pid')}" if child else "")
+                             + ": the next resume verifies before anything is applied again")
+        out += ["", f"### {sid}: history", "", *lines]
+    return (["", "## Step history (failures, interruptions)"] + out) if out else []
+
+
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
@@ -219,10 +251,10 @@ def _cell(text: str) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
-def plan_text(items, rb: Runbook) -> str:
+def plan_text(items, rb: Runbook, notes: list[str] | tuple[str, ...] = ()) -> str:
     mark = {"already_done": "done", "would_run": "todo", "not_applicable": "n/a", "ok": "ok", "failing": "FAIL",
-            "error": "ERROR"}
-    out = [f"Dry run of {rb.id} ({rb.title}): nothing was changed, nothing was sent.", ""]
+            "error": "ERROR", "not_run": "skip"}
+    out = [f"Dry run of {rb.id} ({rb.title}): nothing was changed, nothing was sent.", *notes, ""]
     for n, it in enumerate(items, 1):
         s = it.step
         flags = " DESTRUCTIVE" if s.destructive else ""

@@ -20,12 +20,14 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from agent.recovery import actions as actions_mod
+from agent.recovery import actions_data, actions_updates  # noqa: F401 - register the restore/update actions
 
 RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps", "before"}
 BEFORE_VALUES = ("known_good", "other_board")  # which stored baseline is "before" (agent.baseline_select)
 STEP_KEYS = {"id", "title", "kind", "description", "instructions", "estimate_seconds", "timeout_seconds",
              "retries", "retry_delay_seconds", "destructive", "required", "idempotent", "on_failure",
-             "check", "apply", "verify", "until", "undo", "confirm", "when", "followup", "closes"}
+             "check", "apply", "verify", "until", "undo", "confirm", "when", "followup", "closes",
+             "uninterruptible"}
 PARAM_KEYS = {"description", "required", "pattern", "default", "example"}
 UNTIL_KEYS = {"interval_seconds", "deadline_seconds", "progress_regex"}
 CONFIRM_KEYS = {"prompt", "pattern", "equals"}
@@ -98,6 +100,7 @@ class Step:
     when: Mapping[str, Any] | None = None
     followup: str = ""  # pending after this step applied, until a step that `closes` it is done
     closes: tuple[str, ...] = ()
+    uninterruptible: bool = False  # never killed: timeout warns, Ctrl-C asks (package managers always)
 
     @property
     def mutating(self) -> bool:
@@ -252,7 +255,7 @@ def _step(src: str, index: int, raw: Mapping[str, Any], params: Mapping[str, Par
         kw["retries"] = _typed(src, sid, "retries", raw["retries"], int, "an integer")
         if kw["retries"] < 0:
             raise RunbookError(src, "must be >= 0", sid, "retries")
-    for key in ("destructive", "required", "idempotent"):
+    for key in ("destructive", "required", "idempotent", "uninterruptible"):
         if key in raw:
             kw[key] = _typed(src, sid, key, raw[key], bool, "a boolean")
     for key in ("check", "apply", "verify", "undo"):

@@ -33,7 +33,14 @@ class ScriptedRunner:
         return CommandResult(argv, rc, text.encode(), b"", 0.0, None if rc is not None else "timeout")
 
 
+def real_commands(argv, timeout, env=None) -> CommandResult:
+    """Runs argvs on this machine on purpose: the tests using it run `touch`/`test` on tmp paths.
+    (Without an injected runner an executor refuses to run commands against a tree root.)"""
+    return Host().run(argv, timeout, env)
+
+
 def host(root: Path, runner=None) -> Host:
+    runner = runner or real_commands
     root.mkdir(parents=True, exist_ok=True)
     (root / "proc/sys/kernel/random").mkdir(parents=True, exist_ok=True)
     (root / "proc/sys/kernel/random/boot_id").write_text("boot-1\n")

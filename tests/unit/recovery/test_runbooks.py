@@ -17,7 +17,7 @@ SHIPPED = ROOT / "runbooks"
 BROKEN = ROOT / "tests" / "fixtures" / "runbooks" / "broken"
 EXPECTED = json.loads((BROKEN / "expected.json").read_text())
 REQUIRED = ("mainboard-swap", "disk-swap-mdadm", "disk-swap-zfs", "disk-swap-hwraid", "os-updates",
-            "config-restore", "data-restore", "memory-ecc-errors")
+            "config-restore", "data-restore", "memory-ecc-errors", "restore-drill")
 
 
 @pytest.mark.parametrize("name", REQUIRED)
