@@ -67,7 +67,33 @@ class Classifier(*(f.Parser for f in FAMILIES)):
             self._close()
 
     def feed(self, msg: str, meta: Meta = (None, None, None, None)) -> None:
-        """Classify one message (a record's text, kmsg prefix removed)."""
+        """Classify one message (a record's text, kmsg prefix removed). A record the kernel
+        printed with embedded newlines (libata's ``cmd``/``res`` pair, md's two notices, a journal
+        entry) is classified line by line: a line that starts no message of its own continues
+        the group the record's first line opened or continued (the ``res ... Emask`` line)."""
+        if "\n" in msg:
+            first, *rest = msg.split("\n")
+            self._feed_one(first, meta)
+            for extra in rest:
+                s = extra.strip()
+                if s:
+                    self.continuation(s, meta)
+            return
+        self._feed_one(msg, meta)
+
+    def continuation(self, line: str, meta: Meta = (None, None, None, None)) -> None:
+        """A continuation line (an embedded line of a record, an indented dmesg line, a kmsg
+        ``+`` fragment): part of the open group unless it starts a message of its own."""
+        if self.group is not None:
+            if self._continues(line, meta):
+                return
+            if HEAD_MATCH(line) is None:
+                self.group.lines.append(line[:MAX_RECORD])
+                self._continuation_text(line)
+                return
+        self._feed_one(line, meta)
+
+    def _feed_one(self, msg: str, meta: Meta) -> None:
         if self.group is not None and self._continues(msg, meta):
             return
         m = HEAD_MATCH(msg)
@@ -76,16 +102,7 @@ class Classifier(*(f.Parser for f in FAMILIES)):
                 self._close()
             return
         self.hits += 1
-        fam = m.lastgroup
-        if "\n" in msg:  # a record with embedded lines (md, ata cmd/res): classify each
-            first, *rest = msg.split("\n")
-            self._dispatch(fam, first, meta)
-            for extra in rest:
-                extra = extra.strip()
-                if extra:
-                    self.feed(extra, meta)
-            return
-        self._dispatch(fam, msg, meta)
+        self._dispatch(m.lastgroup, msg, meta)
 
     def open(self) -> bool:
         return self.group is not None
@@ -121,11 +138,14 @@ class Classifier(*(f.Parser for f in FAMILIES)):
         hdr = parse_kmsg_header(line)
         if hdr is None:
             return False
-        prefix, seq, usec, _flags, off = hdr
+        prefix, seq, usec, flags, off = hdr
         msg = line[off:off + MAX_RECORD]
         if "\\" in msg:
             msg = unescape_kmsg(msg)
-        self.feed(msg, (seq, usec, prefix & 7, prefix >> 3))
+        if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
+            self.continuation(msg.strip(), (seq, usec, prefix & 7, prefix >> 3))
+        else:
+            self.feed(msg, (seq, usec, prefix & 7, prefix >> 3))
         return True
 
     def _walk(self, text: str, pos: int) -> int:
@@ -143,9 +163,20 @@ class Classifier(*(f.Parser for f in FAMILIES)):
             if hdr is None:
                 pos = end + 1
                 continue
-            prefix, seq, usec, _f, off = hdr
+            prefix, seq, usec, flags, off = hdr
             msg = unescape_kmsg(line[off:off + MAX_RECORD])
-            if not self._continues(msg, (seq, usec, prefix & 7, prefix >> 3)):
+            meta = (seq, usec, prefix & 7, prefix >> 3)
+            if flags == "+":
+                self.continuation(msg.strip(), meta)
+            elif "\n" in msg:  # embedded lines: the first must continue the group, the rest follow it
+                first, _, more = msg.partition("\n")
+                if not self._continues(first, meta):
+                    self._close()
+                    return pos
+                for extra in more.split("\n"):
+                    if extra.strip():
+                        self.continuation(extra.strip(), meta)
+            elif not self._continues(msg, meta):
                 self._close()
                 return pos  # let the scanner look at this line
             pos = end + 1
@@ -160,12 +191,11 @@ class Classifier(*(f.Parser for f in FAMILIES)):
                 continue
             c0 = line[0]
             if c0 in " \t":
-                if not line.strip():
+                s = line.strip()
+                if not s:
                     continue
-                if not line.lstrip().startswith("["):
-                    if self.group is not None:
-                        self.group.lines.append(line.strip()[:MAX_RECORD])
-                        self._continuation_text(line.strip())
+                if not s.startswith("["):  # an indented line continues the record above
+                    self.continuation(s[:MAX_RECORD])
                     continue
             if self.group is None and (c0 == "[" or c0 == "<"):
                 # fast rejection: look at the message after the "[  7.41] " stamp without parsing it

@@ -308,3 +308,36 @@ def test_device_names_and_unescaping():
 def test_nvme_timeout_and_its_abort_status_are_one_event():
     evs = classify_lines(["nvme nvme0: I/O 123 QID 4 timeout, aborting", "nvme nvme0: Abort status: 0x0"])
     assert [e.cls for e in evs] == ["nvme.timeout"] and evs[0].detail["qid"] == 4 and evs[0].detail["action"] == "abort"
+
+
+@pytest.mark.parametrize("scenario", sorted(LAB_EXPECTED))
+def test_lab_capture_details_same_through_kmsg_records(scenario):
+    # libata prints "cmd .../res ... Emask" as one record with an embedded newline (\x0a on kmsg):
+    # it must neither close the ATA group nor lose the error bits and error class after it
+    lines = (LAB / f"{scenario}.fault-dmesg.txt").read_text().splitlines()
+    text = classify_lines(lines)
+    c = Classifier()
+    c.scan_kmsg(dmesg_to_kmsg(lines))
+    c.flush()
+    kmsg = c.take()
+    assert [(e.cls, e.device, dict(e.detail), len(e.raw)) for e in kmsg] == \
+        [(e.cls, e.device, dict(e.detail), len(e.raw)) for e in text]
+
+
+def test_md_two_line_record_printed_by_dmesg_gives_both_events():
+    # dmesg prints the second line of a multi-line record indented under the first
+    evs = classify_lines(["[  590.1] md/raid1:md0: Disk failure on sdb1, disabling device.",
+                          "                md/raid1:md0: Operation continuing on 1 devices."])
+    assert [e.cls for e in evs] == ["raid.disk_failed", "raid.degraded"]
+
+
+def test_kmsg_continuation_fragments_join_their_record():
+    # kernels before 4.x wrote pr_cont() pieces as records of their own, flagged '+'
+    c = Classifier()
+    c.scan_kmsg("3,10,100,c;ata5.00: exception Emask 0x0 SAct 0x1 SErr 0x0 action 0x0\n"
+                "3,11,101,-;ata5.00: cmd 60/80:00:00:6a:3e/00:00:01:00:00/40 tag 0 ncq 65536 in\n"
+                "3,12,102,+;res 41/40:00:14:6a:3e/00:00:01:00:00/40 Emask 0x409 (media error) <F>\n"
+                "3,13,103,-;ata5.00: error: { UNC }\n3,14,104,-;ata5: EH complete\n")
+    c.flush()
+    evs = c.take()
+    assert len(evs) == 1 and evs[0].detail["emask_class"] == ("media error",) and evs[0].detail["error_bits"] == ("UNC",)
