@@ -132,7 +132,7 @@ _DISK_CLASSES = ("block.io_error", "block.buffer_io_error", "ata.error", "ata.li
                  "ata.link_down", "scsi.error", "nvme.io_error", "nvme.timeout", "nvme.reset", "nvme.controller_failed")
 _MCE_CLASSES = ("mce.uncorrected", "mce.fatal", "panic.mce", "ghes.fatal", "ghes.recoverable")
 _NMI_CLASSES = ("nmi.serr", "nmi.iock")
-_LINK_CLASSES = ("pcie.link_down", "pcie.dpc")
+_LINK_CLASSES = ("pcie.link_down", "pcie.dpc", "pcie.recovery_failed")
 
 
 def _kernel(ctx: RuleContext, ev: Evidence, window: float) -> int:

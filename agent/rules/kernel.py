@@ -159,7 +159,8 @@ def aer_corrected_log_storm(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("pcie.link_down", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
-      description="A PCIe link went down, DPC contained a port, or a device fell off the bus (NVMe CSTS=0xffffffff).")
+      description="A PCIe link went down, DPC contained a port, error recovery failed (the device is lost), or a device "
+                  "fell off the bus (NVMe CSTS=0xffffffff, AHCI/GPU/NIC reading all ones).")
 def link_down(ctx: RuleContext) -> Iterator[Finding]:
     w = window_of(ctx.snapshot)
     if w is None:
@@ -167,7 +168,8 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
     window = float(ctx.param("window_seconds"))
     since = ctx.now - window
     seen: dict[str, list[StoredEvent]] = {}
-    for e in w.events(("pcie.link_down", "pcie.dpc", "nvme.reset", "nvme.controller_failed"), since=since):
+    for e in w.events(("pcie.link_down", "pcie.dpc", "pcie.recovery_failed", "nvme.reset", "nvme.controller_failed"),
+                      since=since):
         if e.cls.startswith("nvme.") and not e.detail.get("off_bus"):
             continue
         seen.setdefault(e.device, []).append(e)
@@ -176,7 +178,8 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
             continue
         last = latest(evs)
         sev = Severity.WARNING if all(e.severity < Severity.CRITICAL for e in evs) else Severity.CRITICAL
-        what = "off the bus (config reads return all-ones)" if last and last.detail.get("off_bus") else "link down"
+        what = "off the bus (config reads return all-ones)" if last and last.detail.get("off_bus") else \
+            "error recovery failed (device lost)" if last and last.cls == "pcie.recovery_failed" else "link down"
         yield ctx.finding(component="pcie", subject=f"pcie/{dev}", device=dev, severity=sev,
                           summary=f"{dev}: PCIe {what} ({len(evs)} event(s) in {window / 3600:g} h)",
                           evidence={"events": len(evs), "window_seconds": window, **ev_summary(last)},

@@ -73,6 +73,9 @@ CASES = [
     ("pcie.link_down", [ev("pcie.link_down", C, "pcie", "0000:00:1c.0")], None, [(C, "0000:00:1c.0")]),
     ("pcie.link_down", [ev("nvme.reset", C, "disk:nvme0", "nvme0", off_bus=True)], None, [(C, "nvme0")]),
     ("pcie.link_down", [ev("nvme.reset", W, "disk:nvme0", "nvme0")], None, []),
+    # a failed AER/DPC recovery escalates: the device is lost
+    ("pcie.link_down", [ev("aer.nonfatal", W, "pcie", "0000:01:00.0"),
+                        ev("pcie.recovery_failed", C, "pcie", "0000:01:00.0")], None, [(C, "0000:01:00.0")]),
     # disks
     ("disk.io_errors", [ev("block.io_error", W, "disk:sda", "sda")], None, [(W, "sda")]),
     ("disk.io_errors", [ev("block.io_error", W, "disk:sda", "sda1", age=i) for i in range(6)]
