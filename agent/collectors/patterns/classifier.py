@@ -149,7 +149,8 @@ class Classifier(*(f.Parser for f in FAMILIES)):
         return True
 
     def _walk(self, text: str, pos: int) -> int:
-        """An open group pulls in following records while they continue it."""
+        """An open group pulls in following records while they continue it; the first record that
+        does not is classified here too (it closes the group, or starts the next one)."""
         n = len(text)
         while pos < n and self.group is not None:
             end = text.find("\n", pos)
@@ -168,17 +169,8 @@ class Classifier(*(f.Parser for f in FAMILIES)):
             meta = (seq, usec, prefix & 7, prefix >> 3)
             if flags == "+":
                 self.continuation(msg.strip(), meta)
-            elif "\n" in msg:  # embedded lines: the first must continue the group, the rest follow it
-                first, _, more = msg.partition("\n")
-                if not self._continues(first, meta):
-                    self._close()
-                    return pos
-                for extra in more.split("\n"):
-                    if extra.strip():
-                        self.continuation(extra.strip(), meta)
-            elif not self._continues(msg, meta):
-                self._close()
-                return pos  # let the scanner look at this line
+            else:  # continues the group, or starts the next one (a new group may drop its forerunner)
+                self.feed(msg, meta)
             pos = end + 1
         return pos
 

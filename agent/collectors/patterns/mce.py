@@ -12,9 +12,12 @@ from agent.model import Severity
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'mce'
+# arch/x86/kernel/cpu/mce/core.c (print_mce, mce_notify_irq, mce_panic), drivers/edac/mce_amd.c,
+# arch/x86/kernel/cpu/mce/therm_throt.c, arch/x86/kernel/nmi.c, kernel/panic.c; 2.6/3.x kernels
+# printed the block without the "[Hardware Error]: " prefix and panicked with "Kernel panic: "
 HEAD = (
-    r"mce: |MCE: |\[Hardware Error\]|Machine check events|CMCI storm|CPU\d+: (?:Core|Package) |"
-    r"Kernel panic - not syncing|Uhhuh\. NMI|NMI: |Dazed and confused"
+    r"mce: |MCE: |\[Hardware Error\]|Machine check events|CMCI storm|CPU\d+: (?:Core |Package |Temperature[ /])|"
+    r"CPU \d+: Machine Check|HARDWARE ERROR$|Kernel panic(?: - not syncing)?: |Uhhuh\. NMI|NMI: |Dazed and confused"
 )  # message starts (stage 1 prefilter)
 
 # ---- MCE status decoding (Intel SDM vol. 3B, MCi_STATUS) -------------------------------------
@@ -46,14 +49,21 @@ def _mce_class(st: dict[str, Any]) -> tuple[str, Severity]:
     return "mce.uncorrected", C
 
 
-_MCE_CPU = re.compile(r"CPU (\d+): Machine Check( Exception)?: (\w+) Bank (\d+): ([0-9a-fA-F]+)")
+_MCE_CPU = re.compile(r"CPU (\d+): Machine Check( Exception)?:\s+(\w+) Bank (\d+): ([0-9a-fA-F]+)")
 _MCE_TSC = re.compile(r"TSC ([0-9a-fA-F]+)(?: ADDR ([0-9a-fA-F]+))?(?: MISC ([0-9a-fA-F]+))?(?: SYND ([0-9a-fA-F]+))?(?: IPID ([0-9a-fA-F]+))?")
 _MCE_PROC = re.compile(r"PROCESSOR (\S+) TIME (\d+) SOCKET (\d+) APIC (\w+)(?: microcode (\w+))?")
 _MCE_RIP = re.compile(r"RIP (!INEXACT! )?\w+:<([0-9a-fA-F]+)>(?: \{(\S+)\})?")
-_AMD_STATUS = re.compile(r"CPU:?\s*(\d+) \(([^)]*)\) MC(\d+)_STATUS\[([^\]]*)\]: 0x([0-9a-fA-F]+)")
+_AMD_STATUS = re.compile(r"(?:CPU:?\s*(\d+)(?: \(([^)]*)\))?\s+)?MC(\d+)_STATUS\[([^\]]*)\]: 0x([0-9a-fA-F]+)")
+_AMD_ERR = re.compile(r"(?:MC(\d+)|Northbridge) Error(?: \(node (\d+)\))?: ?(.*)$")  # 3.x-4.x bank decoders
+_AMD_OLD_ADDR = re.compile(r"MC\d+_ADDR: 0x([0-9a-fA-F]+)")
+_USER_ACCESS = re.compile(r"Uncorrected hardware memory error in user-access at ([0-9a-fA-F]+)")
+_LEGACY_CONT = ("TSC ", "RIP", "PROCESSOR ", "This is not a software problem", "Run through mcelog", "MCG status")
+_MCE_PANIC = ("machine check", "mce", "context corrupt", "broadcast exception handler", "action required",
+              "unrecoverable", "processor context corrupt")
 _AMD_ADDR = re.compile(r"Error Addr: 0x([0-9a-fA-F]+)")
-_THERMAL = re.compile(r"CPU(\d+): (Core|Package) (?:temperature (?:is )?above threshold, cpu clock (?:is )?throttled|"
-                      r"(temperature/speed normal)|(power limit notification))(?: \(total events = (\d+)\))?")
+# 2.6.2x: "CPU%d: Temperature above threshold, cpu clock throttled" / "CPU%d: Temperature/speed normal"
+_THERMAL = re.compile(r"CPU(\d+): (?:(Core|Package) )?(?:[Tt]emperature (?:is )?above threshold, cpu clock (?:is )?throttled|"
+                      r"([Tt]emperature/speed normal)|(power limit notification))(?: \(total events = (\d+)\))?")
 _NMI_UNK = re.compile(r"NMI received for unknown reason (\w+) on CPU (\d+)")
 _NMI_RSN = re.compile(r"NMI: (PCI system error \(SERR\)|IOCK error(?: \(debug interrupt\?\))?) for reason (\w+) on CPU (\d+)")
 
@@ -61,11 +71,15 @@ _NMI_RSN = re.compile(r"NMI: (PCI system error \(SERR\)|IOCK error(?: \(debug in
 class Parser:
     def _f_mce(self, msg: str, meta: Meta) -> None:
         body = msg[5:] if msg.startswith(("mce: ", "MCE: ")) else msg
-        if body.startswith("[Hardware Error]: "):
-            body = body[18:]
+        legacy = body.startswith("CPU ") and not body.startswith("CPU 0x")
+        if body.startswith("[Hardware Error]: ") or legacy:
+            body = body if legacy else body[18:]
             m = _MCE_CPU.match(body)
             if m:
+                self._drop_notice()
                 g = self._start("mce", "", meta, msg)
+                if legacy:
+                    g.detail["legacy"] = True
                 status = int(m.group(5), 16)
                 st = decode_mci_status(status)
                 cpu = int(m.group(1))
@@ -76,22 +90,33 @@ class Parser:
                 g.component = "memory" if st.get("error_kind") == "memory controller" else "cpu"
                 g.device = f"cpu{cpu}"
                 return
-            if body.startswith(("Corrected error", "Uncorrected", "Deferred error")) or _AMD_STATUS.match(body):
+            if body.startswith(("Corrected error", "Uncorrected", "Deferred error")) or _AMD_STATUS.match(body) \
+                    or _AMD_ERR.match(body):
+                self._drop_notice()
                 g = self._start("amd", "", meta, msg)
                 self._mce_line(g, body)
                 return
             if body.startswith("Machine check events logged"):
+                self._notice(msg, meta)
                 return
             if self.group is None and body.startswith(("TSC ", "PROCESSOR ", "RIP ")):
                 return  # orphan continuation (start of the block lost)
             return
         if body.startswith("Machine check events"):
+            self._notice(msg, meta)
             return
         if self.group is not None:
             self._close()
+        m = _USER_ACCESS.match(body)
+        if m:  # core.c (5.x+): a UE consumed in a copy from user space; memory-failure handling follows
+            self._emit("mce.uncorrected", C, "memory", "memory", {"address": "0x" + m.group(1).lower(),
+                                                                  "context": "user-access"}, (msg,), meta)
+            return
+        if body == "HARDWARE ERROR":  # 2.6: banner before the block
+            return
         m = _THERMAL.match(body)
         if m:
-            cpu, scope = int(m.group(1)), m.group(2).lower()
+            cpu, scope = int(m.group(1)), (m.group(2) or "cpu").lower()
             total = to_int(m.group(5))
             det = {"cpu": cpu, "scope": scope}
             if total is not None:
@@ -106,11 +131,13 @@ class Parser:
         if body.startswith("CMCI storm"):
             self._emit("mce.storm", W, "cpu", "cpu", {}, (msg,), meta)
             return
-        if msg.startswith("Kernel panic - not syncing"):
-            reason = msg.partition(": ")[2].partition("not syncing: ")[2] or msg.split("not syncing", 1)[1].lstrip(": ")
+        if msg.startswith("Kernel panic"):
+            reason = msg.split(": ", 1)[1].strip() if ": " in msg else ""
             low = reason.lower()
-            if "machine check" in low or "mce" in low:
+            if any(k in low for k in _MCE_PANIC):
                 self._emit("panic.mce", C, "cpu", "cpu", {"reason": reason}, (msg,), meta)
+            elif "fatal hardware error" in low:  # drivers/acpi/apei/ghes.c __ghes_panic(): "GHES: Fatal hardware error!"
+                self._emit("panic.hardware", C, "board", "ghes", {"reason": reason}, (msg,), meta)
             elif "nmi" in low or "lockup" in low:
                 self._emit("panic.nmi" if "nmi" in low else "panic.lockup", C, "board" if "nmi" in low else "cpu",
                            "cpu", {"reason": reason}, (msg,), meta)
@@ -176,22 +203,37 @@ class Parser:
                 g.cls = "mce.fatal"
         m = _AMD_STATUS.match(body)
         if m:
-            cpu = int(m.group(1))
             flags = [f for f in m.group(4).split("|") if f and f != "-"]
-            d.update(cpu=cpu, bank=int(m.group(3)), status="0x" + m.group(5).lower(), bits=",".join(flags),
-                     family_model=m.group(2))
-            if g.device in ("", "cpu"):
+            d.update(bank=int(m.group(3)), status="0x" + m.group(5).lower(), bits=",".join(flags))
+            cpu = to_int(m.group(1))
+            if cpu is not None:
+                d["cpu"] = cpu
+            if m.group(2):
+                d["family_model"] = m.group(2)
+            if g.device in ("", "cpu") and cpu is not None:
                 g.device = f"cpu{cpu}"
-            if not g.cls:
+            if not g.cls or (g.cls == "mce.corrected" and ("UC" in flags or "UE" in flags)):
                 g.cls, g.sev = ("mce.uncorrected", C) if "UC" in flags or "UE" in flags else ("mce.corrected", I)
-                g.component = "cpu"
+                g.component = g.component or "cpu"
             if "PCC" in flags:
                 g.cls, g.sev = "mce.fatal", C
             return
-        m = _AMD_ADDR.match(body)
+        m = _AMD_ADDR.match(body) or _AMD_OLD_ADDR.match(body)
         if m:
             d["address"] = "0x" + m.group(1).lower()
             return
+        m = _AMD_ERR.match(body)
+        if m:
+            if m.group(1):
+                d.setdefault("bank", int(m.group(1)))
+            if m.group(2):
+                d["node"] = int(m.group(2))
+            d["error"] = m.group(3).strip()
+            if m.group(2) and g.device in ("", "cpu"):
+                g.device = f"node{m.group(2)}"
+            if not g.cls:
+                g.cls, g.sev = ("mce.uncorrected", C) if "uncorrect" in body.lower() else ("mce.corrected", I)
+                g.component = "cpu"
         if "DRAM ECC error" in body or "Memory Controller" in body:
             g.component = "memory"
             d["error_kind"] = "memory controller"
@@ -201,18 +243,34 @@ class Parser:
     def _cont_mce(self, g: Group, msg: str, meta: Meta) -> bool:
         body = msg[5:] if msg.startswith("mce: ") else msg
         if not body.startswith("[Hardware Error]: "):
+            if g.detail.get("legacy") and body.startswith(_LEGACY_CONT):  # 2.6: no prefix
+                g.lines.append(msg)
+                self._mce_line(g, body)
+                return True
             return False
         body = body[18:]
         if g.kind == "mce" and (_MCE_CPU.match(body) or body.startswith("Machine check events")):
             return False
         if g.kind == "amd" and (body.startswith(("Corrected error", "Uncorrected", "Deferred error"))
-                                or (_AMD_STATUS.match(body) and "status" in g.detail)):
+                                or (_AMD_STATUS.match(body) and "status" in g.detail)
+                                or (_AMD_ERR.match(body) and "error" in g.detail)):
             return False
         g.lines.append(msg)
         self._mce_line(g, body)
         return True
 
     _cont_amd = _cont_mce
+
+    def _notice(self, msg: str, meta: Meta) -> None:
+        """core.c mce_notify_irq(): records were logged. When mcelog or rasdaemon consumes them the
+        kernel prints no decoded block and this notice is the only trace; a block right after it
+        (the default decoder) replaces it."""
+        g = self._start("mcelog", "", meta, msg)
+        g.cls, g.sev, g.component, g.device = "mce.logged", I, "cpu", "cpu"
+
+    def _drop_notice(self) -> None:
+        if self.group is not None and self.group.kind == "mcelog":
+            self.group = None
 
     def _cont_nmi(self, g: Group, msg: str, meta: Meta) -> bool:
         if msg.startswith(("Dazed and confused", "Do you have a strange power saving mode")):

@@ -126,3 +126,64 @@ def test_recovery_failure_escalates_across_other_devices_lines():
             ("pcie.recovery_failed", "0000:80:1b.4")], form
         aer = [e for e in evs if e.cls == "aer.nonfatal"]
         assert len(aer) == 1 and aer[0].detail["bits"] == ("ACSViol",) and aer[0].detail["tlp_header"].startswith("0x34")
+
+
+# ---- machine checks --------------------------------------------------------------------------
+MCE_ROWS = [
+    # arch/x86/kernel/cpu/mce/core.c mce_notify_irq(): pr_info(HW_ERR "Machine check events logged\n"); with
+    # mcelog or rasdaemon consuming the records no block follows and the notice is the only trace
+    (["mce: [Hardware Error]: Machine check events logged"], "mce.logged", "cpu", "cpu", {}),
+    (["[Hardware Error]: Machine check events logged"], "mce.logged", "cpu", "cpu", {}),
+    # core.c (5.x+) kill_me_maybe()/do_machine_check(): "Uncorrected hardware memory error in user-access at %llx"
+    (["mce: Uncorrected hardware memory error in user-access at 36ac3e5400"], "mce.uncorrected", "memory", "memory",
+     {"address": "0x36ac3e5400"}),
+    # 2.6 print_mce(): "CPU %d: Machine Check Exception: %16Lx Bank %d: %016Lx" without the HW_ERR prefix,
+    # the block's TSC/RIP/PROCESSOR lines likewise, then mce_panic()
+    (["HARDWARE ERROR",
+      "CPU 1: Machine Check Exception:                4 Bank 4: b200000000070f0f",
+      "RIP !INEXACT! 10:<ffffffff8100b3c6> {default_idle+0x36/0x60}",
+      "TSC 2e3f7a0ba4 ",
+      "PROCESSOR 0:206d7 TIME 1424090004 SOCKET 1 APIC 20",
+      "This is not a software problem!",
+      "Run through mcelog --ascii to decode and contact your hardware vendor"], "mce.fatal", "cpu", "socket1",
+     {"bank": 4, "bits": "UC,EN,PCC"}),
+    # very old kernels' panic(): "Kernel panic: %s" (mce_panic's "CPU context corrupt")
+    (["Kernel panic: CPU context corrupt"], "panic.mce", "cpu", "cpu", {}),
+    (["Kernel panic - not syncing: Timeout: Not all CPUs entered broadcast exception handler"], "panic.mce", "cpu", "cpu", {}),
+    (["Kernel panic - not syncing: Fatal local machine check"], "panic.mce", "cpu", "cpu", {}),
+    # drivers/acpi/apei/ghes.c __ghes_panic(): panic(GHES_PFX "Fatal hardware error!")
+    (["Kernel panic - not syncing: GHES: Fatal hardware error!"], "panic.hardware", "board", "ghes", {}),
+    # drivers/edac/mce_amd.c (3.x-4.x): "MC%d_STATUS[...]" without "CPU:n (f:m:s)", then the bank decoder
+    # "Northbridge Error (node %d): " / "MC4 Error (node %d): "; real lines: newbetuts.com/502269
+    # ("Hardware error messages from syslogd", a 64-core AMD server on CentOS)
+    (["[Hardware Error]: MC4_STATUS[Over|CE|MiscV|-|AddrV|-|-|CECC]: 0xdc10410040080a13",
+      "[Hardware Error]: Northbridge Error (node 4): DRAM ECC error detected on the NB.",
+      "[Hardware Error]: cache level: L3/GEN, mem/io: MEM, mem-tx: RD, part-proc: RES (no timeout)"],
+     "mce.corrected", "memory", "node4", {"bank": 4, "node": 4}),
+    # an AMD block that starts with the bank decoder line (3.x order)
+    (["[Hardware Error]: MC4 Error (node 0): DRAM ECC error detected on the NB.",
+      "[Hardware Error]: CPU:0\tMC4_STATUS[-|UE|MiscV|PCC|AddrV|-|-|UECC]: 0xb6000000000c0813",
+      "[Hardware Error]: MC4_ADDR: 0x0000000120b60000"], "mce.fatal", "memory", "node0",
+     {"address": "0x0000000120b60000", "cpu": 0}),
+    # arch/x86/kernel/cpu/mce/therm_throt.c of 2.6.2x: "CPU%d: Temperature above threshold, cpu clock throttled"
+    (["CPU0: Temperature above threshold, cpu clock throttled (total events = 1)"], "thermal.throttle", "cpu", "cpu0", {}),
+    (["CPU0: Temperature/speed normal"], "thermal.normal", "cpu", "cpu0", {}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", MCE_ROWS, ids=[r[0][-1][:50] for r in MCE_ROWS])
+def test_mce(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)
+
+
+def test_decoded_block_replaces_the_logged_notice():
+    lines = ["mce: [Hardware Error]: Machine check events logged",
+             "mce: [Hardware Error]: CPU 0: Machine Check: 0 Bank 1: 9c0000000000009f",
+             "mce: [Hardware Error]: TSC 0 ADDR 1234000 MISC 86 ",
+             "mce: [Hardware Error]: PROCESSOR 0:50654 TIME 1795552951 SOCKET 0 APIC 0 microcode 1"]
+    for form in FORMS:
+        assert [e.cls for e in classify_as(form, lines)] == ["mce.corrected"], form
+    # a notice whose block never comes (rasdaemon consumed it) is kept, the next one replaced
+    for form in FORMS:
+        assert [e.cls for e in classify_as(form, lines[:1] + ["Memory failure: 0x30000: recovery action for free buddy page: Recovered"]
+                                           + lines)] == ["mce.logged", "memory.failure", "mce.corrected"], form
