@@ -114,11 +114,13 @@ def ce_log_storm(ctx: RuleContext) -> Iterator[Finding]:
 
 # ---- PCIe --------------------------------------------------------------------------------------
 @rule("pcie.aer_uncorrected_logged", defaults={"window_seconds": 3 * DAY}, param_docs=_WIN_DOC,
-      description="A PCIe device reported an uncorrected AER error (fatal: critical; non-fatal: warning), or a GHES PCIe record.")
+      description="A PCIe device reported an uncorrected AER error (fatal: critical; non-fatal: warning), a GHES PCIe "
+                  "record, or EDAC found a PCI parity/system error (warning).")
 def aer_uncorrected_logged(ctx: RuleContext) -> Iterator[Finding]:
     def sev(e, n, comp, dev):
         return Severity.CRITICAL if e is not None and e.cls in ("aer.fatal", "ghes.fatal") else Severity.WARNING
-    yield from events_rule(ctx, ("aer.fatal", "aer.nonfatal", "ghes.recoverable", "ghes.fatal"), family_component="pcie",
+    yield from events_rule(ctx, ("aer.fatal", "aer.nonfatal", "ghes.recoverable", "ghes.fatal", "pcie.parity_error"),
+                           family_component="pcie",
                            severity_of=sev, what="uncorrected PCIe AER error message(s)")
 
 

@@ -187,3 +187,59 @@ def test_decoded_block_replaces_the_logged_notice():
     for form in FORMS:
         assert [e.cls for e in classify_as(form, lines[:1] + ["Memory failure: 0x30000: recovery action for free buddy page: Recovered"]
                                            + lines)] == ["mce.logged", "memory.failure", "mce.corrected"], form
+
+
+# ---- EDAC ------------------------------------------------------------------------------------
+EDAC_ROWS = [
+    # drivers/edac/edac_mc.h edac_mc_chipset_printk(): "EDAC <driver> MC%d: " before the common formats
+    (["EDAC sbridge MC0: 1 CE memory read error on CPU_SrcID#0_Ha#0_Chan#0_DIMM#0 (channel:0 slot:0 page:0x4a0d75 "
+      "offset:0x900 grain:32 syndrome:0x0 -  area:DRAM err_code:0001:0090 socket:0 ha:0 channel_mask:1 rank:0)"],
+     "edac.ce", "memory", "CPU_SrcID#0_Ha#0_Chan#0_DIMM#0", {"driver": "sbridge", "mc": 0}),
+    (["EDAC skx MC2: 1 UE memory read error on CPU_SrcID#1_MC#0_Chan#2_DIMM#0 (channel:2 slot:0 page:0x123 offset:0x0 "
+      "grain:32 -  err_code:0101:0090 socket:1 imc:0 rank:0 bg:0 ba:0 row:0 col:0)"], "edac.ue", "memory",
+     "CPU_SrcID#1_MC#0_Chan#2_DIMM#0", {"driver": "skx", "mc": 2}),
+    (["EDAC i10nm MC1: 3 CE memory read error on CPU_SrcID#0_MC#1_Chan#0_DIMM#0 (channel:0 slot:0 page:0x2b67afa "
+      "offset:0xb40 grain:32 syndrome:0x0 - err_code:0x0000:0x009f SystemAddress:0x2b67afab40)"], "edac.ce", "memory",
+     "CPU_SrcID#0_MC#1_Chan#0_DIMM#0", {"count": 3}),
+    (["EDAC amd64 MC0: 1 CE on mc#0csrow#2channel#0 (csrow:2 channel:0 page:0x1f4a3 offset:0x640 grain:64 syndrome:0x4f)"],
+     "edac.ce", "memory", "mc#0csrow#2channel#0", {"driver": "amd64"}),
+    # edac_mc.c of 3.x-4.x: "%d CE %s on %s (...)" with an empty message ("CE on")
+    (["EDAC MC0: 1 CE on mc#0csrow#2channel#0 (csrow:2 channel:0 page:0x1f4a3 offset:0x640 grain:64 syndrome:0x4f)"],
+     "edac.ce", "memory", "mc#0csrow#2channel#0", {}),
+    # edac_printk(level, "<driver>", ...) forms that carry the error themselves
+    (["EDAC amd64: 1 CE on unknown memory (page:0x0 offset:0x0 grain:0 syndrome:0x0)"], "edac.ce", "memory", "mc0",
+     {"driver": "amd64"}),
+    # 2.6 edac_mc_handle_fbd_ce(): "CE row %d, channel %d, label \"%s\": %s"; real lines (sb_edac of 3.x, with
+    # the driver's copy of the MCE before it): tikiold.cldn.cz/tiki-index.php?page=MemoryECCError
+    (["EDAC MC1: CE row 1, channel 0, label \"CPU_SrcID#1_Channel#0_DIMM#1\": 1 Unknown error(s): memory scrubbing on "
+      "FATAL area : cpu=6 Err=0008:00c1 (ch=1), addr = 0x1fb6d78000 => socket=1, Channel=0(mask=1), rank=5"],
+     "edac.ce", "memory", "CPU_SrcID#1_Channel#0_DIMM#1", {"csrow": 1, "channel": 0}),
+    (["EDAC MC0: UE row 2, channel-a= 0 channel-b= 1 labels \"DIMM_A2:DIMM_B2\": i5000 UE"], "edac.ue", "memory",
+     "DIMM_A2:DIMM_B2", {}),
+    (["EDAC MC0: UE page 0x1b3f4, offset 0x0, grain 4096, row 2, labels \":\": i3200 UE"], "edac.ue", "memory", ":", {}),
+    (["EDAC MC0: CE - no information available: i5000 CE"], "edac.ce", "memory", "mc0", {}),
+    (["EDAC MC0: UE - no information available: INTERNAL ERROR"], "edac.ue", "memory", "mc0", {}),
+    # drivers/edac/edac_pci_sysfs.c edac_pci_dev_parity_test()
+    (["EDAC PCI: Signaled System Error on 0000:00:1f.2"], "pcie.parity_error", "pcie", "0000:00:1f.2", {}),
+    (["EDAC PCI: Detected Parity Error on 0000:03:00.0"], "pcie.parity_error", "pcie", "0000:03:00.0", {}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", EDAC_ROWS, ids=[r[0][0][:50] for r in EDAC_ROWS])
+def test_edac(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)
+
+
+def test_sb_edac_debug_lines_are_context_not_events():
+    # the driver's KERN_DEBUG copy of the MCE (3.x printed it without a prefix): one MCE, one EDAC event
+    lines = ["sbridge: HANDLING MCE MEMORY ERROR",
+             "CPU 6: Machine Check Exception: 0 Bank 5: 8c00004000010091",
+             "TSC 0 ADDR 1db6d78e40 MISC 4402a2a86 PROCESSOR 0:206d7 TIME 1402196265 SOCKET 1 APIC 20",
+             "EDAC MC1: CE row 1, channel 0, label \"CPU_SrcID#1_Channel#0_DIMM#1\": 1 Unknown error(s): memory read on "
+             "FATAL area : cpu=6 Err=0001:0091 (ch=1), addr = 0x1db6d78e40 => socket=1, Channel=0(mask=1), rank=5",
+             "EDAC sbridge MC0: HANDLING MCE MEMORY ERROR",
+             "EDAC sbridge MC0: CPU 0: Machine Check Event: 0 Bank 7: 8c00004000010090",
+             "EDAC sbridge MC0: TSC 0 "]
+    for form in FORMS:
+        assert [(e.cls, e.device) for e in classify_as(form, lines)] == [
+            ("mce.corrected", "cpu6"), ("edac.ce", "CPU_SrcID#1_Channel#0_DIMM#1")], form

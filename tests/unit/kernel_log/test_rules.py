@@ -62,6 +62,7 @@ CASES = [
     ("memory.ce_log_storm", [ev("edac.ce", I, "memory", "DIMM_A1", age=2.3 * H * i) for i in range(11)], None, []),
     ("pcie.aer_uncorrected_logged", [ev("aer.fatal", C, "pcie", "0000:01:00.0")], None, [(C, "0000:01:00.0")]),
     ("pcie.aer_uncorrected_logged", [ev("aer.nonfatal", W, "pcie", "0000:01:00.0")], None, [(W, "0000:01:00.0")]),
+    ("pcie.aer_uncorrected_logged", [ev("pcie.parity_error", W, "pcie", "0000:00:1f.2")], None, [(W, "0000:00:1f.2")]),
     ("pcie.aer_corrected_log_storm", [ev("aer.corrected", I, "pcie", "0000:00:1d.0", age=i) for i in range(150)], None,
      [(W, "0000:00:1d.0")]),
     ("pcie.aer_corrected_log_storm", [ev("aer.corrected", I, "pcie", "0000:00:1d.0", age=i) for i in range(50)], None, []),
