@@ -534,6 +534,10 @@ class KernelLogCollector(BaseCollector):
 
     def _post(self, e: KernelEvent) -> KernelEvent:
         """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
+        if e.component.startswith("disk:") and e.detail.get("hctl") == e.device:
+            disk = self._scsi_disk(e.device)  # "sd 2:0:0:0: rejecting I/O ..." names no disk
+            if disk:
+                e = e.replace(component=f"disk:{disk}", device=disk, detail=dict(e.detail, disk=disk))
         if e.component.startswith("disk:ata"):
             disk = self._ata_disk(e.component[5:])
             if disk:
@@ -542,6 +546,10 @@ class KernelLogCollector(BaseCollector):
                 and e.monotonic_usec < EARLY_BOOT_USEC:
             e = e.replace(detail=dict(e.detail, early_boot=True))
         return e
+
+    def _scsi_disk(self, hctl: str) -> str | None:
+        names = self.host.listdir(self.host.path("sys", "bus", "scsi", "devices", hctl, "block"))
+        return sorted(names)[0] if names else None
 
     def _ata_disk(self, port: str) -> str | None:
         if self._ata_map is None:

@@ -221,6 +221,20 @@ def io_errors(ctx: RuleContext) -> Iterator[Finding]:
                           evidence={"errors": n, "window_seconds": window, **ev_summary(last)}, fingerprint=s.label)
 
 
+@rule("disk.device_gone", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="disk-swap-mdadm",
+      description="A disk disappeared: its capacity dropped to 0 (warning: a card reader's medium looks the same), the "
+                  "SCSI layer rejects I/O to the offline device, or its SATA port reads all ones (critical).")
+def device_gone(ctx: RuleContext) -> Iterator[Finding]:
+    def sev(e, n, comp, dev):
+        evs = window_of(ctx.snapshot).events(("block.device_gone", "ata.link_down"), since=ctx.now - float(ctx.param("window_seconds")),
+                                             component=comp, device=dev)
+        evs = [x for x in evs if x.cls == "block.device_gone" or x.detail.get("off_bus")]
+        if not evs:
+            return None
+        return Severity.CRITICAL if any(x.severity >= Severity.CRITICAL for x in evs) else Severity.WARNING
+    yield from events_rule(ctx, ("block.device_gone", "ata.link_down"), severity_of=sev, what="device-gone event(s)")
+
+
 @rule("disk.link_errors", defaults={"window_seconds": DAY, "warning": 3},
       param_docs={"window_seconds": "window link events are counted in", "warning": "link events per window that warn"},
       description="SATA link trouble per port: hard resets, SError, interface CRC errors, speed downgrades, link lost (cable, backplane or controller).")
@@ -332,6 +346,7 @@ def _reboots(ctx: RuleContext, repeated: bool) -> Iterator[Finding]:
                       evidence={"reboots": n, "window_seconds": window, **ev_summary(last)}, fingerprint=str(n))
 
 
-RULES = (ue_logged, ce_log_storm, aer_uncorrected_logged, aer_corrected_log_storm, link_down, io_errors, link_errors,
+RULES = (ue_logged, ce_log_storm, aer_uncorrected_logged, aer_corrected_log_storm, link_down, io_errors, device_gone,
+         link_errors,
          nvme_controller_errors, md_failure_logged, nmi_platform_error, thermal_trip, previous_boot_mce_panic,
          unexpected_reboot, repeated_unexpected_reboots)

@@ -30,6 +30,11 @@ class Parser:
         port = f"ata{m.group(1)}"
         rest = m.group(3)
         if rest.startswith("SATA link down"):
+            if "SSTATUS FFFFFFFF" in rest.upper():  # every register reads all ones: the controller is gone
+                self._ata_reset.discard(port)
+                self._emit("ata.link_down", C, f"disk:{port}", port, {"port": port, "message": rest, "off_bus": True},
+                           (msg,), meta)
+                return
             if port in self._ata_reset:
                 self._ata_reset.discard(port)
                 self._emit("ata.link_down", W, f"disk:{port}", port, {"port": port, "message": rest}, (msg,), meta)
@@ -107,6 +112,8 @@ class Parser:
         rest = m.group(3)
         if rest.startswith("exception ") and "exception" in g.detail:
             return False  # the next incident on the same port
+        if rest.startswith("SATA link down") and "SSTATUS FFFFFFFF" in rest.upper():
+            return False  # the controller is gone: an event of its own
         g.lines.append(msg)
         self._ata_line(g, rest)
         if rest.startswith("EH complete"):

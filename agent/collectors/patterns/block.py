@@ -14,11 +14,15 @@ NAME = 'block'
 HEAD = (
     r"(?:blk_update_request|end_request|print_req_error): |(?:I/O|critical [a-z ]{1,24}|recoverable transport|"
     r"timeout|operation not supported|kernel resource|device resource|nonblocking retry|device offline|zone [a-z ]{1,20}) "
-    r"error, dev |Buffer I/O error on "
+    r"error, dev |Buffer I/O error on |"
+    # block/genhd.c set_capacity_and_notify() (5.11+), fs/block_dev.c check_disk_size_change() before:
+    # "%s: detected capacity change from %lld to %lld" -- to 0: the disk (or its medium) is gone
+    r"[\w.-]+: detected capacity change from \d+ to 0(?!\d)"
 )  # message starts (stage 1 prefilter)
 
 _BLOCK = re.compile(r"(?:(?:blk_update_request|end_request|print_req_error): )?([\w /]+?) error, dev ([\w.-]+), sector (\d+)"
                     r"(?: op 0x[0-9a-f]+:\((\w+)\))?")
+_CAPACITY = re.compile(r"([\w.-]+): detected capacity change from (\d+) to 0$")
 _BUFFER = re.compile(r"Buffer I/O error on (?:device|dev) ([\w.-]+), logical block (\d+)")
 
 
@@ -34,6 +38,12 @@ class Parser:
             if op:
                 detail["op"] = op
             self._emit("block.io_error", W, component_for_block(dev), dev, detail, (msg,), meta)
+            return
+        m = _CAPACITY.match(msg)
+        if m:  # warning: a card reader's medium taken out looks the same
+            dev = m.group(1)
+            self._emit("block.device_gone", W, component_for_block(dev), dev,
+                       {"capacity_before": int(m.group(2)), "capacity": 0}, (msg,), meta)
             return
         m = _BUFFER.match(msg)
         if m:

@@ -17,7 +17,7 @@ NAME = 'mce'
 # printed the block without the "[Hardware Error]: " prefix and panicked with "Kernel panic: "
 HEAD = (
     r"mce: |MCE: |\[Hardware Error\]|Machine check events|CMCI storm detected|CPU\d+: (?:Core |Package |Temperature[ /])|"
-    r"CPU \d+: Machine Check|HARDWARE ERROR$|Kernel panic(?: - not syncing)?: |Uhhuh\. NMI|NMI: |Dazed and confused"
+    r"CPU \d+: Machine Check|HARDWARE ERROR(?!.)|Kernel panic(?: - not syncing)?: |Uhhuh\. NMI|NMI: |Dazed and confused"
 )  # message starts (stage 1 prefilter)
 
 # ---- MCE status decoding (Intel SDM vol. 3B, MCi_STATUS) -------------------------------------

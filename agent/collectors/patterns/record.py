@@ -23,7 +23,7 @@ BDF = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 # kmsg record header: prefix,seq,usec,flags[,more];  (unknown extra fields before ';' ignored)
 _KMSG_HDR = re.compile(r"(\d{1,4}),(\d{1,20}),(\d{1,20}),([^,;]*)(?:,[^;]*)?;")
 TEXT_PREFIX = re.compile(
-    r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d \S+ kernel: |\S+T\d\d:\d\d:\d\d\S* \S+ kernel: )?"  # syslog
+    r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ kernel: |\S+T\d\d:\d\d:\d\d\S* \S+ kernel: )?"  # syslog
     r"(?:<(\d{1,3})>)?(?:\[\s*(\d{1,12})\.(\d{1,9})\]\s?)?")
 KV = re.compile(r"([a-z_]+):(0x[0-9a-fA-F]+|\d+)")  # key:value pairs (EDAC, GHES locations)
 _ESC = re.compile(r"\\x([0-9a-fA-F]{2})")

@@ -10,14 +10,28 @@ from agent.model import Severity
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'scsi'
-HEAD = r"sd \d+:\d+:\d+:\d+: \[\w+\] (?:tag#\d+ )?(?:Sense Key|FAILED Result|Add\. Sense|Unhandled (?:sense|error))"  # message starts (stage 1 prefilter)
+# drivers/scsi/scsi_logging.c/constants.c (sense), drivers/scsi/scsi_lib.c scsi_device_state_check():
+# "rejecting I/O to offline device" / "rejecting I/O to dead device" (the device is gone)
+HEAD = (r"sd \d+:\d+:\d+:\d+: \[\w+\] (?:tag#\d+ )?(?:Sense Key|FAILED Result|Add\. Sense|Unhandled (?:sense|error))|"
+        r"(?:sd|scsi) \d+:\d+:\d+:\d+: (?:\[\w+\] )?(?:rejecting I/O to (?:offline|dead) device|Device offlined - )")  # message starts (stage 1 prefilter)
 
 _SCSI = re.compile(r"sd (\d+:\d+:\d+:\d+): \[(\w+)\] (?:tag#\d+ )?(.*)$")
+# scsi_error.c scsi_eh_offline_sdevs(): "Device offlined - %s" (not ready after error recovery)
+_REJECT = re.compile(r"(?:sd|scsi) (\d+:\d+:\d+:\d+): (?:\[(\w+)\] )?(?:rejecting I/O to (offline|dead) device|Device (offline)d - )")
 
 
 class Parser:
     # SCSI sense
     def _f_scsi(self, msg: str, meta: Meta) -> None:
+        r = _REJECT.match(msg)
+        if r:
+            if self.group is not None:
+                self._close()
+            hctl, dev, state, offlined = r.groups()
+            state = state or offlined  # without the disk name, the collector maps H:C:T:L to it
+            self._emit("block.device_gone", C, f"disk:{dev or hctl}", dev or hctl,
+                       {"hctl": hctl, "state": state, "message": msg.split(": ", 1)[1]}, (msg,), meta)
+            return
         m = _SCSI.match(msg)
         if not m:
             return

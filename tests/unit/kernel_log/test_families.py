@@ -243,3 +243,69 @@ def test_sb_edac_debug_lines_are_context_not_events():
     for form in FORMS:
         assert [(e.cls, e.device) for e in classify_as(form, lines)] == [
             ("mce.corrected", "cpu6"), ("edac.ce", "CPU_SrcID#1_Channel#0_DIMM#1")], form
+
+
+# ---- ATA, SCSI, block: errors and devices gone ---------------------------------------------------
+DISK_ROWS = [
+    # drivers/ata/libata-eh.c ata_eh_link_report(): "cmd %02x/%02x:...\n         res %02x/...Emask 0x%x (%s)%s" is
+    # ONE record with an embedded newline; the error bits and class after it must stay in the group.
+    # Real lines: github.com/FastVPSEestiOu/storage-system-monitoring/issues/4
+    (["ata1.00: exception Emask 0x0 SAct 0x1 SErr 0x0 action 0x6 frozen",
+      "ata1.00: failed command: READ FPDMA QUEUED",
+      "ata1.00: cmd 60/08:00:00:e1:59/00:00:a2:00:00/40 tag 0 ncq 4096 in\n"
+      "         res 40/00:10:d0:5d:a8/00:00:b2:00:00/40 Emask 0x4 (timeout)",
+      "ata1.00: status: { DRDY }",
+      "ata1: hard resetting link",
+      "ata1: SATA link up 6.0 Gbps (SStatus 133 SControl 300)",
+      "ata1.00: configured for UDMA/133",
+      "ata1: EH complete"], "ata.error", "disk:ata1", "ata1.00",
+     {"emask_class": ("timeout",), "status_bits": ("DRDY",), "frozen": True, "resets": 1}),
+    # interface errors with ICRC (link suspect): github.com/linux-sunxi/linux-sunxi/issues/24 (SError decode)
+    (["ata1.00: exception Emask 0x12 SAct 0x2 SErr 0x1280500 action 0x6 frozen",
+      "ata1.00: irq_stat 0x08000000, interface fatal error",
+      "ata1: SError: { UnrecovData Proto 10B8B BadCRC TrStaTrns }",
+      "ata1.00: failed command: WRITE FPDMA QUEUED",
+      "ata1.00: cmd 61/08:08:10:3e:e4/00:00:06:00:00/40 tag 1 ncq 4096 out\n"
+      "         res 40/00:0c:10:3e:e4/00:00:06:00:00/40 Emask 0x12 (ATA bus error)",
+      "ata1.00: error: { ICRC ABRT }"], "ata.error", "disk:ata1", "ata1.00",
+     {"emask_class": ("ATA bus error",), "error_bits": ("ABRT", "ICRC"), "link_suspect": True,
+      "serror_bits": ("10B8B", "BadCRC", "Proto", "TrStaTrns", "UnrecovData")}),
+    # drivers/ata/libata-core.c sata_print_link_status(): "SATA link down (SStatus %X SControl %X)"; all ones
+    # = the controller itself is gone (not an empty port), even without a reset before it
+    (["ata3: SATA link down (SStatus FFFFFFFF SControl FFFFFFFF)"], "ata.link_down", "disk:ata3", "ata3", {"off_bus": True}),
+    (["ata3: hard resetting link", "ata3: SATA link down (SStatus FFFFFFFF SControl FFFFFFFF)"],
+     "ata.link_down", "disk:ata3", "ata3", {"off_bus": True}),
+    # drivers/scsi/scsi_lib.c: "rejecting I/O to offline device"; scsi_error.c: "Device offlined - %s";
+    # real lines: github.com/RMerl/asuswrt-merlin.ng/issues/379
+    (["sd 0:0:0:0: Device offlined - not ready after error recovery"], "block.device_gone", "disk:0:0:0:0", "0:0:0:0",
+     {"state": "offline"}),
+    (["sd 0:0:0:0: rejecting I/O to offline device"], "block.device_gone", "disk:0:0:0:0", "0:0:0:0", {"hctl": "0:0:0:0"}),
+    (["scsi 2:0:0:0: rejecting I/O to dead device"], "block.device_gone", "disk:2:0:0:0", "2:0:0:0", {"state": "dead"}),
+    # block/genhd.c set_capacity_and_notify() (5.11+) and fs/block_dev.c before: capacity dropped to 0
+    (["sdb: detected capacity change from 8001563222016 to 0"], "block.device_gone", "disk:sdb", "sdb",
+     {"capacity_before": 8001563222016}),
+    (["nvme0n1: detected capacity change from 1000215216 to 0"], "block.device_gone", "disk:nvme0", "nvme0n1", {}),
+    # real lines: github.com/trapexit/bbf/issues/29 (mpt2sas; 5.x sense printing)
+    (["sd 9:0:1:0: [sde] tag#2799 Sense Key : 0x3 [current]", "sd 9:0:1:0: [sde] tag#2799 ASC=0x11 ASCQ=0x0"],
+     "scsi.error", "disk:sde", "sde", {"sense_key": "0x3"}),
+    (["blk_update_request: critical medium error, dev sde, sector 3150499624 op 0x0:(READ) flags 0x80700 phys_seg 17 prio class 0"],
+     "block.io_error", "disk:sde", "sde", {"status": "critical medium", "op": "READ"}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", DISK_ROWS, ids=[r[0][0][:50] for r in DISK_ROWS])
+def test_disk(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)
+
+
+def test_syslog_with_subsecond_stamps_and_indented_res_lines():
+    # github.com/AlmaLinux/almalinux-deploy/issues/194: rsyslog high-precision stamps, res line indented
+    from agent.collectors.patterns import classify_lines
+
+    evs = classify_lines([
+        "Dec 17 07:41:02.243 test01 kernel: ata9.02: exception Emask 0x100 SAct 0x800 SErr 0x0 action 0x6 frozen",
+        "Dec 17 07:41:02.243 test01 kernel: ata9.02: failed command: WRITE FPDMA QUEUED",
+        "Dec 17 07:41:02.243 test01 kernel: ata9.02: cmd 61/1d:58:a8:1f:ab/00:00:3c:00:00/40 tag 11 ncq dma 14848 out",
+        "         res 40/00:00:00:00:00/00:00:00:00:00/00 Emask 0x4 (timeout)",
+        "Dec 17 07:41:02.243 test01 kernel: ata9.02: status: { DRDY }"])
+    assert [(e.cls, e.device, e.detail.get("emask_class")) for e in evs] == [("ata.error", "ata9.02", ("timeout",))]

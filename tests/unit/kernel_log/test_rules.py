@@ -82,6 +82,11 @@ CASES = [
     ("disk.io_errors", [ev("block.io_error", W, "disk:sda", "sda1", age=i) for i in range(6)]
      + [ev("block.io_error", W, "disk:sda", "sda2", age=i) for i in range(6)], None, [(C, "sda")]),
     ("disk.io_errors", [ev("block.io_error", W, "disk:sda", "sda", age=2 * 86400)], None, []),
+    ("disk.device_gone", [ev("block.device_gone", C, "disk:sdd", "sdd")], None, [(C, "sdd")]),
+    ("disk.device_gone", [ev("block.device_gone", W, "disk:sdb", "sdb")], None, [(W, "sdb")]),
+    ("disk.device_gone", [ev("ata.link_down", C, "disk:sdc", "ata3", off_bus=True)], None, [(C, "ata3")]),
+    ("disk.device_gone", [ev("ata.link_down", W, "disk:sdc", "ata3")], None, []),  # link down after a reset: link rule
+    ("disk.device_gone", [ev("block.device_gone", C, "disk:sdd", "sdd", age=2 * 86400)], None, []),
     ("disk.link_errors", [ev("ata.link_reset", W, "disk:sdb", "ata2", age=i) for i in range(3)], None, [(W, "ata2")]),
     ("disk.link_errors", [ev("ata.link_reset", W, "disk:sdb", "ata2")], None, []),
     ("disk.nvme_controller_errors", [ev("nvme.timeout", W, "disk:nvme0", "nvme0")], None, [(W, "nvme0")]),
