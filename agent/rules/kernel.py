@@ -273,9 +273,11 @@ def nvme_controller_errors(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("disk.md_failure_logged", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="disk-swap-mdadm",
-      description="The md driver logged a member failure or continued degraded (the md collector shows the current state).")
+      description="The md driver logged a member failure, continued degraded, could not continue or start an array, or "
+                  "failed to write a superblock (the md collector shows the current state).")
 def md_failure_logged(ctx: RuleContext) -> Iterator[Finding]:
-    yield from events_rule(ctx, ("raid.disk_failed", "raid.degraded", "raid.member_kicked"),
+    yield from events_rule(ctx, ("raid.disk_failed", "raid.degraded", "raid.member_kicked", "raid.array_failed",
+                                 "raid.superblock_error"),
                            what="md member failure / degraded event(s)")
 
 

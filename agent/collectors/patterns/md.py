@@ -11,9 +11,19 @@ from agent.model import Severity
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'md'
-HEAD = r"md/raid\d*:\w+: |md: (?:md\d+: |[a-z]+ of RAID array|kicking )"  # message starts (stage 1 prefilter)
+# drivers/md/raid1.c, raid10.c, raid5.c (raid*_error(), setup_conf(), raid5_run()), md.c (md_run(),
+# super_written(), md_update_sb())
+HEAD = (r"md/raid\d*:\w+: |md: (?:md\d+: |[a-z]+ of RAID array|kicking |pers->run\(\) failed|"
+        r"super_written gets error|\w+: (?:Cannot|cannot|Superblock)|cannot start array)")  # message starts (stage 1 prefilter)
 
 _MD = re.compile(r"md/(raid\d*):(\w+): (.*)$")
+# array dead or not started: raid5.c "Cannot continue operation (%d/%d failed)", "failed to run raid set",
+# "not enough operational devices (%d/%d failed)", "cannot start dirty degraded array"; raid1.c/raid10.c
+# (6.x) "Disk failure on %pg, this is the last device" + "Cannot continue operation"; raid1.c "no operational mirrors"
+_DEAD = re.compile(r"(Cannot continue operation|failed to run raid set|not enough operational (?:devices|mirrors)|"
+                   r"cannot start dirty degraded array|no operational mirrors|cannot start array)(?: \((\d+)/(\d+) failed\))?")
+# md.c: "md: pers->run() failed ...", "md: super_written gets error=%d" (-5: the superblock write failed)
+_CORE_DEAD = re.compile(r"md: (?:(pers->run\(\) failed)|super_written gets error=(-?\d+)|(md\d+): (.*?(?:[Cc]annot|[Ss]uperblock).*))")
 _MD_CORE = re.compile(r"md: (?:(md\d+): (\w+) (done|interrupted)|(\w+) of RAID array (md\d+)|kicking non-fresh (\S+) from array)")
 
 
@@ -26,10 +36,19 @@ class Parser:
         if m:
             level, md, rest = m.groups()
             d: dict[str, Any] = {"level": level}
-            f = re.match(r"Disk failure on (\S+?),? disabling device", rest)
+            f = re.match(r"Disk failure on (\S+?),? (disabling device|this is the last device)", rest)
             if f:
                 d["member"] = f.group(1)
+                if f.group(2).startswith("this"):
+                    d["last_device"] = True
                 self._emit("raid.disk_failed", C, "raid", md, d, (msg,), meta)
+                return
+            f = _DEAD.search(rest)
+            if f:
+                d["reason"] = f.group(1)
+                if f.group(2):
+                    d.update(failed=int(f.group(2)), devices=int(f.group(3)))
+                self._emit("raid.array_failed", C, "raid", md, d, (msg,), meta)
                 return
             f = re.match(r"Operation continuing on (\d+) devices", rest)
             if f:
@@ -42,6 +61,15 @@ class Parser:
                 self._emit("raid.degraded", C, "raid", md, d, (msg,), meta)
             elif "not clean" in rest and "reconstruction" in rest:
                 self._emit("raid.resync", I, "raid", md, dict(d, state="start", reason="not clean"), (msg,), meta)
+            return
+        m = _CORE_DEAD.match(msg)
+        if m:
+            if m.group(1):
+                self._emit("raid.array_failed", C, "raid", "md", {"reason": "pers->run() failed"}, (msg,), meta)
+            elif m.group(2):
+                self._emit("raid.superblock_error", C, "raid", "md", {"error": int(m.group(2))}, (msg,), meta)
+            else:
+                self._emit("raid.array_failed", C, "raid", m.group(3), {"reason": m.group(4)}, (msg,), meta)
             return
         m = _MD_CORE.match(msg)
         if m:

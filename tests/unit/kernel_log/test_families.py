@@ -309,3 +309,30 @@ def test_syslog_with_subsecond_stamps_and_indented_res_lines():
         "         res 40/00:00:00:00:00/00:00:00:00:00/00 Emask 0x4 (timeout)",
         "Dec 17 07:41:02.243 test01 kernel: ata9.02: status: { DRDY }"])
     assert [(e.cls, e.device, e.detail.get("emask_class")) for e in evs] == [("ata.error", "ata9.02", ("timeout",))]
+
+
+# ---- md RAID -----------------------------------------------------------------------------------
+MD_ROWS = [
+    # drivers/md/raid5.c raid5_error() (5.x+): pr_crit("md/raid:%s: Cannot continue operation (%d/%d failed).\n")
+    (["md/raid:md0: Disk failure on sdc1, disabling device.", "md/raid:md0: Cannot continue operation (2/4 failed)."],
+     "raid.array_failed", "raid", "md0", {"failed": 2, "devices": 4}),
+    # drivers/md/raid1.c / raid10.c raid*_error() (6.x): one record, two lines
+    (["md/raid1:md1: Disk failure on sdb2, this is the last device.\nmd/raid1:md1: Cannot continue operation (2/2 failed)."],
+     "raid.array_failed", "raid", "md1", {"reason": "Cannot continue operation"}),
+    (["md/raid10:md2: Disk failure on nvme1n1p1, this is the last device.\nmd/raid10:md2: Cannot continue operation (3/4 failed)."],
+     "raid.disk_failed", "raid", "md2", {"last_device": True}),
+    # raid5.c setup_conf()/raid5_run(): the array does not start
+    (["md/raid:md127: not enough operational devices (2/4 failed)", "md/raid:md127: failed to run raid set."],
+     "raid.array_failed", "raid", "md127", {"failed": 2, "devices": 4}),
+    (["md/raid:md0: cannot start dirty degraded array."], "raid.array_failed", "raid", "md0", {}),
+    (["md/raid1:md3: no operational mirrors"], "raid.array_failed", "raid", "md3", {}),
+    # drivers/md/md.c md_run(): pr_warn("md: pers->run() failed ...\n"); super_written(): "md: super_written gets error=%d"
+    (["md: pers->run() failed ..."], "raid.array_failed", "raid", "md", {}),
+    (["md: super_written gets error=-5"], "raid.superblock_error", "raid", "md", {"error": -5}),
+    (["md: super_written gets error=-5, uptodate=0"], "raid.superblock_error", "raid", "md", {"error": -5}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", MD_ROWS, ids=[r[0][-1][:50] for r in MD_ROWS])
+def test_md(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)

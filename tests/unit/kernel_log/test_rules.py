@@ -94,6 +94,8 @@ CASES = [
                                      ev("nvme.controller_failed", C, "disk:nvme5", "nvme5")], None, [(C, "nvme5")]),
     ("disk.md_failure_logged", [ev("raid.disk_failed", C, "raid", "md0", member="sdb1")], None, [(C, "md0")]),
     ("disk.md_failure_logged", [ev("raid.resync", I, "raid", "md0")], None, []),
+    ("disk.md_failure_logged", [ev("raid.array_failed", C, "raid", "md127")], None, [(C, "md127")]),
+    ("disk.md_failure_logged", [ev("raid.superblock_error", C, "raid", "md")], None, [(C, "md")]),
     ("fs.errors", [ev("fs.error", W, "fs", "sda1")], None, [(W, "sda1")]),
     ("fs.errors", [ev("fs.error", W, "fs", "sda1"), ev("fs.readonly", C, "fs", "sda1")], None, [(C, "sda1")]),
     ("board.nmi_platform_error", [ev("nmi.serr", C, "board", "cpu0")], None, [(C, "cpu0")]),
