@@ -336,3 +336,58 @@ MD_ROWS = [
 @pytest.mark.parametrize("lines,cls,component,device,detail", MD_ROWS, ids=[r[0][-1][:50] for r in MD_ROWS])
 def test_md(lines, cls, component, device, detail):
     check(lines, cls, component, device, detail)
+
+
+# ---- filesystems -------------------------------------------------------------------------------
+FS_ROWS = [
+    # fs/btrfs/messages.c (6.x): "BTRFS %s (device %s: state %s): " once the fs has had an error; real lines:
+    # github.com/coreos/rpm-ostree/issues/4457
+    (["BTRFS info (device sda3: state E): forced readonly"], "fs.readonly", "fs", "sda3", {"state": "E"}),
+    (["BTRFS error (device sda3: state EA): bdev /dev/sda3 errs: wr 12, rd 0, flush 0, corrupt 0, gen 0"],
+     "fs.error", "fs", "sda3", {"state": "EA", "write_errors": 12}),
+    (["BTRFS: error (device sda3) in btrfs_commit_transaction:2487: errno=-5 IO failure (Error while writing out transaction)"],
+     "fs.error", "fs", "sda3", {}),
+    (["BTRFS error (device sda3): block=5763170304 write time tree block corruption detected"], "fs.error", "fs", "sda3", {}),
+    # 4.x-5.x without the state: github.com/btrfs/linux/issues/761
+    (["BTRFS: error (device nvme2n1) in __btrfs_update_delayed_inode:1075: errno=-5 IO failure",
+      "BTRFS info (device nvme2n1): forced readonly"], "fs.readonly", "fs", "nvme2n1", {}),
+    (["BTRFS warning (device sda3: state E): csum failed root 257 ino 34956 off 0 csum 0xf5f4f143 expected csum 0x00000000 mirror 1"],
+     "fs.csum_error", "fs", "sda3", {"state": "E"}),
+    # 3.x fs/btrfs/inode.c / volumes.c
+    (["btrfs csum failed ino 257 off 0 csum 2566472073 private 3214312342"], "fs.csum_error", "fs", "btrfs", {"inode": 257}),
+    (["btrfs: bdev /dev/sdb errs: wr 0, rd 3, flush 0, corrupt 0, gen 0"], "fs.error", "fs", "sdb", {"read_errors": 3}),
+    # fs/ext4/super.c: "EXT4-fs error (device %s) in %s:%d: %s" (the journal-abort form has no colon after the device)
+    (["EXT4-fs error (device sda1) in ext4_reserve_inode_write:5821: Journal has aborted"], "fs.error", "fs", "sda1", {}),
+    # lib/ratelimit.c ___ratelimit(&sbi->s_err_ratelimit_state, "EXT4-fs error"): suppressed errors count
+    (["EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0",
+      "EXT4-fs error: 7 callbacks suppressed"], "fs.error", "fs", "sdb1", {}),
+    # fs/jbd2/journal.c jbd2_journal_abort(): "Aborting journal on device %s."; commit.c
+    (["Aborting journal on device sda1-8."], "fs.error", "fs", "sda1", {"fs": "jbd2"}),
+    (["JBD2: Detected IO errors while flushing file data on sda1-8"], "fs.error", "fs", "sda1", {"fs": "jbd2"}),
+    # fs/xfs/xfs_fsops.c xfs_do_force_shutdown(): 3.x-5.x "xfs_do_force_shutdown(0x%x) called from line %d of file
+    # %s. Return address = %pS"; 6.x "%s (0x%x) detected at %pS (%s:%d).  Shutting down filesystem."
+    (["XFS (dm-0): xfs_do_force_shutdown(0x8) called from line 446 of file fs/xfs/libxfs/xfs_defer.c. Return address = 0xffffffffc0466b0c"],
+     "fs.shutdown", "fs", "dm-0", {"flags": "0x8"}),
+    (["XFS (sdb1): Corruption of in-memory data (0x8) detected at xfs_defer_finish_noroll+0x2a8/0x6e0 [xfs] "
+      "(fs/xfs/libxfs/xfs_defer.c:573).  Shutting down filesystem."], "fs.shutdown", "fs", "sdb1", {"flags": "0x8"}),
+    (["XFS (sdb1): Log I/O Error (0x2) detected at xlog_ioend_work+0x6d/0x70 [xfs] (fs/xfs/xfs_log.c:1378).  "
+      "Shutting down filesystem."], "fs.shutdown", "fs", "sdb1", {"flags": "0x2"}),
+    (["XFS (sda1): metadata I/O error in \"xfs_imap_to_bp+0x5c/0xa0 [xfs]\" at daddr 0x3e8 len 32 error 5"],
+     "fs.error", "fs", "sda1", {}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", FS_ROWS, ids=[r[0][-1][:50] for r in FS_ROWS])
+def test_fs(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)
+
+
+def test_ext4_suppressed_errors_count():
+    evs = classify_as("kmsg", ["EXT4-fs error (device sdb1): ext4_find_entry:1455: inode #2: comm ls: reading directory lblock 0",
+                               "EXT4-fs error: 7 callbacks suppressed"])
+    assert [(e.cls, e.device, e.count) for e in evs] == [("fs.error", "sdb1", 1), ("fs.error", "sdb1", 7)]
+
+
+def test_user_initiated_xfs_shutdown_is_not_a_fault():
+    assert classify_as("text", ["XFS (sdb1): xfs_do_force_shutdown(0x4) called from line 2221 of file fs/xfs/xfs_fsops.c. "
+                                "Return address = 0xffffffffc0466b0c"]) == []
