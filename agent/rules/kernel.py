@@ -296,6 +296,16 @@ def thermal_trip(ctx: RuleContext) -> Iterator[Finding]:
     yield from events_rule(ctx, ("thermal.critical",), what="critical temperature trip(s)")
 
 
+@rule("board.fatal_hardware_error", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
+      description="Firmware (APEI GHES) reported a fatal or recoverable hardware error outside memory and PCIe (no such "
+                  "section, or a processor section), or the kernel panicked on a fatal hardware error record.")
+def fatal_hardware_error(ctx: RuleContext) -> Iterator[Finding]:
+    def sev(e, n, comp, dev):
+        return None if comp.startswith(("memory", "pcie")) else Severity.CRITICAL
+    yield from events_rule(ctx, ("ghes.fatal", "ghes.recoverable", "panic.hardware"), severity_of=sev,
+                           what="fatal hardware error record(s)")
+
+
 @rule("board.previous_boot_mce_panic", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
       description="An earlier boot ended in a machine-check panic (pstore, journalctl -b -1, or MCE records logged early in this boot).")
 def previous_boot_mce_panic(ctx: RuleContext) -> Iterator[Finding]:
@@ -350,5 +360,5 @@ def _reboots(ctx: RuleContext, repeated: bool) -> Iterator[Finding]:
 
 RULES = (ue_logged, ce_log_storm, aer_uncorrected_logged, aer_corrected_log_storm, link_down, io_errors, device_gone,
          link_errors,
-         nvme_controller_errors, md_failure_logged, nmi_platform_error, thermal_trip, previous_boot_mce_panic,
+         nvme_controller_errors, md_failure_logged, nmi_platform_error, thermal_trip, fatal_hardware_error, previous_boot_mce_panic,
          unexpected_reboot, repeated_unexpected_reboots)

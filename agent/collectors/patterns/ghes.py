@@ -21,10 +21,7 @@ class Parser:
         m = _GHES.match(msg)
         if not m:
             return
-        g = self._start("ghes", m.group(1), meta, msg)
-        g.detail["record"] = int(m.group(1))
-        g.cls, g.sev, g.component, g.device = "ghes.corrected", I, "board", "ghes"
-        self._ghes_line(g, m.group(2))
+        self._ghes_start(m.group(1), msg, m.group(2), meta)
 
     def _ghes_line(self, g: Group, body: str) -> None:
         b = body.strip()
@@ -68,11 +65,26 @@ class Parser:
                 d[key.strip()] = val.strip()
 
     def _cont_ghes(self, g: Group, msg: str, meta: Meta) -> bool:
+        if not g.key:  # before 3.x's "{n}" record numbers: "[Hardware Error]: " lines up to the next record
+            body = msg[18:] if msg.startswith("[Hardware Error]: ") else None
+            if body is None or body.startswith(("Hardware error from APEI", "CPU ", "Machine check", "Corrected error",
+                                                "Uncorrected", "Deferred error")):
+                return False
+            g.lines.append(msg)
+            self._ghes_line(g, body)
+            return True
         if not msg.startswith("{" + g.key + "}[Hardware Error]"):
             return False
         g.lines.append(msg)
         self._ghes_line(g, _GHES.match(msg).group(2))  # type: ignore[union-attr]
         return True
+
+    def _ghes_start(self, key: str, msg: str, body: str, meta: Meta) -> None:
+        g = self._start("ghes", key, meta, msg)
+        if key:
+            g.detail["record"] = int(key)
+        g.cls, g.sev, g.component, g.device = "ghes.corrected", I, "board", "ghes"
+        self._ghes_line(g, body)
 
 # one line per message shape this module parses: (record lines, class, component, device);
 # run as tests (tests/unit/kernel_log/test_families.py), with the wider tables kept there

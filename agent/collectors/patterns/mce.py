@@ -99,6 +99,9 @@ class Parser:
             if body.startswith("Machine check events logged"):
                 self._notice(msg, meta)
                 return
+            if body.startswith("Hardware error from APEI Generic Hardware Error Source"):  # GHES before "{n}" (3.x)
+                self._ghes_start("", msg, body, meta)
+                return
             if self.group is None and body.startswith(("TSC ", "PROCESSOR ", "RIP ")):
                 return  # orphan continuation (start of the block lost)
             return

@@ -391,3 +391,29 @@ def test_ext4_suppressed_errors_count():
 def test_user_initiated_xfs_shutdown_is_not_a_fault():
     assert classify_as("text", ["XFS (sdb1): xfs_do_force_shutdown(0x4) called from line 2221 of file fs/xfs/xfs_fsops.c. "
                                 "Return address = 0xffffffffc0466b0c"]) == []
+
+
+# ---- GHES / APEI -------------------------------------------------------------------------------
+GHES_ROWS = [
+    # drivers/acpi/apei/ghes.c + drivers/firmware/efi/cper.c: a fatal record with no memory/PCIe section, then
+    # __ghes_panic()'s "Fatal hardware error!" (read back from pstore / the previous boot's journal)
+    (["{1}[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 1",
+      "{1}[Hardware Error]: event severity: fatal",
+      "{1}[Hardware Error]:  Error 0, type: fatal",
+      "{1}[Hardware Error]:   section type: unknown, 330f1140-72a5-11df-9690-0002a5d5c51b",
+      "{1}[Hardware Error]:   section length: 0x30",
+      "Kernel panic - not syncing: Fatal hardware error!"], "ghes.fatal", "board", "ghes", {"event_severity": "fatal"}),
+    (["Kernel panic - not syncing: Fatal hardware error!"], "panic.hardware", "board", "ghes", {}),
+    # 3.x before record numbers: "[Hardware Error]: " lines
+    (["[Hardware Error]: Hardware error from APEI Generic Hardware Error Source: 0",
+      "[Hardware Error]: event severity: recoverable",
+      "[Hardware Error]:  Error 0, type: recoverable",
+      "[Hardware Error]:   section_type: memory error",
+      "[Hardware Error]:   physical_address: 0x0000001045a3c000"], "ghes.recoverable", "memory", "memory",
+     {"address": "0x0000001045a3c000"}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", GHES_ROWS, ids=[r[0][-1][:50] for r in GHES_ROWS])
+def test_ghes(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)

@@ -101,6 +101,10 @@ CASES = [
     ("board.nmi_platform_error", [ev("nmi.serr", C, "board", "cpu0")], None, [(C, "cpu0")]),
     ("board.nmi_platform_error", [ev("nmi.unknown", W, "board", "cpu0")], None, [(W, "cpu0")]),
     ("board.thermal_trip", [ev("thermal.critical", C, "board", "thermal_zone0")], None, [(C, "thermal_zone0")]),
+    ("board.fatal_hardware_error", [ev("ghes.fatal", C, "board", "ghes", previous_boot=True, boot="b0"),
+                                    ev("panic.hardware", C, "board", "ghes", previous_boot=True, boot="b0")], None, [(C, "ghes")]),
+    ("board.fatal_hardware_error", [ev("ghes.fatal", C, "memory", "DIMM_A1")], None, []),  # memory.ue_logged's
+    ("board.fatal_hardware_error", [ev("ghes.corrected", I, "board", "ghes")], None, []),
     ("board.previous_boot_mce_panic", [ev("panic.mce", C, "cpu", "cpu", boot="b0", previous_boot=True)], None, [(C, "host")]),
     ("board.previous_boot_mce_panic", [ev("mce.fatal", C, "cpu", "socket0", early_boot=True)], None, [(C, "host")]),
     ("board.previous_boot_mce_panic", [ev("mce.fatal", C, "cpu", "socket0")], None, []),
