@@ -16,7 +16,7 @@ NAME = 'mce'
 # arch/x86/kernel/cpu/mce/therm_throt.c, arch/x86/kernel/nmi.c, kernel/panic.c; 2.6/3.x kernels
 # printed the block without the "[Hardware Error]: " prefix and panicked with "Kernel panic: "
 HEAD = (
-    r"mce: |MCE: |\[Hardware Error\]|Machine check events|CMCI storm detected|CPU\d+: (?:Core |Package |Temperature[ /])|"
+    r"mce: |MCE: (?!Killing )|\[Hardware Error\]|Machine check events|CMCI storm detected|CPU\d+: (?:Core |Package |Temperature[ /])|"
     r"CPU \d+: Machine Check|HARDWARE ERROR(?!.)|Kernel panic(?: - not syncing)?: |Uhhuh\. NMI|NMI: |Dazed and confused"
 )  # message starts (stage 1 prefilter)
 

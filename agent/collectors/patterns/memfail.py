@@ -11,7 +11,9 @@ from agent.model import Severity
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'memfail'
-HEAD = r"Memory failure: |MCE: Killing |MCE \w+: Killing "  # message starts (stage 1 prefilter)
+# mm/memory-failure.c: pr_fmt "Memory failure: " (4.x+); 2.6.32-3.x printed "MCE %#lx: %s page recovery: %s",
+# "MCE %#lx: Killing %s:%d ..." and "MCE: Killing %s:%d due to hardware memory corruption fault at %lx"
+HEAD = r"Memory failure: |MCE: Killing |MCE \w+: Killing |MCE 0x[0-9a-f]+: "  # message starts (stage 1 prefilter)
 
 _MEMFAIL = re.compile(r"(?:Memory failure|MCE(?: \w+)?): (?:(0x[0-9a-f]+|\d+): )?(.*)$")
 
@@ -29,7 +31,11 @@ class Parser:
         if pfn:
             detail["pfn"] = pfn
         low = text.lower()
-        if "recovery action for" in low:
+        old = re.match(r"(.+?) page recovery: (\w+)", text)  # 2.6.32-3.x
+        if old:
+            detail.update(page_type=old.group(1), result=old.group(2))
+            sev = W if old.group(2) == "Recovered" else C
+        elif "recovery action for" in low:
             page_type, _, result = text.partition("recovery action for ")[2].partition(": ")
             detail.update(page_type=page_type, result=result.strip())
             sev = W if result.strip() == "Recovered" else C

@@ -13,7 +13,7 @@ C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 NAME = 'nvme'
 HEAD = (
     r"nvme nvme\d+: (?:I/O |controller is down|Disabling device|Removing after|Device not ready|"
-    r"resetting controller|failed to|frozen state error)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA "
+    r"resetting controller|failed to|frozen state error|Does your device have a faulty power saving mode|Try .nvme_core)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA "
 )  # message starts (stage 1 prefilter)
 
 _NVME = re.compile(r"nvme (nvme\d+): (.*)$")
@@ -36,6 +36,13 @@ class Parser:
         if not m:
             return
         ctrl, rest = m.groups()
+        if rest.startswith(("Does your device have a faulty power saving mode", 'Try "nvme_core')):
+            # drivers/nvme/host/pci.c nvme_warn_reset(): advice printed after "controller is down; will reset":
+            # context of that event, never one of its own
+            last = self.out[-1] if self.out else None
+            if last is not None and last.device == ctrl and last.cls.startswith("nvme."):
+                self.out[-1] = last.replace(raw=last.raw + (msg,), detail=dict(last.detail, power_saving_hint=True))
+            return
         comp = f"disk:{ctrl}"
         detail: dict[str, Any] = {"message": rest}
         csts = re.search(r"CSTS=(0x[0-9a-fA-F]+)", rest)

@@ -417,3 +417,48 @@ GHES_ROWS = [
 @pytest.mark.parametrize("lines,cls,component,device,detail", GHES_ROWS, ids=[r[0][-1][:50] for r in GHES_ROWS])
 def test_ghes(lines, cls, component, device, detail):
     check(lines, cls, component, device, detail)
+
+
+# ---- smaller families ----------------------------------------------------------------------------
+SMALL_ROWS = [
+    # mm/memory-failure.c of 2.6.32-3.x: "MCE %#lx: %s page recovery: %s" (no "Memory failure:" prefix yet)
+    (["MCE 0x7740c0: dirty LRU page recovery: Recovered"], "memory.failure", "memory", "memory",
+     {"page_type": "dirty LRU", "result": "Recovered"}),
+    (["MCE 0x7740c0: free huge page recovery: Failed"], "memory.failure", "memory", "memory", {"result": "Failed"}),
+    (["MCE: Killing qemu-kvm:4242 due to hardware memory corruption fault at 7f3a2c000000"], "memory.failure", "memory",
+     "memory", {}),
+    # kernel/hung_task.c + sched_show_task(): the context lines belong to the event; real lines (3.19):
+    # github.com/ISRICWorldSoil/SoilGrids250m/issues/9
+    (["INFO: task btrfs-transacti:186 blocked for more than 120 seconds.",
+      "      Tainted: G           OE  3.19.0-25-generic #26~14.04.1-Ubuntu",
+      "\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
+      "btrfs-transacti D ffff880036a27c18     0   186      2 0x00000000",
+      " ffff880036a27c18 ffff88003640bae0 0000000000013e80 ffff880036a27fd8",
+      "Call Trace:",
+      " [<ffffffff817b22e9>] schedule+0x29/0x70",
+      " [<ffffffff81373430>] ? generic_make_request+0xc0/0x110"], "cpu.hung_task", "cpu", "cpu",
+     {"task": "btrfs-transacti", "kernel": "Tainted: G           OE  3.19.0-25-generic #26~14.04.1-Ubuntu"}),
+    (["INFO: task kworker/u16:9:7088 blocked for more than 120 seconds.",
+      "      Not tainted 6.1.0-13-amd64 #1 Debian 6.1.55-1",
+      "\"echo 0 > /proc/sys/kernel/hung_task_timeout_secs\" disables this message.",
+      "task:kworker/u16:9   state:D stack:0     pid:7088  ppid:2      flags:0x00004000",
+      "Call Trace:", " <TASK>", " __schedule+0x351/0xa20", " schedule+0x5d/0xe0", " </TASK>"],
+     "cpu.hung_task", "cpu", "cpu", {"pid": 7088}),
+    # drivers/nvme/host/pci.c nvme_warn_reset(): the power-saving advice is context of the reset
+    (["nvme nvme0: controller is down; will reset: CSTS=0xffffffff, PCI_STATUS=0xffff",
+      "nvme nvme0: Does your device have a faulty power saving mode enabled?",
+      "nvme nvme0: Try \"nvme_core.default_ps_max_latency_us=0 pcie_aspm=off\" and report a bug"],
+     "nvme.reset", "disk:nvme0", "nvme0", {"off_bus": True, "power_saving_hint": True}),
+]
+
+
+@pytest.mark.parametrize("lines,cls,component,device,detail", SMALL_ROWS, ids=[r[0][0][:50] for r in SMALL_ROWS])
+def test_small_families(lines, cls, component, device, detail):
+    check(lines, cls, component, device, detail)
+    for form in FORMS:  # context lines are part of the one event
+        assert len(classify_as(form, lines)) == 1, form
+
+
+def test_hung_task_keeps_its_context():
+    evs = classify_as("kmsg", SMALL_ROWS[3][0])
+    assert len(evs[0].raw) == len(SMALL_ROWS[3][0])

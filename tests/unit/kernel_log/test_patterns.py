@@ -9,6 +9,7 @@ import pytest
 
 from agent.collectors.patterns import Classifier, classify_lines, disk_of, unescape_kmsg
 from agent.model import Severity
+from tests.unit.kernel_log.forms import FORMS, classify_as
 from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
 
 LAB = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "lab"
@@ -276,9 +277,39 @@ def test_ata_link_down_only_after_a_reset():
     "UBSAN: array-index-out-of-bounds in drivers/edac/i5000_edac.c:956:20",
     "Hardware name: Dell Inc. PowerEdge 1950/0TT740, BIOS 2.2.6 02/05/2008",
     "INFO: lockdep is turned off.", "BTRFS info (device sda1): disk space caching is enabled",
+    # benign neighbours of the families' wider patterns (boot, probe, recovery that worked, capacity growth)
+    "CMCI storm subsided: switching to interrupt mode", "mce: CPU supports 9 MCE banks", "mce_notify_irq: 14 callbacks suppressed",
+    "mce: CPU0: Thermal monitoring enabled (TM1)", "MCE: In-kernel MCE decoding enabled.",
+    "pcieport 0000:00:03.0: AER: Root Port link has been reset (0)", "pcieport 0000:00:1c.0: AER: Device recovery successful",
+    "pcieport 0000:00:1c.0: AER: device recovery successful",
+    "pcieport 0000:00:1c.0: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, DL_ActiveErr+",
+    "pcieport 0000:00:1c.0: DPC: enabled with IRQ 122", "pcieport 0000:00:1c.1: pciehp: Slot(3): Card present",
+    "pcieport 0000:00:1c.1: pciehp: Slot(3): Link Up",
+    "pcieport 0000:00:1c.0: pciehp: Slot #8 AttnBtn- PwrCtrl- MRL- AttnInd- PwrInd- HotPlug+ Surprise+ Interlock- NoCompl+ LLActRep+",
+    "pcieport 0000:00:1c.0: Data Link Layer Link Active not cleared in 1000 msec",
+    "sdb: detected capacity change from 0 to 8001563222016", "sda: detected capacity change from 1000 to 2000",
+    "ata1: SATA link down (SStatus 0 SControl 300)", "ata3: SATA link down (SStatus 4 SControl 300)",
+    "md/raid:md0: device sdb1 operational as raid disk 1", "md: md0 stopped.", "md/raid1:md0: active with 2 out of 2 mirrors",
+    "BTRFS info (device sda1): using crc32c (crc32c-intel) checksum algorithm", "XFS (sda1): Ending clean mount",
+    "XFS (sdb1): Unmounting Filesystem", "EXT4-fs (sda1): re-mounted. Opts: errors=remount-ro. Quota mode: none.",
+    "EDAC sbridge: Seeking for: PCI ID 8086:6f60", "EDAC DEBUG: sbridge_get_onedevice: Detected 8086:6f60",
+    "EDAC amd64: Node 0: DRAM ECC disabled.", "EDAC amd64: F17h detected (node 0).",
+    "EDAC MC0: Giving out device to module skx_edac controller Skylake Socket#0 IMC#0: DEV 0000:3a:0a.0 (INTERRUPT)",
+    "EDAC MC1: Giving out device to module amd64_edac controller F17h: DEV 0000:00:18.3 (INTERRUPT)",
+    "EDAC PCI0: Giving out device to module amd64_edac controller EDAC PCI controller: DEV 0000:00:18.2 (POLLED)",
+    "nvme nvme0: pci function 0000:01:00.0", "nvme nvme0: Shutdown timeout set to 8 seconds",
+    "nvme nvme0: failed to set APST feature (-19)",
+    "ahci 0000:00:17.0: AHCI 0001.0301 32 slots 6 ports 6 Gbps 0x3f impl SATA mode",
+    "igb 0000:07:00.0 eno1: igb: eno1 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: RX/TX",
+    "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.129.03  Thu Oct 19 18:56:32 UTC 2023",
+    "CPU0: Thermal monitoring enabled (TM2)", "sd 2:0:0:0: [sdb] Attached SCSI disk", "scsi 2:0:0:0: Direct-Access ATA ST8000",
+    "INFO: task hung detection enabled", "GHES: APEI firmware first mode is enabled by WHEA _OSC.",
+    "[Firmware Bug]: the BIOS has corrupted hw-PMU resources (MSR 38d is 330)",
 ])
 def test_benign_lines_are_not_events(line):
     assert classify_lines([line]) == []
+    for form in FORMS:
+        assert classify_as(form, [line]) == [], form
 
 
 def test_garbage_never_raises():
