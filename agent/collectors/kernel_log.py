@@ -8,7 +8,8 @@
   stored for this boot id are skipped, so a restart does not count anything twice.
 * Without a readable /dev/kmsg, ``journalctl -k -o json`` is polled with the stored cursor
   (``--after-cursor``) at every run (through the command runner, with a timeout).
-* Once per boot the previous boot is examined: ``{sysfs}/fs/pstore/`` files and
+* Once per boot the previous boot is examined: ``{sysfs}/fs/pstore/`` files, the records
+  systemd-pstore moved to ``{root}/var/lib/systemd/pstore/``, and
   ``journalctl -k -b -1`` for machine-check panics, and the boots table for a missing clean-stop
   marker (unexpected reboot). ``close()`` (called by the daemon on stop) writes that marker.
 
@@ -27,6 +28,7 @@ import select
 import stat
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
@@ -45,6 +47,7 @@ CURSOR_KEY = "kernel_log.kmsg_cursor"
 JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
+PSTORE_SEEN_MAX = 1000
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
 HEARTBEAT_SECONDS = 60.0
 EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
@@ -445,18 +448,49 @@ class KernelLogCollector(BaseCollector):
                 self._classify_journal(res.text(), previous_boot=True)
         self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
 
-    def _scan_pstore(self, prev_id: str, now: float) -> None:
-        """New files in pstore (each read once; pstore may be mounted after the agent starts, so
-        this repeats during the first minutes of a boot)."""
-        found: list[KernelEvent] = []
+    def _pstore_files(self) -> list[tuple[str, Path]]:
+        """(identity, path) of every previous-boot record file: ``/sys/fs/pstore/{dmesg,console}-*``
+        and what systemd-pstore.service moved to ``/var/lib/systemd/pstore/`` at boot (Debian 12
+        default: each record group in ``<record id>/`` as its ``dmesg-*`` parts plus the reassembled
+        ``dmesg.txt``, which alone is read then; ungrouped files at the top level). The archive keeps
+        records of every boot: only files written since this boot started are new."""
+        out: list[tuple[str, Path]] = []
         pstore = self.host.path("sys", "fs", "pstore")
+        for name in self.host.listdir(pstore):
+            if name.startswith(("dmesg-", "console-")) and not name.endswith((".z", ".enc.z")):
+                out.append((name, pstore / name))
+        archive = self.host.path("var", "lib", "systemd", "pstore")
+        since = (self._boot_wall or 0.0) - 120.0  # the copy happens early in this boot
+        for name in self.host.listdir(archive):
+            path = archive / name
+            if os.path.isdir(path):
+                names = self.host.listdir(path)
+                picks = ["dmesg.txt"] if "dmesg.txt" in names else \
+                    [n for n in names if n.startswith(("dmesg-", "console-")) and not n.endswith(".z")]
+                cands = [(f"systemd/{name}/{n}", path / n) for n in picks]
+            elif name.startswith(("dmesg", "console-")) and not name.endswith(".z"):
+                cands = [(f"systemd/{name}", path)]
+            else:
+                continue
+            for ident, fp in cands:
+                try:
+                    if os.stat(fp).st_mtime < since:
+                        continue
+                except OSError:
+                    continue
+                out.append((ident, fp))
+        return out
+
+    def _scan_pstore(self, prev_id: str, now: float) -> None:
+        """New previous-boot record files (each read once; pstore may be mounted, and systemd-pstore
+        may move its files, after the agent starts, so this repeats during the first minutes of a
+        boot). The same record read from both places is one event (same boot, same timestamps)."""
+        found: list[KernelEvent] = []
         seen = set(self.events.store.get(PSTORE_SEEN_KEY) or [])
         current: list[str] = []
-        for name in self.host.listdir(pstore):
-            if not name.startswith(("dmesg-", "console-")) or name.endswith((".z", ".enc.z")):
-                continue
+        for name, path in self._pstore_files():
             try:
-                st = os.stat(pstore / name)
+                st = os.stat(path)
                 ident = f"{name}:{st.st_size}:{int(st.st_mtime)}"
             except OSError:
                 ident = name
@@ -464,7 +498,7 @@ class KernelLogCollector(BaseCollector):
             if ident in seen:  # pstore keeps its records until erased: read each file once
                 continue
             try:
-                text = self.host.read_file(pstore / name, 4 << 20)
+                text = self.host.read_file(path, 4 << 20)
             except ReadError as err:
                 self.problem(str(err))
                 continue
@@ -476,7 +510,7 @@ class KernelLogCollector(BaseCollector):
                 found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
         self._extra.extend(found)
         if set(current) - seen:
-            self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-200:])
+            self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-PSTORE_SEEN_MAX:])
 
     # ---- collect -----------------------------------------------------------------------------
     def collect(self) -> list[Reading]:

@@ -543,3 +543,64 @@ def test_event_store_keeps_events_with_unstorable_integers(tmp_path):
     row = store.execute("SELECT seq, monotonic_usec, cls FROM events")
     assert row == [(None, None, "mce.corrected")] and stored.cls == "mce.corrected"
     store.close()
+
+
+def _systemd_pstore(root: Path, record: str, parts: list[str], mtime: float) -> Path:
+    """The layout systemd-pstore.service (Storage=external, Unlink=yes: the Debian 12 default) leaves:
+    src/pstore/pstore.c moves each dmesg-<backend>-<record id> file into <archive>/<id minus its last
+    6 digits>/ and writes the parts, newest part first in the name order reversed, to dmesg.txt with
+    a "<file name>:" line before each."""
+    d = root / "var" / "lib" / "systemd" / "pstore" / record[:-6]
+    d.mkdir(parents=True, exist_ok=True)
+    names = [f"dmesg-erst-{int(record) + i}" for i in range(len(parts))]
+    for name, text in zip(names, parts):
+        (d / name).write_text(text)
+    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts)))))
+    for f in d.iterdir():
+        os.utime(f, (mtime, mtime))
+    return d
+
+
+def test_previous_boot_panic_from_systemd_pstore_archive(tmp_path):
+    db = tmp_path / "state.db"
+    root = make_root(tmp_path, boot=BOOT_A, kmsg="")
+    store = Store(db)
+    clock = Clock(NOW)
+    make_collector(root, store, clock=clock).collect()  # boot A dies without a clean stop
+    store.close()
+    clock.t = NOW + 3600
+    root = make_root(tmp_path, boot=BOOT_B, kmsg="", uptime=30)
+    tail = (LAB / "mce-fatal.console-tail.txt").read_text().splitlines()
+    half = len(tail) // 2
+    # kmsg_dump writes the newest text into Part1: the older half is Part2
+    parts = ["Panic#1 Part2\n" + "\n".join("<4>" + ln for ln in tail[:half]) + "\n",
+             "Panic#1 Part1\n" + "\n".join("<0>" + ln for ln in tail[half:]) + "\n"]
+    _systemd_pstore(root, "7355608334723661825", parts[::-1], mtime=clock.t - 20)
+    # an archived record of an older boot (read in its own boot, or before the agent ran) is not news
+    _systemd_pstore(root, "7355600000000000001", ["Panic#1 Part1\n<0>Kernel panic - not syncing: Fatal machine check\n"],
+                    mtime=NOW - 86400)
+    store = Store(db)
+    col = make_collector(root, store, clock=clock)
+    evs, _, win = split(col.collect())
+    got = sorted((e.cls, e.source, e.previous_boot, e.boot_id, e.detail.get("pstore_file")) for e in evs)
+    assert got == [("mce.fatal", "pstore", True, BOOT_A, "systemd/7355608334723/dmesg.txt"),
+                   ("panic.mce", "pstore", True, BOOT_A, "systemd/7355608334723/dmesg.txt"),
+                   ("reboot.unexpected", "agent", False, BOOT_B, None)]
+    from types import MappingProxyType
+
+    from agent import rules
+    from agent.model import Snapshot
+
+    snap = Snapshot(time=clock.t, boot_id=BOOT_B, readings=MappingProxyType({"kernel_log": (win,)}),
+                    statuses=MappingProxyType({}))
+    findings, errors = rules.evaluate(snap, None, None, clock.t)
+    assert not errors and {f.rule: f.severity for f in findings}["board.previous_boot_mce_panic"] == Severity.CRITICAL
+    # the kernel's copy still in /sys/fs/pstore (Unlink=no) and a later scan: nothing counted twice
+    pstore = root / "sys" / "fs" / "pstore"
+    pstore.mkdir(parents=True)
+    for i, text in enumerate(parts[::-1]):
+        (pstore / f"dmesg-erst-{7355608334723661825 + i}").write_text(text)
+    clock.t += 15
+    evs, _, win = split(col.collect())
+    assert evs == [] and win.count(("mce.fatal", "panic.mce")) == 2
+    col.close()
