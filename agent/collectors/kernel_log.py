@@ -32,7 +32,8 @@ from pathlib import Path
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
-from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
+from agent.collectors.patterns import Classifier, disk_of, iter_kmsg_records, parse_kmsg_header
+from agent.collectors.rasdaemon import DEFAULT_DB, RasdaemonError, RasdaemonReader
 from agent.events import EventStore
 from agent.host import ReadError
 from agent.model import Reading, Severity
@@ -46,6 +47,7 @@ MAX_PENDING_LINE = 1 << 20
 CURSOR_KEY = "kernel_log.kmsg_cursor"
 JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
+RAS_CURSOR_KEY = "kernel_log.rasdaemon_cursor"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 PSTORE_SEEN_MAX = 1000
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
@@ -135,6 +137,10 @@ class KernelLogCollector(BaseCollector):
         "wake_on_event": (bool, True, "When the tail thread sees a hardware event, run the collector (and the rules) "
                                       "at once instead of at the next interval; the daemon spaces such runs 1 s apart."),
         "journal_timeout_seconds": (float, 10.0, "Timeout of one journalctl call."),
+        "rasdaemon": (bool, True, "Read new rows of rasdaemon's event database (MCE, EDAC, AER, extlog, memory failure, "
+                                  "disk and devlink events) when it exists; rasdaemon consumes machine checks the kernel "
+                                  "log then no longer shows."),
+        "rasdaemon_db": (str, DEFAULT_DB, "rasdaemon's database (joined to the host root)."),
     }
 
     def __init__(self, host, cfg=None, store=None):
@@ -535,9 +541,12 @@ class KernelLogCollector(BaseCollector):
             events = self._journal_events + self.classifier.take()
             self._journal_events = []
             last_seq = self.last_seq
-        events = self._extra + [self._post(e) for e in events]
+        ras_events, ras_cursor = self._poll_rasdaemon(now)
+        events = self._extra + [self._post(e) for e in events + ras_events]
         self._extra = []
         new = self.events.record_events(events, now) if events else []
+        if ras_cursor is not None:  # only once its rows are stored
+            self.events.store.put(RAS_CURSOR_KEY, ras_cursor)
         for e in new:
             key = (e.cls, e.severity.label)
             self.events_total[key] = self.events_total.get(key, 0) + 1
@@ -566,8 +575,32 @@ class KernelLogCollector(BaseCollector):
             self._window_key = key
         return self._window
 
+    def _poll_rasdaemon(self, now: float) -> tuple[list[KernelEvent], dict | None]:
+        """New rows of rasdaemon's database (cursor per table, kept with the database path)."""
+        if not self.option("rasdaemon"):
+            return [], None
+        reader = RasdaemonReader(self.host.path(str(self.option("rasdaemon_db"))))
+        if not reader.exists():
+            return [], None
+        stored = self.events.store.get(RAS_CURSOR_KEY) or {}
+        path = str(reader.path)
+        cursor = stored.get("tables", {}) if isinstance(stored, dict) and stored.get("path") == path else {}
+        try:
+            evs, new = reader.read({k: int(v) for k, v in cursor.items() if isinstance(v, int)}, now)
+        except RasdaemonError as exc:
+            self.problem(f"rasdaemon database: {exc}")
+            return [], None
+        if not evs and new == cursor:
+            return [], None
+        return evs, {"path": path, "tables": new}
+
     def _post(self, e: KernelEvent) -> KernelEvent:
         """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
+        if e.source == "rasdaemon" and e.component.startswith("disk:") and e.device.count(":") == 1:
+            target = self.host.realpath(self.host.path("sys", "dev", "block", e.device))  # "8:16" -> .../sdb
+            name = target.name if target.name and target.name != e.device else ""
+            if name:
+                e = e.replace(component=f"disk:{disk_of(name)}", device=name, detail=dict(e.detail, dev_t=e.device))
         if e.component.startswith("disk:") and e.detail.get("hctl") == e.device:
             disk = self._scsi_disk(e.device)  # "sd 2:0:0:0: rejecting I/O ..." names no disk
             if disk:
