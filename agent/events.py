@@ -121,7 +121,10 @@ class EventStore:
                         new.extend(group)
                 conn.execute("COMMIT")
             except Exception:
-                conn.execute("ROLLBACK")
+                # SQLite has already rolled back after SQLITE_FULL/IOERR: a second ROLLBACK would
+                # replace "database or disk is full" by "cannot rollback - no transaction is active"
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
                 raise
         return new
 

@@ -25,6 +25,7 @@ import json
 import logging
 import os
 import select
+import sqlite3
 import stat
 import threading
 import time
@@ -141,6 +142,8 @@ class KernelLogCollector(BaseCollector):
                                   "disk and devlink events) when it exists; rasdaemon consumes machine checks the kernel "
                                   "log then no longer shows."),
         "rasdaemon_db": (str, DEFAULT_DB, "rasdaemon's database (joined to the host root)."),
+        "backlog_events": (int, 10000, "Events kept in memory at most while the state database refuses writes (disk full, "
+                                       "read-only); the kernel-log cursors advance only once they are stored."),
     }
 
     def __init__(self, host, cfg=None, store=None):
@@ -168,6 +171,12 @@ class KernelLogCollector(BaseCollector):
         self._skip_until: int | None = None
         self._extra: list[KernelEvent] = []  # previous-boot / reboot events waiting to be stored
         self._journal_events: list[KernelEvent] = []
+        self._backlog: list[KernelEvent] = []  # classified, not yet stored (the database refused them)
+        self.backlog_dropped = 0
+        self._pending_cursors: dict[str, Any] = {}  # cursor values to persist once their events are stored
+        self._store_error: str | None = None
+        self._journal_cursor: str | None = None
+        self._ras_cursor: dict | None = None
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._last_pstore_scan = 0.0
@@ -365,15 +374,16 @@ class KernelLogCollector(BaseCollector):
         prefix = self._journalctl()
         if prefix is None:
             raise NoData("no journal to read")
-        cursor = self.events.store.get(JOURNAL_CURSOR_KEY)
+        cursor = self._journal_cursor or self.events.store.get(JOURNAL_CURSOR_KEY)
         argv = [*prefix, "-k", "-o", "json", "--no-pager"]
         argv += [f"--after-cursor={cursor}"] if cursor else ["-b"]
         res = self.host.run(argv, float(self.option("journal_timeout_seconds")))
         if res.error:
             raise RuntimeError(f"journalctl: {res.error}")
         last_cursor = self._classify_journal(res.text(), previous_boot=False)
-        if last_cursor:
-            self.events.store.put(JOURNAL_CURSOR_KEY, last_cursor)
+        if last_cursor:  # persisted once the entries' events are stored
+            self._journal_cursor = last_cursor
+            self._pending_cursors[JOURNAL_CURSOR_KEY] = last_cursor
 
     def _classify_journal(self, text: str, previous_boot: bool) -> str | None:
         c = self.classifier if not previous_boot else Classifier(source="journal", boot_id="")
@@ -429,7 +439,7 @@ class KernelLogCollector(BaseCollector):
     def _check_reboot(self, now: float) -> None:
         prev = self.events.previous_boot(self.boot_id)
         known = any(b.boot_id == self.boot_id for b in self.events.boots())
-        self.events.boot_alive(self.boot_id, now)
+        self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
         self._last_heartbeat = now
         if prev is None or known or prev.clean_stop is not None:
             return
@@ -544,29 +554,73 @@ class KernelLogCollector(BaseCollector):
         ras_events, ras_cursor = self._poll_rasdaemon(now)
         events = self._extra + [self._post(e) for e in events + ras_events]
         self._extra = []
-        new = self.events.record_events(events, now) if events else []
-        if ras_cursor is not None:  # only once its rows are stored
-            self.events.store.put(RAS_CURSOR_KEY, ras_cursor)
+        if ras_cursor is not None:
+            self._pending_cursors[RAS_CURSOR_KEY] = ras_cursor
+        if last_seq is not None and self._source == "kmsg":
+            self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": last_seq}
+        new = self._store(events, now)
         for e in new:
             key = (e.cls, e.severity.label)
             self.events_total[key] = self.events_total.get(key, 0) + 1
             t = e.time if e.time is not None else now
             if t > self.last_event_time.get(e.cls, 0.0):
                 self.last_event_time[e.cls] = t
-        if last_seq is not None and self._source == "kmsg":
-            self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": last_seq})
         if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
-            self.events.boot_alive(self.boot_id, now)
-            self._last_heartbeat = now
             self._refresh_boot_wall()
+            self._last_heartbeat = now
+            self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
         if now - self._last_prune >= 3600:
-            self.events.prune(now, float(self.option("retention_days")) * 86400, int(self.option("max_events")))
             self._last_prune = now
+            self._write_quietly(lambda: self.events.prune(now, float(self.option("retention_days")) * 86400,
+                                                          int(self.option("max_events"))))
         status = KernelLogStatus(
             source=self._source, records_total=self.records_total, records_lost_total=self.records_lost,
             malformed_total=self.malformed, events_total=dict(self.events_total),
-            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq)
+            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq,
+            backlog=len(self._backlog), backlog_dropped_total=self.backlog_dropped)
         return [*new, status, self._event_window(now)]
+
+    # ---- storing (the cursors wait for it) -----------------------------------------------------
+    def _store(self, events: list[KernelEvent], now: float) -> list[KernelEvent]:
+        """Store the backlog and ``events``, then persist the cursors that were waiting for them.
+        When the database refuses the write (disk full, read-only), the events stay in a bounded
+        in-memory backlog and the cursors where they were: a restart reads the records again."""
+        batch = self._backlog + events
+        try:
+            new = self.events.record_events(batch, now) if batch else []
+            for key, value in self._pending_cursors.items():
+                self.events.store.put(key, value)
+        except sqlite3.Error as exc:
+            self._hold(batch, str(exc))
+            return []
+        self._pending_cursors = {}
+        if self._store_error is not None:
+            log.warning("kernel log: the state database accepts writes again; %d held events stored", len(self._backlog))
+            self._store_error = None
+        self._backlog = []
+        return new
+
+    def _hold(self, batch: list[KernelEvent], error: str) -> None:
+        cap = max(0, int(self.option("backlog_events")))
+        if len(batch) > cap:  # drop the least severe, then the oldest
+            excess = len(batch) - cap
+            order = sorted(range(len(batch)), key=lambda i: (batch[i].severity, i))
+            drop = set(order[:excess])
+            batch = [e for i, e in enumerate(batch) if i not in drop]
+            self.backlog_dropped += excess
+        self._backlog = batch
+        if error != self._store_error:
+            log.warning("kernel log: cannot store events in the state database: %s; keeping %d in memory (at most %d), "
+                        "the kernel-log cursors stay where they are until they are stored", error, len(batch), cap)
+            self._store_error = error
+        self.problem(f"state database: {error}: {len(batch)} events held in memory, "
+                     f"{self.backlog_dropped} dropped (backlog full)")
+
+    def _write_quietly(self, fn) -> None:
+        try:
+            fn()
+        except sqlite3.Error as exc:
+            log.debug("kernel log: state write skipped: %s", exc)
 
     def _event_window(self, now: float):
         key = (self.events.last_id(), int(now // 60))
@@ -582,7 +636,7 @@ class KernelLogCollector(BaseCollector):
         reader = RasdaemonReader(self.host.path(str(self.option("rasdaemon_db"))))
         if not reader.exists():
             return [], None
-        stored = self.events.store.get(RAS_CURSOR_KEY) or {}
+        stored = self._ras_cursor or self.events.store.get(RAS_CURSOR_KEY) or {}
         path = str(reader.path)
         cursor = stored.get("tables", {}) if isinstance(stored, dict) and stored.get("path") == path else {}
         try:
@@ -592,7 +646,8 @@ class KernelLogCollector(BaseCollector):
             return [], None
         if not evs and new == cursor:
             return [], None
-        return evs, {"path": path, "tables": new}
+        self._ras_cursor = {"path": path, "tables": new}
+        return evs, self._ras_cursor
 
     def _post(self, e: KernelEvent) -> KernelEvent:
         """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
@@ -645,10 +700,9 @@ class KernelLogCollector(BaseCollector):
                     self.classifier.flush()
                     pending = self._extra + [self._post(e) for e in self.classifier.take()]
                     self._extra = []
-                if pending:
-                    self.events.record_events(pending, self.host.now())
                 if self.last_seq is not None and self._source == "kmsg":
-                    self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": self.last_seq})
+                    self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": self.last_seq}
+                self._store(pending, self.host.now())
             self.events.boot_clean_stop(self.boot_id, self.host.now())
         except Exception as exc:  # noqa: BLE001 - stopping must not fail
             log.warning("kernel log: closing: %s", exc)

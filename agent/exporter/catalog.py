@@ -138,6 +138,9 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_kernel_log_records_total", "counter", "", "Kernel log records read since the agent started (/dev/kmsg records or journal entries).", section="kernel"),
     M("hwagent_kernel_log_records_lost_total", "counter", "", "Kernel log records the agent never saw since it started: /dev/kmsg sequence gaps (ring buffer overrun, EPIPE) and records overwritten while it was not running.", section="kernel"),
     M("hwagent_kernel_log_malformed_records_total", "counter", "", "Kernel log records skipped as unparseable since the agent started (garbage, truncated or over-long records).", section="kernel"),
+    M("hwagent_kernel_log_backlog_events", "gauge", "", "Hardware events classified but not yet stored because the state database refused them (disk full, read-only); kept in memory up to a bound, the kernel-log cursor waits for them.", section="kernel"),
+    M("hwagent_kernel_log_backlog_dropped_total", "counter", "", "Hardware events dropped since the agent started because the in-memory backlog was full (least severe and oldest first); still in the kernel ring buffer, they are re-read after a restart.", section="kernel"),
+    M("hwagent_kernel_events_coalesced_total", "counter", "", "Kernel-log events folded into storm aggregates (one stored row per class, device and minute with a count, first and last raw line) since the agent started.", section="kernel"),
     M("hwagent_kernel_event_last_timestamp_seconds", "gauge", "seconds", "Unix time of the newest hardware event of each class seen since the agent started.", "class", section="kernel"),
 )
 

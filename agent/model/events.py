@@ -104,6 +104,9 @@ class KernelLogStatus(Reading):
     last_event_time: Mapping[str, float]  # class -> unix time of the newest event
     boot_id: str = ""
     last_seq: int | None = None
+    backlog: int = 0  # events classified but not yet stored (the state database refused them)
+    backlog_dropped_total: int = 0  # events dropped because the backlog was full
+    coalesced_total: int = 0  # events folded into storm aggregates before storing
 
 
 @dataclass(frozen=True, slots=True)

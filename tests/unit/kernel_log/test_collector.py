@@ -604,3 +604,66 @@ def test_previous_boot_panic_from_systemd_pstore_archive(tmp_path):
     evs, _, win = split(col.collect())
     assert evs == [] and win.count(("mce.fatal", "panic.mce")) == 2
     col.close()
+
+
+def _fill_disk(store: Store, full: bool) -> None:
+    """A real SQLITE_FULL: the database may not grow beyond its current pages."""
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages if full else 1 << 30}")
+
+
+def test_disk_full_keeps_events_and_the_cursor_waits(tmp_path, caplog):
+    # regression: records read while the disk was full were lost for good (the cursor moved past them) and
+    # the log said "cannot rollback - no transaction is active" instead of the real error
+    import logging
+
+    root = make_root(tmp_path, kmsg="")
+    kmsg = root / "dev" / "kmsg"
+    block = ["[ 10.000000] I/O error, dev sda, sector 100 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"]
+    kmsg.write_text(dmesg_to_kmsg(block))
+    store = Store(tmp_path / "state.db")
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock)
+    evs, _, _ = split(col.collect())
+    assert len(evs) == 1 and store.get("kernel_log.kmsg_cursor")["seq"] == 1
+    _fill_disk(store, True)
+    lines = [f"[ {20 + i}.000000] I/O error, dev sdb, sector {1000 + i} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"
+             for i in range(300)]
+    kmsg.write_text(dmesg_to_kmsg(block + lines))
+    caplog.set_level(logging.WARNING, logger="hwagent.kernel_log")
+    clock.t += 5
+    evs, st, _ = split(col.collect())
+    assert evs == [] and st.backlog == 300
+    assert store.get("kernel_log.kmsg_cursor")["seq"] == 1  # not moved past records that were not stored
+    assert "database or disk is full" in caplog.text and "cannot rollback" not in caplog.text
+    assert any("database or disk is full" in m for m in col.take_problems()[1])
+    # the agent dies while the disk is full: the next one reads those records again from the ring buffer
+    col2 = make_collector(root, store, clock=clock)
+    _fill_disk(store, False)
+    clock.t += 5
+    evs, st, _ = split(col2.collect())
+    assert len(evs) == 300 and st.backlog == 0 and store.get("kernel_log.kmsg_cursor")["seq"] == 301
+    # and the first agent, once space is back, stores its backlog (duplicates of the same records: ignored)
+    clock.t += 5
+    evs, st, win = split(col.collect())
+    assert evs == [] and st.backlog == 0 and win.count("block.io_error") == 301
+    col.close()
+    col2.close()
+
+
+def test_disk_full_backlog_is_bounded_and_says_so(tmp_path):
+    root = make_root(tmp_path, kmsg="")
+    store = Store(tmp_path / "state.db")
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock, backlog_events=50)
+    col.collect()
+    _fill_disk(store, True)
+    lines = [f"[ {20 + i}.000000] I/O error, dev sdb, sector {1000 + i} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"
+             for i in range(80)] + ["[ 200.000000] EDAC MC0: 1 CE memory read error on DIMM_A1 (channel:0 slot:0 page:0x1 "
+                                    "offset:0x0 grain:32 syndrome:0x0)"]
+    (root / "dev" / "kmsg").write_text(dmesg_to_kmsg(lines))
+    clock.t += 5
+    _, st, _ = split(col.collect())
+    assert st.backlog == 50 and st.backlog_dropped_total == 31  # the info-level CE and the 30 oldest I/O errors
+    assert all(e.cls == "block.io_error" for e in col._backlog) and col._backlog[-1].detail["sector"] == 1079
+    col.close()
