@@ -35,7 +35,8 @@ from typing import Any
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.patterns import Classifier, disk_of, iter_kmsg_records, parse_kmsg_header
 from agent.collectors.rasdaemon import DEFAULT_DB, RasdaemonError, RasdaemonReader
-from agent.events import EventStore
+from agent.collectors.storm import Coalescer
+from agent.events import EventStore, merge_window, records_of
 from agent.host import ReadError
 from agent.model import Reading, Severity
 from agent.model.events import KernelEvent, KernelLogStatus
@@ -53,6 +54,8 @@ PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 PSTORE_SEEN_MAX = 1000
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
 HEARTBEAT_SECONDS = 60.0
+WINDOW_REBUILD_SECONDS = 300.0  # the rules' event window is rebuilt from the store this often; merged in memory between
+PRUNE_SECONDS = 600.0
 EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
 
 
@@ -177,11 +180,13 @@ class KernelLogCollector(BaseCollector):
         self._store_error: str | None = None
         self._journal_cursor: str | None = None
         self._ras_cursor: dict | None = None
+        self.coalescer = Coalescer()
+        self._window_built = 0.0
+        self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._last_pstore_scan = 0.0
         self._window = None
-        self._window_key: tuple[int, int] | None = None
         self._ata_map: dict[str, str] | None = None
         self._closed = False
 
@@ -259,7 +264,7 @@ class KernelLogCollector(BaseCollector):
             try:
                 with self._lock:
                     self._drain()
-                    news = bool(self.classifier.out) or self.classifier.open()
+                    news = self.coalescer.has_ready() or self.classifier.open()
                 if news and self.option("wake_on_event"):
                     self.request_run()
             except Exception as exc:  # noqa: BLE001 - the tail thread never dies on bad input
@@ -288,6 +293,13 @@ class KernelLogCollector(BaseCollector):
                     continue
             self._account(text)
             self.classifier.scan_kmsg(text)
+            self._absorb()
+
+    def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
+        """Move classified events into the storm aggregation (memory bounded by distinct keys)."""
+        evs = self.classifier.take()
+        if evs or extra:
+            self.coalescer.add([self._post(e) for e in [*evs, *extra]], self.host.now())
 
     def _skip_seen(self, text: str) -> str:
         """Drop records already processed in an earlier run of this boot (seq <= cursor)."""
@@ -544,24 +556,29 @@ class KernelLogCollector(BaseCollector):
             self._poll_journal()
         elif self._source == "none" and not self._extra and not self.events.last_id():
             raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
+        ras_events, ras_cursor = self._poll_rasdaemon(now)
         with self._lock:
             if self._reader is not None:
                 self._drain()
             self.classifier.flush()
-            events = self._journal_events + self.classifier.take()
+            self._absorb(self._journal_events + ras_events)
             self._journal_events = []
+            # a daemon holds a storm's aggregates until their minute ends; a one-shot run stores everything
+            events = self.coalescer.take(now, flush=not self.option("follow"))
             last_seq = self.last_seq
-        ras_events, ras_cursor = self._poll_rasdaemon(now)
-        events = self._extra + [self._post(e) for e in events + ras_events]
+            held = self.coalescer.min_open_seq()
+        events = self._extra + events
         self._extra = []
         if ras_cursor is not None:
             self._pending_cursors[RAS_CURSOR_KEY] = ras_cursor
         if last_seq is not None and self._source == "kmsg":
-            self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": last_seq}
+            # never past a record folded into an aggregate that is not stored yet
+            seq = last_seq if held is None else min(last_seq, held - 1)
+            self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": seq}
         new = self._store(events, now)
         for e in new:
             key = (e.cls, e.severity.label)
-            self.events_total[key] = self.events_total.get(key, 0) + 1
+            self.events_total[key] = self.events_total.get(key, 0) + records_of(e)
             t = e.time if e.time is not None else now
             if t > self.last_event_time.get(e.cls, 0.0):
                 self.last_event_time[e.cls] = t
@@ -569,7 +586,7 @@ class KernelLogCollector(BaseCollector):
             self._refresh_boot_wall()
             self._last_heartbeat = now
             self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
-        if now - self._last_prune >= 3600:
+        if now - self._last_prune >= PRUNE_SECONDS:
             self._last_prune = now
             self._write_quietly(lambda: self.events.prune(now, float(self.option("retention_days")) * 86400,
                                                           int(self.option("max_events"))))
@@ -577,8 +594,9 @@ class KernelLogCollector(BaseCollector):
             source=self._source, records_total=self.records_total, records_lost_total=self.records_lost,
             malformed_total=self.malformed, events_total=dict(self.events_total),
             last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq,
-            backlog=len(self._backlog), backlog_dropped_total=self.backlog_dropped)
-        return [*new, status, self._event_window(now)]
+            backlog=len(self._backlog), backlog_dropped_total=self.backlog_dropped,
+            coalesced_total=self.coalescer.coalesced_total)
+        return [*new, status, self._event_window(now, new)]
 
     # ---- storing (the cursors wait for it) -----------------------------------------------------
     def _store(self, events: list[KernelEvent], now: float) -> list[KernelEvent]:
@@ -622,11 +640,19 @@ class KernelLogCollector(BaseCollector):
         except sqlite3.Error as exc:
             log.debug("kernel log: state write skipped: %s", exc)
 
-    def _event_window(self, now: float):
-        key = (self.events.last_id(), int(now // 60))
-        if self._window is None or key != self._window_key:
-            self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
-            self._window_key = key
+    def _event_window(self, now: float, new: list[KernelEvent]):
+        """The rules' view of the history: rebuilt from the store every few minutes (or when the
+        clock went back), in between the events just stored are merged in memory."""
+        if self._window is None or now - self._window_built >= WINDOW_REBUILD_SECONDS or now < self._window_built:
+            try:
+                self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
+                self._window_built = now
+            except sqlite3.Error as exc:
+                log.warning("kernel log: reading the event history: %s", exc)
+                if self._window is None:
+                    raise
+        elif new:
+            self._window = merge_window(self._window, new, now)
         return self._window
 
     def _poll_rasdaemon(self, now: float) -> tuple[list[KernelEvent], dict | None]:
@@ -670,8 +696,10 @@ class KernelLogCollector(BaseCollector):
         return e
 
     def _scsi_disk(self, hctl: str) -> str | None:
-        names = self.host.listdir(self.host.path("sys", "bus", "scsi", "devices", hctl, "block"))
-        return sorted(names)[0] if names else None
+        if hctl not in self._scsi_map:
+            names = self.host.listdir(self.host.path("sys", "bus", "scsi", "devices", hctl, "block"))
+            self._scsi_map[hctl] = sorted(names)[0] if names else None
+        return self._scsi_map[hctl]
 
     def _ata_disk(self, port: str) -> str | None:
         if self._ata_map is None:
@@ -698,7 +726,8 @@ class KernelLogCollector(BaseCollector):
                     if self._reader is not None:
                         self._drain()
                     self.classifier.flush()
-                    pending = self._extra + [self._post(e) for e in self.classifier.take()]
+                    self._absorb()
+                    pending = self._extra + self.coalescer.take(self.host.now(), flush=True)
                     self._extra = []
                 if self.last_seq is not None and self._source == "kmsg":
                     self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": self.last_seq}
