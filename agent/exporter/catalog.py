@@ -67,6 +67,7 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_memory_hardware_corrupted_bytes", "gauge", "bytes", "Memory the kernel took offline after hardware errors (meminfo HardwareCorrupted).", section="system"),
     # --- disk -----------------------------------------------------------------------------------------
     M("hwagent_disk_info", "info", "", "Disk identity (smartctl; refreshed every smart collector interval, 30 min by default); the only disk series with serial and WWN.", "device", "model", "serial", "wwn", "firmware", "interface", "by_id", section="disk"),
+    M("hwagent_disk_identity_shared", "gauge", "", "1 for a disk that reports the same identity (WWN, or model and serial) as another disk of this host without being a second path to it (cloned VM disks, USB bridges, redacted serials): it is kept apart by device path, and its history follows the path.", "device", "identity", section="disk"),
     M("hwagent_disk_read_status", "gauge", "", "State set per disk of the last smartctl read: 1 for the current state (ok, standby, timeout, open_failed, permission_denied, parse_error, no_smartctl, error).", "device", "state", section="disk"),
     M("hwagent_disk_power_state", "gauge", "", "State set per disk: 1 for the power state seen at the last read (active, idle, standby, sleep, unknown); a sleeping disk is not woken.", "device", "state", section="disk"),
     M("hwagent_disk_last_success_timestamp_seconds", "gauge", "seconds", "Unix time of the last successful SMART read of the disk (kept across restarts).", "device", section="disk"),
