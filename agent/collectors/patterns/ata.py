@@ -61,7 +61,7 @@ class Parser:
 
     def _ata_line(self, g: Group, rest: str) -> None:
         d = g.detail
-        m = _ATA_EXC.match(rest)
+        m = _ATA_EXC.match(rest) if rest.startswith("exception ") else None
         if m:
             d.update(exception=True, emask=m.group(1), sact=m.group(2), serr=m.group(3), action=m.group(4))
             if m.group(5):
@@ -72,7 +72,7 @@ class Parser:
         if rest.startswith("failed command: "):
             d["command"] = rest[16:].strip()
             return
-        m = _EMASK_CLASS.search(rest)
+        m = _EMASK_CLASS.search(rest) if "Emask" in rest else None  # the res line (own line or embedded)
         if m:
             classes = set(d.get("emask_class", ()))
             classes.add(m.group(1).strip())

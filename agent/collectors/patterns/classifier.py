@@ -55,6 +55,7 @@ class Classifier(*(f.Parser for f in FAMILIES)):
         self.group: Group | None = None
         self._ata_reset: set[str] = set()  # ports in an error-handling sequence (link down there is news)
         self.hits = 0
+        self._conts: dict[str, Callable | None] = {}
         self.errors = 0  # lines a family parser choked on (skipped)
 
     # -- public API ----------------------------------------------------------------------------
@@ -96,6 +97,10 @@ class Classifier(*(f.Parser for f in FAMILIES)):
     def _feed_one(self, msg: str, meta: Meta) -> None:
         if self.group is not None and self._continues(msg, meta):
             return
+        self._fresh(msg, meta)
+
+    def _fresh(self, msg: str, meta: Meta) -> None:
+        """A message that continues no open group: it starts an event, or closes the group."""
         m = HEAD_MATCH(msg)
         if m is None:
             if self.group is not None:
@@ -169,8 +174,10 @@ class Classifier(*(f.Parser for f in FAMILIES)):
             meta = (seq, usec, prefix & 7, prefix >> 3)
             if flags == "+":
                 self.continuation(msg.strip(), meta)
-            else:  # continues the group, or starts the next one (a new group may drop its forerunner)
+            elif "\n" in msg:
                 self.feed(msg, meta)
+            elif not self._continues(msg, meta):  # starts the next event (it may drop its forerunner) or closes
+                self._fresh(msg, meta)
             pos = end + 1
         return pos
 
@@ -239,8 +246,11 @@ class Classifier(*(f.Parser for f in FAMILIES)):
         ``_cont_<kind>`` method)."""
         g = self.group
         assert g is not None
-        cont = getattr(self, "_cont_" + g.kind, None)
-        return bool(cont is not None and cont(g, msg, meta))
+        try:
+            cont = self._conts[g.kind]
+        except KeyError:
+            cont = self._conts[g.kind] = getattr(self, "_cont_" + g.kind, None)
+        return cont is not None and bool(cont(g, msg, meta))
 
     def _continuation_text(self, line: str) -> None:
         g = self.group
