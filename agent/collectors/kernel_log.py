@@ -34,6 +34,8 @@ from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.patterns import Classifier, disk_of, iter_kmsg_records, parse_kmsg_header
+from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
+from agent.collectors.mcelog import McelogReader
 from agent.collectors.rasdaemon import DEFAULT_DB, RasdaemonError, RasdaemonReader
 from agent.collectors.storm import Coalescer
 from agent.events import EventStore, merge_window, records_of
@@ -50,6 +52,7 @@ CURSOR_KEY = "kernel_log.kmsg_cursor"
 JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
 PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
 RAS_CURSOR_KEY = "kernel_log.rasdaemon_cursor"
+MCELOG_CURSOR_KEY = "kernel_log.mcelog_cursor"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 PSTORE_SEEN_MAX = 1000
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
@@ -145,6 +148,8 @@ class KernelLogCollector(BaseCollector):
                                   "disk and devlink events) when it exists; rasdaemon consumes machine checks the kernel "
                                   "log then no longer shows."),
         "rasdaemon_db": (str, DEFAULT_DB, "rasdaemon's database (joined to the host root)."),
+        "mcelog_log": (str, DEFAULT_MCELOG, "mcelog's decoded log, read after a cursor when it exists (joined to the host "
+                                            "root; empty: off)."),
         "backlog_events": (int, 10000, "Events kept in memory at most while the state database refuses writes (disk full, "
                                        "read-only); the kernel-log cursors advance only once they are stored."),
     }
@@ -180,6 +185,7 @@ class KernelLogCollector(BaseCollector):
         self._store_error: str | None = None
         self._journal_cursor: str | None = None
         self._ras_cursor: dict | None = None
+        self._mcelog_cursor: dict | None = None
         self.coalescer = Coalescer()
         self._window_built = 0.0
         self._scsi_map: dict[str, str | None] = {}
@@ -557,6 +563,7 @@ class KernelLogCollector(BaseCollector):
         elif self._source == "none" and not self._extra and not self.events.last_id():
             raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
         ras_events, ras_cursor = self._poll_rasdaemon(now)
+        ras_events += self._poll_mcelog(now)
         with self._lock:
             if self._reader is not None:
                 self._drain()
@@ -674,6 +681,25 @@ class KernelLogCollector(BaseCollector):
             return [], None
         self._ras_cursor = {"path": path, "tables": new}
         return evs, self._ras_cursor
+
+    def _poll_mcelog(self, now: float) -> list[KernelEvent]:
+        """New blocks of mcelog's log (cursor: inode and offset, persisted with the events)."""
+        name = str(self.option("mcelog_log") or "")
+        if not name:
+            return []
+        reader = McelogReader(self.host.path(name))
+        if not reader.exists():
+            return []
+        cursor = self._mcelog_cursor or self.events.store.get(MCELOG_CURSOR_KEY) or {}
+        try:
+            evs, new = reader.read(cursor if isinstance(cursor, dict) else {}, now)
+        except OSError as exc:
+            self.problem(f"mcelog log {self.host.host_path(reader.path)}: {exc.strerror or exc}")
+            return []
+        if new != cursor:
+            self._mcelog_cursor = new
+            self._pending_cursors[MCELOG_CURSOR_KEY] = new
+        return evs
 
     def _post(self, e: KernelEvent) -> KernelEvent:
         """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
