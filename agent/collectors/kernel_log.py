@@ -269,8 +269,12 @@ class KernelLogCollector(BaseCollector):
                 return
             try:
                 with self._lock:
-                    self._drain()
-                    news = self.coalescer.has_ready() or self.classifier.open()
+                    if not self._drain() and self.classifier.open():
+                        # nothing more came: the kernel prints a group at once, so it is complete
+                        self.classifier.flush()
+                        self._absorb()
+                    # a new (class, device) this minute wakes the rules; a storm's repeats do not
+                    news = self.coalescer.has_ready()
                 if news and self.option("wake_on_event"):
                     self.request_run()
             except Exception as exc:  # noqa: BLE001 - the tail thread never dies on bad input
@@ -278,11 +282,12 @@ class KernelLogCollector(BaseCollector):
                 self._stop.wait(poll)
 
     # ---- reading kmsg --------------------------------------------------------------------------
-    def _drain(self) -> None:
-        """Read and classify everything available now (in chunks of a few MiB)."""
+    def _drain(self) -> bool:
+        """Read and classify everything available now (in chunks of a few MiB); True if anything was read."""
         reader = self._reader
+        got = False
         if reader is None:
-            return
+            return got
         while True:
             before_over = reader.overruns
             text = reader.read_available()
@@ -292,7 +297,8 @@ class KernelLogCollector(BaseCollector):
                 self.malformed += reader.oversized
                 reader.oversized = 0
             if not text:
-                return
+                return got
+            got = True
             if self._skip_until is not None:
                 text = self._skip_seen(text)
                 if not text:

@@ -79,3 +79,48 @@ def test_daemon_holds_the_kmsg_cursor_behind_an_open_aggregate(tmp_path):
     assert [(e.seq, e.detail["coalesced_events"]) for e in evs] == [(2, 499)]
     assert store.get("kernel_log.kmsg_cursor")["seq"] == 500 and win.count("block.io_error") == 500
     assert store.execute("SELECT COUNT(*) FROM events")[0][0] == 2
+
+
+def test_tail_thread_wakes_the_rules_for_new_faults_not_for_a_storms_repeats(tmp_path):
+    # a storm used to request a collector (and rules) run on every poll of the tail thread
+    import threading
+    import time as _time
+
+    root = make_root(tmp_path, kmsg="", uptime=590.0)
+    store = Store(tmp_path / "s.db")
+    col = make_collector(root, store, clock=Clock(T0 + 1), follow=True, poll_seconds=0.05)
+    wakes: list[float] = []
+    col.request_run = lambda: wakes.append(_time.monotonic())
+    col.collect()  # starts the tail thread
+    seq = [0]
+
+    def write(n: int, dev: str) -> None:
+        with open(root / "dev" / "kmsg", "a") as fh:
+            for _ in range(n):
+                seq[0] += 1
+                fh.write(f"3,{seq[0]},{590_000_000 + seq[0]},-;pcieport 0000:00:1c.0: AER: Corrected error message received "
+                         f"from {dev}\n3,{seq[0] + 100000},{590_000_000 + seq[0]},-;{dev.replace('0000', 'nvme 0000')}:    "
+                         f"[ 0] RxErr                  (First)\n")
+
+    try:
+        write(1, "0000:01:00.0")
+        deadline = _time.monotonic() + 10
+        while not wakes and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert len(wakes) == 1  # the group closed by itself once nothing more came, and woke the rules
+        col.collect()  # what the daemon does on a wake
+        _time.sleep(0.2)
+        wakes.clear()
+        wakes.append(0.0)
+        for _ in range(20):  # the same fault repeated: folded, no wake
+            write(50, "0000:01:00.0")
+            _time.sleep(0.06)
+        _time.sleep(0.3)
+        assert len(wakes) == 1
+        write(1, "0000:02:00.0")  # a new device: wakes
+        deadline = _time.monotonic() + 10
+        while len(wakes) < 2 and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert len(wakes) == 2
+    finally:
+        col.close()
