@@ -316,10 +316,10 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             self._scan_pstore(prev.boot_id if prev else "previous", now)
         if self._source == "journal":
             self._poll_journal()
-        elif self._source == "none" and not self._extra and not self.events.last_id():
-            raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
         ras_events, ras_cursor = self._poll_rasdaemon(now)
         ras_events += self._poll_mcelog(now)
+        if self._source == "none" and not self._extra and not ras_events and not self.events.last_id():
+            raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
         with self._lock:
             if self._reader is not None:
                 self._drain()

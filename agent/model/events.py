@@ -19,7 +19,7 @@ from agent.model import Reading, Severity
 
 __all__ = ["KernelEvent", "KernelLogStatus", "EventWindow", "BootRecord", "StoredEvent", "SOURCES"]
 
-SOURCES = ("kmsg", "journal", "dmesg", "pstore", "sel")
+SOURCES = ("kmsg", "journal", "dmesg", "pstore", "sel", "rasdaemon", "mcelog", "agent")
 
 
 def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -43,7 +43,7 @@ class KernelEvent(Reading):
     device: str
     detail: Mapping[str, Any] = field(default_factory=dict)
     raw: tuple[str, ...] = ()  # the record text(s), first line first
-    source: str = "kmsg"  # kmsg | journal | dmesg | pstore | sel
+    source: str = "kmsg"  # kmsg | journal | dmesg | pstore | sel | rasdaemon | mcelog | agent
     boot_id: str = ""
     seq: int | None = None  # kmsg sequence number of the first record of the group
     monotonic_usec: int | None = None  # CLOCK_MONOTONIC of the first record (kmsg/journal)
