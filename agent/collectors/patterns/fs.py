@@ -18,7 +18,8 @@ NAME = "fs"
 HEAD = (
     r"EXT[234]-fs (?:error \(|error: \d+ callbacks|\([\w.-]+\): (?:Remounting|I/O error|aborting|error |previous I/O))|"
     r"Aborting journal on device |JBD2?: (?:Detected IO errors|I/O error|Error -?\d+ detected)|"
-    r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error|force_shutdown)|"
+    r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error|force_shutdown|"
+    r"Internal error|mount failed|recovery failed)|XFS: Internal error|"
     r"BTRFS(?: (?:error|critical|warning|emerg|alert|crit) \(|: error| info \(device [^)\n]*\): forced readonly)|"
     r"btrfs(?::? csum failed |: bdev )"
 )  # message starts (stage 1 prefilter)
@@ -26,8 +27,8 @@ HEAD = (
 _DEV = r"\(device ([\w.-]+)(?:: state (\w+))?\)"
 _FS_EXT = re.compile(r"(EXT[234])-fs (?:(error|warning) \(device ([\w.-]+)\)(?::| in) (.*)|\(([\w.-]+)\): (.*))$")
 _EXT_SUPPRESSED = re.compile(r"(EXT[234])-fs error: (\d+) callbacks suppressed")
-_JBD = re.compile(r"(?:Aborting journal on device ([\w.-]+?)(?:-\d+)?\.|JBD2?: (.*?) on ([\w.-]+?)(?:-\d+)?\.?$|JBD2?: (.*))")
-_FS_XFS = re.compile(r"XFS \(([\w.-]+)\): (.*)$")
+_JBD = re.compile(r"(?:Aborting journal on device ([\w.-]+?)(?:-\d+)?\.|JBD2?: (.*?) (?:on|for) ([\w.-]+?)(?:-\d+)?\.?$|JBD2?: (.*))")
+_FS_XFS = re.compile(r"XFS(?: \(([\w.-]+)\))?: (.*)$")  # fs/xfs/xfs_error.c xfs_error_report(): "Internal error %s at line %d"
 _XFS_FLAGS = re.compile(r"force_shutdown\((0x[0-9a-f]+)\)|\((0x[0-9a-f]+)\) detected at")
 _FS_BTRFS = re.compile(r"BTRFS(?:: (error) " + _DEV + r"| (\w+) " + _DEV + r"):? (.*)$")
 _BTRFS_OLD = re.compile(r"btrfs(?::? csum failed ino (\d+)|: bdev /dev/([\w.-]+) (errs: .*))")
@@ -83,8 +84,8 @@ class Parser:
             self._emit("fs.error", C if "Journal has aborted" in text else W, "fs", dev, d, (msg,), meta)
         elif level is None and "Remounting filesystem read-only" in text:
             self._emit("fs.readonly", C, "fs", dev, d, (msg,), meta)
-        elif level is None and ("I/O error while writing superblock" in text or text.startswith("error ")
-                                and "count" not in text):
+        elif level is None and ("I/O error while writing superblock" in text or text.startswith("previous I/O error")
+                                or text.startswith("error ") and "count" not in text):
             self._emit("fs.error", W, "fs", dev, d, (msg,), meta)
         elif level is None and "aborting journal" in text:
             self._emit("fs.error", C, "fs", dev, d, (msg,), meta)
@@ -94,6 +95,7 @@ class Parser:
         if not m:
             return
         dev, text = m.groups()
+        dev = dev or "xfs"
         d: dict[str, Any] = {"fs": "xfs", "message": text}
         low = text.lower()
         if "shut down" in low or "shutting down" in low or "force_shutdown" in low:
@@ -104,9 +106,9 @@ class Parser:
             if flags == 0x4 or "user initiated" in low:  # SHUTDOWN_FORCE_UMOUNT: an operator's request
                 return
             self._emit("fs.shutdown", C, "fs", dev, d, (msg,), meta)
-        elif "corruption" in low:
+        elif "corruption" in low or "internal error" in low:
             self._emit("fs.corruption", C, "fs", dev, d, (msg,), meta)
-        elif "i/o error" in low:
+        elif "i/o error" in low or "mount failed" in low or "recovery failed" in low:
             self._emit("fs.error", W, "fs", dev, d, (msg,), meta)
 
     def _fs_btrfs(self, msg: str, meta: Meta) -> None:

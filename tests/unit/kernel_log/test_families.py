@@ -374,6 +374,18 @@ FS_ROWS = [
       "Shutting down filesystem."], "fs.shutdown", "fs", "sdb1", {"flags": "0x2"}),
     (["XFS (sda1): metadata I/O error in \"xfs_imap_to_bp+0x5c/0xa0 [xfs]\" at daddr 0x3e8 len 32 error 5"],
      "fs.error", "fs", "sda1", {}),
+    # real lines: github.com/containerd/containerd/issues/5665 (ext4 on dm-thin out of space)
+    (["JBD2: Error -5 detected when updating journal superblock for dm-70-8."], "fs.error", "fs", "dm-70", {"fs": "jbd2"}),
+    (["EXT4-fs (dm-70): previous I/O error to superblock detected"], "fs.error", "fs", "dm-70", {}),
+    (["Buffer I/O error on dev dm-25, logical block 0, lost sync page write"], "block.buffer_io_error", "disk:dm-25", "dm-25", {}),
+    # github.com/dm-vdo/kvdo/issues/25: the log could not be recovered, the filesystem is not mounted
+    (["XFS (dm-7): metadata I/O error: block 0x280000010 (\"xlog_bread_noalign\") error 5 numblks 8",
+      "XFS (dm-7): log mount/recovery failed: error -5", "XFS (dm-7): log mount failed"], "fs.error", "fs", "dm-7", {}),
+    # fs/xfs/xfs_error.c xfs_error_report(); 2.6.32 without the device: github.com/mattshma/docs/issues/10
+    (["XFS: Internal error XFS_WANT_CORRUPTED_RETURN at line 342 of file fs/xfs/xfs_alloc.c.  Caller 0xffffffffa01e76c2"],
+     "fs.corruption", "fs", "xfs", {}),
+    (["XFS (sdb1): Internal error XFS_WANT_CORRUPTED_GOTO at line 1634 of file fs/xfs/libxfs/xfs_alloc.c.  Caller "
+      "xfs_free_ag_extent+0x2fe/0x790 [xfs]"], "fs.corruption", "fs", "sdb1", {}),
 ]
 
 
