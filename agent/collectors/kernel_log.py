@@ -107,6 +107,7 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
         self._ras_cursor: dict | None = None
         self._mcelog_cursor: dict | None = None
         self.coalescer = Coalescer()
+        self._collects = 0
         self._window_built = 0.0
         self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
@@ -326,8 +327,10 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             self.classifier.flush()
             self._absorb(self._journal_events + ras_events)
             self._journal_events = []
-            # a daemon holds a storm's aggregates until their minute ends; a one-shot run stores everything
-            events = self.coalescer.take(now, flush=not self.option("follow"))
+            # a daemon holds a storm's aggregates until their minute ends; a one-shot run (`agent check`, no
+            # tail thread) and the first run (the ring buffer read at start) store everything
+            events = self.coalescer.take(now, flush=not self.option("follow") or self._collects == 0)
+            self._collects += 1
             last_seq = self.last_seq
             held = self.coalescer.min_open_seq()
         events = self._extra + events
