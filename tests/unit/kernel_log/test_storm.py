@@ -85,7 +85,6 @@ def test_daemon_holds_the_kmsg_cursor_behind_an_open_aggregate(tmp_path):
 
 def test_tail_thread_wakes_the_rules_for_new_faults_not_for_a_storms_repeats(tmp_path):
     # a storm used to request a collector (and rules) run on every poll of the tail thread
-    import threading
     import time as _time
 
     root = make_root(tmp_path, kmsg="", uptime=590.0)
