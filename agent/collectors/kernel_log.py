@@ -8,7 +8,8 @@
   stored for this boot id are skipped, so a restart does not count anything twice.
 * Without a readable /dev/kmsg, ``journalctl -k -o json`` is polled with the stored cursor
   (``--after-cursor``) at every run (through the command runner, with a timeout).
-* Once per boot the previous boot is examined: ``{sysfs}/fs/pstore/`` files and
+* Once per boot the previous boot is examined: ``{sysfs}/fs/pstore/`` files, the records
+  systemd-pstore moved to ``{root}/var/lib/systemd/pstore/``, and
   ``journalctl -k -b -1`` for machine-check panics, and the boots table for a missing clean-stop
   marker (unexpected reboot). ``close()`` (called by the daemon on stop) writes that marker.
 
@@ -19,104 +20,35 @@ for the rules.
 
 from __future__ import annotations
 
-import errno
-import json
 import logging
-import os
-import select
-import stat
+import sqlite3
 import threading
-import time
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.collectors.kernel_sources import (CURSOR_KEY, JOURNAL_CURSOR_KEY, MCELOG_CURSOR_KEY, PREV_CHECKED_KEY,
+                                             PSTORE_SEEN_KEY, RAS_CURSOR_KEY, SourcesMixin)
+from agent.collectors.kmsg_reader import KmsgReader
+from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
-from agent.events import EventStore
+from agent.collectors.rasdaemon import DEFAULT_DB
+from agent.collectors.storm import Coalescer
+from agent.events import EventStore, merge_window, records_of
 from agent.host import ReadError
-from agent.model import Reading, Severity
+from agent.model import Reading
 from agent.model.events import KernelEvent, KernelLogStatus
+
+_KmsgReader = KmsgReader  # the tests' and benchmarks' name for it
 
 log = logging.getLogger("hwagent.kernel_log")
 
-READ_SIZE = 1 << 20  # plain files: one big read; /dev/kmsg returns one record per read anyway
-KMSG_RECORD_BUF = 16384
-MAX_PENDING_LINE = 1 << 20
-CURSOR_KEY = "kernel_log.kmsg_cursor"
-JOURNAL_CURSOR_KEY = "kernel_log.journal_cursor"
-PREV_CHECKED_KEY = "kernel_log.previous_boot_checked"
-PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
 HEARTBEAT_SECONDS = 60.0
-EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
+WINDOW_REBUILD_SECONDS = 300.0  # the rules' event window is rebuilt from the store this often; merged in memory between
+PRUNE_SECONDS = 600.0
 
 
-class _KmsgReader:
-    """Non-blocking reader of /dev/kmsg or a plain file/FIFO of kmsg records."""
-
-    def __init__(self, path: str):
-        self.path = path
-        self.fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-        st = os.fstat(self.fd)
-        self.is_device = stat.S_ISCHR(st.st_mode)
-        self.pending = b""  # incomplete trailing line (plain files)
-        self.overruns = 0
-        self.oversized = 0
-
-    def read_available(self) -> str:
-        """Everything readable now, as complete lines (text ends with a newline)."""
-        parts: list[bytes] = []
-        while True:
-            try:
-                data = os.read(self.fd, KMSG_RECORD_BUF if self.is_device else READ_SIZE)
-            except BlockingIOError:
-                break
-            except OSError as exc:
-                if exc.errno == errno.EPIPE:  # records overwritten before we read them
-                    self.overruns += 1
-                    continue
-                if exc.errno == errno.EINVAL and self.is_device:  # record larger than our buffer
-                    self.oversized += 1
-                    break
-                raise
-            if not data:
-                break
-            if self.is_device and not data.endswith(b"\n"):
-                data += b"\n"
-            parts.append(data)
-            if sum(len(p) for p in parts) > 8 * READ_SIZE:
-                break
-        if not parts:
-            return ""
-        buf = self.pending + b"".join(parts)
-        cut = buf.rfind(b"\n")
-        if cut < 0:
-            self.pending = buf if len(buf) <= MAX_PENDING_LINE else b""
-            if len(buf) > MAX_PENDING_LINE:
-                self.oversized += 1
-            return ""
-        self.pending = buf[cut + 1:]
-        if len(self.pending) > MAX_PENDING_LINE:
-            self.pending = b""
-            self.oversized += 1
-        return buf[:cut + 1].decode("utf-8", "replace")
-
-    def wait(self, timeout: float) -> None:
-        if self.is_device:
-            try:
-                select.select([self.fd], [], [], timeout)
-            except (OSError, ValueError):
-                time.sleep(timeout)
-        else:
-            time.sleep(timeout)
-
-    def close(self) -> None:
-        try:
-            os.close(self.fd)
-        except OSError:
-            pass
-
-
-class KernelLogCollector(BaseCollector):
+class KernelLogCollector(SourcesMixin, BaseCollector):
     name = "kernel_log"
     default_interval = 5.0
     default_timeout = 30.0
@@ -132,6 +64,14 @@ class KernelLogCollector(BaseCollector):
         "wake_on_event": (bool, True, "When the tail thread sees a hardware event, run the collector (and the rules) "
                                       "at once instead of at the next interval; the daemon spaces such runs 1 s apart."),
         "journal_timeout_seconds": (float, 10.0, "Timeout of one journalctl call."),
+        "rasdaemon": (bool, True, "Read new rows of rasdaemon's event database (MCE, EDAC, AER, extlog, memory failure, "
+                                  "disk and devlink events) when it exists; rasdaemon consumes machine checks the kernel "
+                                  "log then no longer shows."),
+        "rasdaemon_db": (str, DEFAULT_DB, "rasdaemon's database (joined to the host root)."),
+        "mcelog_log": (str, DEFAULT_MCELOG, "mcelog's decoded log, read after a cursor when it exists (joined to the host "
+                                            "root; empty: off)."),
+        "backlog_events": (int, 10000, "Events kept in memory at most while the state database refuses writes (disk full, "
+                                       "read-only); the kernel-log cursors advance only once they are stored."),
     }
 
     def __init__(self, host, cfg=None, store=None):
@@ -144,7 +84,7 @@ class KernelLogCollector(BaseCollector):
         self._lock = threading.RLock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._reader: _KmsgReader | None = None
+        self._reader: KmsgReader | None = None
         self._started = False
         self._source = "none"
         self._boot_wall: float | None = None
@@ -159,11 +99,21 @@ class KernelLogCollector(BaseCollector):
         self._skip_until: int | None = None
         self._extra: list[KernelEvent] = []  # previous-boot / reboot events waiting to be stored
         self._journal_events: list[KernelEvent] = []
+        self._backlog: list[KernelEvent] = []  # classified, not yet stored (the database refused them)
+        self.backlog_dropped = 0
+        self._pending_cursors: dict[str, Any] = {}  # cursor values to persist once their events are stored
+        self._store_error: str | None = None
+        self._journal_cursor: str | None = None
+        self._ras_cursor: dict | None = None
+        self._mcelog_cursor: dict | None = None
+        self.coalescer = Coalescer()
+        self._collects = 0
+        self._window_built = 0.0
+        self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
         self._last_prune = 0.0
         self._last_pstore_scan = 0.0
         self._window = None
-        self._window_key: tuple[int, int] | None = None
         self._ata_map: dict[str, str] | None = None
         self._closed = False
 
@@ -208,7 +158,7 @@ class KernelLogCollector(BaseCollector):
             self._skip_until = cursor["seq"]
         path = str(self.host.path("dev", "kmsg"))
         try:
-            self._reader = _KmsgReader(path)
+            self._reader = KmsgReader(path)
             self._source = "kmsg"
         except OSError as exc:
             self._reader = None
@@ -240,8 +190,12 @@ class KernelLogCollector(BaseCollector):
                 return
             try:
                 with self._lock:
-                    self._drain()
-                    news = bool(self.classifier.out) or self.classifier.open()
+                    if not self._drain() and self.classifier.open():
+                        # nothing more came: the kernel prints a group at once, so it is complete
+                        self.classifier.flush()
+                        self._absorb()
+                    # a new (class, device) this minute wakes the rules; a storm's repeats do not
+                    news = self.coalescer.has_ready()
                 if news and self.option("wake_on_event"):
                     self.request_run()
             except Exception as exc:  # noqa: BLE001 - the tail thread never dies on bad input
@@ -249,11 +203,12 @@ class KernelLogCollector(BaseCollector):
                 self._stop.wait(poll)
 
     # ---- reading kmsg --------------------------------------------------------------------------
-    def _drain(self) -> None:
-        """Read and classify everything available now (in chunks of a few MiB)."""
+    def _drain(self) -> bool:
+        """Read and classify everything available now (in chunks of a few MiB); True if anything was read."""
         reader = self._reader
+        got = False
         if reader is None:
-            return
+            return got
         while True:
             before_over = reader.overruns
             text = reader.read_available()
@@ -263,13 +218,21 @@ class KernelLogCollector(BaseCollector):
                 self.malformed += reader.oversized
                 reader.oversized = 0
             if not text:
-                return
+                return got
+            got = True
             if self._skip_until is not None:
                 text = self._skip_seen(text)
                 if not text:
                     continue
             self._account(text)
             self.classifier.scan_kmsg(text)
+            self._absorb()
+
+    def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
+        """Move classified events into the storm aggregation (memory bounded by distinct keys)."""
+        evs = self.classifier.take()
+        if evs or extra:
+            self.coalescer.add([self._post(e) for e in [*evs, *extra]], self.host.now())
 
     def _skip_seen(self, text: str) -> str:
         """Drop records already processed in an earlier run of this boot (seq <= cursor)."""
@@ -340,144 +303,6 @@ class KernelLogCollector(BaseCollector):
                     pass  # sequence restarted (new stream) or a duplicate: nothing lost
             self.last_seq = seq
 
-    # ---- journal fallback ------------------------------------------------------------------
-    def _journalctl(self) -> list[str] | None:
-        """journalctl argv prefix for this host: the live journal, or ``-D {root}/var/log/journal``
-        when the host root is not the machine we run on; None when there is none to read."""
-        exe = self.host.which("journalctl") or ("journalctl" if self.host.runner is not None else None)
-        if exe is None:
-            return None
-        if self.host.is_live:
-            return [exe]
-        jdir = self.host.path("/var/log/journal")
-        return [exe, "-D", str(jdir)] if os.path.isdir(jdir) else None
-
-    def _poll_journal(self) -> None:
-        prefix = self._journalctl()
-        if prefix is None:
-            raise NoData("no journal to read")
-        cursor = self.events.store.get(JOURNAL_CURSOR_KEY)
-        argv = [*prefix, "-k", "-o", "json", "--no-pager"]
-        argv += [f"--after-cursor={cursor}"] if cursor else ["-b"]
-        res = self.host.run(argv, float(self.option("journal_timeout_seconds")))
-        if res.error:
-            raise RuntimeError(f"journalctl: {res.error}")
-        last_cursor = self._classify_journal(res.text(), previous_boot=False)
-        if last_cursor:
-            self.events.store.put(JOURNAL_CURSOR_KEY, last_cursor)
-
-    def _classify_journal(self, text: str, previous_boot: bool) -> str | None:
-        c = self.classifier if not previous_boot else Classifier(source="journal", boot_id="")
-        c.previous_boot = previous_boot
-        realtime: dict[int, float] = {}  # journal entries carry their own wall time
-        fallback = self._wall
-        c.wall = lambda u: realtime.get(u) if u in realtime else (None if previous_boot else fallback(u))
-        last_cursor = None
-        for line in text.splitlines():
-            if not line.strip():
-                continue
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                self.malformed += 1
-                continue
-            if not isinstance(entry, dict):
-                self.malformed += 1
-                continue
-            msg = entry.get("MESSAGE")
-            if isinstance(msg, list):
-                try:
-                    msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
-                except (TypeError, ValueError):
-                    msg = None
-            if not isinstance(msg, str):
-                self.malformed += 1
-                continue
-            boot = str(entry.get("_BOOT_ID") or c.boot_id or self.boot_id)
-            if boot != c.boot_id:
-                c.flush()
-                c.boot_id = boot
-            usec = _int(entry.get("_SOURCE_MONOTONIC_TIMESTAMP"))
-            real = _int(entry.get("__REALTIME_TIMESTAMP"))
-            prio = _int(entry.get("PRIORITY"))
-            fac = _int(entry.get("SYSLOG_FACILITY"))
-            if usec is not None and real is not None:
-                if len(realtime) > 100000:
-                    realtime.clear()
-                realtime[usec] = real / 1e6
-            if not previous_boot:
-                self.records_total += 1
-            c.feed(msg[:8192], (None, usec, prio, fac))
-            last_cursor = entry.get("__CURSOR") or last_cursor
-        c.flush()
-        if previous_boot:
-            self._extra.extend(c.take())
-        else:
-            self._journal_events.extend(c.take())
-        return last_cursor
-
-    # ---- previous boot ---------------------------------------------------------------------
-    def _check_reboot(self, now: float) -> None:
-        prev = self.events.previous_boot(self.boot_id)
-        known = any(b.boot_id == self.boot_id for b in self.events.boots())
-        self.events.boot_alive(self.boot_id, now)
-        self._last_heartbeat = now
-        if prev is None or known or prev.clean_stop is not None:
-            return
-        self._extra.append(KernelEvent(
-            cls="reboot.unexpected", severity=Severity.WARNING, component="board", device="host",
-            detail={"previous_boot_id": prev.boot_id, "last_seen": prev.last_seen},
-            raw=(f"boot {prev.boot_id} ended without a clean stop of the agent (last sign of life "
-                 f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(prev.last_seen))} UTC)",),
-            source="agent", boot_id=self.boot_id, time=now))
-
-    def _check_previous_boot(self, now: float) -> None:
-        prev = self.events.previous_boot(self.boot_id)
-        prev_id = prev.boot_id if prev else "previous"
-        self._scan_pstore(prev_id, now)
-        if self.events.store.get(PREV_CHECKED_KEY) == self.boot_id:
-            return
-        prefix = self._journalctl()
-        if prefix is not None:
-            res = self.host.run([*prefix, "-k", "-b", "-1", "-o", "json", "--no-pager"],
-                                float(self.option("journal_timeout_seconds")))
-            if res.ok:
-                self._classify_journal(res.text(), previous_boot=True)
-        self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
-
-    def _scan_pstore(self, prev_id: str, now: float) -> None:
-        """New files in pstore (each read once; pstore may be mounted after the agent starts, so
-        this repeats during the first minutes of a boot)."""
-        found: list[KernelEvent] = []
-        pstore = self.host.path("sys", "fs", "pstore")
-        seen = set(self.events.store.get(PSTORE_SEEN_KEY) or [])
-        current: list[str] = []
-        for name in self.host.listdir(pstore):
-            if not name.startswith(("dmesg-", "console-")) or name.endswith((".z", ".enc.z")):
-                continue
-            try:
-                st = os.stat(pstore / name)
-                ident = f"{name}:{st.st_size}:{int(st.st_mtime)}"
-            except OSError:
-                ident = name
-            current.append(ident)
-            if ident in seen:  # pstore keeps its records until erased: read each file once
-                continue
-            try:
-                text = self.host.read_file(pstore / name, 4 << 20)
-            except ReadError as err:
-                self.problem(str(err))
-                continue
-            c = Classifier(source="pstore", boot_id=prev_id)
-            c.previous_boot = True
-            c.scan_text(text.splitlines())
-            c.flush()
-            for e in c.take():
-                found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
-        self._extra.extend(found)
-        if set(current) - seen:
-            self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-200:])
-
     # ---- collect -----------------------------------------------------------------------------
     def collect(self) -> list[Reading]:
         if self._closed:
@@ -492,68 +317,109 @@ class KernelLogCollector(BaseCollector):
             self._scan_pstore(prev.boot_id if prev else "previous", now)
         if self._source == "journal":
             self._poll_journal()
-        elif self._source == "none" and not self._extra and not self.events.last_id():
+        ras_events, ras_cursor = self._poll_rasdaemon(now)
+        ras_events += self._poll_mcelog(now)
+        if self._source == "none" and not self._extra and not ras_events and not self.events.last_id():
             raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
         with self._lock:
             if self._reader is not None:
                 self._drain()
             self.classifier.flush()
-            events = self._journal_events + self.classifier.take()
+            self._absorb(self._journal_events + ras_events)
             self._journal_events = []
+            # a daemon holds a storm's aggregates until their minute ends; a one-shot run (`agent check`, no
+            # tail thread) and the first run (the ring buffer read at start) store everything
+            events = self.coalescer.take(now, flush=not self.option("follow") or self._collects == 0)
+            self._collects += 1
             last_seq = self.last_seq
-        events = self._extra + [self._post(e) for e in events]
+            held = self.coalescer.min_open_seq()
+        events = self._extra + events
         self._extra = []
-        new = self.events.record_events(events, now) if events else []
+        if ras_cursor is not None:
+            self._pending_cursors[RAS_CURSOR_KEY] = ras_cursor
+        if last_seq is not None and self._source == "kmsg":
+            # never past a record folded into an aggregate that is not stored yet
+            seq = last_seq if held is None else min(last_seq, held - 1)
+            self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": seq}
+        new = self._store(events, now)
         for e in new:
             key = (e.cls, e.severity.label)
-            self.events_total[key] = self.events_total.get(key, 0) + 1
+            self.events_total[key] = self.events_total.get(key, 0) + records_of(e)
             t = e.time if e.time is not None else now
             if t > self.last_event_time.get(e.cls, 0.0):
                 self.last_event_time[e.cls] = t
-        if last_seq is not None and self._source == "kmsg":
-            self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": last_seq})
         if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
-            self.events.boot_alive(self.boot_id, now)
-            self._last_heartbeat = now
             self._refresh_boot_wall()
-        if now - self._last_prune >= 3600:
-            self.events.prune(now, float(self.option("retention_days")) * 86400, int(self.option("max_events")))
+            self._last_heartbeat = now
+            self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
+        if now - self._last_prune >= PRUNE_SECONDS:
             self._last_prune = now
+            self._write_quietly(lambda: self.events.prune(now, float(self.option("retention_days")) * 86400,
+                                                          int(self.option("max_events"))))
         status = KernelLogStatus(
             source=self._source, records_total=self.records_total, records_lost_total=self.records_lost,
             malformed_total=self.malformed, events_total=dict(self.events_total),
-            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq)
-        return [*new, status, self._event_window(now)]
+            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq,
+            backlog=len(self._backlog), backlog_dropped_total=self.backlog_dropped,
+            coalesced_total=self.coalescer.coalesced_total)
+        return [*new, status, self._event_window(now, new)]
 
-    def _event_window(self, now: float):
-        key = (self.events.last_id(), int(now // 60))
-        if self._window is None or key != self._window_key:
-            self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
-            self._window_key = key
+    # ---- storing (the cursors wait for it) -----------------------------------------------------
+    def _store(self, events: list[KernelEvent], now: float) -> list[KernelEvent]:
+        """Store the backlog and ``events``, then persist the cursors that were waiting for them.
+        When the database refuses the write (disk full, read-only), the events stay in a bounded
+        in-memory backlog and the cursors where they were: a restart reads the records again."""
+        batch = self._backlog + events
+        try:
+            new = self.events.record_events(batch, now) if batch else []
+            for key, value in self._pending_cursors.items():
+                self.events.store.put(key, value)
+        except sqlite3.Error as exc:
+            self._hold(batch, str(exc))
+            return []
+        self._pending_cursors = {}
+        if self._store_error is not None:
+            log.warning("kernel log: the state database accepts writes again; %d held events stored", len(self._backlog))
+            self._store_error = None
+        self._backlog = []
+        return new
+
+    def _hold(self, batch: list[KernelEvent], error: str) -> None:
+        cap = max(0, int(self.option("backlog_events")))
+        if len(batch) > cap:  # drop the least severe, then the oldest
+            excess = len(batch) - cap
+            order = sorted(range(len(batch)), key=lambda i: (batch[i].severity, i))
+            drop = set(order[:excess])
+            batch = [e for i, e in enumerate(batch) if i not in drop]
+            self.backlog_dropped += excess
+        self._backlog = batch
+        if error != self._store_error:
+            log.warning("kernel log: cannot store events in the state database: %s; keeping %d in memory (at most %d), "
+                        "the kernel-log cursors stay where they are until they are stored", error, len(batch), cap)
+            self._store_error = error
+        self.problem(f"state database: {error}: {len(batch)} events held in memory, "
+                     f"{self.backlog_dropped} dropped (backlog full)")
+
+    def _write_quietly(self, fn) -> None:
+        try:
+            fn()
+        except sqlite3.Error as exc:
+            log.debug("kernel log: state write skipped: %s", exc)
+
+    def _event_window(self, now: float, new: list[KernelEvent]):
+        """The rules' view of the history: rebuilt from the store every few minutes (or when the
+        clock went back), in between the events just stored are merged in memory."""
+        if self._window is None or now - self._window_built >= WINDOW_REBUILD_SECONDS or now < self._window_built:
+            try:
+                self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
+                self._window_built = now
+            except sqlite3.Error as exc:
+                log.warning("kernel log: reading the event history: %s", exc)
+                if self._window is None:
+                    raise
+        elif new:
+            self._window = merge_window(self._window, new, now)
         return self._window
-
-    def _post(self, e: KernelEvent) -> KernelEvent:
-        """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
-        if e.component.startswith("disk:ata"):
-            disk = self._ata_disk(e.component[5:])
-            if disk:
-                e = e.replace(component=f"disk:{disk}", detail=dict(e.detail, disk=disk))
-        if e.family == "mce" and e.severity >= Severity.CRITICAL and e.monotonic_usec is not None \
-                and e.monotonic_usec < EARLY_BOOT_USEC:
-            e = e.replace(detail=dict(e.detail, early_boot=True))
-        return e
-
-    def _ata_disk(self, port: str) -> str | None:
-        if self._ata_map is None:
-            self._ata_map = {}
-            block = self.host.path("sys", "block")
-            for dev in self.host.listdir(block):
-                target = str(self.host.realpath(block / dev / "device"))
-                for part in target.split("/"):
-                    if part.startswith("ata") and part[3:].isdecimal():
-                        self._ata_map.setdefault(part, dev)
-                        break
-        return self._ata_map.get(port)
 
     def close(self) -> None:
         """Stop the tail thread, store what is pending and mark this boot as cleanly stopped."""
@@ -568,12 +434,12 @@ class KernelLogCollector(BaseCollector):
                     if self._reader is not None:
                         self._drain()
                     self.classifier.flush()
-                    pending = self._extra + [self._post(e) for e in self.classifier.take()]
+                    self._absorb()
+                    pending = self._extra + self.coalescer.take(self.host.now(), flush=True)
                     self._extra = []
-                if pending:
-                    self.events.record_events(pending, self.host.now())
                 if self.last_seq is not None and self._source == "kmsg":
-                    self.events.store.put(CURSOR_KEY, {"boot_id": self.boot_id, "seq": self.last_seq})
+                    self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": self.last_seq}
+                self._store(pending, self.host.now())
             self.events.boot_clean_stop(self.boot_id, self.host.now())
         except Exception as exc:  # noqa: BLE001 - stopping must not fail
             log.warning("kernel log: closing: %s", exc)
@@ -586,12 +452,5 @@ class KernelLogCollector(BaseCollector):
                 self.events.store.close()
 
 
-def _int(v: Any) -> int | None:
-    try:
-        n = int(v)
-        return n if -(1 << 63) <= n < (1 << 63) else None  # journal fields are u64 text; garbage beyond
-    except (TypeError, ValueError):
-        return None
-
-
-__all__ = ["KernelLogCollector", "iter_kmsg_records"]
+__all__ = ["KernelLogCollector", "iter_kmsg_records", "CURSOR_KEY", "JOURNAL_CURSOR_KEY", "MCELOG_CURSOR_KEY",
+           "PREV_CHECKED_KEY", "PSTORE_SEEN_KEY", "RAS_CURSOR_KEY"]

@@ -358,6 +358,7 @@ class SmartCollector(BaseCollector):
         self._lock = threading.Lock()
         self._skips: dict[str, int] = {}  # target key -> consecutive standby skips
         self._known: dict[str, dict[str, Any]] = {}  # target key -> identity fields + id + last_success
+        self._shared_logged: set[str] = set()
         self._baseline: dict[str, dict[str, tuple[float, float]]] = {}  # id -> counter -> (value, since)
         self._selftests: dict[tuple[str, str], float] = {}
         self._sweeps = 0
@@ -678,9 +679,12 @@ class SmartCollector(BaseCollector):
             results.append(self._failed(t, "open_failed", f"{t.device}: no longer listed by smartctl --scan-open "
                                         "(removed, failed or renamed?)"))
         by_id = self._by_id()
+        shared = self._shared_identities(targets, results)
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results):
+            if d.fresh and t.key in shared:
+                d = replace(d, shared_identity_path=t.path + (f"#{t.dev_type}" if t.dev_type else ""))
             if d.fresh:
                 sid = d.stable_id
                 if sid in seen_ids:
@@ -706,6 +710,30 @@ class SmartCollector(BaseCollector):
         self._sweeps += 1
         if self.option("selftests") and self._sweeps > 1:
             out.extend(self._run_selftests(out, targets, now))
+        return out
+
+    def _shared_identities(self, targets: list[Target], results: list[SmartDevice]) -> set[str]:
+        """Target keys of disks that report the same identity but are not paths to one disk: paths
+        to one disk share a device-mapper holder (dm-multipath); otherwise (cloned VM disks, USB
+        bridges passing one serial, redacted serials) they are different disks, kept apart by path
+        and said so (``hwagent_disk_identity_shared``), never dropped as a duplicate."""
+        groups: dict[str, list[Target]] = {}
+        for t, d in zip(targets, results):
+            if d.fresh:
+                groups.setdefault(d.reported_id, []).append(t)
+        out: set[str] = set()
+        for sid, ts in groups.items():
+            if len(ts) < 2:
+                continue
+            holders = [set(self.host.listdir(self.host.path("sys", "block", os.path.basename(t.path), "holders")))
+                       for t in ts]
+            if all(holders) and set.intersection(*holders):
+                continue  # multipath: one disk, read once
+            if sid not in self._shared_logged:
+                self._shared_logged.add(sid)
+                log.info("smart: %d disks report the identity %s (%s) and are not paths to one disk: kept apart by "
+                         "device path", len(ts), sid, ", ".join(t.path for t in ts))
+            out.update(t.key for t in ts)
         return out
 
     def _with_baseline(self, t: Target, d: SmartDevice, now: float) -> SmartDevice:

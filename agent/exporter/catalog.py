@@ -69,6 +69,7 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_memory_hardware_corrupted_bytes", "gauge", "bytes", "Memory the kernel took offline after hardware errors (meminfo HardwareCorrupted).", section="system"),
     # --- disk -----------------------------------------------------------------------------------------
     M("hwagent_disk_info", "info", "", "Disk identity (smartctl; refreshed every smart collector interval, 30 min by default); the only disk series with serial and WWN.", "device", "model", "serial", "wwn", "firmware", "interface", "by_id", section="disk"),
+    M("hwagent_disk_identity_shared", "gauge", "", "1 for a disk that reports the same identity (WWN, or model and serial) as another disk of this host without being a second path to it (cloned VM disks, USB bridges, redacted serials): it is kept apart by device path, and its history follows the path.", "device", "identity", section="disk"),
     M("hwagent_disk_read_status", "gauge", "", "State set per disk of the last smartctl read: 1 for the current state (ok, standby, timeout, open_failed, permission_denied, parse_error, no_smartctl, error).", "device", "state", section="disk"),
     M("hwagent_disk_power_state", "gauge", "", "State set per disk: 1 for the power state seen at the last read (active, idle, standby, sleep, unknown); a sleeping disk is not woken.", "device", "state", section="disk"),
     M("hwagent_disk_last_success_timestamp_seconds", "gauge", "seconds", "Unix time of the last successful SMART read of the disk (kept across restarts).", "device", section="disk"),
@@ -145,6 +146,9 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_kernel_log_records_total", "counter", "", "Kernel log records read since the agent started (/dev/kmsg records or journal entries).", section="kernel"),
     M("hwagent_kernel_log_records_lost_total", "counter", "", "Kernel log records the agent never saw since it started: /dev/kmsg sequence gaps (ring buffer overrun, EPIPE) and records overwritten while it was not running.", section="kernel"),
     M("hwagent_kernel_log_malformed_records_total", "counter", "", "Kernel log records skipped as unparseable since the agent started (garbage, truncated or over-long records).", section="kernel"),
+    M("hwagent_kernel_log_backlog_events", "gauge", "", "Hardware events classified but not yet stored because the state database refused them (disk full, read-only); kept in memory up to a bound, the kernel-log cursor waits for them.", section="kernel"),
+    M("hwagent_kernel_log_backlog_dropped_total", "counter", "", "Hardware events dropped since the agent started because the in-memory backlog was full (least severe and oldest first); still in the kernel ring buffer, they are re-read after a restart.", section="kernel"),
+    M("hwagent_kernel_events_coalesced_total", "counter", "", "Kernel-log events folded into storm aggregates (one stored row per class, device and minute with a count, first and last raw line) since the agent started.", section="kernel"),
     M("hwagent_kernel_event_last_timestamp_seconds", "gauge", "seconds", "Unix time of the newest hardware event of each class seen since the agent started.", "class", section="kernel"),
 )
 

@@ -31,6 +31,8 @@ def disk(snap: Snapshot, emit: Emit) -> None:
         emit("hwagent_disk_info", {"device": d.device, "model": d.model or "", "serial": d.serial or "",
                                    "wwn": d.wwn or "", "firmware": d.firmware or "", "interface": _interface(d),
                                    "by_id": d.by_id or ""}, 1)
+        if d.shared_identity_path:
+            emit("hwagent_disk_identity_shared", {"device": d.device, "identity": d.reported_id}, 1)
         for s in READ_STATES:
             emit("hwagent_disk_read_status", {**dev, "state": s}, 1 if s == d.read_status else 0)
         for s in POWER_STATES:

@@ -186,10 +186,20 @@ class SmartDevice(Reading):
     baseline: Mapping[str, float] = field(default_factory=dict)
     baseline_since: float | None = None  # when the first baseline value was stored
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
+    # set when another disk of this host reports the same identity and it is not a second path to the same
+    # disk (cloned VM disks, USB bridges, redacted serials): the identity is qualified by this device path
+    shared_identity_path: str = ""
 
     @property
     def stable_id(self) -> str:
-        """Identity that survives renames: WWN, else model+serial, else the device path."""
+        """Identity that survives renames: WWN, else model+serial, else the device path; an identity
+        that several disks share is qualified by the device path (``...@/dev/sdb``)."""
+        base = self.reported_id
+        return f"{base}@{self.shared_identity_path}" if self.shared_identity_path else base
+
+    @property
+    def reported_id(self) -> str:
+        """The identity as the disk reports it (WWN, else model+serial, else the device path)."""
         if self.wwn:
             return self.wwn
         if self.serial:

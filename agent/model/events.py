@@ -19,7 +19,7 @@ from agent.model import Reading, Severity
 
 __all__ = ["KernelEvent", "KernelLogStatus", "EventWindow", "BootRecord", "StoredEvent", "SOURCES"]
 
-SOURCES = ("kmsg", "journal", "dmesg", "pstore", "sel")
+SOURCES = ("kmsg", "journal", "dmesg", "pstore", "sel", "rasdaemon", "mcelog", "agent")
 
 
 def _frozen(d: Mapping[str, Any] | None) -> Mapping[str, Any]:
@@ -43,7 +43,7 @@ class KernelEvent(Reading):
     device: str
     detail: Mapping[str, Any] = field(default_factory=dict)
     raw: tuple[str, ...] = ()  # the record text(s), first line first
-    source: str = "kmsg"  # kmsg | journal | dmesg | pstore | sel
+    source: str = "kmsg"  # kmsg | journal | dmesg | pstore | sel | rasdaemon | mcelog | agent
     boot_id: str = ""
     seq: int | None = None  # kmsg sequence number of the first record of the group
     monotonic_usec: int | None = None  # CLOCK_MONOTONIC of the first record (kmsg/journal)
@@ -104,6 +104,9 @@ class KernelLogStatus(Reading):
     last_event_time: Mapping[str, float]  # class -> unix time of the newest event
     boot_id: str = ""
     last_seq: int | None = None
+    backlog: int = 0  # events classified but not yet stored (the state database refused them)
+    backlog_dropped_total: int = 0  # events dropped because the backlog was full
+    coalesced_total: int = 0  # events folded into storm aggregates before storing
 
 
 @dataclass(frozen=True, slots=True)

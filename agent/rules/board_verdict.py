@@ -128,11 +128,11 @@ def _event_window(snapshot: Snapshot):
     return None
 
 
-_DISK_CLASSES = ("block.io_error", "block.buffer_io_error", "ata.error", "ata.link_reset", "ata.link_error",
+_DISK_CLASSES = ("block.io_error", "block.buffer_io_error", "block.device_gone", "ata.error", "ata.link_reset", "ata.link_error",
                  "ata.link_down", "scsi.error", "nvme.io_error", "nvme.timeout", "nvme.reset", "nvme.controller_failed")
-_MCE_CLASSES = ("mce.uncorrected", "mce.fatal", "panic.mce", "ghes.fatal", "ghes.recoverable")
+_MCE_CLASSES = ("mce.uncorrected", "mce.fatal", "panic.mce", "panic.hardware", "ghes.fatal", "ghes.recoverable")
 _NMI_CLASSES = ("nmi.serr", "nmi.iock")
-_LINK_CLASSES = ("pcie.link_down", "pcie.dpc")
+_LINK_CLASSES = ("pcie.link_down", "pcie.dpc", "pcie.recovery_failed")
 
 
 def _kernel(ctx: RuleContext, ev: Evidence, window: float) -> int:

@@ -114,11 +114,13 @@ def ce_log_storm(ctx: RuleContext) -> Iterator[Finding]:
 
 # ---- PCIe --------------------------------------------------------------------------------------
 @rule("pcie.aer_uncorrected_logged", defaults={"window_seconds": 3 * DAY}, param_docs=_WIN_DOC,
-      description="A PCIe device reported an uncorrected AER error (fatal: critical; non-fatal: warning), or a GHES PCIe record.")
+      description="A PCIe device reported an uncorrected AER error (fatal: critical; non-fatal: warning), a GHES PCIe "
+                  "record, or EDAC found a PCI parity/system error (warning).")
 def aer_uncorrected_logged(ctx: RuleContext) -> Iterator[Finding]:
     def sev(e, n, comp, dev):
         return Severity.CRITICAL if e is not None and e.cls in ("aer.fatal", "ghes.fatal") else Severity.WARNING
-    yield from events_rule(ctx, ("aer.fatal", "aer.nonfatal", "ghes.recoverable", "ghes.fatal"), family_component="pcie",
+    yield from events_rule(ctx, ("aer.fatal", "aer.nonfatal", "ghes.recoverable", "ghes.fatal", "pcie.parity_error"),
+                           family_component="pcie",
                            severity_of=sev, what="uncorrected PCIe AER error message(s)")
 
 
@@ -159,7 +161,8 @@ def aer_corrected_log_storm(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("pcie.link_down", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
-      description="A PCIe link went down, DPC contained a port, or a device fell off the bus (NVMe CSTS=0xffffffff).")
+      description="A PCIe link went down, DPC contained a port, error recovery failed (the device is lost), or a device "
+                  "fell off the bus (NVMe CSTS=0xffffffff, AHCI/GPU/NIC reading all ones).")
 def link_down(ctx: RuleContext) -> Iterator[Finding]:
     w = window_of(ctx.snapshot)
     if w is None:
@@ -167,7 +170,8 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
     window = float(ctx.param("window_seconds"))
     since = ctx.now - window
     seen: dict[str, list[StoredEvent]] = {}
-    for e in w.events(("pcie.link_down", "pcie.dpc", "nvme.reset", "nvme.controller_failed"), since=since):
+    for e in w.events(("pcie.link_down", "pcie.dpc", "pcie.recovery_failed", "nvme.reset", "nvme.controller_failed"),
+                      since=since):
         if e.cls.startswith("nvme.") and not e.detail.get("off_bus"):
             continue
         seen.setdefault(e.device, []).append(e)
@@ -176,7 +180,8 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
             continue
         last = latest(evs)
         sev = Severity.WARNING if all(e.severity < Severity.CRITICAL for e in evs) else Severity.CRITICAL
-        what = "off the bus (config reads return all-ones)" if last and last.detail.get("off_bus") else "link down"
+        what = "off the bus (config reads return all-ones)" if last and last.detail.get("off_bus") else \
+            "error recovery failed (device lost)" if last and last.cls == "pcie.recovery_failed" else "link down"
         yield ctx.finding(component="pcie", subject=f"pcie/{dev}", device=dev, severity=sev,
                           summary=f"{dev}: PCIe {what} ({len(evs)} event(s) in {window / 3600:g} h)",
                           evidence={"events": len(evs), "window_seconds": window, **ev_summary(last)},
@@ -214,6 +219,20 @@ def io_errors(ctx: RuleContext) -> Iterator[Finding]:
         yield ctx.finding(component=comp, subject=f"{comp}/io_errors", device=disk, severity=s,
                           summary=f"{disk}: {n} kernel I/O error(s) in the last {window / 3600:g} h",
                           evidence={"errors": n, "window_seconds": window, **ev_summary(last)}, fingerprint=s.label)
+
+
+@rule("disk.device_gone", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="disk-swap-mdadm",
+      description="A disk disappeared: its capacity dropped to 0 (warning: a card reader's medium looks the same), the "
+                  "SCSI layer rejects I/O to the offline device, or its SATA port reads all ones (critical).")
+def device_gone(ctx: RuleContext) -> Iterator[Finding]:
+    def sev(e, n, comp, dev):
+        evs = window_of(ctx.snapshot).events(("block.device_gone", "ata.link_down"), since=ctx.now - float(ctx.param("window_seconds")),
+                                             component=comp, device=dev)
+        evs = [x for x in evs if x.cls == "block.device_gone" or x.detail.get("off_bus")]
+        if not evs:
+            return None
+        return Severity.CRITICAL if any(x.severity >= Severity.CRITICAL for x in evs) else Severity.WARNING
+    yield from events_rule(ctx, ("block.device_gone", "ata.link_down"), severity_of=sev, what="device-gone event(s)")
 
 
 @rule("disk.link_errors", defaults={"window_seconds": DAY, "warning": 3},
@@ -254,9 +273,11 @@ def nvme_controller_errors(ctx: RuleContext) -> Iterator[Finding]:
 
 
 @rule("disk.md_failure_logged", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC, runbook="disk-swap-mdadm",
-      description="The md driver logged a member failure or continued degraded (the md collector shows the current state).")
+      description="The md driver logged a member failure, continued degraded, could not continue or start an array, or "
+                  "failed to write a superblock (the md collector shows the current state).")
 def md_failure_logged(ctx: RuleContext) -> Iterator[Finding]:
-    yield from events_rule(ctx, ("raid.disk_failed", "raid.degraded", "raid.member_kicked"),
+    yield from events_rule(ctx, ("raid.disk_failed", "raid.degraded", "raid.member_kicked", "raid.array_failed",
+                                 "raid.superblock_error"),
                            what="md member failure / degraded event(s)")
 
 
@@ -273,6 +294,16 @@ def nmi_platform_error(ctx: RuleContext) -> Iterator[Finding]:
       description="The kernel reached a critical temperature trip point and shut down or is shutting down.")
 def thermal_trip(ctx: RuleContext) -> Iterator[Finding]:
     yield from events_rule(ctx, ("thermal.critical",), what="critical temperature trip(s)")
+
+
+@rule("board.fatal_hardware_error", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
+      description="Firmware (APEI GHES) reported a fatal or recoverable hardware error outside memory and PCIe (no such "
+                  "section, or a processor section), or the kernel panicked on a fatal hardware error record.")
+def fatal_hardware_error(ctx: RuleContext) -> Iterator[Finding]:
+    def sev(e, n, comp, dev):
+        return None if comp.startswith(("memory", "pcie")) else Severity.CRITICAL
+    yield from events_rule(ctx, ("ghes.fatal", "ghes.recoverable", "panic.hardware"), severity_of=sev,
+                           what="fatal hardware error record(s)")
 
 
 @rule("board.previous_boot_mce_panic", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
@@ -327,6 +358,7 @@ def _reboots(ctx: RuleContext, repeated: bool) -> Iterator[Finding]:
                       evidence={"reboots": n, "window_seconds": window, **ev_summary(last)}, fingerprint=str(n))
 
 
-RULES = (ue_logged, ce_log_storm, aer_uncorrected_logged, aer_corrected_log_storm, link_down, io_errors, link_errors,
-         nvme_controller_errors, md_failure_logged, nmi_platform_error, thermal_trip, previous_boot_mce_panic,
+RULES = (ue_logged, ce_log_storm, aer_uncorrected_logged, aer_corrected_log_storm, link_down, io_errors, device_gone,
+         link_errors,
+         nvme_controller_errors, md_failure_logged, nmi_platform_error, thermal_trip, fatal_hardware_error, previous_boot_mce_panic,
          unexpected_reboot, repeated_unexpected_reboots)

@@ -223,12 +223,42 @@ def test_include_exclude_and_explicit_devices(fake_smartctl):
     assert set(only) == {"nvme0"}
 
 
-def test_multipath_duplicates_read_once(fake_smartctl):
+def _sys_with_holders(tmp_path, holders: dict[str, list[str]]):
+    for disk, hs in holders.items():
+        d = tmp_path / "sys" / "block" / disk / "holders"
+        d.mkdir(parents=True)
+        for h in hs:
+            (d / h).mkdir()
+    return Host(paths=HostPaths(devfs=_DEVFS[0], sysfs=str(tmp_path / "sys")), clock=lambda: NOW)
+
+
+def test_multipath_duplicates_read_once(fake_smartctl, tmp_path):
+    # two paths to one LUN: both held by the same dm-multipath device
     fake_smartctl.scan(("/dev/sda", "sat", "ATA"), ("/dev/sdb", "sat", "ATA"))
     fake_smartctl.read("/dev/sda", "sat", corpus_doc(REALLOCATED))
     fake_smartctl.read("/dev/sdb", "sat", corpus_doc(REALLOCATED))
-    out = make().collect()
-    assert [d.device for d in out] == ["sda"]
+    out = make({"ignore_rootfs": True}, host=_sys_with_holders(tmp_path, {"sda": ["dm-0"], "sdb": ["dm-0"]})).collect()
+    assert [d.device for d in out] == ["sda"] and out[0].shared_identity_path == ""
+
+
+def test_disks_sharing_an_identity_are_kept_apart_and_said_so(fake_smartctl, tmp_path, caplog):
+    # regression: two different disks reporting one identity (cloned VM disks, a USB bridge passing the same
+    # serial) were dropped as "multipath duplicates" at debug level
+    from agent.exporter.collector import collect_samples
+    from agent.model import Snapshot
+
+    fake_smartctl.scan(("/dev/sda", "sat", "ATA"), ("/dev/sdb", "sat", "ATA"))
+    fake_smartctl.read("/dev/sda", "sat", corpus_doc(REALLOCATED))
+    fake_smartctl.read("/dev/sdb", "sat", corpus_doc(REALLOCATED))
+    caplog.set_level(logging.INFO, logger="hwagent.collectors.smart")
+    out = make({"ignore_rootfs": True}, host=_sys_with_holders(tmp_path, {"sda": [], "sdb": []})).collect()
+    assert [d.device for d in out] == ["sda", "sdb"]
+    assert out[0].stable_id != out[1].stable_id and out[0].reported_id == out[1].reported_id
+    assert out[1].stable_id == out[1].reported_id + "@/dev/sdb#sat"
+    assert "kept apart by device path" in caplog.text
+    snap = Snapshot(time=NOW, boot_id="b", readings={"smart": tuple(out)}, statuses={})
+    shared = collect_samples(snap)["hwagent_disk_identity_shared"]
+    assert sorted((labels["device"], value) for labels, value in shared) == [("sda", 1.0), ("sdb", 1.0)]
 
 
 @pytest.mark.parametrize("opts,key", [({"include": "("}, "collectors.smart.include"),

@@ -29,6 +29,8 @@ def corpus_devices():
         out.append(replace(d, baseline={k: v - 1 for k, v in d.counters().items()}) if d.fresh else d)
     # the corpus captures were taken without the self-test log: one device carries a log
     out[0] = replace(out[0], self_tests=(SelfTest("short", "Completed without error", True, 0, 100),))
+    # and one shares its identity with another disk of the host (kept apart by path)
+    out[1] = replace(out[1], shared_identity_path="/dev/d1")
     return out
 
 

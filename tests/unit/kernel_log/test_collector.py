@@ -326,8 +326,11 @@ def test_storm_is_coalesced_in_the_history(tmp_path):
     store = Store(tmp_path / "state.db")
     col = make_collector(root, store)
     evs, st, win = split(col.collect())
-    assert len(evs) == 5000 and st.events_total[("aer.corrected", "info")] == 5000
-    assert store.execute("SELECT COUNT(*), SUM(events) FROM events")[0] == (21, 5000)
+    # the first event as it is, the 4,999 after it in the same minute as one aggregate (count, first and last line)
+    assert [(e.detail.get("coalesced_events"), e.count) for e in evs] == [(None, 1), (4999, 4999)]
+    assert len(evs[1].raw) == 2 and evs[1].detail["first_time"] < evs[1].detail["last_time"] and evs[1].detail["bits"] == ("RxErr",)
+    assert st.events_total[("aer.corrected", "info")] == 5000 and st.coalesced_total == 4999
+    assert store.execute("SELECT COUNT(*), SUM(events) FROM events")[0] == (2, 5000)
     assert win.count("aer.corrected") == 5000
     col.close()
 
@@ -543,3 +546,129 @@ def test_event_store_keeps_events_with_unstorable_integers(tmp_path):
     row = store.execute("SELECT seq, monotonic_usec, cls FROM events")
     assert row == [(None, None, "mce.corrected")] and stored.cls == "mce.corrected"
     store.close()
+
+
+def _systemd_pstore(root: Path, record: str, parts: list[str], mtime: float) -> Path:
+    """The layout systemd-pstore.service (Storage=external, Unlink=yes: the Debian 12 default) leaves:
+    src/pstore/pstore.c moves each dmesg-<backend>-<record id> file into <archive>/<id minus its last
+    6 digits>/ and writes the parts, newest part first in the name order reversed, to dmesg.txt with
+    a "<file name>:" line before each."""
+    d = root / "var" / "lib" / "systemd" / "pstore" / record[:-6]
+    d.mkdir(parents=True, exist_ok=True)
+    names = [f"dmesg-erst-{int(record) + i}" for i in range(len(parts))]
+    for name, text in zip(names, parts):
+        (d / name).write_text(text)
+    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts)))))
+    for f in d.iterdir():
+        os.utime(f, (mtime, mtime))
+    return d
+
+
+def test_previous_boot_panic_from_systemd_pstore_archive(tmp_path):
+    db = tmp_path / "state.db"
+    root = make_root(tmp_path, boot=BOOT_A, kmsg="")
+    store = Store(db)
+    clock = Clock(NOW)
+    make_collector(root, store, clock=clock).collect()  # boot A dies without a clean stop
+    store.close()
+    clock.t = NOW + 3600
+    root = make_root(tmp_path, boot=BOOT_B, kmsg="", uptime=30)
+    tail = (LAB / "mce-fatal.console-tail.txt").read_text().splitlines()
+    half = len(tail) // 2
+    # kmsg_dump writes the newest text into Part1: the older half is Part2
+    parts = ["Panic#1 Part2\n" + "\n".join("<4>" + ln for ln in tail[:half]) + "\n",
+             "Panic#1 Part1\n" + "\n".join("<0>" + ln for ln in tail[half:]) + "\n"]
+    _systemd_pstore(root, "7355608334723661825", parts[::-1], mtime=clock.t - 20)
+    # an archived record of an older boot (read in its own boot, or before the agent ran) is not news
+    _systemd_pstore(root, "7355600000000000001", ["Panic#1 Part1\n<0>Kernel panic - not syncing: Fatal machine check\n"],
+                    mtime=NOW - 86400)
+    store = Store(db)
+    col = make_collector(root, store, clock=clock)
+    evs, _, win = split(col.collect())
+    got = sorted((e.cls, e.source, e.previous_boot, e.boot_id, e.detail.get("pstore_file")) for e in evs)
+    assert got == [("mce.fatal", "pstore", True, BOOT_A, "systemd/7355608334723/dmesg.txt"),
+                   ("panic.mce", "pstore", True, BOOT_A, "systemd/7355608334723/dmesg.txt"),
+                   ("reboot.unexpected", "agent", False, BOOT_B, None)]
+    from types import MappingProxyType
+
+    from agent import rules
+    from agent.model import Snapshot
+
+    snap = Snapshot(time=clock.t, boot_id=BOOT_B, readings=MappingProxyType({"kernel_log": (win,)}),
+                    statuses=MappingProxyType({}))
+    findings, errors = rules.evaluate(snap, None, None, clock.t)
+    assert not errors and {f.rule: f.severity for f in findings}["board.previous_boot_mce_panic"] == Severity.CRITICAL
+    # the kernel's copy still in /sys/fs/pstore (Unlink=no) and a later scan: nothing counted twice
+    pstore = root / "sys" / "fs" / "pstore"
+    pstore.mkdir(parents=True)
+    for i, text in enumerate(parts[::-1]):
+        (pstore / f"dmesg-erst-{7355608334723661825 + i}").write_text(text)
+    clock.t += 15
+    evs, _, win = split(col.collect())
+    assert evs == [] and win.count(("mce.fatal", "panic.mce")) == 2
+    col.close()
+
+
+def _fill_disk(store: Store, full: bool) -> None:
+    """A real SQLITE_FULL: the database may not grow beyond its current pages."""
+    pages = store._conn.execute("PRAGMA page_count").fetchone()[0]
+    store._conn.execute(f"PRAGMA max_page_count = {pages if full else 1 << 30}")
+
+
+def test_disk_full_keeps_events_and_the_cursor_waits(tmp_path, caplog):
+    # regression: records read while the disk was full were lost for good (the cursor moved past them) and
+    # the log said "cannot rollback - no transaction is active" instead of the real error (one device per
+    # line here, so no two events fold into a storm aggregate)
+    import logging
+
+    root = make_root(tmp_path, kmsg="")
+    kmsg = root / "dev" / "kmsg"
+    block = ["[ 10.000000] I/O error, dev sda, sector 100 op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"]
+    kmsg.write_text(dmesg_to_kmsg(block))
+    store = Store(tmp_path / "state.db")
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock)
+    evs, _, _ = split(col.collect())
+    assert len(evs) == 1 and store.get("kernel_log.kmsg_cursor")["seq"] == 1
+    _fill_disk(store, True)
+    lines = [f"[ {20 + i}.000000] I/O error, dev nvme{i}n1, sector {1000 + i} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"
+             for i in range(300)]
+    kmsg.write_text(dmesg_to_kmsg(block + lines))
+    caplog.set_level(logging.WARNING, logger="hwagent.kernel_log")
+    clock.t += 5
+    evs, st, _ = split(col.collect())
+    assert evs == [] and st.backlog == 300
+    assert store.get("kernel_log.kmsg_cursor")["seq"] == 1  # not moved past records that were not stored
+    assert "database or disk is full" in caplog.text and "cannot rollback" not in caplog.text
+    assert any("database or disk is full" in m for m in col.take_problems()[1])
+    # the agent dies while the disk is full: the next one reads those records again from the ring buffer
+    col2 = make_collector(root, store, clock=clock)
+    _fill_disk(store, False)
+    clock.t += 5
+    evs, st, _ = split(col2.collect())
+    assert len(evs) == 300 and st.backlog == 0 and store.get("kernel_log.kmsg_cursor")["seq"] == 301
+    # and the first agent, once space is back, stores its backlog (duplicates of the same records: ignored)
+    clock.t += 5
+    evs, st, _ = split(col.collect())
+    assert evs == [] and st.backlog == 0
+    assert store.execute("SELECT COUNT(*) FROM events WHERE cls = 'block.io_error'")[0][0] == 301
+    col.close()
+    col2.close()
+
+
+def test_disk_full_backlog_is_bounded_and_says_so(tmp_path):
+    root = make_root(tmp_path, kmsg="")
+    store = Store(tmp_path / "state.db")
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock, backlog_events=50)
+    col.collect()
+    _fill_disk(store, True)
+    lines = [f"[ {20 + i}.000000] I/O error, dev nvme{i}n1, sector {1000 + i} op 0x0:(READ) flags 0x0 phys_seg 1 prio class 0"
+             for i in range(80)] + ["[ 200.000000] EDAC MC0: 1 CE memory read error on DIMM_A1 (channel:0 slot:0 page:0x1 "
+                                    "offset:0x0 grain:32 syndrome:0x0)"]
+    (root / "dev" / "kmsg").write_text(dmesg_to_kmsg(lines))
+    clock.t += 5
+    _, st, _ = split(col.collect())
+    assert st.backlog == 50 and st.backlog_dropped_total == 31  # the info-level CE and the 30 oldest I/O errors
+    assert all(e.cls == "block.io_error" for e in col._backlog) and col._backlog[-1].detail["sector"] == 1079
+    col.close()

@@ -9,6 +9,7 @@ import pytest
 
 from agent.collectors.patterns import Classifier, classify_lines, disk_of, unescape_kmsg
 from agent.model import Severity
+from tests.unit.kernel_log.forms import FORMS, classify_as
 from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
 
 LAB = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "lab"
@@ -276,9 +277,39 @@ def test_ata_link_down_only_after_a_reset():
     "UBSAN: array-index-out-of-bounds in drivers/edac/i5000_edac.c:956:20",
     "Hardware name: Dell Inc. PowerEdge 1950/0TT740, BIOS 2.2.6 02/05/2008",
     "INFO: lockdep is turned off.", "BTRFS info (device sda1): disk space caching is enabled",
+    # benign neighbours of the families' wider patterns (boot, probe, recovery that worked, capacity growth)
+    "CMCI storm subsided: switching to interrupt mode", "mce: CPU supports 9 MCE banks", "mce_notify_irq: 14 callbacks suppressed",
+    "mce: CPU0: Thermal monitoring enabled (TM1)", "MCE: In-kernel MCE decoding enabled.",
+    "pcieport 0000:00:03.0: AER: Root Port link has been reset (0)", "pcieport 0000:00:1c.0: AER: Device recovery successful",
+    "pcieport 0000:00:1c.0: AER: device recovery successful",
+    "pcieport 0000:00:1c.0: DPC: error containment capabilities: Int Msg #0, RPExt+ PoisonedTLP+ SwTrigger+ RP PIO Log 4, DL_ActiveErr+",
+    "pcieport 0000:00:1c.0: DPC: enabled with IRQ 122", "pcieport 0000:00:1c.1: pciehp: Slot(3): Card present",
+    "pcieport 0000:00:1c.1: pciehp: Slot(3): Link Up",
+    "pcieport 0000:00:1c.0: pciehp: Slot #8 AttnBtn- PwrCtrl- MRL- AttnInd- PwrInd- HotPlug+ Surprise+ Interlock- NoCompl+ LLActRep+",
+    "pcieport 0000:00:1c.0: Data Link Layer Link Active not cleared in 1000 msec",
+    "sdb: detected capacity change from 0 to 8001563222016", "sda: detected capacity change from 1000 to 2000",
+    "ata1: SATA link down (SStatus 0 SControl 300)", "ata3: SATA link down (SStatus 4 SControl 300)",
+    "md/raid:md0: device sdb1 operational as raid disk 1", "md: md0 stopped.", "md/raid1:md0: active with 2 out of 2 mirrors",
+    "BTRFS info (device sda1): using crc32c (crc32c-intel) checksum algorithm", "XFS (sda1): Ending clean mount",
+    "XFS (sdb1): Unmounting Filesystem", "EXT4-fs (sda1): re-mounted. Opts: errors=remount-ro. Quota mode: none.",
+    "EDAC sbridge: Seeking for: PCI ID 8086:6f60", "EDAC DEBUG: sbridge_get_onedevice: Detected 8086:6f60",
+    "EDAC amd64: Node 0: DRAM ECC disabled.", "EDAC amd64: F17h detected (node 0).",
+    "EDAC MC0: Giving out device to module skx_edac controller Skylake Socket#0 IMC#0: DEV 0000:3a:0a.0 (INTERRUPT)",
+    "EDAC MC1: Giving out device to module amd64_edac controller F17h: DEV 0000:00:18.3 (INTERRUPT)",
+    "EDAC PCI0: Giving out device to module amd64_edac controller EDAC PCI controller: DEV 0000:00:18.2 (POLLED)",
+    "nvme nvme0: pci function 0000:01:00.0", "nvme nvme0: Shutdown timeout set to 8 seconds",
+    "nvme nvme0: failed to set APST feature (-19)",
+    "ahci 0000:00:17.0: AHCI 0001.0301 32 slots 6 ports 6 Gbps 0x3f impl SATA mode",
+    "igb 0000:07:00.0 eno1: igb: eno1 NIC Link is Up 1000 Mbps Full Duplex, Flow Control: RX/TX",
+    "NVRM: loading NVIDIA UNIX x86_64 Kernel Module  535.129.03  Thu Oct 19 18:56:32 UTC 2023",
+    "CPU0: Thermal monitoring enabled (TM2)", "sd 2:0:0:0: [sdb] Attached SCSI disk", "scsi 2:0:0:0: Direct-Access ATA ST8000",
+    "INFO: task hung detection enabled", "GHES: APEI firmware first mode is enabled by WHEA _OSC.",
+    "[Firmware Bug]: the BIOS has corrupted hw-PMU resources (MSR 38d is 330)",
 ])
 def test_benign_lines_are_not_events(line):
     assert classify_lines([line]) == []
+    for form in FORMS:
+        assert classify_as(form, [line]) == [], form
 
 
 def test_garbage_never_raises():
@@ -308,3 +339,36 @@ def test_device_names_and_unescaping():
 def test_nvme_timeout_and_its_abort_status_are_one_event():
     evs = classify_lines(["nvme nvme0: I/O 123 QID 4 timeout, aborting", "nvme nvme0: Abort status: 0x0"])
     assert [e.cls for e in evs] == ["nvme.timeout"] and evs[0].detail["qid"] == 4 and evs[0].detail["action"] == "abort"
+
+
+@pytest.mark.parametrize("scenario", sorted(LAB_EXPECTED))
+def test_lab_capture_details_same_through_kmsg_records(scenario):
+    # libata prints "cmd .../res ... Emask" as one record with an embedded newline (\x0a on kmsg):
+    # it must neither close the ATA group nor lose the error bits and error class after it
+    lines = (LAB / f"{scenario}.fault-dmesg.txt").read_text().splitlines()
+    text = classify_lines(lines)
+    c = Classifier()
+    c.scan_kmsg(dmesg_to_kmsg(lines))
+    c.flush()
+    kmsg = c.take()
+    assert [(e.cls, e.device, dict(e.detail), len(e.raw)) for e in kmsg] == \
+        [(e.cls, e.device, dict(e.detail), len(e.raw)) for e in text]
+
+
+def test_md_two_line_record_printed_by_dmesg_gives_both_events():
+    # dmesg prints the second line of a multi-line record indented under the first
+    evs = classify_lines(["[  590.1] md/raid1:md0: Disk failure on sdb1, disabling device.",
+                          "                md/raid1:md0: Operation continuing on 1 devices."])
+    assert [e.cls for e in evs] == ["raid.disk_failed", "raid.degraded"]
+
+
+def test_kmsg_continuation_fragments_join_their_record():
+    # kernels before 4.x wrote pr_cont() pieces as records of their own, flagged '+'
+    c = Classifier()
+    c.scan_kmsg("3,10,100,c;ata5.00: exception Emask 0x0 SAct 0x1 SErr 0x0 action 0x0\n"
+                "3,11,101,-;ata5.00: cmd 60/80:00:00:6a:3e/00:00:01:00:00/40 tag 0 ncq 65536 in\n"
+                "3,12,102,+;res 41/40:00:14:6a:3e/00:00:01:00:00/40 Emask 0x409 (media error) <F>\n"
+                "3,13,103,-;ata5.00: error: { UNC }\n3,14,104,-;ata5: EH complete\n")
+    c.flush()
+    evs = c.take()
+    assert len(evs) == 1 and evs[0].detail["emask_class"] == ("media error",) and evs[0].detail["error_bits"] == ("UNC",)

@@ -1,0 +1,131 @@
+"""libata error handling: an exception block up to ``EH complete``, link resets, link speed."""
+
+from __future__ import annotations
+
+import re
+
+from agent.collectors.patterns.record import Group, Meta
+from agent.model import Severity
+
+C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
+
+NAME = 'ata'
+HEAD = (
+    r"ata\d+(?:\.\d+)?: (?:exception |SError: |hard resetting link|limiting SATA link speed|SATA link down|"
+    r"COMRESET failed|softreset failed|link is slow|failed to IDENTIFY|revalidation failed|error: \{)"
+)  # message starts (stage 1 prefilter)
+
+_ATA = re.compile(r"ata(\d+)(?:\.(\d+))?: (.*)$")
+_ATA_EXC = re.compile(r"exception Emask (0x[0-9a-f]+) SAct (0x[0-9a-f]+) SErr (0x[0-9a-f]+) action (0x[0-9a-f]+)( frozen)?")
+_EMASK_CLASS = re.compile(r"Emask 0x[0-9a-f]+ \(([a-zA-Z ]+)\)")
+_BRACES = re.compile(r"\{ ([^}]*) \}")
+
+
+class Parser:
+    # ATA
+    def _f_ata(self, msg: str, meta: Meta) -> None:
+        m = _ATA.match(msg)
+        if not m:
+            return
+        port = f"ata{m.group(1)}"
+        rest = m.group(3)
+        if rest.startswith("SATA link down"):
+            if "SSTATUS FFFFFFFF" in rest.upper():  # every register reads all ones: the controller is gone
+                self._ata_reset.discard(port)
+                self._emit("ata.link_down", C, f"disk:{port}", port, {"port": port, "message": rest, "off_bus": True},
+                           (msg,), meta)
+                return
+            if port in self._ata_reset:
+                self._ata_reset.discard(port)
+                self._emit("ata.link_down", W, f"disk:{port}", port, {"port": port, "message": rest}, (msg,), meta)
+            return  # link down on an empty port at boot is normal
+        if rest.startswith("error: {"):
+            if self.group is not None and self.group.kind == "ata" and self.group.key == port:
+                self.group.lines.append(msg)
+                self._ata_line(self.group, rest)
+            return
+        g = self._start("ata", port, meta, msg)
+        g.component, g.device = f"disk:{port}", port + (f".{m.group(2)}" if m.group(2) else "")
+        g.detail["port"] = port
+        if rest.startswith("exception "):
+            g.cls, g.sev = "ata.error", W
+        elif rest.startswith(("hard resetting link", "COMRESET failed", "softreset failed", "link is slow")):
+            g.cls, g.sev = "ata.link_reset", W
+        elif rest.startswith("limiting SATA link speed"):
+            g.cls, g.sev = "ata.link_slow", W
+        elif rest.startswith("SError: "):
+            g.cls, g.sev = "ata.link_error", W
+        else:
+            g.cls, g.sev = "ata.error", W
+        self._ata_line(g, rest)
+
+    def _ata_line(self, g: Group, rest: str) -> None:
+        d = g.detail
+        m = _ATA_EXC.match(rest) if rest.startswith("exception ") else None
+        if m:
+            d.update(exception=True, emask=m.group(1), sact=m.group(2), serr=m.group(3), action=m.group(4))
+            if m.group(5):
+                d["frozen"] = True
+            if g.cls != "ata.error":
+                g.cls = "ata.error"
+            return
+        if rest.startswith("failed command: "):
+            d["command"] = rest[16:].strip()
+            return
+        m = _EMASK_CLASS.search(rest) if "Emask" in rest else None  # the res line (own line or embedded)
+        if m:
+            classes = set(d.get("emask_class", ()))
+            classes.add(m.group(1).strip())
+            d["emask_class"] = tuple(sorted(classes))
+        if rest.startswith(("error: {", "SError: {", "status: {")):
+            b = _BRACES.search(rest)
+            if b:
+                key = {"error": "error_bits", "SError": "serror_bits", "status": "status_bits"}[rest.split(":")[0]]
+                vals = set(d.get(key, ()))
+                vals.update(b.group(1).split())
+                d[key] = tuple(sorted(vals))
+                if key == "error_bits" and ("ICRC" in vals):
+                    d["link_suspect"] = True
+            return
+        if rest.startswith(("hard resetting link", "COMRESET failed", "softreset failed")):
+            d["resets"] = d.get("resets", 0) + 1
+            self._ata_reset.add(d.get("port", g.key))
+            return
+        if rest.startswith("limiting SATA link speed"):
+            d["speed_limited"] = rest.rsplit(" ", 2)[-2] + " " + rest.rsplit(" ", 1)[-1] if " to " in rest else True
+            return
+        if rest.startswith("SATA link down"):
+            d["link_down"] = True
+            if g.sev < C:
+                g.sev = W
+            return
+        if rest.startswith("SATA link up"):
+            self._ata_reset.discard(d.get("port", g.key))
+            d["link_up"] = rest[13:].split(" (")[0]
+
+    def _cont_ata(self, g: Group, msg: str, meta: Meta) -> bool:
+        if not msg.startswith(g.key):
+            return False
+        m = _ATA.match(msg)
+        if not m or f"ata{m.group(1)}" != g.key:
+            return False
+        rest = m.group(3)
+        if rest.startswith("exception ") and "exception" in g.detail:
+            return False  # the next incident on the same port
+        if rest.startswith("SATA link down") and "SSTATUS FFFFFFFF" in rest.upper():
+            return False  # the controller is gone: an event of its own
+        g.lines.append(msg)
+        self._ata_line(g, rest)
+        if rest.startswith("EH complete"):
+            self._close()
+        return True
+
+    def _text_ata(self, g: Group, line: str) -> None:
+        self._ata_line(g, line)
+
+# one line per message shape this module parses: (record lines, class, component, device);
+# run as tests (tests/unit/kernel_log/test_families.py), with the wider tables kept there
+EXAMPLES = (
+    (('ata5.00: exception Emask 0x0 SAct 0x1 SErr 0x0 action 0x0',), 'ata.error', 'disk:ata5', 'ata5.00'),
+    (('ata8: hard resetting link',), 'ata.link_reset', 'disk:ata8', 'ata8'),
+)

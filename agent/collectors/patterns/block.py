@@ -1,0 +1,59 @@
+"""Block layer I/O errors (every kernel generation's wording)."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from agent.collectors.patterns.record import Meta, component_for_block
+from agent.model import Severity
+
+C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
+
+NAME = 'block'
+HEAD = (
+    r"(?:blk_update_request|end_request|print_req_error): |(?:I/O|critical [a-z ]{1,24}|recoverable transport|"
+    r"timeout|operation not supported|kernel resource|device resource|nonblocking retry|device offline|zone [a-z ]{1,20}) "
+    r"error, dev |Buffer I/O error on |"
+    # block/genhd.c set_capacity_and_notify() (5.11+), fs/block_dev.c check_disk_size_change() before:
+    # "%s: detected capacity change from %lld to %lld" -- to 0: the disk (or its medium) is gone
+    r"[\w.-]+: detected capacity change from \d+ to 0(?!\d)"
+)  # message starts (stage 1 prefilter)
+
+_BLOCK = re.compile(r"(?:(?:blk_update_request|end_request|print_req_error): )?([\w /]+?) error, dev ([\w.-]+), sector (\d+)"
+                    r"(?: op 0x[0-9a-f]+:\((\w+)\))?")
+_CAPACITY = re.compile(r"([\w.-]+): detected capacity change from (\d+) to 0$")
+_BUFFER = re.compile(r"Buffer I/O error on (?:device|dev) ([\w.-]+), logical block (\d+)")
+
+
+class Parser:
+    # block layer
+    def _f_block(self, msg: str, meta: Meta) -> None:
+        if self.group is not None:
+            self._close()
+        m = _BLOCK.match(msg)
+        if m:
+            status, dev, sector, op = m.groups()
+            detail: dict[str, Any] = {"status": status.strip(), "sector": int(sector)}
+            if op:
+                detail["op"] = op
+            self._emit("block.io_error", W, component_for_block(dev), dev, detail, (msg,), meta)
+            return
+        m = _CAPACITY.match(msg)
+        if m:  # warning: a card reader's medium taken out looks the same
+            dev = m.group(1)
+            self._emit("block.device_gone", W, component_for_block(dev), dev,
+                       {"capacity_before": int(m.group(2)), "capacity": 0}, (msg,), meta)
+            return
+        m = _BUFFER.match(msg)
+        if m:
+            dev = m.group(1)
+            self._emit("block.buffer_io_error", W, component_for_block(dev), dev,
+                       {"logical_block": int(m.group(2))}, (msg,), meta)
+
+# one line per message shape this module parses: (record lines, class, component, device);
+# run as tests (tests/unit/kernel_log/test_families.py), with the wider tables kept there
+EXAMPLES = (
+    (('I/O error, dev sda, sector 13765461792 op 0x0:(READ) flags 0x0 phys_seg 4 prio class 0',), 'block.io_error', 'disk:sda', 'sda'),
+    (('Buffer I/O error on device sda1, logical block 196613',), 'block.buffer_io_error', 'disk:sda', 'sda1'),
+)

@@ -1,0 +1,278 @@
+"""The classifier: kernel records -> typed hardware events, in two stages.
+
+Speed matters (an AER or I/O-error storm is tens of thousands of lines per second), so:
+
+1. A **prefilter**: one compiled alternation (:data:`HEAD`) of the message starts of every family
+   (each family module's ``HEAD``), matched only at the start of a message. Over a chunk of
+   ``/dev/kmsg`` records it runs as one C-level search anchored on the ``;`` that ends every record
+   header, so lines that cannot be hardware events never reach Python code.
+2. Per-family parsers (each family module's ``Parser``, mixed into :class:`Classifier`) run only
+   on prefilter hits. They are stateful where the kernel prints one incident over several records
+   (an MCE block, a GHES ``{seq}`` record, an AER block with its error-bit lines, an ATA
+   error-handler sequence, a SCSI sense block): such a group becomes one event. An open group of
+   kind ``k`` pulls in following records through the family's ``_cont_k`` method.
+
+Unknown lines are ignored; the classifier never raises on garbage input.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable
+
+from agent.collectors.patterns import ata, block, edac, fs, ghes, journal, lockup, mce, md, memfail, nvme, pci, scsi, thermal
+from agent.collectors.patterns.record import MAX_RECORD, TEXT_PREFIX, Group, Meta, parse_kmsg_header, unescape_kmsg
+from agent.model import Severity
+from agent.model.events import KernelEvent
+
+__all__ = ["Classifier", "HEAD", "FAMILIES", "classify_lines"]
+
+# order matters only for speed: PCI last (its branch starts with a character class)
+FAMILIES = (mce, ghes, edac, memfail, ata, scsi, block, nvme, md, fs, thermal, lockup, journal, pci)
+
+HEAD = "(?:" + "|".join(f"(?P<{f.NAME}>{f.HEAD})" for f in FAMILIES) + ")"
+_HEAD_RX = re.compile(HEAD)
+HEAD_MATCH = _HEAD_RX.match
+# Scanning: sre finds a literal prefix fast, but a leading character class ("<driver> <BDF>: ")
+# tried at every record is slow. So the scan is two searches merged in order: every family but
+# PCI anchored on the ';' ending the kmsg header (named groups removed: they cost per attempt),
+# and the PCI family anchored on ": " before its message (AER, DPC, hotplug, link lost).
+_NO_PCI = "(?:" + "|".join(f"(?:{f.HEAD})" for f in FAMILIES if f is not pci) + ")"
+_KMSG_SCAN = re.compile(";" + _NO_PCI)
+_PCI_SCAN = re.compile(pci.SCAN)
+_FLAT_MATCH = re.compile(_NO_PCI).match
+
+
+class Classifier(*(f.Parser for f in FAMILIES)):
+    """Stateful classifier: feed messages in kernel order, take events with :meth:`take`."""
+
+    def __init__(self, source: str = "kmsg", boot_id: str = "", wall: Callable[[int | None], float | None] | None = None):
+        self.source = source
+        self.boot_id = boot_id
+        self.wall = wall  # monotonic usec -> unix time
+        self.previous_boot = False
+        self.out: list[KernelEvent] = []
+        self.group: Group | None = None
+        self._ata_reset: set[str] = set()  # ports in an error-handling sequence (link down there is news)
+        self.hits = 0
+        self._conts: dict[str, Callable | None] = {}
+        self.errors = 0  # lines a family parser choked on (skipped)
+
+    # -- public API ----------------------------------------------------------------------------
+    def take(self) -> list[KernelEvent]:
+        out, self.out = self.out, []
+        return out
+
+    def flush(self) -> None:
+        if self.group is not None:
+            self._close()
+
+    def feed(self, msg: str, meta: Meta = (None, None, None, None)) -> None:
+        """Classify one message (a record's text, kmsg prefix removed). A record the kernel
+        printed with embedded newlines (libata's ``cmd``/``res`` pair, md's two notices, a journal
+        entry) is classified line by line: a line that starts no message of its own continues
+        the group the record's first line opened or continued (the ``res ... Emask`` line)."""
+        if "\n" in msg:
+            first, *rest = msg.split("\n")
+            self._feed_one(first, meta)
+            for extra in rest:
+                s = extra.strip()
+                if s:
+                    self.continuation(s, meta)
+            return
+        self._feed_one(msg, meta)
+
+    def continuation(self, line: str, meta: Meta = (None, None, None, None)) -> None:
+        """A continuation line (an embedded line of a record, an indented dmesg line, a kmsg
+        ``+`` fragment): part of the open group unless it starts a message of its own."""
+        if self.group is not None:
+            if self._continues(line, meta):
+                return
+            if HEAD_MATCH(line) is None:
+                self.group.lines.append(line[:MAX_RECORD])
+                self._continuation_text(line)
+                return
+        self._feed_one(line, meta)
+
+    def _feed_one(self, msg: str, meta: Meta) -> None:
+        if self.group is not None and self._continues(msg, meta):
+            return
+        self._fresh(msg, meta)
+
+    def _fresh(self, msg: str, meta: Meta) -> None:
+        """A message that continues no open group: it starts an event, or closes the group."""
+        m = HEAD_MATCH(msg)
+        if m is None:
+            if self.group is not None:
+                self._close()
+            return
+        self.hits += 1
+        self._dispatch(m.lastgroup, msg, meta)
+
+    def open(self) -> bool:
+        return self.group is not None
+
+    # -- chunk scanning (the fast path) ------------------------------------------------------
+    def scan_kmsg(self, text: str, on_record: Callable[[int, int, int], None] | None = None) -> None:
+        """Classify a chunk of complete /dev/kmsg records (``prefix,seq,usec,flags;msg`` lines
+        plus `` KEY=value`` continuation lines). Only prefilter hits reach Python."""
+        pos = 0
+        n = len(text)
+        s1, s2 = _KMSG_SCAN.search, _PCI_SCAN.search
+        m1, m2 = s1(text, 0), s2(text, 0)
+        while pos < n:
+            if self.group is not None:
+                pos = self._walk(text, pos)
+                if pos >= n:
+                    break
+            if m1 is not None and m1.start() < pos:
+                m1 = s1(text, pos)
+            if m2 is not None and m2.start() < pos:
+                m2 = s2(text, pos)
+            if m1 is None and m2 is None:
+                break
+            m = m1 if m2 is None or (m1 is not None and m1.start() < m2.start()) else m2
+            start = text.rfind("\n", 0, m.start()) + 1
+            end = text.find("\n", m.end())
+            if end < 0:
+                end = n
+            self._feed_kmsg_line(text[start:end])
+            pos = end + 1
+
+    def _feed_kmsg_line(self, line: str) -> bool:
+        hdr = parse_kmsg_header(line)
+        if hdr is None:
+            return False
+        prefix, seq, usec, flags, off = hdr
+        msg = line[off:off + MAX_RECORD]
+        if "\\" in msg:
+            msg = unescape_kmsg(msg)
+        if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
+            self.continuation(msg.strip(), (seq, usec, prefix & 7, prefix >> 3))
+        else:
+            self.feed(msg, (seq, usec, prefix & 7, prefix >> 3))
+        return True
+
+    def _walk(self, text: str, pos: int) -> int:
+        """An open group pulls in following records while they continue it; the first record that
+        does not is classified here too (it closes the group, or starts the next one)."""
+        n = len(text)
+        while pos < n and self.group is not None:
+            end = text.find("\n", pos)
+            if end < 0:
+                end = n
+            line = text[pos:end]
+            if line.startswith(" "):  # KEY=value dictionary line of the previous record
+                pos = end + 1
+                continue
+            hdr = parse_kmsg_header(line)
+            if hdr is None:
+                pos = end + 1
+                continue
+            prefix, seq, usec, flags, off = hdr
+            msg = unescape_kmsg(line[off:off + MAX_RECORD])
+            meta = (seq, usec, prefix & 7, prefix >> 3)
+            if flags == "+":
+                self.continuation(msg.strip(), meta)
+            elif "\n" in msg:
+                self.feed(msg, meta)
+            elif not self._continues(msg, meta):  # starts the next event (it may drop its forerunner) or closes
+                self._fresh(msg, meta)
+            pos = end + 1
+        return pos
+
+    def scan_text(self, lines: Iterable[str]) -> None:
+        """Classify dmesg/syslog/pstore text lines (``[  7.416] msg``, ``<6>[..] msg``,
+        ``Sep 19 10:29:11 host kernel: [..] msg``). Indented lines continue the record above."""
+        flat, pci = _FLAT_MATCH, _PCI_SCAN.search
+        for line in lines:
+            if not line:
+                continue
+            c0 = line[0]
+            if c0 in " \t":
+                s = line.strip()
+                if not s:
+                    continue
+                if not s.startswith("["):  # an indented line continues the record above
+                    self.continuation(s[:MAX_RECORD])
+                    continue
+            if self.group is None and (c0 == "[" or c0 == "<"):
+                # fast rejection: look at the message after the "[  7.41] " stamp without parsing it
+                j = line.find("] ")
+                k = j + 2 if j > 0 else 0
+                if not flat(line, k) and not (": " in line and pci(line, k, k + 160)):
+                    continue
+            m = TEXT_PREFIX.match(line)
+            prio = usec = None
+            msg = line
+            if m and m.end():
+                if m.group(1):
+                    prio = int(m.group(1)) & 7
+                if m.group(2):
+                    frac = (m.group(3) + "000000")[:6]
+                    usec = int(m.group(2)) * 1_000_000 + int(frac)
+                msg = line[m.end():]
+            if self.group is None and not _FLAT_MATCH(msg) and not (": " in msg and _PCI_SCAN.search(msg, 0, 160)):
+                continue  # cheap rejection of ordinary lines
+            self.feed(msg[:MAX_RECORD], (None, usec, prio, 0 if prio is not None else None))
+
+    # -- groups ----------------------------------------------------------------------------------
+    def _start(self, kind: str, key: str, meta: Meta, line: str) -> Group:
+        if self.group is not None:
+            self._close()
+        self.group = Group(kind, key, meta, line)
+        return self.group
+
+    def _close(self) -> None:
+        g, self.group = self.group, None
+        if g is None or not g.cls:
+            return
+        if g.kind == "mce" and "socket" in g.detail:
+            g.device = f"socket{g.detail['socket']}"  # storms are judged per socket (mcelog)
+        self._emit(g.cls, g.sev, g.component, g.device, g.detail, g.lines, g.meta, g.count)
+
+    def _emit(self, cls: str, sev: Severity, component: str, device: str, detail: dict, lines, meta: Meta,
+              count: int = 1) -> None:
+        seq, usec, prio, fac = meta
+        self.out.append(KernelEvent(
+            cls=cls, severity=sev, component=component, device=device, detail=detail,
+            raw=tuple(lines), source=self.source, boot_id=self.boot_id, seq=seq, monotonic_usec=usec,
+            time=self.wall(usec) if self.wall else None, priority=prio, facility=fac, count=max(1, count),
+            previous_boot=self.previous_boot))
+
+
+    def _continues(self, msg: str, meta: Meta) -> bool:
+        """Does ``msg`` belong to the open group? If so it is absorbed (by the family's
+        ``_cont_<kind>`` method)."""
+        g = self.group
+        assert g is not None
+        try:
+            cont = self._conts[g.kind]
+        except KeyError:
+            cont = self._conts[g.kind] = getattr(self, "_cont_" + g.kind, None)
+        return cont is not None and bool(cont(g, msg, meta))
+
+    def _continuation_text(self, line: str) -> None:
+        g = self.group
+        if g is not None:
+            fn = getattr(self, "_text_" + g.kind, None)
+            if fn is not None:
+                fn(g, line)
+
+    # -- dispatch --------------------------------------------------------------------------------
+    def _dispatch(self, fam: str | None, msg: str, meta: Meta) -> None:
+        try:
+            getattr(self, "_f_" + (fam or "none"))(msg, meta)
+        except Exception:  # noqa: BLE001 - a line the parser did not expect is skipped, never fatal
+            self.errors += 1
+
+    def _f_none(self, msg: str, meta: Meta) -> None:
+        return
+
+
+def classify_lines(lines: Iterable[str], source: str = "dmesg", boot_id: str = "") -> list[KernelEvent]:
+    """Convenience: classify text lines (dmesg/syslog/pstore) into events."""
+    c = Classifier(source=source, boot_id=boot_id)
+    c.scan_text(lines)
+    c.flush()
+    return c.take()

@@ -1,0 +1,205 @@
+"""PCI Express: AER blocks, DPC containment, hotplug link state."""
+
+from __future__ import annotations
+
+import re
+
+from agent.collectors.patterns.record import BDF, Group, Meta
+from agent.model import Severity
+
+C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
+
+NAME = "pci"
+# "<driver> <BDF>[:pcieNN| <netdev>]: " and then the message (drivers/pci/pcie/aer.c, err.c, dpc.c,
+# drivers/pci/hotplug/pciehp_hpc.c and pciehp_ctrl.c, drivers/pci/pci.c, drivers/ata/libahci.c,
+# drivers/net/ethernet/intel/igb/igb_main.c)
+_MSG = (r"AER: |PCIe Bus Error|DPC: |(?:pciehp: )?[Ss]lot\(|PCIe link lost|xHCI host controller not responding|"
+        r"aer_status: |Data Link Layer Link Active not set|AHCI controller unavailable|not ready \d+ms after|"
+        r"[^\n]{0,60}fallen off the bus")
+HEAD = (
+    r"[\w.-]+ " + BDF + r"(?::pcie\d+| [\w.-]+)?: (?:" + _MSG + r"|\s+device \[|\s+\[ ?\d+\] )|NVRM: GPU " + BDF
+)  # message starts (stage 1 prefilter)
+# the scanner anchors this family on the ": " before its message (a leading class is slow to search)
+SCAN = (r": (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?[Ss]lot\(|PCIe link lost|xHCI host controller not responding|"
+        r"aer_status: |Data Link Layer Link Active not set|AHCI controller unavailable|not ready \d+ms after|GPU [0-9a-f]{4}:)"
+        r"|fallen off the bus")
+
+_AER_HDR = re.compile(r"AER: (Multiple )?(Corrected|Correctable|Uncorrected|Uncorrectable)(?: \((Fatal|Non-Fatal)\))? "
+                      r"error(?: message)? received(?: from|:) (?:id=([0-9a-fA-F]{4})|(" + BDF + r"))")
+_AER_SEV = re.compile(r"PCIe Bus Error: severity=(Corrected|Correctable|Uncorrected|Uncorrectable)(?: \((Fatal|Non-Fatal)\))?, "
+                      r"type=([^,(]+)(?:, (?:id=[0-9a-fA-F]+)?\((\w+) ID\))?")
+_AER_DEV = re.compile(r"device \[([0-9a-f]{4}:[0-9a-f]{4})\] error status/mask=([0-9a-f]+)/([0-9a-f]+)")
+_AER_BIT = re.compile(r"\[ ?(\d+)\] (\S+)[^(]*(\(First\))?")
+_AER_FF = re.compile(r"aer_status: 0x([0-9a-fA-F]+), aer_mask: 0x([0-9a-fA-F]+)")
+_AER_FF_LAYER = re.compile(r"aer_layer=([^,]+), aer_agent=(.+)$")
+_AER_FF_SEV = re.compile(r"aer_uncor_severity: 0x([0-9a-fA-F]+)")
+_PCI_LINE = re.compile(r"([\w.-]+) (" + BDF + r")(?::pcie\d+| [\w.-]+)?: (.*)$")
+_NVRM = re.compile(r"NVRM: GPU (" + BDF + r"): (.*)$")
+_DPC_SRC = re.compile(r"source:0x([0-9a-fA-F]{4})")
+# recovery that failed: the device is lost until a reset or a replacement (err.c: "AER: Device recovery
+# failed" 3.x-5.x, "AER: device recovery failed" 6.x; "AER: Can't recover (no error_detected callback)";
+# aer.c "Root Port link has been reset (%d)" with an error code; pci.c "not ready %dms after %s; giving up")
+_FAILED = re.compile(r"(?:AER: )?(?:[Dd]evice recovery failed|[Cc]an't recover|Root Port link has been reset \(-\d+\)|"
+                     r"not ready \d+ms after \S+; giving up)")
+
+
+def _rid_to_bdf(domain: str, rid: int) -> str:
+    """A PCIe requester/source id (bus << 8 | devfn) as a BDF in ``domain``."""
+    return f"{domain}:{rid >> 8:02x}:{(rid >> 3) & 0x1f:02x}.{rid & 7}"
+
+
+class Parser:
+    # PCI: AER, DPC, hotplug link down, devices gone from the bus
+    def _f_pci(self, msg: str, meta: Meta) -> None:
+        m = _PCI_LINE.match(msg)
+        if not m:
+            n = _NVRM.match(msg)
+            if n and "fallen off the bus" in n.group(2):
+                self._emit("pcie.link_down", C, "pcie", n.group(1), {"driver": "nvidia", "message": n.group(2),
+                                                                     "off_bus": True}, (msg,), meta)
+            return
+        drv, bdf, rest = m.groups()
+        if _FAILED.match(rest):
+            self._pci_lost(drv, bdf, rest, msg, meta)
+            return
+        if rest.startswith("AER: "):
+            h = _AER_HDR.match(rest)
+            if h:
+                multiple, kind, fatal, rid, src = h.groups()
+                if rid:  # old kernels: requester id = bus << 8 | devfn
+                    src = _rid_to_bdf(bdf[:4], int(rid, 16))
+                g = self._start("aer", f"{src},{bdf}", meta, msg)
+                self._aer_classify(g, kind, fatal)
+                g.component, g.device = "pcie", src
+                g.detail.update(root_port=bdf, source=src)
+                if multiple:
+                    g.detail["multiple"] = True
+                return
+            if self.group is not None and self.group.kind == "aer" and bdf in self.group.key.split(","):
+                self.group.lines.append(msg)
+                self._aer_line(self.group, rest)
+                return
+            body = rest[5:].strip()
+            if body.startswith(("PCIe Bus Error", "aer_status: ")):  # 5.x+: every AER line carries "AER: "
+                self._aer_start(bdf, body, msg, meta)
+            return
+        if rest.startswith(("PCIe Bus Error", "aer_status: ")):
+            self._aer_start(bdf, rest, msg, meta)
+            return
+        if rest.startswith("DPC: "):
+            if "containment event" in rest:
+                d = {"driver": drv, "message": rest[5:]}
+                src = _DPC_SRC.search(rest)
+                if src and int(src.group(1), 16):
+                    d["source_device"] = _rid_to_bdf(bdf[:4], int(src.group(1), 16))
+                self._emit("pcie.dpc", C, "pcie", bdf, d, (msg,), meta)
+            return
+        if "lot(" in rest:
+            if "Link Down" in rest:
+                self._emit("pcie.link_down", C, "pcie", bdf, {"driver": drv, "message": rest}, (msg,), meta)
+            elif "Card not present" in rest:
+                self._emit("pcie.link_down", W, "pcie", bdf, {"driver": drv, "message": rest, "card_present": False},
+                           (msg,), meta)
+            return
+        if rest.startswith(("PCIe link lost", "xHCI host controller not responding", "AHCI controller unavailable")) \
+                or "fallen off the bus" in rest:
+            self._emit("pcie.link_down", C, "pcie", bdf, {"driver": drv, "message": rest, "off_bus": True}, (msg,), meta)
+        elif rest.startswith("Data Link Layer Link Active not set"):
+            self._emit("pcie.link_down", C, "pcie", bdf, {"driver": drv, "message": rest}, (msg,), meta)
+
+    def _aer_start(self, bdf: str, body: str, msg: str, meta: Meta) -> None:
+        g = self._start("aer", bdf, meta, msg)
+        g.component, g.device = "pcie", bdf
+        g.detail["source"] = bdf
+        if body.startswith("aer_status: "):  # firmware first (GHES): decoded by the kernel from the CPER record
+            g.cls, g.sev = "aer.corrected", I
+            g.detail["firmware_first"] = True
+        self._aer_line(g, body)
+
+    def _pci_lost(self, drv: str, bdf: str, rest: str, msg: str, meta: Meta) -> None:
+        """Recovery failed: escalate, whatever other device's lines came in between."""
+        g = self.group
+        d = {"driver": drv, "message": rest, "recovery": "failed"}
+        if g is not None and g.kind == "aer" and bdf in g.key.split(","):
+            g.lines.append(msg)
+            g.detail["recovery"] = "failed"
+            d["aer_class"] = g.cls
+        self._emit("pcie.recovery_failed", C, "pcie", bdf, d, (msg,), meta)
+
+    @staticmethod
+    def _aer_classify(g: Group, kind: str, fatal: str | None) -> None:
+        if kind.startswith("Correct"):
+            g.cls, g.sev = "aer.corrected", I
+        elif fatal == "Fatal":
+            g.cls, g.sev = "aer.fatal", C
+        else:
+            g.cls, g.sev = "aer.nonfatal", W
+
+    def _aer_line(self, g: Group, rest: str) -> None:
+        d = g.detail
+        s = rest.strip()
+        if s.startswith("AER:"):  # 5.x+ prefix every line of the block
+            s = s[4:].strip()
+        m = _AER_SEV.match(s)
+        if m:
+            self._aer_classify(g, m.group(1), m.group(2))
+            d["layer"] = m.group(3).strip()
+            if m.group(4):
+                d["agent"] = m.group(4)
+            return
+        m = _AER_DEV.match(s)
+        if m:
+            d.update(vendor_device=m.group(1), status=f"0x{m.group(2)}", mask=f"0x{m.group(3)}")
+            return
+        m = _AER_BIT.match(s)
+        if m:
+            bits = list(d.get("bits", ()))
+            bits.append(m.group(2).strip())
+            d["bits"] = tuple(bits)
+            if m.group(3):
+                d["first"] = m.group(2).strip()
+            return
+        m = _AER_FF.match(s)
+        if m:
+            d.update(status=f"0x{m.group(1).lower()}", mask=f"0x{m.group(2).lower()}")
+            return
+        m = _AER_FF_LAYER.match(s)
+        if m:
+            d.update(layer=m.group(1).strip(), agent=m.group(2).strip().replace(" ID", ""))
+            return
+        m = _AER_FF_SEV.match(s)
+        if m:  # only uncorrectable errors print it; a status bit set in it is fatal
+            sev = int(m.group(1), 16)
+            st = int(str(d.get("status", "0x0")), 16)
+            g.cls, g.sev = ("aer.fatal", C) if st & sev else ("aer.nonfatal", W)
+            d["uncor_severity"] = f"0x{sev:08x}"
+            return
+        if s.lower().startswith("device recovery"):
+            d["recovery"] = s.rsplit(" ", 1)[-1]
+        elif s.startswith("TLP Header"):
+            d["tlp_header"] = s.split(":", 1)[-1].strip()
+
+    def _cont_aer(self, g: Group, msg: str, meta: Meta) -> bool:
+        m = _PCI_LINE.match(msg)
+        if not m or m.group(2) not in g.key.split(","):
+            return False
+        rest = m.group(3)
+        if rest.startswith("AER: ") and _AER_HDR.match(rest):
+            return False  # a new AER message
+        if rest.startswith(("PCIe Bus Error", "AER: PCIe Bus Error")) and "layer" in g.detail:
+            return False  # the next error of the same device
+        if _FAILED.match(rest):
+            self._pci_lost(m.group(1), m.group(2), rest, msg, meta)
+            return True
+        g.lines.append(msg)
+        self._aer_line(g, rest)
+        return True
+
+
+# one line per message shape this module parses: (record lines, class, component, device);
+# run as tests (tests/unit/kernel_log/test_families.py), with the wider tables kept there
+EXAMPLES = (
+    (('pcieport 0000:00:1d.0: AER: Corrected error message received from 0000:00:1d.0',), 'aer.corrected', 'pcie', '0000:00:1d.0'),
+    (('nvme 0000:01:00.0: PCIe Bus Error: severity=Uncorrected (Non-Fatal), type=Transaction Layer, (Requester ID)',), 'aer.nonfatal', 'pcie', '0000:01:00.0'),
+    (('pcieport 0000:00:1c.0: pciehp: Slot(1): Link Down',), 'pcie.link_down', 'pcie', '0000:00:1c.0'),
+)

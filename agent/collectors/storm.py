@@ -1,0 +1,109 @@
+"""Storm aggregation of kernel events: bounded memory and storage whatever the log rate.
+
+An AER, ATA or I/O-error storm is thousands of identical events per second. Per (boot, class,
+device, component, source, window) the first event passes through unchanged (rules see a new
+fault at once, with its full detail); every further one in that window is folded into one
+aggregate event that carries the number of log records (``detail["coalesced_events"]``), the
+errors they stand for (``count``), the first and the last raw line, and the first and last time.
+An aggregate is released when its window has ended (or on :meth:`Coalescer.take` with
+``flush=True``), so a steady storm stores two rows per key and window instead of one per line, and
+memory holds one aggregate per key, never the lines.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+from agent.model.events import KernelEvent
+
+__all__ = ["Coalescer", "WINDOW_SECONDS", "MAX_OPEN"]
+
+WINDOW_SECONDS = 60.0
+MAX_OPEN = 4096  # open aggregates at most (distinct keys in the current window); the oldest are released beyond
+
+
+class _Agg:
+    __slots__ = ("first", "last", "n", "errors", "severity", "min_seq", "last_time")
+
+    def __init__(self, e: KernelEvent):
+        self.first = self.last = e
+        self.n, self.errors, self.severity = 1, e.count, e.severity
+        self.min_seq = e.seq
+        self.last_time = e.time
+
+    def add(self, e: KernelEvent) -> None:
+        self.last = e
+        self.n += 1
+        self.errors += e.count
+        if e.severity > self.severity:
+            self.severity = e.severity
+        if e.seq is not None and (self.min_seq is None or e.seq < self.min_seq):
+            self.min_seq = e.seq
+        if e.time is not None:
+            self.last_time = e.time
+
+    def event(self) -> KernelEvent:
+        f, last = self.first, self.last
+        if self.n == 1:
+            return f.replace(detail=dict(f.detail, coalesced_events=1))
+        detail = dict(last.detail, coalesced_events=self.n)
+        if f.time is not None:
+            detail["first_time"] = f.time
+        if self.last_time is not None:
+            detail["last_time"] = self.last_time
+        return f.replace(severity=self.severity, count=self.errors, detail=detail,
+                         raw=(f.raw[0] if f.raw else "", last.raw[0] if last.raw else ""))
+
+
+class Coalescer:
+    """Folds repeated events; not thread-safe (the collector holds its lock)."""
+
+    def __init__(self, window: float = WINDOW_SECONDS, max_open: int = MAX_OPEN):
+        self.window = float(window)
+        self.max_open = int(max_open)
+        self._ready: list[KernelEvent] = []
+        self._open: dict[tuple, _Agg] = {}
+        self._firsts: set[tuple] = set()
+        self.coalesced_total = 0  # events folded into aggregates
+
+    def add(self, events: Iterable[KernelEvent], now: float) -> None:
+        for e in events:
+            t = e.time if e.time is not None else now
+            key = (e.boot_id, e.cls, e.device, e.component, e.source, e.previous_boot, int(t // self.window))
+            if key not in self._firsts:
+                self._firsts.add(key)
+                self._ready.append(e)
+                continue
+            agg = self._open.get(key)
+            if agg is None:
+                if len(self._open) >= self.max_open:
+                    self._release_oldest()
+                self._open[key] = _Agg(e)
+            else:
+                agg.add(e)
+            self.coalesced_total += 1
+
+    def _release_oldest(self) -> None:
+        key = min(self._open, key=lambda k: k[-1])
+        self._ready.append(self._open.pop(key).event())
+
+    def has_ready(self) -> bool:
+        return bool(self._ready)
+
+    def pending(self) -> int:
+        return len(self._ready) + len(self._open)
+
+    def min_open_seq(self) -> int | None:
+        """The lowest kmsg sequence number folded into an aggregate not yet released (a cursor
+        persisted past it would lose the aggregate on a crash)."""
+        seqs = [a.min_seq for a in self._open.values() if a.min_seq is not None]
+        return min(seqs) if seqs else None
+
+    def take(self, now: float, flush: bool = False) -> list[KernelEvent]:
+        """Events to store now: the first events, and aggregates whose window has ended."""
+        current = int(now // self.window)
+        out, self._ready = self._ready, []
+        for key in [k for k in self._open if flush or k[-1] < current]:
+            out.append(self._open.pop(key).event())
+        self._firsts = {k for k in self._firsts if k[-1] >= current - 1}
+        return out

@@ -1,0 +1,227 @@
+"""Benchmark: a hardware-error storm against the running daemon.
+
+`agent run` on a small fake host whose /dev/kmsg is a FIFO; a writer feeds HWAGENT_STORM_RATE
+(default 10,000) kernel lines per second for HWAGENT_STORM_SECONDS (default 60): AER blocks,
+libata exception blocks, NVMe timeouts and MCE blocks spread over HWAGENT_STORM_SOURCES (default 20)
+error sources. Measured on the daemon process, against its own idle phase in the same run:
+RSS growth, CPU (per cent of one core, from /proc/<pid>/stat), state-database growth per storm
+minute (state.db + WAL), and /metrics latency p99 (idle vs storm). Targets (issue 18): RSS growth
+<= 5 MB, <= 10 % of one core, DB growth <= 1 MB per storm minute, scrape p99 unchanged.
+HWAGENT_BENCH_SRC=<directory with an older agent/ package> runs the same against that code (the
+"before" figures). Nothing here is a timed assertion; correctness (records read, none lost) is.
+Run: bash tests/run.sh -m bench -s -k storm
+"""
+
+from __future__ import annotations
+
+import fcntl
+import http.client
+import os
+import random
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.bench.test_scrape_bench import free_port, pct, rss_mb, wait_port
+from tests.support.fakesys import FakeSys
+
+pytestmark = pytest.mark.bench
+
+RATE = int(os.environ.get("HWAGENT_STORM_RATE", "10000"))
+SECONDS = float(os.environ.get("HWAGENT_STORM_SECONDS", "60"))
+SOURCES = int(os.environ.get("HWAGENT_STORM_SOURCES", "20"))
+IDLE_SECONDS = float(os.environ.get("HWAGENT_STORM_IDLE_SECONDS", "15"))
+SRC = os.environ.get("HWAGENT_BENCH_SRC", "")
+F_SETPIPE_SZ = 1031
+
+
+def storm_blocks(n_sources: int) -> list[list[str]]:
+    """Real line shapes (tests/unit/kernel_log/test_families.py and the lab captures), one block per source."""
+    blocks = []
+    for i in range(n_sources):
+        kind = i % 4
+        if kind == 0:
+            bdf = f"0000:{i + 1:02x}:00.0"
+            blocks.append([f"pcieport 0000:00:1c.{i % 8}: AER: Corrected error message received from {bdf}",
+                           f"nvme {bdf}: AER: PCIe Bus Error: severity=Correctable, type=Physical Layer, (Receiver ID)",
+                           f"nvme {bdf}: AER:   device [144d:a808] error status/mask=00000001/0000e000",
+                           f"nvme {bdf}: AER:    [ 0] RxErr                  (First)"])
+        elif kind == 1:
+            p = i + 1
+            blocks.append([f"ata{p}.00: exception Emask 0x10 SAct 0x0 SErr 0x400100 action 0x6 frozen",
+                           f"ata{p}.00: irq_stat 0x08000000, interface fatal error",
+                           f"ata{p}: SError: {{ UnrecovData Handshk }}",
+                           f"ata{p}.00: failed command: WRITE DMA EXT",
+                           f"ata{p}.00: cmd 35/00:08:00:e1:59/00:00:a2:00:00/e0 tag 0 dma 4096 out\\x0a"
+                           f"         res 50/00:00:00:00:00/00:00:00:00:00/e0 Emask 0x10 (ATA bus error)",
+                           f"ata{p}.00: status: {{ DRDY }}", f"ata{p}: hard resetting link",
+                           f"ata{p}: SATA link up 6.0 Gbps (SStatus 133 SControl 300)", f"ata{p}: EH complete"])
+        elif kind == 2:
+            blocks.append([f"nvme nvme{i}: I/O 123 QID 4 timeout, aborting", f"nvme nvme{i}: Abort status: 0x0"])
+        else:
+            blocks.append(["mce: [Hardware Error]: Machine check events logged",
+                           f"mce: [Hardware Error]: CPU {i}: Machine Check: 0 Bank 7: 8c00004000010090",
+                           "mce: [Hardware Error]: TSC 0 ADDR 1b8b2e2000 MISC 140f8486 ",
+                           f"mce: [Hardware Error]: PROCESSOR 0:306e4 TIME 1457532165 SOCKET {i % 2} APIC {i}"])
+    return blocks
+
+
+class Writer(threading.Thread):
+    """Writes kmsg records into the FIFO at RATE lines per second (10 ms batches)."""
+
+    def __init__(self, fifo: Path, uptime: float, seq0: int):
+        super().__init__(daemon=True)
+        self.fifo, self.uptime, self.seq = fifo, uptime, seq0
+        self.stop = threading.Event()
+        self.storming = threading.Event()
+        self.written = 0
+        self.blocks = storm_blocks(SOURCES)
+
+    def run(self) -> None:
+        fd = os.open(self.fifo, os.O_WRONLY)
+        try:
+            fcntl.fcntl(fd, F_SETPIPE_SZ, 1 << 20)
+        except OSError:
+            pass
+        rng = random.Random(7)
+        t_start = time.monotonic()
+        next_t = time.monotonic()
+        pending: list[str] = []
+        while not self.stop.is_set():
+            if not self.storming.is_set():
+                time.sleep(0.05)
+                next_t = time.monotonic()
+                continue
+            per_batch = RATE // 100
+            out = []
+            while len(out) < per_batch:
+                if not pending:
+                    pending = list(rng.choice(self.blocks))
+                line = pending.pop(0)
+                usec = int((self.uptime + time.monotonic() - t_start) * 1e6)
+                self.seq += 1
+                out.append(f"3,{self.seq},{usec},-;{line}\n")
+            data = "".join(out).encode()
+            view = memoryview(data)
+            while view:
+                n = os.write(fd, view)
+                view = view[n:]
+            self.written += len(out)
+            next_t += 0.01
+            delay = next_t - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+        os.close(fd)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def db_bytes(state: Path) -> tuple[int, int]:
+    """(state.db bytes after a passive checkpoint, WAL bytes): the WAL file is reused, not grown, once
+    checkpointed, so the database file is what a long storm fills a disk with."""
+    import sqlite3
+
+    db = state / "state.db"
+    try:
+        conn = sqlite3.connect(db, timeout=5)
+        conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        conn.close()
+    except sqlite3.Error:
+        pass
+    wal = state / "state.db-wal"
+    return db.stat().st_size, wal.stat().st_size if wal.exists() else 0
+
+
+def scrape(port: int) -> tuple[float, str]:
+    t0 = time.perf_counter()
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read().decode()
+    c.close()
+    return time.perf_counter() - t0, body
+
+
+def metric(body: str, name: str) -> float:
+    total = 0.0
+    for line in body.splitlines():
+        if line.startswith(name + " ") or line.startswith(name + "{"):
+            total += float(line.rsplit(" ", 1)[1])
+    return total
+
+
+def scrape_for(port: int, seconds: float, every: float = 0.2) -> list[float]:
+    times = []
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        times.append(scrape(port)[0])
+        time.sleep(every)
+    return times
+
+
+def test_storm_against_running_daemon(tmp_path):
+    fs = FakeSys(tmp_path / "tree")
+    fs.proc_basics()
+    (tmp_path / "tree" / "dev").mkdir(parents=True, exist_ok=True)
+    fifo = tmp_path / "tree" / "dev" / "kmsg"
+    os.mkfifo(fifo)
+    uptime = float((tmp_path / "tree" / "proc" / "uptime").read_text().split()[0])
+    state = tmp_path / "state"
+    port = free_port()
+    conf = tmp_path / "agent.toml"
+    conf.write_text(f'[host]\nroot = "{tmp_path / "tree"}"\n[collectors.smart]\nenabled = false\n'
+                    '[collectors.ipmi]\nenabled = false\n[collectors.kernel_log]\npoll_seconds = 0.05\n')
+    env = dict(os.environ)
+    if SRC:
+        env["PYTHONPATH"] = SRC
+    writer = Writer(fifo, uptime, seq0=0)
+    writer.start()  # opens the FIFO for writing once the daemon opens it for reading
+    proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(conf), "-q", "run", "--web.listen-address",
+                             f"127.0.0.1:{port}", "--state-dir", str(state)], stderr=subprocess.PIPE, env=env,
+                            cwd=SRC or None)
+    try:
+        wait_port(port, proc)
+        idle = scrape_for(port, IDLE_SECONDS)
+        rss0, cpu0, db0, t0 = rss_mb(proc.pid), cpu_seconds(proc.pid), db_bytes(state), time.monotonic()
+        writer.storming.set()
+        storm = scrape_for(port, SECONDS)
+        writer.storming.clear()
+        t1 = time.monotonic()
+        rss1, cpu1, db1 = rss_mb(proc.pid), cpu_seconds(proc.pid), db_bytes(state)
+        time.sleep(3)  # let the tail thread catch up
+        end = time.monotonic() + 90
+        body = scrape(port)[1]
+        while metric(body, "hwagent_kernel_log_records_total") < writer.written and time.monotonic() < end:
+            time.sleep(1)
+            body = scrape(port)[1]
+        records = metric(body, "hwagent_kernel_log_records_total")
+        lost = metric(body, "hwagent_kernel_log_records_lost_total")
+        events = metric(body, "hwagent_kernel_events_total")
+    finally:
+        writer.stop.set()
+        writer.storming.set()
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    dur = t1 - t0
+    assert writer.written > 0 and records >= writer.written * 0.99, (records, writer.written)
+    assert lost == 0
+    minutes = dur / 60
+    print(f"\nstorm bench ({'code under ' + SRC if SRC else 'this tree'}): {writer.written:,} lines in {dur:.1f} s "
+          f"({writer.written / dur:,.0f} lines/s, {SOURCES} sources), records read {records:,.0f}, lost {lost:.0f}, "
+          f"events counted {events:,.0f}")
+    print(f"  RSS {rss0:.1f} -> {rss1:.1f} MB: growth {rss1 - rss0:+.1f} MB (target <= 5)")
+    print(f"  CPU {100 * (cpu1 - cpu0) / dur:.1f} % of one core during the storm (target <= 10)")
+    print(f"  state DB {db0[0] / 1e6:.2f} -> {db1[0] / 1e6:.2f} MB: {(db1[0] - db0[0]) / 1e6 / minutes:+.2f} MB per storm "
+          f"minute (target <= 1); WAL {db0[1] / 1e6:.2f} -> {db1[1] / 1e6:.2f} MB (reused after checkpoints)")
+    print(f"  /metrics p50/p99: idle {pct(idle, 50) * 1e3:.1f}/{pct(idle, 99) * 1e3:.1f} ms, storm "
+          f"{pct(storm, 50) * 1e3:.1f}/{pct(storm, 99) * 1e3:.1f} ms (storm/idle p99 = {pct(storm, 99) / pct(idle, 99):.2f})")

@@ -1,0 +1,138 @@
+"""Storm aggregation: bounded memory and rows, counts kept, cursors held behind open aggregates,
+and the rules' window merged in memory equals the one SQLite builds."""
+
+from __future__ import annotations
+
+from agent.collectors.storm import Coalescer
+from agent.events import EventStore, merge_window
+from agent.model import Severity
+from agent.model.events import KernelEvent
+from agent.store import Store
+from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
+
+T0 = 1_764_003_600.0  # a minute boundary
+
+
+def ev(cls="aer.corrected", dev="0000:00:1d.0", t=T0, seq=1, sev=Severity.INFO, count=1, raw=None):
+    return KernelEvent(cls=cls, severity=sev, component="pcie", device=dev, raw=(raw or f"{cls} {dev} {seq}",),
+                       boot_id="b", seq=seq, monotonic_usec=seq, time=t, count=count)
+
+
+def test_first_event_passes_the_rest_fold_per_key_and_window():
+    c = Coalescer()
+    c.add([ev(seq=i, t=T0 + i * 0.01) for i in range(1, 1001)] + [ev(dev="0000:00:1c.0", seq=2000, t=T0 + 1)], T0 + 10)
+    first = c.take(T0 + 10)
+    assert [(e.device, e.seq) for e in first] == [("0000:00:1d.0", 1), ("0000:00:1c.0", 2000)]
+    assert c.min_open_seq() == 2 and c.pending() == 1 and c.coalesced_total == 999
+    c.add([ev(seq=1001, t=T0 + 30, sev=Severity.WARNING, count=5)], T0 + 30)
+    assert c.take(T0 + 59) == []  # the minute is not over
+    agg = c.take(T0 + 60)
+    assert len(agg) == 1 and agg[0].detail["coalesced_events"] == 1000 and agg[0].count == 1004
+    assert agg[0].severity == Severity.WARNING and agg[0].raw == ("aer.corrected 0000:00:1d.0 2", "aer.corrected 0000:00:1d.0 1001")
+    assert agg[0].detail["first_time"] == T0 + 0.02 and agg[0].detail["last_time"] == T0 + 30
+    assert c.min_open_seq() is None
+    # the next minute starts with a first event again
+    c.add([ev(seq=3000, t=T0 + 61)], T0 + 61)
+    assert [e.seq for e in c.take(T0 + 61)] == [3000]
+
+
+def test_open_aggregates_are_bounded():
+    c = Coalescer(max_open=10)
+    for d in range(50):
+        c.add([ev(dev=f"dev{d}", seq=2 * d), ev(dev=f"dev{d}", seq=2 * d + 1)], T0)
+    assert len(c._open) <= 10 and c.pending() <= 10 + 50 + 40
+
+
+def test_merged_window_equals_the_stored_one():
+    store = EventStore(Store.memory())
+    base = [ev(seq=i, dev=f"d{i % 3}", sev=Severity.WARNING if i % 2 else Severity.INFO) for i in range(10)]
+    store.record_events(base, T0)
+    w0 = store.window(T0 + 5, 86400.0, "b")
+    c = Coalescer()
+    c.add([ev(seq=100 + i, t=T0 + 1 + i * 0.1, dev=f"d{i % 4}", sev=Severity.CRITICAL if i == 7 else Severity.INFO)
+           for i in range(40)], T0 + 2)
+    batch = c.take(T0 + 120)
+    new = store.record_events(batch, T0 + 120)
+    merged = merge_window(w0, new, T0 + 120)
+    fresh = store.window(T0 + 120, 86400.0, "b")
+    for q in ("aer.corrected", None):
+        assert merged.count(q) == fresh.count(q) and merged.count(q, errors=True) == fresh.count(q, errors=True)
+        assert merged.by_device(q) == fresh.by_device(q)
+    assert sorted((e.device, e.severity) for e in merged.recent) == sorted((e.device, e.severity) for e in fresh.recent)
+
+
+def test_daemon_holds_the_kmsg_cursor_behind_an_open_aggregate(tmp_path):
+    # uptime 590 s at T0 + 1: the records (590.001-590.5 s) fall into the minute starting at T0
+    recs = "".join(f"3,{i},{590_000_000 + i * 1000},-;I/O error, dev sdb, sector {i} op 0x0:(READ) flags 0x0 phys_seg 1 "
+                   f"prio class 0\n" for i in range(1, 501))
+    root = make_root(tmp_path, kmsg="", uptime=590.0)
+    store = Store(tmp_path / "s.db")
+    clock = Clock(T0 + 1)
+    col = make_collector(root, store, clock=clock)
+    col.option = lambda k, _o=col.option: True if k == "follow" else _o(k)  # daemon mode without the thread
+    assert split(col.collect())[0] == []  # the first run (what was in the ring buffer at start) stores all
+    (root / "dev" / "kmsg").write_text(recs)
+    evs, st, win = split(col.collect())
+    assert [e.seq for e in evs] == [1] and st.coalesced_total == 499
+    assert store.get("kernel_log.kmsg_cursor")["seq"] == 1  # records 2..500 are only in the open aggregate
+    assert win.count("block.io_error") == 1
+    clock.t = T0 + 61  # the minute is over: the aggregate is stored, the cursor moves on
+    evs, st, win = split(col.collect())
+    assert [(e.seq, e.detail["coalesced_events"]) for e in evs] == [(2, 499)]
+    assert store.get("kernel_log.kmsg_cursor")["seq"] == 500 and win.count("block.io_error") == 500
+    assert store.execute("SELECT COUNT(*) FROM events")[0][0] == 2
+
+
+def test_tail_thread_wakes_the_rules_for_new_faults_not_for_a_storms_repeats(tmp_path):
+    # a storm used to request a collector (and rules) run on every poll of the tail thread
+    import time as _time
+
+    root = make_root(tmp_path, kmsg="", uptime=590.0)
+    store = Store(tmp_path / "s.db")
+    col = make_collector(root, store, clock=Clock(T0 + 1), follow=True, poll_seconds=0.05)
+    wakes: list[float] = []
+    col.request_run = lambda: wakes.append(_time.monotonic())
+    col.collect()  # starts the tail thread
+    seq = [0]
+
+    def write(n: int, dev: str) -> None:
+        with open(root / "dev" / "kmsg", "a") as fh:
+            for _ in range(n):
+                seq[0] += 1
+                fh.write(f"3,{seq[0]},{590_000_000 + seq[0]},-;pcieport 0000:00:1c.0: AER: Corrected error message received "
+                         f"from {dev}\n3,{seq[0] + 100000},{590_000_000 + seq[0]},-;{dev.replace('0000', 'nvme 0000')}:    "
+                         f"[ 0] RxErr                  (First)\n")
+
+    try:
+        write(1, "0000:01:00.0")
+        deadline = _time.monotonic() + 10
+        while not wakes and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert len(wakes) == 1  # the group closed by itself once nothing more came, and woke the rules
+        col.collect()  # what the daemon does on a wake
+        _time.sleep(0.2)
+        wakes.clear()
+        wakes.append(0.0)
+        for _ in range(20):  # the same fault repeated: folded, no wake
+            write(50, "0000:01:00.0")
+            _time.sleep(0.06)
+        _time.sleep(0.3)
+        assert len(wakes) == 1
+        write(1, "0000:02:00.0")  # a new device: wakes
+        deadline = _time.monotonic() + 10
+        while len(wakes) < 2 and _time.monotonic() < deadline:
+            _time.sleep(0.02)
+        assert len(wakes) == 2
+    finally:
+        col.close()
+
+
+def test_one_shot_check_sees_the_whole_storm(tmp_path):
+    # `agent check` runs each collector once (the tail thread on, by default): nothing may wait in an aggregate
+    recs = "".join(f"3,{i},{590_000_000 + i * 1000},-;I/O error, dev sdb, sector {i} op 0x0:(READ) flags 0x0 phys_seg 1 "
+                   f"prio class 0\n" for i in range(1, 301))
+    root = make_root(tmp_path, kmsg=recs, uptime=590.0)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True)
+    _, st, win = split(col.collect())
+    col.close()
+    assert win.count("block.io_error") == 300 and st.events_total[("block.io_error", "warning")] == 300
