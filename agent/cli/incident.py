@@ -11,7 +11,7 @@ import json
 import click
 
 STATES = ("investigating", "identified", "monitoring")
-IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 
 
 def _client(app, url: str | None):

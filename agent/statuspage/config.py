@@ -11,7 +11,10 @@ from typing import Mapping
 
 from agent.config import ConfigError, build_dataclass, doc, register_section
 
-IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
+# Contract A: the `impact` label of shipped alerts. `outage`: the host or a customer-facing service is
+# down; `risk`: a predictive hardware finding on a host that still serves (a notice, never an outage).
+IMPACT_LABELS = {"outage": "major_outage", "risk": "risk"}
 
 
 @dataclass(frozen=True)
@@ -43,8 +46,12 @@ class StatuspageConfig:
     default_service: str = doc("Service for alerts that match no service (empty: such alerts are reported and dropped).", "")
     host_down_alerts: tuple[str, ...] = doc("Alert names meaning the host is down (major outage of its services).",
                                             ("HwagentHostDown", "HostDown", "InstanceDown", "TargetDown"))
-    severity_impact: Mapping[str, str] = doc("Impact of other alerts by `severity` label; severities not listed open no incident.",
-                                             factory=lambda: {"critical": "partial_outage"})
+    severity_impact: Mapping[str, str] = doc("Impact of alerts without an `impact` label, by `severity` label; severities not "
+                                             "listed open nothing. A hardware finding on a host that still serves is a "
+                                             "risk, never an outage by itself.", factory=lambda: {"critical": "risk"})
+    notify_risk: bool = doc("Mail risk notices (predictive hardware finding, services still up) to subscribers. Off: "
+                            "they show on the page and in the feed; subscribers are mailed once the risk becomes an "
+                            "outage, and then also when it is resolved.", False)
     resolve_hold_seconds: float = doc("After the last alert of an incident resolves, wait this long (debounce) before "
                                       "resolving; a re-fire inside the window continues the same incident silently.", 600.0)
     auto_resolve: bool = doc("Resolve alert-opened incidents after the hold; incidents the operator has written to "
@@ -53,6 +60,8 @@ class StatuspageConfig:
     notify_states: tuple[str, ...] = doc("Incident states whose updates are sent to subscribers.",
                                          ("investigating", "identified", "resolved"))
     partial_outage_weight: float = doc("Share of a partial outage counted as downtime in availability (0..1).", 0.5)
+    sign_of_life_window_seconds: float = doc("An outage alert is dated from the host's last heartbeat when that lies at most "
+                                             "this long before the alert's start (its `for:` and scrape delay).", 900.0)
     heartbeat_gap_seconds: float = doc("Agent heartbeats further apart than this count as host down.", 300.0)
     smtp_host: str = doc("External SMTP relay (not on a monitored server); empty disables mail.", "")
     smtp_port: int = doc("SMTP relay port (465 = implicit TLS).", 587)

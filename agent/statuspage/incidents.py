@@ -37,13 +37,14 @@ from dataclasses import dataclass
 from typing import Any, Callable, Iterable
 
 from agent.statuspage import texts
-from agent.statuspage.config import IMPACTS, StatuspageConfig
+from agent.statuspage.config import IMPACT_LABELS, IMPACTS, StatuspageConfig
 from agent.statuspage.store import StatusStore
 
 log = logging.getLogger("hwagent.statuspage")
 
 STATES = texts.STATES
-IMPACT_ORDER = {"operational": 0, "maintenance": 1, "degraded": 2, "partial_outage": 3, "major_outage": 4}
+IMPACT_ORDER = {"operational": 0, "risk": 1, "maintenance": 2, "degraded": 3, "partial_outage": 4, "major_outage": 5}
+OUTAGES = ("partial_outage", "major_outage")
 HOST_LABELS = ("instance", "host", "hostname", "nodename")
 
 
@@ -216,14 +217,16 @@ class StatusService:
     def _context(self, inc: dict, services: list[str], lang: str, now: float, **extra) -> dict:
         names = self.service_names(services, lang)
         end = inc.get("ended_at") or inc.get("resolved_at") or now
+        start = inc.get("outage_from") or inc["started_at"]  # an escalated risk: the outage's own start
         ctx = {
             "services": self._join(names, lang), "services_count": len(names),
-            "start": texts.fmt_time(inc["started_at"], self.tz, lang),
+            "start": texts.fmt_time(start, self.tz, lang),
             "end": texts.fmt_time(end, self.tz, lang),
-            "duration": texts.fmt_duration(end - inc["started_at"], lang),
+            "duration": texts.fmt_duration(max(end - start, 0.0), lang),
             "next_update": texts.fmt_time(now + self.cfg.update_interval_minutes * 60, self.tz, lang),
             "cause": inc.get("cause") or "", "eta": self._eta_text(inc.get("eta_from"), inc.get("eta_to"), lang),
             "summary": "", "data_window": "", "actions": "", "impact": inc.get("impact"),
+            "worst_impact": inc.get("worst_impact") or inc.get("impact"),
             "maintenance": bool(inc.get("maintenance")),
             "scheduled": bool(inc.get("maintenance")) and inc["started_at"] > now,
         }
@@ -291,8 +294,57 @@ class StatusService:
                         (inc["id"], state, json.dumps(body, ensure_ascii=False), author, now, int(notify)))
         uid = cur.lastrowid
         if inc["published"] and notify and state in self.cfg.notify_states:
+            if inc["impact"] == "risk" and not self.cfg.notify_risk and not self._was_notified(c, inc["id"]):
+                return uid  # a risk is a notice on the page; mail starts once customers are affected
             self._queue(c, inc["id"], uid, now)
         return uid
+
+    @staticmethod
+    def _was_notified(c, incident_id: int) -> bool:
+        return c.execute("SELECT 1 FROM updates WHERE incident_id = ? AND queued = 1 LIMIT 1", (incident_id,)).fetchone() is not None
+
+    # ---- impact as intervals -------------------------------------------------------------------
+    @staticmethod
+    def _log_impact(c, incident_id: int, impacts: dict[str, str], at: float) -> None:
+        for sid, imp in impacts.items():
+            c.execute("INSERT INTO impact_log (incident_id, service_id, at, impact) VALUES (?, ?, ?, ?)",
+                      (incident_id, sid, at, imp))
+
+    def _worst_impact(self, c, inc: dict) -> str:
+        seen = [r[0] for r in c.execute("SELECT DISTINCT impact FROM impact_log WHERE incident_id = ?", (inc["id"],))]
+        return max([inc["impact"], *seen], key=lambda i: IMPACT_ORDER[i])
+
+    def _retitle(self, c, inc: dict, now: float) -> None:
+        """An auto title follows the worst impact the incident had (``Outage: Web`` after a risk escalated)."""
+        if not inc.get("title_auto"):
+            return
+        inc["worst_impact"] = self._worst_impact(c, inc)
+        sids = list(self._incident_services(c, inc["id"]))
+        title = self._texts("title", lambda lang: self._context(inc, sids, lang, now))
+        c.execute("UPDATE incidents SET title = ? WHERE id = ?", (json.dumps(title, ensure_ascii=False), inc["id"]))
+        inc["title"] = json.dumps(title, ensure_ascii=False)
+
+    def _change_impact(self, c, inc: dict, impacts: dict[str, str], at: float, now: float) -> None:
+        """Set per-service impacts from ``at`` on (an interval, never a rewrite of the past)."""
+        have = self._incident_services(c, inc["id"])
+        changed = {}
+        for sid, imp in impacts.items():
+            if sid not in have:
+                c.execute("INSERT INTO incident_services (incident_id, service_id, impact) VALUES (?, ?, ?)",
+                          (inc["id"], sid, imp))
+                changed[sid] = imp
+            elif have[sid] != imp:
+                c.execute("UPDATE incident_services SET impact = ? WHERE incident_id = ? AND service_id = ?",
+                          (imp, inc["id"], sid))
+                changed[sid] = imp
+        if not changed:
+            return
+        at = max(at, inc["started_at"])
+        self._log_impact(c, inc["id"], changed, at)
+        new = max(self._incident_services(c, inc["id"]).values(), key=lambda i: IMPACT_ORDER[i])
+        c.execute("UPDATE incidents SET impact = ?, updated = ? WHERE id = ?", (new, now, inc["id"]))
+        inc["impact"] = new
+        self._retitle(c, inc, now)
 
     def _queue(self, c, incident_id: int, update_id: int, now: float) -> None:
         from agent.statuspage import notify  # noqa: PLC0415 - notify imports us for types only
@@ -322,6 +374,7 @@ class StatusService:
                "identified_at": now if state in ("identified", "monitoring") else None,
                "monitoring_at": now if state == "monitoring" else None}
         ids = list(services)
+        inc["title_auto"] = int(title is None)
         if title is None:
             title = self._texts("title", lambda lang: self._context(inc, ids, lang, now))
         inc["title"] = json.dumps(title, ensure_ascii=False)
@@ -330,6 +383,7 @@ class StatusService:
         inc["id"] = cur.lastrowid
         for sid, imp in services.items():
             c.execute("INSERT INTO incident_services (incident_id, service_id, impact) VALUES (?, ?, ?)", (inc["id"], sid, imp))
+        self._log_impact(c, inc["id"], services, started_at)
         if body is None:
             body = self._texts(state, lambda lang: self._context(inc, ids, lang, now, summary=summary))
         self._add_update(c, inc, state, body, now, author=author)
@@ -379,9 +433,7 @@ class StatusService:
                 inc["eta_from"], inc["eta_to"] = a, b
             if impact:
                 imp = self._impact(impact)
-                c.execute("UPDATE incidents SET impact = ? WHERE id = ?", (imp, incident_id))
-                c.execute("UPDATE incident_services SET impact = ? WHERE incident_id = ?", (imp, incident_id))
-                inc["impact"] = imp
+                self._change_impact(c, inc, {sid: imp for sid in self._incident_services(c, incident_id)}, now, now)
             c.execute("UPDATE incidents SET operator_touched = 1, hold_until = NULL, hold_state = NULL WHERE id = ?",
                       (incident_id,))
             self._set_state(c, inc, new_state, now)
@@ -416,6 +468,11 @@ class StatusService:
         c.execute("UPDATE incidents SET state = 'resolved', resolved_at = ?, ended_at = ?, updated = ?, hold_until = NULL, "
                   "hold_state = NULL WHERE id = ?", (now, end, now, inc["id"]))
         inc.update(state="resolved", resolved_at=now, ended_at=end)
+        inc["worst_impact"] = self._worst_impact(c, inc)
+        first_outage = c.execute("SELECT MIN(at) FROM impact_log WHERE incident_id = ? AND impact IN (?, ?)",
+                                 (inc["id"], *OUTAGES)).fetchone()[0]
+        if first_outage is not None and first_outage > inc["started_at"]:
+            inc["outage_from"] = first_outage
         if message is None:
             sids = list(self._incident_services(c, inc["id"]))
             message = self._texts("resolved", lambda lang: self._context(
@@ -458,9 +515,11 @@ class StatusService:
     # ---- alerts --------------------------------------------------------------------------------
     def match_alert(self, labels: dict) -> AlertMatch:
         name = labels.get("alertname", "")
-        host_down = name in self.cfg.host_down_alerts or labels.get("rule") in ("host.down", "agent.down")
-        if labels.get("impact") in IMPACTS:
-            impact: str | None = labels["impact"]
+        label = IMPACT_LABELS.get(labels.get("impact", ""), labels.get("impact"))
+        host_down = (name in self.cfg.host_down_alerts or labels.get("rule") in ("host.down", "agent.down")
+                     or labels.get("impact") == "outage")
+        if label in IMPACTS:
+            impact: str | None = label
         elif host_down:
             impact = "major_outage"
         else:
@@ -542,13 +601,15 @@ class StatusService:
 
     def _alert_firing(self, c, a: dict, now: float, result: dict) -> bool:
         fp, labels = a["fingerprint"], a["labels"]
-        row = c.execute("SELECT incident_id, status, starts_at FROM alerts WHERE fingerprint = ?", (fp,)).fetchone()
+        episode = min(a["starts"] or now, now)
+        row = c.execute("SELECT incident_id, status, COALESCE(episode, starts_at) FROM alerts WHERE fingerprint = ?",
+                        (fp,)).fetchone()
         if row and row[0] is not None:
             inc = self._incident_row(c, row[0])
             if inc["state"] == "resolved" and row[1] == "firing" and a["starts"] is not None \
-                    and abs(min(a["starts"], now) - row[2]) < 1.0:
-                # the operator resolved it while this very alert episode still fires: the decision stands;
-                # a new episode (new startsAt) opens a new incident
+                    and abs(episode - row[2]) < 1.0:
+                # the operator (or the runbook) resolved it while this very alert episode still fires (a
+                # silence, a slow Alertmanager): the decision stands; a new episode opens a new incident
                 c.execute("UPDATE alerts SET last_seen = ? WHERE fingerprint = ?", (now, fp))
                 result["unchanged"] += 1
                 return False
@@ -573,41 +634,75 @@ class StatusService:
         if match.impact is None:
             result["ignored"].append({"alert": name, "severity": labels.get("severity", "")})
             return False
-        start = min(a["starts"] or now, now)
-        open_row = c.execute(
-            "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id "
-            f"WHERE i.resolved_at IS NULL AND i.maintenance = 0 AND s.service_id IN ({','.join('?' * len(match.services))}) "  # noqa: S608
-            "ORDER BY i.id DESC LIMIT 1", match.services).fetchone()
-        if open_row:
-            iid = open_row[0]
-            inc = self._incident_row(c, iid)
-            have = self._incident_services(c, iid)
-            for sid in match.services:
-                if sid not in have:
-                    c.execute("INSERT INTO incident_services (incident_id, service_id, impact) VALUES (?, ?, ?)",
-                              (iid, sid, match.impact))
-                elif IMPACT_ORDER[match.impact] > IMPACT_ORDER[have[sid]]:
-                    c.execute("UPDATE incident_services SET impact = ? WHERE incident_id = ? AND service_id = ?",
-                              (match.impact, iid, sid))
-            new_impact = max([inc["impact"], match.impact], key=lambda i: IMPACT_ORDER[i])
-            c.execute("UPDATE incidents SET impact = ?, updated = ?, started_at = MIN(started_at, ?) WHERE id = ?",
-                      (new_impact, now, start, iid))
-            if inc["hold_until"] is not None:
-                c.execute("UPDATE incidents SET state = ?, hold_until = NULL, hold_state = NULL, ended_at = NULL WHERE id = ?",
-                          (inc["hold_state"] or "investigating", iid))
-            result["joined"].append(iid)
-        else:
-            draft = any(self.cfg.services[s].draft for s in match.services)
-            summary = a["annotations"].get("customer_summary", "")
-            iid = self._create(c, services={s: match.impact for s in match.services}, state="investigating", title=None,
-                               body=None, started_at=start, now=now, source="alert", published=not draft,
-                               summary=summary)
-            result["opened"].append(iid)
-        c.execute("INSERT INTO alerts (fingerprint, incident_id, alertname, labels, status, starts_at, ends_at, last_seen) "
-                  "VALUES (?, ?, ?, ?, 'firing', ?, NULL, ?) ON CONFLICT(fingerprint) DO UPDATE SET incident_id = excluded.incident_id, "
-                  "labels = excluded.labels, status = 'firing', starts_at = excluded.starts_at, ends_at = NULL, "
-                  "last_seen = excluded.last_seen", (fp, iid, name, json.dumps(labels, sort_keys=True), start, now))
+        start = episode
+        if match.impact in OUTAGES:
+            start = self.sign_of_life(c, alert_host(labels), start)
+        iid = self._raise(c, match.services, match.impact, start, now, result,
+                          summary=a["annotations"].get("customer_summary", ""))
+        c.execute("INSERT INTO alerts (fingerprint, incident_id, alertname, labels, status, starts_at, ends_at, last_seen, "
+                  "episode) VALUES (?, ?, ?, ?, 'firing', ?, NULL, ?, ?) ON CONFLICT(fingerprint) DO UPDATE SET "
+                  "incident_id = excluded.incident_id, labels = excluded.labels, status = 'firing', "
+                  "starts_at = excluded.starts_at, ends_at = NULL, last_seen = excluded.last_seen, episode = excluded.episode",
+                  (fp, iid, name, json.dumps(labels, sort_keys=True), start, now, episode))
         return True
+
+    def _open_for(self, c, services: Iterable[str], *, maintenance: bool | None = False) -> int | None:
+        services = list(services)
+        where = "" if maintenance is None else f" AND i.maintenance = {int(maintenance)}"
+        row = c.execute(
+            "SELECT i.id FROM incidents i JOIN incident_services s ON s.incident_id = i.id "
+            f"WHERE i.resolved_at IS NULL{where} AND s.service_id IN ({','.join('?' * len(services))}) "  # noqa: S608
+            "ORDER BY i.maintenance, i.id DESC LIMIT 1", services).fetchone()
+        return row[0] if row else None
+
+    def _raise(self, c, services: Iterable[str], impact: str, start: float, now: float, result: dict, *,
+               summary: str = "", source: str = "alert") -> int:
+        """Open the incident of these services, or join (and escalate) the one that is open: one host
+        outage is one incident, whatever told us first (a risk finding, an alert, the dead-man switch)."""
+        services = tuple(services)
+        iid = self._open_for(c, services)
+        if iid is None:
+            draft = any(self.cfg.services[s].draft for s in services)
+            iid = self._create(c, services={s: impact for s in services}, state="investigating", title=None,
+                               body=None, started_at=start, now=now, source=source, published=not draft, summary=summary)
+            result["opened"].append(iid)
+            return iid
+        inc = self._incident_row(c, iid)
+        have = self._incident_services(c, iid)
+        if inc["hold_until"] is not None:
+            c.execute("UPDATE incidents SET state = ?, hold_until = NULL, hold_state = NULL, ended_at = NULL WHERE id = ?",
+                      (inc["hold_state"] or inc["state"], iid))
+            inc.update(state=inc["hold_state"] or inc["state"], hold_until=None, ended_at=None)
+        old = inc["impact"]
+        if start < inc["started_at"]:
+            c.execute("UPDATE incidents SET started_at = ? WHERE id = ?", (start, iid))
+            c.execute("UPDATE impact_log SET at = ? WHERE incident_id = ? AND at = ?", (start, iid, inc["started_at"]))
+            inc["started_at"] = start
+        wanted = {s: impact for s in services if s not in have or IMPACT_ORDER[impact] > IMPACT_ORDER[have[s]]}
+        self._change_impact(c, inc, wanted, start, now)
+        if IMPACT_ORDER[inc["impact"]] > IMPACT_ORDER[old] and inc["impact"] in OUTAGES:
+            # a risk (or a lesser impact) became an outage: the same incident escalates, says so, and mails
+            state = "identified" if inc["state"] == "identified" else "investigating"
+            self._set_state(c, inc, state, now)
+            inc["outage_from"] = start
+            sids = list(self._incident_services(c, iid))
+            body = self._texts(state, lambda lang: self._context(inc, sids, lang, now, summary=summary))
+            self._add_update(c, inc, state, body, now)
+            result.setdefault("escalated", []).append(iid)
+        result["joined"].append(iid)
+        return iid
+
+    def sign_of_life(self, c, host: str, start: float) -> float:
+        """An outage starts at the host's last sign of life (its last heartbeat) when that is shortly before
+        the alert's own start (a `for:` delay, a scrape interval), not at the alert's firing."""
+        if not host:
+            return start
+        row = c.execute("SELECT MAX(last_seen) FROM heartbeats WHERE host = ? OR host LIKE ?",
+                        (host, host.split(".")[0] + ".%")).fetchone()
+        last = row[0] if row else None
+        if last is not None and start - self.cfg.sign_of_life_window_seconds <= last < start:
+            return last
+        return start
 
     def _alert_resolved(self, c, a: dict, now: float, result: dict) -> bool:
         fp = a["fingerprint"]
@@ -620,10 +715,27 @@ class StatusService:
         inc = self._incident_row(c, row[0])
         if inc["state"] == "resolved":
             return True
-        firing = c.execute("SELECT COUNT(*) FROM alerts WHERE incident_id = ? AND status = 'firing'", (inc["id"],)).fetchone()[0]
+        firing = [json.loads(r[0]) for r in c.execute("SELECT labels FROM alerts WHERE incident_id = ? AND status = 'firing'",
+                                                       (inc["id"],))]
         if firing:
+            rest = max((self.match_alert(labels).impact or "risk" for labels in firing), key=lambda i: IMPACT_ORDER[i])
+            if inc["impact"] in OUTAGES and IMPACT_ORDER[rest] < IMPACT_ORDER[inc["impact"]] and not inc["operator_touched"]:
+                # the outage is over, a lesser alert (the hardware risk) still fires: working again, still a notice
+                self._change_impact(c, inc, {sid: rest for sid in self._incident_services(c, inc["id"])}, end, now)
+                self._set_state(c, inc, "monitoring", now)
+                sids = list(self._incident_services(c, inc["id"]))
+                body = self._texts("monitoring", lambda lang: self._context(
+                    inc, sids, lang, now, end=texts.fmt_time(end, self.tz, lang)))
+                self._add_update(c, inc, "monitoring", body, now)
             return True
         last_end = c.execute("SELECT MAX(ends_at) FROM alerts WHERE incident_id = ?", (inc["id"],)).fetchone()[0] or end
+        if self._worst_impact(c, inc) not in OUTAGES and inc["impact"] == "risk":
+            # a risk whose alert ended: nothing was down, so no "working again"; resolved quietly after the hold
+            # (the finding also vanishes when the host dies: the outage that follows joins this incident)
+            c.execute("UPDATE incidents SET hold_until = ?, hold_state = ?, ended_at = ? WHERE id = ?",
+                      (now + self.cfg.resolve_hold_seconds, inc["state"], last_end, inc["id"]))
+            result["held"].append(inc["id"])
+            return True
         hold_state = inc["state"] if inc["state"] != "monitoring" else (inc["hold_state"] or "monitoring")
         c.execute("UPDATE incidents SET hold_until = ?, hold_state = ?, ended_at = ? WHERE id = ?",
                   (now + self.cfg.resolve_hold_seconds, hold_state, last_end, inc["id"]))

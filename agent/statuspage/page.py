@@ -69,18 +69,19 @@ def summary(service, now: float | None = None) -> dict:
                 if secs > 0 and IMPACT_ORDER[imp] > IMPACT_ORDER[worst]:
                     worst = imp
             bars.append({"date": d.isoformat(), "status": worst, "downtime_seconds": round(t["downtime"], 1)})
-        measured_from = max(window_start, since)
+        # the figure under "Past 90 days" covers those 90 days (not the time since the first incident)
+        measured_from = window_start
         total = availability.tally(ivs, measured_from, now, cfg.partial_outage_weight)
         services.append({
             "id": sid, "name": svc.name, "description": svc.description, "status": state,
             # less than a day of history says nothing yet: no figure rather than a misleading one
             "uptime_90d_percent": (round(availability.percent(total["downtime"], now - measured_from), 3)
-                                   if now - measured_from >= 86400 else None),
-            "measured_since": texts.iso(measured_from),
+                                   if now - since >= 86400 else None),
+            "measured_since": texts.iso(max(window_start, since)), "window_start": texts.iso(window_start),
             "downtime_90d_seconds": round(total["downtime"], 1), "days": bars,
         })
     worst = max([s["status"] for s in services] or ["operational"], key=lambda i: IMPACT_ORDER[i])
-    indicator = {"operational": "none", "maintenance": "maintenance", "degraded": "minor",
+    indicator = {"operational": "none", "risk": "none", "maintenance": "maintenance", "degraded": "minor",
                  "partial_outage": "major", "major_outage": "critical"}[worst]
     return {
         "page": {"title": cfg.title, "url": cfg.public_url, "updated_at": texts.iso(now), "timezone": cfg.timezone,

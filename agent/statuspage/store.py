@@ -141,6 +141,19 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (host, boot_id, start)
     );
     """,
+    # 3: impact changes as intervals (availability never rewrites an incident's past), auto titles
+    # that follow the impact, the alert's own startsAt kept apart from the incident's start
+    """
+    CREATE TABLE impact_log (
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        service_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        impact TEXT NOT NULL
+    );
+    CREATE INDEX impact_log_incident ON impact_log (incident_id, service_id, at);
+    ALTER TABLE incidents ADD COLUMN title_auto INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN episode REAL;
+    """,
 )
 
 

@@ -24,6 +24,8 @@ UI = {
     "en": {
         "operational": "Operational", "degraded": "Degraded performance", "partial_outage": "Partial outage",
         "major_outage": "Major outage", "maintenance": "Maintenance", "nodata": "No data",
+        "risk": "Operational (hardware warning)",
+        "risk_banner": "All services are running; a hardware warning is being checked",
         "all_ok": "All systems operational", "some_down": "Some services are affected",
         "open_incidents": "Current incidents", "scheduled": "Scheduled maintenance", "no_incidents": "No current incidents.",
         "history": "Past 90 days", "uptime": "uptime", "recent": "Resolved in the last 14 days",
@@ -44,6 +46,8 @@ UI = {
     "de": {
         "operational": "In Betrieb", "degraded": "Eingeschränkte Leistung", "partial_outage": "Teilausfall",
         "major_outage": "Ausfall", "maintenance": "Wartung", "nodata": "Keine Daten",
+        "risk": "In Betrieb (Hardwarewarnung)",
+        "risk_banner": "Alle Dienste laufen; eine Hardwarewarnung wird geprüft",
         "all_ok": "Alle Dienste in Betrieb", "some_down": "Einige Dienste sind betroffen",
         "open_incidents": "Aktuelle Störungen", "scheduled": "Geplante Wartungen", "no_incidents": "Keine aktuellen Störungen.",
         "history": "Letzte 90 Tage", "uptime": "Verfügbarkeit", "recent": "Behoben in den letzten 14 Tagen",
