@@ -119,7 +119,7 @@ tests:
       - eval_time: 1m
         alertname: HwagentFindingCritical
         exp_alerts:
-          - exp_labels: {severity: critical, instance: "s1:10067", job: hwagent, rule: board.fan_stopped, component: board, device: nct/fan2}
+          - exp_labels: {severity: critical, impact: risk, instance: "s1:10067", job: hwagent, rule: board.fan_stopped, component: board, device: nct/fan2}
             exp_annotations:
               summary: "board.fan_stopped on s1:10067 (board nct/fan2)"
               description: "hwagent reports a critical hardware finding. Run `agent status` on the host for the evidence and the suggested runbook."
@@ -129,7 +129,7 @@ tests:
       - eval_time: 20m
         alertname: HwagentFindingWarning
         exp_alerts:
-          - exp_labels: {severity: warning, instance: "s1:10067", job: hwagent, rule: board.voltage_out_of_range, component: board, device: nct/in1}
+          - exp_labels: {severity: warning, impact: risk, instance: "s1:10067", job: hwagent, rule: board.voltage_out_of_range, component: board, device: nct/in1}
             exp_annotations:
               summary: "board.voltage_out_of_range on s1:10067 (board nct/in1)"
               description: "hwagent reports a hardware warning. Run `agent status` on the host for the evidence."
@@ -139,21 +139,21 @@ tests:
       - eval_time: 40m
         alertname: HwagentCollectorFailing
         exp_alerts:
-          - exp_labels: {severity: warning, component: agent, instance: "s1:10067", job: hwagent, collector: smart}
+          - exp_labels: {severity: warning, impact: risk, component: agent, instance: "s1:10067", job: hwagent, collector: smart}
             exp_annotations:
               summary: "hwagent collector smart failing on s1:10067"
               description: "The collector's last runs failed; its hardware is not being watched. See the agent log."
       - eval_time: 140m
         alertname: HwagentCollectorStale
         exp_alerts:
-          - exp_labels: {severity: warning, component: agent, instance: "s1:10067", job: hwagent, collector: ipmi}
+          - exp_labels: {severity: warning, impact: risk, component: agent, instance: "s1:10067", job: hwagent, collector: ipmi}
             exp_annotations:
               summary: "hwagent collector ipmi on s1:10067 has not succeeded for 2 h"
               description: "Data from this collector is stale."
       - eval_time: 3m
         alertname: HwagentHostDown
         exp_alerts:
-          - exp_labels: {severity: critical, component: host, instance: "s2:10067", job: hwagent}
+          - exp_labels: {severity: critical, impact: outage, component: host, instance: "s2:10067", job: hwagent}
             exp_annotations:
               summary: "s2:10067 is not answering scrapes"
               description: "The host or its hwagent is down. If the host is down, customers on it are affected."
