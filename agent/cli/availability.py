@@ -35,7 +35,7 @@ def availability(app, service, month, year, url, database, as_json) -> int:
         raise click.UsageError("give --month or --year, not both")
     cfg = app.config().section("statuspage")
     if url or (os.environ.get("HWAGENT_STATUS_URL") and not database):
-        from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+        from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
         try:
             rep = StatusClient.from_env(cfg, url=url).availability(service, month, year)

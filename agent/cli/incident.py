@@ -16,7 +16,7 @@ IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 
 def _client(app, url: str | None):
     from agent.statuspage import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
-    from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+    from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
     try:
         cfg = app.config().section("statuspage")
@@ -29,7 +29,7 @@ def _client(app, url: str | None):
 
 
 def _call(fn, *args, **kw):
-    from agent.statuspage.client import ClientError  # noqa: PLC0415
+    from agent.statusclient import ClientError  # noqa: PLC0415
 
     try:
         return fn(*args, **kw)

@@ -111,9 +111,9 @@ def heartbeat(app, url: str | None, host_name: str | None) -> int:
       * * * * * root HWAGENT_STATUS_TOKEN_FILE=/etc/hwagent/status.token agent statuspage heartbeat
     """
     from agent.daemon import host_from_config  # noqa: PLC0415
-    from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+    from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
-    cfg = _cfg(app)
+    _cfg(app)
     host = host_from_config(app.config())
     try:
         boot_time = float(host.psutil_call("boot_time"))
@@ -121,7 +121,7 @@ def heartbeat(app, url: str | None, host_name: str | None) -> int:
         boot_time = None
     body = {"host": host_name or host.hostname().split(".")[0], "boot_id": host.boot_id(), "boot_time": boot_time}
     try:
-        StatusClient.from_env(cfg, url=url).request("POST", "/api/heartbeat", body)
+        StatusClient.from_env(app.config(), url=url).heartbeat(body["host"], body["boot_id"], body["boot_time"])
     except ClientError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"heartbeat sent: {body['host']} boot {body['boot_id']}")

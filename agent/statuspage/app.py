@@ -18,6 +18,9 @@ body is read, so a request without it stores nothing):
   the answer adds ``availability``: per service the month, year and trailing 24 months.
 * ``POST /api/incidents/<id>/publish`` — publish a draft.
 * ``POST /api/heartbeat`` — ``host``, ``boot_id``, ``boot_time`` (agent boot/down history).
+* ``POST /api/hosts/<host>/notify`` — a runbook's notify step: ``state`` (investigating, identified,
+  monitoring, resolved, maintenance), ``eta_seconds``, ``run_id``, ``step``; attaches to the host's
+  open incident (opens one only if none is) and renders the text from the templates.
 * ``POST /api/subscribers`` — operator-added email or webhook subscriber.
 * ``GET /api/availability?service=&month=YYYY-MM|year=YYYY``, ``GET /api/outbox``.
 
@@ -117,6 +120,7 @@ class StatusApp:
         r("POST", r"/api/incidents/(?P<iid>\d+)/resolve", self.resolve, auth=True)
         r("POST", r"/api/incidents/(?P<iid>\d+)/publish", self.publish, auth=True)
         r("POST", r"/api/heartbeat", self.heartbeat, auth=True)
+        r("POST", r"/api/hosts/(?P<host>[A-Za-z0-9._-]{1,253})/notify", self.host_notify, auth=True)
         r("POST", r"/api/subscribers", self.add_subscriber, auth=True)
         r("GET", r"/api/availability", self.availability, auth=True)
         r("GET", r"/api/outbox", self.outbox, auth=True)
@@ -402,6 +406,11 @@ class StatusApp:
         body = self._fields(req.json(), ("host", "boot_id", "boot_time"))
         return json_response(200, self._call(self.service.heartbeat, body.get("host"), body.get("boot_id"),
                                              body.get("boot_time")))
+
+    def host_notify(self, req: "Request", host: str) -> Response:
+        body = self._fields(req.json(), ("state", "eta_seconds", "run_id", "step", "author"))
+        return self._idempotent(req, f"notify:{host}", lambda: (200, self._call(self.service.host_notify, host,
+                                                                                body.get("state"), **{k: v for k, v in body.items() if k != "state"})))
 
     def add_subscriber(self, req: "Request") -> Response:
         body = self._fields(req.json(), ("kind", "address", "lang", "services", "secret"))

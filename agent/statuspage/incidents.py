@@ -769,6 +769,70 @@ class StatusService:
             self._changed()
         return done
 
+    # ---- runbook notify (Contract C) -----------------------------------------------------------
+    NOTIFY_STATES = ("investigating", "identified", "monitoring", "resolved", "maintenance")
+
+    def host_services(self, host: Any) -> list[str]:
+        if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,253}", host or ""):
+            raise InputError(f"host: expected a host name, got {host!r}")
+        short = host.split(".")[0]
+        out = [sid for sid, svc in self.cfg.services.items() if host in svc.hosts or short in svc.hosts
+               or any(h.split(".")[0] == short for h in svc.hosts)]
+        if not out and self.cfg.default_service:
+            out = [self.cfg.default_service]
+        if not out:
+            raise InputError(f"host: {host!r} is in no service's hosts (statuspage.services.*.hosts) and no "
+                             "default_service is set")
+        return out
+
+    def host_notify(self, host: Any, state: Any, *, eta_seconds: Any = None, run_id: str = "", step: str = "",
+                    author: str = "") -> dict:
+        """A runbook's notify step: attach to the host's open incident (open one only if none is), post
+        the state with the service's own text in every language, the ETA from the runbook's remaining
+        step estimates, and resolve it. One host outage = one incident, whoever speaks first."""
+        sids = self.host_services(host)
+        if state not in self.NOTIFY_STATES:
+            raise InputError(f"state: expected one of {', '.join(self.NOTIFY_STATES)}, got {state!r}")
+        if eta_seconds is not None and (isinstance(eta_seconds, bool) or not isinstance(eta_seconds, (int, float))
+                                        or not math.isfinite(eta_seconds) or not 0 <= eta_seconds <= 30 * 86400):
+            raise InputError(f"eta_seconds: expected seconds (0 .. 30 days), got {eta_seconds!r}")
+        for name, value in (("run_id", run_id), ("step", step), ("author", author)):
+            if not isinstance(value, str):
+                raise InputError(f"{name}: expected text")
+        now = self.clock()
+        eta = (None, None)
+        if eta_seconds:  # the runbook's estimate, and half again as a margin
+            eta = (now + float(eta_seconds), now + 1.5 * float(eta_seconds))
+        source = f"runbook {run_id}".strip()
+        with self.store.tx() as c:
+            iid = self._open_for(c, sids, maintenance=None)
+            if state == "resolved":
+                if iid is None:
+                    return {"incident": None, "detail": f"no open incident of {host}; nothing to resolve"}
+                inc = self._incident_row(c, iid)
+                self._resolve(c, inc, now, author=author)
+            elif iid is None:
+                maint = state == "maintenance"
+                st = "identified" if maint else state
+                start = now if maint else self.sign_of_life(c, host, now)
+                iid = self._create(c, services={s: "maintenance" if maint else "major_outage" for s in sids}, state=st,
+                                   title=None, body=None, started_at=start, now=now, source=source, published=True,
+                                   eta=eta, maintenance=maint, author=author, operator=True)
+            else:
+                inc = self._incident_row(c, iid)
+                st = "identified" if state == "maintenance" else state
+                fields = {"operator_touched": 1, "hold_until": None, "hold_state": None}
+                if eta[0] is not None:
+                    fields.update(eta_from=eta[0], eta_to=eta[1])
+                sets = ", ".join(f"{k} = ?" for k in fields)
+                c.execute(f"UPDATE incidents SET {sets} WHERE id = ?", (*fields.values(), iid))  # noqa: S608
+                inc.update(fields)
+                self._set_state(c, inc, st, now)
+                body = self._texts(st, lambda lang: self._context(inc, list(self._incident_services(c, iid)), lang, now))
+                self._add_update(c, inc, st, body, now, author=author)
+        self._changed()
+        return {"incident": public(self.incident(iid)), "detail": f"incident {iid}: {state}"}
+
     # ---- heartbeats ----------------------------------------------------------------------------
     def heartbeat(self, host: Any, boot_id: Any, boot_time: Any = None) -> dict:
         if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9._-]{1,253}", host or ""):

@@ -222,7 +222,7 @@ scrape_configs:
         print(f"\nhost stopped -> incident {t_incident:.1f} s, -> subscriber mail {t_mail:.1f} s")
 
         # a runbook notify step posts progress through the API client
-        from agent.statuspage.client import StatusClient
+        from agent.statusclient import StatusClient
 
         iid = incidents(svc)[0]["id"]
         client = StatusClient(svc.base, TOKEN)
