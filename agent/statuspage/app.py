@@ -530,6 +530,7 @@ class Server:
         last_render = last_prune = 0.0
         while not self._stop.wait(self.interval):
             try:
+                self.app.service.check_heartbeats()
                 self.app.service.tick()
                 self.app.dispatcher.run_once()
                 now = time.monotonic()

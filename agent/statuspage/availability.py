@@ -83,7 +83,8 @@ def heartbeat_intervals(store, hosts: Iterable[str], gap: float) -> list[Interva
         rows = store.query("SELECT boot_id, boot_time, first_seen, last_seen FROM heartbeats WHERE host = ? "
                            "ORDER BY first_seen", (host,))
         for prev, nxt in zip(rows, rows[1:]):
-            back = nxt["boot_time"] if nxt["boot_time"] and nxt["boot_time"] > prev["last_seen"] else nxt["first_seen"]
+            bt = min(nxt["boot_time"], nxt["first_seen"]) if nxt["boot_time"] else None  # never trust a clock ahead
+            back = bt if bt and bt > prev["last_seen"] else nxt["first_seen"]
             if back - prev["last_seen"] > gap:
                 out.append(Interval(prev["last_seen"], back, "major_outage", title=f"{host} down (agent heartbeats)",
                                     source="heartbeat"))

@@ -841,6 +841,13 @@ class StatusService:
             raise InputError(f"boot_id: expected the kernel boot id, got {boot_id!r}")
         bt = parse_time(boot_time, "boot_time")
         now = self.clock()
+        out: dict[str, Any] = {}
+        if bt is not None and bt > now:
+            # a new board's clock ahead (or behind the truth): never date the past from a sender's clock
+            out["note"] = (f"boot_time {texts.iso(bt)} is {round(bt - now)} s ahead of the status service's clock; "
+                           "used the time of this heartbeat instead (check the host's clock/NTP)")
+            log.warning("heartbeat from %s: %s", host, out["note"])
+            bt = now
         with self.store.tx() as c:
             row = c.execute("SELECT last_seen FROM heartbeats WHERE host = ? AND boot_id = ?", (host, boot_id)).fetchone()
             if row and now - row[0] > self.cfg.heartbeat_gap_seconds:
@@ -849,7 +856,55 @@ class StatusService:
             c.execute("INSERT INTO heartbeats (host, boot_id, boot_time, first_seen, last_seen) VALUES (?, ?, ?, ?, ?) "
                       "ON CONFLICT(host, boot_id) DO UPDATE SET last_seen = excluded.last_seen, "
                       "boot_time = COALESCE(heartbeats.boot_time, excluded.boot_time)", (host, boot_id, bt, now, now))
-        return {"host": host, "boot_id": boot_id, "last_seen": texts.iso(now)}
+            alive = self._deadman_clear(c, host, now)
+        if alive:
+            self._changed()
+        return {"host": host, "boot_id": boot_id, "last_seen": texts.iso(now), **out}
+
+    # ---- dead-man switch -----------------------------------------------------------------------
+    @staticmethod
+    def _deadman_fp(host: str) -> str:
+        return f"deadman:{host}"
+
+    def _deadman_clear(self, c, host: str, now: float) -> bool:
+        row = c.execute("SELECT status FROM alerts WHERE fingerprint = ?", (self._deadman_fp(host),)).fetchone()
+        if not row or row[0] != "firing":
+            return False
+        result = {"opened": [], "joined": [], "unchanged": 0, "held": [], "reopened": [], "ignored": [], "unmapped": []}
+        return self._alert_resolved(c, {"fingerprint": self._deadman_fp(host), "ends": now}, now, result)
+
+    def check_heartbeats(self, now: float | None = None) -> list[str]:
+        """The dead-man switch: a watched host whose heartbeats stopped for ``deadman_seconds`` opens (or
+        escalates) its incident by itself, dated from its last heartbeat, without Prometheus."""
+        now = self.clock() if now is None else now
+        if self.cfg.deadman_seconds <= 0:
+            return []
+        fired = []
+        rows = self.store.query("SELECT host, MAX(last_seen) AS last FROM heartbeats GROUP BY host")
+        for r in rows:
+            host, last = r["host"], r["last"]
+            if now - last <= self.cfg.deadman_seconds:
+                continue
+            short = host.split(".")[0]
+            if not any(host in svc.hosts or short in {h.split(".")[0] for h in svc.hosts} for svc in self.cfg.services.values()):
+                continue  # only hosts named in a service are watched (a removed host stops being watched)
+            fp = self._deadman_fp(host)
+            with self.store.tx() as c:
+                row = c.execute("SELECT status, COALESCE(episode, starts_at) FROM alerts WHERE fingerprint = ?",
+                                (fp,)).fetchone()
+                if row and row[0] == "firing" and abs(row[1] - last) < 1.0:
+                    continue
+                result = {"opened": [], "joined": [], "unchanged": 0, "held": [], "reopened": [], "ignored": [],
+                          "unmapped": []}
+                labels = {"alertname": "HostSilent", "instance": host, "impact": "outage", "severity": "critical",
+                          "component": "host"}
+                self._alert_firing(c, {"fingerprint": fp, "labels": labels, "annotations": {}, "starts": last,
+                                       "ends": None, "status": "firing"}, now, result)
+            log.warning("dead-man switch: %s silent since %s (%d s)", host, texts.iso(last), now - last)
+            fired.append(host)
+        if fired:
+            self._changed()
+        return fired
 
     # ---- reading -------------------------------------------------------------------------------
     def incident(self, incident_id: int) -> dict:
