@@ -63,7 +63,7 @@ class StatuspageConfig:
     sign_of_life_window_seconds: float = doc("An outage alert is dated from the host's last heartbeat when that lies at most "
                                              "this long before the alert's start (its `for:` and scrape delay).", 900.0)
     heartbeat_gap_seconds: float = doc("Agent heartbeats further apart than this count as host down.", 300.0)
-    deadman_seconds: float = doc("Dead-man switch: a host named in a service whose heartbeats (shipped timer: every 15 s) "
+    deadman_seconds: float = doc("Dead-man switch: a host named in a service whose heartbeats (shipped unit: every 15 s) "
                                  "stop for this long opens or escalates its incident, dated from its last heartbeat, "
                                  "without Prometheus. 0 disables.", 45.0)
     smtp_host: str = doc("External SMTP relay (not on a monitored server); empty disables mail.", "")

@@ -19,9 +19,9 @@ def beat(h, host="server-3", boot="b1", boot_time=None):
 def test_shipped_settings_detect_within_60_s():
     shipped = StatuspageConfig()
     assert shipped.deadman_seconds == 45.0
-    timer = (__import__("pathlib").Path(__file__).resolve().parents[3] / "systemd" / "hwagent-heartbeat.timer").read_text()
-    assert "OnUnitActiveSec=15s" in timer and "AccuracySec=1s" in timer
-    # worst case from death: one heartbeat just before it, silence beyond deadman_seconds, one 2 s loop turn
+    unit = (__import__("pathlib").Path(__file__).resolve().parents[3] / "systemd" / "hwagent-heartbeat.service").read_text()
+    assert "agent statuspage heartbeat --every 15\n" in unit and "Restart=always" in unit
+    # worst case from death: a heartbeat just before it (every 15 s), silence beyond deadman_seconds, one 2 s loop turn
     assert shipped.deadman_seconds + 2 <= 60
 
 
