@@ -33,6 +33,7 @@ answered from the record without touching incidents.
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import json
@@ -47,7 +48,7 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from agent.statuspage import availability, notify, page, texts
 from agent.statuspage.config import StatuspageConfig
-from agent.statuspage.incidents import Conflict, InputError, NotFound, StatusService, public
+from agent.statuspage.incidents import Conflict, InputError, NotFound, StatusService, clean_text, public
 from agent.statuspage.store import StatusStore, StoreBusy, StoreError
 
 log = logging.getLogger("hwagent.statuspage")
@@ -57,6 +58,7 @@ STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 4
                411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
                422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
                503: "Service Unavailable"}
+CACHE_ENTRIES = 32
 SECURITY_HEADERS = [("X-Content-Type-Options", "nosniff"), ("Referrer-Policy", "no-referrer"),
                     ("X-Frame-Options", "DENY"),
                     ("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; form-action *; "
@@ -96,7 +98,7 @@ class StatusApp:
         self.store = service.store
         self._token = token.encode()
         self.dispatcher = dispatcher or notify.Dispatcher(cfg, service.store, service)
-        self._cache: dict[str, tuple[float, bytes]] = {}
+        self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
         self.routes: list[tuple[str, re.Pattern, Callable, bool]] = []
         r = self._route
@@ -199,6 +201,9 @@ class StatusApp:
         data = make()
         with self._cache_lock:
             self._cache[key] = (now, data)
+            self._cache.move_to_end(key)
+            while len(self._cache) > CACHE_ENTRIES:  # keys come from configured languages only; bounded anyway
+                self._cache.popitem(last=False)
         return data
 
     def _idempotent(self, req: "Request", scope: str, fn: Callable[[], tuple[int, Any]]) -> Response:
@@ -224,7 +229,8 @@ class StatusApp:
     def html(self, req: "Request", lang: str | None = None) -> Response:
         if lang is not None and lang not in self.cfg.languages:
             raise HTTPError(404, f"language {lang!r} not configured")
-        lang = lang or req.query.get("lang") or self._accept_lang(req)
+        asked = req.query.get("lang")
+        lang = lang or (asked if asked in self.cfg.languages else None) or self._accept_lang(req)
         root = "../" if req.path.startswith(f"/{lang}/") else ""
         body = self._cached(f"html:{lang}:{root}", lambda: page.render_html(self.service, lang, root=root).encode())
         return Response(200, body, "text/html; charset=utf-8")
@@ -252,7 +258,14 @@ class StatusApp:
     def healthz(self, req: "Request") -> Response:
         self.store.query("SELECT 1")
         pending = self.store.one("SELECT COUNT(*) AS n FROM outbox WHERE sent IS NULL AND failed IS NULL")["n"]
-        return json_response(200, {"ok": True, "pending_notices": pending, "schema": self.store.schema_version})
+        notices = self.dispatcher.health(self.service.clock())
+        ok = notices["stuck"] == 0 and notices["parked_last_day"] == 0
+        data = {"ok": ok, "pending_notices": pending, "stuck_notices": notices["stuck"],
+                "parked_notices_last_day": notices["parked_last_day"], "schema": self.store.schema_version}
+        if not ok:
+            data["problem"] = (f"{notices['stuck']} notice(s) stuck, {notices['parked_last_day']} parked in the last day; "
+                               "see GET /api/outbox and the service log")
+        return json_response(200 if notices["stuck"] == 0 else 503, data)
 
     def _message_page(self, status: int, lang: str, text: str, *, form_action: str = "", token: str = "",
                       button: str = "") -> Response:
@@ -334,7 +347,10 @@ class StatusApp:
     # ---- API -----------------------------------------------------------------------------------
     def list_incidents(self, req: "Request") -> Response:
         everything = req.query.get("all") in ("1", "true", "yes")
-        incs = self.service.incidents(open_only=not everything, limit=int(req.query.get("limit", "200") or 200))
+        text = req.query.get("limit", "200") or "200"
+        if not text.isdecimal() or not 1 <= int(text) <= 1000:
+            raise HTTPError(400, f"limit: expected a whole number 1..1000, got {text!r}")
+        incs = self.service.incidents(open_only=not everything, limit=int(text))
         return json_response(200, {"incidents": [public(i) for i in incs]})
 
     def get_incident(self, req: "Request", iid: str) -> Response:
@@ -357,8 +373,11 @@ class StatusApp:
         unknown = sorted(set(body) - set(allowed))
         if unknown:
             raise HTTPError(400, f"body: unknown field {', '.join(unknown)} (known: {', '.join(sorted(allowed))})")
-        if "author" in body and not isinstance(body["author"], str):
-            raise HTTPError(400, f"author: expected text, got {type(body['author']).__name__}")
+        for key in ("author", "source", "run_id", "step"):
+            if key in body:
+                if not isinstance(body[key], str):
+                    raise HTTPError(400, f"{key}: expected text, got {type(body[key]).__name__}")
+                body[key] = clean_text(body[key], key, one_line=True, limit=120)
         return body
 
     def open_incident(self, req: "Request") -> Response:
@@ -374,7 +393,8 @@ class StatusApp:
         return self._idempotent(req, "open", lambda: (201, public(self._call(self.service.open_incident, **body))))
 
     def add_update(self, req: "Request", iid: str) -> Response:
-        body = self._fields(req.json(), ("state", "message", "cause", "eta", "impact", "notify", "publish", "author"))
+        body = self._fields(req.json(), ("state", "message", "cause", "eta", "impact", "notify", "publish", "author",
+                                         "title"))
         if body.get("state") == "resolved":  # an update that resolves (runbook notify steps) = resolve
             extra = sorted(set(body) - {"state", "message", "notify", "author"})
             if extra:

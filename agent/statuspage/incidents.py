@@ -48,6 +48,24 @@ OUTAGES = ("partial_outage", "major_outage")
 HOST_LABELS = ("instance", "host", "hostname", "nodename")
 
 
+# C0/C1 controls, DEL and the Unicode line/paragraph separators; a text may keep line feeds and tabs
+_CONTROL_TEXT = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029]")
+_CONTROL_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def clean_text(value: str, field: str, *, one_line: bool = False, limit: int = 10_000) -> str:
+    """Refuse control and line-separator characters (a title becomes a mail subject; one bad notice must
+    never wedge the others), and over-long text; the message names the field and the character."""
+    value = value.strip()
+    m = (_CONTROL_LINE if one_line else _CONTROL_TEXT).search(value)
+    if m:
+        raise InputError(f"{field}: control character U+{ord(m.group()):04X} at position {m.start()} is not allowed"
+                         + (" (one line)" if one_line else ""))
+    if len(value) > limit:
+        raise InputError(f"{field}: longer than {limit} characters")
+    return value
+
+
 class InputError(ValueError):
     """Bad input from a client; the message names the field. HTTP 400."""
 
@@ -238,11 +256,14 @@ class StatusService:
                 for lang in self.cfg.languages}
 
     def _message(self, value: Any, field: str = "message") -> dict[str, str] | None:
-        """Operator text: a string (all languages) or {lang: text}."""
+        """Operator text: a string (all languages) or {lang: text}. Titles are one line."""
         if value in (None, ""):
             return None
+        one_line = field == "title"
+        limit = 200 if one_line else 10_000
         if isinstance(value, str):
-            return {lang: value.strip() for lang in self.cfg.languages}
+            text = clean_text(value, field, one_line=one_line, limit=limit)
+            return {lang: text for lang in self.cfg.languages}
         if isinstance(value, dict):
             out = {}
             for lang, text in value.items():
@@ -250,7 +271,7 @@ class StatusService:
                     raise InputError(f"{field}.{lang}: language not configured ({', '.join(self.cfg.languages)})")
                 if not isinstance(text, str):
                     raise InputError(f"{field}.{lang}: expected text")
-                out[lang] = text.strip()
+                out[lang] = clean_text(text, f"{field}.{lang}", one_line=one_line, limit=limit)
             first = next(iter(out.values()), "")
             return {lang: out.get(lang, first) for lang in self.cfg.languages}
         raise InputError(f"{field}: expected text or an object of language -> text, got {type(value).__name__}")
@@ -407,7 +428,8 @@ class StatusService:
             iid = self._create(c, services={s: impact for s in sids}, state=state, title=self._message(title, "title"),
                                body=self._message(message), started_at=start if maintenance else min(start, now),
                                now=now, source=source,
-                               published=not draft, cause=cause.strip(), eta=eta_t, maintenance=bool(maintenance),
+                               published=not draft, cause=clean_text(cause, "cause", one_line=True, limit=500), eta=eta_t,
+                               maintenance=bool(maintenance),
                                author=author, operator=True)
         self._changed()
         return self.incident(iid)
@@ -415,7 +437,7 @@ class StatusService:
     # ---- updating ------------------------------------------------------------------------------
     def add_update(self, incident_id: int, *, state: str | None = None, message: Any = None, cause: str | None = None,
                    eta: Any = None, impact: str | None = None, notify: bool = True, publish: bool = False,
-                   author: str = "") -> dict:
+                   author: str = "", title: Any = None) -> dict:
         now = self.clock()
         with self.store.tx() as c:
             inc = self._incident_row(c, incident_id)
@@ -425,8 +447,13 @@ class StatusService:
             if cause is not None:
                 if not isinstance(cause, str):
                     raise InputError("cause: expected text")
-                c.execute("UPDATE incidents SET cause = ? WHERE id = ?", (cause.strip(), incident_id))
-                inc["cause"] = cause.strip()
+                cause = clean_text(cause, "cause", one_line=True, limit=500)
+                c.execute("UPDATE incidents SET cause = ? WHERE id = ?", (cause, incident_id))
+                inc["cause"] = cause
+            new_title = self._message(title, "title")
+            if new_title is not None:
+                c.execute("UPDATE incidents SET title = ?, title_auto = 0 WHERE id = ?",
+                          (json.dumps(new_title, ensure_ascii=False), incident_id))
             if eta not in (None, ""):
                 a, b = parse_eta(eta, now, self.tz)
                 c.execute("UPDATE incidents SET eta_from = ?, eta_to = ? WHERE id = ?", (a, b, incident_id))
@@ -491,7 +518,7 @@ class StatusService:
                 raise NotFound(f"update {update_id} of incident {incident_id}: no such update")
             old = json.loads(row[0])
             if isinstance(message, dict):  # only the languages given
-                body = {**old, **{k: v.strip() for k, v in message.items()}}
+                body = {**old, **{k: clean_text(v, f"message.{k}") for k, v in message.items()}}
             c.execute("UPDATE updates SET body = ?, edited = ? WHERE id = ?", (json.dumps(body, ensure_ascii=False), now, update_id))
             c.execute("UPDATE incidents SET operator_touched = 1, updated = ? WHERE id = ?", (now, incident_id))
         self._changed()
@@ -947,5 +974,13 @@ class StatusService:
 
 
 def public(inc: dict) -> dict:
-    """An incident without internal fields (for JSON output)."""
+    """An incident without internal fields (for the operator API's JSON)."""
     return {k: v for k, v in inc.items() if not k.startswith("_") and k != "hold_until"}
+
+
+def for_customers(inc: dict) -> dict:
+    """What the public page, summary.json and feeds show: no operator login names, no sources."""
+    out = public(inc)
+    out.pop("source", None)
+    out["updates"] = [{k: v for k, v in u.items() if k != "author"} for u in out["updates"]]
+    return out

@@ -18,7 +18,7 @@ from urllib.parse import urlparse
 
 from agent import fileutil
 from agent.statuspage import availability, texts
-from agent.statuspage.incidents import IMPACT_ORDER, public
+from agent.statuspage.incidents import IMPACT_ORDER, for_customers
 
 DAYS = 90
 RECENT_DAYS = 14
@@ -88,9 +88,9 @@ def summary(service, now: float | None = None) -> dict:
                  "languages": list(cfg.languages)},
         "status": {"indicator": indicator, "worst": worst},
         "services": services,
-        "incidents": [public(i) for i in open_incs],
-        "scheduled_maintenance": [public(i) for i in reversed(scheduled)],
-        "recent_incidents": [public(i) for i in recent],
+        "incidents": [for_customers(i) for i in open_incs],
+        "scheduled_maintenance": [for_customers(i) for i in reversed(scheduled)],
+        "recent_incidents": [for_customers(i) for i in recent],
     }
 
 
