@@ -1,4 +1,4 @@
-"""agent statuspage serve|render|heartbeat: the off-host customer status service."""
+"""agent statuspage serve|render|heartbeat|credential: the off-host customer status service."""
 
 from __future__ import annotations
 
@@ -146,6 +146,84 @@ def heartbeat(app, url: str | None, host_name: str | None, every: float | None) 
         if not every:
             return 0
         time.sleep(max(0.0, every - (time.monotonic() - started)))
+
+
+@statuspage.group("credential")
+def credential() -> None:
+    """Credentials of the status service, one per role (run on the status host; stored hashed).
+
+    Roles: operator (everything), alertmanager (only the webhook), host (one monitored host's
+    heartbeats, runbook notices and documents). Give each monitored server its own host credential
+    and revoke it when the server is decommissioned or compromised.
+
+    \b
+    Examples:
+      agent statuspage credential add alertmanager --role alertmanager
+      agent statuspage credential add server-3 --role host --host server-3 > /tmp/server-3.token
+      agent statuspage credential list
+      agent statuspage credential revoke server-3
+    """
+
+
+def _store(app, database):
+    from agent.statuspage.store import StatusStore, StoreError  # noqa: PLC0415
+
+    try:
+        return StatusStore(database or _cfg(app).database)
+    except StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+@credential.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(("operator", "alertmanager", "host")), required=True)
+@click.option("--host", "host_name", default="", metavar="HOST", help="The host a host credential is bound to.")
+@click.option("--database", metavar="FILE", help="SQLite database (config statuspage.database).")
+@click.pass_obj
+def credential_add(app, name: str, role: str, host_name: str, database: str | None) -> int:
+    """Create a credential and print its token once (only its hash is stored)."""
+    import time  # noqa: PLC0415
+
+    from agent.statuspage import auth  # noqa: PLC0415
+
+    try:
+        token = auth.create(_store(app, database), name, role, host_name, now=time.time())
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(token)
+    click.echo(f"credential {name!r} ({role}{' for ' + host_name if host_name else ''}) created; the token above is "
+               "shown only now", err=True)
+    return 0
+
+
+@credential.command("list")
+@click.option("--database", metavar="FILE", help="SQLite database (config statuspage.database).")
+@click.pass_obj
+def credential_list(app, database: str | None) -> int:
+    """List credentials (never their tokens)."""
+    from agent.statuspage import auth, texts  # noqa: PLC0415
+
+    for c in auth.listing(_store(app, database)):
+        state = f"revoked {texts.iso(c['revoked'])}" if c["revoked"] else \
+            (f"last used {texts.iso(c['last_used'])}" if c["last_used"] else "never used")
+        click.echo(f"{c['name']:<24} {c['role']:<13} {c['host'] or '-':<20} {state}")
+    return 0
+
+
+@credential.command("revoke")
+@click.argument("name")
+@click.option("--database", metavar="FILE", help="SQLite database (config statuspage.database).")
+@click.pass_obj
+def credential_revoke(app, name: str, database: str | None) -> int:
+    """Revoke a credential at once (a decommissioned or compromised host)."""
+    import time  # noqa: PLC0415
+
+    from agent.statuspage import auth  # noqa: PLC0415
+
+    if not auth.revoke(_store(app, database), name, now=time.time()):
+        raise click.ClickException(f"no active credential named {name!r}")
+    click.echo(f"credential {name!r} revoked")
+    return 0
 
 
 COMMANDS = (statuspage,)

@@ -34,8 +34,8 @@ answered from the record without touching incidents.
 from __future__ import annotations
 
 import collections
+import email.utils
 import hashlib
-import hmac
 import json
 import logging
 import re
@@ -46,15 +46,15 @@ import urllib.parse
 from typing import Any, Callable, Iterable
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from agent.statuspage import availability, notify, page, texts
+from agent.statuspage import auth, availability, notify, page, texts
 from agent.statuspage.config import StatuspageConfig
 from agent.statuspage.incidents import Conflict, InputError, NotFound, StatusService, clean_text, public
 from agent.statuspage.store import StatusStore, StoreBusy, StoreError
 
 log = logging.getLogger("hwagent.statuspage")
 
-STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 400: "Bad Request",
-               401: "Unauthorized", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
+STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 304: "Not Modified", 400: "Bad Request",
+               401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
                411: "Length Required", 413: "Payload Too Large", 415: "Unsupported Media Type",
                422: "Unprocessable Entity", 429: "Too Many Requests", 500: "Internal Server Error",
                503: "Service Unavailable"}
@@ -90,9 +90,9 @@ class StatusApp:
 
     def __init__(self, cfg: StatuspageConfig, service: StatusService, token: str, *,
                  dispatcher: notify.Dispatcher | None = None):
-        if not token:
-            raise StoreError("statuspage.token / token_file: no token configured; the API and webhook refuse "
-                             "unauthenticated use")
+        if not token and not service.store.one("SELECT 1 AS x FROM credentials WHERE revoked IS NULL"):
+            raise StoreError("statuspage.token / token_file: no token configured and no credential in the database "
+                             "(agent statuspage credential add); the API and webhook refuse unauthenticated use")
         self.cfg = cfg
         self.service = service
         self.store = service.store
@@ -100,7 +100,7 @@ class StatusApp:
         self.dispatcher = dispatcher or notify.Dispatcher(cfg, service.store, service)
         self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
-        self.routes: list[tuple[str, re.Pattern, Callable, bool]] = []
+        self.routes: list[tuple[str, re.Pattern, Callable, tuple[str, ...]]] = []
         r = self._route
         r("GET", r"/", self.html)
         r("GET", r"/index\.html", self.html)
@@ -113,7 +113,8 @@ class StatusApp:
         r("GET", r"/subscribe/confirm", self.confirm)
         r("GET", r"/unsubscribe", self.unsubscribe_form)
         r("POST", r"/unsubscribe", self.unsubscribe)
-        r("POST", r"/hooks/alertmanager", self.alertmanager, auth=True)
+        AM, HOST = ("operator", "alertmanager"), ("operator", "host")  # noqa: N806
+        r("POST", r"/hooks/alertmanager", self.alertmanager, auth=AM)
         r("GET", r"/api/incidents", self.list_incidents, auth=True)
         r("POST", r"/api/incidents", self.open_incident, auth=True)
         r("GET", r"/api/incidents/(?P<iid>\d+)", self.get_incident, auth=True)
@@ -121,15 +122,18 @@ class StatusApp:
         r("PATCH", r"/api/incidents/(?P<iid>\d+)/updates/(?P<uid>\d+)", self.edit_update, auth=True)
         r("POST", r"/api/incidents/(?P<iid>\d+)/resolve", self.resolve, auth=True)
         r("POST", r"/api/incidents/(?P<iid>\d+)/publish", self.publish, auth=True)
-        r("POST", r"/api/heartbeat", self.heartbeat, auth=True)
-        r("POST", r"/api/hosts/(?P<host>[A-Za-z0-9._-]{1,253})/notify", self.host_notify, auth=True)
+        r("POST", r"/api/heartbeat", self.heartbeat, auth=HOST)
+        r("POST", r"/api/hosts/(?P<host>[A-Za-z0-9._-]{1,253})/notify", self.host_notify, auth=HOST)
+        r("PUT", r"/api/hosts/(?P<host>[A-Za-z0-9._-]{1,253})/(?P<kind>baseline|checklist)", self.put_document, auth=HOST)
+        r("GET", r"/api/hosts/(?P<host>[A-Za-z0-9._-]{1,253})/(?P<kind>baseline|checklist)", self.get_document, auth=HOST)
         r("POST", r"/api/subscribers", self.add_subscriber, auth=True)
         r("GET", r"/api/availability", self.availability, auth=True)
         r("GET", r"/api/outbox", self.outbox, auth=True)
         service.on_change = self._changed
 
-    def _route(self, method: str, pattern: str, fn: Callable, auth: bool = False) -> None:
-        self.routes.append((method, re.compile(pattern + r"\Z"), fn, auth))
+    def _route(self, method: str, pattern: str, fn: Callable, auth: bool | tuple[str, ...] = False) -> None:
+        roles = ("operator",) if auth is True else (auth or ())
+        self.routes.append((method, re.compile(pattern + r"\Z"), fn, roles))
 
     # ---- plumbing ------------------------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> list[bytes]:
@@ -164,22 +168,29 @@ class StatusApp:
             if m != method and not (m == "GET" and method == "HEAD"):
                 allowed.append(m)
                 continue
-            if auth:
-                self.check_auth(environ)
+            principal = self.check_auth(environ, auth) if auth else None
             req = Request(environ, self.cfg.max_body_bytes, self.client_ip(environ))
-            return fn(req, **match.groupdict())
+            req.principal = principal
+            groups = match.groupdict()
+            if principal is not None and "host" in groups and not principal.may_act_for(groups["host"]):
+                raise HTTPError(403, f"credential {principal.name!r} is for host {principal.host!r}, not {groups['host']!r}")
+            return fn(req, **groups)
         if allowed:
             raise HTTPError(405, f"{method} not allowed on {path} (allowed: {', '.join(sorted(set(allowed)))})",
                             [("Allow", ", ".join(sorted(set(allowed))))])
         raise HTTPError(404, f"{path}: not found")
 
-    def check_auth(self, environ: dict) -> None:
+    def check_auth(self, environ: dict, roles: tuple[str, ...] = ("operator",)) -> auth.Principal:
         header = environ.get("HTTP_AUTHORIZATION", "")
         scheme, _, given = header.partition(" ")
-        ok = hmac.compare_digest(given.strip().encode(), self._token) if scheme.lower() == "bearer" else False
-        if not ok:
+        who = auth.verify(self.store, given.strip(), self._token, now=self.service.clock()) \
+            if scheme.lower() == "bearer" else None
+        if who is None:
             raise HTTPError(401, "missing or wrong bearer token" if header else "missing Authorization: Bearer <token>",
                             [("WWW-Authenticate", 'Bearer realm="hwagent-statuspage"')])
+        if who.role not in roles:
+            raise HTTPError(403, f"credential {who.name!r} (role {who.role}) may not do this (needs {' or '.join(roles)})")
+        return who
 
     def client_ip(self, environ: dict) -> str:
         if self.cfg.trust_forwarded_for and environ.get("HTTP_X_FORWARDED_FOR"):
@@ -424,6 +435,9 @@ class StatusApp:
 
     def heartbeat(self, req: "Request") -> Response:
         body = self._fields(req.json(), ("host", "boot_id", "boot_time"))
+        if isinstance(body.get("host"), str) and not req.principal.may_act_for(body["host"]):
+            raise HTTPError(403, f"credential {req.principal.name!r} is for host {req.principal.host!r}, "
+                                 f"not {body['host']!r}")
         return json_response(200, self._call(self.service.heartbeat, body.get("host"), body.get("boot_id"),
                                              body.get("boot_time")))
 
@@ -431,6 +445,46 @@ class StatusApp:
         body = self._fields(req.json(), ("state", "eta_seconds", "run_id", "step", "author"))
         return self._idempotent(req, f"notify:{host}", lambda: (200, self._call(self.service.host_notify, host,
                                                                                 body.get("state"), **{k: v for k, v in body.items() if k != "state"})))
+
+    DOC_TYPES = {"baseline": "application/json", "checklist": "text/markdown; charset=utf-8"}
+
+    def put_document(self, req: "Request", host: str, kind: str) -> Response:
+        """Contract B: the host's known-good baseline export (JSON) or its filled checklist (text), kept here
+        so the operator can read them when the server itself is dead."""
+        if not req.raw:
+            raise HTTPError(400, "body: empty")
+        try:
+            text = req.raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise HTTPError(400, "body: not UTF-8") from None
+        if kind == "baseline":
+            try:
+                if not isinstance(json.loads(text), dict):
+                    raise ValueError("not an object")
+            except ValueError as exc:
+                raise HTTPError(400, f"body: a baseline export is a JSON object ({exc})") from None
+        now = self.service.clock()
+        digest = hashlib.sha256(req.raw).hexdigest()
+        with self.store.tx() as c:
+            c.execute("INSERT INTO host_documents (host, kind, content_type, body, sha256, updated, updated_by) "
+                      "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(host, kind) DO UPDATE SET body = excluded.body, "
+                      "sha256 = excluded.sha256, updated = excluded.updated, updated_by = excluded.updated_by, "
+                      "content_type = excluded.content_type",
+                      (host, kind, self.DOC_TYPES[kind], req.raw, digest, now, req.principal.name))
+        return json_response(200, {"host": host, "kind": kind, "sha256": digest, "bytes": len(req.raw),
+                                   "updated_at": texts.iso(now)})
+
+    def get_document(self, req: "Request", host: str, kind: str) -> Response:
+        row = self.store.one("SELECT content_type, body, sha256, updated FROM host_documents WHERE host = ? AND kind = ?",
+                             (host, kind))
+        if row is None:
+            raise HTTPError(404, f"no {kind} stored for host {host!r} (the host pushes it: agent baseline export, "
+                                 "target statuspage)")
+        etag = f'"{row["sha256"]}"'
+        if req.header("If-None-Match") == etag:
+            return Response(304, b"", row["content_type"], [("ETag", etag)])
+        return Response(200, bytes(row["body"]), row["content_type"],
+                        [("ETag", etag), ("Last-Modified", email.utils.formatdate(row["updated"], usegmt=True))])
 
     def add_subscriber(self, req: "Request") -> Response:
         body = self._fields(req.json(), ("kind", "address", "lang", "services", "secret"))
@@ -455,6 +509,8 @@ class StatusApp:
 
 
 class Request:
+    principal: "auth.Principal | None" = None
+
     def __init__(self, environ: dict, limit: int, ip: str):
         self.environ = environ
         self.path = environ.get("PATH_INFO", "/")
