@@ -193,9 +193,20 @@ class StatusApp:
         return who
 
     def client_ip(self, environ: dict) -> str:
-        if self.cfg.trust_forwarded_for and environ.get("HTTP_X_FORWARDED_FOR"):
-            return environ["HTTP_X_FORWARDED_FOR"].split(",")[0].strip()
-        return environ.get("REMOTE_ADDR", "")
+        """The peer, unless it is a trusted proxy: then the rightmost X-Forwarded-For hop that is not one
+        (the leftmost is whatever the client wrote, so it is never believed)."""
+        peer = environ.get("REMOTE_ADDR", "")
+        xff = environ.get("HTTP_X_FORWARDED_FOR", "")
+        if not xff or not self.cfg.is_trusted_proxy(peer):
+            return peer
+        client = peer
+        for hop in reversed([h.strip() for h in xff.split(",")]):
+            if not hop:
+                continue
+            if not self.cfg.is_trusted_proxy(hop):
+                return hop[:64]
+            client = hop
+        return client
 
     def _changed(self) -> None:
         with self._cache_lock:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,8 +77,14 @@ class StatuspageConfig:
     webhooks: tuple[str, ...] = doc("URLs that receive every published update as JSON (operator webhooks).", ())
     max_body_bytes: int = doc("Largest accepted request body.", 1_048_576)
     subscribe_per_ip_per_hour: int = doc("Subscription requests accepted per client address per hour.", 5)
-    subscribe_per_hour: int = doc("Subscription requests accepted per hour in total.", 100)
-    trust_forwarded_for: bool = doc("Take the client address from X-Forwarded-For (only behind your own proxy).", False)
+    subscribe_per_network_per_hour: int = doc("Subscription requests per client network (IPv4 /24, IPv6 /64) per hour.", 20)
+    subscribe_per_mailbox_per_day: int = doc("Confirmation mails to one mailbox per day (nobody floods a stranger).", 3)
+    subscribe_per_domain_per_hour: int = doc("Subscription requests for one mail domain per hour.", 20)
+    subscribe_per_hour: int = doc("Confirmation mails per hour in total; beyond it requests are still accepted and their "
+                                  "mails wait (real customers are never turned away).", 100)
+    trusted_proxies: tuple[str, ...] = doc("Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; the "
+                                           "client is the rightmost address that is not one of them.", ())
+    trust_forwarded_for: bool = doc("Shorthand for a reverse proxy on this host: trusted_proxies = loopback.", False)
 
     def __post_init__(self):
         services = {}
@@ -106,8 +114,16 @@ class StatuspageConfig:
             if url and url.split(".")[0].lower() in monitored:
                 raise ValueError(f"{key}: {url} is a monitored server; the status channel must not share its fate "
                                  "(use another host or an external relay)")
+        _proxy_nets(tuple(self.trusted_proxies), self.trust_forwarded_for)  # validates
         if self.default_service and self.default_service not in self.services:
             raise ValueError(f"default_service: {self.default_service!r} is not a configured service")
+
+    def is_trusted_proxy(self, addr: str) -> bool:
+        try:
+            a = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(a in n for n in _proxy_nets(tuple(self.trusted_proxies), self.trust_forwarded_for))
 
     def read_token(self) -> str:
         if self.token_file:
@@ -125,6 +141,19 @@ class StatuspageConfig:
             return secret_path(self.smtp_password_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError("statuspage.smtp_password_file", f"{self.smtp_password_file}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _proxy_nets(proxies: tuple[str, ...], loopback: bool) -> tuple:
+    nets = []
+    for i, p in enumerate(proxies):
+        try:
+            nets.append(ipaddress.ip_network(p, strict=False))
+        except ValueError:
+            raise ValueError(f"trusted_proxies[{i}]: not an address or network: {p!r}") from None
+    if loopback and not nets:
+        nets = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    return tuple(nets)
 
 
 def secret_path(name: str) -> Path:

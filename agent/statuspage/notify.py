@@ -18,6 +18,7 @@ import email.message
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -85,6 +86,17 @@ def _check_services(cfg: StatuspageConfig, services: Any) -> list[str]:
     return services
 
 
+def network_of(ip: str) -> str:
+    """The client's network as a text prefix: IPv4 /24, IPv6 /64 (one customer rarely has more)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if addr.version == 4:
+        return ".".join(str(addr).split(".")[:3]) + "."
+    return ":".join(addr.exploded.split(":")[:4]) + ":"
+
+
 def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lang: str, services: Any, ip: str,
                     now: float) -> str:
     """Start a double opt-in; returns 'sent', 'already' (confirmed) or 'recent' (mail sent lately).
@@ -96,12 +108,31 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
         raise ValueError("email: not an email address")
     lang = lang if lang in cfg.languages else cfg.languages[0]
     wanted = _check_services(cfg, services)
+    domain = address.rpartition("@")[2].lower()
+    net = network_of(ip)
+    delay_until = None
     with store.tx() as c:
-        n_ip = c.execute("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip = ? AND ts > ?", (ip, now - 3600)).fetchone()
-        n_all = c.execute("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ts > ?", (now - 3600,)).fetchone()
-        for (count, first), limit in ((n_ip, cfg.subscribe_per_ip_per_hour), (n_all, cfg.subscribe_per_hour)):
-            if count >= limit:
-                raise RateLimited(max(1, int(first + 3600 - now)))
+        def count(sql: str, *args) -> tuple[int, float | None]:
+            return c.execute(sql, args).fetchone()
+
+        checks = (
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip = ? AND ts > ?", ip, now - 3600),
+             cfg.subscribe_per_ip_per_hour, 3600),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip LIKE ? AND ts > ?", net + "%", now - 3600),
+             cfg.subscribe_per_network_per_hour, 3600),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_targets WHERE target = ? AND ts > ?", address.lower(),
+                   now - 86400), cfg.subscribe_per_mailbox_per_day, 86400),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_targets WHERE target = ? AND ts > ?", "@" + domain,
+                   now - 3600), cfg.subscribe_per_domain_per_hour, 3600),
+        )
+        for (n, first), limit, window in checks:
+            if n >= limit:
+                raise RateLimited(max(1, int(first + window - now)))
+        # the global limit caps the confirmation mails we send, it never turns real customers away: beyond
+        # it, their confirmation waits in the outbox until the hour has room again
+        n_all, first_all = count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ts > ?", now - 3600)
+        if n_all >= cfg.subscribe_per_hour:
+            delay_until = first_all + 3600 * (n_all // max(cfg.subscribe_per_hour, 1))
         c.execute("INSERT INTO subscribe_log (ip, ts) VALUES (?, ?)", (ip, now))
         row = c.execute("SELECT id, confirmed, unsubscribed, confirm_sent FROM subscribers WHERE kind = 'email' AND "
                         "address = ? COLLATE NOCASE", (address,)).fetchone()
@@ -117,7 +148,10 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
             c.execute("UPDATE subscribers SET pending = ?, pending_token = ?, confirm_sent = ? WHERE id = ?",
                       (json.dumps({"services": wanted, "lang": lang}), token, now, row[0]))
             c.execute("INSERT INTO outbox (kind, target, subscriber_id, update_id, payload, created, next_attempt) "
-                      "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, row[0], json.dumps({"token": token}), now, now))
+                      "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, row[0], json.dumps({"token": token}), now,
+                                                                 delay_until or now))
+            c.execute("INSERT INTO subscribe_targets (target, ts) VALUES (?, ?), (?, ?)", (address.lower(), now,
+                                                                                         "@" + domain, now))
             return "change"
         if row and row[3] and now - row[3] < CONFIRM_RESEND_SECONDS and row[2] is None:
             return "recent"
@@ -130,8 +164,11 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
             sid = c.execute("INSERT INTO subscribers (kind, address, lang, services, token, created, confirm_sent) "
                             "VALUES ('email', ?, ?, ?, ?, ?, ?)", (address, lang, json.dumps(wanted), token, now, now)).lastrowid
         c.execute("INSERT INTO outbox (kind, target, subscriber_id, update_id, payload, created, next_attempt) "
-                  "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, sid, json.dumps({"token": token}), now, now))
-    return "sent"
+                  "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, sid, json.dumps({"token": token}), now,
+                                                             delay_until or now))
+        c.execute("INSERT INTO subscribe_targets (target, ts) VALUES (?, ?), (?, ?)", (address.lower(), now,
+                                                                                     "@" + domain, now))
+    return "delayed" if delay_until else "sent"
 
 
 def confirm(store: StatusStore, token: str, now: float) -> bool:

@@ -126,3 +126,50 @@ def test_no_operator_login_in_public_json(h):
     assert "jdoe" in h.call("GET", "/api/incidents/1").text  # the operator's own API keeps it
     for path in ("/summary.json", "/", "/en/feed.atom"):
         assert "jdoe" not in h.call("GET", path, token=None).text, path
+
+
+def proxied(h, email, real_ip, forged=None, proxy="127.0.0.1"):
+    xff = ", ".join([*([forged] if forged else []), real_ip])
+    return h.call("POST", "/subscribe", f"email={email}&lang=en", token=None, ip=proxy,
+                  content_type="application/x-www-form-urlencoded", headers={"X-Forwarded-For": xff})
+
+
+def test_behind_the_proxy_each_customer_is_their_own_address(clock, smtp):
+    """Behind the recommended reverse proxy every customer was one IP (5 subscriptions an hour for all)."""
+    h = mail_harness(clock, smtp.port, trusted_proxies=["127.0.0.1"])
+    for i in range(12):
+        assert proxied(h, f"c{i}%40example{i}.org", f"198.51.{100 + i}.7").status == 200
+    assert h.count("subscribers") == 12
+
+
+def test_a_forged_leftmost_forwarded_for_is_not_believed(clock, smtp):
+    """With the old trust_forwarded_for the leftmost hop was taken: 12/12 forged requests got through."""
+    h = mail_harness(clock, smtp.port, trust_forwarded_for=True)
+    ok = sum(proxied(h, f"f{i}%40example{i}.org", "203.0.113.9", forged=f"192.0.2.{i}").status == 200 for i in range(12))
+    assert ok == 5  # the attacker's own address (the rightmost untrusted hop) hits its limit of 5
+    # a request straight from the internet with a made-up header is its own peer address
+    r = h.call("POST", "/subscribe", "email=x%40example.net&lang=en", token=None, ip="203.0.113.9",
+               content_type="application/x-www-form-urlencoded", headers={"X-Forwarded-For": "192.0.2.200"})
+    assert r.status == 429
+
+
+def test_one_mailbox_gets_at_most_three_confirmations_a_day(clock, smtp):
+    h = mail_harness(clock, smtp.port)
+    codes = []
+    for i in range(5):
+        codes.append(form(h, "victim%40example.org", ip=f"198.51.{i}.1").status)
+        clock.advance(601)
+    assert codes == [200, 200, 200, 429, 429]
+    assert h.count("outbox") == 3
+
+
+def test_many_addresses_cannot_lock_real_customers_out(clock, smtp):
+    """89 requests from 18 addresses used up the global 100/h: now one network is limited, and past
+    the global cap customers are still accepted with their confirmation mail delayed."""
+    h = mail_harness(clock, smtp.port, subscribe_per_hour=30)
+    codes = [form(h, f"spam{i}%40example{i % 7}.com", ip=f"203.0.113.{i % 18}").status for i in range(89)]
+    assert codes.count(200) == 20  # the whole /24 counts once: 20 per hour
+    for i in range(15):
+        assert form(h, f"real{i}%40example.de", ip=f"198.{i}.0.1").status == 200
+    h.app.dispatcher.run_once()
+    assert len(smtp.messages) == 30  # the mails sent within the hour stay capped
