@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -53,6 +54,15 @@ class Service:
                 raise AssertionError(f"statuspage exited {self.proc.returncode}: {self.proc.stderr.read().decode()}")
         else:
             raise AssertionError(f"statuspage did not start: {line!r}")
+        # keep reading its log: an undrained pipe fills up and blocks the service mid-test
+        self.log: list[str] = []
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
+
+    def _read_log(self) -> None:
+        for raw in iter(self.proc.stderr.readline, b""):
+            self.log.append(raw.decode("utf-8", "replace"))
+            del self.log[:-2000]
 
     def request(self, method: str, path: str, body=None, token: str | None = TOKEN, headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
@@ -80,6 +90,7 @@ class Service:
                 self.proc.kill()
                 raise
         self.proc.stdout.close()
+        self._drain.join(5)
         self.proc.stderr.close()
         return self.proc.returncode
 
