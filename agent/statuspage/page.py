@@ -53,7 +53,10 @@ def summary(service, now: float | None = None) -> dict:
     for sid, svc in cfg.services.items():
         state = "operational"
         for inc in open_incs:
+            watching = inc["state"] == "monitoring"  # working again, being watched: not red any more
             for s in inc["services"]:
+                if watching and s["impact"] != "risk":
+                    continue
                 if s["id"] == sid and IMPACT_ORDER[s["impact"]] > IMPACT_ORDER[state]:
                     state = s["impact"]
         ivs = availability.service_intervals(service, sid, now, published_only=True)
@@ -86,7 +89,8 @@ def summary(service, now: float | None = None) -> dict:
     return {
         "page": {"title": cfg.title, "url": cfg.public_url, "updated_at": texts.iso(now), "timezone": cfg.timezone,
                  "languages": list(cfg.languages)},
-        "status": {"indicator": indicator, "worst": worst},
+        "status": {"indicator": indicator, "worst": worst,
+                   "monitoring": any(i["state"] == "monitoring" for i in open_incs)},
         "services": services,
         "incidents": [for_customers(i) for i in open_incs],
         "scheduled_maintenance": [for_customers(i) for i in reversed(scheduled)],
@@ -103,7 +107,10 @@ def _localise(service, inc: dict, lang: str) -> dict:
     out["updates_local"] = [{**u, "text": pick(u["body"]), "when": texts.fmt_time(_ts(u["created_at"]), tz, lang),
                              "edited_when": texts.fmt_time(_ts(u["edited_at"]), tz, lang) if u["edited_at"] else ""}
                             for u in reversed(inc["updates"])]
-    out["eta_text"] = service._eta_text(_ts(inc["eta_from"]), _ts(inc["eta_to"]), lang) if inc["eta_from"] else ""
+    out["eta_text"], out["eta_passed"] = "", False
+    if inc["eta_from"] and inc["state"] not in ("monitoring", "resolved"):  # no stale ETA once it works again
+        out["eta_text"] = service._eta_text(_ts(inc["eta_from"]), _ts(inc["eta_to"]), lang)
+        out["eta_passed"] = (_ts(inc["eta_to"] or inc["eta_from"]) or 0) < service.clock()
     out["started_local"] = texts.fmt_time(_ts(inc["started_at"]), tz, lang)
     return out
 
@@ -129,9 +136,17 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
         for b in s["days"]:
             b["label"] = f"{b['date']}: {ui[b['status']]}" + (
                 f", {ui['downtime']} {texts.fmt_duration(b['downtime_seconds'], lang)}" if b["downtime_seconds"] else "")
+    incidents = [_localise(service, i, lang) for i in data["incidents"]]
+    # the banner names what is affected and when it is expected back (the first screen on a phone)
+    down = [i for i in incidents if i["state"] != "monitoring" and i["impact"] not in ("risk", "maintenance")]
+    names = list(dict.fromkeys(n for i in down for n in i["service_names"]))
+    eta = next((i for i in down if i["eta_text"]), None)
+    banner = {"services": service._join(names, lang),
+              "eta": (ui["eta_passed"].format(eta=eta["eta_text"]) if eta["eta_passed"] else f"{ui['eta']} {eta['eta_text']}")
+              if eta else ""}
     return html_env.get_template("page.html.j2").render(
-        cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host),
-        incidents=[_localise(service, i, lang) for i in data["incidents"]],
+        cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host), banner=banner,
+        incidents=incidents,
         recent=[_localise(service, i, lang) for i in data["recent_incidents"]],
         scheduled=[_localise(service, i, lang) for i in data.get("scheduled_maintenance", [])],
         updated=texts.fmt_time(now, service.tz, lang), fmt_duration=texts.fmt_duration)

@@ -56,7 +56,7 @@ def test_json_summary(h, clock):
     s = h.call("GET", "/summary.json", token=None)
     assert s.headers["Content-Type"].startswith("application/json")
     data = s.json
-    assert data["status"] == {"indicator": "critical", "worst": "major_outage"}
+    assert data["status"] == {"indicator": "critical", "worst": "major_outage", "monitoring": False}
     assert [(x["id"], x["status"]) for x in data["services"]] == [
         ("web", "major_outage"), ("mail", "major_outage"), ("dns", "operational")]
     assert len(data["incidents"]) == 1 and "_raw" not in data["incidents"][0]

@@ -1,0 +1,45 @@
+"""What the first screen says in each state: the banner names the affected services and the
+expected time; a passed ETA is shown as passed; in monitoring there is no red banner and no old ETA."""
+
+from __future__ import annotations
+
+import re
+
+from agent.statuspage import page
+
+
+def banner(html: str) -> tuple[str, str]:
+    m = re.search(r'<p class="banner (s-[a-z_]+)" id="overall">(.*?)</p>', html, re.S)
+    return m.group(1), re.sub(r"<[^>]+>", " ", m.group(2))
+
+
+def test_banner_names_services_and_eta(h):
+    h.call("POST", "/api/incidents", {"services": ["web", "mail"], "message": "Down."})
+    h.call("POST", "/api/incidents/1/updates", {"state": "identified", "cause": "mainboard", "eta": "4h-6h"})
+    cls, text = banner(page.render_html(h.service, "en"))
+    assert cls == "s-major_outage"
+    assert "Some services are affected: Web hosting and Mail" in text
+    assert "Expected back between 2025-11-24 17:00 CET and 19:00 CET" in text
+    cls, text = banner(page.render_html(h.service, "de"))
+    assert "Einige Dienste sind betroffen: Web hosting und Mail" in text and "Voraussichtlich wieder da" in text
+
+
+def test_a_passed_eta_is_shown_as_passed(h, clock):
+    h.call("POST", "/api/incidents", {"services": ["web"], "message": "Down."})
+    h.call("POST", "/api/incidents/1/updates", {"state": "identified", "eta": "2h"})
+    clock.advance(3 * 3600)
+    html = page.render_html(h.service, "en")
+    _, text = banner(html)
+    assert "The expected time has passed (was by 2025-11-24 15:00 CET)" in text
+    assert "Expected back:" not in html
+
+
+def test_monitoring_is_not_red_and_drops_the_old_eta(h, clock):
+    h.call("POST", "/api/incidents", {"services": ["web"], "message": "Down."})
+    h.call("POST", "/api/incidents/1/updates", {"state": "identified", "eta": "2h"})
+    h.call("POST", "/api/incidents/1/updates", {"state": "monitoring"})
+    html = page.render_html(h.service, "en")
+    cls, text = banner(html)
+    assert cls == "s-operational" and "Services are working again; we are watching them" in text
+    assert "Expected back:" not in html and "expected time has passed" not in html  # (old updates keep their text)
+    assert page.summary(h.service)["services"][0]["status"] == "operational"
