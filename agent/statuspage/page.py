@@ -141,7 +141,8 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
     down = [i for i in incidents if i["state"] != "monitoring" and i["impact"] not in ("risk", "maintenance")]
     names = list(dict.fromkeys(n for i in down for n in i["service_names"]))
     eta = next((i for i in down if i["eta_text"]), None)
-    banner = {"services": service._join(names, lang),
+    maint = list(dict.fromkeys(n for i in incidents if i["maintenance"] for n in i["service_names"]))
+    banner = {"services": service._join(names, lang), "maintenance": service._join(maint, lang),
               "eta": (ui["eta_passed"].format(eta=eta["eta_text"]) if eta["eta_passed"] else f"{ui['eta']} {eta['eta_text']}")
               if eta else ""}
     return html_env.get_template("page.html.j2").render(

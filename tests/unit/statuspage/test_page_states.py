@@ -43,3 +43,20 @@ def test_monitoring_is_not_red_and_drops_the_old_eta(h, clock):
     assert cls == "s-operational" and "Services are working again; we are watching them" in text
     assert "Expected back:" not in html and "expected time has passed" not in html  # (old updates keep their text)
     assert page.summary(h.service)["services"][0]["status"] == "operational"
+
+
+def test_every_banner_and_state_colour_passes_wcag_aa():
+    """White banner text on every state colour, and the state words on the white service cards, >= 4.5:1
+    (before: white on green 3.45:1, orange 3.58:1, yellow 2.16:1)."""
+    from agent.statuspage.texts import TEMPLATE_ROOT
+    from tests.support.png import contrast
+
+    css = (TEMPLATE_ROOT / "page.html.j2").read_text()
+    backgrounds = dict(re.findall(r"\.s-([a-z_]+)\{background:(#[0-9a-f]{6})\}", css))
+    words = dict(re.findall(r"\.t-([a-z_]+)\{color:(#[0-9a-f]{6})\}", css))
+    assert set(backgrounds) >= {"operational", "degraded", "partial_outage", "major_outage", "maintenance", "risk"}
+    for state, colour in backgrounds.items():
+        if state != "nodata":  # a bar without text
+            assert contrast(colour, "#ffffff") >= 4.5, (state, colour)
+    for state, colour in words.items():
+        assert contrast(colour, "#ffffff") >= 4.5, (state, colour)
