@@ -1,4 +1,4 @@
-"""The status service over HTTP: a WSGI app and a small threaded stdlib server.
+"""The status service over HTTP: a WSGI app served by waitress.
 
 Public (no token): ``GET /`` and ``/<lang>/`` (HTML), ``/summary.json``, ``/feed.atom`` and
 ``/<lang>/feed.atom``, ``/healthz``, ``POST /subscribe``, ``GET /subscribe/confirm?token=``,
@@ -39,12 +39,10 @@ import hashlib
 import json
 import logging
 import re
-import socketserver
 import threading
 import time
 import urllib.parse
 from typing import Any, Callable, Iterable
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from agent.statuspage import auth, availability, notify, page, texts
 from agent.statuspage.config import StatuspageConfig
@@ -80,6 +78,11 @@ class Response:
         self.headers = [("Content-Type", content_type), *headers]
 
 
+def public_file(resp: Response) -> Response:
+    resp.public = True
+    return resp
+
+
 def json_response(status: int, data: Any, headers: Iterable[tuple[str, str]] = ()) -> Response:
     return Response(status, json.dumps(data, indent=1, ensure_ascii=False, sort_keys=True) + "\n",
                     "application/json; charset=utf-8", headers)
@@ -100,6 +103,7 @@ class StatusApp:
         self.dispatcher = dispatcher or notify.Dispatcher(cfg, service.store, service)
         self._cache: collections.OrderedDict[str, tuple[float, bytes]] = collections.OrderedDict()
         self._cache_lock = threading.Lock()
+        self._last_change = time.time()
         self.routes: list[tuple[str, re.Pattern, Callable, tuple[str, ...]]] = []
         r = self._route
         r("GET", r"/", self.html)
@@ -152,6 +156,12 @@ class StatusApp:
         except Exception:  # noqa: BLE001 - one bad request never takes the service down
             log.exception("request %s %s failed", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
             resp = json_response(500, {"error": "internal error; see the service log"})
+        if resp.status == 200 and getattr(resp, "public", False) and environ.get("REQUEST_METHOD") in ("GET", "HEAD"):
+            # real validators for the public files: a CDN or browser revalidates cheaply (304)
+            etag = '"' + hashlib.sha256(resp.body).hexdigest()[:32] + '"'
+            resp.headers += [("ETag", etag), ("Last-Modified", email.utils.formatdate(self._last_change, usegmt=True))]
+            if etag in [t.strip() for t in environ.get("HTTP_IF_NONE_MATCH", "").split(",")]:
+                resp = Response(304, b"", resp.headers[0][1], resp.headers[1:])
         headers = [*resp.headers, *SECURITY_HEADERS, ("Content-Length", str(len(resp.body))),
                    ("Cache-Control", "no-cache")]
         start_response(f"{resp.status} {STATUS_TEXT.get(resp.status, 'Status')}", headers)
@@ -209,6 +219,7 @@ class StatusApp:
         return client
 
     def _changed(self) -> None:
+        self._last_change = time.time()
         with self._cache_lock:
             self._cache.clear()
         if self.cfg.output_dir:
@@ -255,7 +266,7 @@ class StatusApp:
         lang = lang or (asked if asked in self.cfg.languages else None) or self._accept_lang(req)
         root = "../" if req.path.startswith(f"/{lang}/") else ""
         body = self._cached(f"html:{lang}:{root}", lambda: page.render_html(self.service, lang, root=root).encode())
-        return Response(200, body, "text/html; charset=utf-8")
+        return public_file(Response(200, body, "text/html; charset=utf-8"))
 
     def _accept_lang(self, req: "Request") -> str:
         accept = req.header("Accept-Language") or ""
@@ -268,14 +279,14 @@ class StatusApp:
     def summary(self, req: "Request") -> Response:
         body = self._cached("summary", lambda: json.dumps(page.summary(self.service), indent=1, ensure_ascii=False,
                                                           sort_keys=True).encode())
-        return Response(200, body, "application/json; charset=utf-8", [("Access-Control-Allow-Origin", "*")])
+        return public_file(Response(200, body, "application/json; charset=utf-8", [("Access-Control-Allow-Origin", "*")]))
 
     def atom(self, req: "Request", lang: str | None = None) -> Response:
         if lang is not None and lang not in self.cfg.languages:
             raise HTTPError(404, f"language {lang!r} not configured")
         lang = lang or self.cfg.languages[0]
         body = self._cached(f"atom:{lang}", lambda: page.render_atom(self.service, lang).encode())
-        return Response(200, body, "application/atom+xml; charset=utf-8")
+        return public_file(Response(200, body, "application/atom+xml; charset=utf-8"))
 
     def healthz(self, req: "Request") -> Response:
         self.store.query("SELECT 1")
@@ -570,15 +581,9 @@ class Request:
 
 
 # ---- server ------------------------------------------------------------------------------------------
-
-class ThreadingWSGIServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-        log.info("%s %s", self.address_string(), format % args)
+# waitress (a production WSGI server, pure Python): bounded worker threads and connections, idle
+# connections closed after statuspage.idle_timeout_seconds, header and body size limits, no
+# Server header naming the software or the Python version.
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -599,19 +604,26 @@ def build(cfg: StatuspageConfig, *, clock: Callable[[], float] = time.time, data
 
 
 class Server:
-    """The HTTP server plus the background loop (holds, notices, page refresh, pruning)."""
+    """The HTTP server (waitress) plus the background loop (dead-man switch, holds, notices, page, pruning)."""
 
     def __init__(self, app: StatusApp, listen: str, *, interval: float = 2.0):
+        import waitress  # noqa: PLC0415 - the status service's web stack, only here
+
         host, port = parse_listen(listen)
+        cfg = app.cfg
         self.app = app
-        self.httpd = make_server(host, port, app, server_class=ThreadingWSGIServer, handler_class=QuietHandler)
+        self.httpd = waitress.create_server(
+            app, host=host, port=port, threads=cfg.threads, connection_limit=cfg.connection_limit,
+            channel_timeout=cfg.idle_timeout_seconds, cleanup_interval=max(1, min(10, int(cfg.idle_timeout_seconds // 3))),
+            max_request_header_size=16 * 1024, max_request_body_size=cfg.max_body_bytes, ident="",
+            clear_untrusted_proxy_headers=False, expose_tracebacks=False, asyncore_use_poll=True)
         self.interval = interval
         self._stop = threading.Event()
         self._bg = threading.Thread(target=self._loop, name="statuspage-bg", daemon=True)
 
     @property
     def address(self) -> tuple[str, int]:
-        return self.httpd.server_address[:2]
+        return str(self.httpd.effective_host), int(self.httpd.effective_port)
 
     def _loop(self) -> None:
         last_render = last_prune = 0.0
@@ -640,11 +652,11 @@ class Server:
         if self.app.cfg.output_dir:
             page.write_dir(self.app.service, self.app.cfg.output_dir)
         try:
-            self.httpd.serve_forever(poll_interval=0.5)
+            self.httpd.run()
         finally:
             self._stop.set()
-            self.httpd.server_close()
+            self.httpd.close()
 
     def shutdown(self) -> None:
         self._stop.set()
-        self.httpd.shutdown()
+        self.httpd.close()
