@@ -171,14 +171,14 @@ class StatusApp:
         method = environ.get("REQUEST_METHOD", "GET")
         path = environ.get("PATH_INFO", "/") or "/"
         allowed = []
-        for m, rx, fn, auth in self.routes:
+        for m, rx, fn, roles in self.routes:
             match = rx.match(path)
             if not match:
                 continue
             if m != method and not (m == "GET" and method == "HEAD"):
                 allowed.append(m)
                 continue
-            principal = self.check_auth(environ, auth) if auth else None
+            principal = self.check_auth(environ, roles) if roles else None
             req = Request(environ, self.cfg.max_body_bytes, self.client_ip(environ))
             req.principal = principal
             groups = match.groupdict()
