@@ -15,7 +15,7 @@ IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 
 
 def _client(app, url: str | None):
-    from agent.statuspage import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
+    from hwstatus import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
     from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
     try:
@@ -173,7 +173,7 @@ def resolve(app, incident_id, message, ended, data_window, actions, url, key, as
     inc = _call(client.resolve, incident_id, key=key, **fields)
     _show(app, inc, as_json)
     if not as_json:
-        from agent.statuspage.texts import fmt_duration  # noqa: PLC0415
+        from hwstatus.texts import fmt_duration  # noqa: PLC0415
 
         for fig in inc.get("availability", []):
             app.echo(f"  {fig['name']}: this incident {fmt_duration(fig['incident_downtime_seconds'])} down; "

@@ -9,7 +9,7 @@ import click
 
 
 def _cfg(app):
-    from agent.statuspage import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
+    from hwstatus import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
 
     return app.config().section("statuspage")
 
@@ -42,8 +42,8 @@ def serve(app, listen: str | None, database: str | None) -> int:
       agent statuspage serve --listen 127.0.0.1:10068
       HWAGENT_CONFIG=/etc/hwagent/statuspage.toml agent statuspage serve
     """
-    from agent.statuspage.app import Server, build  # noqa: PLC0415
-    from agent.statuspage.store import StoreError  # noqa: PLC0415
+    from hwstatus.app import Server, build  # noqa: PLC0415
+    from hwstatus.store import StoreError  # noqa: PLC0415
 
     cfg = _cfg(app)
     try:
@@ -80,9 +80,9 @@ def render(app, out: str, database: str | None) -> int:
       agent statuspage render --out ./site --database ./status.db
       agent statuspage render --out /srv/www && rsync -a /srv/www/ web2:/var/www/status/
     """
-    from agent.statuspage import page  # noqa: PLC0415
-    from agent.statuspage.incidents import StatusService  # noqa: PLC0415
-    from agent.statuspage.store import StatusStore, StoreError  # noqa: PLC0415
+    from hwstatus import page  # noqa: PLC0415
+    from hwstatus.incidents import StatusService  # noqa: PLC0415
+    from hwstatus.store import StatusStore, StoreError  # noqa: PLC0415
 
     cfg = _cfg(app)
     try:
@@ -166,7 +166,7 @@ def credential() -> None:
 
 
 def _store(app, database):
-    from agent.statuspage.store import StatusStore, StoreError  # noqa: PLC0415
+    from hwstatus.store import StatusStore, StoreError  # noqa: PLC0415
 
     try:
         return StatusStore(database or _cfg(app).database)
@@ -184,7 +184,7 @@ def credential_add(app, name: str, role: str, host_name: str, database: str | No
     """Create a credential and print its token once (only its hash is stored)."""
     import time  # noqa: PLC0415
 
-    from agent.statuspage import auth  # noqa: PLC0415
+    from hwstatus import auth  # noqa: PLC0415
 
     try:
         token = auth.create(_store(app, database), name, role, host_name, now=time.time())
@@ -201,7 +201,7 @@ def credential_add(app, name: str, role: str, host_name: str, database: str | No
 @click.pass_obj
 def credential_list(app, database: str | None) -> int:
     """List credentials (never their tokens)."""
-    from agent.statuspage import auth, texts  # noqa: PLC0415
+    from hwstatus import auth, texts  # noqa: PLC0415
 
     for c in auth.listing(_store(app, database)):
         state = f"revoked {texts.iso(c['revoked'])}" if c["revoked"] else \
@@ -218,7 +218,7 @@ def credential_revoke(app, name: str, database: str | None) -> int:
     """Revoke a credential at once (a decommissioned or compromised host)."""
     import time  # noqa: PLC0415
 
-    from agent.statuspage import auth  # noqa: PLC0415
+    from hwstatus import auth  # noqa: PLC0415
 
     if not auth.revoke(_store(app, database), name, now=time.time()):
         raise click.ClickException(f"no active credential named {name!r}")

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from agent.statuspage import auth
+from hwstatus import auth
 from tests.unit.statuspage.conftest import alert_payload
 
 

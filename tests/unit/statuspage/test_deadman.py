@@ -4,9 +4,9 @@ sender's clock is never trusted for the past."""
 
 from __future__ import annotations
 
-from agent.statuspage import availability as av
-from agent.statuspage import page
-from agent.statuspage.config import StatuspageConfig
+from hwstatus import availability as av
+from hwstatus import page
+from hwstatus.config import StatuspageConfig
 from tests.unit.statuspage.conftest import alert_payload
 
 

@@ -37,7 +37,7 @@ def test_statuspage_unit_contract():
 
 
 def test_default_database_lives_in_the_units_state_directory():
-    from agent.statuspage.config import StatuspageConfig
+    from hwstatus.config import StatuspageConfig
 
     assert StatuspageConfig().database.startswith("/var/lib/hwagent-statuspage/")
     assert "HwagentHostDown" in StatuspageConfig().host_down_alerts

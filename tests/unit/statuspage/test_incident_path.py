@@ -4,8 +4,8 @@ title), then it comes back. Plus the availability rules along that path."""
 
 from __future__ import annotations
 
-from agent.statuspage import availability as av
-from agent.statuspage import page
+from hwstatus import availability as av
+from hwstatus import page
 from tests.unit.statuspage.conftest import T0, alert_payload
 
 FINDING = {"rule": "cpu.temperature_critical", "component": "cpu", "device": "package0", "severity": "critical"}

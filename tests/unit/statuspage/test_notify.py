@@ -10,7 +10,7 @@ import socket
 
 import pytest
 
-from agent.statuspage import notify
+from hwstatus import notify
 from tests.support.sinks import SMTPSink, WebhookReceiver
 from tests.unit.statuspage.conftest import Harness, alert_payload, make_cfg
 

@@ -7,7 +7,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-from agent.statuspage import page
+from hwstatus import page
 from tests.unit.statuspage.conftest import Harness, alert_payload, make_cfg
 
 ATOM = "{http://www.w3.org/2005/Atom}"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from agent.statuspage import page
+from hwstatus import page
 
 
 def banner(html: str) -> tuple[str, str]:
@@ -48,7 +48,7 @@ def test_monitoring_is_not_red_and_drops_the_old_eta(h, clock):
 def test_every_banner_and_state_colour_passes_wcag_aa():
     """White banner text on every state colour, and the state words on the white service cards, >= 4.5:1
     (before: white on green 3.45:1, orange 3.58:1, yellow 2.16:1)."""
-    from agent.statuspage.texts import TEMPLATE_ROOT
+    from hwstatus.texts import TEMPLATE_ROOT
     from tests.support.png import contrast
 
     css = (TEMPLATE_ROOT / "page.html.j2").read_text()

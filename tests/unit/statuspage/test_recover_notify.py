@@ -11,7 +11,7 @@ from agent.recovery.executor import Executor, NullUI
 from agent.recovery.notify import StatusClient
 from agent.recovery.record import RunStore
 from agent.recovery.settings import NotifyConfig
-from agent.statuspage import page
+from hwstatus import page
 from tests.unit.recovery.support import host, runbook
 from tests.unit.statuspage.conftest import TOKEN, Harness, alert_payload, make_cfg
 from tests.unit.statuspage.served import Served

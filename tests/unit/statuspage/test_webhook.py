@@ -59,7 +59,7 @@ def test_resolved_holds_then_resolves_with_summary(h, clock):
 
 
 def test_flapping_alert_does_not_spam(h, clock):
-    from agent.statuspage import notify
+    from hwstatus import notify
 
     notify.add_subscriber(h.store, h.cfg, "webhook", "http://127.0.0.1:9/x", now=clock.t)
     for i in range(5):

@@ -8,7 +8,7 @@ import math
 import re
 from typing import Any
 
-from agent.statuspage import texts
+from hwstatus import texts
 
 STATES = texts.STATES
 IMPACT_ORDER = {"operational": 0, "risk": 1, "maintenance": 2, "degraded": 3, "partial_outage": 4, "major_outage": 5}

@@ -1,12 +1,12 @@
-"""Reading incidents back (a mixin of :class:`agent.statuspage.incidents.StatusService`) and the JSON
+"""Reading incidents back (a mixin of :class:`hwstatus.incidents.StatusService`) and the JSON
 shapes for the operator (:func:`public`) and for customers (:func:`for_customers`)."""
 
 from __future__ import annotations
 
 import json
 
-from agent.statuspage import texts
-from agent.statuspage.inputs import NotFound
+from hwstatus import texts
+from hwstatus.inputs import NotFound
 
 
 class ReadMixin:

@@ -31,7 +31,7 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from agent.statuspage import texts
+from hwstatus import texts
 
 TARGETS = (97.0, 98.0, 99.0, 99.9)
 MONTH_30D = 30 * 86400

@@ -1,4 +1,4 @@
-"""Alerts -> incidents (a mixin of :class:`agent.statuspage.incidents.StatusService`): mapping an alert to
+"""Alerts -> incidents (a mixin of :class:`hwstatus.incidents.StatusService`): mapping an alert to
 services and an impact, grouping (one host outage is one incident: open, join, escalate), the resolve
 debounce (hold) and its timer."""
 
@@ -9,13 +9,13 @@ import json
 import logging
 from typing import Any, Iterable
 
-from agent.statuspage import texts
+from hwstatus import texts
 
-from agent.statuspage.alertmap import AlertMatch, alert_host
-from agent.statuspage.config import IMPACT_LABELS, IMPACTS
-from agent.statuspage.inputs import IMPACT_ORDER, OUTAGES, InputError, parse_time
+from hwstatus.alertmap import AlertMatch, alert_host
+from hwstatus.config import IMPACT_LABELS, IMPACTS
+from hwstatus.inputs import IMPACT_ORDER, OUTAGES, InputError, parse_time
 
-log = logging.getLogger("hwagent.statuspage")
+log = logging.getLogger("hwhwstatus")
 
 
 class AlertsMixin:

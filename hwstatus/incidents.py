@@ -2,7 +2,7 @@
 
 Three inputs feed it, all idempotent: Alertmanager webhooks (:meth:`StatusService.handle_alertmanager`),
 the HTTP API and the operator's CLI (open/update/resolve/edit/publish). Every change is one SQLite
-transaction that also queues the subscriber notices (see :mod:`agent.statuspage.notify`), so a
+transaction that also queues the subscriber notices (see :mod:`hwstatus.notify`), so a
 crash never leaves an update without its notices or the other way round.
 
 Alert mapping. An alert affects the services named by its ``service`` label (comma-separated),
@@ -32,17 +32,17 @@ import logging
 import time
 from typing import Any, Callable, Iterable
 
-from agent.statuspage import texts
-from agent.statuspage.alerting import AlertsMixin
-from agent.statuspage.alertmap import HOST_LABELS, AlertMatch, alert_host  # noqa: F401 - re-exported
-from agent.statuspage.config import IMPACTS, StatuspageConfig
-from agent.statuspage.hosts import HostsMixin
-from agent.statuspage.inputs import (IMPACT_ORDER, OUTAGES, STATES, Conflict, InputError, NotFound,  # noqa: F401
+from hwstatus import texts
+from hwstatus.alerting import AlertsMixin
+from hwstatus.alertmap import HOST_LABELS, AlertMatch, alert_host  # noqa: F401 - re-exported
+from hwstatus.config import IMPACTS, StatuspageConfig
+from hwstatus.hosts import HostsMixin
+from hwstatus.inputs import (IMPACT_ORDER, OUTAGES, STATES, Conflict, InputError, NotFound,  # noqa: F401
                                      clean_text, parse_eta, parse_time)
-from agent.statuspage.readmodel import ReadMixin, for_customers, public  # noqa: F401 - re-exported
-from agent.statuspage.store import StatusStore
+from hwstatus.readmodel import ReadMixin, for_customers, public  # noqa: F401 - re-exported
+from hwstatus.store import StatusStore
 
-log = logging.getLogger("hwagent.statuspage")
+log = logging.getLogger("hwhwstatus")
 
 
 class StatusService(AlertsMixin, HostsMixin, ReadMixin):
@@ -228,7 +228,7 @@ class StatusService(AlertsMixin, HostsMixin, ReadMixin):
         self._retitle(c, inc, now)
 
     def _queue(self, c, incident_id: int, update_id: int, now: float) -> None:
-        from agent.statuspage import notify  # noqa: PLC0415 - notify imports us for types only
+        from hwstatus import notify  # noqa: PLC0415 - notify imports us for types only
 
         notify.enqueue_update(c, self.cfg, incident_id, update_id, now)
         c.execute("UPDATE updates SET queued = 1 WHERE id = ?", (update_id,))

@@ -30,11 +30,11 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from agent.statuspage import texts
-from agent.statuspage.config import StatuspageConfig
-from agent.statuspage.store import StatusStore
+from hwstatus import texts
+from hwstatus.config import StatuspageConfig
+from hwstatus.store import StatusStore
 
-log = logging.getLogger("hwagent.statuspage.notify")
+log = logging.getLogger("hwhwstatus.notify")
 
 MAX_ATTEMPTS = 48
 MAX_ATTEMPTS_BROKEN = 5  # a notice that cannot even be built (not a relay problem) is parked sooner
@@ -327,7 +327,7 @@ class Dispatcher:
             subject = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", f"[{self.cfg.title}] {ui[upd['state']]}: {title}")
             self._mail(row["target"], subject, body, unsub)
         elif row["kind"] == "webhook":
-            from agent.statuspage.incidents import for_customers  # noqa: PLC0415
+            from hwstatus.incidents import for_customers  # noqa: PLC0415
 
             payload = {"event": "incident.update", "incident": for_customers(inc),
                        "update": {k: v for k, v in upd.items() if k != "author"},

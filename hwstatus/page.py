@@ -3,7 +3,7 @@ optionally written to a directory for any static web host.
 
 Only published incidents appear. Per service: the current state (worst impact among its open
 incidents), 90 day bars (worst impact per calendar day in the page's time zone, with downtime)
-and the 90-day uptime by the availability rule of :mod:`agent.statuspage.availability`.
+and the 90-day uptime by the availability rule of :mod:`hwstatus.availability`.
 Templates are rendered with Jinja2 autoescaping, so incident text can never inject markup.
 Files are written atomically (temp file in the same directory, fsync, rename).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from agent import fileutil
-from agent.statuspage import availability, texts
-from agent.statuspage.incidents import IMPACT_ORDER, for_customers
+from hwstatus import availability, texts
+from hwstatus.incidents import IMPACT_ORDER, for_customers
 
 DAYS = 90
 RECENT_DAYS = 14

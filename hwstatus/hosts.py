@@ -1,4 +1,4 @@
-"""The host's side of the status service (a mixin of :class:`agent.statuspage.incidents.StatusService`):
+"""The host's side of the status service (a mixin of :class:`hwstatus.incidents.StatusService`):
 runbook notify steps (Contract C), heartbeats and the dead-man switch."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ import math
 import re
 from typing import Any
 
-from agent.statuspage import texts
+from hwstatus import texts
 
-from agent.statuspage.inputs import InputError, parse_time
-from agent.statuspage.readmodel import public
+from hwstatus.inputs import InputError, parse_time
+from hwstatus.readmodel import public
 
-log = logging.getLogger("hwagent.statuspage")
+log = logging.getLogger("hwhwstatus")
 
 
 class HostsMixin:

@@ -44,12 +44,12 @@ import time
 import urllib.parse
 from typing import Any, Callable, Iterable
 
-from agent.statuspage import auth, availability, notify, page, texts
-from agent.statuspage.config import StatuspageConfig
-from agent.statuspage.incidents import Conflict, InputError, NotFound, StatusService, clean_text, public
-from agent.statuspage.store import StatusStore, StoreBusy, StoreError
+from hwstatus import auth, availability, notify, page, texts
+from hwstatus.config import StatuspageConfig
+from hwstatus.incidents import Conflict, InputError, NotFound, StatusService, clean_text, public
+from hwstatus.store import StatusStore, StoreBusy, StoreError
 
-log = logging.getLogger("hwagent.statuspage")
+log = logging.getLogger("hwhwstatus")
 
 STATUS_TEXT = {200: "OK", 201: "Created", 204: "No Content", 303: "See Other", 304: "Not Modified", 400: "Bad Request",
                401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed", 409: "Conflict",
