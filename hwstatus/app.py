@@ -95,7 +95,7 @@ class StatusApp:
                  dispatcher: notify.Dispatcher | None = None):
         if not token and not service.store.one("SELECT 1 AS x FROM credentials WHERE revoked IS NULL"):
             raise StoreError("statuspage.token / token_file: no token configured and no credential in the database "
-                             "(agent statuspage credential add); the API and webhook refuse unauthenticated use")
+                             "(hwstatus credential add); the API and webhook refuse unauthenticated use")
         self.cfg = cfg
         self.service = service
         self.store = service.store

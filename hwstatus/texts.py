@@ -12,9 +12,12 @@ import datetime as dt
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
+
 
 TEMPLATE_ROOT = Path(__file__).with_name("templates")
 STATES = ("investigating", "identified", "monitoring", "resolved")
@@ -73,8 +76,10 @@ UI = {
 
 
 @lru_cache(maxsize=16)
-def environments(template_dir: str = "") -> tuple[jinja2.Environment, jinja2.Environment]:
+def environments(template_dir: str = "") -> tuple["jinja2.Environment", "jinja2.Environment"]:
     """(html_env, text_env). HTML/XML autoescape; text templates are plain (escaped on output)."""
+    import jinja2  # noqa: PLC0415 - the web stack ([status] extra), only where pages and texts are rendered
+
     loaders: list[jinja2.BaseLoader] = []
     if template_dir:
         loaders.append(jinja2.FileSystemLoader(template_dir))
@@ -131,6 +136,8 @@ def iso(ts: float | None) -> str | None:
 
 def render_message(template_dir: str, lang: str, name: str, **ctx) -> str:
     """Render ``<lang>_<name>.txt.j2`` as one plain-text paragraph."""
+    import jinja2  # noqa: PLC0415
+
     _, text = environments(template_dir)
     try:
         tpl = text.get_template(f"{lang}_{name}.txt.j2")

@@ -15,11 +15,10 @@ IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 
 
 def _client(app, url: str | None):
-    from hwstatus import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
     from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
     try:
-        cfg = app.config().section("statuspage")
+        cfg = app.config()  # [notify] url/token_file, else [statuspage] public_url/token
     except Exception:  # noqa: BLE001 - a phone login may have no config at all
         cfg = None
     try:

@@ -1,4 +1,4 @@
-"""Support code for the status service end-to-end tests: start `agent statuspage serve` as a subprocess."""
+"""Support code for the status service end-to-end tests: start `hwstatus serve` as a subprocess."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def write_config(tmp: Path, port: int = 0, **extra) -> Path:
 
 class Service:
     def __init__(self, cfg: Path, env: dict | None = None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "statuspage", "serve"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "hwstatus", "--config", str(cfg), "serve"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or dict(os.environ))
         line = b""
         deadline = time.monotonic() + 30
@@ -95,10 +95,15 @@ class Service:
         return self.proc.returncode
 
 
-def cli(args: list[str], env_extra: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+def cli(args: list[str], env_extra: dict, timeout: float = 60, prog: str = "agent") -> subprocess.CompletedProcess:
     env = dict(os.environ, **env_extra)
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
+
+
+def hwstatus(cfg, args: list[str], env_extra: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The status service's own command with its own config file."""
+    return cli(["--config", str(cfg), *args], env_extra or {}, timeout, prog="hwstatus")
 
 
 def wait_for(fn, timeout: float, interval: float = 0.5):

@@ -54,7 +54,7 @@ def ready(url: str) -> bool:
 
 @pytest.fixture
 def stack(tmp_path):
-    """SMTP sink + `agent statuspage serve` + Alertmanager pointing at its webhook."""
+    """SMTP sink + `hwstatus serve` + Alertmanager pointing at its webhook."""
     procs: list[subprocess.Popen] = []
     with SMTPSink() as sink:
         svc = Service(write_config(tmp_path, resolve_hold_seconds=2.0, smtp_host="127.0.0.1", smtp_port=sink.port,

@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.e2e.statuspage_support import Service, cli, free_port, wait_for, write_config
+from tests.e2e.statuspage_support import Service, free_port, hwstatus, wait_for, write_config
 from tests.e2e.test_statuspage_alertmanager import AM_BIN, PROM_BIN, FakeAgent, ready, start, stop
 from tests.support.sinks import SMTPSink
 
@@ -90,7 +90,7 @@ def test_host_death_with_shipped_settings(tmp_path):
         svc = Service(write_config(tmp, smtp_host="127.0.0.1", smtp_port=sink.port, smtp_starttls=False,
                                    mail_from="status@example.net", public_url="https://status.example.net"))
         try:
-            mk = lambda *a: cli(["--config", str(tmp / "statuspage.toml"), "statuspage", "credential", "add", *a], {})  # noqa: E731
+            mk = lambda *a: hwstatus(tmp / "statuspage.toml", ["credential", "add", *a])  # noqa: E731
             am_tok, host_tok = tmp / "am.token", tmp / "host.token"
             r = mk("alertmanager", "--role", "alertmanager")
             am_tok.write_text(r.stdout)

@@ -30,7 +30,7 @@ def test_example_routes_the_shipped_alerts_to_the_webhook():
 
 def test_statuspage_unit_contract():
     text = (ROOT / "systemd" / "hwagent-statuspage.service").read_text()
-    for needle in ("statuspage serve", "DynamicUser=yes", "StateDirectory=hwagent-statuspage", "ProtectSystem=strict",
+    for needle in ("bin/hwstatus --config /etc/hwagent/statuspage.toml serve", "DynamicUser=yes", "StateDirectory=hwagent-statuspage", "ProtectSystem=strict",
                    "NoNewPrivileges=yes", "CapabilityBoundingSet=\n", "LoadCredential=statuspage-token:",
                    "Restart=on-failure", "PrivateDevices=yes"):
         assert needle in text, needle
