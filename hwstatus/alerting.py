@@ -15,7 +15,7 @@ from hwstatus.alertmap import AlertMatch, alert_host
 from hwstatus.config import IMPACT_LABELS, IMPACTS
 from hwstatus.inputs import IMPACT_ORDER, OUTAGES, InputError, parse_time
 
-log = logging.getLogger("hwhwstatus")
+log = logging.getLogger("hwstatus")
 
 
 class AlertsMixin:

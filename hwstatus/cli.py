@@ -76,7 +76,8 @@ def serve(app, listen: str | None, database: str | None) -> int:
       hwstatus serve --listen 127.0.0.1:10068
       hwstatus --config /etc/hwagent/statuspage.toml serve
     """
-    from hwstatus.app import Server, build  # noqa: PLC0415
+    from hwstatus.app import build  # noqa: PLC0415
+    from hwstatus.server import Server  # noqa: PLC0415
     from hwstatus.store import StoreError  # noqa: PLC0415
 
     cfg = _cfg(app)

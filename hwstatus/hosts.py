@@ -13,7 +13,7 @@ from hwstatus import texts
 from hwstatus.inputs import InputError, parse_time
 from hwstatus.readmodel import public
 
-log = logging.getLogger("hwhwstatus")
+log = logging.getLogger("hwstatus")
 
 
 class HostsMixin:

@@ -42,7 +42,7 @@ from hwstatus.inputs import (IMPACT_ORDER, OUTAGES, STATES, Conflict, InputError
 from hwstatus.readmodel import ReadMixin, for_customers, public  # noqa: F401 - re-exported
 from hwstatus.store import StatusStore
 
-log = logging.getLogger("hwhwstatus")
+log = logging.getLogger("hwstatus")
 
 
 class StatusService(AlertsMixin, HostsMixin, ReadMixin):

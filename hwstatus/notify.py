@@ -34,7 +34,7 @@ from hwstatus import texts
 from hwstatus.config import StatuspageConfig
 from hwstatus.store import StatusStore
 
-log = logging.getLogger("hwhwstatus.notify")
+log = logging.getLogger("hwstatus.notify")
 
 MAX_ATTEMPTS = 48
 MAX_ATTEMPTS_BROKEN = 5  # a notice that cannot even be built (not a relay problem) is parked sooner
