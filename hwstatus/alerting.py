@@ -30,6 +30,8 @@ class AlertsMixin:
             impact = "major_outage"
         else:
             impact = self.cfg.severity_impact.get(labels.get("severity", ""))
+        if impact == "risk" and labels.get("severity", "") not in self.cfg.risk_severities:
+            impact = None  # a warning (or the agent's own health) is the operator's business, not a public notice
         if labels.get("service"):
             wanted = [s.strip() for s in labels["service"].split(",") if s.strip()]
             known = tuple(s for s in wanted if s in self.cfg.services)

@@ -51,6 +51,8 @@ class StatuspageConfig:
     severity_impact: Mapping[str, str] = doc("Impact of alerts without an `impact` label, by `severity` label; severities not "
                                              "listed open nothing. A hardware finding on a host that still serves is a "
                                              "risk, never an outage by itself.", factory=lambda: {"critical": "risk"})
+    risk_severities: tuple[str, ...] = doc("Severities of `impact: risk` alerts that put a notice on the page; other risk "
+                                           "alerts (warnings, the agent's own health) stay with the operator.", ("critical",))
     notify_risk: bool = doc("Mail risk notices (predictive hardware finding, services still up) to subscribers. Off: "
                             "they show on the page and in the feed; subscribers are mailed once the risk becomes an "
                             "outage, and then also when it is resolved.", False)

@@ -166,3 +166,13 @@ def test_every_shipped_alert_carries_instance_and_an_impact_label():
         assert r["labels"].get("impact") in ("outage", "risk"), r["alert"]
         assert "instance" in r["expr"] or r["expr"].startswith(("up{", "hwagent_", "time()")), r["alert"]
     assert {r["alert"]: r["labels"]["impact"] for r in alerts}["HwagentHostDown"] == "outage"
+
+
+def test_warnings_and_agent_health_stay_with_the_operator(h):
+    """Every shipped alert carries `impact`, but only critical risks are a public notice."""
+    for name, sev, comp in (("HwagentFindingWarning", "warning", "board"), ("HwagentCollectorFailing", "warning", "agent")):
+        r = h.call("POST", "/hooks/alertmanager", alert_payload(alertname=name, fingerprint=name, group=name,
+                                                                extra_labels={"impact": "risk", "severity": sev,
+                                                                              "component": comp}))
+        assert r.json["opened"] == [] and r.json["ignored"][0]["alert"] == name
+    assert h.service.incidents() == []
