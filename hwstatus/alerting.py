@@ -144,7 +144,7 @@ class AlertsMixin:
             return False
         start = episode
         if match.impact in OUTAGES:
-            start = self.sign_of_life(c, alert_host(labels), start)
+            start = self.sign_of_life(c, alert_host(labels), start, a["annotations"].get("last_seen", ""))
         iid = self._raise(c, match.services, match.impact, start, now, result,
                           summary=a["annotations"].get("customer_summary", ""))
         c.execute("INSERT INTO alerts (fingerprint, incident_id, alertname, labels, status, starts_at, ends_at, last_seen, "
@@ -200,17 +200,22 @@ class AlertsMixin:
         result["joined"].append(iid)
         return iid
 
-    def sign_of_life(self, c, host: str, start: float) -> float:
-        """An outage starts at the host's last sign of life (its last heartbeat) when that is shortly before
-        the alert's own start (a `for:` delay, a scrape interval), not at the alert's firing."""
-        if not host:
-            return start
-        row = c.execute("SELECT MAX(last_seen) FROM heartbeats WHERE host = ? OR host LIKE ?",
-                        (host, host.split(".")[0] + ".%")).fetchone()
-        last = row[0] if row else None
-        if last is not None and start - self.cfg.sign_of_life_window_seconds <= last < start:
-            return last
-        return start
+    def sign_of_life(self, c, host: str, start: float, scraped: str = "") -> float:
+        """An outage starts at the host's last sign of life (its last heartbeat, or the last successful scrape
+        the alert reports as ``last_seen``) when that is shortly before the alert's own start (a `for:` delay,
+        a scrape interval), not at the alert's firing."""
+        seen = []
+        if host:
+            row = c.execute("SELECT MAX(last_seen) FROM heartbeats WHERE host = ? OR host LIKE ?",
+                            (host, host.split(".")[0] + ".%")).fetchone()
+            if row and row[0] is not None:
+                seen.append(row[0])
+        try:
+            seen.append(float(scraped))
+        except ValueError:
+            pass
+        seen = [t for t in seen if start - self.cfg.sign_of_life_window_seconds <= t < start]
+        return max(seen) if seen else start
 
     def _alert_resolved(self, c, a: dict, now: float, result: dict) -> bool:
         fp = a["fingerprint"]

@@ -157,6 +157,7 @@ tests:
             exp_annotations:
               summary: "s2:10067 is not answering scrapes"
               description: "The host or its hwagent is down. If the host is down, customers on it are affected."
+              last_seen: ""
 """)
     res = subprocess.run(["promtool", "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert res.returncode == 0, res.stdout + res.stderr
