@@ -394,7 +394,7 @@ def _register_optional_sections() -> None:
 
 
 # Modules that call register_section() at import time (one line per capability).
-OPTIONAL_SECTION_MODULES: list[str] = ["agent.statuspage.config", "agent.recovery.settings"]
+OPTIONAL_SECTION_MODULES: list[str] = ["hwstatus.config", "agent.recovery.settings"]
 
 
 def documented_fields() -> list[tuple[str, str, Any, str]]:

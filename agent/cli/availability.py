@@ -28,22 +28,22 @@ def availability(app, service, month, year, url, database, as_json) -> int:
       agent availability --service web --year 2026
       HWAGENT_STATUS_URL=https://status.example.net agent availability --json
     """
-    from agent.statuspage import availability as av  # noqa: PLC0415
-    from agent.statuspage import config as _sp  # noqa: F401,PLC0415
+    from hwstatus import availability as av  # noqa: PLC0415
+    from hwstatus import config as _sp  # noqa: F401,PLC0415
 
     if month and year:
         raise click.UsageError("give --month or --year, not both")
     cfg = app.config().section("statuspage")
     if url or (os.environ.get("HWAGENT_STATUS_URL") and not database):
-        from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+        from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
         try:
             rep = StatusClient.from_env(cfg, url=url).availability(service, month, year)
         except ClientError as exc:
             raise click.ClickException(str(exc)) from None
     else:
-        from agent.statuspage.incidents import StatusService  # noqa: PLC0415
-        from agent.statuspage.store import StatusStore, StoreError  # noqa: PLC0415
+        from hwstatus.incidents import StatusService  # noqa: PLC0415
+        from hwstatus.store import StatusStore, StoreError  # noqa: PLC0415
 
         path = database or cfg.database
         if not os.path.exists(path):

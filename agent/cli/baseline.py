@@ -336,7 +336,11 @@ def push_cmd(app, target: str | None, force: bool) -> int:
             res = _host(app).run(argv, 300)
             return res.rc, (res.stderr or b"").decode("utf-8", "replace") + (res.error or "")
         try:
-            detail = offhost.push(target, host, docs, method=rc_cfg.export_method, run=run)
+            from agent.statusclient import put_host_document  # noqa: PLC0415
+
+            cfg = app.config()
+            detail = offhost.push(target, host, docs, method=rc_cfg.export_method, run=run,
+                                  put=lambda h, k, b: put_host_document(h, k, b, cfg=cfg))
         except offhost.PushError as exc:
             raise click.ClickException(str(exc)) from None
         store.put("baseline.export", offhost.record(kg["id"], sha, target, detail))
@@ -344,6 +348,41 @@ def push_cmd(app, target: str | None, force: bool) -> int:
         return 0
     finally:
         store.close()
+
+
+@baseline.command("fetch")
+@click.argument("host_name", metavar="HOST")
+@click.option("--checklist", is_flag=True, help="Fetch the filled mainboard-swap checklist instead of the baseline.")
+@click.option("-o", "--out", "out", type=click.Path(dir_okay=False), help="Write to FILE (mode 0600) instead of stdout.")
+@click.option("--url", metavar="URL", help="Status service URL (env HWAGENT_STATUS_URL, else [notify] url).")
+@click.pass_obj
+def fetch_cmd(app, host_name: str, checklist: bool, out: str | None, url: str | None) -> None:
+    """Fetch HOST's known-good baseline (or checklist) kept on the status service, from any machine,
+    e.g. when HOST itself is dead. Needs the operator credential or HOST's own.
+
+    \b
+    Examples:
+      agent baseline fetch server-3 -o server-3-baseline.json
+      agent baseline fetch server-3 --checklist
+      HWAGENT_STATUS_URL=https://status.example.net HWAGENT_STATUS_TOKEN_FILE=~/.op.token agent baseline fetch server-3
+    """
+    from agent import fileutil  # noqa: PLC0415
+    from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
+
+    try:
+        cfg = app.config()
+    except Exception:  # noqa: BLE001 - an operator laptop may have no config
+        cfg = None
+    kind = "checklist" if checklist else "baseline"
+    try:
+        body = StatusClient.from_env(cfg, url=url).get_host_document(host_name, kind)
+    except ClientError as exc:
+        raise click.ClickException(f"{kind} of {host_name}: {exc}") from None
+    if out:
+        fileutil.atomic_write(out, body, mode=0o600)
+        app.echo(f"wrote the {kind} of {host_name} ({len(body)} bytes) to {out}")
+    else:
+        click.echo(body.decode("utf-8", "replace"), nl=False)
 
 
 COMMANDS = (baseline,)

@@ -11,15 +11,14 @@ import json
 import click
 
 STATES = ("investigating", "identified", "monitoring")
-IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 
 
 def _client(app, url: str | None):
-    from agent.statuspage import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
-    from agent.statuspage.client import ClientError, StatusClient  # noqa: PLC0415
+    from agent.statusclient import ClientError, StatusClient  # noqa: PLC0415
 
     try:
-        cfg = app.config().section("statuspage")
+        cfg = app.config()  # [notify] url/token_file, else [statuspage] public_url/token
     except Exception:  # noqa: BLE001 - a phone login may have no config at all
         cfg = None
     try:
@@ -29,7 +28,7 @@ def _client(app, url: str | None):
 
 
 def _call(fn, *args, **kw):
-    from agent.statuspage.client import ClientError  # noqa: PLC0415
+    from agent.statusclient import ClientError  # noqa: PLC0415
 
     try:
         return fn(*args, **kw)
@@ -173,7 +172,7 @@ def resolve(app, incident_id, message, ended, data_window, actions, url, key, as
     inc = _call(client.resolve, incident_id, key=key, **fields)
     _show(app, inc, as_json)
     if not as_json:
-        from agent.statuspage.texts import fmt_duration  # noqa: PLC0415
+        from hwstatus.texts import fmt_duration  # noqa: PLC0415
 
         for fig in inc.get("availability", []):
             app.echo(f"  {fig['name']}: this incident {fmt_duration(fig['incident_downtime_seconds'])} down; "

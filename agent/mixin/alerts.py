@@ -94,9 +94,9 @@ FAMILIES: tuple[Family, ...] = (
            "0m", "0m",
            "the agent emits these findings once per event and they stay until restart; there is nothing to "
            "debounce."),
-    Family("RecoveryReadiness", r"recovery\..*",
+    Family("RecoveryReadiness", r"(recovery|backup)\..*",
            "The host is not ready to be recovered after a hardware failure (no or stale known-good baseline, "
-           "no off-host copy, runbook prerequisites missing).",
+           "no off-host copy, runbook prerequisites missing, a restore drill failed or is overdue).",
            "1h", "6h",
            "readiness does not change by the minute and is fixed in working hours: the known-good baseline and "
            "its off-host export run on daily timers, so waiting hours avoids noise between two runs."),
@@ -182,6 +182,10 @@ def agent_group(s: Settings) -> dict:
           "The host or its hwagent is down (up == 0 for 2 min). If the host is down, customers on it are affected; "
           "the example Alertmanager config inhibits its hardware alerts while this fires.", {"component": "host"}),
     ]
+    # the last successful scrape (Unix time): the status service dates the outage from it, not from the firing
+    rules[0]["annotations"]["last_seen"] = (
+        '{{ with printf "max_over_time(timestamp(up{instance=%q,job=%q} == 1)[1h:15s])" $labels.instance $labels.job '
+        '| query }}{{ . | first | value | printf "%.0f" }}{{ end }}')
     if s.warnings:
         rules += [
             a("HwagentCollectorFailing", f"hwagent_collector_success{s.sel()} == 0", "30m", "warning", "risk",

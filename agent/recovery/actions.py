@@ -168,9 +168,10 @@ class ActionContext:
                  live_baseline: Callable[[], Mapping[str, Any]] | None = None, ui: Any = None, notifier: Any = None,
                  answers: Mapping[str, str] | None = None, step_id: str = "", run_id: str = "",
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
-                 notifications: Sequence[Mapping[str, Any]] = ()):
+                 notifications: Sequence[Mapping[str, Any]] = (), remaining_seconds: float | None = None):
         self.notifications = list(notifications)
         self.engine: Any = None  # the executor running this step (child runs, stored baselines)
+        self.remaining_seconds = remaining_seconds  # estimates of the steps still to do (notify ETA)
         self.host = host
         self.timeout = timeout
         self.dry_run = dry_run
@@ -689,29 +690,43 @@ class Manual(Action):
 
 
 class Notify(Action):
+    """Contract C: a state key and the ETA from the runbook's own estimates; the status service writes
+    the customer text from its templates in each subscriber's language and attaches it to the host's
+    one open incident. ``message``/``title``/``service`` are kept for old runbooks and never sent."""
     name = "notify"
     read_only = False
-    required = {"state": "str", "message": "str"}
-    optional = {"title": "str", "service": "str"}
+    required = {"state": "str"}
+    optional = {"eta": "str", "message": "str", "title": "str", "service": "str"}
     STATES = ("investigating", "identified", "monitoring", "resolved", "maintenance")
-    summary = "Post an incident update to the customer status service ([notify] config); skipped with a note when not configured."
+    summary = ("Tell customers through the status service: a state key (texts come from the service's templates in "
+               "each subscriber's language) and, with eta = \"steps\" (default), the remaining step estimates as "
+               "the ETA; ends `skipped` with a banner that customers were NOT told when [notify] is not configured.")
 
     @classmethod
     def extra_validate(cls, args):
         if args["state"] not in cls.STATES:
             raise SpecError("state", f"unknown incident state {args['state']!r} (known: {', '.join(cls.STATES)})")
+        if args.get("eta", "steps") not in ("steps", "none"):
+            raise SpecError("eta", f"expected \"steps\" (remaining step estimates) or \"none\", got {args['eta']!r}")
 
     @classmethod
     def describe(cls, args):
-        return f"status page: {args['state']}: {args['message']}"
+        return f"status page: {args['state']} (text from the status service's templates)"
 
     def run(self, args, ctx):
         if ctx.dry_run:  # never reached: the executor does not call mutating actions in a dry run
             raise DryRunViolation("notify during a dry run")
         if ctx.notifier is None or not ctx.notifier.configured:
-            return Outcome(passed=True, skipped=True, detail="notify not configured ([notify] url); tell customers through the fallback channel")
-        res = ctx.notifier.send(state=args["state"], message=args["message"], title=args.get("title"),
-                                service=args.get("service"), run_id=ctx.run_id, step=ctx.step_id, author=ctx.operator)
+            from agent.recovery.notify import NOT_TOLD  # noqa: PLC0415
+
+            if ctx.ui is not None:
+                ctx.ui.info("!" * 78 + "\n!! " + NOT_TOLD + "\n" + "!" * 78)
+            return Outcome(passed=True, skipped=True, detail=NOT_TOLD)
+        eta = None
+        if args.get("eta", "steps") == "steps" and args["state"] not in ("resolved", "monitoring"):
+            eta = ctx.remaining_seconds
+        res = ctx.notifier.send(state=args["state"], host=ctx.host.hostname().split(".")[0], eta_seconds=eta,
+                                run_id=ctx.run_id, step=ctx.step_id, author=ctx.operator)
         return Outcome(passed=res.ok, detail=res.detail, value={"message_id": res.message_id, "status": res.status})
 
 
@@ -730,7 +745,7 @@ class Notified(Action):
         if not mine:
             return Outcome(passed=False, detail="no notification recorded for this step")
         last = mine[-1]
-        if last.get("sent") or "not configured" in str(last.get("detail")):
+        if last.get("sent") or "NOT TOLD" in str(last.get("detail")) or "not configured" in str(last.get("detail")):
             return Outcome(passed=True, detail=str(last.get("detail")))
         return Outcome(passed=False, detail=str(last.get("detail")))
 

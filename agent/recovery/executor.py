@@ -214,9 +214,16 @@ class Executor:
                               baseline=self.baseline, live_baseline=self._live_baseline, ui=self.ui,
                               notifier=None if self.dry_run else self.notifier, answers=self._answers(),
                               step_id=step.id, run_id=self.rec.run_id if self.rec else "", sleep=self.sleep,
-                              clock=self.clock, notifications=self.rec.data.get("notifications", []) if self.rec else ())
+                              clock=self.clock, notifications=self.rec.data.get("notifications", []) if self.rec else (),
+                              remaining_seconds=self._remaining(step))
         ctx.engine = self  # child runs (agent.recovery.child) start under this run's lock
         return action().run(args, ctx)
+
+    def _remaining(self, step: Step) -> float:
+        """Estimates of the steps after this one that are not done yet (a notify step's ETA)."""
+        idx = self.runbook.index(step.id)
+        return sum(s.estimate_seconds for s in self.runbook.steps[idx + 1:]
+                   if self.rec is None or self.rec.step(s.id)["state"] not in DONE_STATES)
 
     def _when(self, step: Step) -> tuple[bool, str]:
         w = step.when
@@ -623,6 +630,10 @@ class Executor:
                                     "detail": out.detail, **(out.value or {})}
                             rec.data.setdefault("notifications", []).append(note)
                             rec.audit("notify", **note)
+                            if out.skipped:  # no status service: the step did not happen, and says so
+                                self._evidence(step, "apply", attempt, step.apply, out)
+                                self._t(step.id, "skipped", reason=out.detail, detail=out.detail)
+                                return True
                     self._evidence(step, "apply", attempt, step.apply, out)
                     if not out.passed:
                         detail = f"apply failed: {out.detail}"

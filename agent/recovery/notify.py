@@ -1,24 +1,23 @@
-"""A small client for the customer status service, used by ``notify`` steps.
+"""Runbook ``notify`` steps over the one status-service client (:mod:`agent.statusclient`).
 
-Configured in ``[notify]`` (url, token or token_file, service). The first notification of a run
-opens an incident (``POST {url}/api/incidents``); later ones add updates to it
-(``POST {url}/api/incidents/<id>/updates``), with ``Authorization: Bearer <token>``. The incident
-id is kept in the run record, so a resumed run keeps updating the same incident. Without a URL the
-step is skipped with a note telling the operator to use the fallback channel; a dry run never
-reaches this module.
+Contract C: a step sends a state key (investigating, identified, monitoring, resolved,
+maintenance) and the ETA from the runbook's own remaining step estimates, never customer prose.
+The status service attaches it to the open incident of this host (or opens one), renders the text
+from its templates in each subscriber's language, and resolves that same incident, so an alert,
+the dead-man switch and the runbook make one incident. Configured in ``[notify]`` (url, token or
+token_file). Without a URL the step ends ``skipped`` and the operator is told loudly that customers
+were NOT told. A dry run never reaches this module.
 """
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
-from pathlib import Path
 
 from agent.recovery.settings import NotifyConfig
+from agent.statusclient import ClientError, StatusClient as _Client, read_token_file
 
-
+NOT_TOLD = ("CUSTOMERS WERE NOT TOLD: no status service is configured ([notify] url). Tell them yourself: "
+            "`agent incident open` from any machine with the operator token, or the fallback channel.")
 
 
 @dataclass
@@ -30,63 +29,37 @@ class NotifyResult:
 
 
 class StatusClient:
-    def __init__(self, cfg: NotifyConfig, incident_id: str | None = None, opener=None):
+    """The notifier the executor hands to ``notify`` steps (one per run)."""
+
+    def __init__(self, cfg: NotifyConfig, incident_id: str | None = None, client: _Client | None = None,
+                 host: str | None = None):
         self.cfg = cfg
         self.incident_id = incident_id
-        self._open = opener or urllib.request.urlopen
+        self._client = client
+        self.host = host
 
     @property
     def configured(self) -> bool:
-        return bool(self.cfg.url)
+        return bool(self.cfg.url) or self._client is not None
 
-    def _token(self) -> str:
-        if self.cfg.token_file:
-            try:
-                return Path(self.cfg.token_file).read_text().splitlines()[0].strip()
-            except (OSError, IndexError):
-                return ""
-        return self.cfg.token
+    def _api(self) -> _Client:
+        if self._client is None:
+            token = read_token_file(self.cfg.token_file) if self.cfg.token_file else self.cfg.token
+            self._client = _Client(self.cfg.url, token, timeout=self.cfg.timeout_seconds, retries=2)
+        return self._client
 
-    def send(self, *, state: str, message: str, title: str | None = None, service: str | None = None,
-             run_id: str = "", step: str = "", author: str = "") -> NotifyResult:
-        base = self.cfg.url.rstrip("/")
-        svc = service or self.cfg.service
-        maintenance = state == "maintenance"  # the service has no such state: a maintenance incident
-        if maintenance:
-            state = "identified"
-        if self.incident_id is None:
-            if state == "resolved":
-                return NotifyResult(False, "no incident of this run is open to resolve (its opening notify was not "
-                                    "sent); resolve it on the status service or through the fallback channel")
-            url = f"{base}/api/incidents"
-            body = {"services": [svc] if svc else [], "state": state, "message": message,
-                    "title": title or message.split(".")[0][:80], "source": f"agent recover {run_id}".strip()}
-            if maintenance:
-                body["maintenance"] = True
-        else:
-            url = f"{base}/api/incidents/{self.incident_id}/updates"
-            body = {"state": state, "message": message}
-        if author:
-            body["author"] = author
-        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {self._token()}"}
-        if run_id and step:  # a resumed run re-sending the same step is answered from the service's record
-            headers["Idempotency-Key"] = f"{run_id}:{step}"
-        req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST", headers=headers)
+    def send(self, *, state: str, host: str, eta_seconds: float | None = None, run_id: str = "", step: str = "",
+             author: str = "") -> NotifyResult:
         try:
-            with self._open(req, timeout=self.cfg.timeout_seconds) as resp:
-                status = resp.status
-                raw = resp.read()
-        except urllib.error.HTTPError as exc:
-            return NotifyResult(False, f"status service answered HTTP {exc.code} for {url}; use the fallback channel", status=exc.code)
-        except (urllib.error.URLError, OSError) as exc:
-            reason = getattr(exc, "reason", exc)
-            return NotifyResult(False, f"status service {base} unreachable ({reason}); use the fallback channel")
-        try:
-            data = json.loads(raw or b"{}")
-        except ValueError:
-            data = {}
-        ident = data.get("id") if isinstance(data, dict) else None
-        if self.incident_id is None and ident is not None:
-            self.incident_id = str(ident)
-        return NotifyResult(True, f"posted {state} (HTTP {status})", message_id=str(ident) if ident is not None else None,
-                            status=status)
+            res = self._api().host_notify(self.host or host, state, eta_seconds=eta_seconds, run_id=run_id, step=step,
+                                          author=author)
+        except ClientError as exc:
+            return NotifyResult(False, f"{exc}; customers were not told: use `agent incident` or the fallback channel",
+                                status=exc.status)
+        inc = res.get("incident") if isinstance(res, dict) else None
+        if inc is None:
+            return NotifyResult(state == "resolved", str(res.get("detail") if isinstance(res, dict) else res))
+        self.incident_id = str(inc["id"])
+        return NotifyResult(True, f"incident {inc['id']}: {state}" + (f" (ETA from the remaining step estimates, "
+                                                                      f"{round(eta_seconds / 60)} min)" if eta_seconds else ""),
+                            message_id=str(inc["id"]), status=200)

@@ -1,4 +1,4 @@
-"""Support code for the status service end-to-end tests: start `agent statuspage serve` as a subprocess."""
+"""Support code for the status service end-to-end tests: start `hwstatus serve` as a subprocess."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -39,7 +40,7 @@ def write_config(tmp: Path, port: int = 0, **extra) -> Path:
 
 class Service:
     def __init__(self, cfg: Path, env: dict | None = None):
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(cfg), "statuspage", "serve"],
+        self.proc = subprocess.Popen([sys.executable, "-m", "hwstatus", "--config", str(cfg), "serve"],
                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env or dict(os.environ))
         line = b""
         deadline = time.monotonic() + 30
@@ -53,6 +54,15 @@ class Service:
                 raise AssertionError(f"statuspage exited {self.proc.returncode}: {self.proc.stderr.read().decode()}")
         else:
             raise AssertionError(f"statuspage did not start: {line!r}")
+        # keep reading its log: an undrained pipe fills up and blocks the service mid-test
+        self.log: list[str] = []
+        self._drain = threading.Thread(target=self._read_log, daemon=True)
+        self._drain.start()
+
+    def _read_log(self) -> None:
+        for raw in iter(self.proc.stderr.readline, b""):
+            self.log.append(raw.decode("utf-8", "replace"))
+            del self.log[:-2000]
 
     def request(self, method: str, path: str, body=None, token: str | None = TOKEN, headers: dict | None = None):
         data = json.dumps(body).encode() if body is not None and not isinstance(body, bytes) else body
@@ -80,14 +90,20 @@ class Service:
                 self.proc.kill()
                 raise
         self.proc.stdout.close()
+        self._drain.join(5)
         self.proc.stderr.close()
         return self.proc.returncode
 
 
-def cli(args: list[str], env_extra: dict, timeout: float = 60) -> subprocess.CompletedProcess:
+def cli(args: list[str], env_extra: dict, timeout: float = 60, prog: str = "agent") -> subprocess.CompletedProcess:
     env = dict(os.environ, **env_extra)
-    return subprocess.run([sys.executable, "-m", "agent", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", prog, *args], capture_output=True, text=True, env=env,
                           timeout=timeout)
+
+
+def hwstatus(cfg, args: list[str], env_extra: dict | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    """The status service's own command with its own config file."""
+    return cli(["--config", str(cfg), *args], env_extra or {}, timeout, prog="hwstatus")
 
 
 def wait_for(fn, timeout: float, interval: float = 0.5):

@@ -54,7 +54,7 @@ def ready(url: str) -> bool:
 
 @pytest.fixture
 def stack(tmp_path):
-    """SMTP sink + `agent statuspage serve` + Alertmanager pointing at its webhook."""
+    """SMTP sink + `hwstatus serve` + Alertmanager pointing at its webhook."""
     procs: list[subprocess.Popen] = []
     with SMTPSink() as sink:
         svc = Service(write_config(tmp_path, resolve_hold_seconds=2.0, smtp_host="127.0.0.1", smtp_port=sink.port,
@@ -222,7 +222,7 @@ scrape_configs:
         print(f"\nhost stopped -> incident {t_incident:.1f} s, -> subscriber mail {t_mail:.1f} s")
 
         # a runbook notify step posts progress through the API client
-        from agent.statuspage.client import StatusClient
+        from agent.statusclient import StatusClient
 
         iid = incidents(svc)[0]["id"]
         client = StatusClient(svc.base, TOKEN)

@@ -1,5 +1,5 @@
-"""A real `agent statuspage serve` subprocess on a free loopback port, driven over HTTP and by the
-operator's CLI (`agent incident`, `agent availability`, `agent statuspage render`)."""
+"""A real `hwstatus serve` subprocess on a free loopback port, driven over HTTP and by the
+operator's CLI (`agent incident`, `agent availability`, `hwstatus render`)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.statuspage_support import TOKEN, Service, cli, write_config
+from tests.e2e.statuspage_support import TOKEN, Service, cli, hwstatus, write_config
 
 FIX = Path(__file__).resolve().parents[1] / "fixtures" / "statuspage"
 
@@ -56,7 +56,7 @@ def test_serve_webhook_page_and_cli(svc, tmp_path):
     assert r.returncode == 1 and "HTTP 401" in r.stderr
 
     out = tmp_path / "site"
-    r = cli(["--config", str(tmp_path / "statuspage.toml"), "statuspage", "render", "--out", str(out)], {})
+    r = hwstatus(tmp_path / "statuspage.toml", ["render", "--out", str(out)])
     assert r.returncode == 0, r.stderr
     assert json.loads((out / "summary.json").read_text())["recent_incidents"][0]["id"] == 1
     r = cli(["--config", str(tmp_path / "statuspage.toml"), "availability", "--service", "web"], {})
@@ -83,7 +83,7 @@ def test_cli_without_url_or_token_says_what_is_missing(tmp_path):
 def test_serve_refuses_without_token(tmp_path):
     cfg = tmp_path / "c.toml"
     cfg.write_text(f'[statuspage]\nlisten = "127.0.0.1:0"\ndatabase = "{tmp_path / "db"}"\n')
-    r = cli(["--config", str(cfg), "statuspage", "serve"], {}, timeout=30)
+    r = hwstatus(cfg, ["serve"], timeout=30)
     assert r.returncode == 1 and "no token configured" in r.stderr
 
 
@@ -98,3 +98,31 @@ def test_heartbeat_command(svc, tmp_path, fakesys):
     r = cli(["--config", str(cfg), "statuspage", "heartbeat"], env)
     assert r.returncode == 0, r.stderr
     assert r.stdout.strip() == "heartbeat sent: server-3 boot 4c0ffee0-0000-4000-8000-000000000001"
+
+
+def test_host_credential_pushes_the_baseline_and_the_operator_fetches_it(svc, tmp_path):
+    """Contract B end to end: a host credential made with the CLI, the shared client's
+    put_host_document, and `agent baseline fetch HOST` from another machine with the operator token."""
+    from agent.statusclient import StatusClient
+
+    cfg = next(tmp_path.glob("statuspage.toml"))
+    r = hwstatus(cfg, ["credential", "add", "server-3", "--role", "host", "--host", "server-3"])
+    assert r.returncode == 0, r.stderr
+    host_token = r.stdout.strip()
+    assert host_token.startswith("hws_") and "shown only now" in r.stderr
+    doc = json.dumps({"format": 1, "host": "server-3", "dmi": {"board_serial": "BSN-1"}})
+    res = StatusClient(svc.base, host_token).put_host_document("server-3", "baseline", doc)
+    assert res["bytes"] == len(doc)
+    with pytest.raises(Exception, match="HTTP 403"):
+        StatusClient(svc.base, host_token).put_host_document("ns1", "baseline", doc)
+    out = tmp_path / "fetched.json"
+    env = {"HWAGENT_STATUS_URL": svc.base, "HWAGENT_STATUS_TOKEN": TOKEN}
+    r = cli(["baseline", "fetch", "server-3", "-o", str(out)], env)
+    assert r.returncode == 0, r.stderr
+    assert out.read_text() == doc and (out.stat().st_mode & 0o777) == 0o600
+    r = cli(["baseline", "fetch", "server-9"], env)
+    assert r.returncode == 1 and "no baseline stored for host 'server-9'" in r.stderr
+    r = hwstatus(cfg, ["credential", "revoke", "server-3"])
+    assert r.returncode == 0
+    with pytest.raises(Exception, match="HTTP 401"):
+        StatusClient(svc.base, host_token, retries=0).get_host_document("server-3", "baseline")

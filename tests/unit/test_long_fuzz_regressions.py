@@ -8,8 +8,8 @@ import datetime as dt
 import pytest
 
 from agent.collectors.aer import AerParseError, parse_aer_table
-from agent.statuspage import texts
-from agent.statuspage.incidents import InputError, parse_eta, parse_time
+from hwstatus import texts
+from hwstatus.incidents import InputError, parse_eta, parse_time
 
 
 def test_aer_counter_with_a_non_ascii_digit_is_a_parse_error():
@@ -35,5 +35,5 @@ def test_rendering_a_stored_impossible_time_does_not_fail():
 
 
 def test_page_reads_back_a_year_one_time_without_failing():
-    from agent.statuspage import page
+    from hwstatus import page
     assert page._ts("1-01-01T00:00:00Z") is None and page._ts("2025-11-24T16:00:00Z") == 1_764_000_000.0

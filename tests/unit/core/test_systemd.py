@@ -19,7 +19,8 @@ analyze = shutil.which("systemd-analyze")
 def test_unit_verifies(unit, tmp_path):
     # point ExecStart at this checkout's agent so verify can check the binary exists
     agent = Path(sys.executable).with_name("agent")
-    text = unit.read_text().replace("/opt/hwagent/bin/agent", str(agent))
+    hwstatus = Path(sys.executable).with_name("hwstatus")  # the status service's own command
+    text = unit.read_text().replace("/opt/hwagent/bin/agent", str(agent)).replace("/opt/hwagent/bin/hwstatus", str(hwstatus))
     copy = tmp_path / unit.name
     copy.write_text(text)
     if unit.suffix == ".timer":  # verify needs the unit it triggers beside it

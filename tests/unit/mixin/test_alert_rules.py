@@ -104,7 +104,7 @@ def ann(alert: str, summary: str) -> dict:
 
 def agent_tests() -> list[dict]:
     inputs = [
-        series("up", "0x10", instance="s2:10067", job="hwagent"),
+        series("up", "1 1 0x10", instance="s2:10067", job="hwagent"),  # last scrape ok at 1m
         series("up", "1x10", instance=I, job="hwagent"),
         series("up", "0x10", instance="db1:9100", job="node"),  # not ours
         series("hwagent_collector_success", "0x40", instance=I, job="hwagent", collector="smart"),
@@ -113,8 +113,8 @@ def agent_tests() -> list[dict]:
         series("hwagent_rule_errors", "0x40", instance="s2:10067", job="hwagent"),
     ]
     checks = [
-        {"eval_time": "1m", "alertname": "HwagentHostDown", "exp_alerts": []},
-        {"eval_time": "3m", "alertname": "HwagentHostDown", "exp_alerts": [{
+        {"eval_time": "3m", "alertname": "HwagentHostDown", "exp_alerts": []},
+        {"eval_time": "5m", "alertname": "HwagentHostDown", "exp_alerts": [{
             "exp_labels": {"severity": "critical", "impact": "outage", "component": "host", "instance": "s2:10067",
                            "job": "hwagent"},
             "exp_annotations": {
@@ -122,7 +122,10 @@ def agent_tests() -> list[dict]:
                 "description": "The host or its hwagent is down (up == 0 for 2 min). If the host is down, customers "
                                "on it are affected; the example Alertmanager config inhibits its hardware alerts "
                                "while this fires.",
-                "runbook_url": f"{RUNBOOK}/findings/agent.md#hwagenthostdown"}}]},
+                "runbook_url": f"{RUNBOOK}/findings/agent.md#hwagenthostdown",
+                # the last 15 s subquery step that still saw up == 1 (the scrape at 60 s was the last good
+                # one, the failed one came at 120 s): within one scrape interval of the last sign of life
+                "last_seen": "105"}}]},
         {"eval_time": "29m", "alertname": "HwagentCollectorFailing", "exp_alerts": []},
         {"eval_time": "31m", "alertname": "HwagentCollectorFailing", "exp_alerts": [{
             "exp_labels": {"severity": "warning", "impact": "risk", "component": "agent", "instance": I,

@@ -69,7 +69,7 @@ def test_show_prints_checklist_of_shipped_runbook(monkeypatch):
     r = invoke("recover", "show", "mainboard-swap")
     assert r.exit_code == 0
     assert r.output.startswith("# Replace the mainboard")
-    assert "## 1. [ ] MB-01 · Tell customers: investigating" in r.output
+    assert "## 1. [ ] MB-01 · Tell customers: identified, with the ETA of this runbook" in r.output
     assert "**DESTRUCTIVE**" not in r.output  # the board swap has no destructive automated step
     r = invoke("recover", "show", "disk-swap-mdadm")
     assert "DM-03 · Fail and remove the old member from the array  (auto, **DESTRUCTIVE**" in r.output

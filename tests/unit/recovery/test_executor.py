@@ -157,7 +157,7 @@ def test_execute_records_answers_confirmation_evidence_and_notify_skip(tmp_path)
     rec = ex.start()
     d = rec.data
     assert d["status"] == "completed"
-    assert [d["steps"][s]["state"] for s in d["order"]] == ["verified"] * 4
+    assert [d["steps"][s]["state"] for s in d["order"]] == ["verified"] * 3 + ["skipped"]  # no notify target
     assert (tmp_path / "w" / "a").exists() and (tmp_path / "w" / "b").exists()
     assert d["answers"] == {"S2": "SN42"}
     assert d["steps"]["S2"]["answer"]["operator"] == "alice"
@@ -166,7 +166,7 @@ def test_execute_records_answers_confirmation_evidence_and_notify_skip(tmp_path)
     ev = [e for e in d["steps"]["S1"]["evidence"] if e["phase"] == "apply"][0]
     assert ev["argv"] == ["touch", str(tmp_path / "w" / "a")] and ev["rc"] == 0 and ev["operator"] == "alice"
     assert ev["stdout"]["sha256"] and ev["duration_seconds"] >= 0 and ev["started"] <= ev["ended"]
-    assert d["notifications"][0]["sent"] is False and "not configured" in d["notifications"][0]["detail"]
+    assert d["notifications"][0]["sent"] is False and "NOT TOLD" in d["notifications"][0]["detail"]
     # the record on disk is what we have in memory
     assert json.loads(store.path(rec.run_id).read_text())["status"] == "completed"
     events = [json.loads(line)["event"] for line in (store.dir / "audit.jsonl").read_text().splitlines()]

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 
 from agent import config as cm
-from agent.statuspage import config as _sp  # noqa: F401 - registers [statuspage]
-from agent.statuspage.app import StatusApp
-from agent.statuspage.incidents import StatusService
-from agent.statuspage.store import StatusStore
+from hwstatus import config as _sp  # noqa: F401 - registers [statuspage]
+from hwstatus.app import StatusApp
+from hwstatus.incidents import StatusService
+from hwstatus.store import StatusStore
 
 FIX = Path(__file__).resolve().parents[2] / "fixtures" / "statuspage"
 TOKEN = "s3cret-token-for-tests"

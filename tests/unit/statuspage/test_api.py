@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agent.statuspage.incidents import InputError, parse_eta, parse_time
+from hwstatus.incidents import InputError, parse_eta, parse_time
 
 
 def test_lifecycle_with_timestamps(h, clock):

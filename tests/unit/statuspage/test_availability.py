@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from agent.statuspage import availability as av
+from hwstatus import availability as av
 from tests.unit.statuspage.conftest import Clock, Harness, make_cfg
 
 UTC = dt.timezone.utc

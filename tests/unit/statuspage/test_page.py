@@ -7,7 +7,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-from agent.statuspage import page
+from hwstatus import page
 from tests.unit.statuspage.conftest import Harness, alert_payload, make_cfg
 
 ATOM = "{http://www.w3.org/2005/Atom}"
@@ -56,7 +56,7 @@ def test_json_summary(h, clock):
     s = h.call("GET", "/summary.json", token=None)
     assert s.headers["Content-Type"].startswith("application/json")
     data = s.json
-    assert data["status"] == {"indicator": "critical", "worst": "major_outage"}
+    assert data["status"] == {"indicator": "critical", "worst": "major_outage", "monitoring": False}
     assert [(x["id"], x["status"]) for x in data["services"]] == [
         ("web", "major_outage"), ("mail", "major_outage"), ("dns", "operational")]
     assert len(data["incidents"]) == 1 and "_raw" not in data["incidents"][0]

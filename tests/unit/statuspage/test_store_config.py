@@ -8,7 +8,7 @@ import pytest
 
 from agent import config as cm
 from agent.config import ConfigError
-from agent.statuspage.store import MIGRATIONS, StatusStore, StoreError
+from hwstatus.store import MIGRATIONS, StatusStore, StoreError
 from tests.unit.statuspage.conftest import Harness, alert_payload, make_cfg
 
 
@@ -75,7 +75,7 @@ def test_token_file(tmp_path):
 
 
 def test_app_refuses_to_run_without_token(clock):
-    from agent.statuspage.app import StatusApp
+    from hwstatus.app import StatusApp
 
     h = Harness(make_cfg(), clock=clock)
     with pytest.raises(StoreError, match="no token configured"):

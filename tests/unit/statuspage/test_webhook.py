@@ -59,7 +59,7 @@ def test_resolved_holds_then_resolves_with_summary(h, clock):
 
 
 def test_flapping_alert_does_not_spam(h, clock):
-    from agent.statuspage import notify
+    from hwstatus import notify
 
     notify.add_subscriber(h.store, h.cfg, "webhook", "http://127.0.0.1:9/x", now=clock.t)
     for i in range(5):
@@ -90,14 +90,17 @@ def test_refire_after_resolution_opens_a_new_incident(h, clock):
 
 def test_second_alert_joins_open_incident_and_raises_impact(h):
     disk = alert_payload(alertname="HwagentFindingCritical", fingerprint="f2",
-                         extra_labels={"rule": "disk.smart_failed", "component": "disk", "device": "sda"})
+                         extra_labels={"rule": "disk.smart_failed", "component": "disk", "device": "sda",
+                                       "impact": "partial_outage"})
     r = h.call("POST", "/hooks/alertmanager", disk)
     assert r.json["opened"] == [1]
     assert h.service.incident(1)["impact"] == "partial_outage"
     r = h.call("POST", "/hooks/alertmanager", alert_payload(fingerprint="f3"))
-    assert r.json["joined"] == [1]
+    assert r.json["joined"] == [1] and r.json["escalated"] == [1]
     inc = h.service.incident(1)
-    assert inc["impact"] == "major_outage" and len(inc["updates"]) == 1
+    # the escalation is an update of the same incident (and a notice), and the title follows
+    assert inc["impact"] == "major_outage" and len(inc["updates"]) == 2
+    assert inc["title"]["en"] == "Outage: Web hosting and Mail"
     assert {s["impact"] for s in inc["services"]} == {"major_outage"}
 
 

@@ -7,6 +7,9 @@ The rule (also in the README):
 * ``major_outage`` counts fully as downtime. ``partial_outage`` counts with the configured
   ``partial_outage_weight`` (default 0.5: half the customers or half the function gone).
   ``degraded`` counts 0 but its time is listed.
+* ``risk`` (a predictive hardware finding while the service still serves) counts 0.
+* Drafts (incidents not published) count nowhere: the page and ``agent availability`` use one rule.
+* An incident's impact changes are intervals: each stretch counts with the impact it had then.
 * Planned maintenance is **not** subtracted: a maintenance window with impact ``maintenance`` or
   ``major_outage`` counts fully, like any outage, and the report lists how much of the downtime was
   planned so that a contract that excludes maintenance can be checked by hand.
@@ -28,12 +31,12 @@ import json
 from dataclasses import dataclass
 from typing import Iterable
 
-from agent.statuspage import texts
+from hwstatus import texts
 
 TARGETS = (97.0, 98.0, 99.0, 99.9)
 MONTH_30D = 30 * 86400
 YEAR_365D = 365 * 86400
-IMPACT_ORDER = {"degraded": 1, "partial_outage": 2, "maintenance": 3, "major_outage": 4}
+IMPACT_ORDER = {"risk": 0, "degraded": 1, "partial_outage": 2, "maintenance": 3, "major_outage": 4}
 
 
 @dataclass(frozen=True)
@@ -80,7 +83,8 @@ def heartbeat_intervals(store, hosts: Iterable[str], gap: float) -> list[Interva
         rows = store.query("SELECT boot_id, boot_time, first_seen, last_seen FROM heartbeats WHERE host = ? "
                            "ORDER BY first_seen", (host,))
         for prev, nxt in zip(rows, rows[1:]):
-            back = nxt["boot_time"] if nxt["boot_time"] and nxt["boot_time"] > prev["last_seen"] else nxt["first_seen"]
+            bt = min(nxt["boot_time"], nxt["first_seen"]) if nxt["boot_time"] else None  # never trust a clock ahead
+            back = bt if bt and bt > prev["last_seen"] else nxt["first_seen"]
             if back - prev["last_seen"] > gap:
                 out.append(Interval(prev["last_seen"], back, "major_outage", title=f"{host} down (agent heartbeats)",
                                     source="heartbeat"))
@@ -90,7 +94,10 @@ def heartbeat_intervals(store, hosts: Iterable[str], gap: float) -> list[Interva
     return out
 
 
-def service_intervals(service, service_id: str, now: float, *, published_only: bool = False) -> list[Interval]:
+def service_intervals(service, service_id: str, now: float, *, published_only: bool = True) -> list[Interval]:
+    """The service's impact intervals. One rule for the page and ``agent availability``: drafts (not
+    published) do not count anywhere. An impact change splits an incident into intervals (a resolve
+    "as degraded" never rewrites the outage before it)."""
     store = service.store
     sql = ("SELECT i.id, i.title, i.started_at, COALESCE(i.ended_at, i.resolved_at) AS end_at, i.maintenance, s.impact "
            "FROM incidents i JOIN incident_services s ON s.incident_id = i.id WHERE s.service_id = ?")
@@ -98,9 +105,17 @@ def service_intervals(service, service_id: str, now: float, *, published_only: b
         sql += " AND i.published = 1"
     out = []
     for r in store.query(sql, (service_id,)):
-        title = json.loads(r["title"])
-        out.append(Interval(r["started_at"], r["end_at"] if r["end_at"] is not None else now, r["impact"],
-                            bool(r["maintenance"]), r["id"], title.get(service.cfg.languages[0], ""), "incident"))
+        title = json.loads(r["title"]).get(service.cfg.languages[0], "")
+        end = r["end_at"] if r["end_at"] is not None else now
+        log = store.query("SELECT at, impact FROM impact_log WHERE incident_id = ? AND service_id = ? ORDER BY at, rowid",
+                          (r["id"], service_id))
+        steps = [(max(x["at"], r["started_at"]), x["impact"]) for x in log] or [(r["started_at"], r["impact"])]
+        steps[0] = (r["started_at"], steps[0][1])
+        for k, (at, imp) in enumerate(steps):
+            nxt = steps[k + 1][0] if k + 1 < len(steps) else end
+            a, b = at, min(nxt, end)
+            if b > a or (k == len(steps) - 1 and b >= a):
+                out.append(Interval(a, b, imp, bool(r["maintenance"]), r["id"], title, "incident"))
     svc = service.cfg.services.get(service_id)
     if svc and svc.hosts:
         out.extend(heartbeat_intervals(store, svc.hosts, service.cfg.heartbeat_gap_seconds))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
+import ipaddress
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,10 @@ from typing import Mapping
 
 from agent.config import ConfigError, build_dataclass, doc, register_section
 
-IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance")
+IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
+# Contract A: the `impact` label of shipped alerts. `outage`: the host or a customer-facing service is
+# down; `risk`: a predictive hardware finding on a host that still serves (a notice, never an outage).
+IMPACT_LABELS = {"outage": "major_outage", "risk": "risk"}
 
 
 @dataclass(frozen=True)
@@ -43,8 +48,14 @@ class StatuspageConfig:
     default_service: str = doc("Service for alerts that match no service (empty: such alerts are reported and dropped).", "")
     host_down_alerts: tuple[str, ...] = doc("Alert names meaning the host is down (major outage of its services).",
                                             ("HwagentHostDown", "HostDown", "InstanceDown", "TargetDown"))
-    severity_impact: Mapping[str, str] = doc("Impact of other alerts by `severity` label; severities not listed open no incident.",
-                                             factory=lambda: {"critical": "partial_outage"})
+    severity_impact: Mapping[str, str] = doc("Impact of alerts without an `impact` label, by `severity` label; severities not "
+                                             "listed open nothing. A hardware finding on a host that still serves is a "
+                                             "risk, never an outage by itself.", factory=lambda: {"critical": "risk"})
+    risk_severities: tuple[str, ...] = doc("Severities of `impact: risk` alerts that put a notice on the page; other risk "
+                                           "alerts (warnings, the agent's own health) stay with the operator.", ("critical",))
+    notify_risk: bool = doc("Mail risk notices (predictive hardware finding, services still up) to subscribers. Off: "
+                            "they show on the page and in the feed; subscribers are mailed once the risk becomes an "
+                            "outage, and then also when it is resolved.", False)
     resolve_hold_seconds: float = doc("After the last alert of an incident resolves, wait this long (debounce) before "
                                       "resolving; a re-fire inside the window continues the same incident silently.", 600.0)
     auto_resolve: bool = doc("Resolve alert-opened incidents after the hold; incidents the operator has written to "
@@ -53,7 +64,12 @@ class StatuspageConfig:
     notify_states: tuple[str, ...] = doc("Incident states whose updates are sent to subscribers.",
                                          ("investigating", "identified", "resolved"))
     partial_outage_weight: float = doc("Share of a partial outage counted as downtime in availability (0..1).", 0.5)
+    sign_of_life_window_seconds: float = doc("An outage alert is dated from the host's last heartbeat when that lies at most "
+                                             "this long before the alert's start (its `for:` and scrape delay).", 900.0)
     heartbeat_gap_seconds: float = doc("Agent heartbeats further apart than this count as host down.", 300.0)
+    deadman_seconds: float = doc("Dead-man switch: a host named in a service whose heartbeats (shipped unit: every 15 s) "
+                                 "stop for this long opens or escalates its incident, dated from its last heartbeat, "
+                                 "without Prometheus. 0 disables.", 45.0)
     smtp_host: str = doc("External SMTP relay (not on a monitored server); empty disables mail.", "")
     smtp_port: int = doc("SMTP relay port (465 = implicit TLS).", 587)
     smtp_starttls: bool = doc("Use STARTTLS with the relay.", True)
@@ -62,9 +78,18 @@ class StatuspageConfig:
     mail_from: str = doc("Sender address of notices.", "status@localhost")
     webhooks: tuple[str, ...] = doc("URLs that receive every published update as JSON (operator webhooks).", ())
     max_body_bytes: int = doc("Largest accepted request body.", 1_048_576)
+    threads: int = doc("Worker threads of the HTTP server (requests served at once).", 8)
+    connection_limit: int = doc("Open connections at most (beyond it new ones wait in the kernel's queue).", 200)
+    idle_timeout_seconds: float = doc("A connection that sends nothing for this long is closed (slow or idle clients).", 30.0)
     subscribe_per_ip_per_hour: int = doc("Subscription requests accepted per client address per hour.", 5)
-    subscribe_per_hour: int = doc("Subscription requests accepted per hour in total.", 100)
-    trust_forwarded_for: bool = doc("Take the client address from X-Forwarded-For (only behind your own proxy).", False)
+    subscribe_per_network_per_hour: int = doc("Subscription requests per client network (IPv4 /24, IPv6 /64) per hour.", 20)
+    subscribe_per_mailbox_per_day: int = doc("Confirmation mails to one mailbox per day (nobody floods a stranger).", 3)
+    subscribe_per_domain_per_hour: int = doc("Subscription requests for one mail domain per hour.", 20)
+    subscribe_per_hour: int = doc("Confirmation mails per hour in total; beyond it requests are still accepted and their "
+                                  "mails wait (real customers are never turned away).", 100)
+    trusted_proxies: tuple[str, ...] = doc("Reverse proxies (addresses or networks) whose X-Forwarded-For is believed; the "
+                                           "client is the rightmost address that is not one of them.", ())
+    trust_forwarded_for: bool = doc("Shorthand for a reverse proxy on this host: trusted_proxies = loopback.", False)
 
     def __post_init__(self):
         services = {}
@@ -94,8 +119,16 @@ class StatuspageConfig:
             if url and url.split(".")[0].lower() in monitored:
                 raise ValueError(f"{key}: {url} is a monitored server; the status channel must not share its fate "
                                  "(use another host or an external relay)")
+        _proxy_nets(tuple(self.trusted_proxies), self.trust_forwarded_for)  # validates
         if self.default_service and self.default_service not in self.services:
             raise ValueError(f"default_service: {self.default_service!r} is not a configured service")
+
+    def is_trusted_proxy(self, addr: str) -> bool:
+        try:
+            a = ipaddress.ip_address(addr.strip())
+        except ValueError:
+            return False
+        return any(a in n for n in _proxy_nets(tuple(self.trusted_proxies), self.trust_forwarded_for))
 
     def read_token(self) -> str:
         if self.token_file:
@@ -113,6 +146,19 @@ class StatuspageConfig:
             return secret_path(self.smtp_password_file).read_text(encoding="utf-8").strip()
         except OSError as exc:
             raise ConfigError("statuspage.smtp_password_file", f"{self.smtp_password_file}: {exc.strerror or exc}") from None
+
+
+@functools.lru_cache(maxsize=8)
+def _proxy_nets(proxies: tuple[str, ...], loopback: bool) -> tuple:
+    nets = []
+    for i, p in enumerate(proxies):
+        try:
+            nets.append(ipaddress.ip_network(p, strict=False))
+        except ValueError:
+            raise ValueError(f"trusted_proxies[{i}]: not an address or network: {p!r}") from None
+    if loopback and not nets:
+        nets = [ipaddress.ip_network("127.0.0.0/8"), ipaddress.ip_network("::1/128")]
+    return tuple(nets)
 
 
 def secret_path(name: str) -> Path:

@@ -12,9 +12,12 @@ import datetime as dt
 import re
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import jinja2
+if TYPE_CHECKING:
+    import jinja2
+
 
 TEMPLATE_ROOT = Path(__file__).with_name("templates")
 STATES = ("investigating", "identified", "monitoring", "resolved")
@@ -24,6 +27,10 @@ UI = {
     "en": {
         "operational": "Operational", "degraded": "Degraded performance", "partial_outage": "Partial outage",
         "major_outage": "Major outage", "maintenance": "Maintenance", "nodata": "No data",
+        "risk": "Operational (hardware warning)",
+        "risk_banner": "All services are running; a hardware warning is being checked",
+        "monitoring_banner": "Services are working again; we are watching them",
+        "eta_passed": "The expected time has passed (was {eta}); we post an update as soon as we know more",
         "all_ok": "All systems operational", "some_down": "Some services are affected",
         "open_incidents": "Current incidents", "scheduled": "Scheduled maintenance", "no_incidents": "No current incidents.",
         "history": "Past 90 days", "uptime": "uptime", "recent": "Resolved in the last 14 days",
@@ -44,6 +51,10 @@ UI = {
     "de": {
         "operational": "In Betrieb", "degraded": "Eingeschränkte Leistung", "partial_outage": "Teilausfall",
         "major_outage": "Ausfall", "maintenance": "Wartung", "nodata": "Keine Daten",
+        "risk": "In Betrieb (Hardwarewarnung)",
+        "risk_banner": "Alle Dienste laufen; eine Hardwarewarnung wird geprüft",
+        "monitoring_banner": "Die Dienste laufen wieder; wir beobachten sie",
+        "eta_passed": "Die erwartete Zeit ist überschritten (war {eta}); wir melden uns, sobald wir mehr wissen",
         "all_ok": "Alle Dienste in Betrieb", "some_down": "Einige Dienste sind betroffen",
         "open_incidents": "Aktuelle Störungen", "scheduled": "Geplante Wartungen", "no_incidents": "Keine aktuellen Störungen.",
         "history": "Letzte 90 Tage", "uptime": "Verfügbarkeit", "recent": "Behoben in den letzten 14 Tagen",
@@ -65,8 +76,10 @@ UI = {
 
 
 @lru_cache(maxsize=16)
-def environments(template_dir: str = "") -> tuple[jinja2.Environment, jinja2.Environment]:
+def environments(template_dir: str = "") -> tuple["jinja2.Environment", "jinja2.Environment"]:
     """(html_env, text_env). HTML/XML autoescape; text templates are plain (escaped on output)."""
+    import jinja2  # noqa: PLC0415 - the web stack ([status] extra), only where pages and texts are rendered
+
     loaders: list[jinja2.BaseLoader] = []
     if template_dir:
         loaders.append(jinja2.FileSystemLoader(template_dir))
@@ -123,6 +136,8 @@ def iso(ts: float | None) -> str | None:
 
 def render_message(template_dir: str, lang: str, name: str, **ctx) -> str:
     """Render ``<lang>_<name>.txt.j2`` as one plain-text paragraph."""
+    import jinja2  # noqa: PLC0415
+
     _, text = environments(template_dir)
     try:
         tpl = text.get_template(f"{lang}_{name}.txt.j2")

@@ -18,6 +18,7 @@ import email.message
 import email.utils
 import hashlib
 import hmac
+import ipaddress
 import json
 import logging
 import re
@@ -29,13 +30,15 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-from agent.statuspage import texts
-from agent.statuspage.config import StatuspageConfig
-from agent.statuspage.store import StatusStore
+from hwstatus import texts
+from hwstatus.config import StatuspageConfig
+from hwstatus.store import StatusStore
 
-log = logging.getLogger("hwagent.statuspage.notify")
+log = logging.getLogger("hwstatus.notify")
 
 MAX_ATTEMPTS = 48
+MAX_ATTEMPTS_BROKEN = 5  # a notice that cannot even be built (not a relay problem) is parked sooner
+STUCK_SECONDS = 600  # a notice still unsent after retries for this long is "stuck" on /healthz
 EMAIL_RE = re.compile(r"^[^@\s<>\"',;]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)+$")
 CONFIRM_RESEND_SECONDS = 600
 
@@ -83,6 +86,17 @@ def _check_services(cfg: StatuspageConfig, services: Any) -> list[str]:
     return services
 
 
+def network_of(ip: str) -> str:
+    """The client's network as a text prefix: IPv4 /24, IPv6 /64 (one customer rarely has more)."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip
+    if addr.version == 4:
+        return ".".join(str(addr).split(".")[:3]) + "."
+    return ":".join(addr.exploded.split(":")[:4]) + ":"
+
+
 def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lang: str, services: Any, ip: str,
                     now: float) -> str:
     """Start a double opt-in; returns 'sent', 'already' (confirmed) or 'recent' (mail sent lately).
@@ -94,18 +108,51 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
         raise ValueError("email: not an email address")
     lang = lang if lang in cfg.languages else cfg.languages[0]
     wanted = _check_services(cfg, services)
+    domain = address.rpartition("@")[2].lower()
+    net = network_of(ip)
+    delay_until = None
     with store.tx() as c:
-        n_ip = c.execute("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip = ? AND ts > ?", (ip, now - 3600)).fetchone()
-        n_all = c.execute("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ts > ?", (now - 3600,)).fetchone()
-        for (count, first), limit in ((n_ip, cfg.subscribe_per_ip_per_hour), (n_all, cfg.subscribe_per_hour)):
-            if count >= limit:
-                raise RateLimited(max(1, int(first + 3600 - now)))
+        def count(sql: str, *args) -> tuple[int, float | None]:
+            return c.execute(sql, args).fetchone()
+
+        checks = (
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip = ? AND ts > ?", ip, now - 3600),
+             cfg.subscribe_per_ip_per_hour, 3600),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ip LIKE ? AND ts > ?", net + "%", now - 3600),
+             cfg.subscribe_per_network_per_hour, 3600),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_targets WHERE target = ? AND ts > ?", address.lower(),
+                   now - 86400), cfg.subscribe_per_mailbox_per_day, 86400),
+            (count("SELECT COUNT(*), MIN(ts) FROM subscribe_targets WHERE target = ? AND ts > ?", "@" + domain,
+                   now - 3600), cfg.subscribe_per_domain_per_hour, 3600),
+        )
+        for (n, first), limit, window in checks:
+            if n >= limit:
+                raise RateLimited(max(1, int(first + window - now)))
+        # the global limit caps the confirmation mails we send, it never turns real customers away: beyond
+        # it, their confirmation waits in the outbox until the hour has room again
+        n_all, first_all = count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ts > ?", now - 3600)
+        if n_all >= cfg.subscribe_per_hour:
+            delay_until = first_all + 3600 * (n_all // max(cfg.subscribe_per_hour, 1))
         c.execute("INSERT INTO subscribe_log (ip, ts) VALUES (?, ?)", (ip, now))
         row = c.execute("SELECT id, confirmed, unsubscribed, confirm_sent FROM subscribers WHERE kind = 'email' AND "
                         "address = ? COLLATE NOCASE", (address,)).fetchone()
         if row and row[1] is not None and row[2] is None:
-            c.execute("UPDATE subscribers SET services = ?, lang = ? WHERE id = ?", (json.dumps(wanted), lang, row[0]))
-            return "already"
+            # a confirmed address: any change (services, language) waits for a click in that mailbox,
+            # so nobody can mute or re-route another customer's notices
+            cur = c.execute("SELECT services, lang FROM subscribers WHERE id = ?", (row[0],)).fetchone()
+            if cur == (json.dumps(wanted), lang):
+                return "already"
+            if row[3] and now - row[3] < CONFIRM_RESEND_SECONDS:
+                return "recent"
+            token = secrets.token_urlsafe(24)
+            c.execute("UPDATE subscribers SET pending = ?, pending_token = ?, confirm_sent = ? WHERE id = ?",
+                      (json.dumps({"services": wanted, "lang": lang}), token, now, row[0]))
+            c.execute("INSERT INTO outbox (kind, target, subscriber_id, update_id, payload, created, next_attempt) "
+                      "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, row[0], json.dumps({"token": token}), now,
+                                                                 delay_until or now))
+            c.execute("INSERT INTO subscribe_targets (target, ts) VALUES (?, ?), (?, ?)", (address.lower(), now,
+                                                                                         "@" + domain, now))
+            return "change"
         if row and row[3] and now - row[3] < CONFIRM_RESEND_SECONDS and row[2] is None:
             return "recent"
         token = secrets.token_urlsafe(24)
@@ -117,14 +164,24 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
             sid = c.execute("INSERT INTO subscribers (kind, address, lang, services, token, created, confirm_sent) "
                             "VALUES ('email', ?, ?, ?, ?, ?, ?)", (address, lang, json.dumps(wanted), token, now, now)).lastrowid
         c.execute("INSERT INTO outbox (kind, target, subscriber_id, update_id, payload, created, next_attempt) "
-                  "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, sid, json.dumps({"token": token}), now, now))
-    return "sent"
+                  "VALUES ('confirm', ?, ?, NULL, ?, ?, ?)", (address, sid, json.dumps({"token": token}), now,
+                                                             delay_until or now))
+        c.execute("INSERT INTO subscribe_targets (target, ts) VALUES (?, ?), (?, ?)", (address.lower(), now,
+                                                                                     "@" + domain, now))
+    return "delayed" if delay_until else "sent"
 
 
 def confirm(store: StatusStore, token: str, now: float) -> bool:
     if not token:
         return False
     with store.tx() as c:
+        row = c.execute("SELECT id, pending FROM subscribers WHERE pending_token = ? AND unsubscribed IS NULL",
+                        (token,)).fetchone()
+        if row:  # a confirmed change of an existing subscription
+            change = json.loads(row[1] or "{}")
+            c.execute("UPDATE subscribers SET services = ?, lang = ?, pending = '', pending_token = NULL WHERE id = ?",
+                      (json.dumps(change.get("services", [])), change.get("lang", "en"), row[0]))
+            return True
         cur = c.execute("UPDATE subscribers SET confirmed = COALESCE(confirmed, ?) WHERE token = ? AND unsubscribed IS NULL",
                         (now, token))
         return cur.rowcount == 1
@@ -172,6 +229,10 @@ class SendError(Exception):
     """A notice could not be delivered (SMTP relay or webhook); it stays queued for a retry."""
 
 
+class BrokenNotice(Exception):
+    """A notice that cannot be built (its update vanished, an unknown kind): parked after a few tries."""
+
+
 class Dispatcher:
     """Sends due outbox rows. ``run_once`` is called by the server's background thread and tests."""
 
@@ -187,22 +248,40 @@ class Dispatcher:
                                 "ORDER BY id LIMIT ?", (now, limit))
         stats = {"sent": 0, "retry": 0, "failed": 0}
         for row in rows:
+            # each item alone: whatever one notice raises (a relay error, a bad stored title, a bug), it is
+            # retried with backoff and then parked with its error; it never blocks the ones behind it
             try:
                 self._send(row, now)
-            except SendError as exc:
+            except Exception as exc:  # noqa: BLE001 - isolation is the point
                 attempts = row["attempts"] + 1
-                gave_up = attempts >= MAX_ATTEMPTS
+                permanent = not isinstance(exc, SendError)
+                gave_up = attempts >= (MAX_ATTEMPTS_BROKEN if permanent else MAX_ATTEMPTS)
+                error = (f"{type(exc).__name__}: " if permanent else "") + str(exc)
                 with self.store.tx() as c:
                     c.execute("UPDATE outbox SET attempts = ?, next_attempt = ?, last_error = ?, failed = ? WHERE id = ?",
-                              (attempts, now + backoff(attempts), str(exc)[:500], now if gave_up else None, row["id"]))
+                              (attempts, now + backoff(attempts), error[:500], now if gave_up else None, row["id"]))
                 stats["failed" if gave_up else "retry"] += 1
-                log.warning("notice %s to %s failed (attempt %d%s): %s", row["kind"], row["target"], attempts,
-                            ", giving up" if gave_up else "", exc)
+                if permanent:
+                    log.error("notice %s #%s to %s cannot be built or sent (attempt %d%s): %s", row["kind"], row["id"],
+                              row["target"], attempts, ", parked" if gave_up else "", error)
+                else:
+                    log.warning("notice %s to %s failed (attempt %d%s): %s", row["kind"], row["target"], attempts,
+                                ", giving up" if gave_up else "", exc)
             else:
                 with self.store.tx() as c:
                     c.execute("UPDATE outbox SET attempts = attempts + 1, sent = ?, last_error = '' WHERE id = ?", (now, row["id"]))
                 stats["sent"] += 1
         return stats
+
+    def health(self, now: float) -> dict:
+        """For /healthz: notices overdue (stuck) and parked (given up) in the last day."""
+        stuck = self.store.one("SELECT COUNT(*) AS n, MIN(created) AS oldest FROM outbox WHERE sent IS NULL AND "
+                               "failed IS NULL AND attempts > 0 AND created < ?", (now - STUCK_SECONDS,))
+        parked = self.store.query("SELECT id, kind, target, last_error FROM outbox WHERE failed IS NOT NULL AND "
+                                  "failed > ? AND last_error != 'unsubscribed' ORDER BY id DESC LIMIT 5", (now - 86400,))
+        return {"stuck": stuck["n"], "oldest_stuck_age_seconds": round(now - stuck["oldest"]) if stuck["oldest"] else None,
+                "parked_last_day": len(parked), "parked": [{"id": p["id"], "kind": p["kind"], "error": p["last_error"]}
+                                                           for p in parked]}
 
     def pending(self) -> list[dict]:
         return self.store.query("SELECT id, kind, target, attempts, next_attempt, last_error FROM outbox "
@@ -233,7 +312,7 @@ class Dispatcher:
         inc = self.service.incident(self._incident_of(row["update_id"]))
         upd = next((u for u in inc["updates"] if u["id"] == row["update_id"]), None)
         if upd is None:
-            raise SendError(f"update {row['update_id']} vanished")
+            raise BrokenNotice(f"update {row['update_id']} vanished")
         if row["kind"] == "email":
             lang = sub["lang"] if sub else self.cfg.languages[0]
             ui = texts.UI[lang]
@@ -245,20 +324,22 @@ class Dispatcher:
                 state_label=ui[upd["state"]], title=title, body=upd["body"].get(lang) or next(iter(upd["body"].values())),
                 services=", ".join(names), page_url=self._url(f"/{lang}/#incident-{inc['id']}"), site=self.cfg.title,
                 unsubscribe_url=unsub)
-            self._mail(row["target"], f"[{self.cfg.title}] {ui[upd['state']]}: {title}", body, unsub)
+            subject = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", f"[{self.cfg.title}] {ui[upd['state']]}: {title}")
+            self._mail(row["target"], subject, body, unsub)
         elif row["kind"] == "webhook":
-            from agent.statuspage.incidents import public  # noqa: PLC0415
+            from hwstatus.incidents import for_customers  # noqa: PLC0415
 
-            payload = {"event": "incident.update", "incident": public(inc), "update": upd,
+            payload = {"event": "incident.update", "incident": for_customers(inc),
+                       "update": {k: v for k, v in upd.items() if k != "author"},
                        "page_url": self._url(f"/#incident-{inc['id']}")}
             self._post(row["target"], payload, sub["secret"] if sub else "")
         else:
-            raise SendError(f"unknown outbox kind {row['kind']!r}")
+            raise BrokenNotice(f"unknown outbox kind {row['kind']!r}")
 
     def _incident_of(self, update_id: int) -> int:
         row = self.store.one("SELECT incident_id FROM updates WHERE id = ?", (update_id,))
         if row is None:
-            raise SendError(f"update {update_id} vanished")
+            raise BrokenNotice(f"update {update_id} vanished")
         return row["incident_id"]
 
     def _mail(self, to: str, subject: str, body: str, unsubscribe_url: str | None) -> None:

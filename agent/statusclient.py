@@ -1,14 +1,16 @@
-"""Small HTTP client of the status API (used by `agent incident`, `agent availability` and runbook
-``notify`` steps). Stdlib only. Every mutating call sends an ``Idempotency-Key`` and retries
-connection failures and 503 with the same key, so a flaky phone connection never doubles an
-update.
+"""The one client of the status service's API, used by `agent incident`, `agent availability`,
+`agent statuspage heartbeat`, `agent baseline fetch` and runbook ``notify`` steps. Stdlib only (a
+monitored server never imports the service's web stack). Every mutating call sends an
+``Idempotency-Key`` and retries connection failures and 503 with the same key, so a flaky phone
+connection or a resumed runbook never doubles an update.
 
 Where to: ``HWAGENT_STATUS_URL`` and ``HWAGENT_STATUS_TOKEN`` (or ``HWAGENT_STATUS_TOKEN_FILE``),
-else ``statuspage.public_url`` and ``statuspage.token``/``token_file`` from the config.
+else ``[notify] url`` and ``token``/``token_file``, else ``statuspage.public_url`` and its token.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import time
@@ -40,7 +42,21 @@ class StatusClient:
 
     @classmethod
     def from_env(cls, cfg=None, url: str | None = None, token: str | None = None, **kw) -> "StatusClient":
-        url = url or os.environ.get("HWAGENT_STATUS_URL") or (cfg.public_url if cfg else "")
+        """``cfg``: the whole config (``[notify]`` first, then ``[statuspage]``) or one section."""
+        notify = sp = None
+        if cfg is not None and hasattr(cfg, "section"):
+            try:
+                notify = cfg.section("notify")
+            except Exception:  # noqa: BLE001 - a config without the section
+                notify = None
+            try:
+                sp = cfg.section("statuspage")
+            except Exception:  # noqa: BLE001
+                sp = None
+        elif cfg is not None:
+            notify, sp = (cfg, None) if hasattr(cfg, "url") else (None, cfg)
+        url = url or os.environ.get("HWAGENT_STATUS_URL") or (notify.url if notify is not None and notify.url else "") \
+            or (sp.public_url if sp is not None else "")
         if not token:
             token = os.environ.get("HWAGENT_STATUS_TOKEN", "")
         if not token and os.environ.get("HWAGENT_STATUS_TOKEN_FILE"):
@@ -49,19 +65,23 @@ class StatusClient:
                 token = Path(path).read_text(encoding="utf-8").strip().splitlines()[0]
             except (OSError, IndexError) as exc:
                 raise ClientError(f"HWAGENT_STATUS_TOKEN_FILE {path}: cannot read a token ({exc})") from None
-        if not token and cfg is not None:
-            token = cfg.read_token()
+        if not token and notify is not None:
+            token = read_token_file(notify.token_file) if notify.token_file else notify.token
+            kw.setdefault("timeout", notify.timeout_seconds)
+        if not token and sp is not None:
+            token = sp.read_token()
         return cls(url, token, **kw)
 
     def request(self, method: str, path: str, body: Any = None, *, query: dict | None = None,
-                idempotency_key: str | None = None) -> Any:
+                idempotency_key: str | None = None, raw: bytes | None = None, content_type: str = "",
+                text: bool = False) -> Any:
         url = self.url + path
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
-        data = json.dumps(body).encode() if body is not None else None
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
         headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "hwagent-cli"}
         if data is not None:
-            headers["Content-Type"] = "application/json"
+            headers["Content-Type"] = content_type or "application/json"
         if method != "GET":
             headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
         last: Exception | None = None
@@ -71,7 +91,8 @@ class StatusClient:
             req = urllib.request.Request(url, data=data, headers=headers, method=method)  # noqa: S310 - configured URL
             try:
                 with urllib.request.urlopen(req, timeout=self.timeout) as resp:  # noqa: S310
-                    return json.loads(resp.read() or b"null")
+                    payload = resp.read()
+                    return payload if text else json.loads(payload or b"null")
             except urllib.error.HTTPError as exc:
                 try:
                     msg = json.loads(exc.read()).get("error", "")
@@ -83,6 +104,8 @@ class StatusClient:
                 raise ClientError(f"{method} {path}: HTTP {exc.code}: {msg or exc.reason}", exc.code) from None
             except (urllib.error.URLError, OSError) as exc:
                 last = ClientError(f"{self.url}: cannot reach the status service ({getattr(exc, 'reason', exc)})")
+            except ValueError:
+                raise ClientError(f"{method} {path}: the answer is not JSON (is {self.url} the status service?)") from None
         raise last or ClientError("request failed")
 
     # convenience
@@ -109,3 +132,42 @@ class StatusClient:
 
     def availability(self, service: str | None = None, month: str | None = None, year: str | None = None) -> dict:
         return self.request("GET", "/api/availability", query={"service": service, "month": month, "year": year})
+
+    def heartbeat(self, host: str, boot_id: str, boot_time: float | None = None) -> dict:
+        return self.request("POST", "/api/heartbeat", {"host": host, "boot_id": boot_id, "boot_time": boot_time})
+
+    def host_notify(self, host: str, state: str, *, eta_seconds: float | None = None, run_id: str = "", step: str = "",
+                    author: str = "") -> dict:
+        """A runbook notify step: the service attaches it to the host's open incident (Contract C)."""
+        body = {"state": state, "run_id": run_id, "step": step, "author": author}
+        if eta_seconds is not None:
+            body["eta_seconds"] = round(float(eta_seconds))
+        key = f"{run_id}:{step}" if run_id and step else None
+        return self.request("POST", f"/api/hosts/{urllib.parse.quote(host, safe='')}/notify", body, idempotency_key=key)
+
+    def put_host_document(self, host: str, kind: str, body: bytes | str) -> dict:
+        """Contract B: store the host's ``baseline`` (JSON) or ``checklist`` (markdown) off-host."""
+        raw = body.encode() if isinstance(body, str) else body
+        ctype = "application/json" if kind == "baseline" else "text/markdown; charset=utf-8"
+        return self.request("PUT", f"/api/hosts/{urllib.parse.quote(host, safe='')}/{kind}", raw=raw, content_type=ctype,
+                            idempotency_key="put:" + hashlib.sha256(raw).hexdigest()[:32])
+
+    def get_host_document(self, host: str, kind: str) -> bytes:
+        return self.request("GET", f"/api/hosts/{urllib.parse.quote(host, safe='')}/{kind}", text=True)
+
+
+def read_token_file(path: str) -> str:
+    try:
+        lines = Path(path).read_text(encoding="utf-8").strip().splitlines()
+    except OSError as exc:
+        raise ClientError(f"{path}: cannot read the token ({exc.strerror or exc})") from None
+    return lines[0].strip() if lines else ""
+
+
+def put_host_document(host: str, kind: str, body: bytes | str, cfg=None) -> dict:
+    """Contract B client function (the export timer's ``statuspage`` target calls this)."""
+    return StatusClient.from_env(cfg).put_host_document(host, kind, body)
+
+
+def get_host_document(host: str, kind: str, cfg=None) -> bytes:
+    return StatusClient.from_env(cfg).get_host_document(host, kind)

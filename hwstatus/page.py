@@ -3,7 +3,7 @@ optionally written to a directory for any static web host.
 
 Only published incidents appear. Per service: the current state (worst impact among its open
 incidents), 90 day bars (worst impact per calendar day in the page's time zone, with downtime)
-and the 90-day uptime by the availability rule of :mod:`agent.statuspage.availability`.
+and the 90-day uptime by the availability rule of :mod:`hwstatus.availability`.
 Templates are rendered with Jinja2 autoescaping, so incident text can never inject markup.
 Files are written atomically (temp file in the same directory, fsync, rename).
 """
@@ -17,8 +17,8 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from agent import fileutil
-from agent.statuspage import availability, texts
-from agent.statuspage.incidents import IMPACT_ORDER, public
+from hwstatus import availability, texts
+from hwstatus.incidents import IMPACT_ORDER, for_customers
 
 DAYS = 90
 RECENT_DAYS = 14
@@ -53,7 +53,10 @@ def summary(service, now: float | None = None) -> dict:
     for sid, svc in cfg.services.items():
         state = "operational"
         for inc in open_incs:
+            watching = inc["state"] == "monitoring"  # working again, being watched: not red any more
             for s in inc["services"]:
+                if watching and s["impact"] != "risk":
+                    continue
                 if s["id"] == sid and IMPACT_ORDER[s["impact"]] > IMPACT_ORDER[state]:
                     state = s["impact"]
         ivs = availability.service_intervals(service, sid, now, published_only=True)
@@ -69,27 +72,29 @@ def summary(service, now: float | None = None) -> dict:
                 if secs > 0 and IMPACT_ORDER[imp] > IMPACT_ORDER[worst]:
                     worst = imp
             bars.append({"date": d.isoformat(), "status": worst, "downtime_seconds": round(t["downtime"], 1)})
-        measured_from = max(window_start, since)
+        # the figure under "Past 90 days" covers those 90 days (not the time since the first incident)
+        measured_from = window_start
         total = availability.tally(ivs, measured_from, now, cfg.partial_outage_weight)
         services.append({
             "id": sid, "name": svc.name, "description": svc.description, "status": state,
             # less than a day of history says nothing yet: no figure rather than a misleading one
             "uptime_90d_percent": (round(availability.percent(total["downtime"], now - measured_from), 3)
-                                   if now - measured_from >= 86400 else None),
-            "measured_since": texts.iso(measured_from),
+                                   if now - since >= 86400 else None),
+            "measured_since": texts.iso(max(window_start, since)), "window_start": texts.iso(window_start),
             "downtime_90d_seconds": round(total["downtime"], 1), "days": bars,
         })
     worst = max([s["status"] for s in services] or ["operational"], key=lambda i: IMPACT_ORDER[i])
-    indicator = {"operational": "none", "maintenance": "maintenance", "degraded": "minor",
+    indicator = {"operational": "none", "risk": "none", "maintenance": "maintenance", "degraded": "minor",
                  "partial_outage": "major", "major_outage": "critical"}[worst]
     return {
         "page": {"title": cfg.title, "url": cfg.public_url, "updated_at": texts.iso(now), "timezone": cfg.timezone,
                  "languages": list(cfg.languages)},
-        "status": {"indicator": indicator, "worst": worst},
+        "status": {"indicator": indicator, "worst": worst,
+                   "monitoring": any(i["state"] == "monitoring" for i in open_incs)},
         "services": services,
-        "incidents": [public(i) for i in open_incs],
-        "scheduled_maintenance": [public(i) for i in reversed(scheduled)],
-        "recent_incidents": [public(i) for i in recent],
+        "incidents": [for_customers(i) for i in open_incs],
+        "scheduled_maintenance": [for_customers(i) for i in reversed(scheduled)],
+        "recent_incidents": [for_customers(i) for i in recent],
     }
 
 
@@ -102,7 +107,10 @@ def _localise(service, inc: dict, lang: str) -> dict:
     out["updates_local"] = [{**u, "text": pick(u["body"]), "when": texts.fmt_time(_ts(u["created_at"]), tz, lang),
                              "edited_when": texts.fmt_time(_ts(u["edited_at"]), tz, lang) if u["edited_at"] else ""}
                             for u in reversed(inc["updates"])]
-    out["eta_text"] = service._eta_text(_ts(inc["eta_from"]), _ts(inc["eta_to"]), lang) if inc["eta_from"] else ""
+    out["eta_text"], out["eta_passed"] = "", False
+    if inc["eta_from"] and inc["state"] not in ("monitoring", "resolved"):  # no stale ETA once it works again
+        out["eta_text"] = service._eta_text(_ts(inc["eta_from"]), _ts(inc["eta_to"]), lang)
+        out["eta_passed"] = (_ts(inc["eta_to"] or inc["eta_from"]) or 0) < service.clock()
     out["started_local"] = texts.fmt_time(_ts(inc["started_at"]), tz, lang)
     return out
 
@@ -128,9 +136,18 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
         for b in s["days"]:
             b["label"] = f"{b['date']}: {ui[b['status']]}" + (
                 f", {ui['downtime']} {texts.fmt_duration(b['downtime_seconds'], lang)}" if b["downtime_seconds"] else "")
+    incidents = [_localise(service, i, lang) for i in data["incidents"]]
+    # the banner names what is affected and when it is expected back (the first screen on a phone)
+    down = [i for i in incidents if i["state"] != "monitoring" and i["impact"] not in ("risk", "maintenance")]
+    names = list(dict.fromkeys(n for i in down for n in i["service_names"]))
+    eta = next((i for i in down if i["eta_text"]), None)
+    maint = list(dict.fromkeys(n for i in incidents if i["maintenance"] for n in i["service_names"]))
+    banner = {"services": service._join(names, lang), "maintenance": service._join(maint, lang),
+              "eta": (ui["eta_passed"].format(eta=eta["eta_text"]) if eta["eta_passed"] else f"{ui['eta']} {eta['eta_text']}")
+              if eta else ""}
     return html_env.get_template("page.html.j2").render(
-        cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host),
-        incidents=[_localise(service, i, lang) for i in data["incidents"]],
+        cfg=cfg, ui=ui, lang=lang, data=data, root=root, subscribe=bool(cfg.smtp_host), banner=banner,
+        incidents=incidents,
         recent=[_localise(service, i, lang) for i in data["recent_incidents"]],
         scheduled=[_localise(service, i, lang) for i in data.get("scheduled_maintenance", [])],
         updated=texts.fmt_time(now, service.tz, lang), fmt_duration=texts.fmt_duration)

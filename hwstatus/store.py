@@ -141,6 +141,50 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (host, boot_id, start)
     );
     """,
+    # 3: impact changes as intervals (availability never rewrites an incident's past), auto titles
+    # that follow the impact, the alert's own startsAt kept apart from the incident's start
+    """
+    CREATE TABLE impact_log (
+        incident_id INTEGER NOT NULL REFERENCES incidents(id),
+        service_id TEXT NOT NULL,
+        at REAL NOT NULL,
+        impact TEXT NOT NULL
+    );
+    CREATE INDEX impact_log_incident ON impact_log (incident_id, service_id, at);
+    ALTER TABLE incidents ADD COLUMN title_auto INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE alerts ADD COLUMN episode REAL;
+    """,
+    # 4: a change to a confirmed subscription waits for its own confirmation (double opt-in);
+    # per-role credentials (stored hashed, revocable); per-host documents kept off the host
+    """
+    ALTER TABLE subscribers ADD COLUMN pending TEXT NOT NULL DEFAULT '';
+    ALTER TABLE subscribers ADD COLUMN pending_token TEXT;
+    CREATE UNIQUE INDEX subscribers_pending_token ON subscribers (pending_token);
+    CREATE TABLE credentials (
+        name TEXT PRIMARY KEY,
+        role TEXT NOT NULL,
+        host TEXT NOT NULL DEFAULT '',
+        token_sha256 TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        last_used REAL,
+        revoked REAL
+    );
+    CREATE TABLE host_documents (
+        host TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        content_type TEXT NOT NULL,
+        body BLOB NOT NULL,
+        sha256 TEXT NOT NULL,
+        updated REAL NOT NULL,
+        updated_by TEXT NOT NULL DEFAULT '',
+        PRIMARY KEY (host, kind)
+    );
+    CREATE TABLE subscribe_targets (
+        target TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX subscribe_targets_ts ON subscribe_targets (target, ts);
+    """,
 )
 
 
@@ -291,3 +335,4 @@ class StatusStore:
         with self.tx() as c:
             c.execute("DELETE FROM idempotency WHERE created < ?", (now - 7 * 86400,))
             c.execute("DELETE FROM subscribe_log WHERE ts < ?", (now - 86400,))
+            c.execute("DELETE FROM subscribe_targets WHERE ts < ?", (now - 86400,))

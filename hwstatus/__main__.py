@@ -1,0 +1,3 @@
+from hwstatus.cli import main
+
+main()
