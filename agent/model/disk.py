@@ -185,6 +185,9 @@ class SmartDevice(Reading):
     # stored baseline of lifetime counters ("growing since the baseline"), counter -> value
     baseline: Mapping[str, float] = field(default_factory=dict)
     baseline_since: float | None = None  # when the first baseline value was stored
+    # recent change points of those counters, counter -> ((unix time, value), ...) oldest first; the
+    # first point is the value at the start of the longest window (see collectors/smart_state.py)
+    history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
 
     @property
@@ -244,6 +247,36 @@ class SmartDevice(Reading):
         if cur is None or base is None:
             return None
         return cur - base
+
+    def value_at(self, counter: str, t: float) -> float | None:
+        """The counter's stored value at time ``t`` (the first stored value if history starts later)."""
+        pts = self.history.get(counter)
+        if not pts:
+            return self.baseline.get(counter)
+        val = pts[0][1]
+        for ts, v in pts:
+            if ts > t:
+                break
+            val = v
+        return val
+
+    def growth_within(self, counter: str, window: float, now: float) -> float | None:
+        """Growth of a lifetime counter within the last ``window`` seconds (never negative);
+        None without a value or history. Since the first reading when the history is shorter."""
+        cur = self.counters().get(counter)
+        start = self.value_at(counter, now - window)
+        if cur is None or start is None:
+            return None
+        return max(0.0, cur - start)
+
+    def max_within(self, counter: str, window: float, now: float) -> float | None:
+        """Highest value of the counter within the last ``window`` seconds (current included)."""
+        cur = self.counters().get(counter)
+        if cur is None:
+            return None
+        vals = [v for ts, v in self.history.get(counter, ()) if ts >= now - window]
+        start = self.value_at(counter, now - window)
+        return max([cur, *vals, *([start] if start is not None else [])])
 
 
 # ATA attributes whose raw count is tracked against the baseline

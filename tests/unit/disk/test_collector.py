@@ -177,8 +177,16 @@ def test_growth_survives_restart(tmp_path, fake_smartctl):
     store = Store(tmp_path / "state.db")  # a restarted agent
     d1 = by_dev(make(store=store, clock=lambda: NOW + 86400).collect())["sdb"]
     assert d1.baseline["ata_5"] == 304 and d1.growth("ata_5") == 16
-    fs = [f for f in evaluate(d1) if f.rule == "disk.reallocated_sectors_growing"]
-    assert fs and fs[0].severity.label == "critical" and fs[0].evidence["baseline_since"] == NOW
+    assert d1.history["ata_5"] == ((NOW, 304.0), (NOW + 86400, 320.0))  # change points survive a restart
+    fs = [f for f in evaluate(d1, now=NOW + 86400) if f.rule == "disk.reallocated_sectors"]
+    assert fs and fs[0].severity.label == "critical" and fs[0].evidence["growth_critical_window"] == 16
+    assert fs[0].runbook == "disk-swap-mdadm"
+    store.close()
+    # a week later nothing grew: the rate is judged per window, the magnitude alone is a warning
+    store = Store(tmp_path / "state.db")
+    d2 = by_dev(make(store=store, clock=lambda: NOW + 9 * 86400).collect())["sdb"]
+    fs = [f for f in evaluate(d2, now=NOW + 9 * 86400) if f.rule == "disk.reallocated_sectors"]
+    assert [(f.severity.label, f.runbook) for f in fs] == [("warning", None)]
 
 
 def test_standby_is_not_woken_and_rechecked_after_n_skips(fake_smartctl):
