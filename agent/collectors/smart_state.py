@@ -123,3 +123,18 @@ class CounterState:
             history = {k: tuple(v) for k, v in hist.items()}
         self._write(rows_base, rows_hist, pruned)
         return replace(d, baseline=baseline, baseline_since=since, history=history, last_success=now)
+
+
+def stored_history(store: Any) -> list[tuple[str, dict, str, float, float]]:
+    """(id, identity, counter, time, value) of every stored change point, oldest first, joined
+    with the identity the collector stored for the disk (for ``agent disk export``)."""
+    import json  # noqa: PLC0415
+
+    idents: dict[str, dict] = {}
+    for sid, identity in store.execute("SELECT id, identity FROM disk_devices"):
+        try:
+            idents[sid] = json.loads(identity)
+        except ValueError:
+            idents[sid] = {}
+    rows = store.execute("SELECT id, counter, ts, value FROM disk_counter_history ORDER BY ts, id, counter")
+    return [(sid, idents.get(sid, {}), counter, ts, value) for sid, counter, ts, value in rows]

@@ -189,10 +189,20 @@ class SmartDevice(Reading):
     # first point is the value at the start of the longest window (see collectors/smart_state.py)
     history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
+    # derived once per reading (the rules ask for them many times per cycle): not part of equality
+    _counters: Mapping[str, float] | None = field(default=None, init=False, repr=False, compare=False)
+    _stable_id: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_stable_id", self._identity())
+        object.__setattr__(self, "_counters", self._count())
 
     @property
     def stable_id(self) -> str:
         """Identity that survives renames: WWN, else model+serial, else the device path."""
+        return self._stable_id  # type: ignore[return-value]
+
+    def _identity(self) -> str:
         if self.wwn:
             return self.wwn
         if self.serial:
@@ -219,7 +229,14 @@ class SmartDevice(Reading):
 
     def counters(self) -> dict[str, float]:
         """Lifetime counters the rules track for growth (name -> value); only fresh, known values."""
-        if not self.fresh:
+        return dict(self._counters)  # type: ignore[arg-type]
+
+    def counter(self, name: str) -> float | None:
+        """One of :meth:`counters` without copying them."""
+        return self._counters.get(name)  # type: ignore[union-attr]
+
+    def _count(self) -> dict[str, float]:
+        if self.read_status != "ok":
             return {}
         out: dict[str, float] = {}
         for aid in TRACKED_ATTRIBUTES:
@@ -242,7 +259,7 @@ class SmartDevice(Reading):
 
     def growth(self, counter: str) -> float | None:
         """Growth of a lifetime counter since the stored baseline (None: no baseline or no value)."""
-        cur = self.counters().get(counter)
+        cur = self.counter(counter)
         base = self.baseline.get(counter)
         if cur is None or base is None:
             return None
@@ -263,7 +280,7 @@ class SmartDevice(Reading):
     def growth_within(self, counter: str, window: float, now: float) -> float | None:
         """Growth of a lifetime counter within the last ``window`` seconds (never negative);
         None without a value or history. Since the first reading when the history is shorter."""
-        cur = self.counters().get(counter)
+        cur = self.counter(counter)
         start = self.value_at(counter, now - window)
         if cur is None or start is None:
             return None
@@ -271,7 +288,7 @@ class SmartDevice(Reading):
 
     def max_within(self, counter: str, window: float, now: float) -> float | None:
         """Highest value of the counter within the last ``window`` seconds (current included)."""
-        cur = self.counters().get(counter)
+        cur = self.counter(counter)
         if cur is None:
             return None
         vals = [v for ts, v in self.history.get(counter, ()) if ts >= now - window]
