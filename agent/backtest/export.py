@@ -16,8 +16,8 @@ def export_rows(store: Any, failed: Mapping[str, str | None] | None = None) -> t
     attrs: set[int] = set()
     per_drive: dict[str, dict[str, Any]] = {}
     for sid, ident, counter, ts, value in stored_history(store):
-        if not counter.startswith("ata_"):
-            continue
+        if not (counter.startswith("ata_") and counter[4:].isdigit()):
+            continue  # ata_error_count, NVMe and SCSI counters have no column in the format
         aid = int(counter[4:])
         attrs.add(aid)
         d = per_drive.setdefault(sid, {"ident": ident, "days": {}, "cur": {}})

@@ -41,7 +41,8 @@ class Drive:
         self.fail_day: int | None = None
         if rng.random() < FAIL_SHARE:
             self.kind = _pick(rng, FAILING)
-            self.fail_day = rng.randint(35, days - 1) if self.kind != "large_first_seen" else rng.randint(20, days - 1)
+            first = 35 if self.kind != "large_first_seen" else 20
+            self.fail_day = rng.randint(min(first, days - 1), days - 1)
         else:
             self.kind = _pick(rng, HEALTHY)
         if self.kind == "small_stable":
@@ -57,7 +58,7 @@ class Drive:
         elif self.kind == "late_growth":
             self.c[5] = 2
         self.lead = rng.randint(5, 40)  # days of visible decay before a failure
-        self.pending_at = rng.randint(5, days - 10)
+        self.pending_at = rng.randint(min(5, days - 1), max(5, days - 10))
 
     def step(self, d: int) -> None:
         rng, c, k = self.rng, self.c, self.kind
