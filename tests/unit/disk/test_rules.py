@@ -86,7 +86,7 @@ def test_large_existing_damage_is_critical_on_the_first_reading():
                                                (187, "disk.reported_uncorrectable", 10, "critical"),
                                                (197, "disk.pending_sectors", 2, "critical"),
                                                (198, "disk.offline_uncorrectable", 1, "critical"),
-                                               (188, "disk.command_timeout", 1, "warning")])
+                                               (188, "disk.command_timeout", 3, "warning")])
 def test_growth_within_the_critical_window(aid, rule, grow, sev):
     d = ata(attr(aid, 4 + grow), history={f"ata_{aid}": ((NOW - 30 * DAY, 4.0), (NOW - DAY, 4.0 + grow))},
             power_on_seconds=OLD)
