@@ -36,10 +36,19 @@ def run_scenario(name: str, tmp_path: Path):
     cfg = config_mod.load(case / "config.toml") if (case / "config.toml").exists() else config_mod.defaults()
     cfg = cfg.replace(host={"root": str(case / "tree")}, state={"dir": str(tmp_path / "state")})
     commands = case / "commands"
-    runner = ReplayRunner(commands, strict=commands.is_dir())
-    store = Store.in_dir(cfg.state.dir, clock=lambda: FROZEN)
-    daemon = Daemon(cfg, host_from_config(cfg, runner=runner, clock=lambda: FROZEN), store, clock=lambda: FROZEN)
+    runner = _Switch(ReplayRunner(commands, strict=commands.is_dir()))
+    now = [FROZEN]
+    store = Store.in_dir(cfg.state.dir, clock=lambda: now[0])
+    daemon = Daemon(cfg, host_from_config(cfg, runner=runner, clock=lambda: now[0]), store, clock=lambda: now[0])
     snap = daemon.run_once()
+    # commands.2/, commands.3/ ...: further cycles a day apart with those recordings (growth over time)
+    for n in range(2, 10):
+        more = case / f"commands.{n}"
+        if not more.is_dir():
+            break
+        now[0] = FROZEN + (n - 1) * 86400.0
+        runner.inner = ReplayRunner(more, strict=True)
+        snap = daemon.run_once()
     acks = case / "acks.json"
     if acks.exists():  # acknowledged findings, as `agent ack` stores them, then one more cycle
         want = {tuple(a) for a in json.loads(acks.read_text())}
@@ -54,6 +63,16 @@ def run_scenario(name: str, tmp_path: Path):
     text = generate_latest(reg).decode()
     store.close()
     return snap, text
+
+
+class _Switch:
+    """A runner whose recordings can be swapped between cycles."""
+
+    def __init__(self, inner):
+        self.inner = inner
+
+    def __call__(self, argv, timeout, env=None):
+        return self.inner(argv, timeout, env)
 
 
 def _mask(text: str) -> str:
