@@ -13,6 +13,7 @@ from agent.collectors.mdraid import MdraidCollector
 from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
 from agent.collectors.thermal import ThermalCollector
+from agent.collectors.zfs import ZfsCollector
 
 COLLECTORS: tuple[type[BaseCollector], ...] = (
     HwmonCollector,
@@ -23,6 +24,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     IpmiCollector,
     MdraidCollector,
     SmartCollector,
+    ZfsCollector,
     KernelLogCollector,
     BaselineCollector,
 )

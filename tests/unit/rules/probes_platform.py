@@ -61,7 +61,25 @@ def throttled(events: float, age: float = 600.0):
                              max_time_seconds=None)], History(store, NOW))
 
 
+def zvdev(n: float) -> list:
+    from agent.model.storage import ZfsVdev  # noqa: PLC0415
+
+    return [ZfsVdev(pool="tank", name="ata-X_1", kind="disk", section="data", parent="mirror-0", state="ONLINE",
+                    read_errors=0, write_errors=0, checksum_errors=int(n))]
+
+
+def zpool_scrubbed(days: float) -> list:
+    from agent.model.storage import ZfsPool  # noqa: PLC0415
+
+    return [ZfsPool(pool="tank", state="ONLINE", scan_kind="scrub", scan_state="finished", scan_errors=0,
+                    last_scrub_time=NOW - days * 86400.0)]
+
+
 PROBES = [
+    Probe("storage.zfs_device_errors", "warning", zvdev, at=("warning", None), below=(None, None)),
+    Probe("storage.zfs_device_errors", "critical", zvdev, at=("critical", "disk-swap-zfs"), below=("warning", None)),
+    Probe("storage.zfs_scrub_overdue", "warning_days", zpool_scrubbed, step=0.01, at=("warning", None),
+          below=(None, None)),
     # chip limits: max 80 / crit 90; margin pulls both down
     Probe("board.temp_critical", "margin_celsius", lambda v: temp(v, max=80.0, crit=90.0), when_off=5.0, step=0.5,
           value_of=lambda m: 80.0 - m, at=("warning", None), below=(None, None)),
