@@ -44,7 +44,7 @@ from typing import Any, Mapping, Sequence
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
-from agent.collectors.smart_state import STATE_SCRIPTS, CounterState
+from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
 from agent.config import ConfigError
 from agent.model.disk import SelfTestPlan, SmartDevice
 
@@ -349,17 +349,20 @@ class SmartCollector(BaseCollector):
         self._skips: dict[str, int] = {}  # target key -> consecutive standby skips
         self._known: dict[str, dict[str, Any]] = {}  # target key -> identity fields + id + last_success
         self._state = CounterState()  # baselines and recent history of the lifetime counters
+        self._slots = SlotTracker()  # which disk sits in which slot (swaps)
         self._selftests: dict[tuple[str, str], float] = {}
         self._sweeps = 0
         if self.store is not None:
             try:
                 self.store.migrate("disk", STORE_SCRIPTS)
                 self._state = CounterState(self.store)
+                self._slots = SlotTracker(self.store)
                 self._load_state()
             except Exception as exc:  # noqa: BLE001 - without the store: no baselines across restarts
                 log.warning("smart: state store unusable (%s); disk baselines kept in memory only", exc)
                 self.store = None
                 self._state = CounterState()
+                self._slots = SlotTracker()
 
     # ---- config helpers ----
     def _compile(self, pattern: str, key: str):
@@ -393,6 +396,7 @@ class SmartCollector(BaseCollector):
                 ident = {}
             self._known[target] = {**ident, "id": sid, "last_success": last}
         self._state.load()
+        self._slots.load()
         for sid, kind, started in self.store.execute("SELECT id, kind, started FROM disk_selftests"):
             self._selftests[(sid, kind)] = started
 
@@ -582,15 +586,19 @@ class SmartCollector(BaseCollector):
     # ---- by-id names -----------------------------------------------------------------------------------
     def _by_id(self) -> dict[str, str]:
         """kernel name (sda, nvme0n1) -> preferred /dev/disk/by-id name."""
+        return self._links("by-id", ("wwn-", "nvme-eui.", "ata-", "nvme-", "scsi-3", "scsi-", "usb-"))
+
+    def _links(self, kind: str, prefer: tuple[str, ...]) -> dict[str, str]:
+        """kernel name -> preferred /dev/disk/<kind> link name (by-id, by-path)."""
         out: dict[str, str] = {}
-        base = self.host.path("dev", "disk", "by-id")
+        base = self.host.path("dev", "disk", kind)
         try:
             names = sorted(self.host.listdir(base))
-        except Exception:  # noqa: BLE001 - no udev links (container): no by_id label
+        except Exception:  # noqa: BLE001 - no udev links (container): no label
             return out
 
         def rank(n: str) -> int:
-            for i, p in enumerate(("wwn-", "nvme-eui.", "ata-", "nvme-", "scsi-3", "scsi-", "usb-")):
+            for i, p in enumerate(prefer):
                 if n.startswith(p):
                     return i
             return 99
@@ -665,6 +673,7 @@ class SmartCollector(BaseCollector):
             results.append(self._failed(t, "open_failed", f"{t.device}: no longer listed by smartctl --scan-open "
                                         "(removed, failed or renamed?)"))
         by_id = self._by_id()
+        by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results):
@@ -675,6 +684,9 @@ class SmartCollector(BaseCollector):
                     continue
                 seen_ids[sid] = t.device
                 d = self._with_baseline(t, d, now)
+                # a slot: the controller target behind a RAID HBA, else the disk's by-path name
+                slot = t.key if "," in t.dev_type else by_path.get(os.path.basename(t.path))
+                d = self._slots.observe(slot, d, now)
             elif d.stable_id in seen_ids:
                 continue  # renamed: the same identity was read under its new name
             elif d.read_status != "standby":

@@ -46,6 +46,11 @@ STATE_SCRIPTS = (
         id TEXT NOT NULL, counter TEXT NOT NULL, ts REAL NOT NULL, value REAL NOT NULL,
         PRIMARY KEY (id, counter, ts))
     """,
+    """
+    CREATE TABLE IF NOT EXISTS disk_slots (
+        slot TEXT PRIMARY KEY, id TEXT NOT NULL, serial TEXT, model TEXT, since REAL NOT NULL,
+        previous_id TEXT, previous_serial TEXT, previous_model TEXT, replaced REAL)
+    """,
 )
 
 
@@ -123,6 +128,53 @@ class CounterState:
             history = {k: tuple(v) for k, v in hist.items()}
         self._write(rows_base, rows_hist, pruned)
         return replace(d, baseline=baseline, baseline_since=since, history=history, last_success=now)
+
+
+class SlotTracker:
+    """Which disk sits in which slot (a /dev/disk/by-path name, or a controller target such as
+    ``/dev/bus/0#megaraid,1``). A different identity in a known slot is a disk swap: the slot's
+    record moves to the new disk (the baseline for that slot) and keeps the previous one, so the
+    ``disk.replaced`` rule can report it and a runbook's verify can check the new serial."""
+
+    def __init__(self, store: Any = None):
+        self.store = store
+        self._lock = threading.Lock()
+        self.slots: dict[str, dict[str, Any]] = {}
+
+    def load(self) -> None:
+        if self.store is None:
+            return
+        for row in self.store.execute("SELECT slot, id, serial, model, since, previous_id, previous_serial, "
+                                      "previous_model, replaced FROM disk_slots"):
+            self.slots[row[0]] = dict(zip(("slot", "id", "serial", "model", "since", "previous_id",
+                                           "previous_serial", "previous_model", "replaced"), row))
+
+    def observe(self, slot: str | None, d: SmartDevice, now: float) -> SmartDevice:
+        """Record ``d`` in ``slot``; returns ``d`` with its slot and any replacement it made."""
+        if not slot:
+            return d
+        with self._lock:
+            cur = self.slots.get(slot)
+            if cur is None or cur["id"] != d.stable_id:
+                new = {"slot": slot, "id": d.stable_id, "serial": d.serial, "model": d.model, "since": now,
+                       "previous_id": None, "previous_serial": None, "previous_model": None, "replaced": None}
+                if cur is not None:
+                    new.update(previous_id=cur["id"], previous_serial=cur["serial"], previous_model=cur["model"],
+                               replaced=now)
+                    log.info("smart: disk replaced in %s: %s (%s) -> %s (%s)", slot, cur["serial"], cur["model"],
+                             d.serial, d.model)
+                self.slots[slot] = cur = new
+                if self.store is not None:
+                    try:
+                        self.store.execute(
+                            "INSERT OR REPLACE INTO disk_slots (slot, id, serial, model, since, previous_id, "
+                            "previous_serial, previous_model, replaced) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                            tuple(new[k] for k in ("slot", "id", "serial", "model", "since", "previous_id",
+                                                   "previous_serial", "previous_model", "replaced")))
+                    except Exception as exc:  # noqa: BLE001 - a broken store must not lose the reading
+                        log.warning("smart: state store: %s", exc)
+        return replace(d, slot=slot, replaced_serial=cur["previous_serial"], replaced_model=cur["previous_model"],
+                       replaced_id=cur["previous_id"], replaced_time=cur["replaced"])
 
 
 def stored_history(store: Any) -> list[tuple[str, dict, str, float, float]]:

@@ -189,6 +189,12 @@ class SmartDevice(Reading):
     # first point is the value at the start of the longest window (see collectors/smart_state.py)
     history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
+    # the slot the disk sits in (/dev/disk/by-path name or controller target) and the disk it replaced there
+    slot: str | None = None
+    replaced_serial: str | None = None
+    replaced_model: str | None = None
+    replaced_id: str | None = None
+    replaced_time: float | None = None  # unix time the swap was first seen (None: no swap recorded)
     # derived once per reading (the rules ask for them many times per cycle): not part of equality
     _counters: Mapping[str, float] | None = field(default=None, init=False, repr=False, compare=False)
     _stable_id: str | None = field(default=None, init=False, repr=False, compare=False)

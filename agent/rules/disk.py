@@ -271,6 +271,23 @@ def temperature(ctx):
                        _ev(d, temperature_celsius=t, limit_celsius=limit, limit=which), which)
 
 
+# ---- disk swaps --------------------------------------------------------------------------------------
+@rule("disk.replaced", defaults={"window_seconds": 7 * 86400.0}, runbook=None,
+      param_docs={"window_seconds": "how long a recorded swap stays visible as an info finding"},
+      description="A new disk (another serial) sits in a slot (by-path, controller target) where another disk was: "
+                  "the swap is recorded and the slot's baseline moves to the new disk (info).")
+def replaced(ctx):
+    window = float(ctx.param("window_seconds"))
+    for d in _devices(ctx):
+        if d.replaced_time is None or ctx.now - d.replaced_time >= window:
+            continue
+        old = f"{d.replaced_serial or '?'}{' (' + d.replaced_model + ')' if d.replaced_model else ''}"
+        yield _finding(ctx, d, Severity.INFO, f"{_name(d)}: disk replaced in slot {d.slot}: was {old}",
+                       _ev(d, slot=d.slot, previous_serial=d.replaced_serial, previous_model=d.replaced_model,
+                           previous_identity=d.replaced_id, replaced_time=d.replaced_time),
+                       f"{d.replaced_id}->{d.stable_id}", runbook=None)
+
+
 # ---- readability -----------------------------------------------------------------------------------------
 @rule("disk.unreadable", defaults={"grace_seconds": 0.0}, runbook=None,
       param_docs={"grace_seconds": "only report once the last good read is older than this"},
@@ -293,7 +310,7 @@ RULES = (
     *COUNTER_RULES,
     nvme_critical_warning, nvme_spare_low, nvme_wear, nvme_media_errors,
     scsi_uncorrected_errors,
-    selftest_failed, error_log, temperature, unreadable,
+    selftest_failed, error_log, temperature, replaced, unreadable,
 )
 
 

@@ -87,6 +87,13 @@ def _unreadable(age: float) -> list:
                         message="sdc: timeout", model="M", serial="X", last_success=NOW - age)]
 
 
+def _swapped(age: float) -> list:
+    d = device("ata_5", 0)
+    from dataclasses import replace  # noqa: PLC0415
+
+    return [replace(d, slot="pci-0000:00:1f.2-ata-1", replaced_serial="OLD1", replaced_id="0x5000", replaced_time=NOW - age)]
+
+
 SWAP = "disk-swap-mdadm"
 PROBES = [p for row in COUNTERS for p in counter_probes(row)] + [
     # spare 0.1 + margin: at threshold + margin no longer warns; just below it does
@@ -101,6 +108,8 @@ PROBES = [p for row in COUNTERS for p in counter_probes(row)] + [
     Probe("disk.temperature", "critical_celsius", _hot, at=("critical", None), below=(None, None), when_off=65.0,
           step=0.5),
     # last good read exactly grace_seconds ago: reported; just younger: still in grace
+    # a swap exactly window_seconds old is no longer shown; one second younger still is
+    Probe("disk.replaced", "window_seconds", _swapped, at=(None, None), below=("info", None)),
     Probe("disk.unreadable", "grace_seconds", _unreadable, at=("warning", None), below=(None, None),
           when_off=3600.0, off=("warning", None)),
 ]
