@@ -264,3 +264,13 @@ def test_end_to_end_and_spin_retry_growth():
     assert rules_of(evaluate(d)) == [("disk.end_to_end_errors", "critical"), ("disk.spin_retries", "warning")]
     assert rules_of(evaluate(ata(attr(184, 2), attr(10, 5), baseline={"ata_184": 2.0, "ata_10": 5.0}))) == [
         ("disk.end_to_end_errors", "warning"), ("disk.spin_retries", "info")]
+
+
+def test_worst_axis_wins():
+    """A large count that also grew a little is critical (magnitude), not the growth's warning."""
+    d = ata(attr(5, 1001), history={"ata_5": ((NOW - 40 * DAY, 1000.0), (NOW - 20 * DAY, 1001.0))},
+            power_on_seconds=OLD)
+    fs = evaluate(d)
+    assert [(f.rule, f.severity.label, f.runbook) for f in fs] == [
+        ("disk.reallocated_sectors", "critical", "disk-swap-mdadm")]
+    assert fs[0].evidence["reasons"] == "count 1001 >= 1000; grew by 1 within 720 h"
