@@ -274,3 +274,15 @@ def test_worst_axis_wins():
     assert [(f.rule, f.severity.label, f.runbook) for f in fs] == [
         ("disk.reallocated_sectors", "critical", "disk-swap-mdadm")]
     assert fs[0].evidence["reasons"] == "count 1001 >= 1000; grew by 1 within 720 h"
+
+
+def test_thresholds_of_one_are_not_off():
+    """0 turns a check off; 1 is the lowest real setting (critical at the first unit, young below 1 h)."""
+    d = ata(attr(184, 1), power_on_seconds=OLD)
+    assert rules_of(evaluate(d, params={"disk.end_to_end_errors": {"critical": 1}})) == [
+        ("disk.end_to_end_errors", "critical")]
+    fresh = ata(attr(5, 1), power_on_seconds=1800.0)
+    assert rules_of(evaluate(fresh, params={"disk.reallocated_sectors": {"young_hours": 1}})) == [
+        ("disk.reallocated_sectors", "warning")]
+    assert rules_of(evaluate(fresh, params={"disk.reallocated_sectors": {"young_hours": 0}})) == [
+        ("disk.reallocated_sectors", "info")]
