@@ -1,19 +1,20 @@
 #!/usr/bin/env bash
-# Mutation testing of the rules and the runbook executor with mutmut 2.5 (pip install mutmut==2.5.1,
-# or `pip install -e '.[mutation]'`). Each mutant runs only the tests that cover its module.
-#   bash tests/mutation/run.sh              all targets below (about an hour on one core)
-#   bash tests/mutation/run.sh counters     one target: counters | disk | platform | board | events |
-#                                           verdict | executor
-# Prints "mutation score <target>: killed/total = NN.N %" per target; survivors: `mutmut show ID`.
-# Text (docstrings, messages) and decorators are not mutated. TESTS_OVERRIDE="..." replaces a target's
-# test selection (e.g. to score the same code against an older test suite); PATCH_FILE=x.diff limits
-# mutation to the lines that diff adds (mutmut --use-patch-file; needs `pip install whatthepatch`).
-# The executor target is limited this way to its core, generated here from the function names: the
-# step loop, retries, until/deadline and verify (Executor._eta up to load_record), the part a
-# runbook's safety depends on.
+# Mutation testing of the rules and the runbook executor with mutmut 2.5
+# (`pip install mutmut==2.5.1 whatthepatch`). Runs in a scratch copy of the tree (mutmut edits the
+# sources in place), one mutant per mutmut call (a long `mutmut run` can hang on its result pipe),
+# each mutant against only the tests that cover its module.
+#   bash tests/mutation/run.sh                 every target below (hours on one shared core)
+#   bash tests/mutation/run.sh counters        one target: counters | disk | platform | board | events |
+#                                              verdict | storage | executor
+# Prints "mutation score <target>: killed K/T = NN.N %" per target and writes the survivors' diffs to
+# tests/mutation/survivors-<target>.txt (git-ignored). Text (docstrings, messages) and decorators are
+# not mutated. TESTS_OVERRIDE="..." replaces a target's test selection (e.g. to score the same code
+# against an older test suite). The executor target is limited to its core, generated here from the
+# function names: the step loop, retries, until/deadline and verify (Executor._eta up to load_record),
+# the part a runbook's safety depends on.
 set -euo pipefail
-cd "$(dirname "$0")/../.."
-PY="${PYTHON:-.venv/bin/python}"
+SRC="$(cd "$(dirname "$0")/../.." && pwd)"
+PY="${PYTHON:-$SRC/.venv/bin/python}"
 MUTMUT="${MUTMUT:-$(dirname "$PY")/mutmut}"
 RULE_TESTS="tests/unit/rules tests/unit/disk/test_rules.py tests/unit/platform/test_rules_counters.py tests/unit/platform/test_board_verdict.py tests/unit/kernel_log/test_rules.py tests/unit/core/test_rules_board.py"
 declare -A PATHS=(
@@ -23,6 +24,7 @@ declare -A PATHS=(
   [board]="agent/rules/board.py,agent/rules/ipmi.py,agent/rules/raid.py"
   [events]="agent/rules/kernel.py,agent/rules/cpu.py,agent/rules/fs.py"
   [verdict]="agent/rules/board_verdict.py,agent/rules/base.py"
+  [storage]="agent/rules/storage.py"
   [executor]="agent/recovery/executor.py"
 )
 declare -A TESTS=(
@@ -32,21 +34,30 @@ declare -A TESTS=(
   [board]="$RULE_TESTS"
   [events]="$RULE_TESTS"
   [verdict]="$RULE_TESTS"
+  [storage]="tests/unit/rules tests/unit/storage"
   [executor]="tests/unit/recovery/test_executor.py tests/unit/recovery/test_record.py tests/unit/recovery/test_disk_swap_mdadm.py"
 )
-targets=("${@:-counters disk platform board events verdict executor}")
+targets=("${@:-counters disk platform board events verdict storage executor}")
 for t in ${targets[@]}; do
-  rm -f .mutmut-cache
-  if [ "$t" = executor ] && [ -z "${PATCH_FILE:-}" ]; then
+  work="$(mktemp -d)"
+  tar -C "$SRC" --exclude=.venv --exclude=.git --exclude=.mutmut-cache -cf - . | tar -C "$work" -xf -
+  cd "$work"
+  patch=()
+  if [ "$t" = executor ]; then
     f=agent/recovery/executor.py
     a=$(grep -n "    def _eta" "$f" | cut -d: -f1); b=$(grep -n "^def load_record" "$f" | cut -d: -f1)
-    PATCH_FILE="$(mktemp)"
-    { echo "--- $f"; echo "+++ $f"; diff -u <(sed "${a},$((b - 1))d" "$f") "$f" | tail -n +3; } > "$PATCH_FILE" || true
+    { echo "--- $f"; echo "+++ $f"; diff -u <(sed "${a},$((b - 1))d" "$f") "$f" | tail -n +3; } > core.diff || true
+    patch=(--use-patch-file core.diff)
   fi
-  "$MUTMUT" run --paths-to-mutate "${PATHS[$t]}" \
-      --disable-mutation-types string,fstring,decorator ${PATCH_FILE:+--use-patch-file "$PATCH_FILE"} \
-      --runner "$PY -m pytest -x -q -p no:cacheprovider ${TESTS_OVERRIDE:-${TESTS[$t]}}" --no-progress >/dev/null 2>&1 || true
-  "$MUTMUT" results > "tests/mutation/results-$t.txt" 2>&1 || true
+  tests="${TESTS_OVERRIDE:-${TESTS[$t]}}"
+  args=(--paths-to-mutate "${PATHS[$t]}" --disable-mutation-types string,fstring,decorator "${patch[@]}"
+        --runner "$PY -m pytest -x -q -p no:cacheprovider $tests" --no-progress)
+  # registers every mutant in .mutmut-cache, then is stopped; the mutants run one per call below
+  timeout -s INT 60 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
+  for id in $("$PY" -c "import sqlite3; print(' '.join(str(r[0]) for r in sqlite3.connect('.mutmut-cache').execute(
+      \"SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id\")))"); do
+    timeout -s INT 600 "$MUTMUT" run "$id" "${args[@]}" >/dev/null 2>&1 || true
+  done
   "$PY" - "$t" <<'PYEOF'
 import sqlite3, sys
 db = sqlite3.connect(".mutmut-cache")
@@ -55,5 +66,10 @@ killed = rows.get("ok_killed", 0) + rows.get("ok_suspicious", 0)  # suspicious =
 total = sum(rows.values()) - rows.get("skipped", 0)
 print(f"mutation score {sys.argv[1]}: killed {killed}/{total} = {100 * killed / max(total, 1):.1f} % ({rows})")
 PYEOF
-  cp .mutmut-cache "tests/mutation/cache-$t.sqlite" 2>/dev/null || true
+  for id in $("$PY" -c "import sqlite3; print(' '.join(str(r[0]) for r in sqlite3.connect('.mutmut-cache').execute(
+      \"SELECT id FROM Mutant WHERE status = 'bad_survived' ORDER BY id\")))"); do
+    "$MUTMUT" show "$id" 2>/dev/null || true
+  done > "$SRC/tests/mutation/survivors-$t.txt"
+  cd "$SRC"
+  rm -rf "$work"
 done
