@@ -9,7 +9,7 @@
 # Prints "mutation score <target>: killed K/T = NN.N %" per target and writes the survivors' diffs to
 # tests/mutation/survivors-<target>.txt (git-ignored). Text (docstrings, messages) and decorators are
 # not mutated. TESTS_OVERRIDE="..." replaces a target's test selection (e.g. to score the same code
-# against an older test suite). The executor target is limited to its core, generated here from the
+# against an older test suite), PATHS_OVERRIDE="a.py,b.py" the mutated files. The executor target is limited to its core, generated here from the
 # function names: the step loop, retries, until/deadline and verify (Executor._eta up to load_record),
 # the part a runbook's safety depends on.
 set -euo pipefail
@@ -50,7 +50,7 @@ for t in ${targets[@]}; do
     patch=(--use-patch-file core.diff)
   fi
   tests="${TESTS_OVERRIDE:-${TESTS[$t]}}"
-  args=(--paths-to-mutate "${PATHS[$t]}" --disable-mutation-types string,fstring,decorator "${patch[@]}"
+  args=(--paths-to-mutate "${PATHS_OVERRIDE:-${PATHS[$t]}}" --disable-mutation-types string,fstring,decorator "${patch[@]}"
         --runner "$PY -m pytest -x -q -p no:cacheprovider $tests" --no-progress)
   # registers every mutant in .mutmut-cache, then is stopped; the mutants run one per call below
   timeout -s INT 60 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
@@ -69,7 +69,7 @@ PYEOF
   for id in $("$PY" -c "import sqlite3; print(' '.join(str(r[0]) for r in sqlite3.connect('.mutmut-cache').execute(
       \"SELECT id FROM Mutant WHERE status = 'bad_survived' ORDER BY id\")))"); do
     "$MUTMUT" show "$id" 2>/dev/null || true
-  done > "$SRC/tests/mutation/survivors-$t.txt"
+  done > "$SRC/tests/mutation/survivors-$t${SUFFIX:-}.txt"
   cd "$SRC"
   rm -rf "$work"
 done
