@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Mutation testing of the rules and the runbook executor with mutmut 2.5
-# (`pip install mutmut==2.5.1 whatthepatch`). Runs in a scratch copy of the tree (mutmut edits the
+# (`pip install -e ".[mutation]"`: mutmut 2.5.1, whatthepatch). Runs in a scratch copy of the tree (mutmut edits the
 # sources in place), one mutant per mutmut call (a long `mutmut run` can hang on its result pipe),
 # each mutant against only the tests that cover its module.
 #   bash tests/mutation/run.sh                 every target below (hours on one shared core)
