@@ -52,11 +52,16 @@ for t in ${targets[@]}; do
   tests="${TESTS_OVERRIDE:-${TESTS[$t]}}"
   args=(--paths-to-mutate "${PATHS_OVERRIDE:-${PATHS[$t]}}" --disable-mutation-types string,fstring,decorator "${patch[@]}"
         --runner "$PY -m pytest -x -q -p no:cacheprovider $tests" --no-progress)
+  restore() {  # a mutmut call that had to be killed may leave its mutant in the file
+    for f in ${PATHS_OVERRIDE:-${PATHS[$t]}//,/ }; do cp "$SRC/$f" "$work/$f"; done
+  }
   # registers every mutant in .mutmut-cache, then is stopped; the mutants run one per call below
-  timeout -s INT 60 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
+  timeout -s INT -k 5 30 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
+  restore
   for id in $("$PY" -c "import sqlite3; print(' '.join(str(r[0]) for r in sqlite3.connect('.mutmut-cache').execute(
       \"SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id\")))"); do
-    timeout -s INT 600 "$MUTMUT" run "$id" "${args[@]}" >/dev/null 2>&1 || true
+    timeout -s INT -k 10 600 "$MUTMUT" run "$id" "${args[@]}" >/dev/null 2>&1 || true
+    restore
   done
   "$PY" - "$t" <<'PYEOF'
 import sqlite3, sys
