@@ -286,3 +286,31 @@ def test_thresholds_of_one_are_not_off():
         ("disk.reallocated_sectors", "warning")]
     assert rules_of(evaluate(fresh, params={"disk.reallocated_sectors": {"young_hours": 0}})) == [
         ("disk.reallocated_sectors", "info")]
+
+
+def test_counter_findings_name_the_disk_rate_and_age():
+    fs = evaluate(ata(attr(197, 6), history={"ata_197": ((NOW - 30 * DAY, 2.0), (NOW - DAY, 6.0))},
+                      power_on_seconds=2000 * 3600.0))
+    (f,) = fs
+    assert f.summary == "sda (WDC WD40EFRX, WD-1): pending sectors: 6 (grew by 4 within 168 h)"
+    assert f.evidence["power_on_hours"] == 2000 and f.evidence["growth_critical_window"] == 4
+    nomodel = ata(attr(5, 20), model=None, power_on_seconds=OLD)
+    assert evaluate(nomodel)[0].summary.startswith("sda (ATA, WD-1): reallocated sectors: 20")
+
+
+def test_every_disk_is_judged():
+    """A disk without findings (or a stale one) before another does not end the rule's sweep."""
+    quiet = ata(attr(5, 0), device="sda", wwn="0x1")
+    stale = ata(attr(5, 500), device="sdb", wwn="0x2", read_status="timeout")
+    loud = ata(attr(5, 20), device="sdc", wwn="0x3", power_on_seconds=OLD)
+    got = [(f.rule, f.device) for f in evaluate(quiet, stale, loud) if f.rule == "disk.reallocated_sectors"]
+    assert got == [("disk.reallocated_sectors", "sdc")]
+
+
+def test_pending_partly_reallocated_counts_what_went_away():
+    d = ata(attr(5, 1), attr(197, 2), power_on_seconds=OLD,
+            history={"ata_197": ((NOW - 20 * DAY, 0.0), (NOW - 10 * DAY, 5.0), (NOW - DAY, 2.0)),
+                     "ata_5": ((NOW - 20 * DAY, 0.0), (NOW - DAY, 1.0))})
+    f = next(f for f in evaluate(d) if f.rule == "disk.pending_sectors")
+    assert f.evidence["pending_resolved"] == "reallocated"
+    assert "3 pending sectors turned into 1 reallocations" in f.evidence["reasons"]
