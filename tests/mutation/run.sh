@@ -50,10 +50,11 @@ for t in ${targets[@]}; do
     patch=(--use-patch-file core.diff)
   fi
   tests="${TESTS_OVERRIDE:-${TESTS[$t]}}"
-  args=(--paths-to-mutate "${PATHS_OVERRIDE:-${PATHS[$t]}}" --disable-mutation-types string,fstring,decorator "${patch[@]}"
+  paths="${PATHS_OVERRIDE:-${PATHS[$t]}}"
+  args=(--paths-to-mutate "$paths" --disable-mutation-types string,fstring,decorator "${patch[@]}"
         --runner "$PY -m pytest -x -q -p no:cacheprovider $tests" --no-progress)
   restore() {  # a mutmut call that had to be killed may leave its mutant in the file
-    for f in ${PATHS_OVERRIDE:-${PATHS[$t]}//,/ }; do cp "$SRC/$f" "$work/$f"; done
+    for f in ${paths//,/ }; do cp "$SRC/$f" "$work/$f"; done
   }
   # registers every mutant in .mutmut-cache, then is stopped; the mutants run one per call below
   timeout -s INT -k 5 30 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
