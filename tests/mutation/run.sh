@@ -57,7 +57,7 @@ for t in ${targets[@]}; do
     for f in ${paths//,/ }; do cp "$SRC/$f" "$work/$f"; done
   }
   # registers every mutant in .mutmut-cache, then is stopped; the mutants run one per call below
-  timeout -s INT -k 5 30 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
+  timeout -s INT -k 5 180 "$MUTMUT" run "${args[@]}" >/dev/null 2>&1 || true
   restore
   for id in $("$PY" -c "import sqlite3; print(' '.join(str(r[0]) for r in sqlite3.connect('.mutmut-cache').execute(
       \"SELECT id FROM Mutant WHERE status = 'untested' ORDER BY id\")))"); do
