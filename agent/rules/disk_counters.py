@@ -212,7 +212,6 @@ def _make(row: Counter):
             yield f
 
     counter_rule.__name__ = row.rule_id.split(".", 1)[1]
-    counter_rule.row = row
     return counter_rule
 
 
