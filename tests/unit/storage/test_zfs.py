@@ -137,3 +137,16 @@ def test_metrics(tmp_path):
         s["hwagent_zfs_vdev_errors_total"]
     assert ({"pool": "tank"}, 0.2183) in s["hwagent_zfs_pool_scan_progress_ratio"]
     assert ({"pool": "rpool"}, 1009317314560) in s["hwagent_zfs_pool_size_bytes"]
+
+
+def test_pool_state_evidence_names_the_device_and_action(tmp_path):
+    out = collect("degraded", tmp_path)
+    (f,) = rule("storage.zfs_pool_state", out)
+    assert f.evidence["devices"] == "11442204584937617285"  # the UNAVAIL leaf only, not the ONLINE ones
+    assert f.evidence["action"] == "Replace the device using 'zpool replace'."
+    status = ("One or more devices could not be used because the label is missing or invalid.  Sufficient replicas "
+              "exist for the pool to continue functioning in a degraded state.")
+    assert f.summary == f"ZFS pool tank is DEGRADED: 11442204584937617285 ({status[:160]})"  # bounded: 160 chars
+    long = ZfsPool(pool="p", state="FAULTED", status_text="x" * 300, action_text="y" * 300)
+    (g,) = rule("storage.zfs_pool_state", [long])
+    assert g.summary == f"ZFS pool p is FAULTED ({'x' * 160})" and g.evidence["action"] == "y" * 200
