@@ -116,7 +116,7 @@ def _register() -> None:
 
 
 # Modules of other capabilities that export a COMMANDS tuple (one line each).
-COMMAND_MODULES: list[str] = ["agent.cli.selftest", "agent.cli.statuspage", "agent.cli.incident", "agent.cli.availability", "agent.cli.recover", "agent.cli.baseline", "agent.cli.events"]
+COMMAND_MODULES: list[str] = ["agent.cli.selftest", "agent.cli.statuspage", "agent.cli.incident", "agent.cli.availability", "agent.cli.recover", "agent.cli.baseline", "agent.cli.events", "agent.cli.disk"]
 
 
 def main(argv: list[str] | None = None) -> None:

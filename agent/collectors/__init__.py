@@ -14,6 +14,7 @@ from agent.collectors.restore_drill import RestoreDrillCollector
 from agent.collectors.smart import SmartCollector
 from agent.collectors.system import SystemCollector
 from agent.collectors.thermal import ThermalCollector
+from agent.collectors.zfs import ZfsCollector
 
 COLLECTORS: tuple[type[BaseCollector], ...] = (
     HwmonCollector,
@@ -24,6 +25,7 @@ COLLECTORS: tuple[type[BaseCollector], ...] = (
     IpmiCollector,
     MdraidCollector,
     SmartCollector,
+    ZfsCollector,
     KernelLogCollector,
     BaselineCollector,
     RestoreDrillCollector,

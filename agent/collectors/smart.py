@@ -44,6 +44,7 @@ from typing import Any, Mapping, Sequence
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
+from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
 from agent.config import ConfigError
 from agent.model.disk import SelfTestPlan, SmartDevice
 
@@ -54,18 +55,7 @@ NOCHECK_MODES = ("never", "sleep", "standby", "idle")
 MIN_JSON_VERSION = (7, 0)
 _VERSION_RE = re.compile(r"smartctl (\d+)\.(\d+)")
 
-STORE_SCRIPTS = (
-    """
-    CREATE TABLE IF NOT EXISTS disk_devices (
-        id TEXT PRIMARY KEY, target TEXT NOT NULL, device TEXT NOT NULL, identity TEXT NOT NULL,
-        last_success REAL);
-    CREATE TABLE IF NOT EXISTS disk_baseline (
-        id TEXT NOT NULL, counter TEXT NOT NULL, value REAL NOT NULL, since REAL NOT NULL,
-        PRIMARY KEY (id, counter));
-    CREATE TABLE IF NOT EXISTS disk_selftests (
-        id TEXT NOT NULL, kind TEXT NOT NULL, started REAL NOT NULL, PRIMARY KEY (id, kind))
-    """,
-)
+STORE_SCRIPTS = STATE_SCRIPTS  # component "disk"; the tables are described in smart_state.py
 _IDENTITY_FIELDS = ("protocol", "model", "serial", "wwn", "firmware", "model_family", "vendor", "capacity_bytes",
                     "rotation_rate_rpm")
 
@@ -359,16 +349,21 @@ class SmartCollector(BaseCollector):
         self._skips: dict[str, int] = {}  # target key -> consecutive standby skips
         self._known: dict[str, dict[str, Any]] = {}  # target key -> identity fields + id + last_success
         self._shared_logged: set[str] = set()
-        self._baseline: dict[str, dict[str, tuple[float, float]]] = {}  # id -> counter -> (value, since)
+        self._state = CounterState()  # baselines and recent history of the lifetime counters
+        self._slots = SlotTracker()  # which disk sits in which slot (swaps)
         self._selftests: dict[tuple[str, str], float] = {}
         self._sweeps = 0
         if self.store is not None:
             try:
                 self.store.migrate("disk", STORE_SCRIPTS)
+                self._state = CounterState(self.store)
+                self._slots = SlotTracker(self.store)
                 self._load_state()
             except Exception as exc:  # noqa: BLE001 - without the store: no baselines across restarts
                 log.warning("smart: state store unusable (%s); disk baselines kept in memory only", exc)
                 self.store = None
+                self._state = CounterState()
+                self._slots = SlotTracker()
 
     # ---- config helpers ----
     def _compile(self, pattern: str, key: str):
@@ -401,12 +396,12 @@ class SmartCollector(BaseCollector):
             except ValueError:
                 ident = {}
             self._known[target] = {**ident, "id": sid, "last_success": last}
-        for sid, counter, value, since in self.store.execute("SELECT id, counter, value, since FROM disk_baseline"):
-            self._baseline.setdefault(sid, {})[counter] = (value, since)
+        self._state.load()
+        self._slots.load()
         for sid, kind, started in self.store.execute("SELECT id, kind, started FROM disk_selftests"):
             self._selftests[(sid, kind)] = started
 
-    def _save(self, target: Target, d: SmartDevice, changed_baseline: list[tuple[str, str, float, float]]) -> None:
+    def _save(self, target: Target, d: SmartDevice) -> None:
         if self.store is None:
             return
         ident = {k: getattr(d, k) for k in _IDENTITY_FIELDS}
@@ -416,10 +411,6 @@ class SmartCollector(BaseCollector):
                 "ON CONFLICT(id) DO UPDATE SET target = excluded.target, device = excluded.device, "
                 "identity = excluded.identity, last_success = excluded.last_success",
                 (d.stable_id, target.key, d.device, json.dumps(ident, sort_keys=True), d.last_success))
-            for sid, counter, value, since in changed_baseline:
-                self.store.execute(
-                    "INSERT INTO disk_baseline (id, counter, value, since) VALUES (?, ?, ?, ?) "
-                    "ON CONFLICT(id, counter) DO UPDATE SET value = excluded.value", (sid, counter, float(value), since))
         except Exception as exc:  # noqa: BLE001 - a broken store must not lose the reading
             log.warning("smart: state store: %s", exc)
 
@@ -596,15 +587,19 @@ class SmartCollector(BaseCollector):
     # ---- by-id names -----------------------------------------------------------------------------------
     def _by_id(self) -> dict[str, str]:
         """kernel name (sda, nvme0n1) -> preferred /dev/disk/by-id name."""
+        return self._links("by-id", ("wwn-", "nvme-eui.", "ata-", "nvme-", "scsi-3", "scsi-", "usb-"))
+
+    def _links(self, kind: str, prefer: tuple[str, ...]) -> dict[str, str]:
+        """kernel name -> preferred /dev/disk/<kind> link name (by-id, by-path)."""
         out: dict[str, str] = {}
-        base = self.host.path("dev", "disk", "by-id")
+        base = self.host.path("dev", "disk", kind)
         try:
             names = sorted(self.host.listdir(base))
-        except Exception:  # noqa: BLE001 - no udev links (container): no by_id label
+        except Exception:  # noqa: BLE001 - no udev links (container): no label
             return out
 
         def rank(n: str) -> int:
-            for i, p in enumerate(("wwn-", "nvme-eui.", "ata-", "nvme-", "scsi-3", "scsi-", "usb-")):
+            for i, p in enumerate(prefer):
                 if n.startswith(p):
                     return i
             return 99
@@ -680,6 +675,7 @@ class SmartCollector(BaseCollector):
                                         "(removed, failed or renamed?)"))
         by_id = self._by_id()
         shared = self._shared_identities(targets, results)
+        by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results):
@@ -692,6 +688,9 @@ class SmartCollector(BaseCollector):
                     continue
                 seen_ids[sid] = t.device
                 d = self._with_baseline(t, d, now)
+                # a slot: the controller target behind a RAID HBA, else the disk's by-path name
+                slot = t.key if "," in t.dev_type else by_path.get(os.path.basename(t.path))
+                d = self._slots.observe(slot, d, now)
             elif d.stable_id in seen_ids:
                 continue  # renamed: the same identity was read under its new name
             elif d.read_status != "standby":
@@ -738,23 +737,12 @@ class SmartCollector(BaseCollector):
 
     def _with_baseline(self, t: Target, d: SmartDevice, now: float) -> SmartDevice:
         sid = d.stable_id
+        d = self._state.enrich(d, now)
         with self._lock:
-            base = self._baseline.setdefault(sid, {})
-            changed = []
-            for counter, value in d.counters().items():
-                if counter not in base:
-                    base[counter] = (value, now)
-                    changed.append((sid, counter, value, now))
-                elif value < base[counter][0]:  # e.g. pending sectors rewritten back to 0
-                    base[counter] = (value, base[counter][1])
-                    changed.append((sid, counter, value, base[counter][1]))
-            baseline = {k: v for k, (v, _s) in base.items()}
-            since = min((s for _v, s in base.values()), default=None)
             for key in [k for k, v in self._known.items() if v.get("id") == sid and k != t.key]:
                 del self._known[key]  # the same disk under a new name (sdb -> sdc)
             self._known[t.key] = {**{k: getattr(d, k) for k in _IDENTITY_FIELDS}, "id": sid, "last_success": now}
-        d = replace(d, baseline=baseline, baseline_since=since, last_success=now)
-        self._save(t, d, changed)
+        self._save(t, d)
         return d
 
     # ---- self-tests ------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from agent.model.disk import is_seagate  # noqa: F401 - re-exported
 from agent.model.disk import AtaAttribute, NvmeHealth, ScsiHealth, SelfTest, SmartDevice
@@ -40,7 +41,9 @@ class ParseError(ValueError):
 def _get(doc: Any, *path: str | int) -> Any:
     cur = doc
     for p in path:
-        if isinstance(p, int):
+        if type(cur) is dict and type(p) is str:  # the common case, without the ABC checks
+            cur = cur.get(p)
+        elif isinstance(p, int):
             if not isinstance(cur, list) or len(cur) <= p:
                 return None
             cur = cur[p]

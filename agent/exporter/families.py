@@ -116,5 +116,7 @@ def system(snap: Snapshot, emit: Emit) -> None:
 from agent.exporter.families_disk import disk  # noqa: E402 - disk samplers live in their own module
 from agent.exporter.families_platform import SAMPLERS as PLATFORM_SAMPLERS  # noqa: E402
 from agent.exporter.families_kernel import SAMPLERS as KERNEL_SAMPLERS  # noqa: E402
+from agent.exporter.families_storage import SAMPLERS as STORAGE_SAMPLERS  # noqa: E402
 
-SAMPLERS: tuple[Callable[[Snapshot, Emit], None], ...] = (core, findings, hwmon, thermal, system, disk, *PLATFORM_SAMPLERS, *KERNEL_SAMPLERS)
+SAMPLERS: tuple[Callable[[Snapshot, Emit], None], ...] = (core, findings, hwmon, thermal, system, disk, *PLATFORM_SAMPLERS,
+                                                         *STORAGE_SAMPLERS, *KERNEL_SAMPLERS)

@@ -58,7 +58,7 @@ def aer(snap: Snapshot, emit: Emit) -> None:
                 emit("hwagent_pcie_aer_errors_total", {"device": a.device, "severity": sev}, total)
             for name, n in sorted(bits.items()):
                 if n:
-                    emit("hwagent_pcie_aer_error_bits_total", {"device": a.device, "severity": sev, "error": name}, n)
+                    emit("hwagent_pcie_aer_errors_by_bit_total", {"device": a.device, "severity": sev, "error": name}, n)
         for sev, v in (("correctable", a.rootport_total_correctable), ("nonfatal", a.rootport_total_nonfatal),
                        ("fatal", a.rootport_total_fatal)):
             if v is not None:

@@ -185,21 +185,40 @@ class SmartDevice(Reading):
     # stored baseline of lifetime counters ("growing since the baseline"), counter -> value
     baseline: Mapping[str, float] = field(default_factory=dict)
     baseline_since: float | None = None  # when the first baseline value was stored
+    # recent change points of those counters, counter -> ((unix time, value), ...) oldest first; the
+    # first point is the value at the start of the longest window (see collectors/smart_state.py)
+    history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
     # set when another disk of this host reports the same identity and it is not a second path to the same
     # disk (cloned VM disks, USB bridges, redacted serials): the identity is qualified by this device path
     shared_identity_path: str = ""
+    # the slot the disk sits in (/dev/disk/by-path name or controller target) and the disk it replaced there
+    slot: str | None = None
+    replaced_serial: str | None = None
+    replaced_model: str | None = None
+    replaced_id: str | None = None
+    replaced_time: float | None = None  # unix time the swap was first seen (None: no swap recorded)
+    # derived once per reading (the rules ask for them many times per cycle): not part of equality
+    _counters: Mapping[str, float] | None = field(default=None, init=False, repr=False, compare=False)
+    _stable_id: str | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        base = self._identity()
+        object.__setattr__(self, "_stable_id", f"{base}@{self.shared_identity_path}" if self.shared_identity_path else base)
+        object.__setattr__(self, "_counters", self._count())
 
     @property
     def stable_id(self) -> str:
         """Identity that survives renames: WWN, else model+serial, else the device path; an identity
         that several disks share is qualified by the device path (``...@/dev/sdb``)."""
-        base = self.reported_id
-        return f"{base}@{self.shared_identity_path}" if self.shared_identity_path else base
+        return self._stable_id  # type: ignore[return-value]
 
     @property
     def reported_id(self) -> str:
         """The identity as the disk reports it (WWN, else model+serial, else the device path)."""
+        return self._identity()
+
+    def _identity(self) -> str:
         if self.wwn:
             return self.wwn
         if self.serial:
@@ -226,7 +245,14 @@ class SmartDevice(Reading):
 
     def counters(self) -> dict[str, float]:
         """Lifetime counters the rules track for growth (name -> value); only fresh, known values."""
-        if not self.fresh:
+        return dict(self._counters)  # type: ignore[arg-type]
+
+    def counter(self, name: str) -> float | None:
+        """One of :meth:`counters` without copying them."""
+        return self._counters.get(name)  # type: ignore[union-attr]
+
+    def _count(self) -> dict[str, float]:
+        if self.read_status != "ok":
             return {}
         out: dict[str, float] = {}
         for aid in TRACKED_ATTRIBUTES:
@@ -249,11 +275,41 @@ class SmartDevice(Reading):
 
     def growth(self, counter: str) -> float | None:
         """Growth of a lifetime counter since the stored baseline (None: no baseline or no value)."""
-        cur = self.counters().get(counter)
+        cur = self.counter(counter)
         base = self.baseline.get(counter)
         if cur is None or base is None:
             return None
         return cur - base
+
+    def value_at(self, counter: str, t: float) -> float | None:
+        """The counter's stored value at time ``t`` (the first stored value if history starts later)."""
+        pts = self.history.get(counter)
+        if not pts:
+            return self.baseline.get(counter)
+        val = pts[0][1]
+        for ts, v in pts:
+            if ts > t:
+                break
+            val = v
+        return val
+
+    def growth_within(self, counter: str, window: float, now: float) -> float | None:
+        """Growth of a lifetime counter within the last ``window`` seconds (never negative);
+        None without a value or history. Since the first reading when the history is shorter."""
+        cur = self.counter(counter)
+        start = self.value_at(counter, now - window)
+        if cur is None or start is None:
+            return None
+        return max(0.0, cur - start)
+
+    def max_within(self, counter: str, window: float, now: float) -> float | None:
+        """Highest value of the counter within the last ``window`` seconds (current included)."""
+        cur = self.counter(counter)
+        if cur is None:
+            return None
+        vals = [v for ts, v in self.history.get(counter, ()) if ts >= now - window]
+        start = self.value_at(counter, now - window)
+        return max([cur, *vals, *([start] if start is not None else [])])
 
 
 # ATA attributes whose raw count is tracked against the baseline

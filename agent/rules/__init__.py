@@ -9,14 +9,14 @@ from typing import Any, Iterable
 from agent.model import Finding, Snapshot
 from agent.rules import board, disk, memory
 from agent.rules import board_verdict, ipmi, pcie, platform, raid
-from agent.rules import cpu, fs, kernel
+from agent.rules import cpu, fs, kernel, storage
 from agent.rules import recovery
 from agent.rules import backup
 from agent.rules.base import Params, RuleContext, RuleMeta, rule
 
 log = logging.getLogger("hwagent.rules")
 
-FAMILIES = (board, memory, disk, platform, pcie, raid, ipmi, board_verdict, cpu, fs, kernel, recovery, backup)
+FAMILIES = (board, memory, disk, platform, pcie, raid, ipmi, board_verdict, cpu, fs, kernel, storage, recovery, backup)
 
 RULES: tuple[RuleMeta, ...] = tuple(fn.meta for fam in FAMILIES for fn in fam.RULES)
 RULES_BY_ID: dict[str, RuleMeta] = {}

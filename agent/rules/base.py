@@ -57,6 +57,11 @@ class Params:
                 return self._devices[d][name]
         return self._base[name]
 
+    @property
+    def per_device(self) -> bool:
+        """Whether any device overrides a parameter (else :meth:`get` ignores the device)."""
+        return bool(self._devices)
+
     def enabled_for(self, *devices: str | None) -> bool:
         for d in devices:
             if d and d in self._devices and "enabled" in self._devices[d]:

@@ -2,15 +2,15 @@
 
 Three layers are judged apart (and so are separate rule ids): the drive's own *verdict*
 (``disk.smart_failed``, ``disk.attribute_failing``), *evidence* counters with published failure
-correlation (a non-zero count in one reading is a warning), and the *trend* of those counters
-against the baseline the collector keeps in the state store (growth is critical: Backblaze
-replaces drives whose 197/198 keep rising, Google saw failure 14-39x likelier after the first
-reallocation or scan error). Attributes are judged by id, with vendor-packed raw values already
-decoded by the collector. A disk that is asleep produces no findings (a skip is not a failure);
-one that could not be read gets ``disk.unreadable``. Interface CRC errors (199) point at the cable,
-backplane or controller and are filed under the ``board`` component.
+correlation, judged by one declared table (:mod:`agent.rules.disk_counters`: magnitude of the
+existing damage, growth per time, drive age; small stable counts are info), and NVMe/SCSI health
+fields. Attributes are judged by id, with vendor-packed raw values already decoded by the
+collector. A disk that is asleep produces no findings (a skip is not a failure); one that could
+not be read gets ``disk.unreadable``. Interface CRC errors (199) point at the cable, backplane or
+controller and are filed under the ``board`` component. Reasons and sources: docs/findings/disk.md.
 
-Severities: CRITICAL = replace or act now (runbook ``disk-swap-mdadm``); WARNING = watch, plan.
+Severities: CRITICAL = replace or act now (runbook ``disk-swap-mdadm``); WARNING = watch, plan;
+INFO = shown and exported, never alerted on.
 """
 
 from __future__ import annotations
@@ -19,8 +19,9 @@ from dataclasses import replace
 from typing import Any, Iterator
 
 from agent.model import Finding, Severity
-from agent.model.disk import SmartDevice, is_seagate
+from agent.model.disk import SmartDevice
 from agent.rules.base import RuleContext, rule
+from agent.rules.disk_counters import COUNTER_RULES
 
 RUNBOOK = "disk-swap-mdadm"
 CRITICAL_NVME_BITS = ("spare_below_threshold", "reliability_degraded", "media_read_only",
@@ -109,133 +110,7 @@ def attribute_failed_past(ctx: RuleContext) -> Iterator[Finding]:
                            _ev(d, attributes=",".join(str(a.id) for a in past)), ",".join(str(a.id) for a in past))
 
 
-# ---- evidence counters and their growth ----------------------------------------------------------------
-def _counter_rules(ctx: RuleContext, attr_id: int, what: str, *, component: str | None = None,
-                   skip_seagate: bool = False) -> Iterator[Finding]:
-    """Static count: warning at ``warning`` or more (0 disables)."""
-    for d in _devices(ctx):
-        a = d.attribute(attr_id)
-        if a is None or a.count is None:
-            continue
-        if skip_seagate and is_seagate(d.model, d.model_family, d.vendor):
-            continue
-        limit = float(ctx.param("warning", d.stable_id, d.device))
-        if limit > 0 and a.count >= limit:
-            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: {what}: {a.count} (attribute {attr_id} {a.name})",
-                           _ev(d, attribute_id=attr_id, attribute=a.name, count=a.count, raw=a.raw_string),
-                           str(a.count), component=component(d) if callable(component) else component)
-
-
-def _growth_rule(ctx: RuleContext, counter: str, what: str, *, component=None, runbook: str | None = RUNBOOK
-                 ) -> Iterator[Finding]:
-    """Growth since the stored baseline: warning at ``warning``, critical at ``critical`` (0 = off)."""
-    for d in _devices(ctx):
-        g = d.growth(counter)
-        if g is None or g <= 0:
-            continue
-        warn = float(ctx.param("warning", d.stable_id, d.device))
-        crit = float(ctx.param("critical", d.stable_id, d.device))
-        sev = Severity.CRITICAL if crit > 0 and g >= crit else Severity.WARNING if warn > 0 and g >= warn else None
-        if sev is None:
-            continue
-        cur = d.counters()[counter]
-        base = d.baseline[counter]
-        yield _finding(ctx, d, sev, f"{_name(d)}: {what} grew by {g:g} to {cur:g} since the baseline",
-                       _ev(d, counter=counter, baseline=base, current=cur, growth=g, baseline_since=d.baseline_since),
-                       f"{cur:g}", component=component(d) if callable(component) else component,
-                       runbook=runbook if sev is Severity.CRITICAL else None)
-
-
-_STATIC = {"defaults": {"warning": 1}, "param_docs": {"warning": "count at which to warn (0 = off)"}}
-_GROW = {"param_docs": {"warning": "growth since the baseline at which to warn (0 = off)",
-                        "critical": "growth since the baseline that is critical (0 = off)"}}
-
-
-@rule("disk.reallocated_sectors", **_STATIC, runbook=None,
-      description="ATA 5 Reallocated_Sector_Ct above zero (warning).")
-def reallocated_sectors(ctx):
-    yield from _counter_rules(ctx, 5, "reallocated sectors")
-
-
-@rule("disk.reallocated_sectors_growing", defaults={"warning": 1, "critical": 8}, runbook=RUNBOOK, **_GROW,
-      description="ATA 5 reallocated sectors growing since the stored baseline.")
-def reallocated_sectors_growing(ctx):
-    yield from _growth_rule(ctx, "ata_5", "reallocated sectors")
-
-
-@rule("disk.reported_uncorrectable", **_STATIC, runbook=None,
-      description="ATA 187 Reported_Uncorrect above zero (warning).")
-def reported_uncorrectable(ctx):
-    yield from _counter_rules(ctx, 187, "reported uncorrectable errors")
-
-
-@rule("disk.reported_uncorrectable_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
-      description="ATA 187 reported uncorrectable errors growing (critical at the first new one).")
-def reported_uncorrectable_growing(ctx):
-    yield from _growth_rule(ctx, "ata_187", "reported uncorrectable errors")
-
-
-@rule("disk.command_timeout", **_STATIC, runbook=None,
-      description="ATA 188 Command_Timeout above zero (warning; not judged statically on Seagate, which packs "
-                  "three counters into it: see disk.command_timeout_growing).")
-def command_timeout(ctx):
-    yield from _counter_rules(ctx, 188, "command timeouts", skip_seagate=True)
-
-
-@rule("disk.command_timeout_growing", defaults={"warning": 1, "critical": 0}, runbook=None, **_GROW,
-      description="ATA 188 command timeouts growing (decoded low word on Seagate); noisy on healthy drives, warning only.")
-def command_timeout_growing(ctx):
-    yield from _growth_rule(ctx, "ata_188", "command timeouts")
-
-
-@rule("disk.pending_sectors", **_STATIC, runbook=None,
-      description="ATA 197 Current_Pending_Sector above zero (warning; may return to 0 after a rewrite).")
-def pending_sectors(ctx):
-    yield from _counter_rules(ctx, 197, "pending sectors")
-
-
-@rule("disk.pending_sectors_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
-      description="ATA 197 pending sectors growing since the baseline (critical).")
-def pending_sectors_growing(ctx):
-    yield from _growth_rule(ctx, "ata_197", "pending sectors")
-
-
-@rule("disk.offline_uncorrectable", **_STATIC, runbook=None,
-      description="ATA 198 Offline_Uncorrectable above zero (warning).")
-def offline_uncorrectable(ctx):
-    yield from _counter_rules(ctx, 198, "offline uncorrectable sectors")
-
-
-@rule("disk.offline_uncorrectable_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
-      description="ATA 198 offline uncorrectable sectors growing since the baseline (critical).")
-def offline_uncorrectable_growing(ctx):
-    yield from _growth_rule(ctx, "ata_198", "offline uncorrectable sectors")
-
-
-@rule("disk.crc_errors", **_STATIC, runbook=None,
-      description="ATA 199 UDMA_CRC_Error_Count above zero: cable, backplane or controller (warning, component board).")
-def crc_errors(ctx):
-    yield from _counter_rules(ctx, 199, "interface CRC errors (cable/backplane)", component="board")
-
-
-@rule("disk.crc_errors_growing", defaults={"warning": 1, "critical": 100}, runbook=None, **_GROW,
-      description="ATA 199 interface CRC errors growing: reseat or replace the cable/backplane (component board).")
-def crc_errors_growing(ctx):
-    yield from _growth_rule(ctx, "ata_199", "interface CRC errors (cable/backplane)", component="board", runbook=None)
-
-
-@rule("disk.end_to_end_errors_growing", defaults={"warning": 1, "critical": 1}, runbook=RUNBOOK, **_GROW,
-      description="ATA 184 End-to-End_Error growing: parity errors on the drive's internal data path (critical).")
-def end_to_end_errors_growing(ctx):
-    yield from _growth_rule(ctx, "ata_184", "end-to-end (internal data path) errors")
-
-
-@rule("disk.spin_retries_growing", defaults={"warning": 1, "critical": 0}, runbook=None, **_GROW,
-      description="ATA 10 Spin_Retry_Count growing: the spindle needed retries to reach speed (warning).")
-def spin_retries_growing(ctx):
-    yield from _growth_rule(ctx, "ata_10", "spin-up retries")
-
-
+# ---- evidence counters: one declared table (agent/rules/disk_counters.py) ---------------------------
 # ---- NVMe -------------------------------------------------------------------------------------------
 @rule("disk.nvme_critical_warning", runbook=RUNBOOK,
       description="NVMe critical warning bits set (health log byte 0; the drive then reports SMART FAILED) (critical). "
@@ -311,24 +186,6 @@ def nvme_media_errors(ctx):
 
 
 # ---- SCSI -------------------------------------------------------------------------------------------
-@rule("disk.scsi_grown_defects", **_STATIC, runbook=None,
-      description="SCSI grown defect list not empty (warning).")
-def scsi_grown_defects(ctx):
-    for d in _devices(ctx):
-        if d.scsi is None or d.scsi.grown_defects is None:
-            continue
-        limit = float(ctx.param("warning", d.stable_id, d.device))
-        if limit > 0 and d.scsi.grown_defects >= limit:
-            yield _finding(ctx, d, Severity.WARNING, f"{_name(d)}: {d.scsi.grown_defects} grown defects",
-                           _ev(d, grown_defects=d.scsi.grown_defects), str(d.scsi.grown_defects))
-
-
-@rule("disk.scsi_grown_defects_growing", defaults={"warning": 1, "critical": 10}, runbook=RUNBOOK, **_GROW,
-      description="SCSI grown defect list growing since the baseline (media decay).")
-def scsi_grown_defects_growing(ctx):
-    yield from _growth_rule(ctx, "scsi_grown_defects", "grown defect list")
-
-
 @rule("disk.scsi_uncorrected_errors", runbook=RUNBOOK,
       description="SCSI uncorrected read/write/verify errors above zero (critical; the verdict alone misses them).")
 def scsi_uncorrected_errors(ctx):
@@ -414,6 +271,23 @@ def temperature(ctx):
                        _ev(d, temperature_celsius=t, limit_celsius=limit, limit=which), which)
 
 
+# ---- disk swaps --------------------------------------------------------------------------------------
+@rule("disk.replaced", defaults={"window_seconds": 7 * 86400.0}, runbook=None,
+      param_docs={"window_seconds": "how long a recorded swap stays visible as an info finding"},
+      description="A new disk (another serial) sits in a slot (by-path, controller target) where another disk was: "
+                  "the swap is recorded and the slot's baseline moves to the new disk (info).")
+def replaced(ctx):
+    window = float(ctx.param("window_seconds"))
+    for d in _devices(ctx):
+        if d.replaced_time is None or ctx.now - d.replaced_time >= window:
+            continue
+        old = f"{d.replaced_serial or '?'}{' (' + d.replaced_model + ')' if d.replaced_model else ''}"
+        yield _finding(ctx, d, Severity.INFO, f"{_name(d)}: disk replaced in slot {d.slot}: was {old}",
+                       _ev(d, slot=d.slot, previous_serial=d.replaced_serial, previous_model=d.replaced_model,
+                           previous_identity=d.replaced_id, replaced_time=d.replaced_time),
+                       f"{d.replaced_id}->{d.stable_id}", runbook=None)
+
+
 # ---- readability -----------------------------------------------------------------------------------------
 @rule("disk.unreadable", defaults={"grace_seconds": 0.0}, runbook=None,
       param_docs={"grace_seconds": "only report once the last good read is older than this"},
@@ -433,15 +307,10 @@ def unreadable(ctx):
 
 RULES = (
     smart_failed, attribute_failing, attribute_failed_past,
-    reallocated_sectors, reallocated_sectors_growing,
-    reported_uncorrectable, reported_uncorrectable_growing,
-    command_timeout, command_timeout_growing,
-    pending_sectors, pending_sectors_growing,
-    offline_uncorrectable, offline_uncorrectable_growing,
-    crc_errors, crc_errors_growing, end_to_end_errors_growing, spin_retries_growing,
+    *COUNTER_RULES,
     nvme_critical_warning, nvme_spare_low, nvme_wear, nvme_media_errors,
-    scsi_grown_defects, scsi_grown_defects_growing, scsi_uncorrected_errors,
-    selftest_failed, error_log, temperature, unreadable,
+    scsi_uncorrected_errors,
+    selftest_failed, error_log, temperature, replaced, unreadable,
 )
 
 

@@ -177,8 +177,16 @@ def test_growth_survives_restart(tmp_path, fake_smartctl):
     store = Store(tmp_path / "state.db")  # a restarted agent
     d1 = by_dev(make(store=store, clock=lambda: NOW + 86400).collect())["sdb"]
     assert d1.baseline["ata_5"] == 304 and d1.growth("ata_5") == 16
-    fs = [f for f in evaluate(d1) if f.rule == "disk.reallocated_sectors_growing"]
-    assert fs and fs[0].severity.label == "critical" and fs[0].evidence["baseline_since"] == NOW
+    assert d1.history["ata_5"] == ((NOW, 304.0), (NOW + 86400, 320.0))  # change points survive a restart
+    fs = [f for f in evaluate(d1, now=NOW + 86400) if f.rule == "disk.reallocated_sectors"]
+    assert fs and fs[0].severity.label == "critical" and fs[0].evidence["growth_critical_window"] == 16
+    assert fs[0].runbook == "disk-swap-mdadm"
+    store.close()
+    # a week later nothing grew: the rate is judged per window, the magnitude alone is a warning
+    store = Store(tmp_path / "state.db")
+    d2 = by_dev(make(store=store, clock=lambda: NOW + 9 * 86400).collect())["sdb"]
+    fs = [f for f in evaluate(d2, now=NOW + 9 * 86400) if f.rule == "disk.reallocated_sectors"]
+    assert [(f.severity.label, f.runbook) for f in fs] == [("warning", None)]
 
 
 def test_standby_is_not_woken_and_rechecked_after_n_skips(fake_smartctl):
@@ -395,3 +403,37 @@ def test_pysmart_backend_does_not_wake_a_sleeping_disk(tmp_path):
     (d,) = make(host=Host(runner=runner, clock=lambda: NOW)).collect()
     assert d.read_status == "standby" and d.power_state == "standby"
     assert all("--all" not in c or "standby,253" in c for c in runner.calls)
+
+
+def test_disk_replaced_in_a_slot_is_recorded(tmp_path, fake_smartctl, private_devfs):
+    """A new serial behind the same /dev/disk/by-path link: an info finding and the slot's record moves;
+    it survives a restart, and a controller target counts as a slot too."""
+    slot = "pci-0000:00:1f.2-ata-2"
+    (private_devfs / "disk" / "by-path").mkdir(parents=True)
+    (private_devfs / "sdb").write_text("")
+    os.symlink("../../sdb", private_devfs / "disk" / "by-path" / slot)
+    fake_smartctl.scan(("/dev/sdb", "sat", "ATA"))
+    fake_smartctl.read("/dev/sdb", "sat", corpus_doc(REALLOCATED))
+    store = Store(tmp_path / "state.db")
+    (d0,) = make(store=store).collect()
+    assert d0.slot == slot and d0.replaced_time is None
+    assert not [f for f in evaluate(d0) if f.rule == "disk.replaced"]
+    old_serial = d0.serial
+    new = corpus_doc(REALLOCATED)
+    new["serial_number"], new["wwn"] = "5VMNEW01", {"naa": 5, "oui": 3152, "id": 1234567}
+    fake_smartctl.read("/dev/sdb", "sat", new)
+    later = NOW + 3600
+    (d1,) = make(store=store, clock=lambda: later).collect()
+    assert (d1.serial, d1.replaced_serial, d1.replaced_time, d1.slot) == ("5VMNEW01", old_serial, later, slot)
+    fs = [f for f in evaluate(d1, now=later) if f.rule == "disk.replaced"]
+    assert [(f.severity.label, f.runbook) for f in fs] == [("info", None)]
+    assert fs[0].evidence["previous_serial"] == old_serial and "was " + old_serial in fs[0].summary
+    assert fs[0].subject == d1.stable_id != d0.stable_id
+    store.close()
+    store = Store(tmp_path / "state.db")  # a restarted agent still knows the swap, and not as a new one
+    (d2,) = make(store=store, clock=lambda: later + 86400).collect()
+    assert (d2.replaced_serial, d2.replaced_time) == (old_serial, later)
+    # a week after the swap the info finding is gone; the slot keeps the new disk
+    assert not [f for f in evaluate(d2, now=later + 8 * 86400) if f.rule == "disk.replaced"]
+    assert store.execute("SELECT serial, previous_serial FROM disk_slots WHERE slot = ?", (slot,)) == [
+        ("5VMNEW01", old_serial)]

@@ -51,7 +51,7 @@ def test_counter_semantics_and_values():
     assert sum(ce.values()) == 12  # the controller's ce_count
     aer = {(lab["device"], lab["severity"]): v for lab, v in samples["hwagent_pcie_aer_errors_total"]}
     assert aer[("0000:01:00.0", "correctable")] == 3 and aer[("0000:01:00.0", "nonfatal")] == 1
-    bits = {(lab["device"], lab["error"]) for lab, _ in samples["hwagent_pcie_aer_error_bits_total"]}
+    bits = {(lab["device"], lab["error"]) for lab, _ in samples["hwagent_pcie_aer_errors_by_bit_total"]}
     assert bits == {("0000:01:00.0", "RxErr"), ("0000:01:00.0", "BadTLP"), ("0000:01:00.0", "CmpltTO")}  # only nonzero
     rp = {lab["severity"]: v for lab, v in samples["hwagent_pcie_aer_rootport_errors_total"]}
     assert rp == {"correctable": 3, "nonfatal": 0, "fatal": 0}
