@@ -1,9 +1,12 @@
 """Golden end-to-end: each host scenario through one daemon cycle, the code path `agent run` uses.
 
-Per scenario in tests/fixtures/hosts/<name>/ (tree/, optional commands/ and config.toml):
+Per scenario in tests/fixtures/hosts/<name>/ (tree/, optional commands/, config.toml and state/):
 one Daemon.run_once() with a frozen clock, a replay runner and a fresh store; the rendered
 /metrics (normalised: volatile samples dropped, python version masked), findings.json and
-status.txt are compared with expected/. `pytest --update-golden` rewrites them; review the diff.
+status.txt are compared with expected/. The files of an optional state/ folder are copied into the
+fresh state directory before the run: what the CLI leaves there between cycles (restore-drill.json
+of `agent recover restore-drill`, in the format agent.cli.recover.write_drill_result writes).
+`pytest --update-golden` rewrites them; review the diff.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def run_scenario(name: str, tmp_path: Path):
     case = HOSTS / name
     cfg = config_mod.load(case / "config.toml") if (case / "config.toml").exists() else config_mod.defaults()
     cfg = cfg.replace(host={"root": str(case / "tree")}, state={"dir": str(tmp_path / "state")})
+    if (case / "state").is_dir():  # files the CLI writes into the state directory (restore-drill.json)
+        shutil.copytree(case / "state", cfg.state.dir, dirs_exist_ok=True)
     commands = case / "commands"
     runner = _Switch(ReplayRunner(commands, strict=commands.is_dir()))
     now = [FROZEN]
