@@ -165,3 +165,17 @@ def test_every_catalogued_metric_is_exercised():
                 seen.add(line.split()[2])
     missing = [m.name for m in METRICS if m.name not in seen]
     assert not missing, f"catalogued but in no golden: {missing}"
+
+
+def test_cloned_disks_and_restore_drill(tmp_path):
+    """Two disks with one model+serial, not multipath, are both read and flagged; a state/ drill result is read."""
+    snap, text = run_scenario("synthetic-cloned-disks", tmp_path / "cloned")
+    assert 'hwagent_disk_identity_shared{device="sda",identity="LabDisk_SATA_LABSATA0001"} 1.0' in text
+    assert 'hwagent_disk_identity_shared{device="sdb",identity="LabDisk_SATA_LABSATA0001"} 1.0' in text
+    assert snap.statuses["backup"].no_data  # no state/ folder: no drill
+    snap, text = run_scenario("synthetic-platform", tmp_path / "platform")
+    assert 'hwagent_restore_drill_success{path="/srv/www"} 1.0' in text
+    assert 'hwagent_restore_drill_last_run_timestamp_seconds{path="/srv/www"} 1.7639546404e+09' in text  # 03:24 UTC
+    # restic's snapshot time 2025-11-24T02:00:07.318204517+01:00 = 01:00:07.318 UTC
+    assert 'hwagent_restore_drill_snapshot_timestamp_seconds{path="/srv/www"} 1.763946007318204e+09' in text
+    assert not [f for f in snap.findings if f.rule == "backup.restore_drill"]  # 13.5 h old, passed
