@@ -1,9 +1,12 @@
 """Golden end-to-end: each host scenario through one daemon cycle, the code path `agent run` uses.
 
-Per scenario in tests/fixtures/hosts/<name>/ (tree/, optional commands/ and config.toml):
+Per scenario in tests/fixtures/hosts/<name>/ (tree/, optional commands/, config.toml and state/):
 one Daemon.run_once() with a frozen clock, a replay runner and a fresh store; the rendered
 /metrics (normalised: volatile samples dropped, python version masked), findings.json and
-status.txt are compared with expected/. `pytest --update-golden` rewrites them; review the diff.
+status.txt are compared with expected/. The files of an optional state/ folder are copied into the
+fresh state directory before the run: what the CLI leaves there between cycles (restore-drill.json
+of `agent recover restore-drill`, in the format agent.cli.recover.write_drill_result writes).
+`pytest --update-golden` rewrites them; review the diff.
 """
 
 from __future__ import annotations
@@ -35,6 +38,8 @@ def run_scenario(name: str, tmp_path: Path):
     case = HOSTS / name
     cfg = config_mod.load(case / "config.toml") if (case / "config.toml").exists() else config_mod.defaults()
     cfg = cfg.replace(host={"root": str(case / "tree")}, state={"dir": str(tmp_path / "state")})
+    if (case / "state").is_dir():  # files the CLI writes into the state directory (restore-drill.json)
+        shutil.copytree(case / "state", cfg.state.dir, dirs_exist_ok=True)
     commands = case / "commands"
     runner = _Switch(ReplayRunner(commands, strict=commands.is_dir()))
     now = [FROZEN]
@@ -160,3 +165,17 @@ def test_every_catalogued_metric_is_exercised():
                 seen.add(line.split()[2])
     missing = [m.name for m in METRICS if m.name not in seen]
     assert not missing, f"catalogued but in no golden: {missing}"
+
+
+def test_cloned_disks_and_restore_drill(tmp_path):
+    """Two disks with one model+serial, not multipath, are both read and flagged; a state/ drill result is read."""
+    snap, text = run_scenario("synthetic-cloned-disks", tmp_path / "cloned")
+    assert 'hwagent_disk_identity_shared{device="sda",identity="LabDisk_SATA_LABSATA0001"} 1.0' in text
+    assert 'hwagent_disk_identity_shared{device="sdb",identity="LabDisk_SATA_LABSATA0001"} 1.0' in text
+    assert snap.statuses["backup"].no_data  # no state/ folder: no drill
+    snap, text = run_scenario("synthetic-platform", tmp_path / "platform")
+    assert 'hwagent_restore_drill_success{path="/srv/www"} 1.0' in text
+    assert 'hwagent_restore_drill_last_run_timestamp_seconds{path="/srv/www"} 1.7639546404e+09' in text  # 03:24 UTC
+    # restic's snapshot time 2025-11-24T02:00:07.318204517+01:00 = 01:00:07.318 UTC
+    assert 'hwagent_restore_drill_snapshot_timestamp_seconds{path="/srv/www"} 1.763946007318204e+09' in text
+    assert not [f for f in snap.findings if f.rule == "backup.restore_drill"]  # 13.5 h old, passed
