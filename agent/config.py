@@ -253,6 +253,8 @@ def _collector_table(name: str, data: Mapping[str, Any], source: str | None) -> 
     common = {k: v for k, v in data.items() if k in ("enabled", "interval_seconds", "timeout_seconds")}
     rest = {k: v for k, v in data.items() if k not in common}
     base = build_dataclass(CollectorConfig, common, prefix, source)
+    if "enabled" not in common:  # a table that only sets options keeps the collector's default
+        base = dataclasses.replace(base, enabled=cls.default_enabled)
     declared = getattr(cls, "options", {})
     options = {}
     for key, value in rest.items():

@@ -99,6 +99,7 @@ def watchdog_interval() -> float | None:
         return None
 
 
+READY_MAX_WAIT_SECONDS = 20.0  # readiness after the collectors that finish by then (see first_cycle)
 REQUEST_DEBOUNCE_SECONDS = 0.2
 REQUEST_MIN_GAP_SECONDS = 1.0
 
@@ -113,6 +114,7 @@ class _Slot:
     timed_out: bool = False
     last_success: float | None = None
     runs: int = 0
+    completed: int = 0  # token of the last run whose collect() returned (set under the daemon lock)
 
 
 @dataclass
@@ -142,7 +144,7 @@ class Daemon:
         self._snapshot = Snapshot.empty(self._boot_id, self.clock())
         for cls in self.collector_classes:
             ccfg = self.config.collectors.get(cls.name)
-            enabled = ccfg.enabled if ccfg is not None else cls.default_enabled
+            enabled = ccfg.enabled if ccfg is not None else cls.default_enabled  # see _collector_table
             if not enabled:
                 continue
             try:
@@ -232,7 +234,7 @@ class Daemon:
         for slot in self._slots.values():
             if slot.thread is not None:
                 slot.thread.join(max(0.0, slot.started + slot.collector.timeout - time.monotonic()))
-        self._check_timeouts(force=True)
+        self._check_timeouts()
         return self._rebuild()
 
     def _start(self, slot: _Slot, now: float) -> None:
@@ -250,6 +252,9 @@ class Daemon:
                 if token != slot.token or slot.timed_out:
                     log.warning("collector %s finished after its timeout; result dropped", slot.collector.name)
                     return
+                # completion is marked under the lock: _check_timeouts re-checks it under the same
+                # lock, so a run that made its deadline is never overwritten with "timeout"
+                slot.completed = token
                 slot.runs += 1
                 if status.ok:
                     slot.last_success = status.last_success
@@ -276,31 +281,55 @@ class Daemon:
         slot = self._slots.get(name)
         if slot is None:
             return
-        now = time.monotonic()
-        due = max(now + REQUEST_DEBOUNCE_SECONDS, slot.started + REQUEST_MIN_GAP_SECONDS)
-        if due < slot.next_due:
+        with self._lock:  # called from the collector's own thread; the loop reads next_due
+            now = time.monotonic()
+            due = max(now + REQUEST_DEBOUNCE_SECONDS, slot.started + REQUEST_MIN_GAP_SECONDS)
+            if due >= slot.next_due:
+                return
             slot.next_due = due
-            self._wake.set()
+        self._wake.set()
 
-    def _check_timeouts(self, force: bool = False) -> bool:
+    def _check_timeouts(self) -> bool:
         changed = False
-        now_m = time.monotonic()
         for name, slot in self._slots.items():
-            if slot.thread is not None and slot.thread.is_alive() and not slot.timed_out:
-                if now_m - slot.started >= slot.collector.timeout:
-                    with self._lock:
-                        slot.timed_out = True
-                        self._readings.pop(name, None)
-                        self._statuses[name] = CollectorStatus(
-                            name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
-                            last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")
-                    log.error("collector %s timed out after %gs", name, slot.collector.timeout)
-                    changed = True
+            with self._lock:
+                now_m = time.monotonic()
+                if (slot.thread is None or slot.timed_out or slot.completed == slot.token
+                        or now_m - slot.started < slot.collector.timeout or not slot.thread.is_alive()):
+                    continue
+                slot.timed_out = True
+                self._readings.pop(name, None)
+                self._statuses[name] = CollectorStatus(
+                    name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
+                    last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")
+            log.error("collector %s timed out after %gs", name, slot.collector.timeout)
+            changed = True
         return changed
 
     # ---- the loop ------------------------------------------------------------------------------
+    def first_cycle(self, stop: threading.Event, max_wait: float = READY_MAX_WAIT_SECONDS) -> Snapshot:
+        """Start every collector and wait until all are done, ``max_wait`` has passed or ``stop``
+        is set; then build the first snapshot. Slow collectors (a SMART sweep over hung disks, a
+        hung BMC) keep running under their own timeouts and report in a later snapshot, so
+        readiness never waits for the slowest one (the unit's TimeoutStartSec is 180 s)."""
+        now = self.clock()
+        for slot in self._slots.values():
+            if slot.thread is None or not slot.thread.is_alive():
+                self._start(slot, now)
+        deadline = time.monotonic() + max_wait
+        for slot in self._slots.values():
+            while slot.thread is not None and slot.thread.is_alive() and not stop.is_set():
+                left = min(deadline, slot.started + slot.collector.timeout) - time.monotonic()
+                if left <= 0:
+                    break
+                slot.thread.join(min(left, 0.2))
+        self._check_timeouts()
+        self._wake.clear()
+        return self._rebuild()
+
     def run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
-        self.run_once()
+        self.first_cycle(stop)
+        self._loop_beat = time.monotonic()
         if on_ready:
             on_ready()
         wd = watchdog_interval() if self.config.daemon.watchdog else None

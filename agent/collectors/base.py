@@ -40,6 +40,7 @@ class BaseCollector:
 
     def __init__(self, host: Host, cfg: CollectorConfig | None = None, store: Any = None):
         self.host = host
+        self._cfg_given = cfg is not None
         self.cfg = cfg or CollectorConfig()
         self.store = store  # agent.store.Store or None; for state that must survive restarts
         self._problems: list[str] = []
@@ -59,7 +60,7 @@ class BaseCollector:
 
     @property
     def enabled(self) -> bool:
-        return self.cfg.enabled if self.cfg is not None else self.default_enabled
+        return self.cfg.enabled if self._cfg_given else self.default_enabled
 
     def option(self, key: str) -> Any:
         if key in self.cfg.options:
