@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -25,6 +23,8 @@ from agent.collectors import COLLECTORS, BaseCollector, run_collector
 from agent.config import Config
 from agent.host import Host, HostPaths
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
+from agent.statewriter import StoreWriter
+from agent.sysd import M_ARENA_MAX, _malloc_trim, limit_malloc_arenas, sd_notify, watchdog_interval  # noqa: F401 - re-exported
 from agent.store import History, Store
 
 log = logging.getLogger("hwagent.daemon")
@@ -42,63 +42,8 @@ def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
     return Host(paths=paths, runner=runner, clock=clock, tools={"smartctl": h.smartctl, "ipmitool": h.ipmitool})
 
 
-def sd_notify(message: str) -> bool:
-    """Send a message to systemd's notify socket; False when not under systemd."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(addr)
-            sock.sendall(message.encode())
-        return True
-    except OSError as exc:
-        log.debug("sd_notify failed: %s", exc)
-        return False
-
-
-def _malloc_trim():
-    """glibc's malloc_trim(0): hand freed heap pages back to the kernel (start-up garbage from
-    imports and the first cycle would otherwise stay resident). No-op where unavailable."""
-    try:
-        import ctypes  # noqa: PLC0415
-
-        fn = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: fn(0)
-
-
-M_ARENA_MAX = -8  # glibc mallopt parameter
-
-
-def limit_malloc_arenas(n: int = 2) -> bool:
-    """glibc mallopt(M_ARENA_MAX, n), as hwagent.service's MALLOC_ARENA_MAX=2 does, so `agent run`
-    started any other way does not grow one malloc arena per collector thread (several MB of RSS
-    each). Call before threads start; an explicit MALLOC_ARENA_MAX in the environment wins."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        import ctypes  # noqa: PLC0415
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, n))
-    except (OSError, AttributeError):
-        return False
-
-
-def watchdog_interval() -> float | None:
-    usec = os.environ.get("WATCHDOG_USEC")
-    pid = os.environ.get("WATCHDOG_PID")
-    if not usec or (pid and pid != str(os.getpid())):
-        return None
-    try:
-        return int(usec) / 1e6 / 2
-    except ValueError:
-        return None
-
-
+STORE_STUCK_SECONDS = 60.0  # a store write waiting this long becomes the agent.state_stuck finding
+STALE_SLACK_SECONDS = 15.0
 READY_MAX_WAIT_SECONDS = 20.0  # readiness after the collectors that finish by then (see first_cycle)
 REQUEST_DEBOUNCE_SECONDS = 0.2
 REQUEST_MIN_GAP_SECONDS = 1.0
@@ -139,6 +84,7 @@ class Daemon:
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
 
     def __post_init__(self) -> None:
+        self.writer = StoreWriter(self.store)
         self._boot_id = self.host.boot_id()
         self._hostname = self.host.hostname()
         self._snapshot = Snapshot.empty(self._boot_id, self.clock())
@@ -180,26 +126,33 @@ class Daemon:
         findings.extend(self._agent_findings())
         acked: set[tuple[str, str]] = set()
         if self.store is not None:
+            unacks = []
             try:
-                acks = self.store.acks()
-                for f in findings:
-                    tok = acks.get(f.key)
-                    if tok is None:
-                        continue
-                    if tok == f.ack_token:
-                        acked.add(f.key)
-                    else:  # the evidence changed: the ack no longer holds
-                        self.store.unack(*f.key)
-                self.store.record_findings(findings, now)
-                if now - self._last_sample >= SAMPLE_INTERVAL or now < self._last_sample:
-                    self.store.record_samples(self._boot_id, now, self._changed_samples(base, now))
-                    self._last_sample = now
-                if now - self._last_prune >= 86400:
-                    self.store.prune_samples(now - SAMPLE_RETENTION)
-                    self._last_prune = now
+                acks = self.store.acks()  # a read: never waits for a held write lock (WAL)
             except Exception as exc:  # noqa: BLE001 - a broken store must not stop monitoring
                 log.error("state store: %s", exc)
                 errors.append(f"store: {exc}")
+                acks = {}
+            for f in findings:
+                tok = acks.get(f.key)
+                if tok is None:
+                    continue
+                if tok == f.ack_token:
+                    acked.add(f.key)
+                else:  # the evidence changed: the ack no longer holds
+                    unacks.append(f.key)
+            samples = None
+            if now - self._last_sample >= SAMPLE_INTERVAL or now < self._last_sample:
+                samples = (self._boot_id, now, self._changed_samples(base, now))
+                self._last_sample = now
+            prune = None
+            if now - self._last_prune >= 86400:
+                prune = now - SAMPLE_RETENTION
+                self._last_prune = now
+            # written by the store-writer thread (inline when there is none): the loop never waits
+            self.writer.submit(findings, now, samples, unacks, prune)
+            if self.writer.last_error:
+                errors.append(f"store: {self.writer.last_error}")
         snap = replace(base, findings=tuple(findings), acked=frozenset(acked),
                        extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS}))
         self._snapshot = snap
@@ -222,7 +175,40 @@ class Daemon:
             out.append(Finding(rule="agent.state_reset", component="agent", subject="state.db", device="state.db",
                                severity=Severity.WARNING, summary=self.store.recovered_from,
                                evidence={"detail": self.store.recovered_from}, fingerprint="reset"))
+        if self.store is not None and self.store.degraded:
+            out.append(Finding(rule="agent.state_unavailable", component="agent", subject="state.db",
+                               device="state.db", severity=Severity.WARNING, summary=self.store.degraded,
+                               evidence={"detail": self.store.degraded}, fingerprint="memory"))
+        stuck = self.writer.stuck_for() if self.store is not None else 0.0
+        if stuck >= STORE_STUCK_SECONDS:
+            msg = (f"state store writes have been waiting {stuck:.0f} s (another process holds the database "
+                   f"lock?); collection and /metrics continue, {self.writer.pending()} write(s) pending")
+            out.append(Finding(rule="agent.state_stuck", component="agent", subject="state.db", device="state.db",
+                               severity=Severity.WARNING, summary=msg, evidence={"seconds": round(stuck)},
+                               fingerprint="stuck"))
         return out
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, reason): the loop is alive, the first cycle is done and the served data is
+        fresh (each collector ran within its interval + timeout, with some slack)."""
+        if self._loop_beat == 0.0:
+            return False, "starting: first collection cycle not complete"
+        beat = time.monotonic() - self._loop_beat
+        if beat >= 30.0:
+            return False, f"daemon loop stalled for {beat:.0f} s"
+        now = self.clock()
+        snap = self._snapshot
+        stale = []
+        for name, st in snap.statuses.items():
+            slot = self._slots.get(name)
+            if slot is None or st.last_run is None:
+                continue
+            bound = slot.collector.interval + slot.collector.timeout + STALE_SLACK_SECONDS
+            if now - st.last_run > bound:
+                stale.append(f"{name} last ran {now - st.last_run:.0f} s ago (interval {slot.collector.interval:g} s)")
+        if stale:
+            return False, "stale data: " + "; ".join(stale)
+        return True, "OK"
 
     # ---- one cycle (agent check, tests, the first daemon cycle) ---------------------------------
     def run_once(self) -> Snapshot:
@@ -328,6 +314,14 @@ class Daemon:
         return self._rebuild()
 
     def run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
+        if self.store is not None:
+            self.writer.start()
+        try:
+            self._run_forever(stop, on_ready)
+        finally:
+            self.writer.stop()
+
+    def _run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None) -> None:
         self.first_cycle(stop)
         self._loop_beat = time.monotonic()
         if on_ready:
@@ -370,8 +364,8 @@ class Daemon:
                 log.exception("closing collector %s", slot.collector.name)
 
     def healthy(self) -> bool:
-        """Ready (first full cycle done) and the loop is alive."""
-        return self._loop_beat != 0.0 and time.monotonic() - self._loop_beat < 30.0
+        """Ready (first full cycle done), the loop is alive and the data is fresh (see health)."""
+        return self.health()[0]
 
 
 def snapshot_to_status(snap: Snapshot) -> dict[str, Any]:

@@ -95,6 +95,8 @@ class Store:
         self._lock = threading.RLock()
         self.recovered_from: str | None = None  # set when a corrupt file was moved aside
         self.degraded: str | None = None  # set when running on an in-memory stand-in (why)
+        self._rlock = threading.Lock()
+        self._rconn: sqlite3.Connection | None = None
         self._conn = self._open()
         try:
             self.migrate("core", CORE_MIGRATIONS)
@@ -192,6 +194,10 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._rlock:
+            if self._rconn is not None:
+                self._rconn.close()
+                self._rconn = None
 
     def migrate(self, component: str, scripts: Sequence[str]) -> None:
         """Apply the scripts of ``component`` not yet applied (append-only list)."""
@@ -221,6 +227,18 @@ class Store:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
                 pass
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """A query on a separate read connection: in WAL mode it runs beside a writer (this
+        process's or another's), so rules and acks never wait for a held write lock."""
+        if str(self.path) == ":memory:" or self.degraded:
+            return self.execute(sql, params)
+        with self._rlock:
+            if self._rconn is None:
+                self._rconn = sqlite3.connect(str(self.path), timeout=2.0, check_same_thread=False,
+                                              isolation_level=None)
+                self._rconn.execute("PRAGMA query_only = 1")
+            return self._rconn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -266,7 +284,7 @@ class Store:
         self.execute("DELETE FROM acks WHERE rule = ? AND subject = ?", (rule, subject))
 
     def acks(self) -> dict[tuple[str, str], str]:
-        return {(r, s): t for r, s, t in self.execute("SELECT rule, subject, token FROM acks")}
+        return {(r, s): t for r, s, t in self.read("SELECT rule, subject, token FROM acks")}
 
     # ---- finding lifecycle --------------------------------------------------------------------------
     def record_findings(self, findings: Iterable[Any], now: float) -> None:
@@ -311,12 +329,12 @@ class Store:
         """Samples of ``key`` since ``since``; with ``baseline`` also the last one before it
         (samples are stored on change, so the value at the window start is the one before)."""
         if since is None:
-            return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
-        rows = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
+            return self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
+        rows = self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
         if baseline:
             # the daemon stores a value on change and at least hourly: an older row means the agent
             # was not running, and when the growth happened is unknown, so it is no baseline
-            before = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts < ? AND ts >= ? "
+            before = self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts < ? AND ts >= ? "
                                   "ORDER BY ts DESC LIMIT 1", (key, since, since - BASELINE_MAX_AGE))
             rows = before + rows
         return rows

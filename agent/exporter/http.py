@@ -2,7 +2,8 @@
 
 Rendering happens at most once per snapshot (the daemon swaps in a new one after each collector
 run); every scrape in between is served from the cached bytes. ``/status.json`` serves the same
-snapshot for ``agent status``; ``/-/healthy`` answers 200 while the daemon loop is alive.
+snapshot for ``agent status``; ``/-/healthy`` answers 200 while the daemon loop is alive and its
+data fresh, else 503 with the reason (starting, loop stalled, stale collectors).
 """
 
 from __future__ import annotations
@@ -76,7 +77,8 @@ class MetricsServer:
     """
 
     def __init__(self, listen: str, renderer: MetricsRenderer, status_json: Callable[[], dict],
-                 healthy: Callable[[], bool] = lambda: True, web=None, limits: Limits | None = None):
+                 healthy: Callable[[], "bool | tuple[bool, str]"] = lambda: True, web=None,
+                 limits: Limits | None = None):
         host, port = parse_listen(listen)
         self.renderer = renderer
         self.status_json = status_json
@@ -100,6 +102,12 @@ class MetricsServer:
         self._render_pool.shutdown(wait=False, cancel_futures=True)
         self._auth_pool.shutdown(wait=False, cancel_futures=True)
 
+    def _health(self) -> tuple[bool, str]:
+        res = self.healthy()
+        if isinstance(res, tuple):
+            return res
+        return (True, "OK") if res else (False, "starting: first collection cycle not complete")
+
     async def _app(self, req: Request) -> Response:
         loop = asyncio.get_running_loop()
         if self.web is not None and self.web.users:
@@ -119,15 +127,16 @@ class MetricsServer:
                     body = await loop.run_in_executor(self._render_pool, self.renderer.render)
                 return Response(200, body, CONTENT_TYPE_LATEST)
             if path == "/status.json":
-                if not self.healthy():  # before the first full cycle there is nothing to judge yet
+                ok, why = self._health()
+                if not ok and why.startswith("starting"):  # before the first cycle there is nothing to judge
                     return Response(503, b'{"error": "starting: first collection cycle not complete"}\n',
                                     "application/json", {"Retry-After": "5"})
                 body = await loop.run_in_executor(
                     self._render_pool, lambda: json.dumps(self.status_json(), sort_keys=True).encode())
                 return Response(200, body, "application/json")
             if path == "/-/healthy":
-                ok = self.healthy()
-                return Response(200 if ok else 503, b"OK\n" if ok else b"unhealthy\n")
+                ok, why = self._health()
+                return Response(200 if ok else 503, b"OK\n" if ok else f"unhealthy: {why}\n".encode())
             if path == "/":
                 return Response(200, _INDEX, "text/html; charset=utf-8")
             return Response(404, b"not found\n")
