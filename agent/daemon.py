@@ -154,7 +154,8 @@ class Daemon:
             if self.writer.last_error:
                 errors.append(f"store: {self.writer.last_error}")
         snap = replace(base, findings=tuple(findings), acked=frozenset(acked),
-                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS}))
+                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS,
+                                                 **self._store_extras()}))
         self._snapshot = snap
         return snap
 
@@ -187,6 +188,11 @@ class Daemon:
                                severity=Severity.WARNING, summary=msg, evidence={"seconds": round(stuck)},
                                fingerprint="stuck"))
         return out
+
+    def _store_extras(self) -> dict[str, int]:
+        if self.store is None:
+            return {}
+        return {"state_persistent": 0 if (self.store.degraded or str(self.store.path) == ":memory:") else 1}
 
     def health(self) -> tuple[bool, str]:
         """(healthy, reason): the loop is alive, the first cycle is done and the served data is
