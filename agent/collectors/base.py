@@ -35,6 +35,9 @@ class BaseCollector:
     default_interval: ClassVar[float] = 30.0
     default_timeout: ClassVar[float] = 10.0
     description: ClassVar[str] = ""
+    # readings kept per run: a tool printing without end (5 MB of sensor rows) must not become
+    # half a million series; the rest is dropped and reported as skipped entries
+    max_readings: ClassVar[int] = 10_000
     # collector-specific config keys: key -> (type, default, doc)
     options: ClassVar[Mapping[str, tuple[Any, Any, str]]] = {}
 
@@ -107,6 +110,11 @@ def run_collector(collector: BaseCollector, last_success: float | None, clock=ti
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         error = f"{type(exc).__name__}: {exc}{where}"
     duration = time.monotonic() - t0
+    if len(readings) > collector.max_readings:
+        collector.problem(f"{len(readings)} readings, more than the bound of {collector.max_readings}: "
+                          f"kept the first {collector.max_readings}, dropped {len(readings) - collector.max_readings}")
+        collector._skipped += len(readings) - collector.max_readings - 1  # noqa: SLF001 - problem() counted one
+        readings = readings[:collector.max_readings]
     skipped, messages = collector.take_problems()
     status = CollectorStatus(
         name=collector.name,
