@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from agent import rules as rules_mod
 from agent.collectors import COLLECTORS, BaseCollector, run_collector
-from agent.config import Config
+from agent.config import Config, ConfigError
 from agent.host import Host, HostPaths
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
 from agent.statewriter import StoreWriter
@@ -95,6 +95,8 @@ class Daemon:
                 continue
             try:
                 col = cls(self.host, self.config.collector(cls.name), self.store)
+            except ConfigError:
+                raise  # an invalid option is the operator's to fix: refuse to start, naming the key
             except Exception as exc:  # noqa: BLE001 - a collector that cannot even start is a failed collector
                 log.error("collector %s could not start: %s", cls.name, exc)
                 self._statuses[cls.name] = CollectorStatus(cls.name, ok=False, error=f"init failed: {exc}")
