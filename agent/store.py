@@ -100,7 +100,7 @@ class Store:
         self._conn = self._open()
         try:
             self.migrate("core", CORE_MIGRATIONS)
-        except sqlite3.Error as exc:  # e.g. a new database on a read-only or full filesystem
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # e.g. a new database on a read-only or full filesystem
             self._conn.close()
             raise StoreError(f"{self.path}: cannot prepare the schema ({exc})") from None
 
@@ -140,7 +140,7 @@ class Store:
                 finally:
                     src.close()
                 store.migrate("core", CORE_MIGRATIONS)
-            except sqlite3.Error:
+            except (sqlite3.Error, UnicodeDecodeError, StoreError):
                 store = cls.memory()
         store.degraded = (f"{reason}; running on an in-memory {'copy of' if copied else 'store instead of'} {p}: "
                           "acknowledgements, history and event cursors are not persisted until this is fixed")
@@ -166,6 +166,10 @@ class Store:
     def _open(self) -> sqlite3.Connection:
         try:
             return self._connect()
+        except UnicodeDecodeError as exc:
+            # SQLite quoted damaged schema text from the file in its error message: the file's own
+            # bytes are bad (a full or read-only disk never produces this)
+            return self._move_aside(_IntegrityFailed(f"malformed database schema ({exc.reason})"))
         except sqlite3.Error as exc:
             if str(self.path) == ":memory:":
                 raise
@@ -188,7 +192,7 @@ class Store:
         self.recovered_from = f"{self.path} was unreadable ({exc}); moved to {aside}, started a new store"
         try:
             return self._connect()
-        except sqlite3.Error as err:
+        except (sqlite3.Error, UnicodeDecodeError) as err:
             raise StoreError(f"{self.path}: cannot start a new store ({err})") from None
 
     def close(self) -> None:

@@ -155,6 +155,8 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise WebConfigError(f"{p}: {exc.strerror}") from None
     except yaml.YAMLError as exc:
         raise WebConfigError(f"{p}: invalid YAML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise WebConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     if not isinstance(data, dict):
         raise WebConfigError(f"{p}: expected a mapping at the top level")
     try:

@@ -256,3 +256,22 @@ def test_agent_run_on_a_read_only_state_dir_serves_metrics_with_a_finding(tmpfs)
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(30)
+
+
+def test_damaged_schema_text_is_corruption_not_a_crash(tmp_path):
+    """Found by fuzzing: a byte flipped inside the schema made SQLite quote invalid UTF-8 in its
+    error message, and opening raised UnicodeDecodeError (the daemon would not start)."""
+    d = tmp_path / "state"
+    healthy_db(d)
+    s = Store(d / "state.db")
+    s.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    s.close()
+    data = bytearray((d / "state.db").read_bytes())
+    at = data.find(b"CREATE TABLE acks")
+    assert at > 0
+    data[at + 20] = 0x80
+    (d / "state.db").write_bytes(bytes(data))
+    s = Store.in_dir(d, clock=lambda: 5.0)
+    assert s.recovered_from and (d / "state.db.corrupt-5").exists()
+    s.put("x", 1)
+    assert s.get("x") == 1

@@ -186,3 +186,11 @@ def test_failed_tls_handshakes_log_one_line_rate_limited(cert, caplog):
         assert srv.server.tls_failures.count == 5
     finally:
         srv.stop()
+
+
+def test_non_utf8_web_config_is_a_web_config_error(tmp_path):
+    """Found by fuzzing: a web config that is not UTF-8 raised UnicodeDecodeError."""
+    p = tmp_path / "web.yml"
+    p.write_bytes(b"basic_auth_users:\n  \x80: x\n")
+    with pytest.raises(WebConfigError, match="not UTF-8 text"):
+        load_web_config(p)
