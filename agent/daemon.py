@@ -60,6 +60,7 @@ class _Slot:
     last_success: float | None = None
     runs: int = 0
     completed: int = 0  # token of the last run whose collect() returned (set under the daemon lock)
+    status_mono: float = 0.0  # monotonic time its current status was recorded (health: staleness)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Daemon:
     _hostname: str = field(default="", init=False)
     _loop_beat: float = field(default=0.0, init=False)
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
+    _served_mono: dict[str, float] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.writer = StoreWriter(self.store)
@@ -119,6 +121,7 @@ class Daemon:
             readings = MappingProxyType(dict(self._readings))
             order = {n: i for i, n in enumerate(c.name for c in self.collector_classes)}
             statuses = MappingProxyType(dict(sorted(self._statuses.items(), key=lambda kv: order.get(kv[0], 999))))
+            served = {n: s.status_mono for n, s in self._slots.items() if n in self._statuses}
             self._generation += 1
             gen = self._generation
         base = Snapshot(time=now, boot_id=self._boot_id, readings=readings, statuses=statuses,
@@ -159,6 +162,7 @@ class Daemon:
                        extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS,
                                                  **self._store_extras()}))
         self._snapshot = snap
+        self._served_mono = served
         return snap
 
     def _changed_samples(self, snap: Snapshot, now: float) -> dict[str, float]:
@@ -204,16 +208,15 @@ class Daemon:
         beat = time.monotonic() - self._loop_beat
         if beat >= 30.0:
             return False, f"daemon loop stalled for {beat:.0f} s"
-        now = self.clock()
-        snap = self._snapshot
+        now_m = time.monotonic()
         stale = []
-        for name, st in snap.statuses.items():
+        for name, recorded in self._served_mono.items():  # monotonic: a wall-clock step is no staleness
             slot = self._slots.get(name)
-            if slot is None or st.last_run is None:
+            if slot is None or not recorded:
                 continue
             bound = slot.collector.interval + slot.collector.timeout + STALE_SLACK_SECONDS
-            if now - st.last_run > bound:
-                stale.append(f"{name} last ran {now - st.last_run:.0f} s ago (interval {slot.collector.interval:g} s)")
+            if now_m - recorded > bound:
+                stale.append(f"{name} last ran {now_m - recorded:.0f} s ago (interval {slot.collector.interval:g} s)")
         if stale:
             return False, "stale data: " + "; ".join(stale)
         return True, "OK"
@@ -249,6 +252,7 @@ class Daemon:
                 # completion is marked under the lock: _check_timeouts re-checks it under the same
                 # lock, so a run that made its deadline is never overwritten with "timeout"
                 slot.completed = token
+                slot.status_mono = time.monotonic()
                 slot.runs += 1
                 if status.ok:
                     slot.last_success = status.last_success
@@ -293,6 +297,7 @@ class Daemon:
                     continue
                 slot.timed_out = True
                 self._readings.pop(name, None)
+                slot.status_mono = now_m
                 self._statuses[name] = CollectorStatus(
                     name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
                     last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")

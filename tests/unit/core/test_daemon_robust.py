@@ -158,14 +158,23 @@ def test_a_held_store_lock_does_not_freeze_the_snapshot(fakesys, make_host, tmp_
 
 
 def test_health_says_when_data_is_stale(fakesys, make_host):
-    now = [1000.0]
-    fakesys.proc_basics()
-    d = Daemon(from_mapping({}), make_host(fakesys.root), None, collector_classes=(Fast,), clock=lambda: now[0])
+    d = make(fakesys, make_host, (Fast,))
     d.run_once()
     d._loop_beat = time.monotonic()
     assert d.health() == (True, "OK")
-    now[0] += 30 + 10 + 16  # interval 30 + timeout 10 + slack 15, plus one
+    # the served snapshot's hwmon-like status was recorded 56 s ago: interval 30 + timeout 10 + slack 15
+    d._served_mono["fast"] = time.monotonic() - 56
     ok, why = d.health()
-    assert not ok and why.startswith("stale data: fast last ran 56 s ago")
-    now[0] -= 2
+    assert not ok and why.startswith("stale data: fast last ran 56 s ago"), why
+    d._served_mono["fast"] = time.monotonic() - 54
     assert d.health()[0]
+
+
+def test_frozen_snapshot_is_reported_stale(fakesys, make_host):
+    """Collectors keep finishing, but no new snapshot is served: health must say so."""
+    d = make(fakesys, make_host, (Fast,))
+    d.run_once()
+    d._loop_beat = time.monotonic()
+    d._slots["fast"].status_mono = time.monotonic()  # a newer result exists but was not served
+    d._served_mono["fast"] = time.monotonic() - 100
+    assert not d.health()[0]
