@@ -40,7 +40,6 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
     """
     from agent.daemon import Daemon, host_from_config, limit_malloc_arenas, sd_notify, snapshot_to_status  # noqa: PLC0415
     from agent.exporter.http import MetricsRenderer, MetricsServer  # noqa: PLC0415
-    from agent.store import Store  # noqa: PLC0415
 
     from agent.exporter.webconfig import WebConfigError, load_web_config  # noqa: PLC0415
 
@@ -108,7 +107,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         snap = daemon.snapshot
         sd_notify(f"READY=1\nSTATUS={len(snap.active_findings())} active finding(s), worst {snap.worst_severity().label}")
 
-    from agent.host import kill_running  # noqa: PLC0415
+    from agent.runner import kill_running  # noqa: PLC0415
 
     try:
         daemon.run_forever(stop, on_ready=ready)

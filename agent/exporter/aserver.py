@@ -142,13 +142,17 @@ class AsyncHTTPServer:
             self._sock.close()
             return
 
-        def _halt():
+        async def _halt():
             if self._server is not None:
                 self._server.close()
-            for task in asyncio.all_tasks(self._loop):
+            me = asyncio.current_task()
+            tasks = [t for t in asyncio.all_tasks(self._loop) if t is not me]
+            for task in tasks:
                 task.cancel()
-            self._loop.call_soon(self._loop.stop)
-        self._loop.call_soon_threadsafe(_halt)
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._loop.stop()
+
+        asyncio.run_coroutine_threadsafe(_halt(), self._loop)
         self._thread.join(10)
 
     def _run(self) -> None:

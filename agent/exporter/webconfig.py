@@ -161,9 +161,14 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise WebConfigError(f"{p}: expected a mapping at the top level")
     try:
         _check_keys(data, {"tls_server_config", "basic_auth_users", "http_server_config"}, "")
+        if any(not isinstance(k, str) for k in data):
+            raise WebConfigError("keys must be strings")
         cfg = WebConfig()
-        tls = data.get("tls_server_config") or {}
+        tls = _mapping(data.get("tls_server_config"), "tls_server_config")
         if tls:
+            for k in ("cert_file", "key_file", "min_version", "max_version", "client_auth_type", "client_ca_file"):
+                if k in tls and not isinstance(tls[k], str):
+                    raise WebConfigError(f"tls_server_config.{k}: expected a string, got {tls[k]!r}")
             _check_keys(tls, {"cert_file", "key_file", "min_version", "max_version", "client_auth_type",
                               "client_ca_file", "cipher_suites", "prefer_server_cipher_suites",
                               "curve_preferences"}, "tls_server_config.")
@@ -211,7 +216,9 @@ def load_web_config(path: str | Path) -> WebConfig:
             if ":" in str(user):
                 raise WebConfigError(f"basic_auth_users.{user}: a user name cannot contain ':'")
             cfg.users = {**cfg.users, str(user): hashed.replace("$2y$", "$2b$", 1).encode()}
-        http = data.get("http_server_config") or {}
+        http = _mapping(data.get("http_server_config"), "http_server_config")
+        if "http2" in http and not isinstance(http["http2"], bool):
+            raise WebConfigError("http_server_config.http2: expected true or false")
         _check_keys(http, {"headers", "http2"}, "http_server_config.")
         hdrs = http.get("headers") or {}
         if not isinstance(hdrs, dict):
@@ -264,7 +271,7 @@ def _apply_ciphers(ctx: ssl.SSLContext, tls: Mapping[str, Any]) -> None:
             raise WebConfigError("tls_server_config.cipher_suites: expected a non-empty list of suite names")
         names = []
         for s in suites:
-            if s not in GO_CIPHER_SUITES:
+            if not isinstance(s, str) or s not in GO_CIPHER_SUITES:
                 raise WebConfigError(f"tls_server_config.cipher_suites: unknown or unsupported suite {s!r} "
                                      f"(known: {', '.join(sorted(GO_CIPHER_SUITES))})")
             names.append(GO_CIPHER_SUITES[s])
@@ -277,7 +284,7 @@ def _apply_ciphers(ctx: ssl.SSLContext, tls: Mapping[str, Any]) -> None:
         if not isinstance(curves, list) or not curves:
             raise WebConfigError("tls_server_config.curve_preferences: expected a non-empty list of curve names")
         for c in curves:
-            if c not in GO_CURVES:
+            if not isinstance(c, str) or c not in GO_CURVES:
                 raise WebConfigError(f"tls_server_config.curve_preferences: unknown curve {c!r} "
                                      f"(known: {', '.join(GO_CURVES)})")
         if len(curves) > 1:
@@ -297,6 +304,14 @@ def _apply_ciphers(ctx: ssl.SSLContext, tls: Mapping[str, Any]) -> None:
             ctx.options |= ssl.OP_CIPHER_SERVER_PREFERENCE
         else:
             ctx.options &= ~ssl.OP_CIPHER_SERVER_PREFERENCE
+
+
+def _mapping(value: Any, where: str) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise WebConfigError(f"{where}: expected a mapping, got {value!r}")
+    return value
 
 
 def _bad(key: str, value: Any):

@@ -350,7 +350,7 @@ def test_store_opens_damaged_files(tmp_path_factory, db_template, count):
 
 # ---- large tool outputs ------------------------------------------------------------------------------------
 def test_large_tool_outputs(tmp_path_factory, count, monkeypatch):
-    from agent import host as host_mod
+    from agent import runner as host_mod
     from agent.host import Host
 
     monkeypatch.setitem(host_mod.OUTPUT_LIMITS, "", (4096, 64))

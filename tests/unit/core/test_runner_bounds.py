@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from agent import host as host_mod
+from agent import runner as host_mod
 from agent.host import Host
 
 
@@ -136,3 +136,19 @@ def test_sigterm_to_agent_run_kills_a_hung_tool(tmp_path):
             proc.wait()
         if pidfile.exists() and alive(int(pidfile.read_text())):
             os.kill(int(pidfile.read_text()), signal.SIGKILL)
+
+
+def test_garbage_sysfs_value_in_a_path_is_a_read_error(tmp_path):
+    """Found by fuzzing the baseline capture: a block device's `dev` file holding a NUL byte made
+    the udev path `/run/udev/data/b\\0` and open() raised ValueError, failing the capture."""
+    from agent import baseline
+    from agent.host import HostPaths, ReadError
+
+    host = Host(HostPaths(rootfs=str(tmp_path)))
+    with pytest.raises(ReadError, match="NUL"):
+        host.read_file(host.path("run", "udev", "data", "b\0"))
+    assert host.read_text(host.path("sys", "x\0")) is None and host.listdir(host.path("x\0")) == []
+    (tmp_path / "sys/block/sda/device").mkdir(parents=True)
+    (tmp_path / "sys/block/sda/dev").write_bytes(b"\0")
+    assert baseline.capture_disks(host)["disks"][0]["name"] == "sda" if "disks" in baseline.capture_disks(host) \
+        else baseline.capture_disks(host)
