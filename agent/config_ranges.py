@@ -35,7 +35,7 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
     "statuspage.partial_outage_weight": (0, 1),
     "statuspage.heartbeat_gap_seconds": (1, 30 * DAY),
     "statuspage.smtp_port": (1, 65535),
-    "statuspage.max_body_bytes": (1024, 1 << 30),
+    "statuspage.max_body_bytes": (100, 1 << 30),
     "statuspage.subscribe_per_ip_per_hour": (0, 1_000_000),
     "statuspage.subscribe_per_hour": (0, 1_000_000),
 }
