@@ -42,6 +42,7 @@ class Limits:
     tls_handshake_timeout: float = 10.0
     per_client: int = 32  # connections held at once by one client address
     max_connections: int = 1000
+    write_budget: int = 64 * 1024 * 1024  # response bytes being written at once, all clients
 
 
 @dataclass
@@ -114,6 +115,8 @@ class AsyncHTTPServer:
         self.open_connections = 0
         self.refused_connections = 0
         self.tls_failures = RateLimitedLog()
+        self._inflight = 0
+        self._budget: asyncio.Condition | None = None  # created on the loop
         self._loop = asyncio.new_event_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
@@ -157,6 +160,7 @@ class AsyncHTTPServer:
 
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
+        self._budget = asyncio.Condition()
         self._server = self._loop.run_until_complete(
             asyncio.start_server(self._connection, sock=self._sock, limit=MAX_REQUEST_LINE + 2))
         self._started.set()
@@ -326,12 +330,27 @@ class AsyncHTTPServer:
             head.append(f"{k}: {v}")
         head.append("Connection: keep-alive" if keep else "Connection: close")
         data = ("\r\n".join(head) + "\r\n\r\n").encode("latin-1")
-        if method != "HEAD":
-            data += resp.body
+        body = resp.body if method != "HEAD" else b""
+        size = len(data) + len(body)
+        reserved = 0
         try:
             async with asyncio.timeout(self.limits.write_timeout):
+                # responses queued for slow readers are copied into transport buffers: bound their
+                # sum, so many clients that never read cannot make the agent hold gigabytes
+                async with self._budget:
+                    await self._budget.wait_for(lambda: self._inflight == 0
+                                                or self._inflight + size <= self.limits.write_budget)
+                    self._inflight += size
+                    reserved = size
                 writer.write(data)
+                if body:
+                    writer.write(body)
                 await writer.drain()
         except (TimeoutError, OSError):
             return False
+        finally:
+            if reserved:
+                self._inflight -= reserved
+                async with self._budget:
+                    self._budget.notify_all()
         return True

@@ -181,3 +181,35 @@ def test_bad_requests_get_clean_errors():
         s.close()
     finally:
         srv.stop()
+
+
+def test_slow_readers_cannot_hold_unbounded_response_bytes():
+    """Clients that request /metrics and never read: queued bytes stay within the write budget,
+    and a normal scrape is answered once a slow reader's write deadline frees the budget."""
+    from agent.model import HwmonSensor
+    from types import MappingProxyType
+
+    readings = tuple(HwmonSensor(chip=f"c{i}", chip_name="n", sensor="temp1", kind="temp", label="x" * 200,
+                                 value=1.0) for i in range(3000))
+    snap = replace(Snapshot.empty(), readings=MappingProxyType({"hwmon": readings}), generation=1)
+    renderer = MetricsRenderer(lambda: snap)
+    size = len(renderer.render())
+    srv = MetricsServer("127.0.0.1:0", renderer, dict, limits=Limits(write_budget=size + 4096, write_timeout=1.5))
+    srv.start()
+    slow = []
+    try:
+        for i in range(6):
+            s = _connect(srv.port, src=f"127.0.3.{i + 1}")
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            slow.append(s)
+        time.sleep(0.5)
+        assert srv.server._inflight <= size + 4096 + 1024  # one response at a time, not six
+        t0 = time.monotonic()
+        status, body = _get(srv.port, timeout=10)
+        assert status == 200 and len(body) > size
+        assert time.monotonic() - t0 < 8
+    finally:
+        for s in slow:
+            s.close()
+        srv.stop()
