@@ -150,5 +150,4 @@ def test_garbage_sysfs_value_in_a_path_is_a_read_error(tmp_path):
     assert host.read_text(host.path("sys", "x\0")) is None and host.listdir(host.path("x\0")) == []
     (tmp_path / "sys/block/sda/device").mkdir(parents=True)
     (tmp_path / "sys/block/sda/dev").write_bytes(b"\0")
-    assert baseline.capture_disks(host)["disks"][0]["name"] == "sda" if "disks" in baseline.capture_disks(host) \
-        else baseline.capture_disks(host)
+    baseline.capture_disks(host)  # old code: ValueError: embedded null byte
