@@ -28,6 +28,10 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
     "collectors.kernel_log.poll_seconds": (0.01, 60),
     "collectors.kernel_log.journal_timeout_seconds": (0.1, 3600),
     "collectors.baseline.full_interval_seconds": (60, 365 * DAY),
+    # options of the baseline collector on the main line (checked once merged)
+    "collectors.baseline.known_good_after_days": (0, 3650),
+    "collectors.baseline.backup_rpo_hours": (0.01, 24 * 3650),
+    "collectors.baseline.backup_check_interval_seconds": (1, 30 * DAY),
     "notify.timeout_seconds": (0.1, 600),
     "recovery.baseline_max_age_hours": (0, 24 * 3650),
     "statuspage.resolve_hold_seconds": (0, 30 * DAY),
