@@ -235,13 +235,14 @@ class Daemon:
         return self._rebuild()
 
     def _start(self, slot: _Slot, now: float) -> None:
-        slot.token += 1
-        token = slot.token
-        slot.started = time.monotonic()
-        slot.timed_out = False
-        # scheduling runs on the monotonic clock: a wall-clock jump (NTP step, RTC reset after a
-        # board swap) neither stalls collectors nor makes them run in a burst
-        slot.next_due = time.monotonic() + slot.collector.interval
+        with self._lock:  # _request_run (another thread) reads started and writes next_due
+            slot.token += 1
+            token = slot.token
+            slot.started = time.monotonic()
+            slot.timed_out = False
+            # scheduling runs on the monotonic clock: a wall-clock jump (NTP step, RTC reset after a
+            # board swap) neither stalls collectors nor makes them run in a burst
+            slot.next_due = time.monotonic() + slot.collector.interval
 
         def work() -> None:
             readings, status = run_collector(slot.collector, slot.last_success, self.clock)
