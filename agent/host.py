@@ -57,6 +57,9 @@ class HostPaths:
 
 Runner = Callable[[Sequence[str], float, "Mapping[str, str] | None"], CommandResult]
 
+# looked up at call time, so tests can swap the process runner for every Host at once
+_default_runner = default_runner
+
 _psutil_lock = threading.Lock()
 
 
@@ -206,7 +209,7 @@ class Host:
         """Run an argv list with a timeout and bounded output (agent.runner)."""
         if self.runner is not None:
             return self.runner(list(argv), timeout, env)
-        return default_runner(argv, timeout, env)
+        return _default_runner(argv, timeout, env)
 
     # ---- clock and identity ------------------------------------------------------------
     def now(self) -> float:
