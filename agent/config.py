@@ -14,12 +14,15 @@ take ``enabled``, the rule's own parameters, and per-device overrides in
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
+
+from agent.config_ranges import numeric_range
 
 DEFAULT_CONFIG_PATH = "/etc/hwagent/config.toml"
 DEFAULT_PORT = 10067  # outside the exhausted 9100-9999 exporter range, see README
@@ -163,6 +166,17 @@ class Config:
         return dataclasses.replace(self, collectors=cols)
 
 
+# ---- numeric ranges (the table is in agent/config_ranges.py) ----------------------------------
+# NaN and infinity are refused everywhere: TOML has `nan` and `inf`, and an interval of nan ran a
+# collector once and never again, 1e-9 took a core, retention_days = -1 wiped the history.
+def _check_number(key: str, value: float, source: str | None) -> None:
+    if value != value or value in (math.inf, -math.inf):
+        raise ConfigError(key, f"must be a finite number, got {value!r}", source)
+    rng = numeric_range(key)
+    if rng is not None and not (rng[0] <= value <= rng[1]):
+        raise ConfigError(key, f"must be between {rng[0]:g} and {rng[1]:g}, got {value!r}", source)
+
+
 # ---- type checking ---------------------------------------------------------------------------
 
 def _type_name(tp: Any) -> str:
@@ -195,11 +209,17 @@ def check_value(key: str, tp: Any, value: Any, source: str | None = None) -> Any
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(key, f"expected an integer, got {value!r}", source)
+        _check_number(key, value, source)
         return value
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ConfigError(key, f"expected a number, got {value!r}", source)
-        return float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond a double
+            raise ConfigError(key, f"must be a finite number, got {value!r}", source) from None
+        _check_number(key, value, source)
+        return value
     if tp is str:
         if not isinstance(value, str):
             raise ConfigError(key, f"expected a string, got {value!r}", source)
@@ -253,6 +273,8 @@ def _collector_table(name: str, data: Mapping[str, Any], source: str | None) -> 
     common = {k: v for k, v in data.items() if k in ("enabled", "interval_seconds", "timeout_seconds")}
     rest = {k: v for k, v in data.items() if k not in common}
     base = build_dataclass(CollectorConfig, common, prefix, source)
+    if "enabled" not in common:  # a table that only sets options keeps the collector's default
+        base = dataclasses.replace(base, enabled=cls.default_enabled)
     declared = getattr(cls, "options", {})
     options = {}
     for key, value in rest.items():

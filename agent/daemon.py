@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import os
-import socket
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -22,9 +20,11 @@ from typing import Any, Callable
 
 from agent import rules as rules_mod
 from agent.collectors import COLLECTORS, BaseCollector, run_collector
-from agent.config import Config
+from agent.config import Config, ConfigError
 from agent.host import Host, HostPaths
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
+from agent.statewriter import StoreWriter
+from agent.sysd import M_ARENA_MAX, _malloc_trim, limit_malloc_arenas, sd_notify, watchdog_interval  # noqa: F401 - re-exported
 from agent.store import History, Store
 
 log = logging.getLogger("hwagent.daemon")
@@ -42,63 +42,9 @@ def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
     return Host(paths=paths, runner=runner, clock=clock, tools={"smartctl": h.smartctl, "ipmitool": h.ipmitool})
 
 
-def sd_notify(message: str) -> bool:
-    """Send a message to systemd's notify socket; False when not under systemd."""
-    addr = os.environ.get("NOTIFY_SOCKET")
-    if not addr:
-        return False
-    if addr.startswith("@"):
-        addr = "\0" + addr[1:]
-    try:
-        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC) as sock:
-            sock.connect(addr)
-            sock.sendall(message.encode())
-        return True
-    except OSError as exc:
-        log.debug("sd_notify failed: %s", exc)
-        return False
-
-
-def _malloc_trim():
-    """glibc's malloc_trim(0): hand freed heap pages back to the kernel (start-up garbage from
-    imports and the first cycle would otherwise stay resident). No-op where unavailable."""
-    try:
-        import ctypes  # noqa: PLC0415
-
-        fn = ctypes.CDLL("libc.so.6").malloc_trim
-    except (OSError, AttributeError):
-        return lambda: None
-    return lambda: fn(0)
-
-
-M_ARENA_MAX = -8  # glibc mallopt parameter
-
-
-def limit_malloc_arenas(n: int = 2) -> bool:
-    """glibc mallopt(M_ARENA_MAX, n), as hwagent.service's MALLOC_ARENA_MAX=2 does, so `agent run`
-    started any other way does not grow one malloc arena per collector thread (several MB of RSS
-    each). Call before threads start; an explicit MALLOC_ARENA_MAX in the environment wins."""
-    if os.environ.get("MALLOC_ARENA_MAX"):
-        return False
-    try:
-        import ctypes  # noqa: PLC0415
-
-        return bool(ctypes.CDLL("libc.so.6").mallopt(M_ARENA_MAX, n))
-    except (OSError, AttributeError):
-        return False
-
-
-def watchdog_interval() -> float | None:
-    usec = os.environ.get("WATCHDOG_USEC")
-    pid = os.environ.get("WATCHDOG_PID")
-    if not usec or (pid and pid != str(os.getpid())):
-        return None
-    try:
-        return int(usec) / 1e6 / 2
-    except ValueError:
-        return None
-
-
+STORE_STUCK_SECONDS = 60.0  # a store write waiting this long becomes the agent.state_stuck finding
+STALE_SLACK_SECONDS = 15.0
+READY_MAX_WAIT_SECONDS = 20.0  # readiness after the collectors that finish by then (see first_cycle)
 REQUEST_DEBOUNCE_SECONDS = 0.2
 REQUEST_MIN_GAP_SECONDS = 1.0
 
@@ -113,6 +59,8 @@ class _Slot:
     timed_out: bool = False
     last_success: float | None = None
     runs: int = 0
+    completed: int = 0  # token of the last run whose collect() returned (set under the daemon lock)
+    status_mono: float = 0.0  # monotonic time its current status was recorded (health: staleness)
 
 
 @dataclass
@@ -135,18 +83,22 @@ class Daemon:
     _hostname: str = field(default="", init=False)
     _loop_beat: float = field(default=0.0, init=False)
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
+    _served_mono: dict[str, float] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
+        self.writer = StoreWriter(self.store)
         self._boot_id = self.host.boot_id()
         self._hostname = self.host.hostname()
         self._snapshot = Snapshot.empty(self._boot_id, self.clock())
         for cls in self.collector_classes:
             ccfg = self.config.collectors.get(cls.name)
-            enabled = ccfg.enabled if ccfg is not None else cls.default_enabled
+            enabled = ccfg.enabled if ccfg is not None else cls.default_enabled  # see _collector_table
             if not enabled:
                 continue
             try:
                 col = cls(self.host, self.config.collector(cls.name), self.store)
+            except ConfigError:
+                raise  # an invalid option is the operator's to fix: refuse to start, naming the key
             except Exception as exc:  # noqa: BLE001 - a collector that cannot even start is a failed collector
                 log.error("collector %s could not start: %s", cls.name, exc)
                 self._statuses[cls.name] = CollectorStatus(cls.name, ok=False, error=f"init failed: {exc}")
@@ -169,6 +121,7 @@ class Daemon:
             readings = MappingProxyType(dict(self._readings))
             order = {n: i for i, n in enumerate(c.name for c in self.collector_classes)}
             statuses = MappingProxyType(dict(sorted(self._statuses.items(), key=lambda kv: order.get(kv[0], 999))))
+            served = {n: s.status_mono for n, s in self._slots.items() if n in self._statuses}
             self._generation += 1
             gen = self._generation
         base = Snapshot(time=now, boot_id=self._boot_id, readings=readings, statuses=statuses,
@@ -178,29 +131,38 @@ class Daemon:
         findings.extend(self._agent_findings())
         acked: set[tuple[str, str]] = set()
         if self.store is not None:
+            unacks = []
             try:
-                acks = self.store.acks()
-                for f in findings:
-                    tok = acks.get(f.key)
-                    if tok is None:
-                        continue
-                    if tok == f.ack_token:
-                        acked.add(f.key)
-                    else:  # the evidence changed: the ack no longer holds
-                        self.store.unack(*f.key)
-                self.store.record_findings(findings, now)
-                if now - self._last_sample >= SAMPLE_INTERVAL or now < self._last_sample:
-                    self.store.record_samples(self._boot_id, now, self._changed_samples(base, now))
-                    self._last_sample = now
-                if now - self._last_prune >= 86400:
-                    self.store.prune_samples(now - SAMPLE_RETENTION)
-                    self._last_prune = now
+                acks = self.store.acks()  # a read: never waits for a held write lock (WAL)
             except Exception as exc:  # noqa: BLE001 - a broken store must not stop monitoring
                 log.error("state store: %s", exc)
                 errors.append(f"store: {exc}")
+                acks = {}
+            for f in findings:
+                tok = acks.get(f.key)
+                if tok is None:
+                    continue
+                if tok == f.ack_token:
+                    acked.add(f.key)
+                else:  # the evidence changed: the ack no longer holds
+                    unacks.append(f.key)
+            samples = None
+            if now - self._last_sample >= SAMPLE_INTERVAL or now < self._last_sample:
+                samples = (self._boot_id, now, self._changed_samples(base, now))
+                self._last_sample = now
+            prune = None
+            if now - self._last_prune >= 86400:
+                prune = now - SAMPLE_RETENTION
+                self._last_prune = now
+            # written by the store-writer thread (inline when there is none): the loop never waits
+            self.writer.submit(findings, now, samples, unacks, prune)
+            if self.writer.last_error:
+                errors.append(f"store: {self.writer.last_error}")
         snap = replace(base, findings=tuple(findings), acked=frozenset(acked),
-                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS}))
+                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS,
+                                                 **self._store_extras()}))
         self._snapshot = snap
+        self._served_mono = served
         return snap
 
     def _changed_samples(self, snap: Snapshot, now: float) -> dict[str, float]:
@@ -220,7 +182,44 @@ class Daemon:
             out.append(Finding(rule="agent.state_reset", component="agent", subject="state.db", device="state.db",
                                severity=Severity.WARNING, summary=self.store.recovered_from,
                                evidence={"detail": self.store.recovered_from}, fingerprint="reset"))
+        if self.store is not None and self.store.degraded:
+            out.append(Finding(rule="agent.state_unavailable", component="agent", subject="state.db",
+                               device="state.db", severity=Severity.WARNING, summary=self.store.degraded,
+                               evidence={"detail": self.store.degraded}, fingerprint="memory"))
+        stuck = self.writer.stuck_for() if self.store is not None else 0.0
+        if stuck >= STORE_STUCK_SECONDS:
+            msg = (f"state store writes have been waiting {stuck:.0f} s (another process holds the database "
+                   f"lock?); collection and /metrics continue, {self.writer.pending()} write(s) pending")
+            out.append(Finding(rule="agent.state_stuck", component="agent", subject="state.db", device="state.db",
+                               severity=Severity.WARNING, summary=msg, evidence={"seconds": round(stuck)},
+                               fingerprint="stuck"))
         return out
+
+    def _store_extras(self) -> dict[str, int]:
+        if self.store is None:
+            return {}
+        return {"state_persistent": 0 if (self.store.degraded or str(self.store.path) == ":memory:") else 1}
+
+    def health(self) -> tuple[bool, str]:
+        """(healthy, reason): the loop is alive, the first cycle is done and the served data is
+        fresh (each collector ran within its interval + timeout, with some slack)."""
+        if self._loop_beat == 0.0:
+            return False, "starting: first collection cycle not complete"
+        beat = time.monotonic() - self._loop_beat
+        if beat >= 30.0:
+            return False, f"daemon loop stalled for {beat:.0f} s"
+        now_m = time.monotonic()
+        stale = []
+        for name, recorded in self._served_mono.items():  # monotonic: a wall-clock step is no staleness
+            slot = self._slots.get(name)
+            if slot is None or not recorded:
+                continue
+            bound = slot.collector.interval + slot.collector.timeout + STALE_SLACK_SECONDS
+            if now_m - recorded > bound:
+                stale.append(f"{name} last ran {now_m - recorded:.0f} s ago (interval {slot.collector.interval:g} s)")
+        if stale:
+            return False, "stale data: " + "; ".join(stale)
+        return True, "OK"
 
     # ---- one cycle (agent check, tests, the first daemon cycle) ---------------------------------
     def run_once(self) -> Snapshot:
@@ -232,17 +231,18 @@ class Daemon:
         for slot in self._slots.values():
             if slot.thread is not None:
                 slot.thread.join(max(0.0, slot.started + slot.collector.timeout - time.monotonic()))
-        self._check_timeouts(force=True)
+        self._check_timeouts()
         return self._rebuild()
 
     def _start(self, slot: _Slot, now: float) -> None:
-        slot.token += 1
-        token = slot.token
-        slot.started = time.monotonic()
-        slot.timed_out = False
-        # scheduling runs on the monotonic clock: a wall-clock jump (NTP step, RTC reset after a
-        # board swap) neither stalls collectors nor makes them run in a burst
-        slot.next_due = time.monotonic() + slot.collector.interval
+        with self._lock:  # _request_run (another thread) reads started and writes next_due
+            slot.token += 1
+            token = slot.token
+            slot.started = time.monotonic()
+            slot.timed_out = False
+            # scheduling runs on the monotonic clock: a wall-clock jump (NTP step, RTC reset after a
+            # board swap) neither stalls collectors nor makes them run in a burst
+            slot.next_due = time.monotonic() + slot.collector.interval
 
         def work() -> None:
             readings, status = run_collector(slot.collector, slot.last_success, self.clock)
@@ -250,6 +250,10 @@ class Daemon:
                 if token != slot.token or slot.timed_out:
                     log.warning("collector %s finished after its timeout; result dropped", slot.collector.name)
                     return
+                # completion is marked under the lock: _check_timeouts re-checks it under the same
+                # lock, so a run that made its deadline is never overwritten with "timeout"
+                slot.completed = token
+                slot.status_mono = time.monotonic()
                 slot.runs += 1
                 if status.ok:
                     slot.last_success = status.last_success
@@ -276,31 +280,64 @@ class Daemon:
         slot = self._slots.get(name)
         if slot is None:
             return
-        now = time.monotonic()
-        due = max(now + REQUEST_DEBOUNCE_SECONDS, slot.started + REQUEST_MIN_GAP_SECONDS)
-        if due < slot.next_due:
+        with self._lock:  # called from the collector's own thread; the loop reads next_due
+            now = time.monotonic()
+            due = max(now + REQUEST_DEBOUNCE_SECONDS, slot.started + REQUEST_MIN_GAP_SECONDS)
+            if due >= slot.next_due:
+                return
             slot.next_due = due
-            self._wake.set()
+        self._wake.set()
 
-    def _check_timeouts(self, force: bool = False) -> bool:
+    def _check_timeouts(self) -> bool:
         changed = False
-        now_m = time.monotonic()
         for name, slot in self._slots.items():
-            if slot.thread is not None and slot.thread.is_alive() and not slot.timed_out:
-                if now_m - slot.started >= slot.collector.timeout:
-                    with self._lock:
-                        slot.timed_out = True
-                        self._readings.pop(name, None)
-                        self._statuses[name] = CollectorStatus(
-                            name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
-                            last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")
-                    log.error("collector %s timed out after %gs", name, slot.collector.timeout)
-                    changed = True
+            with self._lock:
+                now_m = time.monotonic()
+                if (slot.thread is None or slot.timed_out or slot.completed == slot.token
+                        or now_m - slot.started < slot.collector.timeout or not slot.thread.is_alive()):
+                    continue
+                slot.timed_out = True
+                self._readings.pop(name, None)
+                slot.status_mono = now_m
+                self._statuses[name] = CollectorStatus(
+                    name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,
+                    last_run=self.clock(), error=f"timeout after {slot.collector.timeout:g}s")
+            log.error("collector %s timed out after %gs", name, slot.collector.timeout)
+            changed = True
         return changed
 
     # ---- the loop ------------------------------------------------------------------------------
+    def first_cycle(self, stop: threading.Event, max_wait: float = READY_MAX_WAIT_SECONDS) -> Snapshot:
+        """Start every collector and wait until all are done, ``max_wait`` has passed or ``stop``
+        is set; then build the first snapshot. Slow collectors (a SMART sweep over hung disks, a
+        hung BMC) keep running under their own timeouts and report in a later snapshot, so
+        readiness never waits for the slowest one (the unit's TimeoutStartSec is 180 s)."""
+        now = self.clock()
+        for slot in self._slots.values():
+            if slot.thread is None or not slot.thread.is_alive():
+                self._start(slot, now)
+        deadline = time.monotonic() + max_wait
+        for slot in self._slots.values():
+            while slot.thread is not None and slot.thread.is_alive() and not stop.is_set():
+                left = min(deadline, slot.started + slot.collector.timeout) - time.monotonic()
+                if left <= 0:
+                    break
+                slot.thread.join(min(left, 0.2))
+        self._check_timeouts()
+        self._wake.clear()
+        return self._rebuild()
+
     def run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None = None) -> None:
-        self.run_once()
+        if self.store is not None:
+            self.writer.start()
+        try:
+            self._run_forever(stop, on_ready)
+        finally:
+            self.writer.stop()
+
+    def _run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None) -> None:
+        self.first_cycle(stop)
+        self._loop_beat = time.monotonic()
         if on_ready:
             on_ready()
         wd = watchdog_interval() if self.config.daemon.watchdog else None
@@ -341,8 +378,8 @@ class Daemon:
                 log.exception("closing collector %s", slot.collector.name)
 
     def healthy(self) -> bool:
-        """Ready (first full cycle done) and the loop is alive."""
-        return self._loop_beat != 0.0 and time.monotonic() - self._loop_beat < 30.0
+        """Ready (first full cycle done), the loop is alive and the data is fresh (see health)."""
+        return self.health()[0]
 
 
 def snapshot_to_status(snap: Snapshot) -> dict[str, Any]:

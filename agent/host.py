@@ -12,13 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator, Mapping, Sequence
+
+from agent.runner import CommandResult, default_runner
 
 __all__ = ["Host", "CommandResult", "HostPaths", "ReadError"]
 
@@ -34,23 +34,6 @@ class ReadError(Exception):
         super().__init__(f"{path}: {reason}")
         self.path = path
         self.reason = reason
-
-
-@dataclass(frozen=True, slots=True)
-class CommandResult:
-    argv: tuple[str, ...]
-    rc: int | None  # None when the command did not run (missing binary, timeout)
-    stdout: bytes
-    stderr: bytes
-    duration_seconds: float
-    error: str | None = None  # "timeout", "not found: smartctl", "permission denied: ..."
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None and self.rc == 0
-
-    def text(self) -> str:
-        return self.stdout.decode("utf-8", "replace")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,66 +57,8 @@ class HostPaths:
 
 Runner = Callable[[Sequence[str], float, "Mapping[str, str] | None"], CommandResult]
 
-
-def _default_runner(argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> CommandResult:
-    argv = tuple(str(a) for a in argv)
-    start = time.monotonic()
-    try:
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # own process group, so a timeout kills children too
-            env=dict(env) if env is not None else None,
-        )
-    except FileNotFoundError:
-        return CommandResult(argv, None, b"", b"", time.monotonic() - start, f"not found: {argv[0]}")
-    except PermissionError:
-        return CommandResult(argv, None, b"", b"", time.monotonic() - start, f"permission denied: {argv[0]}")
-    except OSError as exc:
-        return CommandResult(argv, None, b"", b"", time.monotonic() - start, f"{argv[0]}: {exc.strerror}")
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        _killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        return CommandResult(argv, None, out, err, time.monotonic() - start, "timeout")
-    except BaseException:
-        # Ctrl-C (KeyboardInterrupt) or SIGTERM turned into an exception: the command runs in its own
-        # process group, so the terminal's SIGINT never reached it. Stop it the way a shell would
-        # (SIGINT to its group, SIGKILL after a grace period) instead of leaving it running orphaned.
-        _stop_group(proc)
-        raise
-    return CommandResult(argv, proc.returncode, out, err, time.monotonic() - start)
-
-
-INTERRUPT_GRACE_SECONDS = 5.0
-
-
-def _killpg(pgid: int, sig: int) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
-    """SIGINT to the command's process group, SIGKILL to what is left after ``grace`` seconds."""
-    grace = INTERRUPT_GRACE_SECONDS if grace is None else grace
-    _killpg(proc.pid, signal.SIGINT)
-    try:
-        proc.wait(grace)
-    except subprocess.TimeoutExpired:
-        pass
-    except BaseException:  # a second Ctrl-C during the grace period: stop waiting
-        pass
-    _killpg(proc.pid, signal.SIGKILL)  # the group may outlive its leader (a child that ignored SIGINT)
-    try:
-        proc.communicate(timeout=2)
-    except (subprocess.TimeoutExpired, ValueError, OSError):
-        pass
-
+# looked up at call time, so tests can swap the process runner for every Host at once
+_default_runner = default_runner
 
 _psutil_lock = threading.Lock()
 
@@ -200,6 +125,8 @@ class Host:
             raise ReadError(p, "permission denied") from None
         except OSError as exc:
             raise ReadError(p, exc.strerror or str(exc)) from None
+        except ValueError:  # a NUL in a path built from host data (a garbage sysfs value)
+            raise ReadError(p, "invalid path (NUL byte)") from None
         try:
             return os.read(fd, limit)
         except OSError as exc:
@@ -234,13 +161,15 @@ class Host:
             raise ReadError(p, "is a directory") from None
         except OSError as exc:
             raise ReadError(p, exc.strerror or str(exc)) from None
+        except ValueError:  # a NUL in a path built from host data (a garbage sysfs value)
+            raise ReadError(p, "invalid path (NUL byte)") from None
         return data.decode("utf-8", "replace")
 
     def listdir(self, p: Path) -> list[str]:
         """Sorted directory entries; empty when the directory is missing or unreadable."""
         try:
             return sorted(os.listdir(p))
-        except OSError:
+        except (OSError, ValueError):
             return []
 
     def exists(self, p: Path) -> bool:
@@ -277,7 +206,7 @@ class Host:
         return self.tools.get(name) or name
 
     def run(self, argv: Sequence[str], timeout: float, env: Mapping[str, str] | None = None) -> CommandResult:
-        """Run an argv list with a timeout (the process group is killed on expiry)."""
+        """Run an argv list with a timeout and bounded output (agent.runner)."""
         if self.runner is not None:
             return self.runner(list(argv), timeout, env)
         return _default_runner(argv, timeout, env)

@@ -62,14 +62,47 @@ class StoreError(Exception):
     """The state store cannot be opened or migrated; the message names the file."""
 
 
+class StateDirBusy(StoreError):
+    """Another process (a running daemon) holds the state directory's lock."""
+
+    def __init__(self, path: Path, pid: int | None):
+        who = f"pid {pid}" if pid else "another process"
+        super().__init__(f"{path}: held by {who} (another `agent run` uses this state directory)")
+        self.pid = pid
+
+
+# SQLite primary result codes that mean the file itself is damaged. Anything else at open
+# (read-only, full disk, I/O error, permission, locked) is not corruption and never moves a file.
+SQLITE_CORRUPT = 11
+SQLITE_NOTADB = 26
+
+
+def _is_corruption(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (SQLITE_CORRUPT, SQLITE_NOTADB)
+    return isinstance(exc, _IntegrityFailed)
+
+
+class _IntegrityFailed(sqlite3.DatabaseError):
+    """quick_check reported damage (SQLite itself says the file is corrupt)."""
+
+
 class Store:
     def __init__(self, path: str | Path, *, clock=time.time):
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.RLock()
         self.recovered_from: str | None = None  # set when a corrupt file was moved aside
+        self.degraded: str | None = None  # set when running on an in-memory stand-in (why)
+        self._rlock = threading.Lock()
+        self._rconn: sqlite3.Connection | None = None
         self._conn = self._open()
-        self.migrate("core", CORE_MIGRATIONS)
+        try:
+            self.migrate("core", CORE_MIGRATIONS)
+        except (sqlite3.Error, UnicodeDecodeError) as exc:  # e.g. a new database on a read-only or full filesystem
+            self._conn.close()
+            raise StoreError(f"{self.path}: cannot prepare the schema ({exc})") from None
 
     @classmethod
     def in_dir(cls, state_dir: str | Path, **kw) -> "Store":
@@ -79,52 +112,96 @@ class Store:
         except PermissionError:
             raise StoreError(f"state directory {d}: permission denied (run as root or pass --state-dir)") from None
         except OSError as exc:
-            raise StoreError(f"state directory {d}: {exc.strerror}") from None
+            if not d.is_dir():
+                raise StoreError(f"state directory {d}: {exc.strerror}") from None
         return cls(d / "state.db", **kw)
 
     @classmethod
     def memory(cls) -> "Store":
         return cls(":memory:")
 
+    @classmethod
+    def memory_copy(cls, path: str | Path, reason: str) -> "Store":
+        """An in-memory store starting from a copy of ``path`` when it can be read (acks and
+        history stay visible, nothing is written to disk), else empty. ``degraded`` says why."""
+        store = cls.memory()
+        p = Path(path)
+        copied = False
+        if p.exists():
+            try:
+                # immutable: no -shm/-wal is created (the directory may be read-only)
+                src = sqlite3.connect(f"file:{p}?mode=ro&immutable=1", uri=True, timeout=1.0)
+                try:
+                    row = src.execute("PRAGMA quick_check").fetchone()
+                    if row and row[0] == "ok":
+                        with store._lock:
+                            src.backup(store._conn)
+                        copied = True
+                finally:
+                    src.close()
+                store.migrate("core", CORE_MIGRATIONS)
+            except (sqlite3.Error, UnicodeDecodeError, StoreError):
+                store = cls.memory()
+        store.degraded = (f"{reason}; running on an in-memory {'copy of' if copied else 'store instead of'} {p}: "
+                          "acknowledgements, history and event cursors are not persisted until this is fixed")
+        return store
+
     # ---- connection ------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         conn = sqlite3.connect(str(self.path), timeout=5.0, check_same_thread=False, isolation_level=None)
-        conn.execute("PRAGMA busy_timeout = 5000")
-        if str(self.path) != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
-            conn.execute("PRAGMA synchronous = NORMAL")
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
-        row = conn.execute("PRAGMA quick_check").fetchone()
-        if row is None or row[0] != "ok":
-            raise sqlite3.DatabaseError(f"quick_check: {row[0] if row else 'no answer'}")
+        try:
+            conn.execute("PRAGMA busy_timeout = 5000")
+            if str(self.path) != ":memory:":
+                conn.execute("PRAGMA journal_mode = WAL")
+                conn.execute("PRAGMA synchronous = NORMAL")
+            row = conn.execute("PRAGMA quick_check").fetchone()
+            if row is None or row[0] != "ok":
+                raise _IntegrityFailed(f"quick_check: {row[0] if row else 'no answer'}")
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_version (component TEXT PRIMARY KEY, version INTEGER NOT NULL)")
+        except BaseException:
+            conn.close()
+            raise
         return conn
 
     def _open(self) -> sqlite3.Connection:
         try:
             return self._connect()
-        except sqlite3.OperationalError as exc:
+        except UnicodeDecodeError as exc:
+            # SQLite quoted damaged schema text from the file in its error message: the file's own
+            # bytes are bad (a full or read-only disk never produces this)
+            return self._move_aside(_IntegrityFailed(f"malformed database schema ({exc.reason})"))
+        except sqlite3.Error as exc:
+            if str(self.path) == ":memory:":
+                raise
+            if _is_corruption(exc):
+                return self._move_aside(exc)
             if "locked" in str(exc):
                 raise StoreError(f"{self.path}: database is locked by another process") from None
-            if str(self.path) == ":memory:":
-                raise
-            return self._move_aside(exc)
-        except sqlite3.DatabaseError as exc:
-            if str(self.path) == ":memory:":
-                raise
-            return self._move_aside(exc)
+            # read-only, full, I/O error, permission: the file may be perfectly healthy
+            raise StoreError(f"{self.path}: cannot open ({exc})") from None
 
     def _move_aside(self, exc: Exception) -> sqlite3.Connection:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}")
-        for suffix in ("", "-wal", "-shm"):
-            src = Path(str(self.path) + suffix)
-            if src.exists():
-                os.replace(src, Path(str(aside) + suffix))
+        try:
+            for suffix in ("", "-wal", "-shm"):
+                src = Path(str(self.path) + suffix)
+                if src.exists():
+                    os.replace(src, Path(str(aside) + suffix))
+        except OSError as err:
+            raise StoreError(f"{self.path}: corrupt ({exc}) and cannot be moved aside: {err.strerror}") from None
         self.recovered_from = f"{self.path} was unreadable ({exc}); moved to {aside}, started a new store"
-        return self._connect()
+        try:
+            return self._connect()
+        except (sqlite3.Error, UnicodeDecodeError) as err:
+            raise StoreError(f"{self.path}: cannot start a new store ({err})") from None
 
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+        with self._rlock:
+            if self._rconn is not None:
+                self._rconn.close()
+                self._rconn = None
 
     def migrate(self, component: str, scripts: Sequence[str]) -> None:
         """Apply the scripts of ``component`` not yet applied (append-only list)."""
@@ -143,8 +220,29 @@ class Store:
                         "ON CONFLICT(component) DO UPDATE SET version = excluded.version", (component, i + 1))
                     self._conn.execute("COMMIT")
                 except Exception:
-                    self._conn.execute("ROLLBACK")
+                    self._rollback()
                     raise
+
+    def _rollback(self) -> None:
+        """Roll back if a transaction is still open: SQLite already rolled back after e.g. "database
+        or disk is full", and a second ROLLBACK would replace that error with "no transaction"."""
+        if self._conn.in_transaction:
+            try:
+                self._conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass
+
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """A query on a separate read connection: in WAL mode it runs beside a writer (this
+        process's or another's), so rules and acks never wait for a held write lock."""
+        if str(self.path) == ":memory:" or self.degraded:
+            return self.execute(sql, params)
+        with self._rlock:
+            if self._rconn is None:
+                self._rconn = sqlite3.connect(str(self.path), timeout=2.0, check_same_thread=False,
+                                              isolation_level=None)
+                self._rconn.execute("PRAGMA query_only = 1")
+            return self._rconn.execute(sql, params).fetchall()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         with self._lock:
@@ -157,7 +255,7 @@ class Store:
                 self._conn.executemany(sql, rows)
                 self._conn.execute("COMMIT")
             except Exception:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     # ---- key/value -----------------------------------------------------------------------------
@@ -190,7 +288,7 @@ class Store:
         self.execute("DELETE FROM acks WHERE rule = ? AND subject = ?", (rule, subject))
 
     def acks(self) -> dict[tuple[str, str], str]:
-        return {(r, s): t for r, s, t in self.execute("SELECT rule, subject, token FROM acks")}
+        return {(r, s): t for r, s, t in self.read("SELECT rule, subject, token FROM acks")}
 
     # ---- finding lifecycle --------------------------------------------------------------------------
     def record_findings(self, findings: Iterable[Any], now: float) -> None:
@@ -218,7 +316,7 @@ class Store:
                         self._conn.execute("UPDATE findings SET resolved = ? WHERE rule = ? AND subject = ?", (now, rule, subject))
                 self._conn.execute("COMMIT")
             except Exception:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
                 raise
 
     def finding_times(self) -> dict[tuple[str, str], tuple[float, float]]:
@@ -235,12 +333,12 @@ class Store:
         """Samples of ``key`` since ``since``; with ``baseline`` also the last one before it
         (samples are stored on change, so the value at the window start is the one before)."""
         if since is None:
-            return self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
-        rows = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
+            return self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? ORDER BY ts", (key,))
+        rows = self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts >= ? ORDER BY ts", (key, since))
         if baseline:
             # the daemon stores a value on change and at least hourly: an older row means the agent
             # was not running, and when the growth happened is unknown, so it is no baseline
-            before = self.execute("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts < ? AND ts >= ? "
+            before = self.read("SELECT boot_id, ts, value FROM samples WHERE key = ? AND ts < ? AND ts >= ? "
                                   "ORDER BY ts DESC LIMIT 1", (key, since, since - BASELINE_MAX_AGE))
             rows = before + rows
         return rows

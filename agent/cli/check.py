@@ -14,9 +14,20 @@ log = logging.getLogger("hwagent.cli")
 
 
 def open_store_soft(cfg, app):
-    """The state store if usable (acks, history); None with a note when not (no root)."""
+    """The state store if usable (acks, history); None with a note when not (no root). While a
+    daemon holds the state directory, an in-memory copy: a one-shot run must not store the same
+    kernel events a second time (two writers counted every event twice)."""
+    from pathlib import Path  # noqa: PLC0415
+
+    from agent.statelock import StateLock  # noqa: PLC0415
     from agent.store import Store, StoreError  # noqa: PLC0415
 
+    pid = StateLock.holder(cfg.state.dir)
+    if pid is not None:
+        log.info("a daemon (pid %s) holds %s: working on a read-only copy of its store", pid or "?", cfg.state.dir)
+        store = Store.memory_copy(Path(cfg.state.dir) / "state.db", "the daemon holds the state directory")
+        store.degraded = None  # expected for a one-shot run beside the daemon: no finding
+        return store
     try:
         return Store.in_dir(cfg.state.dir)
     except StoreError as exc:
@@ -26,9 +37,17 @@ def open_store_soft(cfg, app):
 
 def run_cycle(app) -> dict:
     from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
+    from agent.statelock import StateLock  # noqa: PLC0415
+    from agent.store import StoreError  # noqa: PLC0415
 
     cfg = app.config()
     store = open_store_soft(cfg, app)
+    lock = None
+    if store is not None and not store.path.name == ":memory:":
+        try:  # a daemon starting meanwhile waits for this cycle instead of writing beside it
+            lock = StateLock.acquire(cfg.state.dir)
+        except StoreError:
+            pass
     try:
         daemon = Daemon(cfg, host_from_config(cfg), store)
         snap = daemon.run_once()
@@ -38,6 +57,8 @@ def run_cycle(app) -> dict:
     finally:
         if store is not None:
             store.close()
+        if lock is not None:
+            lock.release()
 
 
 @click.command("check")

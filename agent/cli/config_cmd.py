@@ -29,6 +29,7 @@ def config_check(app, file: str | None) -> int:
     path = file or app.config_path or config_mod.DEFAULT_CONFIG_PATH
     try:
         cfg = config_mod.load(path, required=True)
+        validate_collector_options(cfg)
     except config_mod.ConfigError as exc:
         app.echo(f"{exc}", err=True)
         return 2
@@ -36,10 +37,50 @@ def config_check(app, file: str | None) -> int:
     return 0
 
 
+def validate_collector_options(cfg) -> None:
+    """Build each configured collector once (no collection) so option checks that live in the
+    collector (regexes, device specs, modes) fail here too, not only when the daemon starts."""
+    from agent.collectors import COLLECTORS_BY_NAME  # noqa: PLC0415
+    from agent.host import Host  # noqa: PLC0415
+
+    for name in cfg.collectors:
+        cls = COLLECTORS_BY_NAME.get(name)
+        if cls is None:
+            continue
+        try:
+            col = cls(Host(), cfg.collector(name), None)
+        except config_mod.ConfigError:
+            raise
+        except Exception:  # noqa: BLE001 - only configuration errors are this command's business
+            continue
+        try:
+            col.close()
+        except Exception:  # noqa: BLE001
+            pass
+
+
+SECRET_WORDS = ("token", "password", "secret", "api_key", "apikey")
+REDACTED = "<redacted>"
+
+
+def redact(value, key: str = ""):
+    """Replace secret values (keys naming a token, password or secret; not *_file paths)."""
+    if isinstance(value, dict):
+        return {k: redact(v, str(k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [redact(v, key) for v in value]
+    low = key.lower()
+    if value and isinstance(value, str) and any(w in low for w in SECRET_WORDS) and not low.endswith(("_file", "_path")):
+        return REDACTED
+    return value
+
+
 @config_group.command("show")
 @click.pass_obj
 def config_show(app) -> int:
     """Print the effective configuration (defaults merged with the file) as JSON.
+
+    Secrets (tokens, passwords) are shown as "<redacted>"; files holding them are shown by path.
 
     \b
     Examples:
@@ -50,5 +91,5 @@ def config_show(app) -> int:
     data = {name: dataclasses.asdict(sec) for name, sec in cfg.sections.items()}
     data["collectors"] = {n: dataclasses.asdict(c) for n, c in cfg.collectors.items()}
     data["rules"] = {n: dataclasses.asdict(r) for n, r in cfg.rules.items()}
-    app.echo(json.dumps(data, indent=2, sort_keys=True, default=str))
+    app.echo(json.dumps(redact(data), indent=2, sort_keys=True, default=str))
     return 0

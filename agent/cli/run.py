@@ -40,7 +40,6 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
     """
     from agent.daemon import Daemon, host_from_config, limit_malloc_arenas, sd_notify, snapshot_to_status  # noqa: PLC0415
     from agent.exporter.http import MetricsRenderer, MetricsServer  # noqa: PLC0415
-    from agent.store import Store  # noqa: PLC0415
 
     from agent.exporter.webconfig import WebConfigError, load_web_config  # noqa: PLC0415
 
@@ -55,20 +54,21 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
             web = load_web_config(cfg.exporter.web_config_file)
         except WebConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--web.config.file") from None
-    from agent.store import StoreError  # noqa: PLC0415
+    from agent.statelock import StateLock  # noqa: PLC0415
+    from agent.store import StateDirBusy  # noqa: PLC0415
 
-    try:
-        store = Store.in_dir(cfg.state.dir)
-    except (StoreError, sqlite3.Error) as exc:
-        if once:
-            raise
-        # locked by another process, unwritable, a full disk: keep monitoring and serving /metrics
-        # with an in-memory store (acks, history and event cursors are not kept until restart)
-        log.error("state store unavailable (%s); running with an in-memory store: acknowledgements and "
-                  "history are not persisted until the agent is restarted with a working %s", exc, cfg.state.dir)
-        store = Store.memory()
+    lock = None
+    if not once:
+        try:
+            # one daemon per state directory; a one-shot `agent check` holds it for seconds only
+            lock = StateLock.acquire(cfg.state.dir, wait=STATE_LOCK_WAIT_SECONDS) if _mkdir(cfg.state.dir) else None
+        except StateDirBusy as exc:
+            raise click.ClickException(f"state directory {exc}; stop it first or pass another --state-dir") from None
+    store = open_daemon_store(cfg.state.dir, once)
     if store.recovered_from:
         log.error("%s", store.recovered_from)
+    if store.degraded:
+        log.error("%s", store.degraded)
     if not once:
         limit_malloc_arenas()
     daemon = Daemon(cfg, host_from_config(cfg), store)
@@ -80,7 +80,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         return 0
     try:
         server = MetricsServer(cfg.exporter.listen, renderer, lambda: snapshot_to_status(daemon.snapshot),
-                               daemon.healthy, web=web)
+                               daemon.health, web=web)
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--web.listen-address") from None
     except OSError as exc:
@@ -107,9 +107,45 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         snap = daemon.snapshot
         sd_notify(f"READY=1\nSTATUS={len(snap.active_findings())} active finding(s), worst {snap.worst_severity().label}")
 
+    from agent.runner import kill_running  # noqa: PLC0415
+
     try:
         daemon.run_forever(stop, on_ready=ready)
     finally:
+        # nothing the agent started outlives it (outside systemd no cgroup cleans up after us)
+        n = kill_running()
+        if n:
+            log.warning("stopped %d command(s) still running", n)
         server.stop()
         store.close()
+        if lock is not None:
+            lock.release()
     return 0
+
+
+STATE_LOCK_WAIT_SECONDS = 30.0
+
+
+def _mkdir(d) -> bool:
+    from pathlib import Path  # noqa: PLC0415
+
+    try:
+        Path(d).mkdir(parents=True, exist_ok=True, mode=0o750)
+    except OSError:
+        return Path(d).is_dir()
+    return True
+
+
+def open_daemon_store(state_dir, once: bool):
+    """The on-disk store; on a read-only, full or unwritable state directory an in-memory copy
+    (the agent.state_unavailable finding says so) so monitoring and /metrics go on."""
+    from agent.store import Store, StoreError  # noqa: PLC0415
+
+    try:
+        return Store.in_dir(state_dir)
+    except (StoreError, sqlite3.Error) as exc:
+        if once:
+            raise click.ClickException(str(exc)) from None
+        from pathlib import Path  # noqa: PLC0415
+
+        return Store.memory_copy(Path(state_dir) / "state.db", f"state store unavailable ({exc})")

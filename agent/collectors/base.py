@@ -35,11 +35,15 @@ class BaseCollector:
     default_interval: ClassVar[float] = 30.0
     default_timeout: ClassVar[float] = 10.0
     description: ClassVar[str] = ""
+    # readings kept per run: a tool printing without end (5 MB of sensor rows) must not become
+    # half a million series; the rest is dropped and reported as skipped entries
+    max_readings: ClassVar[int] = 10_000
     # collector-specific config keys: key -> (type, default, doc)
     options: ClassVar[Mapping[str, tuple[Any, Any, str]]] = {}
 
     def __init__(self, host: Host, cfg: CollectorConfig | None = None, store: Any = None):
         self.host = host
+        self._cfg_given = cfg is not None
         self.cfg = cfg or CollectorConfig()
         self.store = store  # agent.store.Store or None; for state that must survive restarts
         self._problems: list[str] = []
@@ -59,7 +63,7 @@ class BaseCollector:
 
     @property
     def enabled(self) -> bool:
-        return self.cfg.enabled if self.cfg is not None else self.default_enabled
+        return self.cfg.enabled if self._cfg_given else self.default_enabled
 
     def option(self, key: str) -> Any:
         if key in self.cfg.options:
@@ -106,6 +110,11 @@ def run_collector(collector: BaseCollector, last_success: float | None, clock=ti
         where = f" at {tb[-1].filename.rsplit('/', 1)[-1]}:{tb[-1].lineno}" if tb else ""
         error = f"{type(exc).__name__}: {exc}{where}"
     duration = time.monotonic() - t0
+    if len(readings) > collector.max_readings:
+        collector.problem(f"{len(readings)} readings, more than the bound of {collector.max_readings}: "
+                          f"kept the first {collector.max_readings}, dropped {len(readings) - collector.max_readings}")
+        collector._skipped += len(readings) - collector.max_readings - 1  # noqa: SLF001 - problem() counted one
+        readings = readings[:collector.max_readings]
     skipped, messages = collector.take_problems()
     status = CollectorStatus(
         name=collector.name,

@@ -104,6 +104,7 @@ class IpmiCollector(BaseCollector):
     name = "ipmi"
     default_interval = 60.0
     default_timeout = 90.0
+    max_readings = 5_000  # a large BMC has a few hundred sensors (and a SEL summary)
     description = "BMC sensors with thresholds and states, and the System Event Log, via ipmitool"
     options = {
         "ipmitool": (str, "ipmitool", "ipmitool executable (a bare name is searched in PATH and the sbin directories)."),

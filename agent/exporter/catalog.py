@@ -36,6 +36,7 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_collector_last_success_timestamp_seconds", "gauge", "seconds", "Unix time of the collector's last successful run.", "collector"),
     M("hwagent_collector_skipped_entries", "gauge", "", "Entries (sensors, devices, lines) the collector's last run skipped as unreadable or implausible.", "collector"),
     M("hwagent_rule_errors", "gauge", "", "Rules that raised an error in the last evaluation (see the agent log).", ),
+    M("hwagent_state_store_persistent", "gauge", "", "1 when acks, history and event cursors are stored on disk, 0 when the agent runs on an in-memory store (read-only or unusable state directory; see the agent.state_unavailable finding).", ),
     # --- findings and health ------------------------------------------------------------------
     M("hwagent_finding_active", "gauge", "", "1 for each active, unacknowledged finding; route alerts on rule, component and severity.", "rule", "component", "device", "severity"),
     M("hwagent_finding_acknowledged", "gauge", "", "1 for each finding silenced by `agent ack` (until its evidence changes).", "rule", "component", "device", "severity"),

@@ -37,6 +37,8 @@ def core(snap: Snapshot, emit: Emit) -> None:
             emit("hwagent_collector_last_success_timestamp_seconds", lab, st.last_success)
         emit("hwagent_collector_skipped_entries", lab, st.skipped_entries)
     emit("hwagent_rule_errors", {}, len(snap.extras.get("rule_errors", ())))
+    if "state_persistent" in snap.extras:
+        emit("hwagent_state_store_persistent", {}, snap.extras["state_persistent"])
 
 
 def component_label(component: str) -> str:

@@ -12,6 +12,7 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import json
 import textwrap
 import time
 import urllib.request
@@ -448,3 +449,40 @@ def test_state_database_locked_while_running(tmp_path, agents):
         holder.kill()
         holder.wait()
     assert a.stop() == 0
+
+
+# ---- smartctl that writes without end ------------------------------------------------------------
+def test_endless_smartctl_output_is_cut_off_and_the_agent_stays_small(tmp_path, agents):
+    """The old runner buffered everything: 2 GiB in ~9 s, OOM-killed in the first cycle."""
+    fake = tmp_path / "flood-smartctl"
+    fake.write_text(textwrap.dedent("""\
+        #!/bin/sh
+        if [ "$1" = "--version" ]; then echo "smartctl 7.3 2022-02-28 r5338 [x86_64-linux] (local build)"; exit 0; fi
+        exec yes '{"json_format_version": [1, 0], "smartctl": {"exit_status": 0}, "padding": "xxxxxxxxxxxxxxxx"}'
+        """))
+    fake.chmod(0o755)
+    a = Agent(tmp_path, textwrap.dedent(f"""\
+        [collectors.smart]
+        smartctl = "{fake}"
+        scan = false
+        devices = ["/dev/sdx"]
+        ignore_rootfs = true
+        interval_seconds = 1
+        command_timeout_seconds = 20
+        """))
+    agents.append(a.start())
+    deadline = time.monotonic() + 30
+    body = ""
+    while time.monotonic() < deadline:
+        body = a.metrics()
+        if 'hwagent_disk_read_status{device="sdx",state="error"} 1.0' in body:
+            break
+        time.sleep(0.3)
+    rss = int(next(line.split()[1] for line in Path(f"/proc/{a.proc.pid}/status").read_text().splitlines()
+                   if line.startswith("VmRSS:"))) // 1024
+    status = json.loads(a.get("/status.json")[1])
+    print(f"\nendless smartctl: agent RSS {rss} MB")
+    assert a.proc.poll() is None
+    assert 'hwagent_disk_read_status{device="sdx",state="error"} 1.0' in body, a.output()[-2000:]
+    assert rss < 150
+    assert "output too large" in json.dumps(status) + a.output()

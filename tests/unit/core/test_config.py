@@ -25,7 +25,7 @@ def test_empty_and_missing_default_config_are_valid(tmp_path, monkeypatch):
     ('[exporter]\nlisen = ":1"\n', "exporter.lisen", "unknown key"),
     ('[bogus]\nx = 1\n', "bogus", "unknown section"),
     ('[collectors.hwmon]\ninterval_seconds = "fast"\n', "collectors.hwmon.interval_seconds", "expected a number"),
-    ('[collectors.hwmon]\ninterval_seconds = 0\n', "collectors.hwmon.interval_seconds", "must be > 0"),
+    ('[collectors.hwmon]\ninterval_seconds = 0\n', "collectors.hwmon.interval_seconds", "must be between 0.05 and"),
     ('[collectors.hwmon]\nchips = "x"\n', "collectors.hwmon.chips", "unknown key"),
     ('[collectors.nosuch]\nenabled = true\n', "collectors.nosuch", "unknown collector"),
     ('[rules."board.nosuch"]\nx = 1\n', 'rules."board.nosuch"', "unknown rule id"),
