@@ -53,7 +53,9 @@ class BackupFresh(A.Action):
         guarded = A._EvidenceHost(ctx)  # noqa: SLF001 - the read-only guard and evidence of baseline checks
         newest, err = readiness.backup_newest(guarded, tool, (args.get("repository") or "").strip())
         if err is not None:
-            return A.Outcome(passed=False, detail=f"newest backup unknown: {err}", output=err, commands=guarded.evidence)
+            # configured but unreadable: the machine cannot vouch for the RPO, and a typed time must not either
+            return A.Outcome(passed=False, detail=f"newest backup unknown: {err}", output=err, commands=guarded.evidence,
+                             decided=True)
         when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(newest))
         age_h = (ctx.clock() - newest) / 3600
         if age_h < -0.25:
