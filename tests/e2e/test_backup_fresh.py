@@ -7,6 +7,7 @@ time. The snapshot times are set with ``restic backup --time`` (local time) and 
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import subprocess
 import time
@@ -116,3 +117,34 @@ def test_mb03_without_a_backup_tool_tests_the_typed_time(tmp_path):
         st = d["steps"]["MB-03"]
         assert st["state"] == state and "typed (no backup_tool configured)" in st["detail"], st
         assert d["answers"]["MB-03"] == typed
+
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_agent_recover_takes_the_tool_from_the_baseline_collector_config(tool, tmp_path, monkeypatch, berlin):
+    """The readiness finding and MB-03 read the same configured repository: no --param needed."""
+    from click.testing import CliRunner
+
+    from agent.cli import cli
+
+    repo, t0 = timed_repo(tool, tmp_path, monkeypatch)
+    shipped = (RUNBOOKS / "mainboard-swap.toml").read_text()
+    start = shipped.index('[[steps]]\nid = "MB-03"')
+    books = tmp_path / "books"
+    books.mkdir()
+    (books / "mainboard-swap.toml").write_text(shipped[:shipped.index("[[steps]]")] +
+                                               shipped[start:shipped.index("[[steps]]", start + 1)])
+    monkeypatch.setenv("HWAGENT_RUNBOOKS_DIR", str(books))
+    cfg = tmp_path / "agent.toml"
+    cfg.write_text(f'[collectors.baseline]\nbackup_tool = "{tool}"\nbackup_repository = "{repo}"\n')
+    r = CliRunner().invoke(cli, ["--config", str(cfg), "recover", "mainboard-swap", "--json", "--state-dir",
+                                 str(tmp_path / "state")], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    (item,) = json.loads(r.output)
+    # the snapshot is 10 days in the future of the real clock: the machine reading says so, no typed time
+    assert item["status"] == "failing" and f"newest {tool} snapshot" in item["detail"] and "future" in item["detail"], item
+    cfg.write_text("")
+    r = CliRunner().invoke(cli, ["--config", str(cfg), "recover", "mainboard-swap", "--json", "--state-dir",
+                                 str(tmp_path / "state")], catch_exceptions=False)
+    (item,) = json.loads(r.output)
+    assert item["status"] == "would_run" and "typed" in item["verify"], item  # no tool: the operator types it
