@@ -272,6 +272,10 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         if not sep or not k:
             raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
         kv[k] = v
+    opts = cfg.collector("baseline").options  # MB-03 reads the backup the readiness finding watches
+    for key in ("backup_tool", "backup_repository"):
+        if key in rb.params and key not in kv and opts.get(key):
+            kv[key] = str(opts[key])
     if rec_data is not None:
         bfile = store.dir / f"{rec_data['run_id']}.baseline.json"
         from agent import baseline as bl  # noqa: PLC0415

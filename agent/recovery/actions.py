@@ -158,6 +158,7 @@ class Outcome:
     output: str = ""  # text the predicates ran on (for progress parsing)
     value: Any = None  # typed answer, diff changes, notification id ...
     skipped: bool = False  # e.g. notify not configured
+    decided: bool = False  # a check that measured the thing itself: failing, the step fails (no apply, no prompt)
     commands: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -468,12 +469,17 @@ class BaselineCompare(Action):
 
     @classmethod
     def extra_validate(cls, args):
-        if args["check"] not in cls.CHECKS:
-            raise SpecError("check", f"unknown check {args['check']!r} (known: {', '.join(cls.CHECKS)})")
+        names = [c.strip() for c in args["check"].split(",")]
+        for c in names:
+            if c not in cls.CHECKS:
+                raise SpecError("check", f"unknown check {c!r} (known: {', '.join(cls.CHECKS)})")
+        if len(set(names)) != len(names):
+            raise SpecError("check", "a check is named twice")
 
     @classmethod
     def describe(cls, args):
-        return f"compare with baseline: {args['check']}   [pass: {cls.CHECKS[args['check']]}]"
+        names = [c.strip() for c in args["check"].split(",")]
+        return "; ".join(f"compare with baseline: {c}   [pass: {cls.CHECKS[c]}]" for c in names)
 
     # checks implemented beside the engine: module:function(old, new, host) -> (problems, ok detail, text)
     EXTERNAL = {"efi_boot": "agent.recovery.boot:compare_efi", "nic_refs": "agent.recovery.nic_map:compare",
@@ -488,19 +494,30 @@ class BaselineCompare(Action):
                 "outside_commands": "agent.recovery.probes:compare_outside"}
 
     def run(self, args, ctx):
+        names = [c.strip() for c in args["check"].split(",")]
+        if len(names) == 1:
+            return self._one(names[0], ctx)
+        # several checks in one step (one visit, one verify): every check runs, each is reported
+        outs = [(c, self._one(c, ctx)) for c in names]
+        failed = [(c, o) for c, o in outs if not o.passed]
+        detail = "; ".join(f"{c}: {o.detail}" for c, o in (failed or outs))
+        return Outcome(passed=not failed, detail=detail, output="\n".join(o.output for _, o in outs if o.output.strip()),
+                       value={c: o.value for c, o in outs}, commands=[e for _, o in outs for e in o.commands])
+
+    def _one(self, check, ctx):
         if ctx.baseline is None:
             return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
         old, new = dict(ctx.baseline), dict(ctx.live_baseline())
-        if args["check"] in self.EXTERNAL:
+        if check in self.EXTERNAL:
             import importlib  # noqa: PLC0415
 
-            mod, _, fn = self.EXTERNAL[args["check"]].partition(":")
+            mod, _, fn = self.EXTERNAL[check].partition(":")
             guarded = _EvidenceHost(ctx)
             problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, guarded)
             return Outcome(passed=not problems, detail=ok_text if not problems else problems[0] +
                            (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems,
                            commands=guarded.evidence)
-        problems = getattr(self, "_" + args["check"])(old, new)
+        problems = getattr(self, "_" + check)(old, new)
         text = "\n".join(problems)
         return Outcome(passed=not problems, detail="ok" if not problems else problems[0] +
                        (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems)

@@ -302,6 +302,9 @@ class Executor:
                 if out.passed:
                     item.status, item.detail = "already_done", out.detail
                     return item
+                if out.decided:
+                    item.status, item.detail = "failing", out.detail
+                    return item
             if step.apply is None or step.apply.read_only and step.apply.action != "wait":
                 if step.apply is not None:
                     out = self._call(step.apply, step, self._fill(step.apply))
@@ -574,6 +577,10 @@ class Executor:
                 if out.passed:
                     self._t(step.id, "already_done", detail=f"check passed: {out.detail}")
                     return True
+                if out.decided:  # measured by the machine: a typed answer or an apply cannot change it
+                    self._t(step.id, "failed", detail=f"check failed: {out.detail}", on_failure=self._guidance(step))
+                    rec.audit("step_failed", step=step.id, detail=out.detail)
+                    return False
                 if out.output.strip():  # show the data the operator needs before any prompt
                     self.ui.info(out.output.rstrip())
                 self._live = None
