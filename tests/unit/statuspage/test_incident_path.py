@@ -164,7 +164,8 @@ def test_every_shipped_alert_carries_instance_and_an_impact_label():
     assert alerts
     for r in alerts:
         assert r["labels"].get("impact") in ("outage", "risk"), r["alert"]
-        assert "instance" in r["expr"] or r["expr"].startswith(("up{", "hwagent_", "time()")), r["alert"]
+        # label-preserving outer functions keep `instance` (changes/resets over a per-host series)
+        assert "instance" in r["expr"] or r["expr"].startswith(("up{", "hwagent_", "time()", "changes(", "resets(")), r["alert"]
     assert {r["alert"]: r["labels"]["impact"] for r in alerts}["HwagentHostDown"] == "outage"
 
 
