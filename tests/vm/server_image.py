@@ -142,6 +142,10 @@ def configure_rootfs(rootfs: Path, pki: Path, wheels: Path, agent_cfg: str, blog
     # the hoster's package mirror and status service, reached through the test host (guestfwd)
     _write(rootfs, "etc/hosts", "127.0.0.1 localhost\n127.0.1.1 web1.example.test web1\n"
            "10.0.2.100 status.example.test mirror.example.test\n")
+    # the sandbox has no DNS: fail lookups at once (postfix's client name lookup would delay its
+    # banner by the resolver's timeouts against the build host's name server)
+    (rootfs / "etc/resolv.conf").unlink(missing_ok=True)
+    _write(rootfs, "etc/resolv.conf", "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
     _write(rootfs, "etc/fstab", f"UUID={ROOT_UUID} / ext4 errors=remount-ro 0 1\n"
            f"UUID={ESP_SERIAL[:4]}-{ESP_SERIAL[4:]} /boot/efi vfat umask=0077 0 1\n"
            "LABEL=backup /srv/backup ext4 defaults,nofail 0 2\n")

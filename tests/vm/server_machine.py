@@ -119,8 +119,9 @@ class ServerMachine:
                 "-device", "pcie-root-port,id=rp1,chassis=1,slot=1,addr=0x1c",
                 "-drive", f"if=none,id=d0,format={fmt0},file={disk0}",
                 "-device", "nvme,id=nvme0,serial=SRVNVME0001,drive=d0,bus=rp1,bootindex=1",
+                "-device", "pcie-root-port,id=rp2,chassis=2,slot=2,addr=0x1d",
                 "-drive", f"if=none,id=d1,format={fmtb},file={backup}",
-                "-device", "ide-hd,drive=d1,bus=ide.0,serial=SRVSATA0002,model=Backup Disk"]
+                "-device", "nvme,id=nvme1,serial=SRVNVME0002,drive=d1,bus=rp2"]
 
     def start(self, timeout: float = 600, wait_ready: bool = True) -> None:
         self.boot += 1
@@ -208,6 +209,15 @@ class ServerMachine:
 
     def diagnostics(self) -> str:
         parts = []
+        if self.ch is not None and self.alive():
+            for cmd in ("ip -br addr; ip route", "nft list ruleset | head -40", "systemctl --failed --no-legend",
+                        "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u networking -n 40",
+                        "tail -n 60 /tmp/recover.log 2>/dev/null"):
+                try:
+                    parts.append(f"===== guest: {cmd}\n{self.sh(cmd, 30, check=False)}")
+                except (GuestError, TimeoutError, OSError) as exc:
+                    parts.append(f"===== guest: {cmd}: {exc}")
+                    break
         for p in sorted(self.dir.glob("serial-*.log")):
             parts.append(f"===== {p.name} (last 6000 chars)\n{p.read_text(errors='replace')[-6000:]}")
         for p in sorted(self.dir.glob("qemu-*.log")):
