@@ -136,6 +136,7 @@ class Operator:
         self.manual_work: list[str] = []
         self.blocked: str = ""
         self.answered_at = 0
+        self.off_runbook: list[str] = []
 
     def manual(self, what: str) -> None:
         self.manual_work.append(what)
@@ -144,6 +145,7 @@ class Operator:
         return self.m.sh(f"cat {LOG}", check=False, timeout=60)
 
     def start(self, argv: list[str]) -> None:
+        self.answered_at, self.blocked = 0, ""
         self.m.sh(f"rm -f {FIFO} {LOG}; mkfifo {FIFO}; (sleep 100000 > {FIFO} &)")
         cmd = shlex.join(argv) + f" < {FIFO} > {LOG} 2>&1; echo EXIT $? >> {LOG}"
         self.m.sh(f"(SUDO_USER=operator setsid sh -c {shlex.quote(cmd)} &)")
