@@ -23,6 +23,7 @@ from pathlib import Path
 from tests.vm.image import log
 from tests.vm.machine import Channel, GuestError, QMP, Qemu, free_port, pick_accel
 
+AER_DEVICES = ("rng1", "backup0", "rng2")  # endpoints with AER, under rp1 and rp2
 GUEST_PORTS = {"https": 443, "smtp": 25, "submission": 587, "imaps": 993, "agent": 10067}
 
 
@@ -116,12 +117,17 @@ class ServerMachine:
                 "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
                 "-monitor", f"unix:{d}/hmp.sock,server=on,wait=off",
                 *netdev, *nic,
+                # system disk behind rp1 (next to an entropy source with AER); the backup disk and
+                # a second entropy source behind rp2: AER_DEVICES are the endpoints errors can
+                # be injected into (qemu's NVMe has no AER capability)
                 "-device", "pcie-root-port,id=rp1,chassis=1,slot=1,addr=0x1c",
                 "-drive", f"if=none,id=d0,format={fmt0},file={disk0}",
-                "-device", "nvme,id=nvme0,serial=SRVNVME0001,drive=d0,bus=rp1,bootindex=1",
+                "-device", "nvme,id=nvme0,serial=SRVNVME0001,drive=d0,bus=rp1,addr=0x0.0,multifunction=on,bootindex=1",
+                "-device", "virtio-rng-pci,id=rng1,bus=rp1,addr=0x0.1,aer=on",
                 "-device", "pcie-root-port,id=rp2,chassis=2,slot=2,addr=0x1d",
                 "-drive", f"if=none,id=d1,format={fmtb},file={backup}",
-                "-device", "nvme,id=nvme1,serial=SRVNVME0002,drive=d1,bus=rp2"]
+                "-device", "virtio-blk-pci,id=backup0,serial=SRVBACKUP0002,drive=d1,bus=rp2,addr=0x0.0,multifunction=on,aer=on",
+                "-device", "virtio-rng-pci,id=rng2,bus=rp2,addr=0x0.1,aer=on"]
 
     def start(self, timeout: float = 600, wait_ready: bool = True) -> None:
         self.boot += 1
