@@ -251,7 +251,8 @@ def _gpt_disk(base_rootfs: Path, disk: Path, esp: Path, root: Path, blog: Path) 
 
 
 def server_disk_key(base: Path) -> str:
-    return _digest(base.name, _source_key(), _tree_digest([SERVER_DIR, Path(__file__)]), 1)
+    # server_machine.py: the first boot's hardware is the old board's (the agent's state remembers it)
+    return _digest(base.name, _source_key(), _tree_digest([SERVER_DIR, Path(__file__), HERE / "server_machine.py"]), 1)
 
 
 def build_server_disk(cache: Path, force: bool = False) -> Path:

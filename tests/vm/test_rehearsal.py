@@ -329,7 +329,7 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         new.start()
         t_new_boot = new.started_at
         day.figures["new_board_boot_to_console_s"] = round(time.monotonic() - t_new_boot, 1)
-        assert new.sh("cat /sys/class/dmi/id/board_serial").strip() == NEW_BOARD.board_serial
+        assert new.sh("cat /sys/class/dmi/id/board_serial", timeout=300).strip() == NEW_BOARD.board_serial
         assert new.sh("cat /sys/class/dmi/id/product_uuid").strip().lower() == NEW_BOARD.uuid
     with day.stage("the trouble is real: empty NVRAM, NIC renamed, clock off, web+mail unreachable", harness=True):
         assert not nvram_has_debian(new), new.sh("efibootmgr")

@@ -37,6 +37,10 @@ restic init
 restic backup --tag rehearsal /var/backups/db /home/alice/Maildir /etc
 restic snapshots
 systemctl enable hwagent.service
+# the agent starts its history on the first real boot (its state of this boot would remember
+# devices by the build's timing, not the host's)
+systemctl stop hwagent.service
+rm -rf /var/lib/hwagent/*
 touch /var/lib/hwagent-firstboot.done
 sync
 say done
