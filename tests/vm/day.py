@@ -114,6 +114,10 @@ def capabilities(image_rules: list[dict], commands: list[str]) -> dict[str, str 
         "incident" in _src("agent/recovery/notify.py") else "runbook notify steps do not attach to the open incident (contract C, issue 14)"
     caps["clock-check"] = None if re.search(r"check\s*=\s*\"(clock|time|ntp)\w*\"", runbook) else \
         "no NTP in the sandbox and no clock-vs-reference check in the runbook (issue 13)"
+    # no probe can tell this one: strict, remove when MB-08 finds an empty NVRAM (the rehearsal of
+    # this checkout: MB-08 ended already_done on the new board with no "debian" entry)
+    caps["efi-entry-check"] = ("the efi_boot check passes on a board whose NVRAM has no Debian entry "
+                               "(MB-08 already_done; issue 13)")
     caps["data-restore-child"] = None if "restore-drill" in " ".join(p.name for p in (REPO / "runbooks").glob("*.toml")) else \
         "data-restore as a child run of the swap (issue 17)"
     return caps

@@ -390,7 +390,8 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         day.figures["false_done"] = false_done
         day.figures["false_done_count"] = sum(len(v) for v in false_done.values())
     for problem in PROBLEMS:
-        pend = {"nic-renamed": caps["nic-rename"], "firewall-bound-to-old-nic": caps["nic-rename"],
+        pend = {"nvram-empty": caps["efi-entry-check"], "nic-renamed": caps["nic-rename"],
+                "firewall-bound-to-old-nic": caps["nic-rename"],
                 "clock-hours-off": caps["clock-check"]}.get(problem)
         with day.stage(f"problem {problem}: found by a step", pending=pend):
             assert (day.figures.get("found_by") or {}).get(problem), \
