@@ -91,6 +91,25 @@ def ensure_host_packages() -> str | None:
     return f"still missing after apt-get: {', '.join(missing)}" if missing else None
 
 
+def ensure_packages(packages: tuple[str, ...]) -> str | None:
+    """apt-get install Debian packages a scenario needs beyond HOST_PACKAGES; None or why not."""
+    missing = [p for p in packages if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True,
+                                                     text=True).stdout.find("install ok installed") < 0]
+    if not missing:
+        return None
+    if os.geteuid() != 0 or not shutil.which("apt-get"):
+        return f"missing {', '.join(missing)} (install: apt-get install {' '.join(missing)})"
+    log(f"installing {' '.join(missing)}")
+    env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
+    r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        subprocess.run(["apt-get", "update", "-qq"], check=False, env=env)
+        r = subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], env=env,
+                           capture_output=True, text=True)
+    return f"apt-get install failed: {r.stderr.strip()[-400:]}" if r.returncode != 0 else None
+
+
 def host_kernel() -> tuple[str, str] | None:
     """(path, version) of the newest /boot/vmlinuz-* whose modules are installed."""
     for k in sorted(glob.glob("/boot/vmlinuz-*"), reverse=True):

@@ -45,7 +45,10 @@ def alerts_copy(dest: Path, overrides: dict[str, str] = FOR_OVERRIDES) -> Path:
 
 
 class Prometheus:
-    def __init__(self, workdir: Path, target: str, job: str = "hwagent"):
+    def __init__(self, workdir: Path, target: str, job: str = "hwagent", *, alertmanager: str | None = None,
+                 instance: str | None = None):
+        self.alertmanager = alertmanager  # host:port to send alerts to (the rehearsal's Alertmanager)
+        self.instance = instance  # the target's `instance` label (default: its address)
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.target, self.job = target, job
@@ -59,7 +62,10 @@ class Prometheus:
         cfg.write_text(
             "global:\n  scrape_interval: 2s\n  scrape_timeout: 2s\n  evaluation_interval: 1s\n"
             f"rule_files:\n  - {rules}\n"
-            f"scrape_configs:\n  - job_name: {self.job}\n    static_configs:\n      - targets: ['{self.target}']\n")
+            + (f"alerting:\n  alertmanagers:\n    - static_configs:\n        - targets: ['{self.alertmanager}']\n"
+               if self.alertmanager else "")
+            + f"scrape_configs:\n  - job_name: {self.job}\n    static_configs:\n      - targets: ['{self.target}']\n"
+            + (f"        labels:\n          instance: {self.instance}\n" if self.instance else ""))
         check = subprocess.run(["promtool", "check", "config", str(cfg)], capture_output=True, text=True)
         if check.returncode != 0:
             raise RuntimeError(f"promtool check config failed:\n{check.stdout}{check.stderr}")
