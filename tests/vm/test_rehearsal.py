@@ -141,6 +141,13 @@ def nic_has_address(m) -> bool:
 
 
 # --------------------------------------------------------------------------------------- the day
+# The rehearsal (~35 min under TCG on 2 cores) runs when HWAGENT_VM_REHEARSAL=1. It is not yet in
+# .ci/run: the recovery, status and runbook capabilities it asserts landed together and the whole
+# day has not passed end to end yet (tests/vm/README.md, "state of the rehearsal").
+REHEARSAL = os.environ.get("HWAGENT_VM_REHEARSAL") == "1"
+
+
+@pytest.mark.skipif(not REHEARSAL, reason="the rehearsal runs with HWAGENT_VM_REHEARSAL=1 (~35 min)")
 def test_rehearsal_mainboard_dies_and_comes_back(vm_env):
     from tests.vm.conftest import environment_problem  # noqa: PLC0415
     from tests.vm.dayservices import SUBSCRIBERS, Alertmanager, SMTPSink, StatusService  # noqa: PLC0415
