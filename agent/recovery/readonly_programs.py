@@ -345,7 +345,8 @@ PROGRAMS["lslocks"] = Spec(flags=F("-n", "--noheadings", "-J", "--json", "-r", "
 PROGRAMS["etckeeper"] = Spec(custom=lambda a: None if a[:2] == ["vcs", "log"] and all(
     x in ("-1", "--oneline", "--stat", "--name-status") or x.startswith(("--format=", "--since=")) or
     re.fullmatch(r"-n[0-9]+", x) for x in a[2:]) else "only etckeeper vcs log [-1|-nN|--oneline|--stat|--format=...]")
-PROGRAMS["doveadm"] = Spec(sub_first=True, subs={"mailbox": Spec(
+# doveadm [-c CONFIG] mailbox status|list ...: the global -c (another dovecot.conf) only comes before the command
+PROGRAMS["doveadm"] = Spec(valued=V("-c"), subs={"mailbox": Spec(
     flags=F("-A"), valued=V("-u"),
     positional=words({"status": None, "list": None}, "doveadm mailbox command"))})
 PROGRAMS["ipmitool"] = Spec(flags=F("-c", "-v"), valued=V("-I", "-H", "-U", "-p", "-L", "-N", "-R", "-C", "-y", "-f"),

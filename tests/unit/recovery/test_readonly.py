@@ -17,6 +17,8 @@ from agent.recovery.readonly import argv_read_only
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 
 REFUSED = [
+    ["doveadm", "-c", "/etc/dovecot/dovecot.conf", "force-resync", "-A", "*"], ["doveadm", "-c", "/x", "expunge"],
+    ["doveadm", "-o", "mail_location=maildir:/x", "mailbox", "status", "-A", "messages", "INBOX"],
     # programs whose "any arguments" rule let these through
     ["date", "-s", "2020-01-01"], ["date", "--set=2020-01-01"], ["date", "010100002020"],
     ["hostname", "evil"], ["hostname", "-F", "/tmp/name"],
@@ -104,6 +106,8 @@ ALLOWED = [
     ["hwclock", "--show"], ["find", "/srv", "-type", "f", "-newer", "/x", "-print0"], ["lspci", "-nnk"],
     ["grep", "-rs", "--include=ce_count", ".", "/sys/devices/system/edac/mc"], ["df", "--output=avail", "-BM", "/var"],
     ["/usr/sbin/mdadm", "--examine", "/dev/sdb1"], ["test", "-d", "/srv"], ["sha256sum", "/etc/hostname"],
+    ["doveadm", "-c", "/etc/dovecot/dovecot.conf", "mailbox", "status", "-A", "messages", "INBOX"],
+    ["doveadm", "mailbox", "status", "-u", "alice", "messages", "INBOX"],
 ]
 
 
