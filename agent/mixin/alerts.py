@@ -79,7 +79,7 @@ FAMILIES: tuple[Family, ...] = (
            "board.failing is a score over 24 h of evidence, not a sample, so the critical verdict (60 points) "
            "fires at once; the warning (30-59 points) waits 15 min so a score that touches the threshold on one "
            "evaluation does not notify (board.health, weaker evidence, is info: dashboards and the fleet alert only)."),
-    Family("Raid", r"(raid|zfs)\..*",
+    Family("Raid", r"(raid|zfs|storage)\..*",
            "A RAID array or ZFS pool runs without full redundancy, has a failed member or is inactive.",
            "0m", "15m",
            "critical: a degraded array has no redundancy left; the next failure loses data; warning: "
