@@ -98,7 +98,12 @@ PROBES = [
           lambda age: window(("reboot.unexpected", "board", "host", 600.0, 1),
                              ("reboot.unexpected", "board", "host", age, 1)),
           at=("critical", MB), below=(None, None), **BUCKET),
+    Probe("board.fatal_hardware_error", "window_seconds", aged("ghes.fatal", "board", "host"),
+          at=("critical", MB), below=(None, None), **BUCKET),
     # ---- windows of rules that read the events themselves ----
+    # disk.device_gone counts the buckets but takes the severity from the events (e.time >= since)
+    Probe("disk.device_gone", "window_seconds", aged("block.device_gone", "disk:sda", "sda"),
+          at=("critical", SWAP), below=(None, None), **EVENT),
     Probe("pcie.link_down", "window_seconds", aged("pcie.link_down", "pcie", "0000:3b:00.0"),
           at=("critical", MB), below=(None, None), **EVENT),
     Probe("board.previous_boot_mce_panic", "window_seconds",

@@ -12,9 +12,10 @@ from .boundary_support import check
 from .probes_disk import PROBES as DISK
 from .probes_events import PROBES as EVENTS
 from .probes_platform import PROBES as PLATFORM
+from .probes_readiness import PROBES as READINESS
 from .probes_verdict import PROBES as VERDICT
 
-PROBES = [*DISK, *PLATFORM, *EVENTS, *VERDICT]
+PROBES = [*DISK, *PLATFORM, *EVENTS, *VERDICT, *READINESS]
 BY_ID = {p.id: p for p in PROBES}
 
 # Parameters without a boundary probe yet, each with the reason (the list may only shrink).
