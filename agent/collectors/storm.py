@@ -1,8 +1,10 @@
 """Storm aggregation of kernel events: bounded memory and storage whatever the log rate.
 
 An AER, ATA or I/O-error storm is thousands of identical events per second. Per (boot, class,
-device, component, source, window) the first event passes through unchanged (rules see a new
-fault at once, with its full detail); every further one in that window is folded into one
+device, component, source, window) the first ``PASS_THROUGH`` events pass through unchanged (rules
+see a new fault at once, with its full detail, and a few distinct faults in a minute, say two
+corrected machine checks at different addresses, are each stored and listed by `agent events` at
+once, not held in an aggregate); every further one in that window is folded into one
 aggregate event that carries the number of log records (``detail["coalesced_events"]``), the
 errors they stand for (``count``), the first and the last raw line, and the first and last time.
 An aggregate is released when its window has ended (or on :meth:`Coalescer.take` with
@@ -16,9 +18,10 @@ from typing import Iterable
 
 from agent.model.events import KernelEvent
 
-__all__ = ["Coalescer", "WINDOW_SECONDS", "MAX_OPEN"]
+__all__ = ["Coalescer", "WINDOW_SECONDS", "MAX_OPEN", "PASS_THROUGH"]
 
 WINDOW_SECONDS = 60.0
+PASS_THROUGH = 8  # events per key and window stored as they are before folding starts (a storm: 8 + 1 rows)
 MAX_OPEN = 4096  # open aggregates at most (distinct keys in the current window); the oldest are released beyond
 
 
@@ -58,20 +61,24 @@ class _Agg:
 class Coalescer:
     """Folds repeated events; not thread-safe (the collector holds its lock)."""
 
-    def __init__(self, window: float = WINDOW_SECONDS, max_open: int = MAX_OPEN):
+    def __init__(self, window: float = WINDOW_SECONDS, max_open: int = MAX_OPEN, pass_through: int = PASS_THROUGH):
         self.window = float(window)
         self.max_open = int(max_open)
+        self.pass_through = max(1, int(pass_through))
         self._ready: list[KernelEvent] = []
         self._open: dict[tuple, _Agg] = {}
-        self._firsts: set[tuple] = set()
+        self._firsts: dict[tuple, int] = {}  # key -> events passed through in its window
+        self._new_key = False  # a key's first event is waiting in _ready (wakes the rules; repeats do not)
         self.coalesced_total = 0  # events folded into aggregates
 
     def add(self, events: Iterable[KernelEvent], now: float) -> None:
         for e in events:
             t = e.time if e.time is not None else now
             key = (e.boot_id, e.cls, e.device, e.component, e.source, e.previous_boot, int(t // self.window))
-            if key not in self._firsts:
-                self._firsts.add(key)
+            passed = self._firsts.get(key, 0)
+            if passed < self.pass_through:
+                self._firsts[key] = passed + 1
+                self._new_key = self._new_key or passed == 0
                 self._ready.append(e)
                 continue
             agg = self._open.get(key)
@@ -88,7 +95,9 @@ class Coalescer:
         self._ready.append(self._open.pop(key).event())
 
     def has_ready(self) -> bool:
-        return bool(self._ready)
+        """A new (class, device) of this window is waiting: its first event (repeats passed through
+        or folded do not count, so a storm does not wake the rules on every poll)."""
+        return self._new_key and bool(self._ready)
 
     def pending(self) -> int:
         return len(self._ready) + len(self._open)
@@ -103,7 +112,8 @@ class Coalescer:
         """Events to store now: the first events, and aggregates whose window has ended."""
         current = int(now // self.window)
         out, self._ready = self._ready, []
+        self._new_key = False
         for key in [k for k in self._open if flush or k[-1] < current]:
             out.append(self._open.pop(key).event())
-        self._firsts = {k for k in self._firsts if k[-1] >= current - 1}
+        self._firsts = {k: n for k, n in self._firsts.items() if k[-1] >= current - 1}
         return out

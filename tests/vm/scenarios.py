@@ -126,8 +126,10 @@ def ipmi_fan_failure(m: Machine) -> None:
 
 
 def raid_setup(m: Machine) -> None:
+    # recorded in mdadm.conf in the same breath, as an administrator does (else the readiness rule
+    # recovery.mdadm_conf_mismatch warns, rightly, that the initramfs would not assemble it)
     m.sh("mdadm --create /dev/md0 --level=1 --raid-devices=2 --metadata=1.2 --assume-clean --run --force "
-         "/dev/nvme0n1 /dev/sda", timeout=120)
+         "/dev/nvme0n1 /dev/sda && mkdir -p /etc/mdadm && mdadm --detail --scan >> /etc/mdadm/mdadm.conf", timeout=120)
     m.sh("cat /proc/mdstat")
 
 

@@ -78,7 +78,8 @@ def test_disk_swap_mdadm_in_guest(vm_env, machine, latency):
     # the healthy array: one GPT partition of type Linux RAID on each disk, RAID1, ext4 with data
     for dev in (healthy, bay):
         m.sh(f"sgdisk -n1:2048:+40M -t1:FD00 {dev}", timeout=60)
-    m.sh(f"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --metadata=1.2 {hp} {bp}", timeout=120)
+    m.sh(f"mdadm --create /dev/md0 --run --level=1 --raid-devices=2 --metadata=1.2 {hp} {bp} "
+         "&& mkdir -p /etc/mdadm && mdadm --detail --scan >> /etc/mdadm/mdadm.conf", timeout=120)  # as an admin does
     m.sh("mdadm --wait /dev/md0; mkfs.ext4 -q /dev/md0 && mkdir -p /srv && mount /dev/md0 /srv", timeout=180)
     m.sh("dd if=/dev/urandom of=/srv/customer.data bs=1M count=16 status=none && sync", timeout=120)
     digest = m.sh("sha256sum /srv/customer.data").split()[0]

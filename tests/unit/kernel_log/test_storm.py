@@ -19,7 +19,7 @@ def ev(cls="aer.corrected", dev="0000:00:1d.0", t=T0, seq=1, sev=Severity.INFO, 
 
 
 def test_first_event_passes_the_rest_fold_per_key_and_window():
-    c = Coalescer()
+    c = Coalescer(pass_through=1)
     c.add([ev(seq=i, t=T0 + i * 0.01) for i in range(1, 1001)] + [ev(dev="0000:00:1c.0", seq=2000, t=T0 + 1)], T0 + 10)
     first = c.take(T0 + 10)
     assert [(e.device, e.seq) for e in first] == [("0000:00:1d.0", 1), ("0000:00:1c.0", 2000)]
@@ -37,7 +37,7 @@ def test_first_event_passes_the_rest_fold_per_key_and_window():
 
 
 def test_open_aggregates_are_bounded():
-    c = Coalescer(max_open=10)
+    c = Coalescer(max_open=10, pass_through=1)
     for d in range(50):
         c.add([ev(dev=f"dev{d}", seq=2 * d), ev(dev=f"dev{d}", seq=2 * d + 1)], T0)
     assert len(c._open) <= 10 and c.pending() <= 10 + 50 + 40
@@ -48,7 +48,7 @@ def test_merged_window_equals_the_stored_one():
     base = [ev(seq=i, dev=f"d{i % 3}", sev=Severity.WARNING if i % 2 else Severity.INFO) for i in range(10)]
     store.record_events(base, T0)
     w0 = store.window(T0 + 5, 86400.0, "b")
-    c = Coalescer()
+    c = Coalescer(pass_through=1)
     c.add([ev(seq=100 + i, t=T0 + 1 + i * 0.1, dev=f"d{i % 4}", sev=Severity.CRITICAL if i == 7 else Severity.INFO)
            for i in range(40)], T0 + 2)
     batch = c.take(T0 + 120)
@@ -73,14 +73,14 @@ def test_daemon_holds_the_kmsg_cursor_behind_an_open_aggregate(tmp_path):
     assert split(col.collect())[0] == []  # the first run (what was in the ring buffer at start) stores all
     (root / "dev" / "kmsg").write_text(recs)
     evs, st, win = split(col.collect())
-    assert [e.seq for e in evs] == [1] and st.coalesced_total == 499
-    assert store.get("kernel_log.kmsg_cursor")["seq"] == 1  # records 2..500 are only in the open aggregate
-    assert win.count("block.io_error") == 1
+    assert [e.seq for e in evs] == list(range(1, 9)) and st.coalesced_total == 492  # 8 pass as they are
+    assert store.get("kernel_log.kmsg_cursor")["seq"] == 8  # records 9..500 are only in the open aggregate
+    assert win.count("block.io_error") == 8
     clock.t = T0 + 61  # the minute is over: the aggregate is stored, the cursor moves on
     evs, st, win = split(col.collect())
-    assert [(e.seq, e.detail["coalesced_events"]) for e in evs] == [(2, 499)]
+    assert [(e.seq, e.detail["coalesced_events"]) for e in evs] == [(9, 492)]
     assert store.get("kernel_log.kmsg_cursor")["seq"] == 500 and win.count("block.io_error") == 500
-    assert store.execute("SELECT COUNT(*) FROM events")[0][0] == 2
+    assert store.execute("SELECT COUNT(*) FROM events")[0][0] == 9
 
 
 def test_tail_thread_wakes_the_rules_for_new_faults_not_for_a_storms_repeats(tmp_path):
@@ -136,3 +136,14 @@ def test_one_shot_check_sees_the_whole_storm(tmp_path):
     _, st, win = split(col.collect())
     col.close()
     assert win.count("block.io_error") == 300 and st.events_total[("block.io_error", "warning")] == 300
+
+
+def test_a_few_distinct_faults_in_a_minute_are_each_stored_at_once():
+    """Two corrected machine checks at different addresses within one minute: both are stored (and
+    listed by `agent events`) at once, none waits in an aggregate until the minute ends; the ninth
+    repeat of a key is the first one folded."""
+    c = Coalescer()
+    c.add([ev(cls="mce.corrected", seq=i, t=T0 + i) for i in (1, 2)], T0 + 3)
+    assert [e.seq for e in c.take(T0 + 3)] == [1, 2] and c.pending() == 0 and c.coalesced_total == 0
+    c.add([ev(cls="mce.corrected", seq=i, t=T0 + 3 + i * 0.1) for i in range(3, 10)], T0 + 4)
+    assert [e.seq for e in c.take(T0 + 4)] == [3, 4, 5, 6, 7, 8] and c.coalesced_total == 1 and c.min_open_seq() == 9
