@@ -162,7 +162,7 @@ METRICS: tuple[MetricSpec, ...] = (
     M("hwagent_kernel_log_malformed_records_total", "counter", "", "Kernel log records skipped as unparseable since the agent started (garbage, truncated or over-long records).", section="kernel"),
     M("hwagent_kernel_log_backlog_events", "gauge", "", "Hardware events classified but not yet stored because the state database refused them (disk full, read-only); kept in memory up to a bound, the kernel-log cursor waits for them.", section="kernel"),
     M("hwagent_kernel_log_backlog_dropped_total", "counter", "", "Hardware events dropped since the agent started because the in-memory backlog was full (least severe and oldest first); still in the kernel ring buffer, they are re-read after a restart.", section="kernel"),
-    M("hwagent_kernel_events_coalesced_total", "counter", "", "Kernel-log events folded into storm aggregates (one stored row per class, device and minute with a count, first and last raw line) since the agent started.", section="kernel"),
+    M("hwagent_kernel_events_coalesced_total", "counter", "", "Kernel-log events folded into storm aggregates (beyond the first 8 per class, device and minute: one stored row with a count, first and last raw line) since the agent started.", section="kernel"),
     M("hwagent_kernel_event_last_timestamp_seconds", "gauge", "seconds", "Unix time of the newest hardware event of each class seen since the agent started.", "class", section="kernel"),
 )
 
