@@ -149,6 +149,24 @@ class ServerMachine:
         log(f"server on the {self.board.name} board ready in {s:.1f} s ({self.accel})")
         return s
 
+    def reboot(self, timeout: float = 900) -> float:
+        """``systemctl reboot`` in the guest, as an operator would. qemu runs with ``-no-reboot``,
+        so it exits at the reset and the same board (same overlays and NVRAM) is started again.
+        Returns the seconds until the console says READY again."""
+        t0 = time.monotonic()
+        try:
+            self.sh("(sleep 1; systemctl reboot) >/dev/null 2>&1 &", timeout=30, check=False)
+        except (GuestError, OSError):
+            pass
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout / 3)
+        except subprocess.TimeoutExpired:
+            raise GuestError(f"the guest did not reset within {timeout / 3:.0f} s of systemctl reboot") from None
+        self._close()
+        self.start(timeout)
+        return time.monotonic() - t0
+
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
