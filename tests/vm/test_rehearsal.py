@@ -248,12 +248,14 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         assert day.readiness_seen, st.get("findings")
     with day.stage("notify target configured in the agent (status service)", harness=True):
         old.sh("printf '\\n[notify]\\nurl = \"http://status.example.test:10068\"\\ntoken_file = \"/etc/hwagent/status.token\"\\n"
-               "service = \"web\"\\n' >> /etc/hwagent/config.toml && agent config check", timeout=120)
+               "service = \"web\"\\n\\n[recovery]\\nexport_target = \"statuspage\"\\n' >> /etc/hwagent/config.toml "
+               "&& agent config check", timeout=120)
     with day.stage("known-good baseline captured", harness=True):
         old.sh("agent baseline capture --known-good", timeout=300)
         assert "known" in old.sh("agent baseline show --list", timeout=120).lower()
     with day.stage("baseline and checklist kept off-host (status service)", pending=caps["baseline-off-host"]):
-        old.sh("agent baseline push || agent baseline export --to statuspage", timeout=180, check=False)
+        # as hwagent-baseline-push.timer does (shipped unit, [recovery] export_target = "statuspage")
+        old.sh("agent baseline push", timeout=180)
         code, body = status.try_api("GET", f"/api/hosts/{HOST}/baseline", raw=True)
         assert code == 200 and json.loads(body).get("dmi", {}).get("board_serial") == OLD_BOARD.board_serial, (code, body[:300])
         code, body = status.try_api("GET", f"/api/hosts/{HOST}/checklist", raw=True)
