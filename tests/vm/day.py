@@ -99,7 +99,8 @@ def capabilities(image_rules: list[dict], commands: list[str]) -> dict[str, str 
     caps: dict[str, str | None] = {}
     caps["baseline-off-host"] = None if "/api/hosts/" in status_src else \
         "status service stores no per-host baseline/checklist (contract B, issue 14)"
-    caps["readiness-findings"] = None if any(r.get("component") == "recovery" for r in image_rules) else \
+    caps["readiness-findings"] = None if any(r.get("component") == "recovery" or str(r.get("id", "")).startswith("recovery.")
+                                             for r in image_rules) else \
         "no readiness rules (component recovery, issue 13)"
     caps["board-verdict"] = None if any(i.startswith("board.") and ("verdict" in i or "failing" in i) for i in rules) else \
         "no board verdict rule (board.failing) in the installed agent (issue 13/18)"
