@@ -90,7 +90,10 @@ class ServerMachine:
         b, d = self.board, self.dir
         cpu = os.environ.get("HWAGENT_VM_CPU") or ("host" if self.accel == "kvm" else "Skylake-Server-v4")
         fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{self.ports[k]}-10.0.2.15:{p}" for k, p in GUEST_PORTS.items())
-        guestfwd = f",guestfwd=tcp:10.0.2.100:10068-tcp:127.0.0.1:{self.status_port}" if self.status_port else ""
+        # cmd: spawns a bridge per guest connection; a chardev target (tcp:...) would connect once at
+        # qemu's start and carry one connection for the guest's whole life (the first heartbeat)
+        guestfwd = (f",guestfwd=tcp:10.0.2.100:10068-cmd:socat - TCP:127.0.0.1:{self.status_port}"
+                    if self.status_port else "")
         netdev = ["-netdev", f"user,id=net0,restrict=on,{fwd}{guestfwd}"]
         if b.nic_behind_root_port:
             nic = ["-device", "pcie-root-port,id=slot3,chassis=3,slot=3,addr=0x1e",
@@ -235,7 +238,7 @@ class ServerMachine:
         parts = []
         if self.ch is not None and self.alive():
             for cmd in ("ip -br addr; ip route", "nft list ruleset | head -40", "systemctl --failed --no-legend",
-                        "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u networking -n 40",
+                        "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u hwagent-heartbeat -u networking -n 40",
                         "tail -n 60 /tmp/recover.log 2>/dev/null"):
                 try:
                     parts.append(f"===== guest: {cmd}\n{self.sh(cmd, 30, check=False)}")

@@ -155,9 +155,9 @@ def test_rehearsal_mainboard_dies_and_comes_back(vm_env):
 
     image, qemu = vm_env
     from tests.vm.image import ensure_packages  # noqa: PLC0415
-    why = ensure_packages(("ovmf", "prometheus-alertmanager", "openssl"))
+    why = ensure_packages(("ovmf", "prometheus-alertmanager", "openssl", "socat"))
     if why:
-        environment_problem(f"the rehearsal needs ovmf, prometheus-alertmanager and openssl: {why}")
+        environment_problem(f"the rehearsal needs ovmf, prometheus-alertmanager, openssl and socat: {why}")
     t_day = time.monotonic()
     disks = build_server_disk(cache_dir())
     ca = disks / "pki" / "ca.crt"
