@@ -257,7 +257,10 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         # as hwagent-baseline-push.timer does (shipped unit, [recovery] export_target = "statuspage")
         old.sh("agent baseline push", timeout=180)
         code, body = status.try_api("GET", f"/api/hosts/{HOST}/baseline", raw=True)
-        assert code == 200 and json.loads(body).get("dmi", {}).get("board_serial") == OLD_BOARD.board_serial, (code, body[:300])
+        # the export document (`agent baseline export` format): {"kind": "hwagent-baseline", "baseline": {...}}
+        doc = json.loads(body) if code == 200 else {}
+        assert doc.get("kind") == "hwagent-baseline" and \
+            doc.get("baseline", {}).get("dmi", {}).get("board_serial") == OLD_BOARD.board_serial, (code, body[:300])
         code, body = status.try_api("GET", f"/api/hosts/{HOST}/checklist", raw=True)
         assert code == 200 and b"MB-" in body, (code, body[:300])
     with day.stage("readiness findings clear once prepared", pending=caps["readiness-findings"]):
