@@ -48,7 +48,8 @@ PROBLEMS = {
     "firewall-bound-to-old-nic": {"see": "nftables accepts services only on the old NIC name",
                                   "finds": r"(?i)nft|firewall", "claims": ("MB-17", "MB-25")},
     "clock-hours-off": {"see": "RTC (and so the system clock) 3 h ahead",
-                        "finds": r"(?i)clock|time|ntp|rtc", "claims": ("MB-19", "MB-19a")},
+                        # not bare "time": MB-03's "newest backup snapshot time" is no clock finding
+                        "finds": r"(?i)\bclock\b|NTPSynchronized|\bntp\b|\brtc\b|hwclock", "claims": ("MB-19", "MB-19a")},
 }
 
 
