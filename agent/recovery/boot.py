@@ -62,6 +62,12 @@ def efi_problems(new: Mapping[str, Any]) -> list[str]:
     parts = _partitions(new)
     p = parts.get(e["partuuid"])
     if p is None:
+        unread = [d.get("name") for d in new.get("disks") or []
+                  if not (d.get("partition_table") or {}).get("partitions") and d.get("partitions")]
+        if unread:  # partitions exist but their table was not read: where the loader lies is unknown
+            return [f"first bootable entry Boot{first} ({label}) loads {loader} from PARTUUID {e['partuuid']}; cannot "
+                    f"tell whether that is an ESP: the partition table of {', '.join(map(str, unread))} could not be "
+                    f"read (sfdisk, package fdisk, missing?); {seen}"]
         return [f"first bootable entry Boot{first} ({label}) loads {loader} from PARTUUID {e['partuuid']}, "
                 f"which is on no present disk; {seen}"]
     if (p.get("type") or "").lower() != ESP_TYPE:

@@ -99,25 +99,31 @@ def capabilities(image_rules: list[dict], commands: list[str]) -> dict[str, str 
     caps: dict[str, str | None] = {}
     caps["baseline-off-host"] = None if "/api/hosts/" in status_src else \
         "status service stores no per-host baseline/checklist (contract B, issue 14)"
-    caps["readiness-findings"] = None if any(r.get("component") == "recovery" for r in image_rules) else \
+    caps["readiness-findings"] = None if any(r.get("component") == "recovery" or str(r.get("id", "")).startswith("recovery.")
+                                             for r in image_rules) else \
         "no readiness rules (component recovery, issue 13)"
     caps["board-verdict"] = None if any(i.startswith("board.") and ("verdict" in i or "failing" in i) for i in rules) else \
         "no board verdict rule (board.failing) in the installed agent (issue 13/18)"
     caps["impact-labels"] = None if re.search(r"^\s*impact:\s*(risk|outage)", alerts, re.M) else \
         "shipped alerts carry no impact label (contract A, issues 14/21)"
-    caps["incident-from-silence"] = None if re.search(r"silen|missed.heartbeat|heartbeat_(down|timeout)", status_src) and \
-        re.search(r"def \w*(silen|stale|overdue)\w*\(", status_src) else \
+    caps["incident-from-silence"] = None if re.search(r"silen|missed.heartbeat|heartbeat_(down|timeout)|deadman_seconds", status_src) and \
+        re.search(r"def \w*(silen|stale|overdue|deadman|check_heartbeats)\w*\(", status_src) else \
         "status service opens no incident from a host's silence (issue 14)"
-    caps["nic-rename"] = None if re.search(r"nic_names|interface_names|nic_rename|ifupdown", runbook) else \
+    caps["nic-rename"] = None if re.search(r"nic_names|interface_names|nic_rename|ifupdown|nic_refs|nic_rebind", runbook) else \
         "mainboard-swap finds no config naming the old NIC (only old MACs; issue 13)"
     caps["runbook-notify-on-incident"] = None if re.search(r"state\s*=\s*\"identified\"", runbook) and \
         "incident" in _src("agent/recovery/notify.py") else "runbook notify steps do not attach to the open incident (contract C, issue 14)"
     caps["clock-check"] = None if re.search(r"check\s*=\s*\"(clock|time|ntp)\w*\"", runbook) else \
         "no NTP in the sandbox and no clock-vs-reference check in the runbook (issue 13)"
-    # no probe can tell this one: strict, remove when MB-08 finds an empty NVRAM (the rehearsal of
-    # this checkout: MB-08 ended already_done on the new board with no "debian" entry)
-    caps["efi-entry-check"] = ("the efi_boot check passes on a board whose NVRAM has no Debian entry "
-                               "(MB-08 already_done; issue 13)")
+    # efi_boot now requires the first active BootOrder entry to be an OS loader (a File() on an
+    # ESP of a present disk); OVMF's automatic disk entries on an empty NVRAM are not
+    caps["efi-entry-check"] = None if "OS loader" in _src("agent/recovery/boot.py") else \
+        "the efi_boot check passes on a board whose NVRAM has no Debian entry (MB-08 already_done; issue 13)"
+    # no probe can tell this one: strict, remove when a step finds a clock hours AHEAD without NTP
+    # (MB-19a's clock check finds only a clock before the baseline's capture; MB-19, NTP, has no
+    # server in the rehearsal network and is skipped)
+    caps["clock-ahead"] = ("no step finds a clock hours ahead without NTP: MB-19a (clock) only catches a clock "
+                           "before the baseline capture; MB-19 (NTP) skipped, no NTP server in the sandbox")
     caps["data-restore-child"] = None if "restore-drill" in " ".join(p.name for p in (REPO / "runbooks").glob("*.toml")) else \
         "data-restore as a child run of the swap (issue 17)"
     return caps
@@ -133,6 +139,8 @@ class Operator:
     the screen, from ``handlers`` keyed by step id: ``handler(screen) -> answer`` (it may do the
     manual work the step's instructions ask for first, and count it via :meth:`manual`), or
     ``None`` when an honest operator could not give the answer (the run is then stopped)."""
+
+    REBOOT = "<reboot>"  # a handler's answer: it rebooted the host as the step asks; resume the run
 
     def __init__(self, m, handlers: dict):
         self.m, self.handlers = m, handlers
@@ -154,8 +162,9 @@ class Operator:
         cmd = shlex.join(argv) + f" < {FIFO} > {LOG} 2>&1; echo EXIT $? >> {LOG}"
         self.m.sh(f"(SUDO_USER=operator setsid sh -c {shlex.quote(cmd)} &)")
 
-    def drive(self, timeout: float) -> tuple[int | None, str]:
-        """Answer prompts until the run exits (rc, screen) or the operator is blocked (None, screen)."""
+    def drive(self, timeout: float) -> tuple[int | str | None, str]:
+        """Answer prompts until the run exits (rc, screen), the operator rebooted the host as a
+        step asked (:attr:`REBOOT`, screen) or is blocked (None, screen)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             s = self.screen()
@@ -168,6 +177,8 @@ class Operator:
                 prompt = tail.rsplit("\n", 1)[1].strip()
                 fn = self.handlers.get(step)
                 answer = fn(s) if fn else None
+                if answer == self.REBOOT:
+                    return self.REBOOT, s
                 if answer is None:
                     self.blocked = f"{step}: no truthful answer to {prompt!r}" if fn else f"{step}: unexpected prompt {prompt!r}"
                     self.m.sh("pkill -INT -f 'agent recover' ; sleep 3", check=False)

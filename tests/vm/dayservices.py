@@ -1,5 +1,5 @@
-"""The test host's side of the rehearsal: the status service (this checkout's `agent statuspage
-serve`), a local SMTP sink that keeps every notice it receives, and Alertmanager (Debian's
+"""The test host's side of the rehearsal: the status service (this checkout's `hwstatus --config
+statuspage.toml serve`, one credential per role: operator, alertmanager, the host web1), a local SMTP sink that keeps every notice it receives, and Alertmanager (Debian's
 ``prometheus-alertmanager``) routing the shipped alerts to the status service's webhook. All on
 127.0.0.1, each in its own temp dir, stopped by :meth:`stop`.
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 from tests.vm.image import REPO
 from tests.vm.machine import free_port
 
-TOKEN = "host-web1-token"  # also in the guest's /etc/hwagent/status.token (tests/vm/server_image.py)
+OPERATOR_TOKEN = "operator-rehearsal-token"  # the config's token_file: the operator role
 SUBSCRIBERS = (("ops-en@customer.test", "en"), ("kunde-de@customer.test", "de"))
 
 
@@ -93,8 +93,10 @@ class SMTPSink(socketserver.ThreadingTCPServer):
 
 # ------------------------------------------------------------------------------ status service
 class StatusService:
-    """`agent statuspage serve` from this checkout (the test's own Python), shipped defaults
-    except listen address, database, SMTP sink, token and the two customer-facing services."""
+    """`hwstatus serve` from this checkout (the test's own Python), shipped defaults except listen
+    address, database, SMTP sink, the operator's token and the two customer-facing services. The
+    host and Alertmanager get their own credentials (`hwstatus credential add`, as
+    docs/statuspage.md says): :attr:`host_token`, :attr:`alertmanager_token`."""
 
     def __init__(self, workdir: Path, smtp_port: int, host: str = "web1"):
         self.dir = workdir
@@ -102,8 +104,8 @@ class StatusService:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = host
-        (self.dir / "token").write_text(TOKEN + "\n")
-        self.config = self.dir / "config.toml"
+        (self.dir / "token").write_text(OPERATOR_TOKEN + "\n")
+        self.config = self.dir / "statuspage.toml"
         self.config.write_text(
             "[statuspage]\n"
             f'listen = "127.0.0.1:{self.port}"\n'
@@ -117,10 +119,22 @@ class StatusService:
             f'[statuspage.services.web]\nname = "Web hosting"\nhosts = ["{host}"]\n'
             f'[statuspage.services.mail]\nname = "Mail"\nhosts = ["{host}"]\n')
         self.proc: subprocess.Popen | None = None
+        self.host_token = self.alertmanager_token = ""
+
+    def _hwstatus(self, *args: str) -> str:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        out = subprocess.run([sys.executable, "-m", "hwstatus", "--config", str(self.config), *args], cwd=self.dir,
+                             env=env, capture_output=True, text=True, timeout=120)
+        if out.returncode != 0:
+            raise RuntimeError(f"hwstatus {' '.join(args)}: rc={out.returncode}: {out.stderr[-2000:]}")
+        return out.stdout
 
     def start(self, timeout: float = 60) -> None:
-        env = dict(os.environ, HWAGENT_CONFIG=str(self.config), PYTHONPATH=str(REPO))
-        self.proc = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(self.config), "statuspage", "serve"],
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        if not self.host_token:
+            self.host_token = self._hwstatus("credential", "add", self.host, "--role", "host", "--host", self.host).strip()
+            self.alertmanager_token = self._hwstatus("credential", "add", "alertmanager", "--role", "alertmanager").strip()
+        self.proc = subprocess.Popen([sys.executable, "-m", "hwstatus", "--config", str(self.config), "serve"],
                                      cwd=self.dir, env=env, stdout=open(self.dir / "status.log", "wb"),
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
@@ -143,7 +157,7 @@ class StatusService:
     def api(self, method: str, path: str, body=None, raw: bool = False):
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
         req = urllib.request.Request(self.url + path, data=data, method=method,
-                                     headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"})
+                                     headers={"Authorization": f"Bearer {OPERATOR_TOKEN}", "Content-Type": "application/json"})
         with urllib.request.urlopen(req, timeout=10) as r:  # noqa: S310
             payload = r.read()
         return payload if raw else json.loads(payload or b"null")
@@ -181,7 +195,7 @@ class Alertmanager:
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port, self.cluster_port = free_port(), free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        (self.dir / "token").write_text(TOKEN + "\n")
+        (self.dir / "token").write_text(status.alertmanager_token + "\n")
         (self.dir / "alertmanager.yml").write_text(
             "route:\n  receiver: hwagent-status\n  group_by: [alertname, instance]\n"
             "  group_wait: 1s\n  group_interval: 5s\n  repeat_interval: 4h\n"

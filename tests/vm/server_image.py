@@ -43,7 +43,7 @@ SERVER_PACKAGES = (
     "systemd", "systemd-sysv", "udev", "dbus", "systemd-timesyncd", "linux-image-amd64", "initramfs-tools",
     "grub-efi-amd64", "efibootmgr", "dosfstools", "mtools", "ifupdown", "iproute2", "nftables", "nginx-light",
     "postfix", "dovecot-imapd", "postgresql", "restic", "python3", "python3-venv", "openssl", "ca-certificates",
-    "smartmontools", "ipmitool", "pciutils", "kmod", "procps", "util-linux", "e2fsprogs", "gdisk", "mdadm",
+    "smartmontools", "ipmitool", "pciutils", "kmod", "procps", "util-linux", "fdisk", "e2fsprogs", "gdisk", "mdadm",
     "ethtool", "less", "netbase")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
@@ -200,13 +200,12 @@ def configure_rootfs(rootfs: Path, pki: Path, wheels: Path, agent_cfg: str, blog
         shutil.copy(unit, rootfs / "etc/systemd/system" / unit.name)
     _write(rootfs, "etc/hwagent/config.toml", agent_cfg)
     _write(rootfs, "etc/default/hwagent", f"HWAGENT_STATUS_URL=http://{STATUS_GUEST_ADDR}\n")
-    _write(rootfs, "etc/hwagent/status.token", "host-web1-token\n", 0o600)
+    # the host credential is made by the status service of each run (`hwstatus credential add web1
+    # --role host`) and installed by the test after boot; until then heartbeats are refused
+    _write(rootfs, "etc/hwagent/status.token", "not-installed-yet\n", 0o600)
     chroot(rootfs, ["useradd", "-m", "-s", "/bin/bash", "alice"], blog)
     _run(["chroot", str(rootfs), "chpasswd"], input=b"alice:alice-imap-pass\n")
-    # shortened for the rehearsal (shipped: every 60 s): the status service sees the host's
-    # silence sooner; documented in tests/vm/README.md
-    _write(rootfs, "etc/systemd/system/hwagent-heartbeat.timer.d/rehearsal.conf",
-           "[Timer]\nOnBootSec=5s\nOnUnitActiveSec=10s\nAccuracySec=1s\n")
+    # heartbeats as shipped: hwagent-heartbeat.service (`--every 15`), kept running by its timer
     chroot(rootfs, ["systemctl", "enable", "hwagent-firstboot.service", "hwagent-vmctl.service", "nftables.service",
                     "systemd-timesyncd.service", "hwagent.service", "hwagent-heartbeat.timer"], blog)
 

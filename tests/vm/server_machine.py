@@ -90,7 +90,10 @@ class ServerMachine:
         b, d = self.board, self.dir
         cpu = os.environ.get("HWAGENT_VM_CPU") or ("host" if self.accel == "kvm" else "Skylake-Server-v4")
         fwd = ",".join(f"hostfwd=tcp:127.0.0.1:{self.ports[k]}-10.0.2.15:{p}" for k, p in GUEST_PORTS.items())
-        guestfwd = f",guestfwd=tcp:10.0.2.100:10068-tcp:127.0.0.1:{self.status_port}" if self.status_port else ""
+        # cmd: spawns a bridge per guest connection; a chardev target (tcp:...) would connect once at
+        # qemu's start and carry one connection for the guest's whole life (the first heartbeat)
+        guestfwd = (f",guestfwd=tcp:10.0.2.100:10068-cmd:socat - TCP:127.0.0.1:{self.status_port}"
+                    if self.status_port else "")
         netdev = ["-netdev", f"user,id=net0,restrict=on,{fwd}{guestfwd}"]
         if b.nic_behind_root_port:
             nic = ["-device", "pcie-root-port,id=slot3,chassis=3,slot=3,addr=0x1e",
@@ -148,6 +151,24 @@ class ServerMachine:
         s = time.monotonic() - self.started_at
         log(f"server on the {self.board.name} board ready in {s:.1f} s ({self.accel})")
         return s
+
+    def reboot(self, timeout: float = 900) -> float:
+        """``systemctl reboot`` in the guest, as an operator would. qemu runs with ``-no-reboot``,
+        so it exits at the reset and the same board (same overlays and NVRAM) is started again.
+        Returns the seconds until the console says READY again."""
+        t0 = time.monotonic()
+        try:
+            self.sh("(sleep 1; systemctl reboot) >/dev/null 2>&1 &", timeout=30, check=False)
+        except (GuestError, OSError):
+            pass
+        assert self.proc is not None
+        try:
+            self.proc.wait(timeout / 3)
+        except subprocess.TimeoutExpired:
+            raise GuestError(f"the guest did not reset within {timeout / 3:.0f} s of systemctl reboot") from None
+        self._close()
+        self.start(timeout)
+        return time.monotonic() - t0
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
@@ -217,7 +238,7 @@ class ServerMachine:
         parts = []
         if self.ch is not None and self.alive():
             for cmd in ("ip -br addr; ip route", "nft list ruleset | head -40", "systemctl --failed --no-legend",
-                        "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u networking -n 40",
+                        "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u hwagent-heartbeat -u networking -n 40",
                         "tail -n 60 /tmp/recover.log 2>/dev/null"):
                 try:
                     parts.append(f"===== guest: {cmd}\n{self.sh(cmd, 30, check=False)}")

@@ -50,6 +50,15 @@ def test_efi_loader_must_be_on_a_present_esp():
     assert boot.efi_problems({"boot": {"mode": "bios"}}) == []
 
 
+def test_efi_unreadable_partition_tables_are_not_reported_as_a_missing_disk():
+    """Before: without sfdisk (no partition tables in the snapshot) a correct debian entry was
+    reported as loading from a PARTUUID 'on no present disk' (the rehearsal's MB-08)."""
+    snap = _efi("BootOrder: 0003\n" + LOADER)
+    snap["disks"] = [{"name": "nvme0n1", "partitions": ["nvme0n1p1", "nvme0n1p2"], "partition_table": None}]
+    msg = boot.efi_problems(snap)[0]
+    assert "cannot tell whether that is an ESP" in msg and "nvme0n1" in msg and "no present disk" not in msg
+
+
 @pytest.mark.parametrize("running,baseline,ok", [
     ("2.3", "2.3", True), ("2.4", "2.3", True), ("2.10", "2.9", True), ("1.0a", "2.3", False),
     ("2.3", "2.3a", False), ("2.3b", "2.3a", True), ("F20", "F19", True), ("F18", "F19", False),
