@@ -55,7 +55,7 @@ def parse_ip_addr(text: str, macs: dict[str, str]) -> list[dict[str, Any]]:
                 try:
                     entry["eui64"] = _iid(addr) == eui64(mac)
                 except ValueError:
-                    pass
+                    pass  # not an address whose interface id can be compared: leave eui64 unknown
             out.append(entry)
     return out
 

@@ -19,7 +19,7 @@ def fsync_dir(d: Path) -> None:
     try:
         os.fsync(fd)
     except OSError:
-        pass
+        pass  # some filesystems refuse fsync on a directory; the file itself is already synced
     finally:
         os.close(fd)
 
@@ -40,7 +40,7 @@ def atomic_write(path: Path | str, data: bytes, mode: int = 0o600) -> Path:
         try:
             os.unlink(tmp)
         except OSError:
-            pass
+            pass  # the temp file is already gone; the original error is re-raised below
         raise
     fsync_dir(path.parent)
     return path

@@ -54,7 +54,7 @@ _running_lock = threading.Lock()
 
 
 class _Overflow(Exception):
-    pass
+    """A command's output exceeded its byte bound."""
 
 
 def output_limits(argv0: str) -> tuple[int, int]:
@@ -160,7 +160,7 @@ def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_l
         try:
             f.close()
         except OSError:
-            pass
+            pass  # closing a pipe of an exited command: nothing left to lose
     try:
         proc.wait(KILL_WAIT_SECONDS)
     except subprocess.TimeoutExpired:
@@ -174,7 +174,7 @@ def _pipe_inodes(proc: subprocess.Popen) -> set[int]:
         try:
             out.add(os.fstat(f.fileno()).st_ino)
         except (OSError, ValueError, AttributeError):
-            pass
+            pass  # the pipe is already closed: it cannot be held open by a grandchild
     return out
 
 
@@ -217,7 +217,7 @@ def _kill_tree(proc: subprocess.Popen) -> int:
                 os.kill(pid, signal.SIGKILL)
                 killed += 1
             except (ProcessLookupError, PermissionError):
-                pass
+                pass  # already exited, or not ours to kill: nothing to stop
     return killed
 
 
@@ -237,7 +237,7 @@ def _killpg(pgid: int, sig: int) -> None:
     try:
         os.killpg(pgid, sig)
     except (ProcessLookupError, PermissionError):
-        pass
+        pass  # the group has already exited (or is not ours): nothing to signal
 
 
 def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
@@ -247,16 +247,16 @@ def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
     try:
         proc.wait(grace)
     except subprocess.TimeoutExpired:
-        pass
+        pass  # still running after the grace period: escalated below
     except BaseException:  # a second Ctrl-C during the grace period: stop waiting
-        pass
+        pass  # escalated below all the same
     _kill_tree(proc)  # the group may outlive its leader (a child that ignored SIGINT)
     for f in (proc.stdout, proc.stderr):
         try:
             f.close()
         except (OSError, AttributeError):
-            pass
+            pass  # the pipe is already closed
     try:
         proc.wait(2)
     except (subprocess.TimeoutExpired, ValueError, OSError):
-        pass
+        pass  # SIGKILL was sent; a process stuck in D state is reaped by the kernel later

@@ -53,7 +53,7 @@ class StateLock:
             os.ftruncate(fd, 0)
             os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
         except OSError:
-            pass
+            pass  # the pid in the lock file is informational; the flock is what locks
         return cls(fd, path)
 
     @staticmethod
@@ -77,7 +77,7 @@ class StateLock:
         try:
             os.close(self.fd)
         except OSError:
-            pass
+            pass  # already closed: releasing twice is harmless
 
 
 def _read_pid(fd: int) -> int | None:

@@ -230,7 +230,7 @@ class Store:
             try:
                 self._conn.execute("ROLLBACK")
             except sqlite3.Error:
-                pass
+                pass  # the connection is already broken: the original error is raised by the caller
 
     def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
         """A query on a separate read connection: in WAL mode it runs beside a writer (this

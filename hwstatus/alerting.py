@@ -213,7 +213,7 @@ class AlertsMixin:
         try:
             seen.append(float(scraped))
         except ValueError:
-            pass
+            pass  # a scraped value that is not a number is ignored, stored rows still count
         seen = [t for t in seen if start - self.cfg.sign_of_life_window_seconds <= t < start]
         return max(seen) if seen else start
 

@@ -47,7 +47,7 @@ def run_cycle(app) -> dict:
         try:  # a daemon starting meanwhile waits for this cycle instead of writing beside it
             lock = StateLock.acquire(cfg.state.dir)
         except StoreError:
-            pass
+            pass  # no lock (a running daemon holds it, or the state dir is read-only): the check still runs
     try:
         daemon = Daemon(cfg, host_from_config(cfg), store)
         snap = daemon.run_once()

@@ -333,7 +333,7 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
                 try:
                     write_drill_result(cfg.state.dir, store.load(last[0]["run_id"]).data)
                 except RecordError:
-                    pass
+                    pass  # the drill's run record is unreadable: its result is not exported, the run itself stands
     return _run_and_report(app, ex, store, base, skipmap, start_at, reason, force, resume_id, rec_data, acks,
                            accept_changed_runbook)
 

@@ -79,4 +79,4 @@ class KmsgReader:
         try:
             os.close(self.fd)
         except OSError:
-            pass
+            pass  # already closed: closing twice must not raise on shutdown

@@ -152,7 +152,7 @@ def decode_count(attr_id: int, raw: int | None, raw_string: str, seagate: bool) 
             try:
                 return int(raw_string.split()[0], 16)
             except ValueError:
-                pass
+                pass  # not hex after all: fall through to the decimal parse below
     if raw is not None and attr_id in COUNT_ATTRIBUTES and raw > 0xFFFFFFFF:
         return raw & 0xFFFF
     return raw
@@ -532,7 +532,7 @@ def text_to_doc(text: str, *, rc: int | None = None, path: str = "", dev_type: s
             try:
                 doc["wwn"] = {"naa": int(parts[0], 16), "oui": int(parts[1], 16), "id": int(parts[2], 16)}
             except ValueError:
-                pass
+                pass  # a malformed WWN is left out; the rest of the identity stands
     cap = kv.get("User Capacity") or kv.get("Total NVM Capacity")
     if cap and _num(cap):
         doc["user_capacity"] = {"bytes": _num(cap)}

@@ -193,7 +193,7 @@ class AsyncHTTPServer:
                     return
             await self._serve(reader, writer, client)
         except (OSError, asyncio.IncompleteReadError, asyncio.TimeoutError):
-            pass
+            pass  # the client went away or timed out: nothing to answer, the connection is closed below
         except asyncio.CancelledError:
             raise
         except Exception:  # noqa: BLE001 - a bad connection never takes the server down
@@ -208,7 +208,7 @@ class AsyncHTTPServer:
             try:
                 writer.close()
             except (OSError, RuntimeError):
-                pass
+                pass  # the transport is already closed by the peer
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str) -> None:
         first = True

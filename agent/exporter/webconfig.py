@@ -112,7 +112,7 @@ class WebConfig:
                 try:
                     bcrypt.checkpw(pw[:BCRYPT_MAX_PASSWORD], self.dummy_hash())
                 except ValueError:
-                    pass
+                    pass  # the dummy check only spends the same time as a real one; its result is unused
                 ok = False
             else:
                 try:

@@ -234,7 +234,7 @@ FOR_REASONS = {
 
 
 class _Dumper(yaml.SafeDumper):
-    pass
+    """A SafeDumper of our own, so the str representer registered below does not change yaml's global one."""
 
 
 def _str(dumper, data: str):

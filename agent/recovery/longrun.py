@@ -59,7 +59,7 @@ def group_alive(pgid: int, proc: str = "/proc") -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:
-        pass
+        pass  # exists but belongs to another user: alive, its members are read below
     try:
         names = os.listdir(proc)
     except OSError:

@@ -144,7 +144,7 @@ def smtp(addr: str, port: int, name: str, now: float | None = None) -> tuple[boo
         try:
             sock.close()
         except OSError:
-            pass
+            pass  # the probe's verdict is already decided; closing is best effort
 
 
 def greeting(addr: str, port: int, name: str, expect: str, now: float | None = None) -> tuple[bool, str]:

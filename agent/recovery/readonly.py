@@ -59,7 +59,7 @@ def V(*names: str, check: Check | None = None) -> dict[str, Check | None]:
 
 
 class _Refused(Exception):
-    pass
+    """A command outside the read-only allow-list."""
 
 
 def _options(spec: Spec, extra: Sequence[Spec] = ()) -> tuple[set[str], dict[str, Check | None], dict[str, Check | None]]:

@@ -48,7 +48,7 @@ def checklist(rb: Runbook, ctx: Context | None = None) -> str:
             try:
                 args = fill_obj(args, ctx, lambda r: f"<{r}>")
             except TemplateError:
-                pass
+                pass  # a template that cannot be filled in the report is shown as written
         return A.ACTIONS[spec.action].describe(args)
 
     total = sum(s.estimate_seconds for s in rb.steps)
