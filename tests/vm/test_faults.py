@@ -17,18 +17,15 @@ from tests.vm.scenarios import FATAL_MCE, SCENARIOS, Expect, Scenario, wait_for
 pytestmark = pytest.mark.vm
 
 
-def _plan(sc: Scenario, image, qemu) -> tuple[list[Expect], list[str]]:
-    """(expectations to check, pending notes) or skip when nothing of the scenario is installed."""
-    active = [e for e in sc.expect if e.missing(image) is None]
-    if not active:
-        pytest.skip(f"{sc.name}: pending on the installed agent: "
-                    + "; ".join(f"{e.rule}: {e.missing(image)}" for e in sc.expect))
+def _plan(sc: Scenario, image, qemu) -> list[Expect]:
+    """The scenario's expectations; every capability it names must be in the installed agent."""
+    missing = [f"{e.rule}: {e.missing(image)}" for e in sc.expect if e.missing(image) is not None]
+    missing += [f"metric {mt.name} not in the catalogue" for mt in sc.metrics if mt.name not in image.metrics]
+    assert not missing, f"{sc.name}: the installed agent lacks " + "; ".join(missing)
     if sc.needs_correctable_aer and not qemu.delivers_correctable_aer:
         pytest.skip(f"{sc.name}: {qemu.version_line} never sends ERR_COR (fixed in qemu 8.0); "
                     "let the suite fetch the backports qemu (HWAGENT_VM_QEMU=auto)")
-    pending = [f"{e.rule}: {e.missing(image)}" for e in sc.expect if e not in active]
-    pending += [f"metric {mt.name} not in the catalogue" for mt in sc.metrics if mt.name not in image.metrics]
-    return active, pending
+    return list(sc.expect)
 
 
 def _readiness_info(f: dict) -> bool:
@@ -105,7 +102,7 @@ def _check_cli(m, findings: list[dict]) -> None:
 
 def run_scenario(sc: Scenario, vm_env, machine, prometheus, latency, m=None) -> None:
     image, qemu = vm_env
-    expects, pending = _plan(sc, image, qemu)
+    expects = _plan(sc, image, qemu)
     m = m or machine(bad_sector=sc.bad_sector)
     if sc.setup:
         sc.setup(m)
@@ -127,8 +124,6 @@ def run_scenario(sc: Scenario, vm_env, machine, prometheus, latency, m=None) -> 
         _check_cli(m, findings)
     latency(sc.name, rule=",".join(f["rule"] for f in findings), agent_s=agent_s, boot_s=m.boot_seconds,
             **extra, **times)
-    if pending:
-        print(f"{sc.name}: pending on other capabilities: {'; '.join(pending)}")
 
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
@@ -140,7 +135,7 @@ def test_fatal_mce_previous_boot(vm_env, machine, prometheus, latency):
     """A fatal machine check panics the guest; after the reboot the agent reports it (state disk + pstore)."""
     sc = FATAL_MCE
     image, qemu = vm_env
-    expects, _pending = _plan(sc, image, qemu)
+    expects = _plan(sc, image, qemu)
     m = machine()
     prom = prometheus(m)
     _assert_baseline(m, prom)
@@ -163,10 +158,8 @@ def test_fatal_mce_previous_boot(vm_env, machine, prometheus, latency):
 def test_restart_does_not_double_count(vm_env, machine, prometheus, latency):
     """Kernel events seen before an agent restart are not counted again after it."""
     image, qemu = vm_env
-    if "kernel_log" not in image.collectors:
-        pytest.skip(f"collector kernel_log not registered in the installed agent (has {', '.join(image.collectors)})")
-    if "events" not in image.commands:
-        pytest.skip("`agent events` not available in the installed agent")
+    assert "kernel_log" in image.collectors, f"kernel_log not registered (has {', '.join(image.collectors)})"
+    assert "events" in image.commands, "`agent events` missing from the installed agent"
     m = machine()
     SCENARIOS["mce-corrected"].inject(m)  # two corrected machine checks
 
@@ -210,8 +203,8 @@ def test_smart_attribute_change_between_reads(vm_env, machine, prometheus, laten
     critical warning, as an overheating drive does). The agent must see both within one SMART
     cycle, and the finding must clear when the threshold is restored."""
     image, _qemu = vm_env
-    if "smart" not in image.collectors or "disk.nvme_critical_warning" not in image.rule_ids:
-        pytest.skip("smart collector or disk.nvme_critical_warning not in the installed agent")
+    assert "smart" in image.collectors and "disk.nvme_critical_warning" in image.rule_ids, \
+        "smart collector or disk.nvme_critical_warning missing from the installed agent"
     from tests.vm.image import COLLECTOR_INTERVALS  # noqa: PLC0415
 
     interval = COLLECTOR_INTERVALS["smart"]

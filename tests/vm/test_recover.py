@@ -67,8 +67,7 @@ class Operator:
 
 def test_disk_swap_mdadm_in_guest(vm_env, machine, latency):
     image, _qemu = vm_env
-    if "recover" not in image.commands:
-        pytest.skip("`agent recover` not available in the installed agent")
+    assert "recover" in image.commands, "`agent recover` missing from the installed agent"
     m = machine(swap_bay=True)
     disks = _nvme_by_serial(m)
     assert {BAY_SERIAL, "VMNVME0001"} <= set(disks), f"NVMe disks by serial: {disks}"
