@@ -119,11 +119,10 @@ def capabilities(image_rules: list[dict], commands: list[str]) -> dict[str, str 
     # ESP of a present disk); OVMF's automatic disk entries on an empty NVRAM are not
     caps["efi-entry-check"] = None if "OS loader" in _src("agent/recovery/boot.py") else \
         "the efi_boot check passes on a board whose NVRAM has no Debian entry (MB-08 already_done; issue 13)"
-    # no probe can tell this one: strict, remove when a step finds a clock hours AHEAD without NTP
-    # (MB-19a's clock check finds only a clock before the baseline's capture; MB-19, NTP, has no
-    # server in the rehearsal network and is skipped)
-    caps["clock-ahead"] = ("no step finds a clock hours ahead without NTP: MB-19a (clock) only catches a clock "
-                           "before the baseline capture; MB-19 (NTP) skipped, no NTP server in the sandbox")
+    # MB-19 compares the clock with an outside reference (NTP, else the status service's HTTP Date):
+    # the only way to find a clock hours AHEAD of the baseline on a host without NTP
+    caps["clock-ahead"] = None if re.search(r'action\s*=\s*"clock_reference"', runbook) else \
+        "no step finds a clock hours ahead without NTP (MB-19a only catches a clock before the baseline capture)"
     caps["data-restore-child"] = None if "restore-drill" in " ".join(p.name for p in (REPO / "runbooks").glob("*.toml")) else \
         "data-restore as a child run of the swap (issue 17)"
     return caps
