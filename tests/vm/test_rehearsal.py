@@ -459,6 +459,15 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         real = (day.figures.get("served_again_at") or 0) - t_death
         day.figures["incident_downtime_s"], day.figures["real_downtime_s"] = round(down), round(real)
         assert abs(down - real) <= 120, (down, real)
+    with day.stage("agent availability: the month's downtime is the real outage",
+                   pending=caps["incident-from-silence"] or caps["runbook-notify-on-incident"]):
+        rep = _availability(status, dt.datetime.fromtimestamp(t_death, dt.timezone.utc).strftime("%Y-%m"))
+        (web,) = [s for s in rep["services"] if s["service"] == "web"]
+        real = (day.figures.get("served_again_at") or 0) - t_death
+        day.figures["availability_downtime_s"], day.figures["availability_percent"] = web["downtime_seconds"], web["percent"]
+        # within the heartbeat granularity: the outage is dated from the last heartbeat (every 15 s)
+        # and resolved by the runbook's last step, shortly after the proof
+        assert abs(web["downtime_seconds"] - real) <= 120, (web["downtime_seconds"], real, web["incidents"])
     with day.stage("notices: exactly one per state change per subscriber, right language",
                    pending=caps["incident-from-silence"] or caps["runbook-notify-on-incident"]):
         per = {a: [str(m["msg"]["Subject"]) for m in sink.to(a)] for a, _ in SUBSCRIBERS}
@@ -470,6 +479,20 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
     with day.stage("board verdict and every other finding cleared", pending=caps["nic-rename"]):
         st = wait_for(lambda: (lambda s: s if s and not s.get("findings") else None)(agent_status(new)), 120, interval=3)
         assert st, (agent_status(new) or {}).get("findings")
+
+
+def _availability(status, month: str) -> dict:
+    """`agent availability --json` of this checkout, asking the status service as an operator would."""
+    import subprocess  # noqa: PLC0415
+    import sys  # noqa: PLC0415
+
+    from tests.vm.dayservices import OPERATOR_TOKEN  # noqa: PLC0415
+    repo = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, PYTHONPATH=str(repo), HWAGENT_STATUS_URL=status.url, HWAGENT_STATUS_TOKEN=OPERATOR_TOKEN)
+    out = subprocess.run([sys.executable, "-m", "agent", "availability", "--month", month, "--json"], env=env,
+                         cwd=status.dir, capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return json.loads(out.stdout)
 
 
 def _fix_nic_by_hand(m, op) -> None:
