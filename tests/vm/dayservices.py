@@ -22,6 +22,7 @@ from pathlib import Path
 
 from tests.vm.image import REPO
 from tests.vm.machine import free_port
+from tests.vm.procs import stop_process, wait_http_ready
 
 OPERATOR_TOKEN = "operator-rehearsal-token"  # the config's token_file: the operator role
 SUBSCRIBERS = (("ops-en@customer.test", "en"), ("kunde-de@customer.test", "de"))
@@ -137,16 +138,7 @@ class StatusService:
         self.proc = subprocess.Popen([sys.executable, "-m", "hwstatus", "--config", str(self.config), "serve"],
                                      cwd=self.dir, env=env, stdout=open(self.dir / "status.log", "wb"),
                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"status service exited rc={self.proc.returncode}: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=2):  # noqa: S310
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.3)
-        raise RuntimeError(f"status service not up within {timeout}s: {self.log_tail()}")
+        wait_http_ready(self.proc, self.url + "/healthz", "status service", self.log_tail, timeout)
 
     def log_tail(self) -> str:
         try:
@@ -176,13 +168,7 @@ class StatusService:
         return got if isinstance(got, list) else got.get("incidents", [])
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 # --------------------------------------------------------------------------------- Alertmanager
@@ -215,22 +201,8 @@ class Alertmanager:
              f"--web.listen-address=127.0.0.1:{self.port}", f"--cluster.listen-address=127.0.0.1:{self.cluster_port}",
              "--log.level=warn"],
             stdout=open(self.dir / "alertmanager.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"alertmanager exited: {(self.dir / 'alertmanager.log').read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2):  # noqa: S310
-                    return
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.3)
-        raise RuntimeError("alertmanager not ready")
+        wait_http_ready(self.proc, self.url + "/-/ready", "alertmanager",
+                        lambda: (self.dir / "alertmanager.log").read_text(errors="replace")[-2000:], timeout)
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)

@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 
 from tests.vm.image import Image, fetch_qemu_bpo, cache_dir, log
+from tests.vm.procs import stop_process
 
 AGENT_PORT = 10067
 RP1_SLOT = 0x1C  # the NVMe's root port (AER injection target) at 0000:00:1c.0, like an Intel PCH port
@@ -253,13 +254,7 @@ class Bmc:
         (self.dir / f"{name}.val").write_text(f"{raw}\n")
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc)
 
 
 # -------------------------------------------------------------------------------------- machine

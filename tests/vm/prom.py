@@ -20,6 +20,7 @@ from pathlib import Path
 
 from tests.vm.image import REPO
 from tests.vm.machine import free_port
+from tests.vm.procs import stop_process, wait_http_ready
 
 SHIPPED_ALERTS = REPO / "agent" / "data" / "alerts.yml"
 # `for:` overrides in the test copy only (alert names as regular expressions): a finding alert
@@ -74,18 +75,7 @@ class Prometheus:
              f"--web.listen-address=127.0.0.1:{self.port}", "--log.level=warn",
              "--storage.tsdb.retention.time=1h"],
             stdout=open(self.dir / "prometheus.log", "wb"), stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"prometheus exited rc={self.proc.returncode}: {self.log_tail()}")
-            try:
-                with urllib.request.urlopen(self.url + "/-/ready", timeout=2) as r:  # noqa: S310
-                    if r.status == 200:
-                        return
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"prometheus not ready within {timeout}s: {self.log_tail()}")
+        wait_http_ready(self.proc, self.url + "/-/ready", "prometheus", self.log_tail, timeout, interval=0.2)
 
     def log_tail(self) -> str:
         try:
@@ -126,13 +116,7 @@ class Prometheus:
         raise AssertionError(f"prometheus: {what} not seen within {timeout:.0f}s (last: {last!r})")
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
+        stop_process(self.proc, grace=15)
 
     def cleanup(self) -> None:
         self.stop()
