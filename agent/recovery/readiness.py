@@ -129,7 +129,7 @@ def parse_borg_latest(text: str) -> float | None:
 def backup_newest(host, tool: str, repository: str) -> tuple[float | None, str | None]:
     """(epoch of the newest backup, error) for the configured tool; read-only listing commands."""
     if tool == "restic":
-        argv = ["restic", "snapshots", "--latest", "1", "--json", "--no-lock"] + (["-r", repository] if repository else [])
+        argv = ["restic", "snapshots", "--latest", "1", "--json", "--no-lock", "--no-cache"] + (["-r", repository] if repository else [])
         parse = parse_restic_latest
     elif tool == "borg":
         if not repository:

@@ -170,7 +170,7 @@ def test_restic_backup_against_the_rpo_boundary(tmp_path, rpo, fires):
     runner = _backup_runner(replay, RESTIC)
     f = _findings(fs, runner, options={"backup_tool": "restic", "backup_rpo_hours": rpo})
     assert ("recovery.backup_older_than_rpo" in f) == fires
-    assert ("restic", "snapshots", "--latest", "1", "--json", "--no-lock") in runner.calls
+    assert ("restic", "snapshots", "--latest", "1", "--json", "--no-lock", "--no-cache") in runner.calls
 
 
 def test_borg_backup_and_a_failing_listing(tmp_path, monkeypatch):
