@@ -98,6 +98,8 @@ class Action:
     required: ClassVar[dict[str, str]] = {}  # key -> type description
     optional: ClassVar[dict[str, str]] = {}
     summary: ClassVar[str] = ""
+    # the checklist line, formatted with the step's arguments ("wait {seconds:g} s"); empty: the name
+    describe_text: ClassVar[str] = ""
 
     @classmethod
     def validate(cls, args: Mapping[str, Any]) -> None:
@@ -139,7 +141,7 @@ class Action:
 
     @classmethod
     def describe(cls, args: Mapping[str, Any]) -> str:
-        return cls.name
+        return cls.describe_text.format_map(args) if cls.describe_text else cls.name
 
     def run(self, args: Mapping[str, Any], ctx: ActionContext) -> Outcome:  # pragma: no cover - abstract
         raise NotImplementedError

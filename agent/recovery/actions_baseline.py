@@ -110,10 +110,7 @@ class BaselineSave(Action):
     read_only = False
     summary = ("Store the live capture in this run's state directory and mark it known-good (no `agent` from "
                "PATH, the run's own --state-dir).")
-
-    @classmethod
-    def describe(cls, args):
-        return "store the live baseline as known-good in the run's state directory"
+    describe_text = "store the live baseline as known-good in the run's state directory"
 
     def run(self, args, ctx):
         from agent import baseline as bl  # noqa: PLC0415
@@ -136,10 +133,7 @@ class BaselineSaved(Action):
     name = "baseline_saved"
     read_only = True
     summary = "A known-good baseline of the live board (serial, UUID, NIC MACs) is stored in the run's state directory."
-
-    @classmethod
-    def describe(cls, args):
-        return "a known-good baseline of the live board is stored"
+    describe_text = "a known-good baseline of the live board is stored"
 
     def run(self, args, ctx):
         from agent import baseline as bl  # noqa: PLC0415

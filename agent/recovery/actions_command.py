@@ -108,10 +108,7 @@ class Wait(Action):
     read_only = True
     required = {"seconds": "number"}
     summary = "Sleep a settle time (e.g. after a rescan); skipped in a dry run."
-
-    @classmethod
-    def describe(cls, args):
-        return f"wait {args['seconds']:g} s"
+    describe_text = "wait {seconds:g} s"
 
     def run(self, args, ctx):
         if not ctx.dry_run:

@@ -11,6 +11,18 @@ from agent.recovery.action_base import Action, Outcome
 from agent.recovery.errors import DryRunViolation, SpecError
 
 
+def _validate_answer_test(args, empty_equals: str) -> None:
+    """The typed-answer test of ``answer`` and ``manual``: ``equals`` is not empty (``empty_equals`` says
+    why, in the action's words) and ``pattern`` compiles."""
+    if args.get("equals") == "":
+        raise SpecError("equals", empty_equals)
+    if "pattern" in args:
+        try:
+            re.compile(args["pattern"])
+        except re.error as exc:
+            raise SpecError("pattern", f"invalid regular expression: {exc}") from None
+
+
 class Answer(Action):
     name = "answer"
     read_only = True
@@ -20,13 +32,7 @@ class Answer(Action):
 
     @classmethod
     def extra_validate(cls, args):
-        if args.get("equals") == "":
-            raise SpecError("equals", "empty: compare the answer with a value, not with nothing")
-        if "pattern" in args:
-            try:
-                re.compile(args["pattern"])
-            except re.error as exc:
-                raise SpecError("pattern", f"invalid regular expression: {exc}") from None
+        _validate_answer_test(args, "empty: compare the answer with a value, not with nothing")
 
     @classmethod
     def describe(cls, args):
@@ -75,13 +81,7 @@ class Manual(Action):
     def extra_validate(cls, args):
         if "pattern" not in args and "equals" not in args:
             raise SpecError("pattern", "missing: a manual step needs pattern or equals for the typed answer")
-        if args.get("equals") == "":
-            raise SpecError("equals", "empty: the typed answer must equal an identity (a serial, a device), not nothing")
-        if "pattern" in args:
-            try:
-                re.compile(args["pattern"])
-            except re.error as exc:
-                raise SpecError("pattern", f"invalid regular expression: {exc}") from None
+        _validate_answer_test(args, "empty: the typed answer must equal an identity (a serial, a device), not nothing")
 
     @classmethod
     def describe(cls, args):
@@ -118,6 +118,7 @@ class Notify(Action):
     summary = ("Tell customers through the status service: a state key (texts come from the service's templates in "
                "each subscriber's language) and, with eta = \"steps\" (default), the remaining step estimates as "
                "the ETA; ends `skipped` with a banner that customers were NOT told when [notify] is not configured.")
+    describe_text = "status page: {state} (text from the status service's templates)"
 
     @classmethod
     def extra_validate(cls, args):
@@ -126,9 +127,6 @@ class Notify(Action):
         if args.get("eta", "steps") not in ("steps", "none"):
             raise SpecError("eta", f"expected \"steps\" (remaining step estimates) or \"none\", got {args['eta']!r}")
 
-    @classmethod
-    def describe(cls, args):
-        return f"status page: {args['state']} (text from the status service's templates)"
 
     def run(self, args, ctx):
         if ctx.dry_run:  # never reached: the executor does not call mutating actions in a dry run
@@ -152,10 +150,7 @@ class Notified(Action):
     read_only = True
     summary = ("Verify of a notify step: the status service accepted this step's update, or notify is not "
                "configured and the note says to use the fallback channel.")
-
-    @classmethod
-    def describe(cls, args):
-        return "the status service accepted the update (or notify is not configured)"
+    describe_text = "the status service accepted the update (or notify is not configured)"
 
     def run(self, args, ctx):
         mine = [n for n in ctx.notifications if n.get("step") == ctx.step_id]
@@ -205,10 +200,7 @@ class ChildRun(Action):
     required = {"runbook": "str"}
     summary = ("Run another runbook (os-updates, data-restore) as a child of this run, under its lock; an "
                "interrupted or failed child is resumed, not started again.")
-
-    @classmethod
-    def describe(cls, args):
-        return f"child run: agent recover {args['runbook']} (under this run's lock)"
+    describe_text = "child run: agent recover {runbook} (under this run's lock)"
 
     def run(self, args, ctx):
         from agent.recovery import child  # noqa: PLC0415
@@ -224,10 +216,7 @@ class ChildDone(Action):
     read_only = True
     required = {"runbook": "str"}
     summary = "Verify of a child_run step: a completed run of that runbook under this run, on this host."
-
-    @classmethod
-    def describe(cls, args):
-        return f"a completed {args['runbook']} child run of this run on this host"
+    describe_text = "a completed {runbook} child run of this run on this host"
 
     def run(self, args, ctx):
         from agent.recovery import child  # noqa: PLC0415

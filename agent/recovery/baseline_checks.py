@@ -59,18 +59,12 @@ def stale_mac_refs(old, new):
     return [f"{r['file']}:{r['line']} names {r['mac']} (old hardware, no NIC has it now)"
             for r in new.get("net_config_refs", []) if r["mac"] not in live and (r["mac"] in before or not before)]
 
-def mount_refs(old, new):
-    out = []
-    for tab in ("fstab", "crypttab"):
-        for e in new.get("mounts", {}).get(tab, []):
-            if e.get("exists") is False:
-                out.append(f"{tab}: {e['spec']} ({e.get('target')}) does not exist")
-    return out
 
 def disks_present(old, new):
     live = {d.get("serial") for d in new.get("disks", [])}
     return [f"disk {d.get('serial')} ({d.get('model')}, was {d.get('name')}) is missing"
             for d in old.get("disks", []) if d.get("serial") and d.get("serial") not in live]
+
 
 def md_arrays(old, new):
     out = []
@@ -83,6 +77,7 @@ def md_arrays(old, new):
             out.append(f"{a['name']} is degraded [{a['status']}]")
     return out
 
+
 def memory(old, new):
     out = []
     mo, mn = old.get("memory", {}), new.get("memory", {})
@@ -92,22 +87,22 @@ def memory(old, new):
         out.append(f"MemTotal {mn['total_bytes']} bytes, baseline {mo['total_bytes']}")
     return out
 
-def services(old, new):
-    live = set(new.get("software", {}).get("services_enabled", []))
-    return [f"{s} was enabled and is not" for s in old.get("software", {}).get("services_enabled", []) if s not in live]
 
 def boot_mode(old, new):
     a, b = old.get("boot", {}).get("mode"), new.get("boot", {}).get("mode")
     return [] if a == b else [f"boot mode {b}, baseline {a}"]
 
+
 def machine_id(old, new):
     a, b = old.get("identity", {}).get("machine_id"), new.get("identity", {}).get("machine_id")
     return [] if a == b else [f"machine-id {b}, baseline {a}"]
+
 
 def virtualization(old, new):
     want = set(old.get("cpu", {}).get("virtualization", []))
     have = set(new.get("cpu", {}).get("virtualization", []))
     return [f"CPU flag {f} missing (enable VT-x/AMD-V in the firmware)" for f in sorted(want - have)]
+
 
 def rtc(old, new):
     off = new.get("time", {}).get("rtc_offset_seconds")
@@ -117,6 +112,6 @@ def rtc(old, new):
 
 
 # the checks that are a pure predicate (old, new) -> problems
-INTERNAL = {"stale_mac_refs": stale_mac_refs, "mount_refs": mount_refs, "disks_present": disks_present,
-            "md_arrays": md_arrays, "memory": memory, "services": services, "boot_mode": boot_mode,
+INTERNAL = {"stale_mac_refs": stale_mac_refs, "disks_present": disks_present, "md_arrays": md_arrays,
+            "memory": memory, "boot_mode": boot_mode,
             "machine_id": machine_id, "virtualization": virtualization, "rtc": rtc}
