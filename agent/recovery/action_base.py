@@ -92,6 +92,45 @@ class ActionContext:
         return res, ev
 
 
+def _argv(k: str, v: Any) -> None:
+    if not isinstance(v, list) or not v:
+        raise SpecError(k, "expected a non-empty list of strings (an argv, never a shell string)")
+    for i, a in enumerate(v):
+        if not isinstance(a, str):
+            raise SpecError(f"{k}[{i}]", f"expected a string, got {a!r}")
+
+
+def _str(k: str, v: Any) -> None:
+    if not isinstance(v, str):
+        raise SpecError(k, f"expected a string, got {v!r}")
+
+
+def _number(k: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, (int, float)) or (isinstance(v, float) and not math.isfinite(v)):
+        raise SpecError(k, f"expected a finite number, got {v!r}")
+
+
+def _bool(k: str, v: Any) -> None:
+    if not isinstance(v, bool):
+        raise SpecError(k, f"expected a boolean, got {v!r}")
+
+
+def _list(k: str, v: Any) -> None:
+    if not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
+        raise SpecError(k, "expected a list of strings")
+
+
+def _env(k: str, v: Any) -> None:
+    if not isinstance(v, dict):
+        raise SpecError(k, "expected a table of NAME = \"value\"")
+
+
+# the type names an action declares for its keys (Action.required/optional) -> their check
+_ARG_TYPES: dict[str, Callable[[str, Any], None]] = {"argv": _argv, "str": _str, "number": _number, "bool": _bool,
+                                                     "list": _list, "expect": lambda k, v: validate_expect(v, k),
+                                                     "env": _env}
+
+
 class Action:
     name: ClassVar[str]
     read_only: ClassVar[bool]
@@ -111,28 +150,9 @@ class Action:
             if k not in args:
                 raise SpecError(k, f"missing (action {cls.name!r} needs {', '.join(cls.required)})")
         for k, tp in {**cls.required, **cls.optional}.items():
-            if k not in args:
-                continue
-            v = args[k]
-            if tp == "argv":
-                if not isinstance(v, list) or not v:
-                    raise SpecError(k, "expected a non-empty list of strings (an argv, never a shell string)")
-                for i, a in enumerate(v):
-                    if not isinstance(a, str):
-                        raise SpecError(f"{k}[{i}]", f"expected a string, got {a!r}")
-            elif tp == "str" and not isinstance(v, str):
-                raise SpecError(k, f"expected a string, got {v!r}")
-            elif tp == "number" and (isinstance(v, bool) or not isinstance(v, (int, float))
-                                     or (isinstance(v, float) and not math.isfinite(v))):
-                raise SpecError(k, f"expected a finite number, got {v!r}")
-            elif tp == "bool" and not isinstance(v, bool):
-                raise SpecError(k, f"expected a boolean, got {v!r}")
-            elif tp == "list" and not (isinstance(v, list) and all(isinstance(x, str) for x in v)):
-                raise SpecError(k, "expected a list of strings")
-            elif tp == "expect":
-                validate_expect(v, k)
-            elif tp == "env" and not isinstance(v, dict):
-                raise SpecError(k, "expected a table of NAME = \"value\"")
+            check = _ARG_TYPES.get(tp)
+            if k in args and check is not None:
+                check(k, args[k])
         cls.extra_validate(args)
 
     @classmethod
