@@ -157,7 +157,7 @@ class Action:
 
     @classmethod
     def extra_validate(cls, args: Mapping[str, Any]) -> None:
-        pass
+        """Checks beyond the declared argument types; actions that need them override this."""
 
     @classmethod
     def describe(cls, args: Mapping[str, Any]) -> str:
