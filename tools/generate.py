@@ -5,7 +5,7 @@
 
 Generated: the rule entries of docs/findings/, the monitoring mixin (mixin/, and agent/data/alerts.yml = mixin/prometheus_alerts.yml
 with the default settings), docs/reference/ (config, metrics, rules, CLI, alerts),
-the man pages agent(1) and agent-config(5) (man/), and systemd/config.example.toml. Everything
+the man pages agent(1) and agent-config(5) (man/), and systemd/config.example.toml (tools/configdoc.py). Everything
 comes from the code (and docs/findings/<family>.md keep their hand-written guidance; only the
 block of rule entries is rewritten): the metric catalogue, the rule registry, the config declarations and the
 click commands. Run it after adding a rule, metric, config key or CLI option.
@@ -22,9 +22,9 @@ if str(ROOT) not in sys.path:
 
 
 def targets() -> dict[Path, str]:
-    from agent.config import example_toml
     from agent.mixin import build
     from tools import docgen, mangen
+    from tools.configdoc import example_toml
 
     out: dict[Path, str] = {}
     mixin = build()

@@ -72,8 +72,8 @@ def agent_config_5() -> str:
     from agent import config as cfg
     from agent.collectors import COLLECTORS
     from agent.rules import RULES
+    from tools.configdoc import toml_value
 
-    cfg._register_optional_sections()
     out = [f'.TH AGENT-CONFIG 5 "{DATE}" "hwagent {__version__}" "hwagent manual"', ".SH NAME",
            "agent-config \\- configuration file of the hwagent agent", ".SH SYNOPSIS", "/etc/hwagent/config.toml",
            ".SH DESCRIPTION",
@@ -85,19 +85,19 @@ def agent_config_5() -> str:
         for f in dataclasses.fields(section):
             default = f.default if f.default is not dataclasses.MISSING else (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
-            out += [".TP", f"\\fB{esc(f.name)}\\fR = {esc(cfg._toml_value(default))}", esc(f.metadata.get("doc", ""))]
+            out += [".TP", f"\\fB{esc(f.name)}\\fR = {esc(toml_value(default))}", esc(f.metadata.get("doc", ""))]
     out += [".SH [collectors.NAME]", "Every collector takes \\fBenabled\\fR, \\fBinterval_seconds\\fR and "
             "\\fBtimeout_seconds\\fR; some take more keys."]
     for c in COLLECTORS:
-        out += [".TP", f"\\fB{esc(c.name)}\\fR (enabled {esc(cfg._toml_value(c.default_enabled))}, "
+        out += [".TP", f"\\fB{esc(c.name)}\\fR (enabled {esc(toml_value(c.default_enabled))}, "
                        f"every {c.default_interval:g} s, timeout {c.default_timeout:g} s)", esc(c.description)]
         for key, (_tp, default, docu) in getattr(c, "options", {}).items():
-            out += [".TP", f"\\fBcollectors.{esc(c.name)}.{esc(key)}\\fR = {esc(cfg._toml_value(default))}", esc(docu)]
+            out += [".TP", f"\\fBcollectors.{esc(c.name)}.{esc(key)}\\fR = {esc(toml_value(default))}", esc(docu)]
     out += [".SH [rules.\"RULE.ID\"]", "Thresholds per rule id, \\fBenabled\\fR, and per-device overrides in "
             "[rules.\"RULE.ID\".devices.\"DEVICE\"]. Rules with parameters:"]
     for r in RULES:
         if r.defaults:
-            params = ", ".join(f"{k} = {cfg._toml_value(v)}" for k, v in r.defaults.items())
+            params = ", ".join(f"{k} = {toml_value(v)}" for k, v in r.defaults.items())
             out += [".TP", f"\\fB{esc(r.id)}\\fR", esc(f"{r.description} Parameters: {params}.")]
     out += [".SH SEE ALSO", "\\fBagent\\fR(1)"]
     return "\n".join(out) + "\n"
