@@ -45,7 +45,7 @@ class BaseCollector:
         self.host = host
         self._cfg_given = cfg is not None
         self.cfg = cfg or CollectorConfig()
-        self.store = store  # agent.store.Store or None; for state that must survive restarts
+        self.store = store  # agent.state.store.Store or None; for state that must survive restarts
         self._problems: list[str] = []
         self._skipped = 0
         # set by the daemon: "new data arrived, run me soon" (an event-driven source such as the

@@ -291,7 +291,7 @@ class IpmiCollector(BaseCollector):
         if self.store is None:
             return
         try:
-            from agent.events import EventStore  # noqa: PLC0415 - optional capability
+            from agent.state.events import EventStore  # noqa: PLC0415 - optional capability
             from agent.model.events import KernelEvent  # noqa: PLC0415
         except ImportError:  # pragma: no cover - built without the event history
             return

@@ -13,7 +13,7 @@
   ``journalctl -k -b -1`` for machine-check panics, and the boots table for a missing clean-stop
   marker (unexpected reboot). ``close()`` (called by the daemon on stop) writes that marker.
 
-``collect()`` stores the events classified since the last call (``agent.events``), returns them
+``collect()`` stores the events classified since the last call (``agent.state.events``), returns them
 with the cumulative counters (:class:`KernelLogStatus`) and an :class:`EventWindow` of the history
 for the rules.
 """
@@ -33,7 +33,7 @@ from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
 from agent.collectors.rasdaemon import DEFAULT_DB
 from agent.collectors.storm import Coalescer
-from agent.events import EventStore, merge_window, records_of
+from agent.state.events import EventStore, merge_window, records_of
 from agent.host import ReadError
 from agent.model import Reading
 from agent.model.events import KernelEvent, KernelLogStatus
@@ -76,7 +76,7 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
-        from agent.store import Store  # noqa: PLC0415
+        from agent.state.store import Store  # noqa: PLC0415
 
         self._own_store = store is None
         self.events = EventStore(store if store is not None else Store.memory(), clock=host.now)

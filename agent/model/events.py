@@ -5,7 +5,7 @@ multi-line group of records (an MCE block, an AER block with its error-bit lines
 ``{n}`` record, an ATA error-handler sequence). The same type carries IPMI SEL entries and
 records recovered from the previous boot (pstore, ``journalctl -b -1``): ``source`` says where it
 came from. Events are facts with a time; windowed counts over them come from the event history
-(:mod:`agent.events`), never from in-memory counters.
+(:mod:`agent.state.events`), never from in-memory counters.
 """
 
 from __future__ import annotations

@@ -11,9 +11,9 @@ import shutil
 import pytest
 
 from agent.baseline import BaselineStore
-from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
-from agent.events import EventStore
-from agent.store import History, Store
+from agent.state.disks import STATE_SCRIPTS, CounterState, SlotTracker
+from agent.state.events import EventStore
+from agent.state.store import History, Store
 from tests.conftest import FIXTURES
 
 T0 = 1_760_000_000.0

@@ -77,7 +77,7 @@ def _sev(text: str) -> Severity:
 
 
 class EventStore:
-    """The ``events`` and ``boots`` tables of a :class:`agent.store.Store`."""
+    """The ``events`` and ``boots`` tables of a :class:`agent.state.store.Store`."""
 
     def __init__(self, store: Any, clock=time.time):
         self.store = store
@@ -252,7 +252,7 @@ def _loads(text: str, default: Any) -> Any:
 def window_from_events(events: Sequence[KernelEvent], now: float, window_seconds: float = 7 * 86400.0,
                        boots: Sequence[BootRecord] = (), current_boot: str = "") -> EventWindow:
     """An EventWindow built in memory (tests, and rules' table tests)."""
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     st = EventStore(Store.memory())
     st.record_events(events, now)
