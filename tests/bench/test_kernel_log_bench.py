@@ -200,7 +200,7 @@ import sys, time
 from agent.collectors.kernel_log import KernelLogCollector
 from agent.config import CollectorConfig
 from agent.host import Host, HostPaths
-from agent.store import Store
+from agent.state.store import Store
 t0 = time.process_time()
 col = KernelLogCollector(Host(paths=HostPaths(rootfs=sys.argv[1]), runner=lambda *a, **k: None),
                          CollectorConfig(options={"follow": False, "previous_boot": False}), Store.memory())

@@ -13,7 +13,7 @@ from agent.collectors.kernel_log import KernelLogCollector
 from agent.collectors.patterns import Classifier, classify_lines, iter_kmsg_records, parse_kmsg_header, unescape_kmsg
 from agent.config import CollectorConfig
 from agent.host import CommandResult, Host, HostPaths
-from agent.store import Store
+from agent.state.store import Store
 
 LAB = Path(__file__).resolve().parents[1] / "fixtures" / "kernel_log" / "lab"
 LINES = sorted({ln.split("] ", 1)[-1] for p in sorted(LAB.glob("*.txt"))[:40] for ln in p.read_text().splitlines()

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 
 from agent.model import Finding, Severity
-from agent.store import History, Store, StoreError
+from agent.state.store import History, Store, StoreError
 
 
 def F(rule="board.fan_stopped", subject="c/fan1", sev=Severity.CRITICAL, fp="stopped"):

@@ -15,11 +15,11 @@ from click.testing import CliRunner
 
 from agent.collectors.kernel_log import KernelLogCollector, _KmsgReader
 from agent.config import CollectorConfig
-from agent.events import EventStore
+from agent.state.events import EventStore
 from agent.host import CommandResult, Host, HostPaths
 from agent.model import Severity
 from agent.model.events import EventWindow, KernelEvent, KernelLogStatus
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
 
 LAB = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "lab"

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from agent import baseline as bl
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.recovery.hosttree import NEW_MACS, OLD_MACS, build, capture
 
 
