@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from agent import baseline_services as svc
+from agent import mdstat
 from agent.fileutil import atomic_write
 from agent.host import Host, ReadError
 from agent.state.baselines import KEEP_VERSIONS, MIGRATIONS, BaselineError, read_all_stored, read_stored  # noqa: F401 - re-exported
@@ -268,22 +269,8 @@ def parse_mdadm_scan(text: str) -> list[dict[str, Any]]:
 
 
 def parse_mdstat(text: str) -> list[dict[str, Any]]:
-    out = []
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        m = re.match(r"^(md\S+)\s*:\s*(\S+)\s+(?:\((?:auto-)?read-only\)\s+)?(\S+)\s+(.*)$", line)
-        if not m:
-            continue
-        name, state, level, rest = m.groups()
-        if not level.startswith("raid") and level not in ("linear",):
-            rest = f"{level} {rest}"
-            level = None
-        members = sorted(re.sub(r"\[\d+\]", "", t) for t in rest.split() if re.match(r"^\w.*\[\d+\]", t))
-        status = lines[i + 1] if i + 1 < len(lines) else ""
-        sm = re.search(r"\[([U_]+)\]", status)
-        out.append({"name": name, "state": state, "level": level, "members": members,
-                    "status": sm.group(1) if sm else None})
-    return out
+    """/proc/mdstat in the baseline's shape (the one parser is :mod:`agent.mdstat`)."""
+    return mdstat.baseline_arrays(text)
 
 
 def capture_storage(host: Host) -> dict[str, Any]:
