@@ -51,8 +51,7 @@ def run_cycle(app) -> dict:
     try:
         daemon = Daemon(cfg, host_from_config(cfg), store)
         snap = daemon.run_once()
-        for slot in daemon.collectors.values():
-            slot.close()
+        daemon.close_collectors()
         return snapshot_to_status(snap)
     finally:
         if store is not None:

@@ -90,6 +90,11 @@ class BaseCollector:
     def close(self) -> None:
         """Stop background threads (streaming collectors)."""
 
+    def final_readings(self) -> Sequence[Reading]:
+        """Readings drained by :meth:`close` (a log tail's last events and cursor), for the
+        enrichment step to store; collectors never write the state database themselves."""
+        return ()
+
 
 def run_collector(collector: BaseCollector, last_success: float | None, clock=time.time) -> tuple[tuple[Reading, ...], CollectorStatus]:
     """Run one collection with timing and exception capture; never raises."""

@@ -48,7 +48,7 @@ def make(opts: dict | None = None, store=None, host: Host | None = None, clock=N
 def sweep(col: SmartCollector) -> list:
     """One sweep as the daemon runs it: collect, then the enrichment step with the same store (a
     new collector + enricher per call is a restarted agent)."""
-    return list(Enricher(col.store).enrich(col.name, col.collect(), col.host.now()))
+    return list(Enricher(col.store).enrich(col.name, col.collect(), col.host.now())[0])
 
 
 def by_dev(readings):

@@ -14,6 +14,7 @@ from agent.host import CommandResult
 from agent.model import Severity
 from agent.model.platform import IpmiSelEntry, IpmiSelInfo, IpmiSensor
 from agent.state.store import Store
+from tests.support.enriched import Enriched
 from tests.support.replay import ReplayRunner
 from tests.unit.platform.common import NOW, LabReplay, run_rule, snap
 
@@ -31,7 +32,7 @@ def collector(make_host, root, case: str | None = None, runner=None, store=None,
     if runner is None:
         runner = LabReplay(FIX / case / "commands")
     host = make_host(root, runner=runner, now=now)
-    return IpmiCollector(host, CollectorConfig(options=options), store)
+    return Enriched(IpmiCollector(host, CollectorConfig(options=options), store))  # as the daemon runs it
 
 
 def sensors(readings):
