@@ -34,220 +34,26 @@ import json
 import logging
 import os
 import re
-import shlex
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
-from agent.state.disks import IDENTITY_FIELDS, known_devices
+from agent.collectors.smart_pysmart import host_smartctl_class, import_pysmart, pysmart_to_doc  # noqa: F401 - re-exported
+from agent.collectors.smart_targets import (Target, device_name, parse_device_spec, parse_scan,  # noqa: F401 - re-exported
+                                            parse_version)
 from agent.config import ConfigError
 from agent.model.disk import SmartDevice
+from agent.state.disks import IDENTITY_FIELDS, known_devices
 
 log = logging.getLogger("hwagent.collectors.smart")
 
 STANDBY_RC = 253  # distinct exit code for "skipped, device in low-power mode" (-n MODE,253)
 NOCHECK_MODES = ("never", "sleep", "standby", "idle")
 MIN_JSON_VERSION = (7, 0)
-_VERSION_RE = re.compile(r"smartctl (\d+)\.(\d+)")
 
-
-
-@dataclass(frozen=True)
-class Target:
-    path: str  # "/dev/sda", "/dev/bus/0"
-    dev_type: str = ""  # "-d" type, "" = let smartctl detect
-    protocol: str = ""  # from the scan, if known
-    open_error: str | None = None  # --scan-open could not open it
-
-    @property
-    def key(self) -> str:
-        return f"{self.path}#{self.dev_type}" if self.dev_type else self.path
-
-    @property
-    def device(self) -> str:
-        return device_name(self.path, self.dev_type)
-
-    @property
-    def spec(self) -> str:
-        return f"{self.path} -d {self.dev_type}" if self.dev_type else self.path
-
-
-def device_name(path: str, dev_type: str = "") -> str:
-    """Operator-facing name: /dev/sda -> sda; /dev/bus/0 + megaraid,1 -> bus_0_megaraid_1."""
-    base = path[5:] if path.startswith("/dev/") else path.lstrip("/")
-    base = base.replace("/", "_")
-    if "," in dev_type:
-        base = f"{base}_{dev_type.split('+')[-1].replace(',', '_')}"
-    return base
-
-
-def parse_device_spec(spec: str) -> Target:
-    """``"/dev/sda"``, ``"/dev/bus/0 -d megaraid,1"`` or ``"/dev/sdb --device=sat"`` -> Target."""
-    parts = shlex.split(spec)
-    if not parts or not parts[0].startswith("/"):
-        raise ValueError(f"{spec!r}: expected 'PATH' or 'PATH -d TYPE'")
-    path, dev_type = parts[0], ""
-    rest = parts[1:]
-    while rest:
-        tok = rest.pop(0)
-        if tok == "-d" and rest:
-            dev_type = rest.pop(0)
-        elif tok.startswith("--device="):
-            dev_type = tok.split("=", 1)[1]
-        else:
-            raise ValueError(f"{spec!r}: unexpected {tok!r} (only -d TYPE is allowed)")
-    return Target(path, dev_type)
-
-
-def parse_version(text: str) -> tuple[int, int] | None:
-    m = _VERSION_RE.search(text or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def parse_scan(stdout: bytes | str) -> list[Target]:
-    """``--scan-open --json`` (or the plain text of an old smartctl) -> targets."""
-    text = stdout.decode("utf-8", "replace") if isinstance(stdout, bytes) else stdout
-    out: list[Target] = []
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        doc = json.loads(text)
-        devices = doc.get("devices") if isinstance(doc, Mapping) else None
-        for d in devices if isinstance(devices, list) else []:
-            if isinstance(d, Mapping) and isinstance(d.get("name"), str):
-                out.append(Target(d["name"], str(d.get("type") or ""), str(d.get("protocol") or ""),
-                                  str(d["open_error"]) if d.get("open_error") else None))
-        return out
-    for line in text.splitlines():  # "/dev/sda -d sat # /dev/sda [SAT], ATA device"
-        line = line.strip()
-        if not line.startswith("/"):
-            continue
-        spec, _, comment = line.partition("#")
-        failed = spec.startswith("# ") or "failed:" in comment
-        try:
-            t = parse_device_spec(spec.strip())
-        except ValueError:
-            continue
-        out.append(replace(t, open_error=comment.strip() if failed else None))
-    return out
-
-
-# ---- pySMART backend (lazy) -------------------------------------------------------------------------
-_pysmart_lock = threading.Lock()
-_pysmart_mod: Any = None
-
-
-def import_pysmart() -> Any:
-    """Import pySMART once, undoing its import-time side effects (LANG=C, logger class)."""
-    global _pysmart_mod
-    with _pysmart_lock:
-        if _pysmart_mod is None:
-            lang = os.environ.get("LANG")
-            logger_class = logging.getLoggerClass()
-            try:
-                import pySMART  # noqa: PLC0415 - the one place pySMART is imported
-            finally:
-                if lang is None:
-                    os.environ.pop("LANG", None)
-                else:
-                    os.environ["LANG"] = lang
-                logging.setLoggerClass(logger_class)
-            _pysmart_mod = pySMART
-        return _pysmart_mod
-
-
-def _host_smartctl_class(pysmart: Any) -> type:
-    """A pySMART Smartctl whose commands go through Host.run (timeouts, replay, C locale per call)."""
-
-    class HostSmartctl(pysmart.Smartctl):
-        def __init__(self, host, exe: str, timeout: float, nocheck: Sequence[str] = ()):
-            super().__init__(smartctl_path=exe, options=[])  # explicit path: never pySMART's PATH lookup
-            self._host, self._timeout, self._nocheck = host, timeout, list(nocheck)
-            self.last_rc: int | None = None
-            self.last_error: str | None = None
-            self.last_text = ""
-
-        def _exec(self, cmd):
-            cmd = list(cmd)
-            if self._nocheck and cmd and cmd[-1].startswith("/"):
-                cmd = cmd[:-1] + self._nocheck + cmd[-1:]  # per call: pySMART's global options pile up
-            env = dict(os.environ, LANG="C", LC_ALL="C")
-            res = self._host.run(cmd, self._timeout, env)
-            self.last_rc, self.last_error = res.rc, res.error
-            self.last_text = res.text()
-            if res.error:
-                raise OSError(res.error)
-            return self._decode_output(res.stdout), res.rc
-
-    return HostSmartctl
-
-
-def pysmart_to_doc(dev: Any, rc: int | None) -> dict:
-    """A pySMART Device -> a dict in smartctl's JSON shape, so one mapper serves both backends."""
-    doc: dict[str, Any] = {"json_format_version": [1, 0], "smartctl": {"exit_status": rc, "messages": []}}
-    iface = (getattr(dev, "interface", None) or "").lower()
-    protocol = "NVMe" if iface == "nvme" else "SCSI" if iface in ("scsi", "sas") or "megaraid" in iface and \
-        not getattr(dev, "attributes", None) else "ATA" if iface else ""
-    doc["device"] = {"name": f"/dev/{dev.name}", "type": iface, "protocol": protocol}
-    for src, dst in (("model", "model_name"), ("serial", "serial_number"), ("firmware", "firmware_version"),
-                     ("family", "model_family")):
-        v = getattr(dev, src, None)
-        if v:
-            doc[dst] = v
-    if getattr(dev, "smart_capable", None) is not None:
-        doc["smart_support"] = {"available": bool(dev.smart_capable), "enabled": bool(getattr(dev, "smart_enabled", False))}
-    assessment = getattr(dev, "assessment", None)
-    if assessment in ("PASS", "WARN"):
-        doc["smart_status"] = {"passed": True}
-    elif assessment == "FAIL":
-        doc["smart_status"] = {"passed": False}
-    if getattr(dev, "temperature", None) is not None:
-        doc["temperature"] = {"current": dev.temperature}
-    table = []
-    for a in getattr(dev, "attributes", None) or []:
-        if a is None:
-            continue
-        try:
-            wf = {"FAILING_NOW": "now", "In_the_past": "past"}.get(str(a.when_failed).strip(), "")
-            table.append({"id": int(a.num), "name": a.name, "value": int(a.value), "worst": int(a.worst),
-                          "thresh": int(a.thresh), "when_failed": wf, "flags": {"prefailure": a.type == "Pre-fail"},
-                          "raw": {"value": a.raw_int if a.raw_int is not None else 0, "string": str(a.raw)}})
-        except (TypeError, ValueError, AttributeError):
-            continue
-    if table:
-        doc["ata_smart_attributes"] = {"table": table}
-    ifa = getattr(dev, "if_attributes", None)
-    if protocol == "NVMe" and ifa is not None:
-        g = lambda k: getattr(ifa, k, None)  # noqa: E731
-        log_ = {"critical_warning": g("criticalWarning"), "temperature": getattr(dev, "temperature", None),
-                "available_spare": g("availableSpare"), "available_spare_threshold": g("availableSpareThreshold"),
-                "percentage_used": g("percentageUsed"), "data_units_read": g("dataUnitsRead"),
-                "data_units_written": g("dataUnitsWritten"), "power_cycles": g("powerCycles"),
-                "power_on_hours": g("powerOnHours"), "unsafe_shutdowns": g("unsafeShutdowns"),
-                "media_errors": g("integrityErrors"), "num_err_log_entries": g("errorEntries"),
-                "critical_comp_time": g("criticalTemperatureTime")}
-        doc["nvme_smart_health_information_log"] = {k: v for k, v in log_.items() if v is not None}
-    tests = []
-    for t in getattr(dev, "tests", None) or []:
-        status = str(getattr(t, "status", "") or "")
-        ok = status.lower().startswith("completed without error")
-        failed = any(w in status.lower() for w in ("failure", "fatal", "failed"))
-        tests.append({"type": {"string": str(getattr(t, "type", ""))},
-                      "status": {"string": status, "passed": True if ok else (False if failed else None)},
-                      "lifetime_hours": _int_or_none(getattr(t, "hours", None))})
-    if tests:
-        doc["ata_smart_self_test_log"] = {"standard": {"table": tests}}
-    return doc
-
-
-def _int_or_none(v: Any) -> int | None:
-    try:
-        return int(str(v).strip())
-    except (TypeError, ValueError):
-        return None
 
 
 # ---- the collector ------------------------------------------------------------------------------------------
@@ -467,7 +273,7 @@ class SmartCollector(BaseCollector):
         now = self.host.now()
         mod = import_pysmart()
         nvme = t.dev_type == "nvme" or t.path.startswith("/dev/nvme")
-        smartctl = _host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout,
+        smartctl = host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout,
                                                       [] if nvme else self._nocheck(t))
         try:
             dev = mod.Device(t.path, interface=t.dev_type or None, smartctl=smartctl)
