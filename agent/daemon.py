@@ -22,10 +22,12 @@ from agent import rules as rules_mod
 from agent.collectors import COLLECTORS, BaseCollector, run_collector
 from agent.config import Config, ConfigError
 from agent.host import Host, HostPaths
+from agent.jobs import JOBS
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
+from agent.state.enrich import Enricher
+from agent.state.store import History, Store
 from agent.statewriter import StoreWriter
 from agent.sysd import M_ARENA_MAX, _malloc_trim, limit_malloc_arenas, sd_notify, watchdog_interval  # noqa: F401 - re-exported
-from agent.store import History, Store
 
 log = logging.getLogger("hwagent.daemon")
 
@@ -105,6 +107,13 @@ class Daemon:
                 continue
             self._slots[cls.name] = _Slot(col)
             col.request_run = functools.partial(self._request_run, cls.name)
+        # the enrichment step (history in, between collect and rules) and the jobs run after a collector
+        self.enricher = Enricher(self.store)
+        self.enricher.collectors = {n: s.collector for n, s in self._slots.items()}
+        for job_cls in JOBS:
+            after = self._slots.get(job_cls.after)
+            if after is not None and job_cls.wanted(after.collector):
+                self.enricher.jobs[job_cls.after] = job_cls(self.host, after.collector, self.enricher.disks)
 
     # ---- snapshot --------------------------------------------------------------------------
     @property
@@ -246,6 +255,8 @@ class Daemon:
 
         def work() -> None:
             readings, status = run_collector(slot.collector, slot.last_success, self.clock)
+            if status.ok:  # store what was read, attach baselines/history (never raises)
+                readings, status = self.enricher.enrich(slot.collector.name, readings, self.clock(), status)
             with self._lock:
                 if token != slot.token or slot.timed_out:
                     log.warning("collector %s finished after its timeout; result dropped", slot.collector.name)
@@ -371,9 +382,14 @@ class Daemon:
                 last_wd = time.monotonic()
             next_due = min((s.next_due for s in self._slots.values()), default=mono + 5)
             self._wake.wait(timeout=max(0.05, min(1.0, next_due - time.monotonic())))
+        self.close_collectors()
+
+    def close_collectors(self) -> None:
+        """Stop the collectors; what they drained on the way out goes through the enrichment step."""
         for slot in self._slots.values():
             try:
                 slot.collector.close()
+                self.enricher.finish(slot.collector.name, slot.collector.final_readings(), self.clock())
             except Exception:  # noqa: BLE001
                 log.exception("closing collector %s", slot.collector.name)
 

@@ -11,7 +11,7 @@ import os
 import time
 from pathlib import Path
 
-from agent.store import StateDirBusy
+from agent.state.store import StateDirBusy
 
 LOCK_NAME = "agent.lock"
 

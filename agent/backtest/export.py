@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any, Mapping
 
-from agent.collectors.smart_state import STATE_SCRIPTS, stored_history
+from agent.state.disks import STATE_SCRIPTS, stored_history
 
 
 def export_rows(store: Any, failed: Mapping[str, str | None] | None = None) -> tuple[list[str], list[list[Any]]]:

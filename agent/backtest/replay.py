@@ -2,7 +2,7 @@
 
 Day by day, every drive's row becomes the smartctl JSON the collector would have read, is parsed
 by :func:`agent.collectors.smart_parse.parse_json`, enriched with baselines and history by the
-collector's :class:`~agent.collectors.smart_state.CounterState` (written through to a state store,
+collector's :class:`~agent.state.disks.CounterState` (written through to a state store,
 as the daemon does), and judged by :func:`agent.rules.evaluate` over one snapshot per day, with the
 operator's config (thresholds under test). What the report counts:
 
@@ -25,7 +25,7 @@ from typing import Any, Iterable, Sequence
 
 from agent.backtest.rows import DriveDay, day_time, read_file, to_doc
 from agent.collectors.smart_parse import ParseError, parse_json
-from agent.collectors.smart_state import STATE_SCRIPTS, CounterState
+from agent.state.disks import STATE_SCRIPTS, CounterState
 from agent.model import CollectorStatus, Severity, Snapshot
 from agent.model.disk import SmartDevice
 

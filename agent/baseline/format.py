@@ -1,9 +1,10 @@
-"""The baseline document's format version and the one error of the baseline package."""
+"""The baseline document's format version and the one error of the baseline package (defined by
+the state layer, which stores baselines, and re-exported here)."""
 
 from __future__ import annotations
 
+from agent.state.baselines import BaselineError
+
 FORMAT_VERSION = 1
 
-
-class BaselineError(Exception):
-    """A baseline cannot be captured, stored or read; the message names the file or version."""
+__all__ = ["FORMAT_VERSION", "BaselineError"]

@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent import mdstat
+
 
 def parse_dmidecode_memory(text: str) -> list[dict[str, Any]]:
     """``dmidecode -t memory`` -> one dict per populated or empty slot (Memory Device blocks)."""
@@ -48,23 +50,8 @@ def parse_mdadm_scan(text: str) -> list[dict[str, Any]]:
 
 
 def parse_mdstat(text: str) -> list[dict[str, Any]]:
-    out = []
-    lines = text.splitlines()
-    for i, line in enumerate(lines):
-        m = re.match(r"^(md\S+)\s*:\s*(\S+)\s+(?:\((?:auto-)?read-only\)\s+)?(\S+)\s+(.*)$", line)
-        if not m:
-            continue
-        name, state, level, rest = m.groups()
-        if not level.startswith("raid") and level not in ("linear",):
-            rest = f"{level} {rest}"
-            level = None
-        members = sorted(re.sub(r"\[\d+\]", "", t) for t in rest.split() if re.match(r"^\w.*\[\d+\]", t))
-        status = lines[i + 1] if i + 1 < len(lines) else ""
-        sm = re.search(r"\[([U_]+)\]", status)
-        out.append({"name": name, "state": state, "level": level, "members": members,
-                    "status": sm.group(1) if sm else None})
-    return out
-
+    """/proc/mdstat in the baseline's shape (the one parser is :mod:`agent.mdstat`)."""
+    return mdstat.baseline_arrays(text)
 
 
 def parse_efibootmgr(text: str) -> dict[str, Any]:

@@ -17,7 +17,7 @@ import click
 
 from agent import __version__
 from agent.config import Config, ConfigError
-from agent.store import StoreError
+from agent.state.store import StoreError
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("hwagent")

@@ -28,7 +28,7 @@ def ack(app, rule_id: str, device: str, remove: bool) -> int:
       agent ack board.sensor_alarm nvme_nvme0/temp1
       agent ack --remove board.fan_stopped nct6775/fan3
     """
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     cfg = app.config()
     store = Store.in_dir(cfg.state.dir)

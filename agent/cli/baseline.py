@@ -19,7 +19,7 @@ def _host(app):
 
 def _bstore(app, create: bool = True):
     from agent.baseline import BaselineStore  # noqa: PLC0415
-    from agent.store import Store, StoreError  # noqa: PLC0415
+    from agent.state.store import Store, StoreError  # noqa: PLC0415
 
     d = Path(app.config().state.dir)
     if not create and not (d / "state.db").exists():

@@ -20,7 +20,7 @@ def open_store_soft(cfg, app):
     from pathlib import Path  # noqa: PLC0415
 
     from agent.statelock import StateLock  # noqa: PLC0415
-    from agent.store import Store, StoreError  # noqa: PLC0415
+    from agent.state.store import Store, StoreError  # noqa: PLC0415
 
     pid = StateLock.holder(cfg.state.dir)
     if pid is not None:
@@ -38,7 +38,7 @@ def open_store_soft(cfg, app):
 def run_cycle(app) -> dict:
     from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
     from agent.statelock import StateLock  # noqa: PLC0415
-    from agent.store import StoreError  # noqa: PLC0415
+    from agent.state.store import StoreError  # noqa: PLC0415
 
     cfg = app.config()
     store = open_store_soft(cfg, app)
@@ -51,8 +51,7 @@ def run_cycle(app) -> dict:
     try:
         daemon = Daemon(cfg, host_from_config(cfg), store)
         snap = daemon.run_once()
-        for slot in daemon.collectors.values():
-            slot.close()
+        daemon.close_collectors()
         return snapshot_to_status(snap)
     finally:
         if store is not None:

@@ -65,7 +65,7 @@ def backtest(app, files: tuple[str, ...], as_json: bool) -> int:
     """
     from agent.backtest.replay import run_files  # noqa: PLC0415
     from agent.backtest.rows import RowError  # noqa: PLC0415
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     store = Store.memory()
     try:
@@ -96,7 +96,7 @@ def export(app, state_dir: str, output: str | None, failed: tuple[str, ...]) -> 
       agent disk export --failed WD-WCC4E1234567=2026-11-30 -o host1.csv
     """
     from agent.backtest.export import export_rows  # noqa: PLC0415
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     marks = {}
     for f in failed:

@@ -35,9 +35,9 @@ def events(app, since: str, component: str | None, cls: str | None, severity: st
       agent events --since 7d --component board
       agent events --class aer --json | jq '.[].device'
     """
-    from agent.events import EventStore, parse_duration  # noqa: PLC0415
+    from agent.state.events import EventStore, parse_duration  # noqa: PLC0415
     from agent.model import Severity  # noqa: PLC0415
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     try:
         window = None if since == "all" else parse_duration(since)

@@ -55,7 +55,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         except WebConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--web.config.file") from None
     from agent.statelock import StateLock  # noqa: PLC0415
-    from agent.store import StateDirBusy  # noqa: PLC0415
+    from agent.state.store import StateDirBusy  # noqa: PLC0415
 
     lock = None
     if not once:
@@ -139,7 +139,7 @@ def _mkdir(d) -> bool:
 def open_daemon_store(state_dir, once: bool):
     """The on-disk store; on a read-only, full or unwritable state directory an in-memory copy
     (the agent.state_unavailable finding says so) so monitoring and /metrics go on."""
-    from agent.store import Store, StoreError  # noqa: PLC0415
+    from agent.state.store import Store, StoreError  # noqa: PLC0415
 
     try:
         return Store.in_dir(state_dir)

@@ -53,7 +53,8 @@ def selftest(app, device: str, long_: bool, wake: bool, no_wait: bool, poll_seco
       agent selftest nvme0 --long --no-wait
       agent selftest /dev/sdb --json
     """
-    from agent.collectors.smart import SmartCollector, selftest_argv  # noqa: PLC0415
+    from agent.collectors.smart import SmartCollector  # noqa: PLC0415
+    from agent.jobs.selftests import selftest_argv  # noqa: PLC0415
     from agent.daemon import host_from_config  # noqa: PLC0415
 
     cfg = app.config()

@@ -45,7 +45,7 @@ class BaseCollector:
         self.host = host
         self._cfg_given = cfg is not None
         self.cfg = cfg or CollectorConfig()
-        self.store = store  # agent.store.Store or None; for state that must survive restarts
+        self.store = store  # agent.state.store.Store or None; for state that must survive restarts
         self._problems: list[str] = []
         self._skipped = 0
         # set by the daemon: "new data arrived, run me soon" (an event-driven source such as the
@@ -89,6 +89,11 @@ class BaseCollector:
 
     def close(self) -> None:
         """Stop background threads (streaming collectors)."""
+
+    def final_readings(self) -> Sequence[Reading]:
+        """Readings drained by :meth:`close` (a log tail's last events and cursor), for the
+        enrichment step to store; collectors never write the state database themselves."""
+        return ()
 
 
 def run_collector(collector: BaseCollector, last_success: float | None, clock=time.time) -> tuple[tuple[Reading, ...], CollectorStatus]:

@@ -31,7 +31,9 @@ from typing import Any
 from agent.collectors.base import BaseCollector, NoData
 from agent.host import parse_float
 from agent.model import Reading, Severity
+from agent.model.events import KernelEvent, StateUpdate
 from agent.model.platform import IPMI_STATES, IpmiSelEntry, IpmiSelInfo, IpmiSensor
+from agent.state.events import EventReads
 
 DEVICE_NODES = (("dev", "ipmi0"), ("dev", "ipmi", "0"), ("dev", "ipmidev", "0"))
 NO_BMC_MARKERS = ("could not open device", "no such file or directory", "unable to establish",
@@ -118,7 +120,11 @@ class IpmiCollector(BaseCollector):
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
-        self._mem_state: dict[str, Any] | None = None  # SEL state when there is no store
+        # the SEL state (records seen and kept): read from the state store once, then kept here; the
+        # enrichment step stores each run's copy (a StateUpdate reading) with the run's SEL events
+        self._mem_state: dict[str, Any] | None = None
+        self._state_loaded = False
+        self.history = EventReads(store)
 
     # -- commands -----------------------------------------------------------------------------------
     def _exe(self) -> str:
@@ -210,24 +216,15 @@ class IpmiCollector(BaseCollector):
 
     # -- SEL --------------------------------------------------------------------------------------
     def _load_state(self) -> dict[str, Any] | None:
-        if self.store is None:
-            return self._mem_state
-        try:
-            st = self.store.get(STORE_KEY)
-        except Exception as err:  # noqa: BLE001 - a broken store must not stop SEL reading
-            self.problem(f"state store {STORE_KEY}: {err}")
-            return self._mem_state
+        if not self._state_loaded:
+            self._state_loaded = True
+            st = self.history.get(STORE_KEY)
+            if isinstance(st, dict):
+                self._mem_state = st
+        st = self._mem_state
         if not isinstance(st, dict) or st.get("version") != STATE_VERSION:
             return None
         return st
-
-    def _save_state(self, st: dict[str, Any]) -> None:
-        self._mem_state = st
-        if self.store is not None:
-            try:
-                self.store.put(STORE_KEY, st)
-            except Exception as err:  # noqa: BLE001
-                self.problem(f"state store {STORE_KEY}: {err}")
 
     def _sel(self, text: str | None, info: "SelInfo | None", state: dict[str, Any] | None) -> list[Reading]:
         """Merge the SEL (``text`` of ``sel elist``; None when ``sel info`` shows no change since
@@ -272,12 +269,12 @@ class IpmiCollector(BaseCollector):
             "updated": now,
             "info": info.signature if info is not None else None,
         }
-        self._save_state(st)
-        if new_rows:
-            self._record_history(new_rows)
-        out: list[Reading] = [IpmiSelInfo(entries=len(rows), new_entries=new, kept_entries=len(kept), parse_errors=len(errors),
+        self._mem_state = st
+        # kept by the enrichment step: the state, and the new records in the event history
+        out: list[Reading] = [StateUpdate(STORE_KEY, st), *self._history_events(new_rows)]
+        out.append(IpmiSelInfo(entries=len(rows), new_entries=new, kept_entries=len(kept), parse_errors=len(errors),
                                           free_bytes=info.free_bytes if info else None,
-                                          overflow=info.overflow if info else None)]
+                                          overflow=info.overflow if info else None))
         for e in kept:
             try:
                 out.append(entry_from_dict(e))
@@ -286,15 +283,8 @@ class IpmiCollector(BaseCollector):
         return out
 
 
-    def _record_history(self, rows: list[dict]) -> None:
-        """New SEL records go into the event history (``agent events``), class ``sel.<kind>``."""
-        if self.store is None:
-            return
-        try:
-            from agent.events import EventStore  # noqa: PLC0415 - optional capability
-            from agent.model.events import KernelEvent  # noqa: PLC0415
-        except ImportError:  # pragma: no cover - built without the event history
-            return
+    def _history_events(self, rows: list[dict]) -> list[KernelEvent]:
+        """New SEL records as events for the event history (``agent events``), class ``sel.<kind>``."""
         boot = self.host.boot_id()
         events = []
         for r in rows:
@@ -305,10 +295,7 @@ class IpmiCollector(BaseCollector):
                 detail={"sel_id": f"{e.record_id:x}", "bmc_time": e.bmc_time, "sensor_type": e.sensor_type,
                         "event": e.event, "asserted": e.asserted, "reading": e.detail, "time_source": e.time_source},
                 raw=(r.get("line") or e.text,), source="sel", boot_id=boot, time=e.time))
-        try:
-            EventStore(self.store).record_events(events, self.host.now())
-        except Exception as err:  # noqa: BLE001 - the SEL reading itself must not fail on the history
-            self.problem(f"event history: {err}")
+        return events
 
 
 # ---- parsers (pure functions, tested on recorded output) ------------------------------------------

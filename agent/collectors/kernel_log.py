@@ -13,7 +13,7 @@
   ``journalctl -k -b -1`` for machine-check panics, and the boots table for a missing clean-stop
   marker (unexpected reboot). ``close()`` (called by the daemon on stop) writes that marker.
 
-``collect()`` stores the events classified since the last call (``agent.events``), returns them
+``collect()`` stores the events classified since the last call (``agent.state.events``), returns them
 with the cumulative counters (:class:`KernelLogStatus`) and an :class:`EventWindow` of the history
 for the rules.
 """
@@ -21,7 +21,6 @@ for the rules.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 from typing import Any
 
@@ -33,19 +32,17 @@ from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
 from agent.collectors.rasdaemon import DEFAULT_DB
 from agent.collectors.storm import Coalescer
-from agent.events import EventStore, merge_window, records_of
 from agent.host import ReadError
 from agent.model import Reading
-from agent.model.events import KernelEvent, KernelLogStatus
+from agent.model.events import KernelEvent, KernelLogStatus, StateUpdate
+from agent.state.events import EventReads
 
 _KmsgReader = KmsgReader  # the tests' and benchmarks' name for it
 
 log = logging.getLogger("hwagent.kernel_log")
 
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
-HEARTBEAT_SECONDS = 60.0
-WINDOW_REBUILD_SECONDS = 300.0  # the rules' event window is rebuilt from the store this often; merged in memory between
-PRUNE_SECONDS = 600.0
+HEARTBEAT_SECONDS = 60.0  # the boot time (uptime) is re-read this often
 
 
 class KernelLogCollector(SourcesMixin, BaseCollector):
@@ -76,10 +73,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
-        from agent.store import Store  # noqa: PLC0415
-
-        self._own_store = store is None
-        self.events = EventStore(store if store is not None else Store.memory(), clock=host.now)
+        # reads only (cursors, boots): the enrichment step stores events and cursors
+        self.history = EventReads(store)
         self.boot_id = self._boot_identity()
         self._lock = threading.RLock()
         self._stop = threading.Event()
@@ -93,27 +88,21 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
         self.records_total = 0
         self.records_lost = 0
         self.malformed = 0
-        self.events_total: dict[tuple[str, str], int] = {}
-        self.last_event_time: dict[str, float] = {}
         self.last_seq: int | None = None
         self._skip_until: int | None = None
         self._extra: list[KernelEvent] = []  # previous-boot / reboot events waiting to be stored
         self._journal_events: list[KernelEvent] = []
-        self._backlog: list[KernelEvent] = []  # classified, not yet stored (the database refused them)
-        self.backlog_dropped = 0
-        self._pending_cursors: dict[str, Any] = {}  # cursor values to persist once their events are stored
-        self._store_error: str | None = None
+        self._pending_cursors: dict[str, Any] = {}  # cursor values to keep, stored with this run's events
+        self._pstore_seen: set[str] = set()
+        self._final: list[Reading] = []  # what close() drained, for the enrichment step to store
         self._journal_cursor: str | None = None
         self._ras_cursor: dict | None = None
         self._mcelog_cursor: dict | None = None
         self.coalescer = Coalescer()
         self._collects = 0
-        self._window_built = 0.0
         self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
-        self._last_prune = 0.0
         self._last_pstore_scan = 0.0
-        self._window = None
         self._ata_map: dict[str, str] | None = None
         self._closed = False
 
@@ -153,7 +142,7 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
         self._refresh_boot_wall()
         now = self.host.now()
         self._check_reboot(now)
-        cursor = self.events.store.get(CURSOR_KEY) or {}
+        cursor = self.history.get(CURSOR_KEY) or {}
         if cursor.get("boot_id") == self.boot_id and self.boot_id != "unknown" and isinstance(cursor.get("seq"), int):
             self._skip_until = cursor["seq"]
         path = str(self.host.path("dev", "kmsg"))
@@ -313,13 +302,13 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
         if self.option("previous_boot") and self._boot_wall is not None and now - self._boot_wall < PSTORE_RESCAN_SECONDS \
                 and now - self._last_pstore_scan >= 10:
             self._last_pstore_scan = now
-            prev = self.events.previous_boot(self.boot_id)
+            prev = self.history.previous_boot(self.boot_id)
             self._scan_pstore(prev.boot_id if prev else "previous", now)
         if self._source == "journal":
             self._poll_journal()
         ras_events, ras_cursor = self._poll_rasdaemon(now)
         ras_events += self._poll_mcelog(now)
-        if self._source == "none" and not self._extra and not ras_events and not self.events.last_id():
+        if self._source == "none" and not self._extra and not ras_events and not self.history.any_events():
             raise NoData(getattr(self, "_kmsg_error", "no kernel log source"))
         with self._lock:
             if self._reader is not None:
@@ -341,88 +330,26 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             # never past a record folded into an aggregate that is not stored yet
             seq = last_seq if held is None else min(last_seq, held - 1)
             self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": seq}
-        new = self._store(events, now)
-        for e in new:
-            key = (e.cls, e.severity.label)
-            self.events_total[key] = self.events_total.get(key, 0) + records_of(e)
-            t = e.time if e.time is not None else now
-            if t > self.last_event_time.get(e.cls, 0.0):
-                self.last_event_time[e.cls] = t
+        updates = [StateUpdate(k, v) for k, v in self._pending_cursors.items()]
+        self._pending_cursors = {}
         if now - self._last_heartbeat >= HEARTBEAT_SECONDS:
             self._refresh_boot_wall()
             self._last_heartbeat = now
-            self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
-        if now - self._last_prune >= PRUNE_SECONDS:
-            self._last_prune = now
-            self._write_quietly(lambda: self.events.prune(now, float(self.option("retention_days")) * 86400,
-                                                          int(self.option("max_events"))))
+        # events_total, last_event_time and the backlog are the enrichment step's (it stores the events)
         status = KernelLogStatus(
             source=self._source, records_total=self.records_total, records_lost_total=self.records_lost,
-            malformed_total=self.malformed, events_total=dict(self.events_total),
-            last_event_time=dict(self.last_event_time), boot_id=self.boot_id, last_seq=last_seq,
-            backlog=len(self._backlog), backlog_dropped_total=self.backlog_dropped,
-            coalesced_total=self.coalescer.coalesced_total)
-        return [*new, status, self._event_window(now, new)]
+            malformed_total=self.malformed, events_total={}, last_event_time={}, boot_id=self.boot_id,
+            last_seq=last_seq, coalesced_total=self.coalescer.coalesced_total)
+        return [*events, *updates, status]
 
-    # ---- storing (the cursors wait for it) -----------------------------------------------------
-    def _store(self, events: list[KernelEvent], now: float) -> list[KernelEvent]:
-        """Store the backlog and ``events``, then persist the cursors that were waiting for them.
-        When the database refuses the write (disk full, read-only), the events stay in a bounded
-        in-memory backlog and the cursors where they were: a restart reads the records again."""
-        batch = self._backlog + events
-        try:
-            new = self.events.record_events(batch, now) if batch else []
-            for key, value in self._pending_cursors.items():
-                self.events.store.put(key, value)
-        except sqlite3.Error as exc:
-            self._hold(batch, str(exc))
-            return []
-        self._pending_cursors = {}
-        if self._store_error is not None:
-            log.warning("kernel log: the state database accepts writes again; %d held events stored", len(self._backlog))
-            self._store_error = None
-        self._backlog = []
-        return new
-
-    def _hold(self, batch: list[KernelEvent], error: str) -> None:
-        cap = max(0, int(self.option("backlog_events")))
-        if len(batch) > cap:  # drop the least severe, then the oldest
-            excess = len(batch) - cap
-            order = sorted(range(len(batch)), key=lambda i: (batch[i].severity, i))
-            drop = set(order[:excess])
-            batch = [e for i, e in enumerate(batch) if i not in drop]
-            self.backlog_dropped += excess
-        self._backlog = batch
-        if error != self._store_error:
-            log.warning("kernel log: cannot store events in the state database: %s; keeping %d in memory (at most %d), "
-                        "the kernel-log cursors stay where they are until they are stored", error, len(batch), cap)
-            self._store_error = error
-        self.problem(f"state database: {error}: {len(batch)} events held in memory, "
-                     f"{self.backlog_dropped} dropped (backlog full)")
-
-    def _write_quietly(self, fn) -> None:
-        try:
-            fn()
-        except sqlite3.Error as exc:
-            log.debug("kernel log: state write skipped: %s", exc)
-
-    def _event_window(self, now: float, new: list[KernelEvent]):
-        """The rules' view of the history: rebuilt from the store every few minutes (or when the
-        clock went back), in between the events just stored are merged in memory."""
-        if self._window is None or now - self._window_built >= WINDOW_REBUILD_SECONDS or now < self._window_built:
-            try:
-                self._window = self.events.window(now, float(self.option("window_seconds")), self.boot_id)
-                self._window_built = now
-            except sqlite3.Error as exc:
-                log.warning("kernel log: reading the event history: %s", exc)
-                if self._window is None:
-                    raise
-        elif new:
-            self._window = merge_window(self._window, new, now)
-        return self._window
+    def final_readings(self) -> list[Reading]:
+        """What :meth:`close` drained: the last events and the final cursor."""
+        out, self._final = self._final, []
+        return out
 
     def close(self) -> None:
-        """Stop the tail thread, store what is pending and mark this boot as cleanly stopped."""
+        """Stop the tail thread and drain what is pending into :meth:`final_readings` (the daemon
+        hands them to the enrichment step, which stores them and marks this boot cleanly stopped)."""
         if self._closed:
             return
         self._stop.set()
@@ -439,8 +366,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                     self._extra = []
                 if self.last_seq is not None and self._source == "kmsg":
                     self._pending_cursors[CURSOR_KEY] = {"boot_id": self.boot_id, "seq": self.last_seq}
-                self._store(pending, self.host.now())
-            self.events.boot_clean_stop(self.boot_id, self.host.now())
+                self._final = [*pending, *(StateUpdate(k, v) for k, v in self._pending_cursors.items())]
+                self._pending_cursors = {}
         except Exception as exc:  # noqa: BLE001 - stopping must not fail
             log.warning("kernel log: closing: %s", exc)
         finally:
@@ -448,8 +375,6 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             if self._reader is not None:
                 self._reader.close()
                 self._reader = None
-            if self._own_store:
-                self.events.store.close()
 
 
 __all__ = ["KernelLogCollector", "iter_kmsg_records", "CURSOR_KEY", "JOURNAL_CURSOR_KEY", "MCELOG_CURSOR_KEY",

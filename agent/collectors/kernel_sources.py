@@ -51,7 +51,7 @@ class SourcesMixin:
         prefix = self._journalctl()
         if prefix is None:
             raise NoData("no journal to read")
-        cursor = self._journal_cursor or self.events.store.get(JOURNAL_CURSOR_KEY)
+        cursor = self._journal_cursor or self.history.get(JOURNAL_CURSOR_KEY)
         argv = [*prefix, "-k", "-o", "json", "--no-pager"]
         argv += [f"--after-cursor={cursor}"] if cursor else ["-b"]
         res = self.host.run(argv, float(self.option("journal_timeout_seconds")))
@@ -114,9 +114,10 @@ class SourcesMixin:
 
     # ---- previous boot ---------------------------------------------------------------------
     def _check_reboot(self, now: float) -> None:
-        prev = self.events.previous_boot(self.boot_id)
-        known = any(b.boot_id == self.boot_id for b in self.events.boots())
-        self._write_quietly(lambda: self.events.boot_alive(self.boot_id, now))
+        """An unexpected-reboot event when the boot before this one ended without a clean stop (the
+        enrichment step records this boot as alive after the first run, and its clean stop)."""
+        prev = self.history.previous_boot(self.boot_id)
+        known = any(b.boot_id == self.boot_id for b in self.history.boots())
         self._last_heartbeat = now
         if prev is None or known or prev.clean_stop is not None:
             return
@@ -128,10 +129,10 @@ class SourcesMixin:
             source="agent", boot_id=self.boot_id, time=now))
 
     def _check_previous_boot(self, now: float) -> None:
-        prev = self.events.previous_boot(self.boot_id)
+        prev = self.history.previous_boot(self.boot_id)
         prev_id = prev.boot_id if prev else "previous"
         self._scan_pstore(prev_id, now)
-        if self.events.store.get(PREV_CHECKED_KEY) == self.boot_id:
+        if self.history.get(PREV_CHECKED_KEY) == self.boot_id:
             return
         prefix = self._journalctl()
         if prefix is not None:
@@ -139,7 +140,7 @@ class SourcesMixin:
                                 float(self.option("journal_timeout_seconds")))
             if res.ok:
                 self._classify_journal(res.text(), previous_boot=True)
-        self.events.store.put(PREV_CHECKED_KEY, self.boot_id)
+        self._pending_cursors[PREV_CHECKED_KEY] = self.boot_id
 
     def _pstore_files(self) -> list[tuple[str, Path]]:
         """(identity, path) of every previous-boot record file: ``/sys/fs/pstore/{dmesg,console}-*``
@@ -179,7 +180,7 @@ class SourcesMixin:
         may move its files, after the agent starts, so this repeats during the first minutes of a
         boot). The same record read from both places is one event (same boot, same timestamps)."""
         found: list[KernelEvent] = []
-        seen = set(self.events.store.get(PSTORE_SEEN_KEY) or [])
+        seen = set(self.history.get(PSTORE_SEEN_KEY) or []) | self._pstore_seen
         current: list[str] = []
         for name, path in self._pstore_files():
             try:
@@ -203,7 +204,8 @@ class SourcesMixin:
                 found.append(e.replace(time=e.time or now, detail=dict(e.detail, pstore_file=name)))
         self._extra.extend(found)
         if set(current) - seen:
-            self.events.store.put(PSTORE_SEEN_KEY, sorted(set(current) | seen)[-PSTORE_SEEN_MAX:])
+            self._pstore_seen = set(sorted(set(current) | seen)[-PSTORE_SEEN_MAX:])
+            self._pending_cursors[PSTORE_SEEN_KEY] = sorted(self._pstore_seen)
 
     def _poll_rasdaemon(self, now: float) -> tuple[list[KernelEvent], dict | None]:
         """New rows of rasdaemon's database (cursor per table, kept with the database path)."""
@@ -212,7 +214,7 @@ class SourcesMixin:
         reader = RasdaemonReader(self.host.path(str(self.option("rasdaemon_db"))))
         if not reader.exists():
             return [], None
-        stored = self._ras_cursor or self.events.store.get(RAS_CURSOR_KEY) or {}
+        stored = self._ras_cursor or self.history.get(RAS_CURSOR_KEY) or {}
         path = str(reader.path)
         cursor = stored.get("tables", {}) if isinstance(stored, dict) and stored.get("path") == path else {}
         try:
@@ -233,7 +235,7 @@ class SourcesMixin:
         reader = McelogReader(self.host.path(name))
         if not reader.exists():
             return []
-        cursor = self._mcelog_cursor or self.events.store.get(MCELOG_CURSOR_KEY) or {}
+        cursor = self._mcelog_cursor or self.history.get(MCELOG_CURSOR_KEY) or {}
         try:
             evs, new = reader.read(cursor if isinstance(cursor, dict) else {}, now)
         except OSError as exc:

@@ -14,71 +14,9 @@ import re
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.host import ReadError, parse_int
+from agent.mdstat import parse_mdstat
 from agent.model import Reading
 from agent.model.platform import MdArray, MdMember
-
-_HEAD = re.compile(r"^(md[\w/-]*)\s*:\s*(.*)$")
-_MEMBER = re.compile(r"^([\w.:/-]+)\[(\d+)\]((?:\([A-Z]\))*)$")
-_STATUS = re.compile(r"\[(\d+)/(\d+)\]\s*\[([U_]+)\]")
-_BLOCKS = re.compile(r"^(\d+)\s+blocks")
-_PROGRESS = re.compile(r"\b(resync|recovery|check|reshape|repair)\s*=\s*(\d+(?:\.\d+)?)%")
-_PENDING = re.compile(r"\b(resync|recovery|reshape|check)\s*=\s*(PENDING|DELAYED)\b")
-_LEVEL = re.compile(r"^(raid\d+|linear|multipath|faulty|container)$")
-FLAG_STATES = {"F": "faulty", "S": "spare", "W": "write_mostly", "R": "replacement", "J": "journal"}
-# mdstat progress word -> md sync_action name
-_ACTION = {"recovery": "recover", "resync": "resync", "check": "check", "reshape": "reshape", "repair": "repair"}
-
-
-def parse_mdstat(text: str) -> dict[str, dict]:
-    """Arrays in /proc/mdstat -> {name: fields}. Unknown lines are ignored."""
-    arrays: dict[str, dict] = {}
-    cur: dict | None = None
-    for raw in text.splitlines():
-        line = raw.rstrip()
-        if not line.strip():
-            continue
-        if line.startswith(("Personalities", "unused devices", "read_ahead")):
-            cur = None
-            continue
-        m = _HEAD.match(line)
-        if m and not raw[:1].isspace():
-            words = m.group(2).split()
-            cur = {"name": m.group(1), "state": None, "level": None, "members": [], "readonly": None,
-                   "raid_disks": None, "active_disks": None, "status": None, "size_bytes": None,
-                   "action": None, "progress": None, "pending": None}
-            arrays[cur["name"]] = cur
-            if words:
-                cur["state"] = words[0]  # active | inactive
-                words = words[1:]
-            while words and words[0].startswith("("):
-                cur["readonly"] = words[0].strip("()")
-                words = words[1:]
-            if words and _LEVEL.match(words[0]):
-                cur["level"] = words[0]
-                words = words[1:]
-            for w in words:
-                mm = _MEMBER.match(w)
-                if mm:
-                    flags = tuple(FLAG_STATES.get(f, f) for f in re.findall(r"\(([A-Z])\)", mm.group(3)))
-                    cur["members"].append((mm.group(1), mm.group(2), flags))
-            continue
-        if cur is None:
-            continue
-        s = line.strip()
-        mb = _BLOCKS.match(s)
-        if mb:
-            cur["size_bytes"] = int(mb.group(1)) * 1024  # mdstat "blocks" are 1 KiB
-        ms = _STATUS.search(s)
-        if ms:
-            cur["raid_disks"], cur["active_disks"], cur["status"] = int(ms.group(1)), int(ms.group(2)), f"[{ms.group(3)}]"
-        mp = _PROGRESS.search(s)
-        if mp:
-            cur["action"], cur["progress"] = _ACTION[mp.group(1)], float(mp.group(2)) / 100.0
-        mq = _PENDING.search(s)
-        if mq:
-            cur["pending"] = f"{mq.group(1)}={mq.group(2)}"
-    return arrays
-
 
 def parse_sync_completed(text: str | None) -> float | None:
     """md sync_completed ``"12345 / 67890"`` (sectors) -> ratio; ``none`` -> None."""

@@ -18,15 +18,14 @@ lazily here and nowhere else; its process-wide side effects, ``LANG=C`` and the 
 class, are undone right after import, and it is handed the configured smartctl path, because
 pySMART's own lookup misses /usr/sbin under systemd).
 
-State survives restarts in the store (component ``disk``): identity and last good read per device,
-and the baseline of every lifetime counter the rules watch for growth. Each device yields one
-:class:`SmartDevice` per run; a device that could not be read yields one with ``read_status``
-saying why and no health values, so nothing stale is served as fresh.
+The collector only reads: the state layer's enrichment step (:mod:`agent.state.enrich`) stores
+identity and last good read per device and the baseline of every lifetime counter the rules watch
+for growth, and attaches them to the readings. Each device yields one :class:`SmartDevice` per
+run; a device that could not be read yields one with ``read_status`` saying why and no health
+values, so nothing stale is served as fresh.
 
-Self-tests (option ``selftests``): short daily at ``selftest_short_hour``, long weekly on
-``selftest_long_weekday`` at ``selftest_long_hour``; disk *i* of the host (sorted by identity) is
-shifted by *i* hours so no two disks of a host test in the same hour; never on a disk in standby,
-never while a test runs, never in the first sweep after the agent starts.
+Self-tests (option ``selftests``) are started by their own job, :mod:`agent.jobs.selftests`,
+which the daemon runs after each sweep.
 """
 
 from __future__ import annotations
@@ -35,268 +34,26 @@ import json
 import logging
 import os
 import re
-import shlex
 import threading
-import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
-from typing import Any, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
-from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
+from agent.collectors.smart_pysmart import host_smartctl_class, import_pysmart, pysmart_to_doc  # noqa: F401 - re-exported
+from agent.collectors.smart_targets import (Target, device_name, parse_device_spec, parse_scan,  # noqa: F401 - re-exported
+                                            parse_version)
 from agent.config import ConfigError
-from agent.model.disk import SelfTestPlan, SmartDevice
+from agent.model.disk import SmartDevice
+from agent.state.disks import IDENTITY_FIELDS, known_devices
 
 log = logging.getLogger("hwagent.collectors.smart")
 
 STANDBY_RC = 253  # distinct exit code for "skipped, device in low-power mode" (-n MODE,253)
 NOCHECK_MODES = ("never", "sleep", "standby", "idle")
 MIN_JSON_VERSION = (7, 0)
-_VERSION_RE = re.compile(r"smartctl (\d+)\.(\d+)")
 
-STORE_SCRIPTS = STATE_SCRIPTS  # component "disk"; the tables are described in smart_state.py
-_IDENTITY_FIELDS = ("protocol", "model", "serial", "wwn", "firmware", "model_family", "vendor", "capacity_bytes",
-                    "rotation_rate_rpm")
-
-
-@dataclass(frozen=True)
-class Target:
-    path: str  # "/dev/sda", "/dev/bus/0"
-    dev_type: str = ""  # "-d" type, "" = let smartctl detect
-    protocol: str = ""  # from the scan, if known
-    open_error: str | None = None  # --scan-open could not open it
-
-    @property
-    def key(self) -> str:
-        return f"{self.path}#{self.dev_type}" if self.dev_type else self.path
-
-    @property
-    def device(self) -> str:
-        return device_name(self.path, self.dev_type)
-
-    @property
-    def spec(self) -> str:
-        return f"{self.path} -d {self.dev_type}" if self.dev_type else self.path
-
-
-def device_name(path: str, dev_type: str = "") -> str:
-    """Operator-facing name: /dev/sda -> sda; /dev/bus/0 + megaraid,1 -> bus_0_megaraid_1."""
-    base = path[5:] if path.startswith("/dev/") else path.lstrip("/")
-    base = base.replace("/", "_")
-    if "," in dev_type:
-        base = f"{base}_{dev_type.split('+')[-1].replace(',', '_')}"
-    return base
-
-
-def parse_device_spec(spec: str) -> Target:
-    """``"/dev/sda"``, ``"/dev/bus/0 -d megaraid,1"`` or ``"/dev/sdb --device=sat"`` -> Target."""
-    parts = shlex.split(spec)
-    if not parts or not parts[0].startswith("/"):
-        raise ValueError(f"{spec!r}: expected 'PATH' or 'PATH -d TYPE'")
-    path, dev_type = parts[0], ""
-    rest = parts[1:]
-    while rest:
-        tok = rest.pop(0)
-        if tok == "-d" and rest:
-            dev_type = rest.pop(0)
-        elif tok.startswith("--device="):
-            dev_type = tok.split("=", 1)[1]
-        else:
-            raise ValueError(f"{spec!r}: unexpected {tok!r} (only -d TYPE is allowed)")
-    return Target(path, dev_type)
-
-
-def parse_version(text: str) -> tuple[int, int] | None:
-    m = _VERSION_RE.search(text or "")
-    return (int(m.group(1)), int(m.group(2))) if m else None
-
-
-def parse_scan(stdout: bytes | str) -> list[Target]:
-    """``--scan-open --json`` (or the plain text of an old smartctl) -> targets."""
-    text = stdout.decode("utf-8", "replace") if isinstance(stdout, bytes) else stdout
-    out: list[Target] = []
-    stripped = text.lstrip()
-    if stripped.startswith("{"):
-        doc = json.loads(text)
-        devices = doc.get("devices") if isinstance(doc, Mapping) else None
-        for d in devices if isinstance(devices, list) else []:
-            if isinstance(d, Mapping) and isinstance(d.get("name"), str):
-                out.append(Target(d["name"], str(d.get("type") or ""), str(d.get("protocol") or ""),
-                                  str(d["open_error"]) if d.get("open_error") else None))
-        return out
-    for line in text.splitlines():  # "/dev/sda -d sat # /dev/sda [SAT], ATA device"
-        line = line.strip()
-        if not line.startswith("/"):
-            continue
-        spec, _, comment = line.partition("#")
-        failed = spec.startswith("# ") or "failed:" in comment
-        try:
-            t = parse_device_spec(spec.strip())
-        except ValueError:
-            continue
-        out.append(replace(t, open_error=comment.strip() if failed else None))
-    return out
-
-
-# ---- pySMART backend (lazy) -------------------------------------------------------------------------
-_pysmart_lock = threading.Lock()
-_pysmart_mod: Any = None
-
-
-def import_pysmart() -> Any:
-    """Import pySMART once, undoing its import-time side effects (LANG=C, logger class)."""
-    global _pysmart_mod
-    with _pysmart_lock:
-        if _pysmart_mod is None:
-            lang = os.environ.get("LANG")
-            logger_class = logging.getLoggerClass()
-            try:
-                import pySMART  # noqa: PLC0415 - the one place pySMART is imported
-            finally:
-                if lang is None:
-                    os.environ.pop("LANG", None)
-                else:
-                    os.environ["LANG"] = lang
-                logging.setLoggerClass(logger_class)
-            _pysmart_mod = pySMART
-        return _pysmart_mod
-
-
-def _host_smartctl_class(pysmart: Any) -> type:
-    """A pySMART Smartctl whose commands go through Host.run (timeouts, replay, C locale per call)."""
-
-    class HostSmartctl(pysmart.Smartctl):
-        def __init__(self, host, exe: str, timeout: float, nocheck: Sequence[str] = ()):
-            super().__init__(smartctl_path=exe, options=[])  # explicit path: never pySMART's PATH lookup
-            self._host, self._timeout, self._nocheck = host, timeout, list(nocheck)
-            self.last_rc: int | None = None
-            self.last_error: str | None = None
-            self.last_text = ""
-
-        def _exec(self, cmd):
-            cmd = list(cmd)
-            if self._nocheck and cmd and cmd[-1].startswith("/"):
-                cmd = cmd[:-1] + self._nocheck + cmd[-1:]  # per call: pySMART's global options pile up
-            env = dict(os.environ, LANG="C", LC_ALL="C")
-            res = self._host.run(cmd, self._timeout, env)
-            self.last_rc, self.last_error = res.rc, res.error
-            self.last_text = res.text()
-            if res.error:
-                raise OSError(res.error)
-            return self._decode_output(res.stdout), res.rc
-
-    return HostSmartctl
-
-
-def pysmart_to_doc(dev: Any, rc: int | None) -> dict:
-    """A pySMART Device -> a dict in smartctl's JSON shape, so one mapper serves both backends."""
-    doc: dict[str, Any] = {"json_format_version": [1, 0], "smartctl": {"exit_status": rc, "messages": []}}
-    iface = (getattr(dev, "interface", None) or "").lower()
-    protocol = "NVMe" if iface == "nvme" else "SCSI" if iface in ("scsi", "sas") or "megaraid" in iface and \
-        not getattr(dev, "attributes", None) else "ATA" if iface else ""
-    doc["device"] = {"name": f"/dev/{dev.name}", "type": iface, "protocol": protocol}
-    for src, dst in (("model", "model_name"), ("serial", "serial_number"), ("firmware", "firmware_version"),
-                     ("family", "model_family")):
-        v = getattr(dev, src, None)
-        if v:
-            doc[dst] = v
-    if getattr(dev, "smart_capable", None) is not None:
-        doc["smart_support"] = {"available": bool(dev.smart_capable), "enabled": bool(getattr(dev, "smart_enabled", False))}
-    assessment = getattr(dev, "assessment", None)
-    if assessment in ("PASS", "WARN"):
-        doc["smart_status"] = {"passed": True}
-    elif assessment == "FAIL":
-        doc["smart_status"] = {"passed": False}
-    if getattr(dev, "temperature", None) is not None:
-        doc["temperature"] = {"current": dev.temperature}
-    table = []
-    for a in getattr(dev, "attributes", None) or []:
-        if a is None:
-            continue
-        try:
-            wf = {"FAILING_NOW": "now", "In_the_past": "past"}.get(str(a.when_failed).strip(), "")
-            table.append({"id": int(a.num), "name": a.name, "value": int(a.value), "worst": int(a.worst),
-                          "thresh": int(a.thresh), "when_failed": wf, "flags": {"prefailure": a.type == "Pre-fail"},
-                          "raw": {"value": a.raw_int if a.raw_int is not None else 0, "string": str(a.raw)}})
-        except (TypeError, ValueError, AttributeError):
-            continue
-    if table:
-        doc["ata_smart_attributes"] = {"table": table}
-    ifa = getattr(dev, "if_attributes", None)
-    if protocol == "NVMe" and ifa is not None:
-        g = lambda k: getattr(ifa, k, None)  # noqa: E731
-        log_ = {"critical_warning": g("criticalWarning"), "temperature": getattr(dev, "temperature", None),
-                "available_spare": g("availableSpare"), "available_spare_threshold": g("availableSpareThreshold"),
-                "percentage_used": g("percentageUsed"), "data_units_read": g("dataUnitsRead"),
-                "data_units_written": g("dataUnitsWritten"), "power_cycles": g("powerCycles"),
-                "power_on_hours": g("powerOnHours"), "unsafe_shutdowns": g("unsafeShutdowns"),
-                "media_errors": g("integrityErrors"), "num_err_log_entries": g("errorEntries"),
-                "critical_comp_time": g("criticalTemperatureTime")}
-        doc["nvme_smart_health_information_log"] = {k: v for k, v in log_.items() if v is not None}
-    tests = []
-    for t in getattr(dev, "tests", None) or []:
-        status = str(getattr(t, "status", "") or "")
-        ok = status.lower().startswith("completed without error")
-        failed = any(w in status.lower() for w in ("failure", "fatal", "failed"))
-        tests.append({"type": {"string": str(getattr(t, "type", ""))},
-                      "status": {"string": status, "passed": True if ok else (False if failed else None)},
-                      "lifetime_hours": _int_or_none(getattr(t, "hours", None))})
-    if tests:
-        doc["ata_smart_self_test_log"] = {"standard": {"table": tests}}
-    return doc
-
-
-def _int_or_none(v: Any) -> int | None:
-    try:
-        return int(str(v).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-# ---- self-test schedule (pure) ----------------------------------------------------------------------------
-def selftest_slots(ids: Sequence[str], short_hour: int, long_weekday: int, long_hour: int) -> dict[str, tuple[int, int, int]]:
-    """Stable id -> (short hour, long weekday, long hour), staggered one hour apart per disk."""
-    out = {}
-    for i, sid in enumerate(sorted(ids)):
-        out[sid] = ((short_hour + i) % 24, (long_weekday + (long_hour + i) // 24) % 7, (long_hour + i) % 24)
-    return out
-
-
-def due_selftests(devices: Sequence[SmartDevice], now: float, last: Mapping[tuple[str, str], float], *,
-                  short_hour: int, long_weekday: int, long_hour: int) -> list[tuple[SmartDevice, str, str]]:
-    """(device, kind, reason) for tests due now. ``last`` maps (stable id, kind) -> last start time.
-
-    A device in standby or running a test is skipped with a reason, never woken or interrupted;
-    at most one test per disk and hour, and the staggering keeps disks of one host apart.
-    """
-    capable = [d for d in devices if d.fresh or d.read_status == "standby"]
-    slots = selftest_slots([d.stable_id for d in capable], short_hour, long_weekday, long_hour)
-    lt = time.localtime(now)
-    out = []
-    for d in capable:
-        s_hour, l_wday, l_hour = slots[d.stable_id]
-        kind = None
-        if lt.tm_wday == l_wday and lt.tm_hour == l_hour and now - last.get((d.stable_id, "long"), 0) > 6 * 86400 - 7200:
-            kind = "long"
-        elif lt.tm_hour == s_hour and now - last.get((d.stable_id, "short"), 0) > 20 * 3600:
-            kind = "short"
-        if kind is None:
-            continue
-        if d.read_status == "standby" or d.power_state in ("standby", "sleep"):
-            out.append((d, kind, "skipped: disk in standby"))
-        elif d.selftest_running:
-            out.append((d, kind, "skipped: a self-test is running"))
-        else:
-            out.append((d, kind, "scheduled"))
-    return out
-
-
-def selftest_argv(exe: str, target_path: str, dev_type: str, kind: str) -> list[str]:
-    argv = [exe, "--json", "-t", "long" if kind in ("long", "extended") else "short"]
-    if dev_type:
-        argv += ["-d", dev_type]
-    return argv + [target_path]
 
 
 # ---- the collector ------------------------------------------------------------------------------------------
@@ -349,21 +106,9 @@ class SmartCollector(BaseCollector):
         self._skips: dict[str, int] = {}  # target key -> consecutive standby skips
         self._known: dict[str, dict[str, Any]] = {}  # target key -> identity fields + id + last_success
         self._shared_logged: set[str] = set()
-        self._state = CounterState()  # baselines and recent history of the lifetime counters
-        self._slots = SlotTracker()  # which disk sits in which slot (swaps)
-        self._selftests: dict[tuple[str, str], float] = {}
-        self._sweeps = 0
-        if self.store is not None:
-            try:
-                self.store.migrate("disk", STORE_SCRIPTS)
-                self._state = CounterState(self.store)
-                self._slots = SlotTracker(self.store)
-                self._load_state()
-            except Exception as exc:  # noqa: BLE001 - without the store: no baselines across restarts
-                log.warning("smart: state store unusable (%s); disk baselines kept in memory only", exc)
-                self.store = None
-                self._state = CounterState()
-                self._slots = SlotTracker()
+        # disks read before (also by an earlier run of the agent): a vanished disk stays visible as
+        # unreadable; kept by the state layer's enrichment step, only read here
+        self._known.update(known_devices(self.store))
 
     # ---- config helpers ----
     def _compile(self, pattern: str, key: str):
@@ -386,33 +131,6 @@ class SmartCollector(BaseCollector):
     @property
     def call_timeout(self) -> float:
         return float(self.option("command_timeout_seconds"))
-
-    # ---- state --------------------------------------------------------------------------------
-    def _load_state(self) -> None:
-        for sid, target, _device, identity, last in self.store.execute(
-                "SELECT id, target, device, identity, last_success FROM disk_devices"):
-            try:
-                ident = json.loads(identity)
-            except ValueError:
-                ident = {}
-            self._known[target] = {**ident, "id": sid, "last_success": last}
-        self._state.load()
-        self._slots.load()
-        for sid, kind, started in self.store.execute("SELECT id, kind, started FROM disk_selftests"):
-            self._selftests[(sid, kind)] = started
-
-    def _save(self, target: Target, d: SmartDevice) -> None:
-        if self.store is None:
-            return
-        ident = {k: getattr(d, k) for k in _IDENTITY_FIELDS}
-        try:
-            self.store.execute(
-                "INSERT INTO disk_devices (id, target, device, identity, last_success) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT(id) DO UPDATE SET target = excluded.target, device = excluded.device, "
-                "identity = excluded.identity, last_success = excluded.last_success",
-                (d.stable_id, target.key, d.device, json.dumps(ident, sort_keys=True), d.last_success))
-        except Exception as exc:  # noqa: BLE001 - a broken store must not lose the reading
-            log.warning("smart: state store: %s", exc)
 
     # ---- discovery ------------------------------------------------------------------------------
     def smartctl_version(self) -> tuple[int, int] | None:
@@ -490,7 +208,7 @@ class SmartCollector(BaseCollector):
         if status == "permission_denied" and "CAP_SYS" not in message:
             message += " (run as root, or grant CAP_SYS_RAWIO, plus CAP_SYS_ADMIN for NVMe)"
         info = self._known.get(t.key, {})
-        ident = {k: info.get(k) for k in _IDENTITY_FIELDS if k != "protocol"}
+        ident = {k: info.get(k) for k in IDENTITY_FIELDS if k != "protocol"}
         return SmartDevice(device=t.device, path=t.path, dev_type=t.dev_type,
                            protocol=info.get("protocol") or t.protocol or "", read_status=status,
                            message=message, power_state=power_state, exit_status=exit_status,
@@ -555,7 +273,7 @@ class SmartCollector(BaseCollector):
         now = self.host.now()
         mod = import_pysmart()
         nvme = t.dev_type == "nvme" or t.path.startswith("/dev/nvme")
-        smartctl = _host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout,
+        smartctl = host_smartctl_class(mod.smartctl)(self.host, self.exe, self.call_timeout,
                                                       [] if nvme else self._nocheck(t))
         try:
             dev = mod.Device(t.path, interface=t.dev_type or None, smartctl=smartctl)
@@ -687,10 +405,11 @@ class SmartCollector(BaseCollector):
                     log.debug("smart: %s is %s again (multipath), skipped", t.spec, seen_ids[sid])
                     continue
                 seen_ids[sid] = t.device
-                d = self._with_baseline(t, d, now)
+                d = self._remember(t, d, now)
                 # a slot: the controller target behind a RAID HBA, else the disk's by-path name
                 slot = t.key if "," in t.dev_type else by_path.get(os.path.basename(t.path))
-                d = self._slots.observe(slot, d, now)
+                if slot:
+                    d = replace(d, slot=slot)
             elif d.stable_id in seen_ids:
                 continue  # renamed: the same identity was read under its new name
             elif d.read_status != "standby":
@@ -706,9 +425,6 @@ class SmartCollector(BaseCollector):
                     self.problem(r)
                     log.warning("smart: %s", r)
             out.append(d)
-        self._sweeps += 1
-        if self.option("selftests") and self._sweeps > 1:
-            out.extend(self._run_selftests(out, targets, now))
         return out
 
     def _shared_identities(self, targets: list[Target], results: list[SmartDevice]) -> set[str]:
@@ -735,40 +451,12 @@ class SmartCollector(BaseCollector):
             out.update(t.key for t in ts)
         return out
 
-    def _with_baseline(self, t: Target, d: SmartDevice, now: float) -> SmartDevice:
+    def _remember(self, t: Target, d: SmartDevice, now: float) -> SmartDevice:
+        """Keep the disk's identity in memory (a later failed read still names it); the state
+        layer's enrichment step stores it and attaches baselines."""
         sid = d.stable_id
-        d = self._state.enrich(d, now)
         with self._lock:
             for key in [k for k, v in self._known.items() if v.get("id") == sid and k != t.key]:
                 del self._known[key]  # the same disk under a new name (sdb -> sdc)
-            self._known[t.key] = {**{k: getattr(d, k) for k in _IDENTITY_FIELDS}, "id": sid, "last_success": now}
-        self._save(t, d)
-        return d
-
-    # ---- self-tests ------------------------------------------------------------------------------------------
-    def _run_selftests(self, devices: list[SmartDevice], targets: list[Target], now: float) -> list[SelfTestPlan]:
-        plans = []
-        tmap = {t.device: t for t in targets}
-        due = due_selftests(devices, now, self._selftests, short_hour=int(self.option("selftest_short_hour")),
-                            long_weekday=int(self.option("selftest_long_weekday")),
-                            long_hour=int(self.option("selftest_long_hour")))
-        for d, kind, reason in due:
-            started = False
-            if reason == "scheduled":
-                t = tmap[d.device]
-                res = self.host.run(selftest_argv(self.exe, t.path, t.dev_type, kind), self.call_timeout)
-                started = res.error is None and res.rc is not None and not (res.rc & 0x07)
-                reason = "started" if started else f"smartctl {res.error or f'exit {res.rc}'}"
-                if started:
-                    self._selftests[(d.stable_id, kind)] = now
-                    if self.store is not None:
-                        try:
-                            self.store.execute(
-                                "INSERT INTO disk_selftests (id, kind, started) VALUES (?, ?, ?) ON CONFLICT(id, kind) "
-                                "DO UPDATE SET started = excluded.started", (d.stable_id, kind, now))
-                        except Exception as exc:  # noqa: BLE001 - the test runs; only its date is not kept
-                            log.warning("smart: state store: %s", exc)
-            log.info("smart: %s self-test on %s: %s", kind, d.device, reason)
-            plans.append(SelfTestPlan(device=d.device, stable_id=d.stable_id, kind=kind, started=started,
-                                      reason=reason, time=now))
-        return plans
+            self._known[t.key] = {**{k: getattr(d, k) for k in IDENTITY_FIELDS}, "id": sid, "last_success": now}
+        return replace(d, last_success=now)

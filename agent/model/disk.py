@@ -186,7 +186,7 @@ class SmartDevice(Reading):
     baseline: Mapping[str, float] = field(default_factory=dict)
     baseline_since: float | None = None  # when the first baseline value was stored
     # recent change points of those counters, counter -> ((unix time, value), ...) oldest first; the
-    # first point is the value at the start of the longest window (see collectors/smart_state.py)
+    # first point is the value at the start of the longest window (see state/disks.py)
     history: Mapping[str, tuple[tuple[float, float], ...]] = field(default_factory=dict)
     rejected: tuple[str, ...] = ()  # implausible values dropped, each naming field and value
     # set when another disk of this host reports the same identity and it is not a second path to the same

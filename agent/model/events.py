@@ -5,7 +5,7 @@ multi-line group of records (an MCE block, an AER block with its error-bit lines
 ``{n}`` record, an ATA error-handler sequence). The same type carries IPMI SEL entries and
 records recovered from the previous boot (pstore, ``journalctl -b -1``): ``source`` says where it
 came from. Events are facts with a time; windowed counts over them come from the event history
-(:mod:`agent.events`), never from in-memory counters.
+(:mod:`agent.state.events`), never from in-memory counters.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from typing import Any, Mapping
 
 from agent.model import Reading, Severity
 
-__all__ = ["KernelEvent", "KernelLogStatus", "EventWindow", "BootRecord", "StoredEvent", "SOURCES"]
+__all__ = ["KernelEvent", "KernelLogStatus", "EventWindow", "BootRecord", "StoredEvent", "StateUpdate", "SOURCES"]
 
 SOURCES = ("kmsg", "journal", "dmesg", "pstore", "sel", "rasdaemon", "mcelog", "agent")
 
@@ -90,6 +90,17 @@ class KernelEvent(Reading):
             "monotonic_usec": self.monotonic_usec, "time": self.time, "priority": self.priority,
             "facility": self.facility, "count": self.count, "previous_boot": self.previous_boot,
         }
+
+
+@dataclass(frozen=True, slots=True)
+class StateUpdate(Reading):
+    """Small state a collector asks to keep across restarts (a log cursor, the SEL records seen).
+    Collectors do not write the state database: the enrichment step stores it, after the events
+    of the same run (a cursor never moves past an event that was not stored), and it never
+    reaches the snapshot."""
+
+    key: str
+    value: Any
 
 
 @dataclass(frozen=True, slots=True)

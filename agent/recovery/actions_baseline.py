@@ -114,7 +114,7 @@ class BaselineSave(Action):
 
     def run(self, args, ctx):
         from agent import baseline as bl  # noqa: PLC0415
-        from agent.store import Store  # noqa: PLC0415
+        from agent.state.store import Store  # noqa: PLC0415
 
         if ctx.engine is None or ctx.engine.store is None:
             return Outcome(passed=False, detail="no state directory")

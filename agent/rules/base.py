@@ -72,7 +72,7 @@ class Params:
 @dataclass
 class RuleContext:
     snapshot: Snapshot
-    history: Any  # agent.store.History (read-only)
+    history: Any  # agent.state.store.History (read-only)
     params: Params
     now: float
     rule: RuleMeta | None = None

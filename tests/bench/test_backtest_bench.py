@@ -13,7 +13,7 @@ import time
 import pytest
 
 from agent.backtest.replay import run_files
-from agent.store import Store
+from agent.state.store import Store
 from tests.support.fleet import generate
 
 DRIVES, DAYS = 2000, 60

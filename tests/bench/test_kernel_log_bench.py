@@ -200,12 +200,17 @@ import sys, time
 from agent.collectors.kernel_log import KernelLogCollector
 from agent.config import CollectorConfig
 from agent.host import Host, HostPaths
-from agent.store import Store
+from agent.state.enrich import Enricher
+from agent.state.store import Store
 t0 = time.process_time()
+store = Store.memory()
 col = KernelLogCollector(Host(paths=HostPaths(rootfs=sys.argv[1]), runner=lambda *a, **k: None),
-                         CollectorConfig(options={"follow": False, "previous_boot": False}), Store.memory())
-readings = col.collect()
+                         CollectorConfig(options={"follow": False, "previous_boot": False}), store)
+enricher = Enricher(store)  # the enrichment step stores the events and builds the window, as in the daemon
+enricher.collectors[col.name] = col
+readings, _ = enricher.enrich(col.name, col.collect(), col.host.now())
 col.close()
+enricher.finish(col.name, col.final_readings(), col.host.now())
 # VmHWM, not ru_maxrss: Linux carries the forking parent's high-water mark across execve into ru_maxrss
 hwm = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:"))
 print(time.process_time() - t0, hwm / 1024)

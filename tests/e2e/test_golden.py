@@ -24,7 +24,7 @@ from agent.cli.output import render_status
 from agent.daemon import Daemon, host_from_config, snapshot_to_status
 from agent.exporter.catalog import METRICS, METRICS_BY_NAME
 from agent.exporter.collector import SnapshotCollector
-from agent.store import Store
+from agent.state.store import Store
 from tests.support.golden import check_golden
 from tests.support.promtext import families, normalise
 from tests.support.replay import ReplayRunner

@@ -13,7 +13,8 @@ from agent.collectors.kernel_log import KernelLogCollector
 from agent.collectors.patterns import Classifier, classify_lines, iter_kmsg_records, parse_kmsg_header, unescape_kmsg
 from agent.config import CollectorConfig
 from agent.host import CommandResult, Host, HostPaths
-from agent.store import Store
+from agent.state.store import Store
+from tests.support.enriched import Enriched
 
 LAB = Path(__file__).resolve().parents[1] / "fixtures" / "kernel_log" / "lab"
 LINES = sorted({ln.split("] ", 1)[-1] for p in sorted(LAB.glob("*.txt"))[:40] for ln in p.read_text().splitlines()
@@ -76,9 +77,9 @@ def test_kmsg_file_through_collector(tmp_path_factory, count):
         (root / "dev/kmsg").write_bytes(junk + body if junk_first else body + junk)
         store = Store.memory()
         host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: 1_764_003_600.0)
-        col = KernelLogCollector(host, CollectorConfig(options={"follow": False}), store)
+        col = Enriched(KernelLogCollector(host, CollectorConfig(options={"follow": False}), store))  # + storing
         try:
-            readings, status = run_collector(col, None)
+            readings, status = run_collector(col, None)  # type: ignore[arg-type]
             assert status.ok, status.error
         finally:
             col.close()

@@ -273,7 +273,7 @@ def test_baseline_cpuinfo_nic_and_disk_capture(tmp_path_factory, count):
 # ---- small parsers -----------------------------------------------------------------------------------------
 def test_parse_version_device_spec_duration(count):
     from agent.collectors.smart import parse_device_spec, parse_version
-    from agent.events import parse_duration
+    from agent.state.events import parse_duration
 
     @given(st.text(max_size=60), st.text(max_size=60), st.one_of(st.text(max_size=20), st.integers().map(str)))
     def inner(version, spec, duration):
@@ -296,7 +296,7 @@ def test_parse_version_device_spec_duration(count):
 # ---- the store opening damaged or partial files ------------------------------------------------------------
 @pytest.fixture(scope="module")
 def db_template(tmp_path_factory) -> bytes:
-    from agent.store import Store
+    from agent.state.store import Store
 
     d = tmp_path_factory.mktemp("tpl")
     s = Store(d / "state.db")
@@ -308,7 +308,7 @@ def db_template(tmp_path_factory) -> bytes:
 
 
 def test_store_opens_damaged_files(tmp_path_factory, db_template, count):
-    from agent.store import Store, StoreError
+    from agent.state.store import Store, StoreError
 
     damage = st.one_of(
         st.integers(0, len(db_template)).map(lambda n: ("truncate", n, b"")),

@@ -99,7 +99,7 @@ def test_run_forever_schedules_and_stops(fakesys, make_host):
 
 
 def test_acked_finding_is_silenced_until_evidence_changes(fakesys, make_host, tmp_path):
-    from agent.store import Store
+    from agent.state.store import Store
 
     store = Store.in_dir(tmp_path / "st")
     chip = fakesys.hwmon_chip(0, "nct6779", "platform/nct6775.656", {"temp1_input": 85000, "temp1_max": 80000,

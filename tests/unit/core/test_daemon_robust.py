@@ -11,7 +11,7 @@ from agent.collectors.base import BaseCollector, run_collector
 from agent.config import from_mapping
 from agent.daemon import Daemon
 from agent.model import HwmonSensor
-from agent.store import Store
+from agent.state.store import Store
 
 
 def sensor(v=40.0):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from agent.model import Finding, Severity
-from agent.store import History, Store, StoreError
+from agent.state.store import History, Store, StoreError
 
 
 def F(rule="board.fan_stopped", subject="c/fan1", sev=Severity.CRITICAL, fp="stopped"):

@@ -20,7 +20,7 @@ import pytest
 
 from agent.model import Finding, Severity
 from agent.statelock import StateLock
-from agent.store import StateDirBusy, Store, StoreError
+from agent.state.store import StateDirBusy, Store, StoreError
 
 ROOT = Path(__file__).resolve().parents[3]
 HOSTS = ROOT / "tests" / "fixtures" / "hosts"

@@ -15,9 +15,9 @@ from agent.backtest.export import export_rows
 from agent.backtest.replay import run_files
 from agent.backtest.rows import RowError, read_file
 from agent.cli import cli
-from agent.collectors.smart_state import STATE_SCRIPTS, CounterState
+from agent.state.disks import STATE_SCRIPTS, CounterState
 from agent.collectors.smart_parse import parse_json
-from agent.store import Store
+from agent.state.store import Store
 from tests.support.fleet import generate
 
 START = date(2026, 3, 1)

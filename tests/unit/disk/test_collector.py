@@ -14,7 +14,8 @@ from agent.collectors.base import NoData, run_collector
 from agent.collectors.smart import STANDBY_RC, SmartCollector, import_pysmart, parse_device_spec, parse_scan
 from agent.config import CollectorConfig, ConfigError
 from agent.host import Host, HostPaths
-from agent.store import Store
+from agent.state.enrich import Enricher
+from agent.state.store import Store
 from tests.support.replay import ReplayRunner
 
 from .conftest import CORPUS, NOW, Recorder, corpus_doc, standby_doc
@@ -42,6 +43,12 @@ def private_devfs(tmp_path):
 def make(opts: dict | None = None, store=None, host: Host | None = None, clock=None) -> SmartCollector:
     host = host or Host(paths=HostPaths(devfs=_DEVFS[0]), clock=clock or (lambda: NOW))
     return SmartCollector(host, CollectorConfig(options=opts or {}), store)
+
+
+def sweep(col: SmartCollector) -> list:
+    """One sweep as the daemon runs it: collect, then the enrichment step with the same store (a
+    new collector + enricher per call is a restarted agent)."""
+    return list(Enricher(col.store).enrich(col.name, col.collect(), col.host.now())[0])
 
 
 def by_dev(readings):
@@ -128,7 +135,7 @@ def test_missing_smartctl(tmp_path):
 def test_missing_smartctl_keeps_known_disks_visible(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     store = Store(tmp_path / "state.db")
-    make(store=store).collect()
+    sweep(make(store=store))
     store.close()
     store = Store(tmp_path / "state.db")
     col = make({"smartctl": str(tmp_path / "gone")}, store=store)
@@ -142,23 +149,23 @@ def test_missing_smartctl_keeps_known_disks_visible(tmp_path, fake_smartctl):
 def test_device_vanishes_between_sweeps(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     store = Store(tmp_path / "state.db")
-    make(store=store).collect()
+    sweep(make(store=store))
     fake_smartctl.scan(("/dev/sda", "sat", "ATA"), ("/dev/nvme0", "nvme", "NVMe"))  # sdb pulled
-    out = by_dev(make(store=store, clock=lambda: NOW + 1800).collect())
+    out = by_dev(sweep(make(store=store, clock=lambda: NOW + 1800)))
     assert out["sdb"].read_status == "open_failed" and "no longer listed" in out["sdb"].message
     assert out["sdb"].last_success == NOW and out["sdb"].ata_attributes == ()
     # forgotten after forget_seconds
-    out = by_dev(make({"forget_seconds": 3600.0}, store=store, clock=lambda: NOW + 7200).collect())
+    out = by_dev(sweep(make({"forget_seconds": 3600.0}, store=store, clock=lambda: NOW + 7200)))
     assert "sdb" not in out
 
 
 def test_renamed_disk_keeps_identity(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     store = Store(tmp_path / "state.db")
-    first = by_dev(make(store=store).collect())
+    first = by_dev(sweep(make(store=store)))
     fake_smartctl.scan(("/dev/sda", "sat", "ATA"), ("/dev/sdc", "sat", "ATA"), ("/dev/nvme0", "nvme", "NVMe"))
     fake_smartctl.read("/dev/sdc", "sat", corpus_doc(REALLOCATED))
-    out = by_dev(make(store=store, clock=lambda: NOW + 60).collect())
+    out = by_dev(sweep(make(store=store, clock=lambda: NOW + 60)))
     assert "sdb" not in out and out["sdc"].stable_id == first["sdb"].stable_id
     assert out["sdc"].baseline["ata_5"] == 304  # the baseline followed the disk
 
@@ -166,7 +173,7 @@ def test_renamed_disk_keeps_identity(tmp_path, fake_smartctl):
 def test_growth_survives_restart(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     store = Store(tmp_path / "state.db")
-    d0 = by_dev(make(store=store).collect())["sdb"]
+    d0 = by_dev(sweep(make(store=store)))["sdb"]
     assert d0.baseline["ata_5"] == 304 and d0.growth("ata_5") == 0
     store.close()
     grown = corpus_doc(REALLOCATED)
@@ -175,7 +182,7 @@ def test_growth_survives_restart(tmp_path, fake_smartctl):
             row["raw"] = {"value": 320, "string": "320"}
     fake_smartctl.read("/dev/sdb", "sat", grown)
     store = Store(tmp_path / "state.db")  # a restarted agent
-    d1 = by_dev(make(store=store, clock=lambda: NOW + 86400).collect())["sdb"]
+    d1 = by_dev(sweep(make(store=store, clock=lambda: NOW + 86400)))["sdb"]
     assert d1.baseline["ata_5"] == 304 and d1.growth("ata_5") == 16
     assert d1.history["ata_5"] == ((NOW, 304.0), (NOW + 86400, 320.0))  # change points survive a restart
     fs = [f for f in evaluate(d1, now=NOW + 86400) if f.rule == "disk.reallocated_sectors"]
@@ -184,7 +191,7 @@ def test_growth_survives_restart(tmp_path, fake_smartctl):
     store.close()
     # a week later nothing grew: the rate is judged per window, the magnitude alone is a warning
     store = Store(tmp_path / "state.db")
-    d2 = by_dev(make(store=store, clock=lambda: NOW + 9 * 86400).collect())["sdb"]
+    d2 = by_dev(sweep(make(store=store, clock=lambda: NOW + 9 * 86400)))["sdb"]
     fs = [f for f in evaluate(d2, now=NOW + 9 * 86400) if f.rule == "disk.reallocated_sectors"]
     assert [(f.severity.label, f.runbook) for f in fs] == [("warning", None)]
 
@@ -374,7 +381,7 @@ def test_by_id_names_from_udev_links(private_devfs, fake_smartctl):
 def test_failed_scan_reads_the_known_disks(tmp_path, fake_smartctl):
     three_disks(fake_smartctl)
     store = Store(tmp_path / "state.db")
-    make(store=store).collect()
+    sweep(make(store=store))
     fake_smartctl.add(["--scan-open", "--json"], "", sleep=120)  # the scan hangs
     col = make({"command_timeout_seconds": 6.0}, store=store, clock=lambda: NOW + 1800)
     out = by_dev(col.collect())
@@ -415,7 +422,7 @@ def test_disk_replaced_in_a_slot_is_recorded(tmp_path, fake_smartctl, private_de
     fake_smartctl.scan(("/dev/sdb", "sat", "ATA"))
     fake_smartctl.read("/dev/sdb", "sat", corpus_doc(REALLOCATED))
     store = Store(tmp_path / "state.db")
-    (d0,) = make(store=store).collect()
+    (d0,) = sweep(make(store=store))
     assert d0.slot == slot and d0.replaced_time is None
     assert not [f for f in evaluate(d0) if f.rule == "disk.replaced"]
     old_serial = d0.serial
@@ -423,7 +430,7 @@ def test_disk_replaced_in_a_slot_is_recorded(tmp_path, fake_smartctl, private_de
     new["serial_number"], new["wwn"] = "5VMNEW01", {"naa": 5, "oui": 3152, "id": 1234567}
     fake_smartctl.read("/dev/sdb", "sat", new)
     later = NOW + 3600
-    (d1,) = make(store=store, clock=lambda: later).collect()
+    (d1,) = sweep(make(store=store, clock=lambda: later))
     assert (d1.serial, d1.replaced_serial, d1.replaced_time, d1.slot) == ("5VMNEW01", old_serial, later, slot)
     fs = [f for f in evaluate(d1, now=later) if f.rule == "disk.replaced"]
     assert [(f.severity.label, f.runbook) for f in fs] == [("info", None)]
@@ -431,7 +438,7 @@ def test_disk_replaced_in_a_slot_is_recorded(tmp_path, fake_smartctl, private_de
     assert fs[0].subject == d1.stable_id != d0.stable_id
     store.close()
     store = Store(tmp_path / "state.db")  # a restarted agent still knows the swap, and not as a new one
-    (d2,) = make(store=store, clock=lambda: later + 86400).collect()
+    (d2,) = sweep(make(store=store, clock=lambda: later + 86400))
     assert (d2.replaced_serial, d2.replaced_time) == (old_serial, later)
     # a week after the swap the info finding is gone; the slot keeps the new disk
     assert not [f for f in evaluate(d2, now=later + 8 * 86400) if f.rule == "disk.replaced"]

@@ -9,10 +9,14 @@ from dataclasses import replace
 from click.testing import CliRunner
 
 from agent.cli import cli
-from agent.collectors.smart import SmartCollector, due_selftests, selftest_slots
-from agent.config import CollectorConfig
+from agent.collectors.smart import SmartCollector
+from agent.config import CollectorConfig, load
+from agent.daemon import Daemon
+from agent.jobs.selftests import SelfTestJob, due_selftests, selftest_slots
 from agent.host import Host, HostPaths
 from agent.model.disk import SelfTest, SelfTestPlan, SmartDevice
+from agent.state.disks import DiskState
+from agent.state.store import Store
 
 from .conftest import corpus_doc
 
@@ -61,20 +65,58 @@ def test_long_weekly_replaces_short_and_standby_is_never_tested():
     assert due_selftests(running, at(2), {}, short_hour=2, long_weekday=6, long_hour=3)[0][2].startswith("skipped")
 
 
-def test_collector_runs_due_tests_but_not_in_its_first_sweep(tmp_path, fake_smartctl):
+def _one_disk(fake_smartctl):
     fake_smartctl.scan(("/dev/sda", "sat", "ATA"))
     fake_smartctl.read("/dev/sda", "sat", corpus_doc("sce-WDC_WD20EFRX-68EUZN0_17.json"))
     fake_smartctl.add(["--json", "-t", "short", "-d", "sat", "/dev/sda"],
                       {"json_format_version": [1, 0], "smartctl": {"exit_status": 0}})
+
+
+def plans(readings):
+    return [r for r in readings if isinstance(r, SelfTestPlan)]
+
+
+def test_job_runs_due_tests_but_not_in_its_first_sweep_and_not_twice_after_a_restart(tmp_path, fake_smartctl):
+    _one_disk(fake_smartctl)
     host = Host(paths=HostPaths(devfs=str(tmp_path)), clock=lambda: at(2))  # not this machine's /dev
     col = SmartCollector(host, CollectorConfig(options={"selftests": True}))
-    first = col.collect()
-    assert not [r for r in first if isinstance(r, SelfTestPlan)]
-    second = col.collect()
-    (plan,) = [r for r in second if isinstance(r, SelfTestPlan)]
-    assert plan.started and plan.kind == "short" and plan.device == "sda"
-    third = col.collect()  # same hour: not again
-    assert not [r for r in third if isinstance(r, SelfTestPlan)]
+    store = Store(tmp_path / "state.db")
+    job = SelfTestJob(host, col, DiskState(store))
+    assert not plans(col.collect()), "the collector itself never starts a test"
+    assert job.run(col.collect(), at(2)) == []  # the first sweep after start: never
+    (plan,) = job.run(col.collect(), at(2))
+    assert plan.started and plan.kind == "short" and plan.device == "sda" and plan.reason == "started"
+    assert store.execute("SELECT kind, started FROM disk_selftests") == [("short", at(2))]
+    assert job.run(col.collect(), at(2)) == []  # same hour: not again
+    # a restart in the same hour: the start date came back from the state store
+    again = SelfTestJob(host, col, DiskState(Store(tmp_path / "state.db")))
+    assert again.run(col.collect(), at(2)) == [] and again.run(col.collect(), at(2)) == []
+    # the next day at the same hour: due again
+    assert again.run(col.collect(), at(2, 1))[0].started
+
+
+def test_job_is_off_unless_configured(tmp_path, fake_smartctl):
+    _one_disk(fake_smartctl)
+    host = Host(paths=HostPaths(devfs=str(tmp_path)), clock=lambda: at(2))
+    col = SmartCollector(host, CollectorConfig())
+    job = SelfTestJob(host, col, DiskState())
+    assert not SelfTestJob.wanted(col)
+    assert job.run(col.collect(), at(2)) == [] and job.run(col.collect(), at(2)) == []
+
+
+def test_daemon_schedules_the_job_after_each_sweep(tmp_path, fake_smartctl):
+    _one_disk(fake_smartctl)
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text(f'[host]\nsmartctl = "{fake_smartctl.exe}"\ndevfs = "{tmp_path}"\n'
+                        '[collectors.smart]\nselftests = true\n')
+    cfg = load(str(cfg_file))
+    host = Host(paths=HostPaths(devfs=str(tmp_path)), clock=lambda: at(2))
+    d = Daemon(cfg, host, Store.memory(), clock=lambda: at(2), collector_classes=(SmartCollector,))
+    first = d.run_once().readings["smart"]
+    assert not plans(first) and [r.device for r in first] == ["sda"]
+    assert first[0].baseline and first[0].last_success == at(2)  # enriched before rules
+    (plan,) = plans(d.run_once().readings["smart"])
+    assert plan.started and plan.kind == "short"
 
 
 def _cli_config(tmp_path, fake) -> str:

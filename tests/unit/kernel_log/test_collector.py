@@ -15,11 +15,12 @@ from click.testing import CliRunner
 
 from agent.collectors.kernel_log import KernelLogCollector, _KmsgReader
 from agent.config import CollectorConfig
-from agent.events import EventStore
+from agent.state.events import EventStore
 from agent.host import CommandResult, Host, HostPaths
 from agent.model import Severity
 from agent.model.events import EventWindow, KernelEvent, KernelLogStatus
-from agent.store import Store
+from agent.state.store import Store
+from tests.support.enriched import Enriched
 from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
 
 LAB = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "lab"
@@ -53,9 +54,10 @@ def make_root(tmp_path: Path, boot: str = BOOT_A, kmsg: str | None = "", uptime:
 
 
 def make_collector(root: Path, store, clock=None, runner=None, **opts) -> KernelLogCollector:
+    """The collector, run as the daemon runs it (collect, then the enrichment step that stores)."""
     opts.setdefault("follow", False)
     host = Host(paths=HostPaths(rootfs=str(root)), runner=runner or no_commands, clock=clock or Clock())
-    return KernelLogCollector(host, CollectorConfig(options=opts), store)
+    return Enriched(KernelLogCollector(host, CollectorConfig(options=opts), store))  # type: ignore[return-value]
 
 
 def no_commands(argv, timeout, env=None):
@@ -671,5 +673,6 @@ def test_disk_full_backlog_is_bounded_and_says_so(tmp_path):
     clock.t += 5
     _, st, _ = split(col.collect())
     assert st.backlog == 50 and st.backlog_dropped_total == 31  # the info-level CE and the 30 oldest I/O errors
-    assert all(e.cls == "block.io_error" for e in col._backlog) and col._backlog[-1].detail["sector"] == 1079
+    backlog = col.enricher.events._sources["kernel_log"].backlog  # held by the enrichment step, which stores
+    assert all(e.cls == "block.io_error" for e in backlog) and backlog[-1].detail["sector"] == 1079
     col.close()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from agent.collectors.mcelog import McelogReader
 from agent.model import Severity
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
 
 LOG = Path(__file__).resolve().parents[2] / "fixtures" / "mcelog" / "mcelog.log"

@@ -11,7 +11,7 @@ import pytest
 
 from agent.collectors.rasdaemon import RasdaemonReader
 from agent.model import Severity
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
 
 SQL = Path(__file__).resolve().parents[2] / "fixtures" / "rasdaemon" / "ras-mc_event.sql"

@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 import pytest
 
-from agent.events import window_from_events
+from agent.state.events import window_from_events
 from agent.model import Severity, Snapshot
 from agent.model.events import BootRecord, EventWindow, KernelEvent, leaky_bucket
 from agent.rules import RULES_BY_ID
@@ -161,8 +161,8 @@ def test_a_storm_does_not_hide_other_events():
 
 
 def test_event_store_for_sel_records():
-    from agent.events import EventStore
-    from agent.store import Store
+    from agent.state.events import EventStore
+    from agent.state.store import Store
 
     st = EventStore(Store.memory())
 

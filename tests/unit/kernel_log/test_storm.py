@@ -4,10 +4,10 @@ and the rules' window merged in memory equals the one SQLite builds."""
 from __future__ import annotations
 
 from agent.collectors.storm import Coalescer
-from agent.events import EventStore, merge_window
+from agent.state.events import EventStore, merge_window
 from agent.model import Severity
 from agent.model.events import KernelEvent
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
 
 T0 = 1_764_003_600.0  # a minute boundary

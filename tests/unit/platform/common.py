@@ -7,7 +7,7 @@ from types import MappingProxyType
 from agent.model import CollectorStatus, Snapshot, SystemReading
 from agent.rules import RULES_BY_ID
 from agent.rules.base import Params, RuleContext
-from agent.store import History, Store
+from agent.state.store import History, Store
 
 BOOT = "00000000-0000-4000-8000-000000000001"
 NOW = 1_764_003_600.0

@@ -7,7 +7,7 @@ import pytest
 from agent.exporter.collector import collect_samples
 from agent.model import HwmonSensor, Severity
 from agent.model.platform import AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSensor
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
 
 H = 3600.0

@@ -14,7 +14,7 @@ from agent.config import from_mapping
 from agent.daemon import Daemon
 from agent.exporter.collector import collect_samples
 from agent.host import Host, HostPaths
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.platform.common import LabReplay
 from tests.unit.platform.test_edac_aer import edac_skx, pci_dev
 

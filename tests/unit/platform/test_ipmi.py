@@ -13,7 +13,8 @@ from agent.config import CollectorConfig
 from agent.host import CommandResult
 from agent.model import Severity
 from agent.model.platform import IpmiSelEntry, IpmiSelInfo, IpmiSensor
-from agent.store import Store
+from agent.state.store import Store
+from tests.support.enriched import Enriched
 from tests.support.replay import ReplayRunner
 from tests.unit.platform.common import NOW, LabReplay, run_rule, snap
 
@@ -31,7 +32,7 @@ def collector(make_host, root, case: str | None = None, runner=None, store=None,
     if runner is None:
         runner = LabReplay(FIX / case / "commands")
     host = make_host(root, runner=runner, now=now)
-    return IpmiCollector(host, CollectorConfig(options=options), store)
+    return Enriched(IpmiCollector(host, CollectorConfig(options=options), store))  # as the daemon runs it
 
 
 def sensors(readings):
@@ -193,7 +194,7 @@ def test_sel_cursor_survives_restart_and_clear(make_host, bmc_root, tmp_path):
     psu = run_rule("board.sel_power_supply", snap(*out3, now=NOW + 1200), now=NOW + 1200)
     assert [f.severity for f in psu] == [Severity.CRITICAL]
     # every SEL record went into the event history exactly once (agent events shows them)
-    from agent.events import EventStore
+    from agent.state.events import EventStore
     hist = EventStore(store).query(cls="sel")
     assert sorted((h["class"], h["severity"], h["device"]) for h in hist) == [
         ("sel.log_cleared", "info", "#0xf6"), ("sel.psu_failure", "critical", "PS1 Status"),

@@ -6,7 +6,7 @@ import pytest
 
 from agent.model import Severity
 from agent.model.platform import AerCounters, EdacController, EdacDimm
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.platform.common import BOOT, NOW, record, run_rule, snap
 
 BOOT2 = "00000000-0000-4000-8000-000000000002"

@@ -8,7 +8,7 @@ import os
 import pytest
 
 from agent import baseline as bl
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.recovery.hosttree import NEW_MACS, OLD_MACS, build, capture
 
 
@@ -259,3 +259,14 @@ def test_read_stored_is_read_only_and_prefers_known_good(tmp_path, make_host):
     empty = Store(tmp_path / "empty.db")
     empty.close()
     assert bl.read_stored(tmp_path / "empty.db") is None
+
+
+def test_baseline_mdstat_keeps_an_inactive_array():
+    """One mdstat parser for the collector and the baseline: the baseline's own parser skipped a
+    head line without a level (``md4 : inactive sdi1[0](S)``), so an array that did not assemble -
+    what a board swap leaves behind - was missing from "before"."""
+    from tests.conftest import FIXTURES
+
+    arrays = bl.parse_mdstat((FIXTURES / "platform" / "mdstat" / "raid5-mixed").read_text())
+    assert {a["name"]: (a["state"], a["level"], a["members"]) for a in arrays}["md4"] == ("inactive", None, ["sdi1(S)"])
+    assert [a["name"] for a in arrays] == ["md127", "md1", "md4", "md5"]

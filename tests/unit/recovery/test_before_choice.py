@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from agent import baseline as bl
 from agent import baseline_select as sel
 from agent.cli import cli
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.recovery.hosttree import NEW_MACS, build
 
 DAY = 86400.0

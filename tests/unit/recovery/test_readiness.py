@@ -14,7 +14,7 @@ from agent.collectors.baseline import BaselineCollector
 from agent.config import CollectorConfig
 from agent.host import Host, HostPaths
 from agent.model import Snapshot
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.recovery.hosttree import MD_UUID_SYSFS, build
 
 DAY = 86400.0

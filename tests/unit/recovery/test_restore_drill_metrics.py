@@ -15,7 +15,7 @@ from agent.model import Severity, Snapshot
 from agent.model.backup import RestoreDrill
 from agent.rules import RULES_BY_ID
 from agent.rules.base import Params, RuleContext
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.recovery.support import host
 
 DAY = 86400.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent.model import HwmonSensor, SystemReading, ThrottleCounter
 from agent.model.platform import AerCounters, EdacController, EdacDimm
-from agent.store import History, Store
+from agent.state.store import History, Store
 
 from .boundary_support import BOOT, NOW, Probe
 

@@ -14,6 +14,7 @@ it stands for, so an AER storm of 10 k lines/s does not write 10 k rows/s.
 from __future__ import annotations
 
 import json
+import logging
 import re
 import time
 from typing import Any, Iterable, Sequence
@@ -21,7 +22,9 @@ from typing import Any, Iterable, Sequence
 from agent.model import Severity
 from agent.model.events import BootRecord, EventWindow, KernelEvent, StoredEvent
 
-__all__ = ["EventStore", "parse_duration", "MIGRATIONS", "STORM_KEEP", "records_of", "merge_window"]
+__all__ = ["EventStore", "EventReads", "parse_duration", "MIGRATIONS", "STORM_KEEP", "records_of", "merge_window"]
+
+log = logging.getLogger("hwagent.state.events")
 
 STORM_KEEP = 20
 
@@ -77,7 +80,7 @@ def _sev(text: str) -> Severity:
 
 
 class EventStore:
-    """The ``events`` and ``boots`` tables of a :class:`agent.store.Store`."""
+    """The ``events`` and ``boots`` tables of a :class:`agent.state.store.Store`."""
 
     def __init__(self, store: Any, clock=time.time):
         self.store = store
@@ -236,6 +239,40 @@ class EventStore:
                            boots=tuple(self.boots()), current_boot=current_boot, parents=tuple(sorted(parents.items())))
 
 
+class EventReads:
+    """What a collector may ask of the event history: reads only (no migration, no writes). A
+    missing table (nothing stored yet), no store or an unreadable one reads as empty."""
+
+    def __init__(self, store: Any = None):
+        self.store = store
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        if self.store is None:
+            return []
+        try:
+            return self.store.read(sql, params)
+        except Exception as exc:  # noqa: BLE001 - sqlite3.Error, or a closed store: nothing known
+            log.debug("event history read: %s", exc)
+            return []
+
+    def boots(self) -> list[BootRecord]:
+        return [BootRecord(b, f, l, c) for b, f, l, c in self._read(
+            "SELECT boot_id, first_seen, last_seen, clean_stop FROM boots ORDER BY first_seen, boot_id")]
+
+    def previous_boot(self, current: str) -> BootRecord | None:
+        others = [b for b in self.boots() if b.boot_id != current]
+        return max(others, key=lambda b: (b.last_seen, b.first_seen)) if others else None
+
+    def any_events(self) -> bool:
+        return bool(self._read("SELECT 1 FROM events LIMIT 1"))
+
+    def get(self, key: str, default: Any = None) -> Any:
+        rows = self._read("SELECT value FROM kv WHERE key = ?", (key,))
+        if not rows:
+            return default
+        return _loads(rows[0][0], default)
+
+
 def records_of(e: KernelEvent) -> int:
     """Log records an event stands for (an aggregate of a storm: ``detail["coalesced_events"]``)."""
     n = e.detail.get("coalesced_events", 1)
@@ -252,7 +289,7 @@ def _loads(text: str, default: Any) -> Any:
 def window_from_events(events: Sequence[KernelEvent], now: float, window_seconds: float = 7 * 86400.0,
                        boots: Sequence[BootRecord] = (), current_boot: str = "") -> EventWindow:
     """An EventWindow built in memory (tests, and rules' table tests)."""
-    from agent.store import Store  # noqa: PLC0415
+    from agent.state.store import Store  # noqa: PLC0415
 
     st = EventStore(Store.memory())
     st.record_events(events, now)

@@ -25,7 +25,7 @@ from typing import Any
 
 from agent.model.disk import SmartDevice
 
-log = logging.getLogger("hwagent.collectors.smart")
+log = logging.getLogger("hwagent.state.disks")
 
 HISTORY_SECONDS = 90 * 86400.0  # longest window a disk rule may ask for
 MAX_POINTS = 64  # change points kept per counter (a counter that changes hourly keeps ~2.5 days)
@@ -190,3 +190,104 @@ def stored_history(store: Any) -> list[tuple[str, dict, str, float, float]]:
             idents[sid] = {}
     rows = store.execute("SELECT id, counter, ts, value FROM disk_counter_history ORDER BY ts, id, counter")
     return [(sid, idents.get(sid, {}), counter, ts, value) for sid, counter, ts, value in rows]
+
+
+IDENTITY_FIELDS = ("protocol", "model", "serial", "wwn", "firmware", "model_family", "vendor", "capacity_bytes",
+                   "rotation_rate_rpm")
+
+
+def target_key(d: SmartDevice) -> str:
+    """The smart collector's key of the target a device was read through (``/dev/sda#sat``)."""
+    return f"{d.path}#{d.dev_type}" if d.dev_type else d.path
+
+
+def known_devices(store: Any) -> dict[str, dict[str, Any]]:
+    """target key -> identity fields + ``id`` + ``last_success`` of every disk read before (a
+    read; an absent table or a broken store is an empty answer, logged)."""
+    out: dict[str, dict[str, Any]] = {}
+    if store is None:
+        return out
+    import json  # noqa: PLC0415
+
+    try:
+        rows = store.read("SELECT id, target, device, identity, last_success FROM disk_devices")
+    except Exception as exc:  # noqa: BLE001 - no table yet (first start) or a broken store
+        if "no such table" not in str(exc):
+            log.warning("smart: state store: known disks unreadable (%s)", exc)
+        return out
+    for sid, target, _device, identity, last in rows:
+        try:
+            ident = json.loads(identity)
+        except ValueError:
+            ident = {}
+        out[target] = {**ident, "id": sid, "last_success": last}
+    return out
+
+
+class DiskState:
+    """What the agent keeps about disks across restarts (component ``disk``): counter baselines and
+    history, slots, the devices read before, and the self-test start dates.
+
+    Without a store (``agent check`` without a state directory), or with one that cannot be
+    migrated, everything is kept in memory only, said once in the log."""
+
+    def __init__(self, store: Any = None):
+        self.store = store
+        if store is not None:
+            try:
+                store.migrate("disk", STATE_SCRIPTS)
+            except Exception as exc:  # noqa: BLE001 - without the store: no baselines across restarts
+                log.warning("smart: state store unusable (%s); disk baselines kept in memory only", exc)
+                self.store = None
+        self.counters = CounterState(self.store)
+        self.slots = SlotTracker(self.store)
+        self._selftests: dict[tuple[str, str], float] = {}
+        if self.store is not None:
+            try:
+                self.counters.load()
+                self.slots.load()
+                for sid, kind, started in self.store.execute("SELECT id, kind, started FROM disk_selftests"):
+                    self._selftests[(sid, kind)] = started
+            except Exception as exc:  # noqa: BLE001
+                log.warning("smart: state store unreadable (%s); disk baselines kept in memory only", exc)
+                self.store = None
+                self.counters = CounterState()
+                self.slots = SlotTracker()
+
+    def enrich(self, d: SmartDevice, now: float) -> SmartDevice:
+        """Store a fresh reading's counters, slot and identity; return it with baseline, history
+        and slot record attached."""
+        d = self.counters.enrich(d, now)
+        d = self.slots.observe(d.slot, d, now)
+        self._record_device(d)
+        return d
+
+    def _record_device(self, d: SmartDevice) -> None:
+        if self.store is None:
+            return
+        import json  # noqa: PLC0415
+
+        ident = {k: getattr(d, k) for k in IDENTITY_FIELDS}
+        try:
+            self.store.execute(
+                "INSERT INTO disk_devices (id, target, device, identity, last_success) VALUES (?, ?, ?, ?, ?) "
+                "ON CONFLICT(id) DO UPDATE SET target = excluded.target, device = excluded.device, "
+                "identity = excluded.identity, last_success = excluded.last_success",
+                (d.stable_id, target_key(d), d.device, json.dumps(ident, sort_keys=True), d.last_success))
+        except Exception as exc:  # noqa: BLE001 - a broken store must not lose the reading
+            log.warning("smart: state store: %s", exc)
+
+    # ---- self-test dates ----------------------------------------------------------------------------
+    def selftest_dates(self) -> dict[tuple[str, str], float]:
+        """(stable id, kind) -> when the agent last started that self-test."""
+        return dict(self._selftests)
+
+    def record_selftest(self, sid: str, kind: str, started: float) -> None:
+        self._selftests[(sid, kind)] = started
+        if self.store is None:
+            return
+        try:
+            self.store.execute("INSERT INTO disk_selftests (id, kind, started) VALUES (?, ?, ?) ON CONFLICT(id, kind) "
+                               "DO UPDATE SET started = excluded.started", (sid, kind, started))
+        except Exception as exc:  # noqa: BLE001 - the test runs; only its date is not kept
+            log.warning("smart: state store: %s", exc)
