@@ -50,7 +50,7 @@ def rules_md() -> str:
 
 
 def config_md() -> str:
-    from agent.config import reference_markdown
+    from agent.schema import reference_markdown
 
     return "\n".join(["# Configuration reference", "", GENERATED.strip(), "",
                       "Keys of `/etc/hwagent/config.toml` (`agent --config FILE`). Every key is optional; "

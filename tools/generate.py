@@ -22,7 +22,7 @@ if str(ROOT) not in sys.path:
 
 
 def targets() -> dict[Path, str]:
-    from agent.config import example_toml
+    from agent.schema import example_toml
     from agent.mixin import build
     from tools import docgen, mangen
 

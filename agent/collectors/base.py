@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from agent.config import CollectorConfig
+from agent.config_types import CollectorConfig
 from agent.host import Host, ReadError
 from agent.model import CollectorStatus, Reading
 

@@ -290,11 +290,8 @@ class IpmiCollector(BaseCollector):
         """New SEL records go into the event history (``agent events``), class ``sel.<kind>``."""
         if self.store is None:
             return
-        try:
-            from agent.events import EventStore  # noqa: PLC0415 - optional capability
-            from agent.model.events import KernelEvent  # noqa: PLC0415
-        except ImportError:  # pragma: no cover - built without the event history
-            return
+        from agent.events import EventStore  # noqa: PLC0415 - the event history: only when SEL records arrive
+        from agent.model.events import KernelEvent  # noqa: PLC0415
         boot = self.host.boot_id()
         events = []
         for r in rows:

@@ -45,7 +45,7 @@ from typing import Any, Mapping, Sequence
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
 from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
-from agent.config import ConfigError
+from agent.config_types import ConfigError
 from agent.model.disk import SelfTestPlan, SmartDevice
 
 log = logging.getLogger("hwagent.collectors.smart")

@@ -31,7 +31,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from agent.recovery.readonly import argv_read_only  # noqa: F401 - the allow-list lives there
+from agent.recovery import boot, nic_map, probes, services
+from agent.recovery.readonly_programs import argv_read_only  # the allow-list lives there
 
 OUTPUT_HEAD = 4000
 OUTPUT_TAIL = 2000
@@ -481,17 +482,14 @@ class BaselineCompare(Action):
         names = [c.strip() for c in args["check"].split(",")]
         return "; ".join(f"compare with baseline: {c}   [pass: {cls.CHECKS[c]}]" for c in names)
 
-    # checks implemented beside the engine: module:function(old, new, host) -> (problems, ok detail, text)
-    EXTERNAL = {"efi_boot": "agent.recovery.boot:compare_efi", "nic_refs": "agent.recovery.nic_map:compare",
-                "bios_version": "agent.recovery.boot:compare_bios", "board_changed": "agent.recovery.boot:compare_board",
-                "listening": "agent.recovery.services:compare_listening",
-                "network": "agent.recovery.services:compare_network",
-                "firmware_settings": "agent.recovery.boot:compare_firmware", "clock": "agent.recovery.boot:compare_clock",
-                "initramfs": "agent.recovery.boot:compare_initramfs",
-                "new_board": "agent.recovery.boot:compare_board_and_memory",
-                "services": "agent.recovery.services:compare_services",
-                "service_probes": "agent.recovery.probes:compare", "mount_refs": "agent.recovery.boot:compare_mounts",
-                "outside_commands": "agent.recovery.probes:compare_outside"}
+    # checks implemented beside the engine: function(old, new, host) -> (problems, ok detail, text)
+    EXTERNAL: ClassVar[Mapping[str, Callable[..., tuple[list[str], str, str]]]] = {
+        "efi_boot": boot.compare_efi, "nic_refs": nic_map.compare, "bios_version": boot.compare_bios,
+        "board_changed": boot.compare_board, "listening": services.compare_listening,
+        "network": services.compare_network, "firmware_settings": boot.compare_firmware,
+        "clock": boot.compare_clock, "initramfs": boot.compare_initramfs, "new_board": boot.compare_board_and_memory,
+        "services": services.compare_services, "service_probes": probes.compare, "mount_refs": boot.compare_mounts,
+        "outside_commands": probes.compare_outside}
 
     def run(self, args, ctx):
         names = [c.strip() for c in args["check"].split(",")]
@@ -509,11 +507,8 @@ class BaselineCompare(Action):
             return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
         old, new = dict(ctx.baseline), dict(ctx.live_baseline())
         if check in self.EXTERNAL:
-            import importlib  # noqa: PLC0415
-
-            mod, _, fn = self.EXTERNAL[check].partition(":")
             guarded = _EvidenceHost(ctx)
-            problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, guarded)
+            problems, ok_text, text = self.EXTERNAL[check](old, new, guarded)
             return Outcome(passed=not problems, detail=ok_text if not problems else problems[0] +
                            (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems,
                            commands=guarded.evidence)
@@ -811,11 +806,9 @@ class ChildRun(Action):
         return f"child run: agent recover {args['runbook']} (under this run's lock)"
 
     def run(self, args, ctx):
-        from agent.recovery import child  # noqa: PLC0415
-
         if ctx.engine is None or ctx.engine.rec is None:
             return Outcome(passed=False, detail="a child run needs a parent run record")
-        ok, detail, ident = child.run_child(ctx.engine, args["runbook"])
+        ok, detail, ident = ctx.engine.run_child(args["runbook"])  # the executor starts it (agent.recovery.child)
         return Outcome(passed=ok, detail=detail, value=ident)
 
 
@@ -830,11 +823,9 @@ class ChildDone(Action):
         return f"a completed {args['runbook']} child run of this run on this host"
 
     def run(self, args, ctx):
-        from agent.recovery import child  # noqa: PLC0415
-
         if ctx.engine is None:
             return Outcome(passed=False, detail="no run to look up children of")
-        ok, detail = child.check_child(ctx.engine, args["runbook"])
+        ok, detail = ctx.engine.check_child(args["runbook"])
         return Outcome(passed=ok, detail=detail)
 
 

@@ -219,6 +219,20 @@ class Executor:
         ctx.engine = self  # child runs (agent.recovery.child) start under this run's lock
         return action().run(args, ctx)
 
+    def run_child(self, runbook_id: str) -> tuple[bool, str, str | None]:
+        """Start (or resume) a child run of ``runbook_id`` under this run (the child_run action)."""
+        from agent.recovery import child  # noqa: PLC0415 - only mainboard-swap runs have children
+
+        try:
+            return child.run_child(self, runbook_id)
+        except RunInterrupted:
+            raise KeyboardInterrupt from None  # the parent records itself interrupted too
+
+    def check_child(self, runbook_id: str) -> tuple[bool, str]:
+        from agent.recovery import child  # noqa: PLC0415
+
+        return child.check_child(self, runbook_id)
+
     def _remaining(self, step: Step) -> float:
         """Estimates of the steps after this one that are not done yet (a notify step's ETA)."""
         idx = self.runbook.index(step.id)

@@ -119,7 +119,7 @@ def rss_mb(pid: int) -> float:
 
 @pytest.mark.bench
 def test_scrape_latency_and_rss(tmp_path, monkeypatch):
-    from agent import config as cm
+    from agent import schema as cm
     from agent.daemon import Daemon, host_from_config
     from agent.exporter.collector import build_families
     from agent.exporter.http import MetricsRenderer, MetricsServer

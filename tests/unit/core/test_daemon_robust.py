@@ -8,7 +8,7 @@ import threading
 import time
 
 from agent.collectors.base import BaseCollector, run_collector
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import Daemon
 from agent.model import HwmonSensor
 from agent.store import Store

@@ -140,7 +140,7 @@ def test_absolute_links_are_rerooted_in_captures(fakesys, make_host):
 
 
 def test_include_exclude_chips(fakesys, make_host):
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
 
     fakesys.hwmon_chip(0, "coretemp", "platform/coretemp.0", {"temp1_input": 30000})
     fakesys.hwmon_chip(1, "nct6779", "platform/nct6775.656", {"temp1_input": 30000})

@@ -447,7 +447,7 @@ def test_without_boot_id_the_cursor_is_not_trusted_but_nothing_is_counted_twice(
 
 
 def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
-    from agent import config as config_mod
+    from agent import schema as config_mod
     from agent.collectors import COLLECTORS
     from agent.daemon import Daemon
 
@@ -474,7 +474,7 @@ def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
 
 
 def _daemon_with_kmsg(tmp_path, wake: bool):
-    from agent import config as config_mod
+    from agent import schema as config_mod
     from agent.collectors import COLLECTORS
     from agent.daemon import Daemon
 
