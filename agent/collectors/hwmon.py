@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.config_types import Regex
 from agent.host import ReadError, parse_int
 from agent.model import HwmonChip, HwmonSensor, Reading
 
@@ -59,19 +60,23 @@ class HwmonCollector(BaseCollector):
     default_timeout = 10.0
     description = "hwmon chips: temperatures, fans, voltages, current, power with limits, alarms, faults"
     options = {
-        "include_chips": (str, "", "Regex; only chips whose id or driver name matches are read (empty: all)."),
-        "exclude_chips": (str, "", "Regex; chips whose id or driver name matches are skipped."),
+        "include_chips": (Regex, "", "Regex; only chips whose id or driver name matches are read (empty: all; "
+                                     "not with exclude_chips)."),
+        "exclude_chips": (Regex, "", "Regex; chips whose id or driver name matches are skipped."),
+        "include_sensors": (Regex, "", "Regex on `CHIP;SENSOR` (`platform_coretemp_0;temp2`, also tried with the "
+                                       "driver name, `coretemp;temp2`) or the sensor's label; only matching sensors "
+                                       "are read (empty: all; not with exclude_sensors)."),
+        "exclude_sensors": (Regex, "", "Regex like include_sensors; matching sensors are skipped (a floating Super "
+                                       "I/O input: `nct6775_656;in6`)."),
     }
+    filters = {"chip": ("include_chips", "exclude_chips"), "sensor": ("include_sensors", "exclude_sensors")}
 
     def collect(self) -> list[Reading]:
         base = self.host.path("sys", "class", "hwmon")
         entries = self.host.listdir(base)
         if not entries:
             raise NoData(f"no hwmon chips under {self.host.host_path(base)}")
-        inc = self.option("include_chips")
-        exc = self.option("exclude_chips")
-        inc_re = re.compile(inc) if inc else None
-        exc_re = re.compile(exc) if exc else None
+        chips = self.device_filters["chip"]
         readings: list[Reading] = []
         seen_ids: dict[str, int] = {}
         for entry in entries:
@@ -87,9 +92,7 @@ class HwmonCollector(BaseCollector):
             if chip is None:
                 continue
             hw_chip, sensors = chip
-            if inc_re and not (inc_re.search(hw_chip.chip) or inc_re.search(hw_chip.chip_name)):
-                continue
-            if exc_re and (exc_re.search(hw_chip.chip) or exc_re.search(hw_chip.chip_name)):
+            if not chips.allows(hw_chip.chip, hw_chip.chip_name):
                 continue
             readings.append(hw_chip)
             readings.extend(sensors)
@@ -145,10 +148,19 @@ class HwmonCollector(BaseCollector):
                 pwm[int(m.group(1))] = f
         sensors = []
         for (kind, idx), attrs in sorted(groups.items()):
+            if not self._sensor_wanted(sensor_dir, chip, f"{kind}{idx}", attrs):
+                continue
             s = self._read_sensor(sensor_dir, chip, kind, idx, attrs, pwm)
             if s is not None:
                 sensors.append(s)
         return chip, sensors
+
+    def _sensor_wanted(self, d: Path, chip: HwmonChip, sensor: str, attrs: dict[str, str]) -> bool:
+        flt = self.device_filters["sensor"]
+        if flt.include is None and flt.exclude is None:
+            return True
+        label = self.host.read_text(d / attrs["label"], 256) if "label" in attrs else None
+        return flt.allows(f"{chip.chip};{sensor}", f"{chip.chip_name};{sensor}", (label or "").strip())
 
     def _num(self, path: Path, kind: str, what: str) -> tuple[float | None, str | None]:
         try:

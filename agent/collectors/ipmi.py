@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.config_types import Regex
 from agent.host import parse_float
 from agent.model import Reading, Severity
 from agent.model.platform import IPMI_STATES, IpmiSelEntry, IpmiSelInfo, IpmiSensor
@@ -114,7 +115,13 @@ class IpmiCollector(BaseCollector):
         "sel_retention_seconds": (float, 30 * 86400.0, "How long decoded SEL records are kept for the rules' windows."),
         "sel_max_kept": (int, 500, "Most decoded SEL records kept (newest win)."),
         "require_device": (bool, True, "Report no data unless /dev/ipmi0, /dev/ipmi/0 or /dev/ipmidev/0 exists."),
+        "include_sensors": (Regex, "", "Only BMC sensors whose name (`CPU1 Temp`) or kind (`temperature`, `fan`, "
+                                       "`voltage`, `discrete`...) matches this regex are reported (empty: all; not with exclude_sensors). The SEL is not "
+                                       "filtered."),
+        "exclude_sensors": (Regex, "", "Skip BMC sensors whose name or kind matches this regex (a sensor the board "
+                                       "lists but does not populate)."),
     }
+    filters = {"sensor": ("include_sensors", "exclude_sensors")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
@@ -182,7 +189,8 @@ class IpmiCollector(BaseCollector):
                     self.problem(self._describe_failure("sdr elist", res) + f"; kept {len(sdr_rows)} parsed rows")
                 else:
                     failures.append(self._describe_failure("sdr elist", res))
-        out.extend(merge_sensors(sensor_rows, sdr_rows))
+        sensors = self.device_filters["sensor"]
+        out.extend(s for s in merge_sensors(sensor_rows, sdr_rows) if sensors.allows(s.name, s.kind))
 
         if self.option("sel"):
             attempted += 1

@@ -45,7 +45,7 @@ from typing import Any, Mapping, Sequence
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.smart_parse import ParseError, classify_failure, parse_json
 from agent.collectors.smart_state import STATE_SCRIPTS, CounterState, SlotTracker
-from agent.config_types import ConfigError
+from agent.config_types import ConfigError, Regex
 from agent.model.disk import SelfTestPlan, SmartDevice
 
 log = logging.getLogger("hwagent.collectors.smart")
@@ -309,13 +309,14 @@ class SmartCollector(BaseCollector):
         "smartctl": (str, "", "smartctl executable for this collector; empty = `[host] smartctl`."),
         "scan": (bool, True, "Discover devices with `smartctl --scan-open`."),
         "devices": (list, [], "Explicit devices, each `PATH` or `PATH -d TYPE` (e.g. `/dev/bus/0 -d megaraid,1`, `/dev/sdb -d sat`)."),
-        "include": (str, "", "Only devices whose path or `PATH -d TYPE` matches this regex (empty = all)."),
-        "exclude": (str, "", "Skip devices whose path or `PATH -d TYPE` matches this regex (e.g. `^/dev/loop`)."),
+        "include": (Regex, "", "Only devices whose path or `PATH -d TYPE` matches this regex (empty = all; not with "
+                               "exclude)."),
+        "exclude": (Regex, "", "Skip devices whose path or `PATH -d TYPE` matches this regex (e.g. `^/dev/loop`)."),
         "workers": (int, 32, "Parallel smartctl calls per sweep (each disk is read by one call)."),
         "command_timeout_seconds": (float, 60.0, "Per-call smartctl timeout; the call is killed when it expires."),
         "standby_mode": (str, "standby", "smartctl `-n` mode: never, sleep, standby, idle (never = always wake)."),
         "standby_max_skips": (int, 6, "Read a sleeping disk anyway after this many skipped sweeps (0 = never)."),
-        "standby_ignore": (list, [], "Regexes of devices never checked for standby (SSDs that always claim it)."),
+        "standby_ignore": (list[Regex], [], "Regexes of devices never checked for standby (SSDs that always claim it)."),
         "forget_seconds": (float, 7 * 86400.0, "Forget a disk that vanished this long after its last good read (0 = never)."),
         "ignore_rootfs": (bool, False, "Run smartctl even when host.root is not / (a container that sees the host's /dev)."),
         "backend": (str, "auto", "auto (JSON for smartctl >= 7.0, else pySMART), json or pysmart."),
@@ -324,12 +325,11 @@ class SmartCollector(BaseCollector):
         "selftest_long_weekday": (int, 6, "Weekday of the long self-test (0 = Monday ... 6 = Sunday)."),
         "selftest_long_hour": (int, 3, "Local hour of the first disk's weekly long self-test."),
     }
+    filters = {"device": ("include", "exclude")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
         pfx = f"collectors.{self.name}"
-        self._include = self._regex("include", pfx)
-        self._exclude = self._regex("exclude", pfx)
         self._ignore = [self._compile(r, f"{pfx}.standby_ignore") for r in self.option("standby_ignore")]
         mode = self.option("standby_mode")
         if mode not in NOCHECK_MODES:
@@ -371,10 +371,6 @@ class SmartCollector(BaseCollector):
             return re.compile(pattern)
         except re.error as exc:
             raise ConfigError(key, f"invalid regex {pattern!r}: {exc}") from None
-
-    def _regex(self, opt: str, pfx: str):
-        pat = self.option(opt)
-        return self._compile(pat, f"{pfx}.{opt}") if pat else None
 
     @property
     def exe(self) -> str:
@@ -428,12 +424,7 @@ class SmartCollector(BaseCollector):
         return self._version
 
     def wanted(self, t: Target) -> bool:
-        names = (t.path, t.spec, t.device)
-        if self._include is not None and not any(self._include.search(n) for n in names):
-            return False
-        if self._exclude is not None and any(self._exclude.search(n) for n in names):
-            return False
-        return True
+        return self.device_filters["device"].allows(t.path, t.spec, t.device)
 
     def discover(self, json_ok: bool = True) -> list[Target]:
         return self._discover(json_ok)[0]
