@@ -300,7 +300,7 @@ class StatusStore:
         with self._lock:
             cur = self._conn.execute(sql, params)
             cols = [d[0] for d in cur.description or ()]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
         rows = self.query(sql, params)

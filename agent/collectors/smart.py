@@ -669,7 +669,7 @@ class SmartCollector(BaseCollector):
         by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
-        for t, d in zip(targets, results):
+        for t, d in zip(targets, results, strict=True):
             if d.fresh and t.key in shared:
                 d = replace(d, shared_identity_path=t.path + (f"#{t.dev_type}" if t.dev_type else ""))
             if d.fresh:
@@ -708,7 +708,7 @@ class SmartCollector(BaseCollector):
         bridges passing one serial, redacted serials) they are different disks, kept apart by path
         and said so (``hwagent_disk_identity_shared``), never dropped as a duplicate."""
         groups: dict[str, list[Target]] = {}
-        for t, d in zip(targets, results):
+        for t, d in zip(targets, results, strict=True):
             if d.fresh:
                 groups.setdefault(d.reported_id, []).append(t)
         out: set[str] = set()

@@ -105,7 +105,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
             return
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited") from None
             time.sleep(0.1)
     raise AssertionError("did not listen")
 

@@ -557,9 +557,9 @@ def _systemd_pstore(root: Path, record: str, parts: list[str], mtime: float) -> 
     d = root / "var" / "lib" / "systemd" / "pstore" / record[:-6]
     d.mkdir(parents=True, exist_ok=True)
     names = [f"dmesg-erst-{int(record) + i}" for i in range(len(parts))]
-    for name, text in zip(names, parts):
+    for name, text in zip(names, parts, strict=True):
         (d / name).write_text(text)
-    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts)))))
+    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts, strict=True)))))
     for f in d.iterdir():
         os.utime(f, (mtime, mtime))
     return d
