@@ -17,7 +17,6 @@ which answers "what changed since before the failure".
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import os
@@ -666,10 +665,6 @@ class BaselineStore:
         if ident is not None:
             self.mark_known_good(ident)
         return ident
-
-
-def copy_without_volatile(data: dict[str, Any]) -> dict[str, Any]:
-    return _strip(copy.deepcopy(data))
 
 
 def read_all_stored(db_path: str | Path) -> list[dict[str, Any]]:

@@ -25,7 +25,6 @@ The rule (also in the README):
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -277,7 +276,3 @@ def render_text(rep: dict, lang: str = "en") -> str:
                          f"{'met ' if w['month_ok'] else 'MISS'}    {'met' if w['year_ok'] else 'MISS'}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]

@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 TEMPLATE_ROOT = Path(__file__).with_name("templates")
 STATES = ("investigating", "identified", "monitoring", "resolved")
-MAINTENANCE_STATES = ("scheduled", "in_progress", "completed")
 
 UI = {
     "en": {

@@ -69,31 +69,6 @@ SENSOR_TYPES = sorted((
 ), key=len, reverse=True)
 
 # Decoded SEL classes (IpmiSelEntry.kind) and their meaning, for README and rules.
-SEL_KINDS = {
-    "temperature": "temperature threshold crossed",
-    "fan": "fan threshold crossed / fan failure",
-    "voltage": "voltage threshold crossed or power-good failure",
-    "battery": "CMOS/RTC battery low or failed",
-    "psu_failure": "power supply failure or predictive failure",
-    "psu_redundancy_lost": "power supply redundancy lost or degraded",
-    "psu_input_lost": "power supply input (AC/DC) lost",
-    "power_loss": "power unit: AC lost / power down",
-    "caterr": "processor CATERR / IERR (catastrophic error)",
-    "thermal_trip": "processor thermal trip (shutdown for heat)",
-    "cpu_error": "processor FRB/BIST/hang/configuration/machine-check error",
-    "memory_ce": "memory correctable ECC",
-    "memory_ue": "memory uncorrectable ECC / parity",
-    "bus_error": "critical interrupt: PCI PERR/SERR, bus fatal/uncorrectable error, NMI",
-    "watchdog": "BMC watchdog expired (hard reset / power cycle of a hung host)",
-    "os_stop": "OS critical stop (panic) reported to the BMC",
-    "system_restart": "system boot / restart initiated",
-    "intrusion": "chassis intrusion",
-    "drive": "drive slot fault",
-    "log_cleared": "event log cleared",
-    "log_full": "event log full / almost full",
-    "other": "anything else",
-}
-
 _DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%b-%d-%Y", "%Y-%m-%d")
 SEVERITY = {"info": Severity.INFO, "warning": Severity.WARNING, "critical": Severity.CRITICAL}
 SEL_COMPONENT = {"caterr": "cpu", "thermal_trip": "cpu", "cpu_error": "cpu", "memory_ce": "memory", "memory_ue": "memory",

@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from agent.recovery import actions as A
 from agent.recovery import longrun
-from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RecordError, RunRecord, RunStore, new_run_id
+from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RunRecord, RunStore, new_run_id
 from agent.recovery.runbook import ActionSpec, Runbook, Step
 from agent.recovery.template import Context, TemplateError, Unresolved, fill, fill_obj
 
@@ -796,11 +796,3 @@ class Executor:
             self.rec.step(step.id)["progress"] = {"value": last_progress, "note": note, "polls": polls}
             self.rec.save()
             self.sleep(interval)
-
-
-def load_record(store: RunStore, run_id: str) -> RunRecord:
-    try:
-        return store.load(run_id)
-    except RecordError:
-        raise
-

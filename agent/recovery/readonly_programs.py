@@ -26,8 +26,6 @@ from agent.recovery.readonly import check_args as _check_args
 from agent.recovery.readonly_grammars import (_curl_pos, _curl_url, _date_pos, _ethtool, _find, _ip, _ipmitool_pos,
                                              _no_output_file, _rsync_pos, _smartctl_log, _storcli)
 
-NUM = matches(r"[0-9]+", "a number")
-
 # the only SQL a dry run may send (the db_check action's fixed queries; identifiers checked)
 PG_TABLES_SQL = ("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
                  "WHERE c.relkind = 'r' AND n.nspname NOT IN ('pg_catalog', 'information_schema') "
