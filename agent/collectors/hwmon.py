@@ -17,6 +17,7 @@ import re
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.config_types import Regex
@@ -66,17 +67,21 @@ class _Found:
     files: tuple[str, ...]
     name: str  # the `name` file (driver): coretemp, k10temp, nct6779
     base_id: str  # from the device path: platform_coretemp_0, pci0000_00_0000_00_18_3
-    layout: tuple  # sensor attribute files and labels: tells apart same-named chips of one device
     index: int  # N of hwmonN: load order, the last resort only
 
 
-def chip_ids(found: list[_Found]) -> list[str]:
+def _no_layout(_found: _Found) -> tuple:
+    return ()
+
+
+def chip_ids(found: list[_Found], layout: Callable[[_Found], tuple] = _no_layout) -> list[str]:
     """Stable ids, independent of hwmonN numbering and of the listing order.
 
     A chip is named after its parent device (node_exporter's way). Chips that share a device (a
     driver registering two hwmon devices on one PCI function) are told apart by their `name`
     file (``pci0000_00_0000_00_18_3_k10temp``, ``..._fam15h_power``); chips that share device and
-    name, by their sensor layout (attribute files and labels, which the driver sets): the first
+    name, by their sensor ``layout`` (attribute files and labels, which the driver sets; read only
+    for such chips): the first
     in layout order keeps the plain id, the others get ``_1``, ``_2``. Only chips
     identical in all of that (indistinguishable by anything the kernel exports) fall back to
     load order (``_1``, ``_2``)."""
@@ -92,7 +97,7 @@ def chip_ids(found: list[_Found]) -> list[str]:
         for i in members:
             by_name[f"{base}_{clean_name(found[i].name)}" if names_differ else base].append(i)
         for named, same in by_name.items():
-            ordered = sorted(same, key=lambda i: (found[i].layout, found[i].index))
+            ordered = sorted(same, key=lambda i: (layout(found[i]) if len(same) > 1 else (), found[i].index))
             for n, i in enumerate(ordered):
                 out[i] = f"{named}_{n}" if n else named
     taken: dict[str, int] = {}  # a derived id may equal another chip's base id: keep every id unique
@@ -138,7 +143,7 @@ class HwmonCollector(BaseCollector):
                 self.problem(f"{self.host.host_path(chip_dir)}: {err.reason}")
         chips = self.device_filters["chip"]
         readings: list[Reading] = []
-        for f, chip_id in zip(found, chip_ids(found), strict=True):
+        for f, chip_id in zip(found, chip_ids(found, self._layout), strict=True):
             if not chips.allows(chip_id, f.name):
                 continue
             hw_chip = HwmonChip(chip=chip_id, chip_name=f.name, path=self.host.host_path(f.chip_dir))
@@ -177,12 +182,15 @@ class HwmonCollector(BaseCollector):
                 sensor_dir, files = chip_dir / "device", dev_files
         name = self.host.read_text(chip_dir / "name") or self.host.read_text(chip_dir / "device" / "name") or ""
         name = name.strip() or "unknown"
-        labels = tuple(sorted((f, (self.host.read_text(sensor_dir / f, 256) or "").strip())
-                              for f in files if f.endswith("_label")))
-        layout = (tuple(sorted(f for f in files if _SENSOR_FILE.match(f) or _PWM_FILE.match(f))), labels)
         index = parse_int(chip_dir.name[len("hwmon"):]) if chip_dir.name.startswith("hwmon") else None
-        return _Found(chip_dir, sensor_dir, tuple(files), name, self._chip_id(chip_dir, name), layout,
+        return _Found(chip_dir, sensor_dir, tuple(files), name, self._chip_id(chip_dir, name),
                       index if index is not None else -1)
+
+    def _layout(self, f: _Found) -> tuple:
+        """Sensor attribute files and label texts: what a driver sets, unlike the hwmonN number."""
+        labels = tuple(sorted((n, (self.host.read_text(f.sensor_dir / n, 256) or "").strip())
+                              for n in f.files if n.endswith("_label")))
+        return tuple(sorted(n for n in f.files if _SENSOR_FILE.match(n) or _PWM_FILE.match(n))), labels
 
     def _read_sensors(self, found: "_Found", chip: HwmonChip) -> list[HwmonSensor]:
         sensor_dir, files = found.sensor_dir, found.files
