@@ -20,8 +20,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
-DEFAULT_KNOWN_GOOD_AFTER_DAYS = 3.0
-
 
 def identity(data: Mapping[str, Any]) -> dict[str, Any]:
     """Board serial, system UUID and the set of physical NIC MACs of a baseline."""

@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from agent import rules as rules_mod
 from agent.collectors import COLLECTORS, BaseCollector, run_collector
-from agent.config import Config, ConfigError
+from agent.config_types import Config, ConfigError
 from agent.host import Host, HostPaths
 from agent.jobs import JOBS
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot

@@ -248,7 +248,7 @@ def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
         proc.wait(grace)
     except subprocess.TimeoutExpired:
         pass  # still running after the grace period: escalated below
-    except BaseException:  # a second Ctrl-C during the grace period: stop waiting
+    except BaseException:  # noqa: BLE001 - a second Ctrl-C during the grace period: stop waiting, kill the group
         pass  # escalated below all the same
     _kill_tree(proc)  # the group may outlive its leader (a child that ignored SIGINT)
     for f in (proc.stdout, proc.stderr):

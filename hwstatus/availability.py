@@ -25,7 +25,6 @@ The rule (also in the README):
 
 from __future__ import annotations
 
-import calendar
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -60,7 +59,7 @@ def tally(intervals: Iterable[Interval], start: float, end: float, partial_weigh
     points = sorted({start, end, *(s for s, _, _ in clipped), *(e for _, e, _ in clipped)})
     seconds = {k: 0.0 for k in IMPACT_ORDER}
     downtime = planned = 0.0
-    for a, b in zip(points, points[1:]):
+    for a, b in zip(points, points[1:], strict=False):
         active = [i for s, e, i in clipped if s <= a and e >= b and e > s]
         if not active:
             continue
@@ -82,7 +81,7 @@ def heartbeat_intervals(store, hosts: Iterable[str], gap: float) -> list[Interva
     for host in hosts:
         rows = store.query("SELECT boot_id, boot_time, first_seen, last_seen FROM heartbeats WHERE host = ? "
                            "ORDER BY first_seen", (host,))
-        for prev, nxt in zip(rows, rows[1:]):
+        for prev, nxt in zip(rows, rows[1:], strict=False):
             bt = min(nxt["boot_time"], nxt["first_seen"]) if nxt["boot_time"] else None  # never trust a clock ahead
             back = bt if bt and bt > prev["last_seen"] else nxt["first_seen"]
             if back - prev["last_seen"] > gap:
@@ -277,7 +276,3 @@ def render_text(rep: dict, lang: str = "en") -> str:
                          f"{'met ' if w['month_ok'] else 'MISS'}    {'met' if w['year_ok'] else 'MISS'}")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
-
-
-def days_in_month(year: int, month: int) -> int:
-    return calendar.monthrange(year, month)[1]

@@ -26,9 +26,7 @@ class HwApp:
 
     def config(self):
         if self._config is None:
-            from agent import config as config_mod  # noqa: PLC0415
-
-            from hwstatus import config as _sp  # noqa: F401,PLC0415 - registers [statuspage]
+            from agent import schema as config_mod  # noqa: PLC0415 - the agent's collectors, only to load the file
 
             try:
                 self._config = config_mod.load(self.config_path)

@@ -1,4 +1,4 @@
-"""The ``[statuspage]`` config section (registered with :func:`agent.config.register_section`)."""
+"""The ``[statuspage]`` config section (added to the config schema by :mod:`agent.schema`)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from typing import Mapping
 
-from agent.config import ConfigError, build_dataclass, doc, register_section
+from agent.config_types import ConfigError, build_dataclass, doc
 
 IMPACTS = ("major_outage", "partial_outage", "degraded", "maintenance", "risk")
 # Contract A: the `impact` label of shipped alerts. `outage`: the host or a customer-facing service is
@@ -169,4 +169,4 @@ def secret_path(name: str) -> Path:
     return Path(name)
 
 
-register_section("statuspage", StatuspageConfig)
+SECTIONS: dict[str, type] = {"statuspage": StatuspageConfig}

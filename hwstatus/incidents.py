@@ -163,7 +163,7 @@ class StatusService(AlertsMixin, HostsMixin, ReadMixin):
         row = cur.fetchone()
         if row is None:
             raise NotFound(f"incident {incident_id}: no such incident")
-        return dict(zip([d[0] for d in cur.description], row))
+        return dict(zip([d[0] for d in cur.description], row, strict=True))
 
     def _incident_services(self, c, incident_id: int) -> dict[str, str]:
         return dict(c.execute("SELECT service_id, impact FROM incident_services WHERE incident_id = ? "

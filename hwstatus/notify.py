@@ -327,7 +327,7 @@ class Dispatcher:
             subject = re.sub(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+", " ", f"[{self.cfg.title}] {ui[upd['state']]}: {title}")
             self._mail(row["target"], subject, body, unsub)
         elif row["kind"] == "webhook":
-            from hwstatus.incidents import for_customers  # noqa: PLC0415
+            from hwstatus.readmodel import for_customers  # noqa: PLC0415
 
             payload = {"event": "incident.update", "incident": for_customers(inc),
                        "update": {k: v for k, v in upd.items() if k != "author"},

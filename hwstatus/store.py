@@ -300,7 +300,7 @@ class StatusStore:
         with self._lock:
             cur = self._conn.execute(sql, params)
             cols = [d[0] for d in cur.description or ()]
-            return [dict(zip(cols, row)) for row in cur.fetchall()]
+            return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
         rows = self.query(sql, params)
@@ -324,9 +324,6 @@ class StatusStore:
         return self.query(f"SELECT * FROM services {where} ORDER BY position, id")
 
     # ---- idempotency ---------------------------------------------------------------------------
-    def idempotent_get(self, key: str) -> dict | None:
-        return self.one("SELECT * FROM idempotency WHERE key = ?", (key,))
-
     def idempotent_put(self, c: sqlite3.Connection, key: str, request_hash: str, status: int, response: Any) -> None:
         c.execute("INSERT OR IGNORE INTO idempotency (key, request_hash, status, response, created) VALUES (?, ?, ?, ?, ?)",
                   (key, request_hash, status, json.dumps(response, sort_keys=True), self.clock()))

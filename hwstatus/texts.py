@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 TEMPLATE_ROOT = Path(__file__).with_name("templates")
 STATES = ("investigating", "identified", "monitoring", "resolved")
-MAINTENANCE_STATES = ("scheduled", "in_progress", "completed")
 
 UI = {
     "en": {
@@ -119,7 +118,7 @@ def fmt_duration(seconds: float, lang: str = "en") -> str:
     h, rest = divmod(rest, 3600)
     m, s = divmod(rest, 60)
     units = ("T", "Std", "Min", "s") if lang == "de" else ("d", "h", "min", "s")
-    parts = [f"{v} {u}" for v, u in zip((d, h, m), units[:3]) if v]
+    parts = [f"{v} {u}" for v, u in zip((d, h, m), units[:3], strict=True) if v]
     if s and not d and not h:
         parts.append(f"{s} {units[3]}")
     return " ".join(parts) or f"0 {units[2]}"

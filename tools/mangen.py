@@ -69,18 +69,17 @@ def agent_1() -> str:
 
 
 def agent_config_5() -> str:
-    from agent import config as cfg
-    from agent.collectors import COLLECTORS
-    from agent.rules import RULES
+    from agent.schema import SCHEMA
     from tools.configdoc import toml_value
 
+    COLLECTORS, RULES = SCHEMA.collectors, SCHEMA.rules
     out = [f'.TH AGENT-CONFIG 5 "{DATE}" "hwagent {__version__}" "hwagent manual"', ".SH NAME",
            "agent-config \\- configuration file of the hwagent agent", ".SH SYNOPSIS", "/etc/hwagent/config.toml",
            ".SH DESCRIPTION",
            "A TOML file; every key is optional and the defaults below apply. \\fBagent config check\\fR "
            "validates a file and names the key of every error; \\fBagent config show\\fR prints the effective "
            "configuration. Unknown keys are errors."]
-    for name, section in cfg.ordered_sections():
+    for name, section in SCHEMA.ordered_sections():
         out += [f".SH [{esc(name)}]"]
         for f in dataclasses.fields(section):
             default = f.default if f.default is not dataclasses.MISSING else (

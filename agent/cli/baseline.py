@@ -317,7 +317,7 @@ def push_cmd(app, target: str | None, force: bool) -> int:
             raise click.ClickException("no known-good baseline to push: `agent baseline capture --known-good` on a "
                                        "healthy host first")
         data = bs.get(kg["id"])
-        from agent.cli.recover import _load_rb  # noqa: PLC0415
+        from agent.cli.common import load_runbook as _load_rb  # noqa: PLC0415
         from agent.recovery import report  # noqa: PLC0415
 
         rb = _load_rb(app, "mainboard-swap")

@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from agent.collectors import COLLECTORS
-from agent.config import Config
+from agent.config_types import Config
 
 
 def host_options(fn):
@@ -65,3 +65,23 @@ def pass_host_options(fn):
         app.set_config(apply_host_options(app.config(), kw))
         return fn(app, *args, **kw)
     return wrapper
+
+
+def runbooks_dir(app) -> Path:
+    """The runbook directory of ``[recovery] runbooks_dir`` (`agent recover`, `agent baseline push`)."""
+    from agent.recovery import runbook as rbm  # noqa: PLC0415 - recovery only for the commands that use it
+
+    cfg = app.config()
+    try:
+        return rbm.runbooks_dir(cfg.section("recovery").runbooks_dir)
+    except rbm.RunbookError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def load_runbook(app, name: str):
+    from agent.recovery import runbook as rbm  # noqa: PLC0415
+
+    try:
+        return rbm.load(rbm.find(name, runbooks_dir(app)))
+    except rbm.RunbookError as exc:
+        raise click.ClickException(str(exc)) from None

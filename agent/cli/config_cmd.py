@@ -7,7 +7,8 @@ import json
 
 import click
 
-from agent import config as config_mod
+from agent import schema as config_mod
+from agent.config_types import DEFAULT_CONFIG_PATH
 
 
 @click.group("config")
@@ -26,7 +27,7 @@ def config_check(app, file: str | None) -> int:
       agent config check /etc/hwagent/config.toml
       agent --config ./hw.toml config check
     """
-    path = file or app.config_path or config_mod.DEFAULT_CONFIG_PATH
+    path = file or app.config_path or DEFAULT_CONFIG_PATH
     try:
         cfg = config_mod.load(path, required=True)
         validate_collector_options(cfg)

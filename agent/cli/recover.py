@@ -11,6 +11,8 @@ from pathlib import Path
 import click
 
 from agent.cli.common import host_options, pass_host_options
+from agent.cli.common import load_runbook as _load_rb
+from agent.cli.common import runbooks_dir as _rb_dir
 
 EXIT_INTERRUPTED = 130
 
@@ -22,25 +24,6 @@ class RecoverGroup(click.Group):
         if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
             args = ["run", *args]
         return super().parse_args(ctx, args)
-
-
-def _rb_dir(app) -> Path:
-    from agent.recovery import runbook as rbm  # noqa: PLC0415
-
-    cfg = app.config()
-    try:
-        return rbm.runbooks_dir(cfg.section("recovery").runbooks_dir)
-    except rbm.RunbookError as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-def _load_rb(app, name: str):
-    from agent.recovery import runbook as rbm  # noqa: PLC0415
-
-    try:
-        return rbm.load(rbm.find(name, _rb_dir(app)))
-    except rbm.RunbookError as exc:
-        raise click.ClickException(str(exc)) from None
 
 
 def _state_dir(fn):

@@ -14,7 +14,7 @@ import time
 import traceback
 from typing import Any, Callable, ClassVar, Mapping, Sequence
 
-from agent.config import CollectorConfig
+from agent.config_types import CollectorConfig, DeviceFilter
 from agent.host import Host, ReadError
 from agent.model import CollectorStatus, Reading
 
@@ -40,6 +40,9 @@ class BaseCollector:
     max_readings: ClassVar[int] = 10_000
     # collector-specific config keys: key -> (type, default, doc)
     options: ClassVar[Mapping[str, tuple[Any, Any, str]]] = {}
+    # device filters: filter name -> (include option, exclude option), both declared in `options`
+    # with type Regex; one DeviceFilter each (include XOR exclude), checked when the config loads
+    filters: ClassVar[Mapping[str, tuple[str, str]]] = {}
 
     def __init__(self, host: Host, cfg: CollectorConfig | None = None, store: Any = None):
         self.host = host
@@ -51,6 +54,9 @@ class BaseCollector:
         # set by the daemon: "new data arrived, run me soon" (an event-driven source such as the
         # kernel-log tail calls it; the daemon debounces and rate-limits the extra runs)
         self.request_run: Callable[[], None] = _no_request
+        self.device_filters: dict[str, DeviceFilter] = {
+            name: DeviceFilter.from_options({k: self.option(k) for k in (inc, exc)}, inc, exc, f"collectors.{self.name}")
+            for name, (inc, exc) in self.filters.items()}
 
     # -- settings --------------------------------------------------------------------------
     @property

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.config_types import Regex
 from agent.host import parse_float
 from agent.model import Reading, Severity
 from agent.model.events import KernelEvent, StateUpdate
@@ -70,31 +71,6 @@ SENSOR_TYPES = sorted((
 ), key=len, reverse=True)
 
 # Decoded SEL classes (IpmiSelEntry.kind) and their meaning, for README and rules.
-SEL_KINDS = {
-    "temperature": "temperature threshold crossed",
-    "fan": "fan threshold crossed / fan failure",
-    "voltage": "voltage threshold crossed or power-good failure",
-    "battery": "CMOS/RTC battery low or failed",
-    "psu_failure": "power supply failure or predictive failure",
-    "psu_redundancy_lost": "power supply redundancy lost or degraded",
-    "psu_input_lost": "power supply input (AC/DC) lost",
-    "power_loss": "power unit: AC lost / power down",
-    "caterr": "processor CATERR / IERR (catastrophic error)",
-    "thermal_trip": "processor thermal trip (shutdown for heat)",
-    "cpu_error": "processor FRB/BIST/hang/configuration/machine-check error",
-    "memory_ce": "memory correctable ECC",
-    "memory_ue": "memory uncorrectable ECC / parity",
-    "bus_error": "critical interrupt: PCI PERR/SERR, bus fatal/uncorrectable error, NMI",
-    "watchdog": "BMC watchdog expired (hard reset / power cycle of a hung host)",
-    "os_stop": "OS critical stop (panic) reported to the BMC",
-    "system_restart": "system boot / restart initiated",
-    "intrusion": "chassis intrusion",
-    "drive": "drive slot fault",
-    "log_cleared": "event log cleared",
-    "log_full": "event log full / almost full",
-    "other": "anything else",
-}
-
 _DATE_FORMATS = ("%m/%d/%Y", "%m/%d/%y", "%b-%d-%Y", "%Y-%m-%d")
 SEVERITY = {"info": Severity.INFO, "warning": Severity.WARNING, "critical": Severity.CRITICAL}
 SEL_COMPONENT = {"caterr": "cpu", "thermal_trip": "cpu", "cpu_error": "cpu", "memory_ce": "memory", "memory_ue": "memory",
@@ -116,7 +92,13 @@ class IpmiCollector(BaseCollector):
         "sel_retention_seconds": (float, 30 * 86400.0, "How long decoded SEL records are kept for the rules' windows."),
         "sel_max_kept": (int, 500, "Most decoded SEL records kept (newest win)."),
         "require_device": (bool, True, "Report no data unless /dev/ipmi0, /dev/ipmi/0 or /dev/ipmidev/0 exists."),
+        "include_sensors": (Regex, "", "Only BMC sensors whose name (`CPU1 Temp`) or kind (`temperature`, `fan`, "
+                                       "`voltage`, `discrete`...) matches this regex are reported (empty: all; not with exclude_sensors). The SEL is not "
+                                       "filtered."),
+        "exclude_sensors": (Regex, "", "Skip BMC sensors whose name or kind matches this regex (a sensor the board "
+                                       "lists but does not populate)."),
     }
+    filters = {"sensor": ("include_sensors", "exclude_sensors")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
@@ -188,7 +170,8 @@ class IpmiCollector(BaseCollector):
                     self.problem(self._describe_failure("sdr elist", res) + f"; kept {len(sdr_rows)} parsed rows")
                 else:
                     failures.append(self._describe_failure("sdr elist", res))
-        out.extend(merge_sensors(sensor_rows, sdr_rows))
+        sensors = self.device_filters["sensor"]
+        out.extend(s for s in merge_sensors(sensor_rows, sdr_rows) if sensors.allows(s.name, s.kind))
 
         if self.option("sel"):
             attempted += 1

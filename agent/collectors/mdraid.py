@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.config_types import Regex
 from agent.host import ReadError, parse_int
 from agent.mdstat import parse_mdstat
 from agent.model import Reading
@@ -34,6 +35,12 @@ class MdraidCollector(BaseCollector):
     default_interval = 30.0
     default_timeout = 10.0
     description = "md software RAID arrays: state, degraded members, failed disks, sync progress"
+    options = {
+        "include": (Regex, "", "Only arrays whose name (`md0`) or device (`/dev/md0`) matches this regex (empty: all; "
+                               "not with exclude)."),
+        "exclude": (Regex, "", "Skip arrays whose name or device matches this regex (e.g. a scratch `^md9$`)."),
+    }
+    filters = {"array": ("include", "exclude")}
 
     def collect(self) -> list[Reading]:
         mdstat_path = self.host.path("proc", "mdstat")
@@ -48,7 +55,9 @@ class MdraidCollector(BaseCollector):
         names = sorted(set(stat) | set(sys_arrays), key=_natural)
         if not names:
             raise NoData("no md arrays (/proc/mdstat lists none)")
-        return [self._array(n, stat.get(n), block / n / "md" if n in sys_arrays else None) for n in names]
+        arrays = self.device_filters["array"]
+        return [self._array(n, stat.get(n), block / n / "md" if n in sys_arrays else None) for n in names
+                if arrays.allows(n, f"/dev/{n}")]
 
     def _array(self, name: str, st: dict | None, md) -> MdArray:
         st = st or {}

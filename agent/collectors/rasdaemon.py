@@ -199,7 +199,7 @@ class RasdaemonReader:
                            (after, MAX_ROWS_PER_READ))
         names = [c[0] for c in cur.description]
         for values in cur:
-            yield dict(zip(names, values))
+            yield dict(zip(names, values, strict=True))
 
     @staticmethod
     def _event(table: str, conv, row: dict[str, Any], now: float) -> KernelEvent | None:

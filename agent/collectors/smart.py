@@ -44,7 +44,7 @@ from agent.collectors.smart_parse import ParseError, classify_failure, parse_jso
 from agent.collectors.smart_pysmart import host_smartctl_class, import_pysmart, pysmart_to_doc  # noqa: F401 - re-exported
 from agent.collectors.smart_targets import (Target, device_name, parse_device_spec, parse_scan,  # noqa: F401 - re-exported
                                             parse_version)
-from agent.config import ConfigError
+from agent.config_types import ConfigError, Regex
 from agent.model.disk import SmartDevice
 from agent.state.disks import IDENTITY_FIELDS, known_devices
 
@@ -66,13 +66,14 @@ class SmartCollector(BaseCollector):
         "smartctl": (str, "", "smartctl executable for this collector; empty = `[host] smartctl`."),
         "scan": (bool, True, "Discover devices with `smartctl --scan-open`."),
         "devices": (list, [], "Explicit devices, each `PATH` or `PATH -d TYPE` (e.g. `/dev/bus/0 -d megaraid,1`, `/dev/sdb -d sat`)."),
-        "include": (str, "", "Only devices whose path or `PATH -d TYPE` matches this regex (empty = all)."),
-        "exclude": (str, "", "Skip devices whose path or `PATH -d TYPE` matches this regex (e.g. `^/dev/loop`)."),
+        "include": (Regex, "", "Only devices whose path or `PATH -d TYPE` matches this regex (empty = all; not with "
+                               "exclude)."),
+        "exclude": (Regex, "", "Skip devices whose path or `PATH -d TYPE` matches this regex (e.g. `^/dev/loop`)."),
         "workers": (int, 32, "Parallel smartctl calls per sweep (each disk is read by one call)."),
         "command_timeout_seconds": (float, 60.0, "Per-call smartctl timeout; the call is killed when it expires."),
         "standby_mode": (str, "standby", "smartctl `-n` mode: never, sleep, standby, idle (never = always wake)."),
         "standby_max_skips": (int, 6, "Read a sleeping disk anyway after this many skipped sweeps (0 = never)."),
-        "standby_ignore": (list, [], "Regexes of devices never checked for standby (SSDs that always claim it)."),
+        "standby_ignore": (list[Regex], [], "Regexes of devices never checked for standby (SSDs that always claim it)."),
         "forget_seconds": (float, 7 * 86400.0, "Forget a disk that vanished this long after its last good read (0 = never)."),
         "ignore_rootfs": (bool, False, "Run smartctl even when host.root is not / (a container that sees the host's /dev)."),
         "backend": (str, "auto", "auto (JSON for smartctl >= 7.0, else pySMART), json or pysmart."),
@@ -81,12 +82,11 @@ class SmartCollector(BaseCollector):
         "selftest_long_weekday": (int, 6, "Weekday of the long self-test (0 = Monday ... 6 = Sunday)."),
         "selftest_long_hour": (int, 3, "Local hour of the first disk's weekly long self-test."),
     }
+    filters = {"device": ("include", "exclude")}
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
         pfx = f"collectors.{self.name}"
-        self._include = self._regex("include", pfx)
-        self._exclude = self._regex("exclude", pfx)
         self._ignore = [self._compile(r, f"{pfx}.standby_ignore") for r in self.option("standby_ignore")]
         mode = self.option("standby_mode")
         if mode not in NOCHECK_MODES:
@@ -117,10 +117,6 @@ class SmartCollector(BaseCollector):
         except re.error as exc:
             raise ConfigError(key, f"invalid regex {pattern!r}: {exc}") from None
 
-    def _regex(self, opt: str, pfx: str):
-        pat = self.option(opt)
-        return self._compile(pat, f"{pfx}.{opt}") if pat else None
-
     @property
     def exe(self) -> str:
         name = self.option("smartctl") or self.host.tool("smartctl")
@@ -146,12 +142,7 @@ class SmartCollector(BaseCollector):
         return self._version
 
     def wanted(self, t: Target) -> bool:
-        names = (t.path, t.spec, t.device)
-        if self._include is not None and not any(self._include.search(n) for n in names):
-            return False
-        if self._exclude is not None and any(self._exclude.search(n) for n in names):
-            return False
-        return True
+        return self.device_filters["device"].allows(t.path, t.spec, t.device)
 
     def discover(self, json_ok: bool = True) -> list[Target]:
         return self._discover(json_ok)[0]
@@ -396,7 +387,7 @@ class SmartCollector(BaseCollector):
         by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
-        for t, d in zip(targets, results):
+        for t, d in zip(targets, results, strict=True):
             if d.fresh and t.key in shared:
                 d = replace(d, shared_identity_path=t.path + (f"#{t.dev_type}" if t.dev_type else ""))
             if d.fresh:
@@ -433,7 +424,7 @@ class SmartCollector(BaseCollector):
         bridges passing one serial, redacted serials) they are different disks, kept apart by path
         and said so (``hwagent_disk_identity_shared``), never dropped as a duplicate."""
         groups: dict[str, list[Target]] = {}
-        for t, d in zip(targets, results):
+        for t, d in zip(targets, results, strict=True):
             if d.fresh:
                 groups.setdefault(d.reported_id, []).append(t)
         out: set[str] = set()

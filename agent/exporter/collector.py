@@ -10,8 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Callable, Iterator
 
-from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, InfoMetricFamily,
-                                    Metric)
+from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
 from agent.exporter.catalog import METRICS, METRICS_BY_NAME, MetricSpec

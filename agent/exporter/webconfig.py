@@ -23,7 +23,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import hmac
 import re
 import ssl
 import threading
@@ -316,7 +315,3 @@ def _mapping(value: Any, where: str) -> Mapping[str, Any]:
 
 def _bad(key: str, value: Any):
     raise WebConfigError(f"{key}: unsupported value {value!r}")
-
-
-def constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())

@@ -15,7 +15,7 @@ from typing import Any, Callable, ClassVar, Mapping, Sequence
 
 from agent.recovery.errors import DryRunViolation, SpecError
 from agent.recovery.expect import validate_expect
-from agent.recovery.readonly import argv_read_only
+from agent.recovery.readonly_programs import argv_read_only
 
 OUTPUT_HEAD = 4000
 OUTPUT_TAIL = 2000

@@ -38,7 +38,7 @@ from agent.recovery.actions_command import Probe, ReadFile, Run, Wait
 from agent.recovery.actions_operator import Answer, ChildDone, ChildRun, Manual, NicRebind, Notified, Notify
 from agent.recovery.errors import DryRunViolation, SpecError
 from agent.recovery.expect import EXPECT_KEYS, evaluate, validate_expect
-from agent.recovery.readonly import argv_read_only
+from agent.recovery.readonly_programs import argv_read_only
 
 _EvidenceHost = EvidenceHost  # the name the sibling action modules use
 

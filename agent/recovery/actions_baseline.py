@@ -59,7 +59,7 @@ class BaselineCompare(Action):
     required = {"check": "str"}
     summary = "A named comparison between the baseline and the live host (see CHECKS)."
     CHECKS = CHECKS  # name -> what it proves
-    EXTERNAL = EXTERNAL  # name -> module:function beside the engine
+    EXTERNAL = EXTERNAL  # name -> function beside the engine
 
     @classmethod
     def extra_validate(cls, args):
@@ -91,11 +91,8 @@ class BaselineCompare(Action):
             return Outcome(passed=False, detail="no baseline to compare with (pass --baseline FILE or capture one)")
         old, new = dict(ctx.baseline), dict(ctx.live_baseline())
         if check in self.EXTERNAL:
-            import importlib  # noqa: PLC0415
-
-            mod, _, fn = self.EXTERNAL[check].partition(":")
             guarded = EvidenceHost(ctx)
-            problems, ok_text, text = getattr(importlib.import_module(mod), fn)(old, new, guarded)
+            problems, ok_text, text = self.EXTERNAL[check](old, new, guarded)
             return Outcome(passed=not problems, detail=ok_text if not problems else problems[0] +
                            (f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""), output=text, value=problems,
                            commands=guarded.evidence)

@@ -9,7 +9,7 @@ import re
 from agent.recovery.action_base import Action, Outcome
 from agent.recovery.errors import DryRunViolation, SpecError
 from agent.recovery.expect import describe_expect, evaluate
-from agent.recovery.readonly import argv_read_only
+from agent.recovery.readonly_programs import argv_read_only
 
 
 class _Command(Action):

@@ -203,11 +203,9 @@ class ChildRun(Action):
     describe_text = "child run: agent recover {runbook} (under this run's lock)"
 
     def run(self, args, ctx):
-        from agent.recovery import child  # noqa: PLC0415
-
         if ctx.engine is None or ctx.engine.rec is None:
             return Outcome(passed=False, detail="a child run needs a parent run record")
-        ok, detail, ident = child.run_child(ctx.engine, args["runbook"])
+        ok, detail, ident = ctx.engine.run_child(args["runbook"])  # the executor starts it (agent.recovery.child)
         return Outcome(passed=ok, detail=detail, value=ident)
 
 
@@ -219,9 +217,7 @@ class ChildDone(Action):
     describe_text = "a completed {runbook} child run of this run on this host"
 
     def run(self, args, ctx):
-        from agent.recovery import child  # noqa: PLC0415
-
         if ctx.engine is None:
             return Outcome(passed=False, detail="no run to look up children of")
-        ok, detail = child.check_child(ctx.engine, args["runbook"])
+        ok, detail = ctx.engine.check_child(args["runbook"])
         return Outcome(passed=ok, detail=detail)

@@ -9,6 +9,10 @@ Checks that need the host or more than a predicate live beside the engine (:data
 
 from __future__ import annotations
 
+from typing import Callable, Mapping
+
+from agent.recovery import boot, nic_map, probes, services
+
 CHECKS = {
     "stale_mac_refs": "network config names no MAC that belonged to the old hardware and is gone now",
     "mount_refs": "every UUID/PARTUUID/LABEL in fstab and crypttab exists and `findmnt --verify` is clean",
@@ -40,17 +44,14 @@ CHECKS = {
     "virtualization": "CPU virtualization flags (vmx/svm) present when the baseline had them",
 }
 
-# checks implemented beside the engine: module:function(old, new, host) -> (problems, ok detail, text)
-EXTERNAL = {"efi_boot": "agent.recovery.boot:compare_efi", "nic_refs": "agent.recovery.nic_map:compare",
-            "bios_version": "agent.recovery.boot:compare_bios", "board_changed": "agent.recovery.boot:compare_board",
-            "listening": "agent.recovery.services:compare_listening",
-            "network": "agent.recovery.services:compare_network",
-            "firmware_settings": "agent.recovery.boot:compare_firmware", "clock": "agent.recovery.boot:compare_clock",
-            "initramfs": "agent.recovery.boot:compare_initramfs",
-            "new_board": "agent.recovery.boot:compare_board_and_memory",
-            "services": "agent.recovery.services:compare_services",
-            "service_probes": "agent.recovery.probes:compare", "mount_refs": "agent.recovery.boot:compare_mounts",
-            "outside_commands": "agent.recovery.probes:compare_outside"}
+# checks implemented beside the engine: function(old, new, host) -> (problems, ok detail, text)
+EXTERNAL: Mapping[str, Callable[..., tuple[list[str], str, str]]] = {
+    "efi_boot": boot.compare_efi, "nic_refs": nic_map.compare, "bios_version": boot.compare_bios,
+    "board_changed": boot.compare_board, "listening": services.compare_listening,
+    "network": services.compare_network, "firmware_settings": boot.compare_firmware,
+    "clock": boot.compare_clock, "initramfs": boot.compare_initramfs, "new_board": boot.compare_board_and_memory,
+    "services": services.compare_services, "service_probes": probes.compare, "mount_refs": boot.compare_mounts,
+    "outside_commands": probes.compare_outside}
 
 
 def stale_mac_refs(old, new):

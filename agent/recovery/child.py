@@ -30,7 +30,6 @@ def children(store, parent: str, runbook_id: str) -> list[dict[str, Any]]:
 def run_child(engine, runbook_id: str, params: Mapping[str, str] | None = None) -> tuple[bool, str, str | None]:
     """Start (or resume) the child run; -> (completed, detail, child run id)."""
     from agent.recovery import runbook as rbm  # noqa: PLC0415
-    from agent.recovery.executor import Executor, RunInterrupted  # noqa: PLC0415
 
     import re  # noqa: PLC0415
     from pathlib import Path  # noqa: PLC0415
@@ -51,19 +50,18 @@ def run_child(engine, runbook_id: str, params: Mapping[str, str] | None = None) 
                                              + (f" (e.g. {p.example})" if p.example else ""), valid)
     else:
         params = dict(open_[-1].get("params") or {})
-    child = Executor(rb, engine.host, params=params, baseline=engine.baseline,
+    child = type(engine)(rb, engine.host, params=params, baseline=engine.baseline,
                      baseline_id=engine.baseline_id, ui=engine.ui, notifier=engine.notifier, operator=engine.operator,
                      store=engine.store, clock=engine.clock, sleep=engine.sleep)
     child.parent = parent
     child.host_name = engine.host_name
     engine.ui.info(f"--- child run of {runbook_id} under {parent} ---")
-    try:
-        if open_:
-            rec = child.resume(open_[-1]["run_id"])
-        else:
-            rec = child.start()
-    except RunInterrupted:
-        raise KeyboardInterrupt from None  # the parent records itself interrupted too
+    # the child executor is the parent's class (agent.recovery.executor), which turns the child's
+    # RunInterrupted into the parent's interruption
+    if open_:
+        rec = child.resume(open_[-1]["run_id"])
+    else:
+        rec = child.start()
     d = rec.data
     engine.ui.info(f"--- back in {parent} ---")
     if d["status"] == "completed":

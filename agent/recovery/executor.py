@@ -41,7 +41,7 @@ from typing import Any, Callable, Mapping, Protocol
 
 from agent.recovery import actions as A
 from agent.recovery import longrun
-from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RecordError, RunRecord, RunStore, new_run_id
+from agent.recovery.record import DONE_STATES, FORMAT_VERSION, RunRecord, RunStore, new_run_id
 from agent.recovery.runbook import ActionSpec, Runbook, Step
 from agent.recovery.template import Context, TemplateError, Unresolved, fill, fill_obj
 
@@ -218,6 +218,20 @@ class Executor:
                               remaining_seconds=self._remaining(step))
         ctx.engine = self  # child runs (agent.recovery.child) start under this run's lock
         return action().run(args, ctx)
+
+    def run_child(self, runbook_id: str) -> tuple[bool, str, str | None]:
+        """Start (or resume) a child run of ``runbook_id`` under this run (the child_run action)."""
+        from agent.recovery import child  # noqa: PLC0415 - only mainboard-swap runs have children
+
+        try:
+            return child.run_child(self, runbook_id)
+        except RunInterrupted:
+            raise KeyboardInterrupt from None  # the parent records itself interrupted too
+
+    def check_child(self, runbook_id: str) -> tuple[bool, str]:
+        from agent.recovery import child  # noqa: PLC0415
+
+        return child.check_child(self, runbook_id)
 
     def _remaining(self, step: Step) -> float:
         """Estimates of the steps after this one that are not done yet (a notify step's ETA)."""
@@ -782,11 +796,3 @@ class Executor:
             self.rec.step(step.id)["progress"] = {"value": last_progress, "note": note, "polls": polls}
             self.rec.save()
             self.sleep(interval)
-
-
-def load_record(store: RunStore, run_id: str) -> RunRecord:
-    try:
-        return store.load(run_id)
-    except RecordError:
-        raise
-

@@ -181,20 +181,6 @@ def check_args(spec: Spec, args: list[str]) -> str | None:
         return str(exc)
 
 
-def argv_read_only(argv: Sequence[str]) -> tuple[bool, str]:
-    """Is this argv known to leave the host unchanged? -> (verdict, reason). Deny by default."""
-    from agent.recovery.readonly_programs import PROGRAMS  # noqa: PLC0415
-
-    if not argv:
-        return False, "empty argv"
-    prog = str(argv[0]).rsplit("/", 1)[-1]
-    spec = PROGRAMS.get(prog)
-    if spec is None:
-        return False, f"{prog} is not in the read-only command list"
-    reason = check_args(spec, [str(a) for a in argv[1:]])
-    return (reason is None), (f"{prog}: {reason}" if reason else "read-only")
-
-
 # ---- positional checks used by the table ---------------------------------------------------------
 
 def any_pos(_pos: list[str]) -> str | None:

@@ -18,14 +18,13 @@ data), ``restic``/``borg`` commands without ``--no-lock``/``--bypass-lock``, ``r
 from __future__ import annotations
 
 import re
+from typing import Sequence
 
 from agent.recovery.readonly import (F, Spec, V, any_pos, between_pos, exactly_pos, matches, max_pos, no_pos, one_of,
                                      templated, words)
 from agent.recovery.readonly import check_args as _check_args
 from agent.recovery.readonly_grammars import (_curl_pos, _curl_url, _date_pos, _ethtool, _find, _ip, _ipmitool_pos,
                                              _no_output_file, _rsync_pos, _smartctl_log, _storcli)
-
-NUM = matches(r"[0-9]+", "a number")
 
 # the only SQL a dry run may send (the db_check action's fixed queries; identifiers checked)
 PG_TABLES_SQL = ("SELECT n.nspname || '.' || c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -48,8 +47,6 @@ def _pg_sql(v: str) -> str | None:
 
 def _runuser(args: list[str]) -> str | None:
     """runuser -u USER -- PROGRAM ARGS...: read-only when PROGRAM ARGS is."""
-    from agent.recovery.readonly import argv_read_only  # noqa: PLC0415
-
     if len(args) < 4 or args[0] != "-u" or args[2] != "--" or args[1].startswith("-"):
         return "only runuser -u USER -- PROGRAM ARGS... is allowed"
     ok, why = argv_read_only(args[3:])
@@ -357,3 +354,15 @@ def check(argv: list[str]) -> str | None:
     """Convenience for tests: the refusal reason for argv (None: read-only)."""
     spec = PROGRAMS.get(argv[0].rsplit("/", 1)[-1]) if argv else None
     return "unknown program" if spec is None else _check_args(spec, argv[1:])
+
+
+def argv_read_only(argv: Sequence[str]) -> tuple[bool, str]:
+    """Is this argv known to leave the host unchanged? -> (verdict, reason). Deny by default."""
+    if not argv:
+        return False, "empty argv"
+    prog = str(argv[0]).rsplit("/", 1)[-1]
+    spec = PROGRAMS.get(prog)
+    if spec is None:
+        return False, f"{prog} is not in the read-only command list"
+    reason = _check_args(spec, [str(a) for a in argv[1:]])
+    return (reason is None), (f"{prog}: {reason}" if reason else "read-only")

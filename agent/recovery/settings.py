@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from agent.config import doc, register_section
+from agent.config_types import doc
 
 
 @dataclass(frozen=True)
@@ -28,5 +28,5 @@ class NotifyConfig:
     timeout_seconds: float = doc("HTTP timeout per request.", 10.0)
 
 
-register_section("recovery", RecoveryConfig)
-register_section("notify", NotifyConfig)
+# the top-level sections of this capability (added to the config schema by agent.schema)
+SECTIONS: dict[str, type] = {"recovery": RecoveryConfig, "notify": NotifyConfig}

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import logging
-from types import MappingProxyType
-from typing import Any, Iterable
+from typing import Any
 
 from agent.model import Finding, Snapshot
 from agent.rules import board, disk, memory

@@ -33,10 +33,7 @@ from agent.rules.base import RuleContext, rule
 from agent.rules.ipmi import active_sel
 from agent.rules.platform import DAY, uptime, windowed
 
-try:  # the kernel-log event window (optional capability)
-    from agent.model.events import EventWindow
-except ImportError:  # pragma: no cover - built without the kernel-log capability
-    EventWindow = None  # type: ignore[assignment,misc]
+from agent.model.events import EventWindow
 
 # signal class -> (cap, description)
 SIGNALS = {
@@ -121,8 +118,6 @@ def _pcie(ctx: RuleContext, ev: Evidence, window: float) -> None:
 
 
 def _event_window(snapshot: Snapshot):
-    if EventWindow is None:
-        return None
     for w in snapshot.of_type(EventWindow):
         return w
     return None

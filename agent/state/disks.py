@@ -147,7 +147,7 @@ class SlotTracker:
         for row in self.store.execute("SELECT slot, id, serial, model, since, previous_id, previous_serial, "
                                       "previous_model, replaced FROM disk_slots"):
             self.slots[row[0]] = dict(zip(("slot", "id", "serial", "model", "since", "previous_id",
-                                           "previous_serial", "previous_model", "replaced"), row))
+                                           "previous_serial", "previous_model", "replaced"), row, strict=True))
 
     def observe(self, slot: str | None, d: SmartDevice, now: float) -> SmartDevice:
         """Record ``d`` in ``slot``; returns ``d`` with its slot and any replacement it made."""

@@ -116,7 +116,7 @@ class EventStore:
             conn = self.store._conn
             conn.execute("BEGIN")
             try:
-                for row, group in zip(rows, row_events):
+                for row, group in zip(rows, row_events, strict=True):
                     cur = conn.execute(
                         "INSERT OR IGNORE INTO events (boot_id, ts, monotonic_usec, seq, source, cls, component, device, "
                         "severity, events, errors, previous_boot, detail, raw, dedupe) "

@@ -105,7 +105,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
             return
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited") from None
             time.sleep(0.1)
     raise AssertionError("did not listen")
 
@@ -119,7 +119,7 @@ def rss_mb(pid: int) -> float:
 
 @pytest.mark.bench
 def test_scrape_latency_and_rss(tmp_path, monkeypatch):
-    from agent import config as cm
+    from agent import schema as cm
     from agent.daemon import Daemon, host_from_config
     from agent.exporter.collector import build_families
     from agent.exporter.http import MetricsRenderer, MetricsServer

@@ -112,7 +112,7 @@ def test_mb03_without_a_backup_tool_tests_the_typed_time(tmp_path):
     typed = time.strftime("%Y-%m-%d %H:%M", time.gmtime(t))
     for delta, state in ((0, "verified"), (60, "failed")):  # typed times have minutes: one minute past the RPO
         ex = Executor(mb03(), drill_host(tmp_path), ui=NullUI([typed]), store=RunStore(tmp_path / f"state{delta}"),
-                      clock=lambda: t + RPO_H * 3600 + delta)
+                      clock=lambda delta=delta: t + RPO_H * 3600 + delta)
         d = ex.start().data
         st = d["steps"]["MB-03"]
         assert st["state"] == state and "typed (no backup_tool configured)" in st["detail"], st

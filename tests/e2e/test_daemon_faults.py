@@ -385,7 +385,7 @@ def test_sigkill_during_state_writes_loses_nothing(tmp_path, agents):
                          capture_output=True, text=True, env=a.env, cwd=str(tmp_path))
     assert ack.returncode == 0, ack.stdout + ack.stderr
     rng = random.Random(8)
-    for i in range(8):
+    for _ in range(8):
         b = Agent(tmp_path, cfg, tree=a.tree, state=state)
         agents.append(b.start())
         time.sleep(rng.uniform(0.05, 0.8))  # mid-cycle: samples and findings being written

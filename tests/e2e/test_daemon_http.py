@@ -47,7 +47,7 @@ def agent_proc(tmp_path):
             break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(f"agent exited: {proc.stderr.read().decode()}")
+                raise AssertionError(f"agent exited: {proc.stderr.read().decode()}") from None
             time.sleep(0.1)
     yield proc, base
     if proc.poll() is None:

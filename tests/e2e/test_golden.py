@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from agent import config as config_mod
+from agent import schema as config_mod
 from agent.cli.output import render_status
 from agent.daemon import Daemon, host_from_config, snapshot_to_status
 from agent.exporter.catalog import METRICS, METRICS_BY_NAME

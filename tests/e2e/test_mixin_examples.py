@@ -115,9 +115,9 @@ def test_alertmanager_example_routes(labels, receiver):
 
 @pytest.mark.skipif(AM is None, reason="prometheus-alertmanager not installed")
 def test_alertmanager_example_inhibits(tmp_path):
-    port, cport = free_port(), free_port()
+    port = free_port()
     proc = subprocess.Popen([AM, f"--config.file={EX / 'alertmanager.yml'}", f"--storage.path={tmp_path}",
-                             f"--web.listen-address=127.0.0.1:{port}", f"--cluster.listen-address=",
+                             f"--web.listen-address=127.0.0.1:{port}", "--cluster.listen-address=",
                              "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}/api/v2"
     try:

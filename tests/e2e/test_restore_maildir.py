@@ -19,7 +19,10 @@ import pytest
 from agent.recovery import runbook as rbm
 from agent.recovery.executor import Executor, NullUI
 from agent.recovery.record import RunStore
-from tests.e2e.test_restore_databases import RUNBOOKS, _host, _restic_backup, world  # noqa: F401 (fixture)
+from tests.e2e import test_restore_databases as _dbs
+from tests.e2e.test_restore_databases import RUNBOOKS, _host, _restic_backup
+
+world = _dbs.world  # the fixture, shared with the database restores
 
 VMAIL_UID = 65534  # nobody: dovecot refuses mail access as root (first_valid_uid)
 

@@ -51,7 +51,7 @@ def tls_agent(tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode())
+                raise AssertionError(proc.stderr.read().decode()) from None
             time.sleep(0.1)
     yield port, ctx
     proc.send_signal(signal.SIGTERM)

@@ -8,7 +8,7 @@ import tomllib
 import hypothesis.strategies as st
 from hypothesis import given
 
-from agent import config as cm
+from agent import schema as cm
 from agent.cli.output import clean, render_status
 from agent.collectors.base import run_collector
 from agent.collectors.hwmon import HwmonCollector

@@ -40,7 +40,7 @@ def test_kmsg_records_parser_and_classifier(count):
         for line in text.split("\n"):
             parse_kmsg_header(line)
             unescape_kmsg(line)
-        for prefix, seq, usec, msg, props in iter_kmsg_records(text):
+        for _prefix, _seq, _usec, msg, props in iter_kmsg_records(text):
             assert isinstance(msg, str) and isinstance(props, dict)
         c = Classifier(source="kmsg", boot_id="b", wall=lambda u: None if u is None else 1e9 + u / 1e6)
         c.scan_kmsg(text)

@@ -394,7 +394,7 @@ def test_metrics_text_under_hostile_labels(count):
                 if sample.name == "hwagent_hwmon_temperature_celsius":
                     seen[(sample.labels["chip"], sample.labels["sensor"])] = sample.value
         for c, s, _lab, v in sensors:
-            assert (c, s) in seen
+            assert seen[(c, s)] == v
     inner()
 
 

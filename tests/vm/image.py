@@ -323,7 +323,7 @@ def build_app(cache: Path, base: Path, force: bool = False) -> Path:
     log(f"building wheels of {REPO.name} and its dependencies")
     build_wheels(app / "wheels")
     rootfs = base / "rootfs"
-    venv, stage_wheels = rootfs / "opt/hwagent", rootfs / "tmp/hwagent-wheels"
+    stage_wheels = rootfs / "tmp/hwagent-wheels"
     for extra in ("opt/hwagent", "tmp/hwagent-wheels", "etc/hwagent", "hwagent-vm", "init"):
         p = rootfs / extra
         shutil.rmtree(p) if p.is_dir() else p.unlink(missing_ok=True)

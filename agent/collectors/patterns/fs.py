@@ -39,7 +39,7 @@ def _errs(d: dict[str, Any], text: str) -> None:
     errs = _BTRFS_ERRS.search(text)
     if errs:
         d.update(zip(("write_errors", "read_errors", "flush_errors", "corruption_errors", "generation_errors"),
-                     map(int, errs.groups())))
+                     map(int, errs.groups()), strict=True))
 
 
 class Parser:

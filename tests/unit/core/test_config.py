@@ -5,15 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from agent import config as cm
-from agent.config import ConfigError, from_mapping, load
+from agent import schema as cm
+from agent.schema import ConfigError, from_mapping, load
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = ROOT / "systemd" / "config.example.toml"
 
 
 def test_empty_and_missing_default_config_are_valid(tmp_path, monkeypatch):
-    monkeypatch.setattr(cm, "DEFAULT_CONFIG_PATH", str(tmp_path / "nope.toml"))
+    from agent import config as loader
+
+    monkeypatch.setattr(loader, "DEFAULT_CONFIG_PATH", str(tmp_path / "nope.toml"))
     cfg = load(None)
     assert cfg.exporter.listen == ":10067" and cfg.state.dir == "/var/lib/hwagent"
     (tmp_path / "empty.toml").write_text("")
@@ -71,3 +73,28 @@ def test_reference_documents_every_field():
     ref = (ROOT / "docs" / "reference" / "config.md").read_text()
     for section, key, _default, _doc in cm.documented_fields():
         assert f"`{section}.{key}`" in ref, f"docs/reference/config.md lacks `{section}.{key}`"
+
+
+def test_the_loader_validates_against_the_registries_it_is_given():
+    """The loader imports no registry: a schema with one collector knows that one only."""
+    from agent import config as loader
+    from agent.collectors.hwmon import HwmonCollector
+
+    only_hwmon = loader.Schema.build(collectors=[HwmonCollector])
+    cfg = loader.from_mapping({"collectors": {"hwmon": {"exclude_chips": "^nct"}}}, only_hwmon)
+    assert cfg.collector("hwmon").options == {"exclude_chips": "^nct"}
+    with pytest.raises(ConfigError, match=r"collectors\.smart: unknown collector \(known: hwmon\)"):
+        loader.from_mapping({"collectors": {"smart": {}}}, only_hwmon)
+    with pytest.raises(ConfigError, match=r"recovery: unknown section"):
+        loader.from_mapping({"recovery": {}}, only_hwmon)  # a capability's section only when it is passed in
+    with pytest.raises(ValueError, match="taken: host"):
+        loader.Schema.build(sections={"host": dict})
+
+
+def test_check_value_refuses_an_unresolved_annotation():
+    """No eval() of annotation strings: build_dataclass resolves them with typing.get_type_hints."""
+    from agent.config_types import check_value
+
+    with pytest.raises(TypeError, match="unresolved annotation"):
+        check_value("x", "int", 1)
+    assert check_value("x", int | None, None) is None and check_value("x", tuple[str, ...], ["a"]) == ("a",)

@@ -10,7 +10,7 @@ import typing
 
 import pytest
 
-from agent import config as cm
+from agent import schema as cm
 from agent.config_ranges import NUMERIC_RANGES, numeric_range
 
 

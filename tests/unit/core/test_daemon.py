@@ -11,7 +11,7 @@ from agent.collectors.thermal import ThermalCollector
 
 COLLECTORS = (HwmonCollector, ThermalCollector, SystemCollector)  # the core ones; others have own tests
 from agent.collectors.base import BaseCollector, NoData
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import Daemon
 from agent.model import HwmonSensor
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 from agent.collectors.base import BaseCollector
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import Daemon
 
 

@@ -8,7 +8,7 @@ import threading
 import time
 
 from agent.collectors.base import BaseCollector, run_collector
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import Daemon
 from agent.model import HwmonSensor
 from agent.state.store import Store
@@ -100,13 +100,18 @@ class OffByDefault(BaseCollector):
         return []
 
 
-def test_default_enabled_is_honoured_by_a_table_without_enabled(fakesys, make_host, monkeypatch):
-    from agent import collectors
+def test_default_enabled_is_honoured_by_a_table_without_enabled(fakesys, make_host):
+    from agent import config as loader
 
-    monkeypatch.setitem(collectors.COLLECTORS_BY_NAME, "offbydefault", OffByDefault)
-    d = make(fakesys, make_host, (OffByDefault,), cfg={"collectors": {"offbydefault": {"x": 2}}})
+    schema = loader.Schema.build(collectors=[OffByDefault])  # the registry is passed in, not patched
+    fakesys.proc_basics()
+
+    def daemon(table):
+        cfg = loader.from_mapping({"collectors": {"offbydefault": table}}, schema)
+        return Daemon(cfg, make_host(fakesys.root), None, collector_classes=(OffByDefault,))
+    d = daemon({"x": 2})
     assert "offbydefault" not in d.collectors
-    d = make(fakesys, make_host, (OffByDefault,), cfg={"collectors": {"offbydefault": {"enabled": True}}})
+    d = daemon({"enabled": True})
     assert "offbydefault" in d.collectors
     assert OffByDefault(d.host).enabled is False
 

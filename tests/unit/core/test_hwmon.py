@@ -119,6 +119,41 @@ def test_duplicate_chips_get_distinct_ids(fakesys, make_host):
     assert ids == ["platform_coretemp_0", "platform_coretemp_0_1"]
 
 
+def _chips_on_shared_devices(fs, order):
+    """Chips that share a parent device, numbered hwmonN in the given order (driver load order)."""
+    chips = [
+        ("k10temp", "pci0000:00/0000:00:18.3", {"temp1_label": "Tctl", "temp1_input": 45250}),
+        ("fam15h_power", "pci0000:00/0000:00:18.3", {"power1_input": 61000000, "power1_crit": 125000000}),
+        ("nct6779", "platform/nct6775.656", {"temp1_label": "SYSTIN", "temp1_input": 33000}),
+        ("nct6779", "platform/nct6775.656", {"temp1_label": "CPUTIN", "temp1_input": 41000}),
+        ("coretemp", "platform/coretemp.0", {"temp1_label": "Package id 0", "temp1_input": 47000}),
+    ]
+    for index, (name, device, sensors) in zip(order, chips, strict=True):
+        fs.hwmon_chip(index, name, device, sensors)
+
+
+def test_chips_sharing_a_device_keep_their_ids_when_hwmon_numbering_changes(tmp_path, make_host):
+    """Regression: duplicates were told apart by listing order (`_1`), so after a change of driver
+    load order an ack or a per-device override moved to another sensor. Now the `name` file and
+    the sensor layout decide; hwmonN never does."""
+    from tests.support.fakesys import FakeSys
+
+    seen = []
+    for case, order in (("a", [0, 1, 2, 3, 4]), ("b", [4, 3, 1, 2, 0]), ("c", [12, 3, 7, 10, 2])):
+        fs = FakeSys(tmp_path / case)
+        _chips_on_shared_devices(fs, order)
+        readings = HwmonCollector(make_host(fs.root)).collect()
+        seen.append({k: (v.chip_name, v.label, v.value) for k, v in sensors(readings).items()})
+    assert seen[0] == seen[1] == seen[2]
+    assert seen[0] == {
+        "pci0000_00_0000_00_18_3_k10temp/temp1": ("k10temp", "Tctl", 45.25),
+        "pci0000_00_0000_00_18_3_fam15h_power/power1": ("fam15h_power", None, 61.0),
+        "platform_nct6775_656/temp1": ("nct6779", "CPUTIN", 41.0),  # layout order: label CPUTIN < SYSTIN
+        "platform_nct6775_656_1/temp1": ("nct6779", "SYSTIN", 33.0),
+        "platform_coretemp_0/temp1": ("coretemp", "Package id 0", 47.0),
+    }
+
+
 def test_old_driver_attributes_in_device_dir(fakesys, make_host):
     fakesys.write("sys/devices/platform/w83627ehf.656/name", "w83627ehf\n")
     fakesys.write("sys/devices/platform/w83627ehf.656/temp1_input", "35000\n")
@@ -140,7 +175,7 @@ def test_absolute_links_are_rerooted_in_captures(fakesys, make_host):
 
 
 def test_include_exclude_chips(fakesys, make_host):
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
 
     fakesys.hwmon_chip(0, "coretemp", "platform/coretemp.0", {"temp1_input": 30000})
     fakesys.hwmon_chip(1, "nct6779", "platform/nct6775.656", {"temp1_input": 30000})

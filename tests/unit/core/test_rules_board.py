@@ -6,7 +6,7 @@ from types import MappingProxyType
 
 import pytest
 
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.model import HwmonSensor, Severity, Snapshot, SystemReading, ThermalZone, ThrottleCounter
 from agent.rules import evaluate
 from agent.rules.board import nominal_volts

@@ -94,7 +94,7 @@ def test_delta_uses_the_value_before_the_window_as_baseline(tmp_path):
 
 
 def test_daemon_stores_samples_on_change_with_heartbeat(fakesys, make_host, tmp_path):
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
     from agent.daemon import Daemon
 
     fakesys.proc_basics()

@@ -87,7 +87,7 @@ def test_replay_flags_the_failing_drive_early_and_not_the_stable_ones(tmp_path):
 
 def test_config_thresholds_change_the_outcome(tmp_path):
     """What an operator does with the command: try a threshold before deploying it."""
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
 
     paths = write_days(tmp_path, fleet_of_three(), 40)
     strict = from_mapping({"rules": {"disk.command_timeout": {"growth_warning": 1},

@@ -18,7 +18,7 @@ from agent.state.enrich import Enricher
 from agent.state.store import Store
 from tests.support.replay import ReplayRunner
 
-from .conftest import CORPUS, NOW, Recorder, corpus_doc, standby_doc
+from .conftest import NOW, Recorder, corpus_doc, standby_doc
 from .helpers import evaluate
 
 HEALTHY_SATA = "sce-WDC_WD20EFRX-68EUZN0_17.json"
@@ -201,7 +201,7 @@ def test_standby_is_not_woken_and_rechecked_after_n_skips(fake_smartctl):
     fake_smartctl.read("/dev/sdc", "sat", standby_doc("/dev/sdc"), rc=STANDBY_RC)
     fake_smartctl.read("/dev/sdc", "sat", corpus_doc(HEALTHY_SATA), standby=False)  # without -n
     col = make({"standby_max_skips": 2})
-    for i in range(2):
+    for _ in range(2):
         (d,) = col.collect()
         assert d.read_status == "standby" and d.power_state == "standby" and d.read_time is None
         assert evaluate(d) == []  # a skip is not a failure

@@ -449,7 +449,7 @@ def test_without_boot_id_the_cursor_is_not_trusted_but_nothing_is_counted_twice(
 
 
 def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
-    from agent import config as config_mod
+    from agent import schema as config_mod
     from agent.collectors import COLLECTORS
     from agent.daemon import Daemon
 
@@ -476,7 +476,7 @@ def test_daemon_stop_writes_the_clean_stop_marker(tmp_path):
 
 
 def _daemon_with_kmsg(tmp_path, wake: bool):
-    from agent import config as config_mod
+    from agent import schema as config_mod
     from agent.collectors import COLLECTORS
     from agent.daemon import Daemon
 
@@ -559,9 +559,9 @@ def _systemd_pstore(root: Path, record: str, parts: list[str], mtime: float) -> 
     d = root / "var" / "lib" / "systemd" / "pstore" / record[:-6]
     d.mkdir(parents=True, exist_ok=True)
     names = [f"dmesg-erst-{int(record) + i}" for i in range(len(parts))]
-    for name, text in zip(names, parts):
+    for name, text in zip(names, parts, strict=True):
         (d / name).write_text(text)
-    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts)))))
+    (d / "dmesg.txt").write_text("".join(f"{n}:\n{t}" for n, t in reversed(list(zip(names, parts, strict=True)))))
     for f in d.iterdir():
         os.utime(f, (mtime, mtime))
     return d

@@ -27,7 +27,7 @@ def test_dashboard_round_trips_through_the_sdk_model(rel):
     back = json.loads(json.dumps(model, cls=JSONEncoder))
     assert back["uid"] == d["uid"] and back["title"] == d["title"] and back["schemaVersion"] == 39
     assert len(back["panels"]) == len(d["panels"])
-    for ours, theirs in zip(d["panels"], back["panels"]):
+    for ours, theirs in zip(d["panels"], back["panels"], strict=True):
         for key in ("id", "type", "title", "gridPos", "datasource"):
             assert theirs[key] == ours[key], (ours["title"], key)
         assert [t["expr"] for t in theirs["targets"]] == [t["expr"] for t in ours["targets"]]
@@ -71,7 +71,7 @@ def test_uid_prefix_is_configurable():
 def test_every_panel_expression_parses(tmp_path):
     rules = []
     for rel, d in DASHBOARDS.items():
-        for i, (title, expr) in enumerate(expressions(d)):
+        for i, (_title, expr) in enumerate(expressions(d)):
             expr = expr.replace("$job", ".+").replace("$instance", ".+").replace("$__rate_interval", "5m")
             rules.append({"record": f"check:{rel.split('/')[-1].split('.')[0].replace('-', '_')}_{i}", "expr": expr})
     (tmp_path / "panels.yml").write_text(yaml.safe_dump({"groups": [{"name": "panels", "rules": rules}]}))

@@ -10,7 +10,7 @@ from agent.collectors.edac import EdacCollector
 from agent.collectors.ipmi import IpmiCollector
 from agent.collectors.mdraid import MdraidCollector
 from agent.collectors.system import SystemCollector
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import Daemon
 from agent.exporter.collector import collect_samples
 from agent.host import Host, HostPaths

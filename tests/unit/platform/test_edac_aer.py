@@ -132,7 +132,7 @@ def pci_dev(fs, path: str, cor=None, nonfatal=None, fatal=None, rootport=None, d
     fs.write(f"{d}/vendor", "0x8086\n")
     fs.write(f"{d}/device", "0x2030\n")
     if rootport is not None:
-        for k, v in zip(("cor", "nonfatal", "fatal"), rootport):
+        for k, v in zip(("cor", "nonfatal", "fatal"), rootport, strict=True):
             fs.write(f"{d}/aer_rootport_total_err_{k}", f"{v}\n")
     if driver:
         fs.write(f"sys/bus/pci/drivers/{driver}/.keep", "")

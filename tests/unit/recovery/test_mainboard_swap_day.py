@@ -16,11 +16,10 @@ from pathlib import Path
 import pytest
 
 from agent import baseline as bl
-from agent.host import CommandResult
 from agent.recovery import runbook as rbm
 from agent.recovery.executor import Executor, NullUI
 from agent.recovery.record import RunStore
-from tests.unit.recovery.hosttree import FIXTURES, OLD_MACS, build
+from tests.unit.recovery.hosttree import FIXTURES, build
 from tests.unit.recovery.support import ScriptedRunner
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -52,7 +52,7 @@ def _findings(fs, runner, *, known_good_days: float | None = 1, exported: str | 
     readings = tuple(col.collect())
     store.close()
     snap = Snapshot(time=T0, boot_id="b", readings=MappingProxyType({"baseline": readings}), statuses=MappingProxyType({}))
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
 
     cfg = from_mapping({"rules": params or {}})
     found, errors = rules.evaluate(snap, None, cfg, T0)

@@ -12,7 +12,7 @@ import pytest
 
 from agent.recovery import actions as A
 from agent.recovery import runbook as rbm
-from agent.recovery.readonly import argv_read_only
+from agent.recovery.readonly_programs import argv_read_only
 
 RUNBOOKS = Path(__file__).resolve().parents[3] / "runbooks"
 

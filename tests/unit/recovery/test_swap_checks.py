@@ -113,7 +113,7 @@ def test_clock_before_the_baseline_is_wrong():
 
 
 def _nics(**kw):
-    return {"nics": {"physical": {n: dict(zip(("mac", "pci_path", "driver"), v)) for n, v in kw.items()}}}
+    return {"nics": {"physical": {n: dict(zip(("mac", "pci_path", "driver"), v, strict=True)) for n, v in kw.items()}}}
 
 
 def test_nic_mapping_evidence_order_and_unmapped():

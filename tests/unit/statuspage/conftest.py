@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from agent import config as cm
+from agent import schema as cm
 from hwstatus import config as _sp  # noqa: F401 - registers [statuspage]
 from hwstatus.app import StatusApp
 from hwstatus.incidents import StatusService

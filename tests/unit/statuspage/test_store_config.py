@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from agent import config as cm
+from agent import schema as cm
 from agent.config import ConfigError
 from hwstatus.store import MIGRATIONS, StatusStore, StoreError
 from tests.unit.statuspage.conftest import Harness, alert_payload, make_cfg
