@@ -47,7 +47,7 @@ def test_the_check_finds_sql(tmp_path):
     assert [o.split(": ", 1)[1][:16] for o in _offences(bad)] == ["imports sqlite3", "SQL 'INSERT INTO"]
 
 
-def test_smart_collector_never_writes_the_state_db(tmp_path, fake_smartctl):
+def test_smart_collector_never_writes_the_state_db(tmp_path, fake_smartctl):  # noqa: F811 - the fixture
     from agent.collectors.smart import SmartCollector
     from agent.config import CollectorConfig
     from agent.host import Host, HostPaths
