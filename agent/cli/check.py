@@ -36,11 +36,11 @@ def open_store_soft(cfg, app):
 
 
 def run_cycle(app) -> dict:
-    from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
+    from agent.daemon import Daemon, host_from_config, one_shot_config, snapshot_to_status  # noqa: PLC0415
     from agent.statelock import StateLock  # noqa: PLC0415
     from agent.store import StoreError  # noqa: PLC0415
 
-    cfg = app.config()
+    cfg = one_shot_config(app.config())
     store = open_store_soft(cfg, app)
     lock = None
     if store is not None and not store.path.name == ":memory:":

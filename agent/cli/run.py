@@ -71,6 +71,10 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         log.error("%s", store.degraded)
     if not once:
         limit_malloc_arenas()
+    if once:
+        from agent.daemon import one_shot_config  # noqa: PLC0415
+
+        cfg = one_shot_config(cfg)
     daemon = Daemon(cfg, host_from_config(cfg), store)
     renderer = MetricsRenderer(lambda: daemon.snapshot, cfg.exporter.process_metrics)
     if once:
