@@ -18,15 +18,12 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
-from agent.exporter.collector import SnapshotCollector
 from agent.exporter.render import GZIP_LEVEL, GenerationCache, IncrementalRenderer
 from agent.model import Snapshot
 
 log = logging.getLogger("hwagent.http")
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"  # the text format written here
 
 
 class MetricsRenderer:
@@ -37,18 +34,32 @@ class MetricsRenderer:
 
     def __init__(self, get_snapshot: Callable[[], Snapshot], process_metrics: bool = False):
         self._get = get_snapshot
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(get_snapshot))
-        self._process: CollectorRegistry | None = None
-        if process_metrics:
-            from prometheus_client import ProcessCollector  # noqa: PLC0415
+        self._registry = None
+        self._process = None
+        if process_metrics:  # opt-in: prometheus_client is imported only then
+            from prometheus_client import CollectorRegistry, ProcessCollector  # noqa: PLC0415
 
-            ProcessCollector(registry=self.registry)
             self._process = CollectorRegistry(auto_describe=False)
             ProcessCollector(registry=self._process)
         self._lock = threading.Lock()
         self._incremental = IncrementalRenderer()
         self._cache = GenerationCache()
+
+    @property
+    def registry(self):
+        """A prometheus_client registry of the same metrics (every family built from scratch on
+        each collect): for in-process readers such as ``get_sample_value``."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry, ProcessCollector  # noqa: PLC0415
+
+            from agent.exporter.collector import SnapshotCollector  # noqa: PLC0415
+
+            reg = CollectorRegistry(auto_describe=False)
+            reg.register(SnapshotCollector(self._get))
+            if self._process is not None:
+                ProcessCollector(registry=reg)
+            self._registry = reg
+        return self._registry
 
     @property
     def incremental(self) -> IncrementalRenderer:
@@ -67,6 +78,8 @@ class MetricsRenderer:
             if self._cache.state[0] != snap.generation:
                 self._cache.set(snap.generation, self._incremental.render(snap))
             if self._process is not None:  # changes on every scrape: never cached
+                from prometheus_client import generate_latest  # noqa: PLC0415
+
                 body = self._cache.state[1] + generate_latest(self._process)
                 return _gzip.compress(body, GZIP_LEVEL, mtime=0) if gzip else body
             return self._cache.gzipped() if gzip else self._cache.state[1]

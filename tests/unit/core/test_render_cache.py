@@ -189,3 +189,37 @@ def test_process_metrics_are_fresh_on_every_scrape_and_gzip_too(host):
     assert b"\nprocess_resident_memory_bytes " in body and b"hwagent_hwmon_temperature_celsius{" in body
     assert b"process_resident_memory_bytes " in gzip.decompress(r.render(gzip=True))
     assert r.peek() is None  # never a cached body: the process figures move
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+from agent.exporter.catalog import METRICS_BY_NAME  # noqa: E402
+from agent.exporter.collector import _family  # noqa: E402
+from agent.exporter.render import format_family, go_float  # noqa: E402
+
+
+class _One:
+    def __init__(self, fam):
+        self.fam = fam
+
+    def collect(self):
+        yield self.fam
+
+
+@pytest.mark.parametrize("value,text", [(1764003600.0, "1.7640036e+09"), (1234567.0, "1.234567e+06"),
+                                        (123456.0, "123456.0"), (-1234567.0, "-1234567.0"), (0.5, "0.5"),
+                                        (1e-07, "1e-07"), (1e21, "1e+21"), (float("inf"), "+Inf"),
+                                        (float("-inf"), "-Inf"), (float("nan"), "NaN"), (10000000.0, "1e+07")])
+def test_go_float(value, text):
+    assert go_float(value) == text
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.sampled_from(["hwagent_hwmon_temperature_celsius", "hwagent_cpu_throttles_total", "hwagent_host_info",
+                             "hwagent_rule_errors"]),
+       values=st.lists(st.tuples(st.text(max_size=12), st.floats(allow_nan=True, allow_infinity=True)), max_size=4))
+def test_own_formatter_is_byte_for_byte_prometheus_client(name, values):
+    """The daemon formats without prometheus_client; every label value and float as it would."""
+    spec = METRICS_BY_NAME[name]
+    samples = [({k: f"{text}{i}" for i, k in enumerate(spec.labels)}, v) for text, v in values]
+    assert format_family(spec, samples) == generate_latest(_One(_family(spec, samples)))
