@@ -171,6 +171,13 @@ class MetricsServer:
         path = req.path
         try:
             if path == "/metrics":
+                ok, why = self._health()
+                if not ok and why.startswith("starting"):
+                    # no snapshot yet: a 200 with the two series of an empty one would tell
+                    # Prometheus every disk and sensor vanished (absent() alerts); node_exporter
+                    # answers only once it can answer fully
+                    return Response(503, b"starting: first collection cycle not complete\n",
+                                    headers={"Retry-After": "1"})
                 gz = accepts_gzip(req.headers.get("accept-encoding"))
                 body = self.renderer.peek(gz)
                 if body is None:

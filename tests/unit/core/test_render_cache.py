@@ -223,3 +223,20 @@ def test_own_formatter_is_byte_for_byte_prometheus_client(name, values):
     spec = METRICS_BY_NAME[name]
     samples = [({k: f"{text}{i}" for i, k in enumerate(spec.labels)}, v) for text, v in values]
     assert format_family(spec, samples) == generate_latest(_One(_family(spec, samples)))
+
+
+def test_metrics_answers_503_until_the_first_snapshot_then_200_even_when_stale(host):
+    d = daemon(host)
+    r = MetricsRenderer(lambda: d.snapshot)
+    state = [(False, "starting: first collection cycle not complete")]
+    srv = MetricsServer("127.0.0.1:0", r, dict, lambda: state[0])
+    srv.start()
+    try:
+        st, h, body = get(srv.port, None)
+        assert st == 503 and h["retry-after"] == "1" and b"starting" in body  # old code: 200 with 2 series
+        d.run_once()
+        state[0] = (False, "stale data: hwmon last ran 100 s ago (interval 30 s)")
+        st, h, body = get(srv.port, None)
+        assert st == 200 and served_value(body, "hwagent_collector_success", {"collector": "hwmon"}) == 1.0
+    finally:
+        srv.stop()
