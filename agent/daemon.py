@@ -20,7 +20,7 @@ from typing import Any, Callable
 
 from agent import rules as rules_mod
 from agent.collectors import COLLECTORS, BaseCollector, run_collector
-from agent.config import CollectorConfig, Config, ConfigError
+from agent.config import Config, ConfigError
 from agent.host import Host, HostPaths
 from agent.model import CollectorStatus, Finding, Reading, Severity, Snapshot
 from agent.statewriter import StoreWriter
@@ -33,18 +33,6 @@ SAMPLE_INTERVAL = 60.0  # seconds between history sample checks
 SAMPLE_HEARTBEAT = 3600.0  # an unchanged value is stored again after this long
 SAMPLE_RETENTION = 35 * 86400.0
 BASE_COMPONENTS = (("board", ""), ("cpu", ""), ("memory", ""))
-
-
-def one_shot_config(cfg: Config, classes: tuple[type[BaseCollector], ...] = COLLECTORS) -> Config:
-    """``cfg`` for a single cycle (`agent check`, `agent run --once`): no collector starts a
-    follower thread (the kernel-log tail): the ring buffer is read once, and nothing waits at
-    exit for a thread that was never needed."""
-    cols = dict(cfg.collectors)
-    for cls in classes:
-        if "follow" in getattr(cls, "options", {}):
-            cc = cols.get(cls.name) or CollectorConfig(enabled=cls.default_enabled)
-            cols[cls.name] = replace(cc, options={**cc.options, "follow": False})
-    return replace(cfg, collectors=cols)
 
 
 def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:

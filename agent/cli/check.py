@@ -36,7 +36,8 @@ def open_store_soft(cfg, app):
 
 
 def run_cycle(app) -> dict:
-    from agent.daemon import Daemon, host_from_config, one_shot_config, snapshot_to_status  # noqa: PLC0415
+    from agent.cli.common import one_shot_config  # noqa: PLC0415
+    from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
     from agent.statelock import StateLock  # noqa: PLC0415
     from agent.store import StoreError  # noqa: PLC0415
 

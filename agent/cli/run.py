@@ -73,7 +73,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
     if not once:
         limit_malloc_arenas()
     if once:
-        from agent.daemon import one_shot_config  # noqa: PLC0415
+        from agent.cli.common import one_shot_config  # noqa: PLC0415
 
         cfg = one_shot_config(cfg)
     daemon = Daemon(cfg, host_from_config(cfg), store)
