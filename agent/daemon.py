@@ -47,8 +47,20 @@ def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
 STORE_STUCK_SECONDS = 60.0  # a store write waiting this long becomes the agent.state_stuck finding
 STALE_SLACK_SECONDS = 15.0
 READY_MAX_WAIT_SECONDS = 20.0  # readiness after the collectors that finish by then (see first_cycle)
+RULES_MAX_AGE_SECONDS = 60.0  # rules run at least this often even when no reading changed
 REQUEST_DEBOUNCE_SECONDS = 0.2
 REQUEST_MIN_GAP_SECONDS = 1.0
+
+
+def _keep_if_equal(old: Any, new: Any) -> Any:
+    """``old`` itself when equal to ``new`` (identity tells the renderer nothing changed)."""
+    if old is not None and type(old) is type(new):
+        try:
+            if old == new:
+                return old
+        except Exception:  # noqa: BLE001 - an uncomparable value is a changed value
+            return new
+    return new
 
 
 @dataclass
@@ -86,6 +98,12 @@ class Daemon:
     _loop_beat: float = field(default=0.0, init=False)
     _wake: threading.Event = field(default_factory=threading.Event, init=False)
     _served_mono: dict[str, float] = field(default_factory=dict, init=False)
+    _readings_changed: bool = field(default=True, init=False)  # since the rules last ran
+    _rules_mono: float = field(default=0.0, init=False)  # monotonic time the rules last ran
+    _rules_wall: float = field(default=0.0, init=False)  # and the wall-clock time they were given
+    rule_runs: int = field(default=0, init=False)
+    _acks_seen: Any = field(default=None, init=False)
+    _agent_seen: tuple[list[Finding], Any] = field(default=([], None), init=False)
 
     def __post_init__(self) -> None:
         self.writer = StoreWriter(self.store)
@@ -133,11 +151,27 @@ class Daemon:
             served = {n: s.status_mono for n, s in self._slots.items() if n in self._statuses}
             self._generation += 1
             gen = self._generation
+            changed, self._readings_changed = self._readings_changed, False
+        prev = self._snapshot
+        if (not changed and prev.generation and 0 <= time.monotonic() - self._rules_mono < RULES_MAX_AGE_SECONDS
+                and 0 <= now - self._rules_wall < RULES_MAX_AGE_SECONDS  # a clock step: rules run
+                and self._acks_unchanged() and self._agent_findings() == self._agent_seen[0]
+                and self.writer.last_error == self._agent_seen[1]):
+            # no collector's readings changed (only statuses: durations, last-success times):
+            # the findings are the ones just computed; the rules run again at least every
+            # RULES_MAX_AGE_SECONDS for what depends on time alone (windows, ages, a stuck store)
+            snap = replace(prev, time=now, statuses=statuses, generation=gen)
+            self._snapshot = snap
+            self._served_mono = served
+            return snap
+        self._rules_mono, self._rules_wall = time.monotonic(), now
+        self.rule_runs += 1
         base = Snapshot(time=now, boot_id=self._boot_id, readings=readings, statuses=statuses,
                         generation=gen, hostname=self._hostname)
         history = History(self.store, now)
         findings, errors = rules_mod.evaluate(base, history, self.config, now)
-        findings.extend(self._agent_findings())
+        agent_findings = self._agent_findings()
+        findings.extend(agent_findings)
         acked: set[tuple[str, str]] = set()
         if self.store is not None:
             unacks = []
@@ -147,6 +181,7 @@ class Daemon:
                 log.error("state store: %s", exc)
                 errors.append(f"store: {exc}")
                 acks = {}
+            self._acks_seen = acks
             for f in findings:
                 tok = acks.get(f.key)
                 if tok is None:
@@ -167,12 +202,26 @@ class Daemon:
             self.writer.submit(findings, now, samples, unacks, prune)
             if self.writer.last_error:
                 errors.append(f"store: {self.writer.last_error}")
-        snap = replace(base, findings=tuple(findings), acked=frozenset(acked),
-                       extras=MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS,
-                                                 **self._store_extras()}))
+        self._agent_seen = (agent_findings, self.writer.last_error)
+        extras = MappingProxyType({"rule_errors": tuple(errors), "components": BASE_COMPONENTS,
+                                   **self._store_extras()})
+        # unchanged parts stay the very same objects: the /metrics renderer reuses what it
+        # rendered from them (agent.exporter.render)
+        snap = replace(base, findings=_keep_if_equal(prev.findings, tuple(findings)),
+                       acked=_keep_if_equal(prev.acked, frozenset(acked)),
+                       extras=_keep_if_equal(prev.extras, extras))
         self._snapshot = snap
         self._served_mono = served
         return snap
+
+    def _acks_unchanged(self) -> bool:
+        """No ack was added or removed (`agent ack` from another process) since the rules ran."""
+        if self.store is None:
+            return True
+        try:
+            return self.store.acks() == self._acks_seen
+        except Exception:  # noqa: BLE001 - the full rebuild reports the store's error
+            return False
 
     def _changed_samples(self, snap: Snapshot, now: float) -> dict[str, float]:
         """History samples worth storing: changed values, plus an hourly heartbeat per key
@@ -266,14 +315,18 @@ class Daemon:
                 slot.completed = token
                 slot.status_mono = time.monotonic()
                 slot.runs += 1
+                name = slot.collector.name
+                before = self._readings.get(name)
                 if status.ok:
                     slot.last_success = status.last_success
-                    self._readings[slot.collector.name] = readings
+                    self._readings[name] = _keep_if_equal(before, tuple(readings))
                 elif status.no_data:
-                    self._readings[slot.collector.name] = ()
+                    self._readings[name] = _keep_if_equal(before, ())
                 # a failed run keeps no readings: stale data is never served as fresh
                 else:
-                    self._readings.pop(slot.collector.name, None)
+                    self._readings.pop(name, None)
+                if self._readings.get(name) is not before:
+                    self._readings_changed = True
                 self._statuses[slot.collector.name] = status
             if not status.ok:
                 log.warning("collector %s failed: %s", slot.collector.name, status.error)
@@ -308,7 +361,8 @@ class Daemon:
                         or now_m - slot.started < slot.collector.timeout or not slot.thread.is_alive()):
                     continue
                 slot.timed_out = True
-                self._readings.pop(name, None)
+                if self._readings.pop(name, None) is not None:
+                    self._readings_changed = True
                 slot.status_mono = now_m
                 self._statuses[name] = CollectorStatus(
                     name, ok=False, duration_seconds=now_m - slot.started, last_success=slot.last_success,

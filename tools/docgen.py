@@ -63,8 +63,7 @@ def command_tree():
     """[(path, command)] depth first, the root group first."""
     from agent.cli import _register, cli
 
-    if not cli.commands:
-        _register()
+    _register()  # the commands are imported lazily: load them all
     out = []
 
     def walk(path: list[str], cmd: click.Command) -> None:

@@ -64,7 +64,20 @@ def setup_logging(verbose: int, quiet: bool, level: str | None) -> None:
     logging.getLogger().setLevel(lvl)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class _LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands:
+            _load(cmd_name)
+        return self.commands.get(cmd_name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        _load(None)
+        return sorted(self.commands)
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--config", "config_path", metavar="FILE", envvar="HWAGENT_CONFIG",
               help="Config file (default /etc/hwagent/config.toml if it exists; env HWAGENT_CONFIG).")
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug); tracebacks on errors.")
@@ -96,17 +109,35 @@ def _exit_with(ctx: click.Context, rv: Any, **_kw: Any) -> None:
         ctx.exit(rv)
 
 
-def _register() -> None:
-    """Every command, listed once (explicit imports: the registry of commands is greppable)."""
-    from agent.cli import (ack, alerts, availability, baseline, check, completion, config_cmd, disk,  # noqa: PLC0415
-                           events, incident, recover, rules_cmd, run, selftest, status, statuspage)
+# Every command, listed once: name -> (module, attribute). A module is imported only when its
+# command runs or when all are listed (help, completion, docs), so `agent run` loads none of the
+# others' modules. tests/unit/core/test_registries.py holds this table against the modules.
+_COMMANDS: dict[str, tuple[str, str]] = {
+    "run": ("agent.cli.run", "run"), "check": ("agent.cli.check", "check"), "status": ("agent.cli.status", "status"),
+    "ack": ("agent.cli.ack", "ack"), "config": ("agent.cli.config_cmd", "config_group"),
+    "rules": ("agent.cli.rules_cmd", "rules"), "alerts": ("agent.cli.alerts", "alerts"),
+    "completion": ("agent.cli.completion", "completion"), "selftest": ("agent.cli.selftest", "selftest"),
+    "statuspage": ("agent.cli.statuspage", "statuspage"), "incident": ("agent.cli.incident", "incident"),
+    "availability": ("agent.cli.availability", "availability"), "recover": ("agent.cli.recover", "recover"),
+    "baseline": ("agent.cli.baseline", "baseline"), "events": ("agent.cli.events", "events"),
+    "disk": ("agent.cli.disk", "disk"),
+}
 
-    for cmd in (run.run, check.check, status.status, ack.ack, config_cmd.config_group, rules_cmd.rules,
-                alerts.alerts, completion.completion):
-        cli.add_command(cmd)
-    for mod in (selftest, statuspage, incident, availability, recover, baseline, events, disk):
-        for cmd in mod.COMMANDS:
-            cli.add_command(cmd)
+
+def _load(name: str | None) -> None:
+    """Add command ``name`` to the root group (every command when None); unknown names add nothing
+    (click then says "No such command")."""
+    import importlib  # noqa: PLC0415
+
+    for n in ([name] if name is not None else list(_COMMANDS)):
+        if n in _COMMANDS and n not in cli.commands:
+            mod, attr = _COMMANDS[n]
+            cli.add_command(getattr(importlib.import_module(mod), attr), n)
+
+
+def _register() -> None:
+    """Load every command (documentation, help, tests walking ``cli.commands``)."""
+    _load(None)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -136,6 +167,3 @@ def main(argv: list[str] | None = None) -> None:
         click.echo(f"agent: error: {type(exc).__name__}: {exc} (run with -v for details)", err=True)
         sys.exit(EXIT_FAILURE)
     sys.exit(rv if isinstance(rv, int) else 0)
-
-
-_register()

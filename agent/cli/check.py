@@ -36,11 +36,12 @@ def open_store_soft(cfg, app):
 
 
 def run_cycle(app) -> dict:
+    from agent.cli.common import one_shot_config  # noqa: PLC0415
     from agent.daemon import Daemon, host_from_config, snapshot_to_status  # noqa: PLC0415
     from agent.statelock import StateLock  # noqa: PLC0415
     from agent.state.store import StoreError  # noqa: PLC0415
 
-    cfg = app.config()
+    cfg = one_shot_config(app.config())
     store = open_store_soft(cfg, app)
     lock = None
     if store is not None and not store.path.name == ":memory:":

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from pathlib import Path
 
 import click
 
 from agent.collectors import COLLECTORS
-from agent.config_types import Config
+from agent.config_types import CollectorConfig, Config
 
 
 def host_options(fn):
@@ -85,3 +86,15 @@ def load_runbook(app, name: str):
         return rbm.load(rbm.find(name, runbooks_dir(app)))
     except rbm.RunbookError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def one_shot_config(cfg: Config, classes: tuple = COLLECTORS) -> Config:
+    """``cfg`` for a single cycle (`agent check`, `agent run --once`): no collector starts a
+    follower thread (the kernel-log tail): the ring buffer is read once, and nothing waits at
+    exit for a thread that was never needed."""
+    cols = dict(cfg.collectors)
+    for cls in classes:
+        if "follow" in getattr(cls, "options", {}):
+            cc = cols.get(cls.name) or CollectorConfig(enabled=cls.default_enabled)
+            cols[cls.name] = dataclasses.replace(cc, options={**cc.options, "follow": False})
+    return dataclasses.replace(cfg, collectors=cols)

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.request
 
 import click
 
@@ -22,6 +20,8 @@ def query_daemon(listen: str, timeout: float = 3.0) -> dict | None:
     if ":" in host:
         host = f"[{host}]"
     import time  # noqa: PLC0415
+    import urllib.error  # noqa: PLC0415 - only when asking a daemon (agent run does not need it)
+    import urllib.request  # noqa: PLC0415
 
     deadline = time.monotonic() + 30
     while True:

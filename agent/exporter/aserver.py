@@ -17,12 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-import ssl
 import threading
 import time
 from dataclasses import dataclass, field
 from http import HTTPStatus
-from typing import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
+
+if TYPE_CHECKING:
+    import ssl
 
 log = logging.getLogger("hwagent.http")
 
@@ -184,6 +186,8 @@ class AsyncHTTPServer:
         self.open_connections += 1
         try:
             if self.tls is not None:
+                import ssl  # noqa: PLC0415 - loaded only when serving TLS (agent run imports asyncio without it)
+
                 try:
                     await writer.start_tls(self.tls, ssl_handshake_timeout=self.limits.tls_handshake_timeout)
                 except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:

@@ -170,3 +170,7 @@ METRICS_BY_NAME: dict[str, MetricSpec] = {m.name: m for m in METRICS}
 
 # metrics whose sample values change every cycle; goldens keep their HELP/TYPE but drop samples
 VOLATILE = ("_duration_seconds", "_timestamp_seconds")
+
+
+class UnknownMetric(KeyError):
+    """A sampler emitted a metric name that is not in the catalogue."""

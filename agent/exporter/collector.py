@@ -13,15 +13,11 @@ from typing import Callable, Iterator
 from prometheus_client.core import (CounterMetricFamily, GaugeMetricFamily, Metric)
 from prometheus_client.registry import Collector
 
-from agent.exporter.catalog import METRICS, METRICS_BY_NAME, MetricSpec
+from agent.exporter.catalog import METRICS, METRICS_BY_NAME, MetricSpec, UnknownMetric  # noqa: F401 - re-exported
 from agent.exporter.families import SAMPLERS
 from agent.model import Snapshot
 
 log = logging.getLogger("hwagent.exporter")
-
-
-class UnknownMetric(KeyError):
-    """A sampler emitted a metric name that is not in the catalogue."""
 
 
 def collect_samples(snap: Snapshot) -> dict[str, list[tuple[dict, float]]]:

@@ -1,7 +1,9 @@
 """The /metrics HTTP server: a private registry, rendered output cached per snapshot generation.
 
 Rendering happens at most once per snapshot (the daemon swaps in a new one after each collector
-run); every scrape in between is served from the cached bytes. ``/status.json`` serves the same
+run), and then only for the families whose inputs changed (agent.exporter.render); every scrape
+in between is served from the cached bytes, gzip-compressed once per generation for clients that
+send ``Accept-Encoding: gzip`` (Prometheus does). ``/status.json`` serves the same
 snapshot for ``agent status``; ``/-/healthy`` answers 200 while the daemon loop is alive and its
 data fresh, else 503 with the reason (starting, loop stalled, stale collectors).
 """
@@ -9,51 +11,98 @@ data fresh, else 503 with the reason (starting, loop stalled, stale collectors).
 from __future__ import annotations
 
 import asyncio
+import gzip as _gzip
 import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
-from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.exposition import CONTENT_TYPE_LATEST
-
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
-from agent.exporter.collector import SnapshotCollector
+from agent.exporter.render import GZIP_LEVEL, GenerationCache, IncrementalRenderer
 from agent.model import Snapshot
 
 log = logging.getLogger("hwagent.http")
+CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"  # the text format written here
 
 
 class MetricsRenderer:
+    """/metrics bodies: rendered incrementally (agent.exporter.render) at most once per snapshot
+    generation, the gzip form compressed at most once per generation, on first demand.
+
+    ``registry`` holds the same metrics for in-process readers (``get_sample_value``)."""
+
     def __init__(self, get_snapshot: Callable[[], Snapshot], process_metrics: bool = False):
         self._get = get_snapshot
-        self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(SnapshotCollector(get_snapshot))
-        if process_metrics:
-            from prometheus_client import ProcessCollector  # noqa: PLC0415
+        self._registry = None
+        self._process = None
+        if process_metrics:  # opt-in: prometheus_client is imported only then
+            from prometheus_client import CollectorRegistry, ProcessCollector  # noqa: PLC0415
 
-            ProcessCollector(registry=self.registry)
-        self._process = process_metrics
+            self._process = CollectorRegistry(auto_describe=False)
+            ProcessCollector(registry=self._process)
         self._lock = threading.Lock()
-        self._cached: tuple[int, bytes] | None = None
+        self._incremental = IncrementalRenderer()
+        self._cache = GenerationCache()
 
-    def peek(self) -> bytes | None:
-        """The rendered text when it is current (no rendering needed), else None."""
-        cached = self._cached
-        if cached is not None and not self._process and cached[0] == self._get().generation:
-            return cached[1]
+    @property
+    def registry(self):
+        """A prometheus_client registry of the same metrics (every family built from scratch on
+        each collect): for in-process readers such as ``get_sample_value``."""
+        if self._registry is None:
+            from prometheus_client import CollectorRegistry, ProcessCollector  # noqa: PLC0415
+
+            from agent.exporter.collector import SnapshotCollector  # noqa: PLC0415
+
+            reg = CollectorRegistry(auto_describe=False)
+            reg.register(SnapshotCollector(self._get))
+            if self._process is not None:
+                ProcessCollector(registry=reg)
+            self._registry = reg
+        return self._registry
+
+    @property
+    def incremental(self) -> IncrementalRenderer:
+        return self._incremental
+
+    def peek(self, gzip: bool = False) -> bytes | None:
+        """The body when it is current and needs no work (rendering, compressing), else None."""
+        gen, body, gz = self._cache.state
+        if self._process is None and gen == self._get().generation:
+            return gz if gzip else body
         return None
 
-    def render(self) -> bytes:
-        snap = self._get()
-        cached = self._cached
-        if cached is not None and cached[0] == snap.generation and not self._process:
-            return cached[1]
+    def render(self, gzip: bool = False) -> bytes:
         with self._lock:
-            data = generate_latest(self.registry)
-            self._cached = (snap.generation, data)
-            return data
+            snap = self._get()
+            if self._cache.state[0] != snap.generation:
+                self._cache.set(snap.generation, self._incremental.render(snap))
+            if self._process is not None:  # changes on every scrape: never cached
+                from prometheus_client import generate_latest  # noqa: PLC0415
+
+                body = self._cache.state[1] + generate_latest(self._process)
+                return _gzip.compress(body, GZIP_LEVEL, mtime=0) if gzip else body
+            return self._cache.gzipped() if gzip else self._cache.state[1]
+
+
+def accepts_gzip(header: str | None) -> bool:
+    """Accept-Encoding allows gzip (RFC 9110 12.5.3: a q=0 refuses it; ``*`` covers it)."""
+    if not header:
+        return False
+    allowed = {}
+    for item in header.split(","):
+        name, _, params = item.strip().partition(";")
+        q = 1.0
+        for p in params.split(";"):
+            k, _, v = p.strip().partition("=")
+            if k.strip().lower() == "q":
+                try:
+                    q = float(v)
+                except ValueError:
+                    q = 0.0
+        allowed[name.strip().lower()] = q
+    q = allowed.get("gzip", allowed.get("x-gzip", allowed.get("*", 0.0)))
+    return q > 0
 
 
 def parse_listen(listen: str) -> tuple[str, int]:
@@ -122,10 +171,21 @@ class MetricsServer:
         path = req.path
         try:
             if path == "/metrics":
-                body = self.renderer.peek()
+                ok, why = self._health()
+                if not ok and why.startswith("starting"):
+                    # no snapshot yet: a 200 with the two series of an empty one would tell
+                    # Prometheus every disk and sensor vanished (absent() alerts); node_exporter
+                    # answers only once it can answer fully
+                    return Response(503, b"starting: first collection cycle not complete\n",
+                                    headers={"Retry-After": "1"})
+                gz = accepts_gzip(req.headers.get("accept-encoding"))
+                body = self.renderer.peek(gz)
                 if body is None:
-                    body = await loop.run_in_executor(self._render_pool, self.renderer.render)
-                return Response(200, body, CONTENT_TYPE_LATEST)
+                    body = await loop.run_in_executor(self._render_pool, self.renderer.render, gz)
+                headers = {"Vary": "Accept-Encoding"}
+                if gz:
+                    headers["Content-Encoding"] = "gzip"
+                return Response(200, body, CONTENT_TYPE_LATEST, headers)
             if path == "/status.json":
                 ok, why = self._health()
                 if not ok and why.startswith("starting"):  # before the first cycle there is nothing to judge

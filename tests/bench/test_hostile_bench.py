@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_scrape_bench import NODE_EXPORTER, build_host, free_port, pct, wait_port
+from tests.bench.test_scrape_bench import DISKS, NODE_EXPORTER, build_host, free_port, pct, wait_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRAPES = int(os.environ.get("HWAGENT_BENCH_HOSTILE_SCRAPES", "400"))
@@ -81,9 +81,11 @@ def stop(proc: subprocess.Popen) -> None:
         proc.wait(5)
 
 
-def start_pair(tmp: Path, tree: Path, exe: Path, web: Path | None) -> tuple[subprocess.Popen, int, subprocess.Popen, int]:
+def start_pair(tmp: Path, tree: Path, exe: Path, web: Path | None,
+               auth: str | None = None) -> tuple[subprocess.Popen, int, subprocess.Popen, int]:
     conf = tmp / "agent.toml"
-    conf.write_text(f'[host]\nroot = "{tree}"\n[collectors.smart]\nsmartctl = "{exe}"\n')
+    # ignore_rootfs: host.root is not /, and without it no disk would be read (the 24 disks claimed)
+    conf.write_text(f'[host]\nroot = "{tree}"\n[collectors.smart]\nsmartctl = "{exe}"\nignore_rootfs = true\n')
     port, ne_port = free_port(), free_port()
     web_args = ["--web.config.file", str(web)] if web else []
     agent = subprocess.Popen([sys.executable, "-m", "agent", "--config", str(conf), "run", "--web.listen-address",
@@ -97,6 +99,17 @@ def start_pair(tmp: Path, tree: Path, exe: Path, web: Path | None) -> tuple[subp
                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     wait_port(port, agent)
     wait_port(ne_port, ne)
+    deadline = time.monotonic() + 120
+    while True:  # until the first full cycle is served: all 24 disks
+        c = http.client.HTTPConnection("127.0.0.1", port, timeout=TIMEOUT)
+        c.request("GET", "/metrics", headers={"Authorization": auth} if auth else {})
+        r = c.getresponse()
+        body = r.read()
+        c.close()
+        if r.status == 200 and body.count(b"\nhwagent_disk_info{") == DISKS:
+            break
+        assert time.monotonic() < deadline, f"agent did not serve {DISKS} disks: {r.status}"
+        time.sleep(0.2)
     return agent, port, ne, ne_port
 
 
@@ -156,8 +169,8 @@ def test_bcrypt_attackers(tmp_path):
     hashed = bcrypt.hashpw(b"s3cret", bcrypt.gensalt(rounds=10)).decode()
     web = tmp_path / "web.yml"
     web.write_text(f"basic_auth_users:\n  prom: '{hashed}'\n")
-    agent, port, ne, ne_port = start_pair(tmp_path, tree, exe, web)
     auth = "Basic " + base64.b64encode(b"prom:s3cret").decode()
+    agent, port, ne, ne_port = start_pair(tmp_path, tree, exe, web, auth)
     n = max(50, SCRAPES // 2)
     lines = ["", f"bcrypt (cost 10): {n} scrapes with the right password per phase, 20 attackers"]
     try:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.bench.test_scrape_bench import build_host, free_port, pct, rss_mb, wait_port
+from tests.bench.test_scrape_bench import DISKS, build_host, free_port, pct, rss_mb, wait_port
 
 CLIENTS = int(os.environ.get("HWAGENT_LOAD_CLIENTS", "50"))
 LOAD_SECONDS = float(os.environ.get("HWAGENT_LOAD_SECONDS", "60"))
@@ -58,6 +58,11 @@ def start_agent(tmp: Path, conf_text: str) -> tuple[subprocess.Popen, int]:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not scrape(port)[1]:  # first full cycle: the disks are in
         time.sleep(0.2)
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    c.request("GET", "/metrics")
+    body = c.getresponse().read()
+    c.close()
+    assert body.count(b"\nhwagent_disk_info{") == DISKS, "the 24 disks the printout claims are not served"
     return proc, port
 
 

@@ -435,7 +435,11 @@ def test_state_database_locked_while_running(tmp_path, agents):
         assert holder.stdout.readline().strip() == b"locked"
         served = 0
         t_end = time.monotonic() + 11
+        # a sensor value moves, so the agent has something to write (an unchanged reading
+        # writes nothing: the rules do not even run again)
+        temp = sorted(a.tree.rglob("temp*_input"))[0]
         while time.monotonic() < t_end:  # the lock outlasts the store's 5 s busy timeout
+            temp.write_text(f"{40000 + served * 1000}\n")
             assert a.get("/metrics", 10)[0] == 200
             served += 1
             time.sleep(0.5)

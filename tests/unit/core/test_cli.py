@@ -80,7 +80,9 @@ def test_bad_listen_address_is_a_usage_error(tmp_path):
 
 
 def test_every_command_help_has_examples():
-    from agent.cli import cli as root
+    from agent.cli import _register, cli as root
+
+    _register()
 
     def walk(cmd, path):
         if hasattr(cmd, "commands"):
