@@ -5,7 +5,8 @@
 # each mutant against only the tests that cover its module.
 #   bash tests/mutation/run.sh                 every target below (hours on one shared core)
 #   bash tests/mutation/run.sh counters        one target: counters | disk | platform | board | events |
-#                                              verdict | storage | executor
+#                                              verdict | storage | executor |
+#                                              eventstore (agent/events.py)
 # Prints "mutation score <target>: killed K/T = NN.N %" per target and writes the survivors' diffs to
 # tests/mutation/survivors-<target>.txt (git-ignored). Text (docstrings, messages) and decorators are
 # not mutated. TESTS_OVERRIDE="..." replaces a target's test selection (e.g. to score the same code
@@ -26,6 +27,7 @@ declare -A PATHS=(
   [verdict]="agent/rules/board_verdict.py,agent/rules/base.py"
   [storage]="agent/rules/storage.py"
   [executor]="agent/recovery/executor.py"
+  [eventstore]="agent/events.py"
 )
 declare -A TESTS=(
   [counters]="tests/unit/rules tests/unit/disk/test_rules.py tests/unit/disk/test_findings_doc.py"
@@ -35,9 +37,10 @@ declare -A TESTS=(
   [events]="$RULE_TESTS"
   [verdict]="$RULE_TESTS"
   [storage]="tests/unit/rules tests/unit/storage"
-  [executor]="tests/unit/recovery/test_executor.py tests/unit/recovery/test_record.py tests/unit/recovery/test_disk_swap_mdadm.py"
+  [executor]="tests/unit/recovery/test_executor.py tests/unit/recovery/test_executor_guarantees.py tests/unit/recovery/test_record.py tests/unit/recovery/test_disk_swap_mdadm.py"
+  [eventstore]="tests/unit/kernel_log/test_storm.py tests/unit/kernel_log/test_collector.py tests/unit/kernel_log/test_rules.py tests/unit/platform/test_ipmi.py"
 )
-targets=("${@:-counters disk platform board events verdict storage executor}")
+targets=("${@:-counters disk platform board events verdict storage executor eventstore}")
 for t in ${targets[@]}; do
   work="$(mktemp -d)"
   tar -C "$SRC" --exclude=.venv --exclude=.git --exclude=.mutmut-cache -cf - . | tar -C "$work" -xf -
