@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from agent.recovery.executor import RunInterrupted
+from agent.recovery.executor import NullUI, RunInterrupted
 from agent.recovery.record import RunStore
 from tests.unit.recovery.support import ScriptedRunner
 from tests.unit.recovery.test_executor import make
@@ -264,3 +264,68 @@ def test_until_passing_on_the_first_poll_never_sleeps(tmp_path):
                  runner=ScriptedRunner(lambda argv: (0, "clean")), params={}, sleep=slept.append)
     rec = ex.start()
     assert rec.data["steps"]["SYNC"]["detail"].endswith("(after 1 poll(s))") and slept == []
+
+
+# ---- progress the operator reads ---------------------------------------------------------------------
+
+class RecordingUI(NullUI):
+    def __init__(self):
+        super().__init__()
+        self.seen: list[tuple[int, str, float, float | None, str]] = []
+
+    def progress(self, *, index, total, step, elapsed, eta, note=""):
+        self.seen.append((index, step.id, elapsed, eta, note))
+
+
+ETA = """
+id = "t"
+title = "t"
+[[steps]]
+id = "A"
+title = "a"
+estimate_seconds = 60
+verify = { action = "probe", argv = ["cat", "/a"], expect = { contains = "ok" } }
+[[steps]]
+id = "B"
+title = "b"
+estimate_seconds = 120
+verify = { action = "probe", argv = ["cat", "/b"], expect = { contains = "ok" } }
+until = { interval_seconds = 10, deadline_seconds = 600 }
+[[steps]]
+id = "C"
+title = "c"
+estimate_seconds = 300
+verify = { action = "probe", argv = ["cat", "/c"], expect = { contains = "ok" } }
+"""
+
+
+def test_progress_shows_the_time_left_of_the_steps_not_done_and_the_time_since_start(tmp_path):
+    polls = {"b": 0}
+
+    def fn(argv):
+        if argv[1] == "/b":
+            polls["b"] += 1
+            return 0, "ok" if polls["b"] == 2 else "syncing"
+        return 0, "ok"
+    ex, _ = make(tmp_path, ETA, runner=ScriptedRunner(fn), params={})
+    ex.ui = RecordingUI()
+    rec = ex.start()
+    assert rec.data["status"] == "completed"
+    seen = ex.ui.seen
+    assert [(i, sid) for i, sid, *_ in seen] == [(1, "A"), (2, "B"), (2, "B"), (3, "C")]
+    etas = [eta for *_, eta, _note in seen]
+    # at each step: its own estimate (nothing elapsed yet) plus the estimates of the steps after it
+    assert etas[0] == pytest.approx(60 + 120 + 300, abs=5)
+    assert etas[1] == pytest.approx(120 + 300, abs=5) and etas[2] == pytest.approx(120 + 300, abs=5)
+    assert etas[3] == pytest.approx(300, abs=5)
+    assert all(0 <= elapsed < 60 for _i, _s, elapsed, _e, _n in seen)  # seconds since the run started
+    assert seen[2][4] == "waiting: output does not contain 'ok'"
+
+
+def test_the_time_left_leaves_out_steps_already_done(tmp_path):
+    ex, _ = make(tmp_path, ETA, runner=ScriptedRunner(lambda argv: (0, "ok")), params={})
+    ex.ui = RecordingUI()
+    rec = ex.start(skips={"B": "synced by hand"})
+    assert rec.data["steps"]["B"]["state"] == "skipped"
+    assert [(sid, eta) for _i, sid, _el, eta, _n in ex.ui.seen] == [("A", pytest.approx(360, abs=5)),
+                                                                      ("C", pytest.approx(300, abs=5))]
