@@ -11,7 +11,6 @@ import pytest
 
 from agent.model import HwmonSensor
 from agent.model.platform import AerCounters, IpmiSelEntry, IpmiSensor
-from agent.rules.board_verdict import SIGNALS
 from agent.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
 
@@ -48,12 +47,16 @@ CASES = {
 }
 
 
+# the caps docs/design/platform.md states; written out here, not read from the module
+CAPS = {"pcie_spread": 40, "power": 30, "vrm_temperature": 15, "cmos_battery": 10, "platform_errors": 40}
+
+
 @pytest.mark.parametrize("signal", sorted(CASES))
 def test_one_class_counts_at_most_its_cap(signal):
     store = Store.memory()
     try:
         s = snap(*CASES[signal], uptime=2 * H)
-        cap = SIGNALS[signal][0]
+        cap = CAPS[signal]
         failing = run_rule("board.failing", s, store)
         if cap >= 30:  # a cap at or above warning_points: a warning, never critical from one class
             (f,) = failing
