@@ -1,16 +1,17 @@
-"""Each signal class of the board verdict counts at most its cap (agent/rules/board_verdict.py
+"""The board verdict's evidence: each signal class counts at most its cap (agent/rules/board_verdict.py
 SIGNALS): a storm in one class cannot make a mainboard verdict on its own, however loud it is.
 
 Every case below gives one class more raw points than its cap (plus nothing else), so the
 finding's points equal the cap exactly; one point more or less in the table changes the result.
+Then what makes a DIMM count for the memory spread: one corrected error in the window, read
+against the controller's reset time (else averaged over the uptime), on every controller.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from agent.model import HwmonSensor
-from agent.model.platform import AerCounters, IpmiSelEntry, IpmiSensor
+from agent.model.platform import AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSensor
 from agent.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
 
@@ -70,3 +71,57 @@ def test_one_class_counts_at_most_its_cap(signal):
     finally:
         store.close()
 
+
+
+# ---- memory spread: what counts as a DIMM with errors -------------------------------------------------
+
+def _mc(name, ce, since_reset):
+    return EdacController(controller=name, mc_name=None, size_bytes=None, ce_count=ce, ue_count=0, ce_noinfo_count=0,
+                          ue_noinfo_count=0, seconds_since_reset=since_reset)
+
+
+def _dimm(mc, i, ce, chan, label=True):
+    return EdacDimm(controller=mc, dimm=f"dimm{i}", layout="dimm",
+                    label=f"CPU_SrcID#0_MC#0_Chan#{chan}_DIMM#{i % 2}" if label else None,
+                    location=f"channel {chan} slot {i % 2}", channel=str(chan), ce_count=ce, ue_count=0)
+
+
+def _memory(*readings, uptime):
+    store = Store.memory()
+    try:
+        s = snap(*readings, uptime=uptime)
+        (f,) = run_rule("board.failing", s, store, warning_points=1) or [None]
+        return f
+    finally:
+        store.close()
+
+
+def test_one_corrected_error_on_each_of_two_channels_is_spread():
+    # the boundary: one CE in the window makes a DIMM count (zero does not)
+    f = _memory(_mc("mc0", 2, 2 * H), _dimm("mc0", 0, 1, 0), _dimm("mc0", 1, 1, 1), uptime=2 * H)
+    assert f.evidence["points_memory_spread"] == 30 and "2 DIMMs across channels 0,1" in f.evidence["memory_spread"]
+    assert _memory(_mc("mc0", 1, 2 * H), _dimm("mc0", 0, 1, 0), _dimm("mc0", 1, 0, 1), uptime=2 * H) is None
+
+
+def test_a_dimm_without_a_label_is_named_by_its_sysfs_name():
+    f = _memory(_mc("mc0", 2, 2 * H), _dimm("mc0", 0, 1, 0, label=False), _dimm("mc0", 1, 1, 1, label=False),
+                uptime=2 * H)
+    assert f.evidence["memory_spread"].endswith("(dimm0, dimm1)")
+
+
+def test_every_controller_is_looked_at_not_only_the_first():
+    # mc0: errors on one DIMM only (that DIMM's business); mc1: spread over two channels
+    f = _memory(_mc("mc0", 5, 2 * H), _dimm("mc0", 0, 5, 0), _mc("mc1", 2, 2 * H), _dimm("mc1", 2, 1, 0),
+                _dimm("mc1", 3, 1, 1), uptime=2 * H)
+    assert f.evidence["memory_spread"].startswith("mc1: corrected errors on 2 DIMMs")
+
+
+def test_counts_are_read_against_the_controllers_reset_time_not_the_uptime():
+    # counters reset 2 h ago on a host up 30 days: all of their errors fall in the 24 h window
+    f = _memory(_mc("mc0", 2, 2 * H), _dimm("mc0", 0, 1, 0), _dimm("mc0", 1, 1, 1), uptime=30 * 24 * H)
+    assert f is not None and f.evidence["points_memory_spread"] == 30
+    # no reset time: the counts are averaged over the uptime; 10 CEs in 30 days are < 1 a day per DIMM
+    old = _memory(_mc("mc0", 20, None), _dimm("mc0", 0, 10, 0), _dimm("mc0", 1, 10, 1), uptime=30 * 24 * H)
+    assert old is None
+    fresh = _memory(_mc("mc0", 20, None), _dimm("mc0", 0, 10, 0), _dimm("mc0", 1, 10, 1), uptime=2 * H)
+    assert fresh is not None and fresh.evidence["points_memory_spread"] == 30
