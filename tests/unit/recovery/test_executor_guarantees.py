@@ -296,6 +296,11 @@ id = "C"
 title = "c"
 estimate_seconds = 300
 verify = { action = "probe", argv = ["cat", "/c"], expect = { contains = "ok" } }
+[[steps]]
+id = "D"
+title = "d (no estimate)"
+estimate_seconds = 0
+verify = { action = "probe", argv = ["cat", "/d"], expect = { contains = "ok" } }
 """
 
 
@@ -312,12 +317,13 @@ def test_progress_shows_the_time_left_of_the_steps_not_done_and_the_time_since_s
     rec = ex.start()
     assert rec.data["status"] == "completed"
     seen = ex.ui.seen
-    assert [(i, sid) for i, sid, *_ in seen] == [(1, "A"), (2, "B"), (2, "B"), (3, "C")]
+    assert [(i, sid) for i, sid, *_ in seen] == [(1, "A"), (2, "B"), (2, "B"), (3, "C"), (4, "D")]
     etas = [eta for *_, eta, _note in seen]
-    # at each step: its own estimate (nothing elapsed yet) plus the estimates of the steps after it
-    assert etas[0] == pytest.approx(60 + 120 + 300, abs=5)
-    assert etas[1] == pytest.approx(120 + 300, abs=5) and etas[2] == pytest.approx(120 + 300, abs=5)
-    assert etas[3] == pytest.approx(300, abs=5)
+    # at each step: what is left of its own estimate (the time spent on it counts down, never up)
+    # plus the estimates of the steps after it
+    for eta, full in zip(etas, (60 + 120 + 300, 120 + 300, 120 + 300, 300)):
+        assert full - 5 <= eta <= full
+    assert etas[4] == 0.0  # the last step, estimated at 0: nothing left, not a second
     assert all(0 <= elapsed < 60 for _i, _s, elapsed, _e, _n in seen)  # seconds since the run started
     assert seen[2][4] == "waiting: output does not contain 'ok'"
 
@@ -328,4 +334,4 @@ def test_the_time_left_leaves_out_steps_already_done(tmp_path):
     rec = ex.start(skips={"B": "synced by hand"})
     assert rec.data["steps"]["B"]["state"] == "skipped"
     assert [(sid, eta) for _i, sid, _el, eta, _n in ex.ui.seen] == [("A", pytest.approx(360, abs=5)),
-                                                                      ("C", pytest.approx(300, abs=5))]
+                                                                      ("C", pytest.approx(300, abs=5)), ("D", 0.0)]
