@@ -335,3 +335,40 @@ def test_the_time_left_leaves_out_steps_already_done(tmp_path):
     assert rec.data["steps"]["B"]["state"] == "skipped"
     assert [(sid, eta) for _i, sid, _el, eta, _n in ex.ui.seen] == [("A", pytest.approx(360, abs=5)),
                                                                       ("C", pytest.approx(300, abs=5)), ("D", 0.0)]
+
+
+# ---- a package manager outlives Ctrl-C ------------------------------------------------------------------
+
+class LeftRunning:
+    """A supervisor whose command started (pid 4242) when the operator pressed Ctrl-C and chose to
+    leave it running (what longrun.Supervisor does for a package manager)."""
+
+    def run(self, argv, timeout, env, *, on_spawn, boot_id, **kw):
+        on_spawn({"pid": 4242, "pgid": 4242, "argv": list(argv), "boot_id": boot_id, "started": T_START})
+        raise KeyboardInterrupt
+
+
+T_START = 1_764_003_600.0
+APT = """
+id = "t"
+title = "t"
+[[steps]]
+id = "UP"
+title = "upgrade"
+apply = { action = "run", argv = ["apt-get", "-y", "upgrade"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "x"
+"""
+
+
+def test_ctrl_c_during_a_package_manager_names_the_command_that_keeps_running(tmp_path):
+    ex, store = make(tmp_path, APT, runner=ScriptedRunner(lambda argv: (0, "")), params={}, supervisor=LeftRunning())
+    with pytest.raises(RunInterrupted) as exc:
+        ex.start()
+    assert exc.value.child["pid"] == 4242 and exc.value.step_id == "UP"
+    d = store.load(exc.value.run_id).data
+    s = d["steps"]["UP"]
+    assert (s["state"], s["interrupted_in"]) == ("interrupted", "applying")
+    assert s["detail"] == "interrupted by SIGINT; apt-get (pid 4242) keeps running"
+    last = _events(store)[-1]
+    assert (last["event"], last["step"], last["child_pid"], last["signal"]) == ("run_interrupted", "UP", 4242, "SIGINT")
