@@ -87,6 +87,10 @@ def test_an_event_without_time_or_boot_is_stored_at_now_in_an_unknown_boot(es):
     es.record_events([KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdb", device="sdb",
                                   raw=("z",), time=None, boot_id="")], T0 + 7)
     assert es.store.execute("SELECT ts, boot_id FROM events") == [(T0 + 7, "unknown")]
+    # without an explicit time, "now" is the store's clock
+    es.record_events([KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdc", device="sdc",
+                                  raw=("y",), time=None, boot_id="b1")])
+    assert es.store.execute("SELECT ts FROM events WHERE device = 'sdc'") == [(T0,)]
 
 
 # ---- retention ------------------------------------------------------------------------------------

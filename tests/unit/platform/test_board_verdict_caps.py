@@ -125,3 +125,15 @@ def test_counts_are_read_against_the_controllers_reset_time_not_the_uptime():
     assert old is None
     fresh = _memory(_mc("mc0", 20, None), _dimm("mc0", 0, 10, 0), _dimm("mc0", 1, 10, 1), uptime=2 * H)
     assert fresh is not None and fresh.evidence["points_memory_spread"] == 30
+
+
+def test_one_unattributed_corrected_error_counts():
+    # EDAC could not name the DIMM (ce_noinfo_count): the controller's own evidence, from one error on
+    mc = EdacController(controller="mc0", mc_name=None, size_bytes=None, ce_count=1, ue_count=0, ce_noinfo_count=1,
+                        ue_noinfo_count=0, seconds_since_reset=int(2 * H))
+    f = _memory(mc, uptime=2 * H)
+    assert f.evidence["points_memory_spread"] == 15
+    assert f.evidence["memory_spread"] == "mc0: 1 corrected errors without DIMM attribution"
+    none = EdacController(controller="mc0", mc_name=None, size_bytes=None, ce_count=0, ue_count=0, ce_noinfo_count=0,
+                          ue_noinfo_count=0, seconds_since_reset=int(2 * H))
+    assert _memory(none, uptime=2 * H) is None
