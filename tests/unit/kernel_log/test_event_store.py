@@ -83,6 +83,15 @@ def test_out_of_range_sequence_numbers_are_stored_as_unknown(es):
     assert got["sdd"] == ((1 << 63) - 1, None) and got["sde"] == (-(1 << 63), None)
 
 
+def test_a_long_multi_line_record_keeps_its_first_64_lines(es):
+    # e.g. a machine-check or hung-task dump: the event stays bounded in the store
+    lines = tuple(f"mce: [Hardware Error]: line {i}" for i in range(100))
+    es.record_events([KernelEvent(cls="mce.corrected", severity=Severity.WARNING, component="cpu", device="cpu0",
+                                  raw=lines, boot_id="b1", time=T0)], T0)
+    (stored,) = es.query()
+    assert stored["raw"] == list(lines[:64])
+
+
 def test_an_event_without_time_or_boot_is_stored_at_now_in_an_unknown_boot(es):
     es.record_events([KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdb", device="sdb",
                                   raw=("z",), time=None, boot_id="")], T0 + 7)

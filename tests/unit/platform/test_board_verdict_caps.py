@@ -137,3 +137,40 @@ def test_one_unattributed_corrected_error_counts():
     none = EdacController(controller="mc0", mc_name=None, size_bytes=None, ce_count=0, ue_count=0, ce_noinfo_count=0,
                           ue_noinfo_count=0, seconds_since_reset=int(2 * H))
     assert _memory(none, uptime=2 * H) is None
+
+
+def test_one_unattributed_uncorrected_error_adds_ten():
+    mc = EdacController(controller="mc0", mc_name=None, size_bytes=None, ce_count=0, ue_count=1, ce_noinfo_count=0,
+                        ue_noinfo_count=1, seconds_since_reset=int(2 * H))
+    f = _memory(mc, uptime=2 * H)
+    assert f.evidence["points_memory_spread"] == 10
+    assert f.evidence["memory_spread"] == "mc0: 1 uncorrected errors without DIMM attribution"
+
+
+# ---- PCIe spread: which devices count ---------------------------------------------------------------
+
+def _aer(dev, root, cor=0, nonfatal=0):
+    return AerCounters(device=dev, root_port=root, is_root_port=dev == root, correctable={"RxErr": cor} if cor else {},
+                       nonfatal={"CmpltTO": nonfatal} if nonfatal else {}, fatal={}, total_correctable=cor,
+                       total_nonfatal=nonfatal, total_fatal=0)
+
+
+PORT = "0000:00:1c.0"
+
+
+def test_uncorrectable_non_fatal_errors_on_two_devices_behind_one_port_are_spread():
+    f = _memory(_aer(PORT, PORT), _aer("0000:01:00.0", PORT, nonfatal=2), _aer("0000:01:00.1", PORT, nonfatal=1),
+                uptime=2 * H)
+    assert f.evidence["points_pcie_spread"] == 30
+    assert f.evidence["pcie_spread"] == f"root port {PORT}: AER errors on 2 devices (0000:01:00.0, 0000:01:00.1)"
+
+
+def test_the_root_ports_own_errors_are_not_a_second_device():
+    assert _memory(_aer(PORT, PORT, cor=40), _aer("0000:01:00.0", PORT, cor=3), uptime=2 * H) is None
+
+
+def test_aer_counts_are_averaged_over_a_long_uptime():
+    # 10 correctable errors per device since boot 30 days ago: < 1 a day, not a spreading fault
+    old = [_aer(PORT, PORT), _aer("0000:01:00.0", PORT, cor=10), _aer("0000:01:00.1", PORT, cor=10)]
+    assert _memory(*old, uptime=30 * 24 * H) is None
+    assert _memory(*old, uptime=2 * H).evidence["points_pcie_spread"] == 30
