@@ -115,6 +115,10 @@ def test_the_row_cap_drops_the_oldest_beyond_it(es):
     assert es.prune(T0, 30 * DAY, 6) == 0  # at the cap: nothing goes
     assert es.prune(T0, 30 * DAY, 4) == 2
     assert [r[0] for r in es.store.execute("SELECT seq FROM events ORDER BY seq")] == [2, 3, 4, 5]
+    # both at once: one past the retention, then the oldest beyond the cap; the count is the sum
+    es.record_events([io_error(50, t=T0 - 40 * DAY, dev="sdz")], T0)
+    assert es.prune(T0, 30 * DAY, 2) == 1 + 2
+    assert [r[0] for r in es.store.execute("SELECT seq FROM events ORDER BY seq")] == [4, 5]
 
 
 def test_boots_are_kept_at_least_90_days_or_the_retention_if_longer(es):

@@ -119,10 +119,19 @@ def test_ctrl_c_while_verifying_resumes_by_verifying_only(tmp_path):
     d = store.load(exc.value.run_id).data
     assert d["steps"]["A"]["state"] == "interrupted" and d["steps"]["A"]["interrupted_in"] == "verifying"
     assert d["status"] == "interrupted" and d["interrupted_by"] == "SIGINT"
-    ex2, _ = make(tmp_path, ONE, runner=ScriptedRunner(fn), params={})
+    # on resume the check still fails (the change takes effect slowly) and the verify then passes:
+    # the step is verified, never applied a second time
+    reads = iter(["not yet", "done"])
+
+    def fn2(argv):
+        if argv[0] == "doit":
+            state["applied"] += 1
+            return 0, ""
+        return 0, next(reads)
+    ex2, _ = make(tmp_path, ONE, runner=ScriptedRunner(fn2), params={})
     rec = ex2.resume(exc.value.run_id)
     assert state["applied"] == 1
-    assert rec.data["status"] == "completed"
+    assert rec.data["status"] == "completed" and rec.data["steps"]["A"]["state"] == "verified"
     assert "interrupted_in" not in rec.data["steps"]["A"]
 
 
@@ -372,3 +381,58 @@ def test_ctrl_c_during_a_package_manager_names_the_command_that_keeps_running(tm
     assert s["detail"] == "interrupted by SIGINT; apt-get (pid 4242) keeps running"
     last = _events(store)[-1]
     assert (last["event"], last["step"], last["child_pid"], last["signal"]) == ("run_interrupted", "UP", 4242, "SIGINT")
+
+
+# ---- a step that cannot be evaluated stops the run -------------------------------------------------
+
+WHEN_BASELINE = """
+id = "t"
+title = "t"
+[[steps]]
+id = "EFI"
+title = "only on EFI boards"
+when = { value = "{baseline.firmware.mode}", equals = "efi" }
+apply = { action = "run", argv = ["efibootmgr", "-v"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "capture a baseline first"
+[[steps]]
+id = "NEXT"
+title = "after"
+apply = { action = "run", argv = ["after"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "x"
+"""
+
+
+def test_a_condition_that_cannot_be_evaluated_fails_the_step_and_stops_the_run(tmp_path):
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, store = make(tmp_path, WHEN_BASELINE, runner=runner, params={})  # no baseline
+    rec = ex.start()
+    s = rec.data["steps"]["EFI"]
+    assert rec.data["status"] == "failed" and rec.data["failed_step"] == "EFI"
+    assert s["state"] == "failed" and s["detail"].startswith("when: ") and s["on_failure"] == "capture a baseline first"
+    assert runner.calls == [] and rec.data["steps"]["NEXT"]["state"] == "pending"
+
+
+# ---- a notification that was not sent says so ----------------------------------------------------------
+
+NOTIFY = """
+id = "t"
+title = "t"
+[[steps]]
+id = "TELL"
+title = "tell customers"
+kind = "notify"
+apply = { action = "notify", state = "investigating", message = "disk swap on {run.host}" }
+verify = { action = "notified" }
+on_failure = "tell them by mail"
+"""
+
+
+def test_a_notification_without_a_status_service_is_recorded_as_skipped_not_sent(tmp_path):
+    ex, store = make(tmp_path, NOTIFY, runner=ScriptedRunner(lambda argv: (0, "")), params={})
+    rec = ex.start()
+    s = rec.data["steps"]["TELL"]
+    assert s["state"] == "skipped" and rec.data["notifications"][0]["sent"] is False
+    (ev,) = s["evidence"]
+    assert (ev["phase"], ev["action"], ev["skipped"]) == ("apply", "notify", True)
