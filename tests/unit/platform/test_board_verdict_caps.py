@@ -174,3 +174,13 @@ def test_aer_counts_are_averaged_over_a_long_uptime():
     old = [_aer(PORT, PORT), _aer("0000:01:00.0", PORT, cor=10), _aer("0000:01:00.1", PORT, cor=10)]
     assert _memory(*old, uptime=30 * 24 * H) is None
     assert _memory(*old, uptime=2 * H).evidence["points_pcie_spread"] == 30
+
+
+def test_fatal_errors_count_and_errors_under_two_root_ports_add_twenty():
+    # one device with fatal errors under each of two root ports: no port has two devices, 20 points
+    other = "0000:00:1d.0"
+    fatal = AerCounters(device="0000:02:00.0", root_port=other, is_root_port=False, correctable={}, nonfatal={},
+                        fatal={"SurpriseDown": 1}, total_correctable=0, total_nonfatal=0, total_fatal=1)
+    f = _memory(_aer(PORT, PORT), _aer("0000:01:00.0", PORT, cor=2), _aer(other, other), fatal, uptime=2 * H)
+    assert f.evidence["points_pcie_spread"] == 20
+    assert f.evidence["pcie_spread"] == f"AER errors under 2 root ports ({PORT}, {other})"
