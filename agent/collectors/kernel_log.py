@@ -23,12 +23,13 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import time
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.kernel_sources import (CURSOR_KEY, JOURNAL_CURSOR_KEY, MCELOG_CURSOR_KEY, PREV_CHECKED_KEY,
                                              PSTORE_SEEN_KEY, RAS_CURSOR_KEY, SourcesMixin)
-from agent.collectors.kmsg_reader import KmsgReader
+from agent.collectors.kmsg_reader import KmsgReader, record_slices
 from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
 from agent.collectors.rasdaemon import DEFAULT_DB
@@ -46,6 +47,13 @@ PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minu
 HEARTBEAT_SECONDS = 60.0
 WINDOW_REBUILD_SECONDS = 300.0  # the rules' event window is rebuilt from the store this often; merged in memory between
 PRUNE_SECONDS = 600.0
+# The tail thread classifies in slices of about this many characters (~64 records, ~0.5 ms of Python) and
+# lets other threads run between them. Classifying is pure Python holding the GIL; in a storm one poll's
+# worth of records (hundreds) is a burst of several ms, and each time the HTTP server's thread needs the GIL
+# during a scrape (accept, read, render hand-off, write) it waited for the burst or the interpreter's 5 ms
+# switch interval: /metrics p99 in a 10k lines/s storm was 3.3x idle (tests/bench/test_storm_bench.py).
+TAIL_SLICE_CHARS = 8192
+TAIL_YIELD_SECONDS = 0.0001  # a real sleep: time.sleep(0) returns before a waiting thread can take the GIL
 
 
 class KernelLogCollector(SourcesMixin, BaseCollector):
@@ -190,7 +198,7 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 return
             try:
                 with self._lock:
-                    if not self._drain() and self.classifier.open():
+                    if not self._drain(yield_gil=True) and self.classifier.open():
                         # nothing more came: the kernel prints a group at once, so it is complete
                         self.classifier.flush()
                         self._absorb()
@@ -203,8 +211,9 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 self._stop.wait(poll)
 
     # ---- reading kmsg --------------------------------------------------------------------------
-    def _drain(self) -> bool:
-        """Read and classify everything available now (in chunks of a few MiB); True if anything was read."""
+    def _drain(self, yield_gil: bool = False) -> bool:
+        """Read and classify everything available now (in chunks of a few MiB); True if anything was read.
+        ``yield_gil`` (the tail thread): classify in slices and let other threads run between them."""
         reader = self._reader
         got = False
         if reader is None:
@@ -225,8 +234,14 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 if not text:
                     continue
             self._account(text)
-            self.classifier.scan_kmsg(text)
-            self._absorb()
+            if not yield_gil or len(text) <= TAIL_SLICE_CHARS:
+                self.classifier.scan_kmsg(text)
+                self._absorb()
+                continue
+            for part in record_slices(text, TAIL_SLICE_CHARS):
+                self.classifier.scan_kmsg(part)
+                self._absorb()
+                time.sleep(TAIL_YIELD_SECONDS)
 
     def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
         """Move classified events into the storm aggregation (memory bounded by distinct keys)."""
