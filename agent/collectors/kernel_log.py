@@ -21,16 +21,15 @@ for the rules.
 from __future__ import annotations
 
 import logging
-import os
 import sqlite3
+import sys
 import threading
-import time
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.kernel_sources import (CURSOR_KEY, JOURNAL_CURSOR_KEY, MCELOG_CURSOR_KEY, PREV_CHECKED_KEY,
                                              PSTORE_SEEN_KEY, RAS_CURSOR_KEY, SourcesMixin)
-from agent.collectors.kmsg_reader import KmsgReader, record_slices
+from agent.collectors.kmsg_reader import KmsgReader
 from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header
 from agent.collectors.rasdaemon import DEFAULT_DB
@@ -48,16 +47,14 @@ PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minu
 HEARTBEAT_SECONDS = 60.0
 WINDOW_REBUILD_SECONDS = 300.0  # the rules' event window is rebuilt from the store this often; merged in memory between
 PRUNE_SECONDS = 600.0
-# The tail thread classifies in slices of about this many characters (~64 records, ~0.5 ms of Python) and
-# lets other threads run between them. Classifying is pure Python holding the GIL; in a storm one poll's
-# worth of records (hundreds) is a burst of several ms, and each time the HTTP server's thread needs the GIL
-# during a scrape (accept, read, render hand-off, write) it waited for the burst or the interpreter's 5 ms
-# switch interval: /metrics p99 in a 10k lines/s storm was 3.3x idle (tests/bench/test_storm_bench.py).
-# The yield is os.sched_yield() (it releases the GIL and gives the CPU to the woken waiter): time.sleep(0)
-# re-takes the GIL before a waiting thread can, and a real sleep (0.1 ms) cost the tail thread its CPU slot on
-# a loaded machine, down to 4,400 of 10,000 lines/s.
-TAIL_SLICE_CHARS = 8192
-_yield = getattr(os, "sched_yield", lambda: time.sleep(0))
+# While the tail thread runs, other threads wait at most this long for the GIL (CPython's default: 5 ms).
+# Classifying is pure Python holding the GIL; in a storm one poll's worth of records (hundreds) is a burst of
+# several ms, and each time the HTTP server's thread needed the GIL during a scrape (accept, read, render
+# hand-off, write) it waited up to the 5 ms switch interval: /metrics p99 in a 10k lines/s storm was 2-4x
+# idle (tests/bench/test_storm_bench.py). Yielding between slices of a burst instead (os.sched_yield, a
+# 0.1 ms sleep) gave up the CPU too: on a loaded machine the tail thread then read 4,400-7,700 of 10,000
+# lines/s. A shorter switch interval hands the GIL over only when another thread waits for it.
+TAIL_SWITCH_INTERVAL = 0.001
 
 
 class KernelLogCollector(SourcesMixin, BaseCollector):
@@ -188,6 +185,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             with self._lock:
                 self._drain()
             if self.option("follow"):
+                if sys.getswitchinterval() > TAIL_SWITCH_INTERVAL:  # only ever lowered (process-wide)
+                    sys.setswitchinterval(TAIL_SWITCH_INTERVAL)
                 self._thread = threading.Thread(target=self._follow, name="kernel-log-tail", daemon=True)
                 self._thread.start()
 
@@ -202,7 +201,7 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 return
             try:
                 with self._lock:
-                    if not self._drain(yield_gil=True) and self.classifier.open():
+                    if not self._drain() and self.classifier.open():
                         # nothing more came: the kernel prints a group at once, so it is complete
                         self.classifier.flush()
                         self._absorb()
@@ -215,9 +214,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 self._stop.wait(poll)
 
     # ---- reading kmsg --------------------------------------------------------------------------
-    def _drain(self, yield_gil: bool = False) -> bool:
-        """Read and classify everything available now (in chunks of a few MiB); True if anything was read.
-        ``yield_gil`` (the tail thread): classify in slices and let other threads run between them."""
+    def _drain(self) -> bool:
+        """Read and classify everything available now (in chunks of a few MiB); True if anything was read."""
         reader = self._reader
         got = False
         if reader is None:
@@ -238,14 +236,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
                 if not text:
                     continue
             self._account(text)
-            if not yield_gil or len(text) <= TAIL_SLICE_CHARS:
-                self.classifier.scan_kmsg(text)
-                self._absorb()
-                continue
-            for part in record_slices(text, TAIL_SLICE_CHARS):
-                self.classifier.scan_kmsg(part)
-                self._absorb()
-                _yield()
+            self.classifier.scan_kmsg(text)
+            self._absorb()
 
     def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
         """Move classified events into the storm aggregation (memory bounded by distinct keys)."""

@@ -9,7 +9,7 @@ import select
 import stat
 import time
 
-__all__ = ["KmsgReader", "READ_SIZE", "KMSG_RECORD_BUF", "MAX_PENDING_LINE", "record_slices"]
+__all__ = ["KmsgReader", "READ_SIZE", "KMSG_RECORD_BUF", "MAX_PENDING_LINE"]
 
 READ_SIZE = 1 << 20  # plain files: one big read; /dev/kmsg returns one record per read anyway
 KMSG_RECORD_BUF = 16384
@@ -80,16 +80,3 @@ class KmsgReader:
             os.close(self.fd)
         except OSError:
             pass
-
-
-def record_slices(text: str, size: int):
-    """``text`` (complete kmsg records) cut into pieces of about ``size`` characters at record
-    boundaries: never before a continuation line (`` KEY=value``, which starts with a space)."""
-    n, pos = len(text), 0
-    while pos < n:
-        cut = text.find("\n", pos + size - 1) if pos + size < n else -1
-        while cut >= 0 and cut + 1 < n and text[cut + 1] == " ":
-            cut = text.find("\n", cut + 1)
-        end = n if cut < 0 else cut + 1
-        yield text[pos:end]
-        pos = end
