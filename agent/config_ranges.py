@@ -47,6 +47,8 @@ NUMERIC_RANGES: dict[str, tuple[float, float]] = {
     "statuspage.threads": (1, 256),
     "statuspage.connection_limit": (1, 100_000),
     "statuspage.idle_timeout_seconds": (1, 3600),
+    "statuspage.header_timeout_seconds": (1, 3600),
+    "statuspage.body_timeout_seconds": (1, 3600),
     "statuspage.subscribe_per_network_per_hour": (0, 1_000_000),
     "statuspage.subscribe_per_mailbox_per_day": (0, 1_000_000),
     "statuspage.subscribe_per_domain_per_hour": (0, 1_000_000),

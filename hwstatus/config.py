@@ -81,6 +81,11 @@ class StatuspageConfig:
     threads: int = doc("Worker threads of the HTTP server (requests served at once).", 8)
     connection_limit: int = doc("Open connections at most (beyond it new ones wait in the kernel's queue).", 200)
     idle_timeout_seconds: float = doc("A connection that sends nothing for this long is closed (slow or idle clients).", 30.0)
+    header_timeout_seconds: float = doc("A request's head (request line and headers) must arrive within this long after the "
+                                        "connection opened (or, on a kept-alive connection, after its first byte); "
+                                        "slower clients are disconnected (slowloris; nginx's client_header_timeout).", 10.0)
+    body_timeout_seconds: float = doc("A request's body must arrive within this long after its head; slower clients are "
+                                      "disconnected (nginx's client_body_timeout).", 30.0)
     subscribe_per_ip_per_hour: int = doc("Subscription requests accepted per client address per hour.", 5)
     subscribe_per_network_per_hour: int = doc("Subscription requests per client network (IPv4 /24, IPv6 /64) per hour.", 20)
     subscribe_per_mailbox_per_day: int = doc("Confirmation mails to one mailbox per day (nobody floods a stranger).", 3)

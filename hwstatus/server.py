@@ -15,8 +15,10 @@ log = logging.getLogger("hwstatus")
 
 # ---- server ------------------------------------------------------------------------------------------
 # waitress (a production WSGI server, pure Python): bounded worker threads and connections, idle
-# connections closed after statuspage.idle_timeout_seconds, header and body size limits, no
-# Server header naming the software or the Python version.
+# connections closed after statuspage.idle_timeout_seconds, a deadline per request for its head
+# (statuspage.header_timeout_seconds) and body (statuspage.body_timeout_seconds) so that clients
+# trickling bytes cannot hold the connection slots (hwstatus/deadlines.py), header and body size
+# limits, no Server header naming the software or the Python version.
 
 
 class Server:
@@ -24,15 +26,22 @@ class Server:
 
     def __init__(self, app: StatusApp, listen: str, *, interval: float = 2.0):
         import waitress  # noqa: PLC0415 - the status service's web stack, only here
+        from waitress.server import BaseWSGIServer  # noqa: PLC0415
+
+        from hwstatus import deadlines  # noqa: PLC0415 - imports waitress
 
         host, port = parse_listen(listen)
         cfg = app.cfg
         self.app = app
+        socket_map: dict = {}
         self.httpd = waitress.create_server(
-            app, host=host, port=port, threads=cfg.threads, connection_limit=cfg.connection_limit,
+            app, map=socket_map, host=host, port=port, threads=cfg.threads, connection_limit=cfg.connection_limit,
             channel_timeout=cfg.idle_timeout_seconds, cleanup_interval=max(1, min(10, int(cfg.idle_timeout_seconds // 3))),
             max_request_header_size=16 * 1024, max_request_body_size=cfg.max_body_bytes, ident="",
-            clear_untrusted_proxy_headers=False, expose_tracebacks=False, asyncore_use_poll=True)
+            clear_untrusted_proxy_headers=False, expose_tracebacks=False, asyncore_use_poll=True,
+            asyncore_loop_timeout=1)  # the poll loop's wake-up: deadlines are enforced within it
+        self.listeners = [obj for obj in socket_map.values() if isinstance(obj, BaseWSGIServer)]
+        deadlines.install(self.listeners, header_timeout=cfg.header_timeout_seconds, body_timeout=cfg.body_timeout_seconds)
         self.interval = interval
         self._stop = threading.Event()
         self._bg = threading.Thread(target=self._loop, name="statuspage-bg", daemon=True)

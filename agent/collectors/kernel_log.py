@@ -21,6 +21,7 @@ for the rules.
 from __future__ import annotations
 
 import logging
+import sys
 import threading
 from typing import Any
 
@@ -43,6 +44,14 @@ log = logging.getLogger("hwagent.kernel_log")
 
 PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minutes of a boot
 HEARTBEAT_SECONDS = 60.0  # the boot time (uptime) is re-read this often
+# While the tail thread runs, other threads wait at most this long for the GIL (CPython's default: 5 ms).
+# Classifying is pure Python holding the GIL; in a storm one poll's worth of records (hundreds) is a burst of
+# several ms, and each time the HTTP server's thread needed the GIL during a scrape (accept, read, render
+# hand-off, write) it waited up to the 5 ms switch interval: /metrics p99 in a 10k lines/s storm was 2-4x
+# idle (tests/bench/test_storm_bench.py). Yielding between slices of a burst instead (os.sched_yield, a
+# 0.1 ms sleep) gave up the CPU too: on a loaded machine the tail thread then read 4,400-7,700 of 10,000
+# lines/s. A shorter switch interval hands the GIL over only when another thread waits for it.
+TAIL_SWITCH_INTERVAL = 0.001
 
 
 class KernelLogCollector(SourcesMixin, BaseCollector):
@@ -165,6 +174,8 @@ class KernelLogCollector(SourcesMixin, BaseCollector):
             with self._lock:
                 self._drain()
             if self.option("follow"):
+                if sys.getswitchinterval() > TAIL_SWITCH_INTERVAL:  # only ever lowered (process-wide)
+                    sys.setswitchinterval(TAIL_SWITCH_INTERVAL)
                 self._thread = threading.Thread(target=self._follow, name="kernel-log-tail", daemon=True)
                 self._thread.start()
 

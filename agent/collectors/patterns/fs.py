@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import SUPPRESSED, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -19,12 +19,22 @@ HEAD = (
     r"EXT[234]-fs (?:error \(|error: \d+ callbacks|\([\w.-]+\): (?:Remounting|I/O error|aborting|error |previous I/O))|"
     r"Aborting journal on device |JBD2?: (?:Detected IO errors|I/O error|Error -?\d+ detected)|"
     r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error|force_shutdown|"
-    r"Internal error|mount failed|recovery failed)|XFS: Internal error|"
+    r"Internal error|mount failed|recovery failed|Failing async write)|XFS: Internal error|"
+    r"(?:XFS: metadata IO error|XFS: Failing async write|xfs_buf_ioerror_alert): \d+ callbacks suppressed|"
     r"BTRFS(?: (?:error|critical|warning|emerg|alert|crit) \(|: error| info \(device [^)\n]*\): forced readonly)|"
     r"btrfs(?::? csum failed |: bdev )"
 )  # message starts (stage 1 prefilter)
 
 _DEV = r"\(device ([\w.-]+)(?:: state (\w+))?\)"
+# lib/ratelimit.c "%s: %d callbacks suppressed" for XFS's rate-limited buffer messages: 5.10+ fs/xfs/xfs_buf.c
+# xfs_buf_alert_ratelimited(bp, rlmsg, ...) calls ___ratelimit(&bp->b_target->bt_ioerror_rl, rlmsg) with rlmsg
+# "XFS: metadata IO error" (xfs_buf_ioerror_alert(): "metadata I/O error in \"%pS\" at daddr ...") and
+# "XFS: Failing async write" (xfs_buf_ioend_handle_error(): "Failing async write on buffer block 0x%llx.
+# Retrying async write."); 4.x-5.9 xfs_buf_ioerror_alert() used xfs_alert_ratelimited() (fs/xfs/xfs_message.h
+# xfs_printk_ratelimited: __ratelimit() names the caller, "xfs_buf_ioerror_alert"). The suppressed messages
+# are of the device that printed the last such message (the state is per buffer target, i.e. per device).
+_XFS_RATELIMITED = {"XFS: metadata IO error": "xfs_io", "xfs_buf_ioerror_alert": "xfs_io",
+                    "XFS: Failing async write": "xfs_write"}
 _FS_EXT = re.compile(r"(EXT[234])-fs (?:(error|warning) \(device ([\w.-]+)\)(?::| in) (.*)|\(([\w.-]+)\): (.*))$")
 _EXT_SUPPRESSED = re.compile(r"(EXT[234])-fs error: (\d+) callbacks suppressed")
 _JBD = re.compile(r"(?:Aborting journal on device ([\w.-]+?)(?:-\d+)?\.|JBD2?: (.*?) (?:on|for) ([\w.-]+?)(?:-\d+)?\.?$|JBD2?: (.*))")
@@ -57,7 +67,7 @@ class Parser:
                     self._emit("fs.error", C, "fs", dev, {"fs": "jbd2", "message": "journal aborted"}, (msg,), meta)
                 else:
                     self._emit("fs.error", W, "fs", dev, {"fs": "jbd2", "message": m.group(2) or m.group(4)}, (msg,), meta)
-        elif msg.startswith("XFS"):
+        elif msg.startswith(("XFS", "xfs_")):
             self._fs_xfs(msg, meta)
         else:
             self._fs_btrfs(msg, meta)
@@ -91,6 +101,15 @@ class Parser:
             self._emit("fs.error", C, "fs", dev, d, (msg,), meta)
 
     def _fs_xfs(self, msg: str, meta: Meta) -> None:
+        m = SUPPRESSED.match(msg)
+        if m and m.group(1) in _XFS_RATELIMITED:  # N more of the device's I/O error messages were dropped
+            n = int(m.group(2))
+            dev = getattr(self, "_fs_last", {}).get(_XFS_RATELIMITED[m.group(1)])
+            if dev is None:  # none printed yet (the agent started mid-storm): the next one follows at once
+                self._xfs_pending = (_XFS_RATELIMITED[m.group(1)], n, m.group(1), msg, meta)
+                return
+            self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": m.group(1)}, (msg,), meta, n)
+            return
         m = _FS_XFS.match(msg)
         if not m:
             return
@@ -98,6 +117,12 @@ class Parser:
         dev = dev or "xfs"
         d: dict[str, Any] = {"fs": "xfs", "message": text}
         low = text.lower()
+        if "metadata i/o error" in low:
+            self._xfs_printed("xfs_io", dev)
+        elif low.startswith("failing async write"):
+            self._xfs_printed("xfs_write", dev)
+            self._emit("fs.error", W, "fs", dev, d, (msg,), meta)
+            return
         if "shut down" in low or "shutting down" in low or "force_shutdown" in low:
             f = _XFS_FLAGS.search(text)
             flags = int(f.group(1) or f.group(2), 16) if f else None
@@ -139,6 +164,14 @@ class Parser:
             _errs(d, text)
             self._emit("fs.error", C if level != "error" or (state and "A" in state) else W, "fs", dev, d, (msg,), meta)
 
+    def _xfs_printed(self, kind: str, dev: str) -> None:
+        self._fs_remember(kind, dev)
+        pending = getattr(self, "_xfs_pending", None)
+        if pending is not None and pending[0] == kind:
+            self._xfs_pending = None
+            _kind, n, name, line, meta = pending
+            self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": name}, (line,), meta, n)
+
     def _fs_remember(self, fs: str, dev: str) -> None:
         last = getattr(self, "_fs_last", None)
         if last is None:
@@ -151,5 +184,9 @@ class Parser:
 EXAMPLES = (
     (('EXT4-fs error (device sda1): ext4_find_entry:1663: inode #2: comm ls: reading directory lblock 0',), 'fs.error', 'fs', 'sda1'),
     (('XFS (sda1): Corruption detected. Unmount and run xfs_repair',), 'fs.corruption', 'fs', 'sda1'),
+    (('XFS (dm-3): Failing async write on buffer block 0x1bc6b8. Retrying async write.',), 'fs.error', 'fs', 'dm-3'),
+    (('XFS: metadata IO error: 12 callbacks suppressed',
+      'XFS (sdc): metadata I/O error in "xfs_btree_read_buf_block+0x90/0x130 [xfs]" at daddr 0x1b0 len 8 error 5'),
+     'fs.error', 'fs', 'sdc'),
     (('BTRFS error (device sda1): bdev /dev/sda1 errs: wr 0, rd 0, flush 0, corrupt 1, gen 0',), 'fs.error', 'fs', 'sda1'),
 )

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 from agent.model import Severity
 
 __all__ = ["MAX_RECORD", "KMSG_INT_MAX", "BDF", "Meta", "Group", "unescape_kmsg", "parse_kmsg_header",
-           "iter_kmsg_records", "disk_of", "component_for_block", "to_int", "TEXT_PREFIX", "KV"]
+           "iter_kmsg_records", "disk_of", "component_for_block", "to_int", "TEXT_PREFIX", "KV", "SUPPRESSED"]
 
 MAX_RECORD = 8192  # longer records are truncated (the kernel's own limit is ~1 KiB of text)
 KMSG_INT_MAX = (1 << 63) - 1  # sequence numbers and timestamps beyond this are garbage (and not storable)
@@ -27,6 +27,11 @@ TEXT_PREFIX = re.compile(
     r"(?:<(\d{1,3})>)?(?:\[\s*(\d{1,12})\.(\d{1,9})\]\s?)?")
 KV = re.compile(r"([a-z_]+):(0x[0-9a-fA-F]+|\d+)")  # key:value pairs (EDAC, GHES locations)
 _ESC = re.compile(r"\\x([0-9a-fA-F]{2})")
+# lib/ratelimit.c ___ratelimit(rs, func): when a ratelimit state lets a message through again after it
+# dropped some, it first prints "%s: %d callbacks suppressed" (KERN_WARNING; `func` is the name given to
+# ___ratelimit(), i.e. __func__ of the printk_ratelimited()/__ratelimit() caller, or an explicit name).
+# Those N messages were not printed but happened: the family whose rate-limited message it is counts them.
+SUPPRESSED = re.compile(r"([\w: -]{1,64}?): (\d{1,10}) callbacks suppressed\s*$")
 
 Meta = tuple  # (seq, usec, prio, facility)
 

@@ -474,3 +474,64 @@ def test_small_families(lines, cls, component, device, detail):
 def test_hung_task_keeps_its_context():
     evs = classify_as("kmsg", SMALL_ROWS[3][0])
     assert len(evs[0].raw) == len(SMALL_ROWS[3][0])
+
+
+# ---- rate-limited messages: "callbacks suppressed" -------------------------------------------------
+# lib/ratelimit.c ___ratelimit(): "%s: %d callbacks suppressed" is printed right before the next message a
+# ratelimit state lets through; the N dropped messages happened and are counted (as N, never as one line) for
+# the family and device of the rate-limited message.
+SUPPRESSED_ROWS = [
+    # fs/xfs/xfs_buf.c (5.10+) xfs_buf_ioerror_alert() -> xfs_buf_alert_ratelimited(bp, "XFS: metadata IO error", ...)
+    (["XFS (sdc): metadata I/O error in \"xfs_btree_read_buf_block+0x90/0x130 [xfs]\" at daddr 0x1b0 len 8 error 5",
+      "XFS: metadata IO error: 25 callbacks suppressed",
+      "XFS (sdc): metadata I/O error in \"xfs_imap_to_bp+0x5c/0xa0 [xfs]\" at daddr 0x3e8 len 32 error 5"],
+     "fs.error", "sdc", 1 + 25 + 1),
+    # fs/xfs/xfs_buf.c (5.10+) xfs_buf_ioend_handle_error(): "XFS: Failing async write"
+    (["XFS (dm-3): Failing async write on buffer block 0x1bc6b8. Retrying async write.",
+      "XFS: Failing async write: 40 callbacks suppressed",
+      "XFS (dm-3): Failing async write on buffer block 0x1bc6c0. Retrying async write."], "fs.error", "dm-3", 42),
+    # 4.x-5.9: xfs_buf_ioerror_alert() used xfs_alert_ratelimited() (fs/xfs/xfs_message.h), named by __func__
+    (["XFS (sdb1): metadata I/O error: block 0x1d1c08 (\"xfs_trans_read_buf_map\") error 5 numblks 8",
+      "xfs_buf_ioerror_alert: 7 callbacks suppressed"], "fs.error", "sdb1", 8),
+    # the agent started mid-storm: nothing printed before the suppressed line; the next message names the device
+    (["XFS: metadata IO error: 12 callbacks suppressed",
+      "XFS (nvme0n1p2): metadata I/O error in \"xfs_da_read_buf+0xf4/0x150 [xfs]\" at daddr 0x1816a90 len 8 error 5"],
+     "fs.error", "nvme0n1p2", 13),
+    # block/blk-core.c blk_print_req_error() (5.18+); real lines: a USB disk on a Raspberry Pi (6.x), forum post
+    (["I/O error, dev sda, sector 10673487240 op 0x1:(WRITE) flags 0x4104000 phys_seg 32 prio class 2",
+      "blk_print_req_error: 6 callbacks suppressed",
+      "I/O error, dev sda, sector 10673487240 op 0x1:(WRITE) flags 0x4104000 phys_seg 32 prio class 2"],
+     "block.io_error", "sda", 8),
+    (["blk_print_req_error: 22 callbacks suppressed",
+      "I/O error, dev sdi, sector 190811280 op 0x0:(READ) flags 0x80700 phys_seg 28 prio class 2"], "block.io_error", "sdi", 23),
+    # 4.x blk_update_request() printk_ratelimited("%s: %s error, dev %s, sector %llu", __func__, ...)
+    (["blk_update_request: I/O error, dev sdb, sector 2048", "blk_update_request: 14 callbacks suppressed",
+      "blk_update_request: I/O error, dev sdb, sector 2056"], "block.io_error", "sdb", 16),
+    # fs/buffer.c buffer_io_error(); real lines: a USB disk dropping off, kernel 3.13 (Linux Mint forum, 2015)
+    (["end_request: I/O error, dev sdf, sector 977312000",
+      "buffer_io_error: 78454 callbacks suppressed",
+      "Buffer I/O error on device sdf1, logical block 260079624",
+      "Buffer I/O error on device sdf1, logical block 260079625"], "block.buffer_io_error", "sdf1", 78456),
+    # 2.6-3.x fs/buffer.c quiet_error() -> printk_ratelimit(); real lines: an optical drive, syslog (forum post)
+    (["Buffer I/O error on device sr0, logical block 0", "quiet_error: 598 callbacks suppressed",
+      "Buffer I/O error on device sr0, logical block 1"], "block.buffer_io_error", "sr0", 600),
+]
+
+
+@pytest.mark.parametrize("lines,cls,device,total", SUPPRESSED_ROWS, ids=[r[0][1][:50] for r in SUPPRESSED_ROWS])
+def test_suppressed_messages_are_counted_for_their_family(lines, cls, device, total):
+    for form in FORMS:
+        evs = [e for e in classify_as(form, lines) if e.cls == cls]
+        assert {e.device for e in evs} == {device}, form
+        assert sum(e.count for e in evs) == total, form  # the suppressed N count as N, not as one line
+        sup = [e for e in evs if "suppressed" in e.detail]
+        assert len(sup) == 1 and sup[0].count == sup[0].detail["suppressed"], form
+
+
+def test_unrelated_ratelimit_lines_are_not_hardware_events():
+    # lib/ratelimit.c lines of non-hardware callers (mm, net, mce notify) stay out
+    lines = ["warn_alloc: 3 callbacks suppressed", "net_ratelimit: 23807 callbacks suppressed",
+             "mce_notify_irq: 14 callbacks suppressed", "show_signal_msg: 4 callbacks suppressed",
+             "scsi_io_completion_action: 22 callbacks suppressed"]
+    for form in FORMS:
+        assert classify_as(form, lines) == []

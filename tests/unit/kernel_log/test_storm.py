@@ -147,3 +147,46 @@ def test_a_few_distinct_faults_in_a_minute_are_each_stored_at_once():
     assert [e.seq for e in c.take(T0 + 3)] == [1, 2] and c.pending() == 0 and c.coalesced_total == 0
     c.add([ev(cls="mce.corrected", seq=i, t=T0 + 3 + i * 0.1) for i in range(3, 10)], T0 + 4)
     assert [e.seq for e in c.take(T0 + 4)] == [3, 4, 5, 6, 7, 8] and c.coalesced_total == 1 and c.min_open_seq() == 9
+
+
+def test_xfs_suppressed_messages_count_through_the_collector(tmp_path):
+    """An XFS metadata I/O error storm as the kernel prints it: 10 messages per 5 s ratelimit interval,
+    then "XFS: metadata IO error: N callbacks suppressed" (lib/ratelimit.c) before the next one. The
+    rules' window and the stored rows count every error the kernel saw, not the printed lines."""
+    lines, seq = [], 0
+    for burst in range(3):
+        for i in range(10):
+            lines.append(f'XFS (sdc): metadata I/O error in "xfs_imap_to_bp+0x5c/0xa0 [xfs]" at daddr 0x{burst:x}{i:02x} '
+                         f"len 32 error 5")
+        lines.append("XFS: metadata IO error: 250 callbacks suppressed")
+    recs = "".join(f"3,{n + 1},{590_000_000 + n * 1000},-;{text}\n" for n, text in enumerate(lines))
+    root = make_root(tmp_path, kmsg=recs, uptime=590.0)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True)
+    _, st, win = split(col.collect())
+    col.close()
+    assert win.count("fs.error", device="sdc", errors=True) == 3 * 10 + 3 * 250
+    assert win.count("fs.error", device="sdc") == 33  # log records
+
+
+
+def test_tail_thread_bounds_how_long_other_threads_wait_for_the_gil(tmp_path):
+    """While the tail thread classifies a storm (pure Python holding the GIL), the HTTP server's thread
+    waits at most the switch interval for it at each step of a scrape; CPython's default is 5 ms."""
+    import sys
+
+    old = sys.getswitchinterval()
+    try:
+        sys.setswitchinterval(0.005)
+        root = make_root(tmp_path, kmsg="", uptime=590.0)
+        col = make_collector(root, Store.memory(), clock=Clock(T0 + 1), follow=True)
+        col.collect()  # starts the tail thread
+        col.close()
+        assert sys.getswitchinterval() <= 0.001
+        sys.setswitchinterval(0.0002)  # never raised
+        root2 = make_root(tmp_path / "b", kmsg="", uptime=590.0)
+        col = make_collector(root2, Store.memory(), clock=Clock(T0 + 1), follow=True)
+        col.collect()
+        col.close()
+        assert abs(sys.getswitchinterval() - 0.0002) < 1e-6
+    finally:
+        sys.setswitchinterval(old)
