@@ -132,6 +132,21 @@ class IpmiCollector(BaseCollector):
         err = (res.stderr or b"").decode("utf-8", "replace").lower()
         return res.rc not in (0, None) and any(m in err for m in NO_BMC_MARKERS) and not res.stdout.strip()
 
+    def _open_refused(self, res) -> str | None:
+        """ipmitool could not open a device node that exists: access was refused (not root, or a
+        service sandbox whose device list lacks the IPMI device), which is an error, not "no BMC".
+        ipmitool tries /dev/ipmi0, /dev/ipmi/0 and /dev/ipmidev/0 in turn and prints the errno of
+        the last attempt (usually "No such file or directory"), so the node's existence decides."""
+        err = (res.stderr or b"").decode("utf-8", "replace")
+        if "could not open device" not in err.lower():
+            return None
+        nodes = [self.host.path(*p) for p in DEVICE_NODES if self.host.exists(self.host.path(*p))]
+        if not nodes:
+            return None
+        return (f"ipmitool cannot open {self.host.host_path(nodes[0])}, which exists: access refused (the agent "
+                "needs root; under systemd the unit needs DeviceAllow=char-ipmidev rw, resolved when the unit "
+                "starts, so ipmi_devintf must be loaded by then)")
+
     def _describe_failure(self, what: str, res) -> str:
         if res.error == "timeout":
             return f"ipmitool {what} timed out after {res.duration_seconds:.0f}s (BMC not answering)"
@@ -150,6 +165,9 @@ class IpmiCollector(BaseCollector):
         attempted += 1
         res = self._run("sensor")
         if self._no_bmc(res):
+            denied = self._open_refused(res)
+            if denied:
+                raise RuntimeError(denied)
             raise NoData(f"no BMC answering: {self._describe_failure('sensor', res)}")
         sensor_rows: list[dict] = []
         if res.stdout.strip():

@@ -218,10 +218,30 @@ def test_ipmitool_missing_or_no_bmc_is_no_data(make_host, bmc_root):
     c = collector(make_host, bmc_root, runner=ScriptedRunner({"sensor": (None, b"", b"", "not found: ipmitool")}))
     with pytest.raises(NoData):
         c.collect()
-    err = b"Could not open device at /dev/ipmi0 or /dev/ipmi/0 or /dev/ipmidev/0: No such file or directory\n"
-    c = collector(make_host, bmc_root, runner=ScriptedRunner({"sensor": (1, b"", err, None)}))
+
+
+
+# ipmitool 1.8.19 (Debian 12) run as an unprivileged user with a root-only /dev/ipmi0 (mode 0600): it
+# tries /dev/ipmi0, /dev/ipmi/0, /dev/ipmidev/0 and prints the errno of the last open only
+CANNOT_OPEN = b"Could not open device at /dev/ipmi0 or /dev/ipmi/0 or /dev/ipmidev/0: No such file or directory\n"
+
+
+def test_no_device_node_and_ipmitool_cannot_open_is_no_data(make_host, fakesys):
+    fakesys.proc_basics()
+    c = collector(make_host, fakesys.root, runner=ScriptedRunner({"sensor": (1, b"", CANNOT_OPEN, None)}),
+                  require_device=False)
     with pytest.raises(NoData, match="no BMC answering"):
         c.collect()
+
+
+def test_device_node_present_but_not_openable_is_an_error(make_host, bmc_root):
+    """A sandbox (DeviceAllow without the IPMI device) or a non-root agent: /dev/ipmi0 exists and
+    ipmitool cannot open it. That used to read as "no BMC" (collector ok, present 0): the host's
+    BMC silently unmonitored. It is a failing collector that names the device and the cause."""
+    c = collector(make_host, bmc_root, runner=ScriptedRunner({"sensor": (1, b"", CANNOT_OPEN, None)}))
+    _, st = run_collector(c, None)
+    assert not st.ok and not st.no_data
+    assert "/dev/ipmi0" in st.error and "access refused" in st.error and "DeviceAllow" in st.error
 
 
 def test_hung_bmc_times_out_with_a_clear_error(make_host, bmc_root):
