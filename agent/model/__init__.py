@@ -15,7 +15,7 @@ from typing import Any, Iterator, Mapping, TypeVar
 
 __all__ = [
     "Severity", "Reading", "CollectorStatus", "Snapshot", "Finding",
-    "HwmonSensor", "HwmonChip", "ThermalZone", "ThrottleCounter", "SystemReading", "HostInventory",
+    "HwmonSensor", "HwmonChip", "ThermalZone", "ThrottleCounter", "SystemReading", "HostInventory", "BoardEpoch",
 ]
 
 
@@ -119,6 +119,19 @@ class HostInventory(Reading):
 
     identity: tuple[tuple[str, str], ...]
     serials: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class BoardEpoch(Reading):
+    """Since when the running board (DMI board serial and product UUID) carries this host, attached
+    by the state layer to the system collector's readings. Board-scoped rules (cpu, memory, pcie,
+    board: :data:`agent.rules.base.BOARD_SCOPED_FAMILIES`) count no evidence from before: the
+    errors of a replaced board are that board's, not the new one's. ``since`` is 0.0 until a
+    board change is seen (every window counts in full)."""
+
+    since: float  # unix time: the boot of the first run on this board; 0.0 = no change seen
+    board: str  # the identity the epoch belongs to ("serial/uuid")
+    previous: str = ""  # the identity before the change, "" when none was seen
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agent.model import Finding, Snapshot
+from agent.model import BoardEpoch, Finding, Snapshot
 from agent.rules import board, disk, memory
 from agent.rules import board_verdict, ipmi, pcie, platform, raid
 from agent.rules import cpu, fs, kernel, storage
@@ -38,12 +38,15 @@ def evaluate(snapshot: Snapshot, history: Any, config: Any, now: float) -> tuple
     """Run every enabled rule; a rule that raises is reported in ``errors``, never propagated."""
     findings: list[Finding] = []
     errors: list[str] = []
+    epoch = next(iter(snapshot.of_type(BoardEpoch)), None)
+    floor = epoch.since if epoch is not None else 0.0
     for meta in RULES:
         rc = config.rule(meta.id) if config is not None else None
         if rc is not None and not rc.enabled:
             continue
         params = Params(meta.defaults, rc.params if rc else {}, rc.devices if rc else {})
-        ctx = RuleContext(snapshot=snapshot, history=history, params=params, now=now, rule=meta)
+        ctx = RuleContext(snapshot=snapshot, history=history, params=params, now=now, rule=meta,
+                          floor=floor if meta.board_scoped else 0.0)
         try:
             findings.extend(meta.fn(ctx))
         except Exception as exc:  # noqa: BLE001 - one broken rule must not hide the others

@@ -15,6 +15,12 @@ from typing import Any, Callable, Iterable, Mapping
 
 from agent.model import Finding, Snapshot
 
+# Rule families whose evidence belongs to the mainboard: machine checks (CPU sockets and their
+# memory controllers), EDAC memory errors, PCIe AER/link errors, BMC SEL and sensors, power and
+# resets. A board swap starts their windows afresh (agent.state.board_epoch); disk, filesystem,
+# RAID, storage and backup evidence moves with the disks and keeps counting.
+BOARD_SCOPED_FAMILIES = frozenset({"board", "cpu", "memory", "pcie"})
+
 
 @dataclass(frozen=True)
 class RuleMeta:
@@ -28,6 +34,12 @@ class RuleMeta:
     @property
     def family(self) -> str:
         return self.id.split(".", 1)[0]
+
+    @property
+    def board_scoped(self) -> bool:
+        """Evidence of this rule belongs to the mainboard (CPU sockets, memory controllers, PCIe,
+        BMC, power): after a board swap it counts from the new board's epoch only."""
+        return self.family in BOARD_SCOPED_FAMILIES
 
 
 def rule(rule_id: str, *, defaults: Mapping[str, Any] | None = None, runbook: str | None = None,
@@ -76,6 +88,15 @@ class RuleContext:
     params: Params
     now: float
     rule: RuleMeta | None = None
+    floor: float = 0.0  # no evidence before this time counts (board-scoped rules after a board swap)
+
+    def since(self, window: float) -> float:
+        """The start of a window ending now, never before :attr:`floor`."""
+        return max(self.now - window, self.floor)
+
+    def window(self, window: float) -> float:
+        """A window's length clipped at :attr:`floor` (never negative)."""
+        return min(window, max(self.now - self.floor, 0.0)) if self.floor > 0 else window
 
     def param(self, name: str, *devices: str | None) -> Any:
         return self.params.get(name, *devices)

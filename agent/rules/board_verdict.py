@@ -135,7 +135,7 @@ def _kernel(ctx: RuleContext, ev: Evidence, window: float) -> int:
     w = _event_window(ctx.snapshot)
     if w is None:
         return 0
-    since = ctx.now - window
+    since = ctx.since(window)
     disks = sorted({comp[5:] if comp.startswith("disk:") else dev
                     for (comp, dev), n in w.by_device(_DISK_CLASSES, since=since).items() if n} - {""})
     if len(disks) >= 2:
@@ -172,7 +172,7 @@ def _ipmi(ctx: RuleContext, ev: Evidence, window: float) -> tuple[bool, bool, in
             ev.add("vrm_temperature", 15 if lvl >= 2 else 8, f"BMC temperature {s.name} {s.state} ({s.value} °C)")
             vrm = True
     resets = 0
-    for e in active_sel(ctx.snapshot.of_type(IpmiSelEntry), ctx.now, window):
+    for e in active_sel(ctx.snapshot.of_type(IpmiSelEntry), ctx.now, ctx.window(window)):
         if e.kind == "voltage":
             ev.add("power", 25, f"SEL: {e.text}")
             power = True

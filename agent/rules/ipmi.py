@@ -102,7 +102,7 @@ def active_sel(entries: Iterable[IpmiSelEntry], now: float, window: float) -> li
 def _sel_findings(ctx: RuleContext, kinds: dict[str, str], component: str, runbook: str | None = None) -> Iterator[Finding]:
     window = float(ctx.param("window_seconds"))
     groups: dict[tuple[str, str], list[IpmiSelEntry]] = {}
-    for e in active_sel(ctx.snapshot.of_type(IpmiSelEntry), ctx.now, window):
+    for e in active_sel(ctx.snapshot.of_type(IpmiSelEntry), ctx.now, ctx.window(window)):
         if e.kind in kinds:
             groups.setdefault((e.kind, e.sensor or e.sensor_type), []).append(e)
     for (kind, sensor), items in sorted(groups.items()):

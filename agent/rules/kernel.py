@@ -46,7 +46,7 @@ def events_rule(ctx: RuleContext, classes: tuple[str, ...], *, family_component:
     if w is None:
         return
     window = float(ctx.param(window_key))
-    since = ctx.now - window
+    since = ctx.since(window)
     for (comp, dev), n in sorted(w.by_device(classes, since=since).items()):
         if not n or not ctx.enabled_for(dev, comp):
             continue
@@ -68,7 +68,7 @@ def storm_rule(ctx: RuleContext, classes: tuple[str, ...], what: str, *, compone
     if w is None:
         return
     period = float(ctx.param("period_seconds"))
-    since = ctx.now - period
+    since = ctx.since(period)
     for (comp, dev), n in sorted(w.by_device(classes, since=since, errors=True).items()):
         if not n or (component and comp != component) or not ctx.enabled_for(dev, comp):
             continue
@@ -135,7 +135,7 @@ def aer_corrected_log_storm(ctx: RuleContext) -> Iterator[Finding]:
     if w is None:
         return
     period = float(ctx.param("period_seconds"))
-    since = ctx.now - period
+    since = ctx.since(period)
     below: dict[str, list[str]] = {}
     for dev, port in w.parents:
         below.setdefault(port, []).append(dev)
@@ -168,7 +168,7 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
     if w is None:
         return
     window = float(ctx.param("window_seconds"))
-    since = ctx.now - window
+    since = ctx.since(window)
     seen: dict[str, list[StoredEvent]] = {}
     for e in w.events(("pcie.link_down", "pcie.dpc", "pcie.recovery_failed", "nvme.reset", "nvme.controller_failed"),
                       since=since):
@@ -203,7 +203,7 @@ def io_errors(ctx: RuleContext) -> Iterator[Finding]:
     if w is None:
         return
     window = float(ctx.param("window_seconds"))
-    since = ctx.now - window
+    since = ctx.since(window)
     per_disk: dict[str, int] = {}
     for (comp, _dev), n in w.by_device(("block.io_error",), since=since).items():
         if comp.startswith("disk:"):
@@ -226,7 +226,7 @@ def io_errors(ctx: RuleContext) -> Iterator[Finding]:
                   "SCSI layer rejects I/O to the offline device, or its SATA port reads all ones (critical).")
 def device_gone(ctx: RuleContext) -> Iterator[Finding]:
     def sev(e, n, comp, dev):
-        evs = window_of(ctx.snapshot).events(("block.device_gone", "ata.link_down"), since=ctx.now - float(ctx.param("window_seconds")),
+        evs = window_of(ctx.snapshot).events(("block.device_gone", "ata.link_down"), since=ctx.since(float(ctx.param("window_seconds"))),
                                              component=comp, device=dev)
         evs = [x for x in evs if x.cls == "block.device_gone" or x.detail.get("off_bus")]
         if not evs:
@@ -243,7 +243,7 @@ def link_errors(ctx: RuleContext) -> Iterator[Finding]:
     if w is None:
         return
     window = float(ctx.param("window_seconds"))
-    since = ctx.now - window
+    since = ctx.since(window)
     counts: dict[tuple[str, str], int] = {}
     for (comp, dev), n in w.by_device(("ata.link_reset", "ata.link_error", "ata.link_slow", "ata.link_down"), since=since).items():
         counts[(comp, dev)] = counts.get((comp, dev), 0) + n
@@ -264,7 +264,7 @@ def link_errors(ctx: RuleContext) -> Iterator[Finding]:
       description="NVMe command timeouts and controller resets (warning); a controller disabled after a failed reset (critical).")
 def nvme_controller_errors(ctx: RuleContext) -> Iterator[Finding]:
     def sev(e, n, comp, dev):
-        evs = ctx.snapshot and window_of(ctx.snapshot).events(("nvme.controller_failed",), since=ctx.now - float(ctx.param("window_seconds")), device=dev)
+        evs = ctx.snapshot and window_of(ctx.snapshot).events(("nvme.controller_failed",), since=ctx.since(float(ctx.param("window_seconds"))), device=dev)
         if evs:
             return Severity.CRITICAL
         return Severity.WARNING if n >= int(ctx.param("warning", dev, comp)) else None
@@ -312,7 +312,7 @@ def previous_boot_mce_panic(ctx: RuleContext) -> Iterator[Finding]:
     w = window_of(ctx.snapshot)
     if w is None:
         return
-    since = ctx.now - float(ctx.param("window_seconds"))
+    since = ctx.since(float(ctx.param("window_seconds")))
     hits = [e for e in w.events(("panic.mce", "mce.fatal", "mce.uncorrected"), since=since)
             if e.previous_boot or e.detail.get("early_boot") or (e.cls == "panic.mce" and e.boot_id != w.current_boot)]
     if not hits or not ctx.enabled_for("host"):
@@ -342,10 +342,10 @@ def _reboots(ctx: RuleContext, repeated: bool) -> Iterator[Finding]:
     if w is None or not ctx.enabled_for("host"):
         return
     window = float(ctx.param("window_seconds"))
-    n = w.count(("reboot.unexpected",), since=ctx.now - window)
+    n = w.count(("reboot.unexpected",), since=ctx.since(window))
     if not n:
         return
-    last = latest(w.events(("reboot.unexpected",), since=ctx.now - window))
+    last = latest(w.events(("reboot.unexpected",), since=ctx.since(window)))
     if repeated:
         if n < int(ctx.param("critical")):
             return

@@ -32,6 +32,7 @@ def windowed(ctx: RuleContext, key: str, current: int | None, window: float, sin
     """Counter growth within ``window`` seconds (see the module doc); 0 when unknown."""
     if current is None:
         return 0.0
+    window = ctx.window(window)  # a board-scoped rule after a board swap: from the new board's epoch only
     d = ctx.history.delta(key, window, current, ctx.snapshot.boot_id) if ctx.history is not None else None
     if since_reset is not None and 0 <= since_reset <= window:
         return float(max(d or 0.0, current))  # every error the kernel counted happened within the window

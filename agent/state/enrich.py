@@ -11,6 +11,8 @@ run the same :class:`~agent.daemon.Daemon` cycle), which today
 - stores the events and cursors (:class:`~agent.model.events.StateUpdate`) a collector read - the
   kernel log's, the IPMI SEL's - and gives the kernel log's status its cumulative counts and the
   run its :class:`~agent.model.events.EventWindow` (:class:`agent.state.event_history.EventHistory`);
+- gives the system collector's run the :class:`~agent.model.BoardEpoch` (since when the running
+  mainboard carries the host; :mod:`agent.state.board_epoch`);
 
 and after a SMART sweep runs the self-test job (:mod:`agent.jobs.selftests`) on the enriched
 devices, whose plans join that sweep's readings. A failure here costs the history, never the
@@ -25,9 +27,10 @@ from typing import Any, Sequence
 
 from dataclasses import replace
 
-from agent.model import CollectorStatus, Reading
+from agent.model import CollectorStatus, HostInventory, Reading
 from agent.model.disk import SmartDevice
 from agent.model.events import KernelEvent, StateUpdate
+from agent.state import board_epoch
 from agent.state.disks import DiskState
 from agent.state.event_history import KERNEL_LOG, EventHistory
 
@@ -79,6 +82,9 @@ class Enricher:
             if any(isinstance(r, SmartDevice) and r.fresh for r in out):
                 disks = self.disks
                 out = tuple(disks.enrich(r, now) if isinstance(r, SmartDevice) and r.fresh else r for r in out)
+            if self.store is not None and any(isinstance(r, HostInventory) for r in out):
+                ep = board_epoch.epoch(self.store, out, now)
+                out += (ep,) if ep is not None else ()
             if collector == KERNEL_LOG:
                 got, problem = self.events.kernel_log(out, now, self._option(collector))
                 out = tuple(got)

@@ -47,7 +47,7 @@ def test_agent_run_once_has_no_tail_thread_either(tmp_path, monkeypatch):
 
 
 def test_the_daemon_still_follows(tmp_path, monkeypatch):
-    from agent.config import from_mapping
+    from agent.schema import from_mapping
     from agent.daemon import Daemon, host_from_config
 
     names = started_threads(monkeypatch)

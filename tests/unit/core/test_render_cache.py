@@ -16,10 +16,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from agent.collectors.hwmon import HwmonCollector
 from agent.collectors.system import SystemCollector
-from agent.config import from_mapping
+from agent.schema import from_mapping
 from agent.daemon import RULES_MAX_AGE_SECONDS, Daemon
 from agent.exporter.http import MetricsRenderer, MetricsServer, accepts_gzip
-from agent.store import Store
+from agent.state.store import Store
 
 TEMP = "hwagent_hwmon_temperature_celsius"
 LAB = {"chip": "platform_nct6775_656", "sensor": "temp1"}

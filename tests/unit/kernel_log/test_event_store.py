@@ -14,7 +14,7 @@ import pytest
 from agent.events import EventStore, parse_duration, window_from_events
 from agent.model import Severity
 from agent.model.events import BootRecord, KernelEvent
-from agent.store import Store
+from agent.state.store import Store
 
 T0 = 1_764_003_600.0
 DAY = 86400.0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import pytest
 
 from agent.model.platform import AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSensor
-from agent.store import Store
+from agent.state.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
 
 H = 3600.0
