@@ -258,7 +258,75 @@ class Bmc:
 
 
 # -------------------------------------------------------------------------------------- machine
-class Machine:
+class QemuGuest:
+    """What every qemu guest of the suite shares: the process, its serial console, the QMP and
+    harness channels. Subclasses set ``proc``, ``qmp``, ``ch`` and the ``serial_path`` property."""
+
+    proc: subprocess.Popen | None
+    qmp: "QMP | None"
+    ch: "Channel | None"
+    serial_poll = 0.1  # seconds between reads of the serial log
+
+    @property
+    def serial_path(self) -> Path:  # pragma: no cover - every guest names its log
+        raise NotImplementedError
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def console(self) -> str:
+        try:
+            return self.serial_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_serial(self, pattern: str, timeout: float) -> re.Match:
+        rx = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            m = rx.search(self.console())
+            if m:
+                return m
+            if self.proc is not None and self.proc.poll() is not None:
+                raise GuestError(f"qemu exited (rc={self.proc.returncode}) before {pattern!r} appeared on the console")
+            time.sleep(self.serial_poll)
+        raise GuestError(f"{pattern!r} not seen on the serial console within {timeout:.0f}s")
+
+    def wait_exit(self, timeout: float) -> int:
+        assert self.proc is not None
+        return self.proc.wait(timeout)
+
+    def _close(self) -> None:
+        for c in (self.qmp, self.ch):
+            if c is not None:
+                c.close()
+        self.qmp = self.ch = None
+
+    def stop(self) -> None:
+        """``quit`` over QMP, else SIGKILL after 10 s; the channels are closed."""
+        if self.proc is not None and self.proc.poll() is None:
+            try:
+                if self.qmp:
+                    self.qmp.cmd("quit")
+            except (GuestError, OSError, ValueError):
+                pass  # qemu is killed below
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+        self._close()
+
+    def sh(self, cmd: str, timeout: float = 120, check: bool = True) -> str:
+        if self.ch is None:
+            raise GuestError("guest not running")
+        rc, out = self.ch.run(cmd, timeout)
+        if check and rc != 0:
+            raise GuestError(f"guest command failed rc={rc}: {cmd}\n{out[-2000:]}")
+        return out
+
+
+class Machine(QemuGuest):
     def __init__(self, image: Image, qemu: Qemu, workdir: Path, *, bad_sector: int | None = None,
                  mem_mb: int = 1536, cpus: int = 2, swap_bay: bool = False):
         self.image, self.qemu, self.dir = image, qemu, workdir
@@ -353,54 +421,9 @@ class Machine:
         self.boot_seconds = time.monotonic() - t0
         log(f"guest ready in {self.boot_seconds:.1f} s ({self.accel}, {self.qemu.version_line})")
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def wait_serial(self, pattern: str, timeout: float) -> re.Match:
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                m = rx.search(self.serial_path.read_text(errors="replace"))
-            except FileNotFoundError:
-                m = None
-            if m:
-                return m
-            if self.proc is not None and self.proc.poll() is not None:
-                raise GuestError(f"qemu exited (rc={self.proc.returncode}) before {pattern!r} appeared on the console")
-            time.sleep(0.1)
-        raise GuestError(f"{pattern!r} not seen on the serial console within {timeout:.0f}s")
-
-    def wait_exit(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                if self.qmp:
-                    self.qmp.cmd("quit")
-            except (GuestError, OSError, ValueError):
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        for c in (self.qmp, self.ch):
-            if c is not None:
-                c.close()
-        self.qmp = self.ch = None
+        super().stop()
         self.bmc.stop()
-
-    # -- guest access
-    def sh(self, cmd: str, timeout: float = 120, check: bool = True) -> str:
-        if self.ch is None:
-            raise GuestError("guest not running")
-        rc, out = self.ch.run(cmd, timeout)
-        if check and rc != 0:
-            raise GuestError(f"guest command failed rc={rc}: {cmd}\n{out[-2000:]}")
-        return out
 
     def http(self, path: str, timeout: float = 3) -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}{path}", timeout=timeout) as r:  # noqa: S310

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.vm.image import log
-from tests.vm.machine import Channel, GuestError, QMP, Qemu, free_port, pick_accel
+from tests.vm.machine import QMP, Channel, GuestError, Qemu, QemuGuest, free_port, pick_accel
 
 AER_DEVICES = ("rng1", "backup0", "rng2")  # endpoints with AER, under rp1 and rp2
 GUEST_PORTS = {"https": 443, "smtp": 25, "submission": 587, "imaps": 993, "agent": 10067}
@@ -48,7 +48,9 @@ NEW_BOARD = Board("new", "SRV-NEW-0002", "MB-NEW-0002", "4c4c4544-0002-4e20-8032
                   "e1000e", "52:54:00:0b:00:02", True, 3.0, "1.1")
 
 
-class ServerMachine:
+class ServerMachine(QemuGuest):
+    serial_poll = 0.2
+
     def __init__(self, disks: Path, workdir: Path, board: Board, *, overlay: bool = True,
                  status_port: int | None = None, qemu: Qemu | None = None, mem_mb: int = 1536, cpus: int = 2):
         from tests.vm.server_image import OVMF_CODE, OVMF_VARS  # noqa: PLC0415
@@ -170,33 +172,6 @@ class ServerMachine:
         self.start(timeout)
         return time.monotonic() - t0
 
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def console(self) -> str:
-        try:
-            return self.serial_path.read_text(errors="replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_serial(self, pattern: str, timeout: float):
-        import re  # noqa: PLC0415
-
-        rx = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            m = rx.search(self.console())
-            if m:
-                return m
-            if self.proc is not None and self.proc.poll() is not None:
-                raise GuestError(f"qemu exited (rc={self.proc.returncode}) before {pattern!r} appeared on the console")
-            time.sleep(0.2)
-        raise GuestError(f"{pattern!r} not seen on the serial console within {timeout:.0f}s")
-
-    def wait_exit(self, timeout: float) -> int:
-        assert self.proc is not None
-        return self.proc.wait(timeout)
-
     def kill(self) -> float:
         """The board dies: qemu is killed (no shutdown, no last words). Returns the time.time()."""
         assert self.proc is not None
@@ -205,34 +180,6 @@ class ServerMachine:
         self.proc.wait(10)
         self._close()
         return t
-
-    def _close(self) -> None:
-        for c in (self.qmp, self.ch):
-            if c is not None:
-                c.close()
-        self.qmp = self.ch = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            try:
-                if self.qmp:
-                    self.qmp.cmd("quit")
-            except (GuestError, OSError, ValueError):
-                pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
-        self._close()
-
-    def sh(self, cmd: str, timeout: float = 120, check: bool = True) -> str:
-        if self.ch is None:
-            raise GuestError("guest not running")
-        rc, out = self.ch.run(cmd, timeout)
-        if check and rc != 0:
-            raise GuestError(f"guest command failed rc={rc}: {cmd}\n{out[-2000:]}")
-        return out
 
     def diagnostics(self) -> str:
         parts = []
