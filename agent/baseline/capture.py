@@ -77,7 +77,10 @@ def capture_identity(host: Host) -> dict[str, Any]:
 
 def capture_cpu(host: Host) -> dict[str, Any]:
     text = _read_file(host, "/proc/cpuinfo") or ""
-    models, sockets, microcode, flags = set(), set(), set(), set()
+    models: set[str] = set()
+    sockets: set[str] = set()
+    microcode: set[str] = set()
+    flags: set[str] = set()
     threads = 0
     for line in text.splitlines():
         key, _, val = line.partition(":")
@@ -189,10 +192,11 @@ def capture_disks(host: Host) -> dict[str, Any]:
         wwn = host.read_text(d / "wwid") or host.read_text(d / "device" / "wwid") or props.get("ID_WWN")
         model = host.read_text(d / "device" / "model") or props.get("ID_MODEL")
         partitions = [p for p in host.listdir(d) if p.startswith(name)]
-        entry = {"name": name, "model": model, "serial": serial, "wwn": wwn,
-                 "size_bytes": sectors * 512 if sectors is not None else None,
-                 "rotational": host.read_int(d / "queue" / "rotational"),
-                 "by_id": sorted(byid.get(name, [])), "partitions": partitions, "partition_table": None}
+        entry: dict[str, Any] = {"name": name, "model": model, "serial": serial, "wwn": wwn,
+                                 "size_bytes": sectors * 512 if sectors is not None else None,
+                                 "rotational": host.read_int(d / "queue" / "rotational"),
+                                 "by_id": sorted(byid.get(name, [])), "partitions": partitions,
+                                 "partition_table": None}
         rec = _run(host, ["sfdisk", "--json", f"/dev/{name}"])
         if _ok(rec):
             try:
@@ -257,7 +261,7 @@ def capture_mount_refs(host: Host) -> dict[str, Any]:
                 continue
             spec = parts[col]
             m = UUID_REF_RE.match(spec)
-            entry = {"spec": spec, "target": parts[1] if name == "fstab" and len(parts) > 1 else parts[0]}
+            entry: dict[str, Any] = {"spec": spec, "target": parts[1] if name == "fstab" and len(parts) > 1 else parts[0]}
             if m:
                 entry["ref_kind"], entry["ref"] = m.group(1), m.group(2)
                 entry["exists"] = _ref_exists(host, m.group(1), m.group(2))

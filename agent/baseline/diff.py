@@ -107,7 +107,7 @@ def _short(v: Any) -> str:
 def lookup(data: dict[str, Any], path: str) -> Any:
     """``nics.physical.eno1.mac`` -> value; raises KeyError naming the missing part."""
     cur: Any = data
-    done = []
+    done: list[str] = []
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
