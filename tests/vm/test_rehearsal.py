@@ -226,7 +226,11 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         snaps = restic_snapshots(old)
         assert snaps and "/var/backups/db" in snaps[-1]["paths"], snaps
     with day.stage("old board: agent service up, scraped by Prometheus", harness=True):
-        assert old.sh("systemctl is-active hwagent.service", check=False).strip() == "active"
+        # systemctl may fail to reach a busy PID 1 on a loaded TCG guest ("Transport endpoint is
+        # not connected"): ask again until it answers, the answer itself must be "active"
+        state = wait_for(lambda: (lambda a: a if a in ("active", "inactive", "failed", "activating") else None)(
+            old.sh("systemctl is-active hwagent.service", check=False).strip()), 120, interval=3)
+        assert state == "active", state
         st = wait_for(lambda: agent_status(old), 180, interval=2)
         assert st and st.get("collectors"), st
         prom = Prometheus(work / "prom", f"127.0.0.1:{old.ports['agent']}", alertmanager=f"127.0.0.1:{am.port}",
