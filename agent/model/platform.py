@@ -133,7 +133,7 @@ class IpmiSelEntry(Reading):
     event: str  # "Upper Critical going high", "Failure detected", "IERR"
     asserted: bool  # False for "Deasserted" (the condition cleared)
     detail: str  # trailing columns: "Reading 97 > Threshold 95 degrees C"
-    kind: str  # decoded class, see agent.collectors.ipmi.SEL_KINDS
+    kind: str  # decoded class, see agent.collectors.ipmi_sel.SEL_KINDS
     severity: str  # info | warning | critical
 
     @property
