@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import agent.collectors
-from tests.unit.disk.conftest import fake_smartctl  # noqa: F401 - the fixture
 
 COLLECTORS_DIR = Path(agent.collectors.__file__).parent
 # rasdaemon's own database (``ras-mc_event.db``) is a *source* the agent reads, opened read-only
