@@ -5,7 +5,9 @@ collector hashes a few cheap identity files (board serial, NIC MACs, disk serial
 udev, /proc/mdstat's array lines); only when that hash changed, or the last full capture is older
 than ``full_interval_seconds`` (default one day), does it run the full capture (which calls
 dmidecode, sfdisk, mdadm, dpkg-query, systemctl ...). A new version is stored only when the full
-fingerprint differs from the newest stored one (``agent baseline show --list``). Every run it
+fingerprint differs from the newest stored one (``agent baseline show --list``); the collector only
+reads - the capture goes out as a :class:`~agent.model.recovery.CapturedBaseline` reading, which
+the enrichment step stores (and marks known-good when it qualifies). Every run it
 yields one :class:`~agent.model.recovery.RecoveryReadiness` reading (file reads only) for the
 readiness rules (family ``recovery``).
 """
@@ -17,6 +19,7 @@ import logging
 import re
 
 from agent.collectors.base import BaseCollector, NoData
+from agent.state.baselines import COLLECTOR_KEY, EXPORT_KEY, BaselineReads
 
 log = logging.getLogger(__name__)
 
@@ -66,56 +69,50 @@ class BaselineCollector(BaseCollector):
 
     def __init__(self, host, cfg=None, store=None):
         super().__init__(host, cfg, store)
-        self.last_id: str | None = None
-        self.last_stored = False
+        self.reads = BaselineReads(store) if store is not None else None  # reads only; the enrichment step stores
         self.last_full: float | None = None
         self.captures = 0
         self._cheap: str | None = None
 
     def collect(self):
         from agent import baseline  # noqa: PLC0415
+        from agent.model.recovery import CapturedBaseline  # noqa: PLC0415
 
         cheap = cheap_fingerprint(self.host)
         if cheap is None:
             raise NoData(f"nothing to fingerprint under {self.host.host_path(self.host.path('sys'))} "
                          "(no DMI, network or block devices)")
-        if self.store is None:  # nothing to keep it in (e.g. `agent check` without a state dir)
+        if self.reads is None:  # nothing to keep it in (e.g. `agent check` without a state dir)
             return (self._readiness(None),)
         if self._cheap is None:  # daemon restarts and `agent check` do not recapture needlessly
-            saved = self.store.get("baseline.collector") or {}
+            saved = self.reads.get(COLLECTOR_KEY) or {}
             self._cheap, self.last_full = saved.get("cheap"), saved.get("last_full")
         now = self.host.now()
         due = self.last_full is None or now - self.last_full >= self.option("full_interval_seconds")
         if cheap == self._cheap and not due:
-            bstore = baseline.BaselineStore(self.store)
-            self._auto_known_good(bstore, now)
-            return (self._readiness(bstore),)
+            return (self._readiness(self.reads.latest()),)
         if self._cheap is not None and cheap != self._cheap:
             log.info("baseline: hardware identity changed, capturing")
         data = baseline.capture(self.host)
         self.captures += 1
         self._cheap, self.last_full = cheap, now
-        bstore = baseline.BaselineStore(self.store)
-        self.last_id, self.last_stored = bstore.save(data)
-        self.store.put("baseline.collector", {"cheap": cheap, "last_full": now, "last_id": self.last_id})
-        if self.last_stored:
-            log.info("baseline %s stored (fingerprint changed)", self.last_id)
-        self._auto_known_good(bstore, now)
-        return (self._readiness(bstore),)
+        # stored as a new version by the enrichment step when its fingerprint changed
+        return (CapturedBaseline(data=data, cheap=cheap, time=now), self._readiness(data))
 
-    def _readiness(self, bstore):
+    def _readiness(self, latest):
+        """Readiness from files and the newest baseline (the capture just made, if any: its storage
+        section is what the newest stored version holds)."""
         from agent.recovery import readiness  # noqa: PLC0415
 
         now = self.host.now()
-        latest = kg_age = kg_id = exported = None
-        if bstore is not None:
-            latest = bstore.latest()
-            kg = next((r for r in bstore.list() if r["known_good"]), None)
+        kg_age = kg_id = exported = None
+        if self.reads is not None:
+            kg = self.reads.known_good()
             if kg is not None:
-                kg_age, kg_id = now - kg["captured"], kg["id"]
-            exported = self.store.get("baseline.export")
+                kg_id, kg_age = kg[0], now - kg[1]
+            exported = self.reads.get(EXPORT_KEY)
         r = readiness.build(self.host, latest=latest, known_good_age=kg_age, exported=exported,
-                            known_good_id=kg_id, now=now, has_store=bstore is not None)
+                            known_good_id=kg_id, now=now, has_store=self.reads is not None)
         tool = self.option("backup_tool")
         if not tool:
             return r
@@ -127,9 +124,3 @@ class BaselineCollector(BaseCollector):
             last = self._backup = (now, newest, err)
         return dataclasses.replace(r, backup_age_seconds=None if last[1] is None else now - last[1],
                                    backup_rpo_seconds=self.option("backup_rpo_hours") * 3600, backup_error=last[2])
-
-    def _auto_known_good(self, bstore, now: float) -> None:
-        ident = bstore.auto_known_good(now, self.option("known_good_after_days"))
-        if ident is not None:
-            log.info("baseline %s marked known-good (unchanged for %g days, no active findings)",
-                     ident, self.option("known_good_after_days"))

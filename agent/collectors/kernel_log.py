@@ -26,8 +26,9 @@ import threading
 from typing import Any
 
 from agent.collectors.base import BaseCollector, NoData
-from agent.collectors.kernel_sources import (CURSOR_KEY, JOURNAL_CURSOR_KEY, MCELOG_CURSOR_KEY, PREV_CHECKED_KEY,
-                                             PSTORE_SEEN_KEY, RAS_CURSOR_KEY, SourcesMixin)
+from agent.collectors.kernel_keys import (CURSOR_KEY, JOURNAL_CURSOR_KEY, MCELOG_CURSOR_KEY, PREV_CHECKED_KEY,
+                                          PSTORE_SEEN_KEY, RAS_CURSOR_KEY)
+from agent.collectors.kernel_sources import SourcesMixin
 from agent.collectors.kmsg_reader import KmsgReader
 from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records, parse_kmsg_header

@@ -334,28 +334,50 @@ class SmartCollector(BaseCollector):
         return "json" if ver >= MIN_JSON_VERSION else "pysmart"
 
     def collect(self):
+        """One sweep in named phases: discover, add the known disks that vanished, read them all
+        in the pool, then assemble (multipath, renames, links, slots, per-device problems)."""
         if self.host.runner is None and not self.host.is_live and not self.option("ignore_rootfs"):
             # host.root/--path.* point at a captured tree: smartctl would read this machine's disks
             raise NoData("host root is not / (a captured tree?): smartctl not run; set "
                          "collectors.smart.ignore_rootfs = true where the host's /dev is visible (container)")
         backend = self.backend()
         if backend is None:
-            known = [parse_device_spec(k.replace("#", " -d ", 1)) if "#" in k else Target(k) for k in self._known]
-            targets = sorted({t.key: t for t in [*self._explicit, *known]}.values(), key=lambda t: t.key)
-            if not targets:
-                raise NoData(f"smartctl not found or not runnable ({self.exe}); install smartmontools "
-                             "or set [host] smartctl")
-            out = [self._failed(t, "no_smartctl", f"{t.device}: smartctl not found or not runnable ({self.exe})")
-                   for t in targets]
-            for d in out:
-                self.problem(d.message or d.device)
-                log.warning("smart: %s", d.message)
-            return out
+            return self._without_smartctl()
         targets, scan_ok = self._discover(json_ok=backend == "json")
-        seen = {t.key for t in targets}
         now = self.host.now()
-        # disks we knew that vanished from the scan stay visible as unreadable (not silently
-        # dropped, not served stale) until forget_seconds after their last good read
+        vanished = self._vanished(targets, scan_ok, now)
+        if not targets and not vanished:
+            raise NoData("smartctl found no devices")
+        workers = max(1, min(int(self.option("workers")), len(targets) or 1))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartctl") as pool:
+            results = list(pool.map(lambda t: self.read_one(t, backend), targets))
+        for t in vanished:
+            targets.append(t)
+            results.append(self._failed(t, "open_failed", f"{t.device}: no longer listed by smartctl --scan-open "
+                                        "(removed, failed or renamed?)"))
+        return self._assemble(targets, results, now)
+
+    def _known_targets(self) -> list[Target]:
+        return [parse_device_spec(k.replace("#", " -d ", 1)) if "#" in k else Target(k) for k in self._known]
+
+    def _without_smartctl(self) -> list[SmartDevice]:
+        """No runnable smartctl: the disks configured or read before, each saying so."""
+        targets = sorted({t.key: t for t in [*self._explicit, *self._known_targets()]}.values(), key=lambda t: t.key)
+        if not targets:
+            raise NoData(f"smartctl not found or not runnable ({self.exe}); install smartmontools "
+                         "or set [host] smartctl")
+        out = [self._failed(t, "no_smartctl", f"{t.device}: smartctl not found or not runnable ({self.exe})")
+               for t in targets]
+        for d in out:
+            self.problem(d.message or d.device)
+            log.warning("smart: %s", d.message)
+        return out
+
+    def _vanished(self, targets: list[Target], scan_ok: bool, now: float) -> list[Target]:
+        """Disks we knew that the scan no longer lists stay visible as unreadable (not silently
+        dropped, not served stale) until ``forget_seconds`` after their last good read. When the
+        scan itself failed they are read instead (appended to ``targets``)."""
+        seen = {t.key for t in targets}
         vanished: list[Target] = []
         forget = float(self.option("forget_seconds"))
         for key, info in list(self._known.items()):
@@ -373,50 +395,48 @@ class SmartCollector(BaseCollector):
                 vanished.append(t)
             else:
                 targets.append(t)  # the scan failed: read the disks we know instead
-        if not targets and not vanished:
-            raise NoData("smartctl found no devices")
-        workers = max(1, min(int(self.option("workers")), len(targets) or 1))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="smartctl") as pool:
-            results = list(pool.map(lambda t: self.read_one(t, backend), targets))
-        for t in vanished:
-            targets.append(t)
-            results.append(self._failed(t, "open_failed", f"{t.device}: no longer listed by smartctl --scan-open "
-                                        "(removed, failed or renamed?)"))
+        return vanished
+
+    def _assemble(self, targets: list[Target], results: list[SmartDevice], now: float) -> list[SmartDevice]:
         by_id = self._by_id()
         shared = self._shared_identities(targets, results)
         by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
         out: list[SmartDevice] = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results, strict=True):
-            if d.fresh and t.key in shared:
-                d = replace(d, shared_identity_path=t.path + (f"#{t.dev_type}" if t.dev_type else ""))
             if d.fresh:
-                sid = d.stable_id
-                if sid in seen_ids:
-                    log.debug("smart: %s is %s again (multipath), skipped", t.spec, seen_ids[sid])
+                if t.key in shared:
+                    d = replace(d, shared_identity_path=t.path + (f"#{t.dev_type}" if t.dev_type else ""))
+                if d.stable_id in seen_ids:
+                    log.debug("smart: %s is %s again (multipath), skipped", t.spec, seen_ids[d.stable_id])
                     continue
-                seen_ids[sid] = t.device
-                d = self._remember(t, d, now)
-                # a slot: the controller target behind a RAID HBA, else the disk's by-path name
-                slot = t.key if "," in t.dev_type else by_path.get(os.path.basename(t.path))
-                if slot:
-                    d = replace(d, slot=slot)
+                seen_ids[d.stable_id] = t.device
+                d = self._fresh(t, d, now, by_path)
             elif d.stable_id in seen_ids:
                 continue  # renamed: the same identity was read under its new name
             elif d.read_status != "standby":
                 self.problem(d.message or f"{t.device}: {d.read_status}")
                 log.warning("smart: %s", d.message)
-            name = os.path.basename(t.path)
-            # behind a controller (/dev/bus/0 -d megaraid,N) the path names no kernel disk
-            link = None if "," in t.dev_type else (by_id.get(name) or by_id.get(f"{name}n1"))
-            if link and d.by_id is None:
-                d = replace(d, by_id=link)
-            if d.rejected:
-                for r in d.rejected:
-                    self.problem(r)
-                    log.warning("smart: %s", r)
-            out.append(d)
+            out.append(self._labelled(t, d, by_id))
         return out
+
+    def _fresh(self, t: Target, d: SmartDevice, now: float, by_path: dict[str, str]) -> SmartDevice:
+        d = self._remember(t, d, now)
+        # a slot: the controller target behind a RAID HBA, else the disk's by-path name
+        slot = t.key if "," in t.dev_type else by_path.get(os.path.basename(t.path))
+        return replace(d, slot=slot) if slot else d
+
+    def _labelled(self, t: Target, d: SmartDevice, by_id: dict[str, str]) -> SmartDevice:
+        """The by-id link name, and the per-device problems (rejected values) reported."""
+        name = os.path.basename(t.path)
+        # behind a controller (/dev/bus/0 -d megaraid,N) the path names no kernel disk
+        link = None if "," in t.dev_type else (by_id.get(name) or by_id.get(f"{name}n1"))
+        if link and d.by_id is None:
+            d = replace(d, by_id=link)
+        for r in d.rejected or ():
+            self.problem(r)
+            log.warning("smart: %s", r)
+        return d
 
     def _shared_identities(self, targets: list[Target], results: list[SmartDevice]) -> set[str]:
         """Target keys of disks that report the same identity but are not paths to one disk: paths

@@ -196,7 +196,11 @@ def has_smart_data(doc: Mapping) -> bool:
 
 def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: float | None = None,
                rc: int | None = None, backend: str = "json") -> SmartDevice:
-    """Map one smartctl JSON document to a SmartDevice (read_status says whether it holds data)."""
+    """Map one smartctl JSON document to a SmartDevice (read_status says whether it holds data).
+
+    In named phases, in the order their rejected values are reported: identity, SMART status,
+    temperature and its limits, power-on time, the ATA attribute table, the ATA error log,
+    self-tests, the NVMe health log, the SCSI error counters, then the fallbacks between them."""
     if not isinstance(doc, Mapping):
         raise ParseError(f"{device}: smartctl JSON is a {type(doc).__name__}, not an object")
     if "smartctl" not in doc and "json_format_version" not in doc:
@@ -206,59 +210,115 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
     if exit_status is None:
         exit_status = rc
     messages = [str(m.get("string", "")) for m in _list(_get(doc, "smartctl", "messages")) if isinstance(m, Mapping)]
-    dtype = _str(_get(doc, "device", "type")) or dev_type
+    ident = _identity(doc, rej, device=device, path=path, dev_type=dev_type, exit_status=exit_status, backend=backend)
+    if not has_smart_data(doc):
+        status, ps = classify_failure(exit_status, messages)
+        msg = "; ".join(m for m in messages if m) or f"smartctl exit status {exit_status} without SMART data"
+        return SmartDevice(read_status=status, power_state=ps if status == "standby" else "unknown",
+                           message=f"{device}: {msg}", **ident)
+    seagate = is_seagate(ident["model"], ident["model_family"], ident["vendor"])
+    avail, enabled = _support(doc)
+    passed = _bool(_get(doc, "smart_status", "passed"))
+    temp, warn_limit, crit_limit = _temperatures(doc, rej)
+    power_on = _power_on(doc, rej, device)
+    attrs = _ata_attributes(doc, rej, device, seagate)
+    if temp is None:  # ATA drives without temperature.current: 194/190 raw
+        temp = _attribute_temperature(attrs, rej)
+    err_count = _ata_error_count(doc, rej)
+    tests, running, remaining = _self_tests(doc)
+    minutes = _selftest_minutes(doc)
+    nvme, temp, power_on = _nvme_health(doc, rej, temp, power_on)
+    scsi = _scsi_health(doc, rej)
+    power_cycles = _power_cycles(doc, rej, nvme, attrs)
+    if power_on is None:
+        a9 = next((a for a in attrs if a.id == 9), None)
+        if a9 is not None and a9.count is not None and 0 <= a9.count <= MAX_POWER_ON_HOURS:
+            power_on = a9.count * 3600.0
+    return SmartDevice(
+        read_status="ok", power_state=_power_state(doc), read_time=now, last_success=now,
+        message="; ".join(rej.items) or None,
+        smart_available=avail, smart_enabled=enabled, smart_passed=passed,
+        temperature_celsius=temp, temperature_warning_celsius=warn_limit, temperature_critical_celsius=crit_limit,
+        power_on_seconds=power_on, power_cycles=power_cycles,
+        ata_attributes=tuple(attrs), ata_error_count=err_count,
+        self_tests=tuple(tests), selftest_running=running, selftest_remaining_ratio=remaining,
+        selftest_minutes=minutes, nvme=nvme, scsi=scsi, rejected=tuple(rej.items), **ident,
+    )
+
+
+def _identity(doc: Mapping, rej: _Rejects, *, device: str, path: str, dev_type: str, exit_status: int | None,
+              backend: str) -> dict[str, Any]:
+    """Who the disk is: the SmartDevice fields every reading carries, readable or not."""
     protocol = _str(_get(doc, "device", "protocol")) or ""
     model = _str(doc.get("model_name")) or _str(doc.get("scsi_model_name")) or _str(doc.get("product")) \
         or _str(doc.get("scsi_product"))
     vendor = _str(doc.get("scsi_vendor")) or _str(doc.get("vendor"))
     if vendor and model and protocol == "SCSI" and not model.lower().startswith(vendor.lower()):
         model = f"{vendor} {model}"
-    family = _str(doc.get("model_family"))
-    pm = _str(_get(doc, "power_mode", "name"))
-    power_state = "active"
-    if pm:
-        pml = pm.lower()
-        power_state = next((s for s in ("standby", "sleep", "idle") if s in pml), "active")
-    ident = dict(
-        device=device, path=path, dev_type=dtype, protocol=protocol, exit_status=exit_status, backend=backend,
+    return dict(
+        device=device, path=path, dev_type=_str(_get(doc, "device", "type")) or dev_type, protocol=protocol,
+        exit_status=exit_status, backend=backend,
         model=model, serial=_str(doc.get("serial_number")), wwn=_wwn(doc),
         firmware=_str(doc.get("firmware_version")) or _str(doc.get("scsi_revision")) or _str(doc.get("revision")),
-        model_family=family, vendor=vendor,
+        model_family=_str(doc.get("model_family")), vendor=vendor,
         capacity_bytes=rej.count("user_capacity", _get(doc, "user_capacity", "bytes")) or _nvme_capacity(doc),
         rotation_rate_rpm=_int(doc.get("rotation_rate")),
     )
-    if not has_smart_data(doc):
-        status, ps = classify_failure(exit_status, messages)
-        msg = "; ".join(m for m in messages if m) or f"smartctl exit status {exit_status} without SMART data"
-        return SmartDevice(read_status=status, power_state=ps if status == "standby" else "unknown",
-                           message=f"{device}: {msg}", **ident)
-    seagate = is_seagate(model, family, vendor)
+
+
+def _power_state(doc: Mapping) -> str:
+    pm = _str(_get(doc, "power_mode", "name"))
+    if not pm:
+        return "active"
+    pml = pm.lower()
+    return next((s for s in ("standby", "sleep", "idle") if s in pml), "active")
+
+
+def _support(doc: Mapping) -> tuple[bool | None, bool | None]:
+    """(SMART available, SMART enabled)."""
     sup = doc.get("smart_support")
     if isinstance(sup, Mapping):
-        avail, enabled = _bool(sup.get("available")), _bool(sup.get("enabled"))
-    else:
-        avail = enabled = _bool(sup)
-    passed = _bool(_get(doc, "smart_status", "passed"))
+        return _bool(sup.get("available")), _bool(sup.get("enabled"))
+    v = _bool(sup)
+    return v, v
 
+
+# (label, JSON path) of the drive's own temperature limits, the first present wins: warning, critical
+_WARN_LIMITS = (("nvme warning temperature limit", ("nvme_composite_temperature_threshold", "warning")),
+                ("temperature op_limit_max limit", ("temperature", "op_limit_max")),  # smartctl >= 7.4
+                ("sct op temperature limit", ("ata_sct_status", "temperature", "op_limit_max")))
+_CRIT_LIMITS = (("nvme critical temperature limit", ("nvme_composite_temperature_threshold", "critical")),
+                ("temperature critical_limit_max limit", ("temperature", "critical_limit_max")),  # smartctl >= 7.4
+                ("temperature drive_trip limit", ("temperature", "drive_trip")),
+                ("sct temperature limit", ("ata_sct_status", "temperature", "limit_max")))
+# the order the limits were always read (and their rejects reported) in
+_LIMIT_ORDER = ("temperature drive_trip limit", "nvme warning temperature limit", "nvme critical temperature limit",
+                "sct temperature limit", "sct op temperature limit", "temperature op_limit_max limit",
+                "temperature critical_limit_max limit")
+
+
+def _temperatures(doc: Mapping, rej: _Rejects) -> tuple[float | None, float | None, float | None]:
+    """(current, warning limit, critical limit) in Celsius."""
     temp = rej.temp("temperature", _get(doc, "temperature", "current"))
-    trip = rej.temp("temperature drive_trip limit", _get(doc, "temperature", "drive_trip"))
-    wct = rej.temp("nvme warning temperature limit", _get(doc, "nvme_composite_temperature_threshold", "warning"))
-    cct = rej.temp("nvme critical temperature limit", _get(doc, "nvme_composite_temperature_threshold", "critical"))
-    sct_max = rej.temp("sct temperature limit", _get(doc, "ata_sct_status", "temperature", "limit_max"))
-    sct_op = rej.temp("sct op temperature limit", _get(doc, "ata_sct_status", "temperature", "op_limit_max"))
-    # smartctl >= 7.4 also puts the drive's limits beside the current value
-    op_max = rej.temp("temperature op_limit_max limit", _get(doc, "temperature", "op_limit_max"))
-    crit_max = rej.temp("temperature critical_limit_max limit", _get(doc, "temperature", "critical_limit_max"))
+    paths = dict(_WARN_LIMITS + _CRIT_LIMITS)
+    got = {label: rej.temp(label, _get(doc, *paths[label])) for label in _LIMIT_ORDER}
+    warn = next((got[label] for label, _p in _WARN_LIMITS if got[label] is not None), None)
+    crit = next((got[label] for label, _p in _CRIT_LIMITS if got[label] is not None), None)
+    return temp, warn, crit
 
+
+def _power_on(doc: Mapping, rej: _Rejects, device: str) -> float | None:
     poh = rej.count("power_on_time.hours", _get(doc, "power_on_time", "hours"))
     pom = rej.count("power_on_time.minutes", _get(doc, "power_on_time", "minutes")) or 0
-    power_on = None
-    if poh is not None:
-        if poh > MAX_POWER_ON_HOURS:
-            rej.items.append(f"{device}: power_on_time {poh} h is implausible, ignored")
-        else:
-            power_on = poh * 3600.0 + pom * 60.0
+    if poh is None:
+        return None
+    if poh > MAX_POWER_ON_HOURS:
+        rej.items.append(f"{device}: power_on_time {poh} h is implausible, ignored")
+        return None
+    return poh * 3600.0 + pom * 60.0
 
+
+def _ata_attributes(doc: Mapping, rej: _Rejects, device: str, seagate: bool) -> list[AtaAttribute]:
     attrs = []
     for row in _list(_get(doc, "ata_smart_attributes", "table")):
         if not isinstance(row, Mapping):
@@ -280,107 +340,114 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
             prefailure=bool(_get(row, "flags", "prefailure")),
             when_failed=wf.lower() if wf.lower() in ("now", "past") else "",
         ))
-    if temp is None:  # ATA drives without temperature.current: 194/190 raw
-        for aid in (194, 190):
-            a = next((x for x in attrs if x.id == aid), None)
-            if a is not None and a.count is not None:
-                temp = rej.temp(f"attribute {aid} temperature", a.count)
-                if temp is not None:
-                    break
+    return attrs
 
+
+def _attribute_temperature(attrs: list[AtaAttribute], rej: _Rejects) -> float | None:
+    for aid in (194, 190):
+        a = next((x for x in attrs if x.id == aid), None)
+        if a is not None and a.count is not None:
+            temp = rej.temp(f"attribute {aid} temperature", a.count)
+            if temp is not None:
+                return temp
+    return None
+
+
+def _ata_error_count(doc: Mapping, rej: _Rejects) -> int | None:
     err_count = None
     for p in (("ata_smart_error_log", "extended", "count"), ("ata_smart_error_log", "summary", "count")):
         v = rej.count("ata error log count", _get(doc, *p))
         if v is not None:
             err_count = v if err_count is None else max(err_count, v)
+    return err_count
 
-    tests, running, remaining = _self_tests(doc)
+
+def _selftest_minutes(doc: Mapping) -> dict[str, int]:
     minutes = {}
     for k in ("short", "extended", "conveyance"):
         v = _int(_get(doc, "ata_smart_data", "self_test", "polling_minutes", k))
         if v is not None and v >= 0:
             minutes[k] = v
+    return minutes
 
-    nvme = None
+
+def _ratio(v: int | None, top: int) -> float | None:
+    return v / 100.0 if v is not None and v <= top else None
+
+
+def _nvme_health(doc: Mapping, rej: _Rejects, temp: float | None,
+                 power_on: float | None) -> tuple[NvmeHealth | None, float | None, float | None]:
+    """(the NVMe health log, the temperature and power-on seconds, from the log where they were
+    not known yet); the log is None without one."""
     log = _get(doc, "nvme_smart_health_information_log")
-    if isinstance(log, Mapping):
-        spare, spare_thr = rej.count("available_spare", log.get("available_spare")), \
-            rej.count("available_spare_threshold", log.get("available_spare_threshold"))
-        used = rej.count("percentage_used", log.get("percentage_used"))
-        sensors = []
-        for t in _list(log.get("temperature_sensors")):
-            tv = rej.temp("nvme temperature sensor", t)
-            if tv is not None:
-                sensors.append(tv)
-        du_r = rej.count("data_units_read", log.get("data_units_read"))
-        du_w = rej.count("data_units_written", log.get("data_units_written"))
-        wtt = rej.count("warning_temp_time", log.get("warning_temp_time"))
-        cct_t = rej.count("critical_comp_time", log.get("critical_comp_time"))
-        cw = rej.count("critical_warning", log.get("critical_warning"))
-        if cw is None:
-            cw = rej.count("smart_status.nvme.value", _get(doc, "smart_status", "nvme", "value"))
-        nvme = NvmeHealth(
-            critical_warning=cw,
-            available_spare_ratio=spare / 100.0 if spare is not None and spare <= 100 else None,
-            available_spare_threshold_ratio=spare_thr / 100.0 if spare_thr is not None and spare_thr <= 100 else None,
-            percentage_used_ratio=used / 100.0 if used is not None and used <= 255 else None,
-            media_errors=rej.count("media_errors", log.get("media_errors")),
-            num_err_log_entries=rej.count("num_err_log_entries", log.get("num_err_log_entries")),
-            unsafe_shutdowns=rej.count("unsafe_shutdowns", log.get("unsafe_shutdowns")),
-            data_units_read_bytes=du_r * NVME_DATA_UNIT_BYTES if du_r is not None else None,
-            data_units_written_bytes=du_w * NVME_DATA_UNIT_BYTES if du_w is not None else None,
-            power_cycles=rej.count("power_cycles", log.get("power_cycles")),
-            warning_temp_time_seconds=wtt * 60.0 if wtt is not None else None,
-            critical_comp_time_seconds=cct_t * 60.0 if cct_t is not None else None,
-            temperature_sensors_celsius=tuple(sensors),
-        )
-        if temp is None:
-            temp = rej.temp("nvme temperature", log.get("temperature"))
-        if power_on is None:
-            h = rej.count("nvme power_on_hours", log.get("power_on_hours"))
-            if h is not None and h <= MAX_POWER_ON_HOURS:
-                power_on = h * 3600.0
+    if not isinstance(log, Mapping):
+        return None, temp, power_on
+    spare, spare_thr = rej.count("available_spare", log.get("available_spare")), \
+        rej.count("available_spare_threshold", log.get("available_spare_threshold"))
+    used = rej.count("percentage_used", log.get("percentage_used"))
+    sensors = []
+    for t in _list(log.get("temperature_sensors")):
+        tv = rej.temp("nvme temperature sensor", t)
+        if tv is not None:
+            sensors.append(tv)
+    du_r = rej.count("data_units_read", log.get("data_units_read"))
+    du_w = rej.count("data_units_written", log.get("data_units_written"))
+    wtt = rej.count("warning_temp_time", log.get("warning_temp_time"))
+    cct_t = rej.count("critical_comp_time", log.get("critical_comp_time"))
+    cw = rej.count("critical_warning", log.get("critical_warning"))
+    if cw is None:
+        cw = rej.count("smart_status.nvme.value", _get(doc, "smart_status", "nvme", "value"))
+    nvme = NvmeHealth(
+        critical_warning=cw,
+        available_spare_ratio=_ratio(spare, 100),
+        available_spare_threshold_ratio=_ratio(spare_thr, 100),
+        percentage_used_ratio=_ratio(used, 255),
+        media_errors=rej.count("media_errors", log.get("media_errors")),
+        num_err_log_entries=rej.count("num_err_log_entries", log.get("num_err_log_entries")),
+        unsafe_shutdowns=rej.count("unsafe_shutdowns", log.get("unsafe_shutdowns")),
+        data_units_read_bytes=du_r * NVME_DATA_UNIT_BYTES if du_r is not None else None,
+        data_units_written_bytes=du_w * NVME_DATA_UNIT_BYTES if du_w is not None else None,
+        power_cycles=rej.count("power_cycles", log.get("power_cycles")),
+        warning_temp_time_seconds=wtt * 60.0 if wtt is not None else None,
+        critical_comp_time_seconds=cct_t * 60.0 if cct_t is not None else None,
+        temperature_sensors_celsius=tuple(sensors),
+    )
+    if temp is None:
+        temp = rej.temp("nvme temperature", log.get("temperature"))
+    if power_on is None:
+        h = rej.count("nvme power_on_hours", log.get("power_on_hours"))
+        if h is not None and h <= MAX_POWER_ON_HOURS:
+            power_on = h * 3600.0
+    return nvme, temp, power_on
 
-    scsi = None
-    if "scsi_grown_defect_list" in doc or "scsi_error_counter_log" in doc:
-        ecl = doc.get("scsi_error_counter_log")
 
-        def part(name: str, key: str) -> int | None:
-            return rej.count(f"scsi {name}.{key}", _get(ecl, name, key))
+def _scsi_health(doc: Mapping, rej: _Rejects) -> ScsiHealth | None:
+    if "scsi_grown_defect_list" not in doc and "scsi_error_counter_log" not in doc:
+        return None
+    ecl = doc.get("scsi_error_counter_log")
 
-        scsi = ScsiHealth(
-            grown_defects=rej.count("scsi_grown_defect_list", doc.get("scsi_grown_defect_list")),
-            read_uncorrected=part("read", "total_uncorrected_errors"),
-            write_uncorrected=part("write", "total_uncorrected_errors"),
-            verify_uncorrected=part("verify", "total_uncorrected_errors"),
-            read_corrected=part("read", "total_errors_corrected"),
-            write_corrected=part("write", "total_errors_corrected"),
-            verify_corrected=part("verify", "total_errors_corrected"),
-        )
+    def part(name: str, key: str) -> int | None:
+        return rej.count(f"scsi {name}.{key}", _get(ecl, name, key))
 
+    return ScsiHealth(
+        grown_defects=rej.count("scsi_grown_defect_list", doc.get("scsi_grown_defect_list")),
+        read_uncorrected=part("read", "total_uncorrected_errors"),
+        write_uncorrected=part("write", "total_uncorrected_errors"),
+        verify_uncorrected=part("verify", "total_uncorrected_errors"),
+        read_corrected=part("read", "total_errors_corrected"),
+        write_corrected=part("write", "total_errors_corrected"),
+        verify_corrected=part("verify", "total_errors_corrected"),
+    )
+
+
+def _power_cycles(doc: Mapping, rej: _Rejects, nvme: NvmeHealth | None, attrs: list[AtaAttribute]) -> int | None:
     power_cycles = rej.count("power_cycle_count", doc.get("power_cycle_count"))
     if power_cycles is None and nvme is not None:
         power_cycles = nvme.power_cycles
     if power_cycles is None:
         a12 = next((a for a in attrs if a.id == 12), None)
         power_cycles = a12.count if a12 else None
-    if power_on is None:
-        a9 = next((a for a in attrs if a.id == 9), None)
-        if a9 is not None and a9.count is not None and 0 <= a9.count <= MAX_POWER_ON_HOURS:
-            power_on = a9.count * 3600.0
-
-    warn_limit = next((v for v in (wct, op_max, sct_op) if v is not None), None)
-    crit_limit = next((v for v in (cct, crit_max, trip, sct_max) if v is not None), None)
-    return SmartDevice(
-        read_status="ok", power_state=power_state, read_time=now, last_success=now,
-        message="; ".join(rej.items) or None,
-        smart_available=avail, smart_enabled=enabled, smart_passed=passed,
-        temperature_celsius=temp, temperature_warning_celsius=warn_limit, temperature_critical_celsius=crit_limit,
-        power_on_seconds=power_on, power_cycles=power_cycles,
-        ata_attributes=tuple(attrs), ata_error_count=err_count,
-        self_tests=tuple(tests), selftest_running=running, selftest_remaining_ratio=remaining,
-        selftest_minutes=minutes, nvme=nvme, scsi=scsi, rejected=tuple(rej.items), **ident,
-    )
+    return power_cycles
 
 
 def _nvme_capacity(doc: Mapping) -> int | None:

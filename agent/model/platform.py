@@ -133,7 +133,7 @@ class IpmiSelEntry(Reading):
     event: str  # "Upper Critical going high", "Failure detected", "IERR"
     asserted: bool  # False for "Deasserted" (the condition cleared)
     detail: str  # trailing columns: "Reading 97 > Threshold 95 degrees C"
-    kind: str  # decoded class (decode_sel in agent.collectors.ipmi): temperature, fan, psu_failure, caterr, memory_ue, watchdog, ..., other
+    kind: str  # decoded class (decode_sel and SEL_KINDS in agent.collectors.ipmi_sel): temperature, fan, psu_failure, caterr, memory_ue, watchdog, ..., other
     severity: str  # info | warning | critical
 
     @property

@@ -8,10 +8,11 @@ rules of family ``recovery`` turn it into findings before the failure.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from agent.model import Reading
 
-__all__ = ["RecoveryReadiness"]
+__all__ = ["RecoveryReadiness", "CapturedBaseline"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +32,13 @@ class RecoveryReadiness(Reading):
     backup_age_seconds: float | None = None  # newest restic/borg snapshot (None: not configured or unknown)
     backup_rpo_seconds: float | None = None
     backup_error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CapturedBaseline(Reading):
+    """A full baseline capture (``agent.baseline.capture``), for the enrichment step to store as a
+    new version when its fingerprint changed; it never reaches the snapshot."""
+
+    data: Mapping[str, Any]
+    cheap: str  # the cheap identity hash the capture was made for
+    time: float

@@ -4,10 +4,14 @@ read-only access to another agent's (or a mounted disk's) state file without wri
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
+
+log = logging.getLogger("hwagent.state.baselines")
 
 KEEP_VERSIONS = 30
 
@@ -150,3 +154,77 @@ def read_stored(db_path: str | Path, ident: str | None = None) -> dict[str, Any]
         raise BaselineError(f"{db_path}: {exc}") from None
     finally:
         conn.close()
+
+
+COLLECTOR_KEY = "baseline.collector"  # {cheap, last_full, last_id} of the baseline collector
+EXPORT_KEY = "baseline.export"  # {time, baseline_id} of the last off-host export
+
+
+class BaselineReads:
+    """What the baseline collector may ask: reads only (no migration); a missing table (nothing
+    stored yet) or an unreadable store reads as empty."""
+
+    def __init__(self, store: Any):
+        self.store = store
+
+    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+        try:
+            return self.store.read(sql, params)
+        except Exception:  # noqa: BLE001 - sqlite3.Error (no table yet) or a closed store: nothing known
+            return []
+
+    def get(self, key: str) -> Any:
+        rows = self._read("SELECT value FROM kv WHERE key = ?", (key,))
+        try:
+            return json.loads(rows[0][0]) if rows else None
+        except ValueError:
+            return None
+
+    def latest(self) -> dict[str, Any] | None:
+        rows = self._read("SELECT data FROM baselines ORDER BY captured DESC LIMIT 1")
+        return json.loads(rows[0][0]) if rows else None
+
+    def known_good(self) -> tuple[str, float] | None:
+        """(id, captured) of the newest known-good version."""
+        rows = self._read("SELECT id, captured FROM baselines WHERE known_good = 1 ORDER BY captured DESC LIMIT 1")
+        return (rows[0][0], rows[0][1]) if rows else None
+
+
+class BaselineHistory:
+    """The baseline side of the enrichment step: stores a capture as a new version when its
+    fingerprint changed, remembers what the collector needs across restarts, marks the newest
+    version known-good when it qualifies, and corrects the readiness reading's known-good fields
+    for a marking made in this run."""
+
+    def __init__(self, store: Any):
+        self.store = store
+        self.versions = BaselineStore(store, lambda data: str(data["fingerprint"]))
+        self.last_id: str | None = None
+        self.last_stored = False
+
+    def enrich(self, readings: list, now: float, known_good_after_days: float) -> list:
+        from agent.model.recovery import CapturedBaseline, RecoveryReadiness  # noqa: PLC0415
+
+        out = []
+        for r in readings:
+            if isinstance(r, CapturedBaseline):
+                self.last_id, self.last_stored = self.versions.save(dict(r.data))
+                self.store.put(COLLECTOR_KEY, {"cheap": r.cheap, "last_full": r.time, "last_id": self.last_id})
+                if self.last_stored:
+                    log.info("baseline %s stored (fingerprint changed)", self.last_id)
+            else:
+                out.append(r)
+        ident = self.versions.auto_known_good(now, known_good_after_days)
+        if ident is None:
+            return out
+        log.info("baseline %s marked known-good (unchanged for %g days, no active findings)", ident,
+                 known_good_after_days)
+        kg = BaselineReads(self.store).known_good()
+        exported = BaselineReads(self.store).get(EXPORT_KEY)
+        fixed = []
+        for r in out:
+            if isinstance(r, RecoveryReadiness) and r.has_store and kg is not None:
+                current = (exported.get("baseline_id") == kg[0]) if isinstance(exported, dict) and exported else None
+                r = replace(r, known_good_age_seconds=now - kg[1], export_current=current)
+            fixed.append(r)
+        return fixed

@@ -8,6 +8,8 @@ run the same :class:`~agent.daemon.Daemon` cycle), which today
 - stores each fresh SMART device's lifetime counters, slot and identity and returns it with its
   baseline, change-point history, slot record and last good read attached
   (:class:`agent.state.disks.DiskState`);
+- stores a host baseline capture as a new version when it changed and marks the newest version
+  known-good when it qualifies (:class:`agent.state.baselines.BaselineHistory`);
 - stores the events and cursors (:class:`~agent.model.events.StateUpdate`) a collector read - the
   kernel log's, the IPMI SEL's - and gives the kernel log's status its cumulative counts and the
   run its :class:`~agent.model.events.EventWindow` (:class:`agent.state.event_history.EventHistory`);
@@ -31,6 +33,7 @@ from agent.model import CollectorStatus, HostInventory, Reading
 from agent.model.disk import SmartDevice
 from agent.model.events import KernelEvent, StateUpdate
 from agent.state import board_epoch
+from agent.state.baselines import BaselineHistory
 from agent.state.disks import DiskState
 from agent.state.event_history import KERNEL_LOG, EventHistory
 
@@ -45,6 +48,7 @@ class Enricher:
         self._lock = threading.Lock()
         self._disks: DiskState | None = None
         self._events: EventHistory | None = None
+        self._baselines: BaselineHistory | None = None
         self.jobs: dict[str, Any] = {}  # collector name -> job run on its enriched readings
         self.collectors: dict[str, Any] = {}  # name -> collector (its options: retention, window, backlog)
 
@@ -63,6 +67,14 @@ class Enricher:
             if self._events is None:
                 self._events = EventHistory(self.store)
             return self._events
+
+    @property
+    def baselines(self) -> BaselineHistory:
+        """The host baseline versions (component ``baseline``), opened on first use."""
+        with self._lock:
+            if self._baselines is None:
+                self._baselines = BaselineHistory(self.store)
+            return self._baselines
 
     def _option(self, collector: str) -> Any:
         col = self.collectors.get(collector)
@@ -88,6 +100,8 @@ class Enricher:
             if collector == KERNEL_LOG:
                 got, problem = self.events.kernel_log(out, now, self._option(collector))
                 out = tuple(got)
+            elif collector == "baseline" and self.store is not None:
+                out = tuple(self.baselines.enrich(list(out), now, float(self._option(collector)("known_good_after_days") or 0)))
             elif any(isinstance(r, (KernelEvent, StateUpdate)) for r in out):
                 events = [r for r in out if isinstance(r, KernelEvent)]
                 updates = [r for r in out if isinstance(r, StateUpdate)]

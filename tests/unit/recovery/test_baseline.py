@@ -152,6 +152,7 @@ def test_export_and_load(tmp_path, make_host):
 
 def test_collector_captures_daily_and_on_change(tmp_path):
     from agent.collectors.baseline import BaselineCollector
+    from tests.support.enriched import Enriched
     from agent.config import CollectorConfig
     from agent.host import Host, HostPaths
 
@@ -159,20 +160,20 @@ def test_collector_captures_daily_and_on_change(tmp_path):
     now = {"t": 1_764_003_600.0}
     host = Host(paths=HostPaths(rootfs=str(fs.root)), runner=runner, clock=lambda: now["t"])
     store = Store(tmp_path / "state.db")
-    col = BaselineCollector(host, CollectorConfig(), store)
+    col = Enriched(BaselineCollector(host, CollectorConfig(), store))  # as the daemon runs it: the enrichment step stores
     assert col.interval == 900
     out = tuple(col.collect())
-    assert [type(r).__name__ for r in out] == ["RecoveryReadiness"] and col.captures == 1 and col.last_stored
+    assert [type(r).__name__ for r in out] == ["RecoveryReadiness"] and col.captures == 1 and col.enricher.baselines.last_stored
     now["t"] += 900
     col.collect()
     assert col.captures == 1  # nothing changed, not due: no dmidecode, no dpkg-query
     (fs.root / "sys/devices/pci0000:00/0000:00:1c.0/0000:01:00.0/net/eno1/address").write_text(NEW_MACS["eno1"] + "\n")
     now["t"] += 900
     col.collect()
-    assert col.captures == 2 and col.last_stored  # a MAC changed: captured and stored at once
+    assert col.captures == 2 and col.enricher.baselines.last_stored  # a MAC changed: captured and stored at once
     now["t"] += 86400
     col.collect()
-    assert col.captures == 3 and not col.last_stored  # daily capture, same fingerprint: not stored again
+    assert col.captures == 3 and not col.enricher.baselines.last_stored  # daily capture, same fingerprint: not stored again
     assert len(bl.BaselineStore(store).list()) == 2
     store.close()
 
@@ -199,10 +200,11 @@ def test_collector_state_survives_restarts_and_absent_hosts(tmp_path, make_host)
     from agent.collectors.base import NoData
     from agent.collectors.baseline import BaselineCollector
     from agent.config import CollectorConfig
+    from tests.support.enriched import Enriched
 
     fs, runner = build(tmp_path)
     store = Store(tmp_path / "state.db")
-    BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store).collect()
+    Enriched(BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store)).collect()
     again = BaselineCollector(make_host(fs.root, runner=runner), CollectorConfig(), store)  # e.g. `agent check`
     again.collect()
     assert again.captures == 0  # a fresh capture exists: no dmidecode/dpkg-query on every check

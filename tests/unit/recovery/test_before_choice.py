@@ -13,6 +13,7 @@ from agent import baseline as bl
 from agent import baseline_select as sel
 from agent.cli import cli
 from agent.state.store import Store
+from tests.support.enriched import Enriched
 from tests.unit.recovery.hosttree import NEW_MACS, build
 
 DAY = 86400.0
@@ -100,7 +101,7 @@ def test_collector_marks_known_good_after_stable_days_without_findings(tmp_path)
     now = {"t": T0}
     host = Host(paths=HostPaths(rootfs=str(fs.root)), runner=runner, clock=lambda: now["t"])
     store = Store(tmp_path / "state.db")
-    col = BaselineCollector(host, CollectorConfig(), store)
+    col = Enriched(BaselineCollector(host, CollectorConfig(), store))  # as the daemon runs it
     col.collect()
     bs = bl.BaselineStore(store)
     assert [r["known_good"] for r in bs.list()] == [False]

@@ -15,6 +15,7 @@ from agent.config import CollectorConfig
 from agent.host import Host, HostPaths
 from agent.model import Snapshot
 from agent.state.store import Store
+from tests.support.enriched import Enriched
 from tests.unit.recovery.hosttree import MD_UUID_SYSFS, build
 
 DAY = 86400.0
@@ -39,7 +40,7 @@ def _findings(fs, runner, *, known_good_days: float | None = 1, exported: str | 
     now = {"t": T0}
     host = Host(paths=HostPaths(rootfs=str(fs.root)), runner=runner, clock=lambda: now["t"])
     store = Store(fs.root.parent / "state.db")
-    col = BaselineCollector(host, CollectorConfig(options={"known_good_after_days": 0.0, **(options or {})}), store)
+    col = Enriched(BaselineCollector(host, CollectorConfig(options={"known_good_after_days": 0.0, **(options or {})}), store))  # as the daemon runs it
     col.collect()
     bs = bl.BaselineStore(store)
     if known_good_days is not None:

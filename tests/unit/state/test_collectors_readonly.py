@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import agent.collectors
-from tests.unit.disk.conftest import fake_smartctl  # noqa: F401 - the fixture
 
 COLLECTORS_DIR = Path(agent.collectors.__file__).parent
 # rasdaemon's own database (``ras-mc_event.db``) is a *source* the agent reads, opened read-only
@@ -16,7 +15,9 @@ COLLECTORS_DIR = Path(agent.collectors.__file__).parent
 FOREIGN_DB_READERS = {"rasdaemon.py"}
 SQL = re.compile(r"^\s*(SELECT\s.+\sFROM\s|INSERT\s+(OR\s+\w+\s+)?INTO\s|UPDATE\s+\w+\s+SET\s|DELETE\s+FROM\s|"
                  r"(CREATE|DROP|ALTER)\s+(TABLE|INDEX|VIEW)\s|PRAGMA\s+\w+)", re.I | re.S)
-STATE_WRITES = {"execute", "executemany", "migrate", "put", "record_events", "record_samples", "record_findings"}
+# the state layer's writing methods: no collector calls one (on any object: a store passed under another name too)
+STATE_WRITES = {"execute", "executemany", "migrate", "put", "record_events", "record_samples", "record_findings",
+                "save", "mark_known_good", "auto_known_good", "boot_alive", "boot_clean_stop", "prune", "ack", "unack"}
 
 
 def _offences(path: Path) -> list[str]:
@@ -29,10 +30,12 @@ def _offences(path: Path) -> list[str]:
                 out.append(f"{path.name}:{node.lineno}: imports sqlite3")
         elif isinstance(node, ast.Constant) and isinstance(node.value, str) and SQL.match(node.value):
             out.append(f"{path.name}:{node.lineno}: SQL {node.value[:40]!r}")
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in STATE_WRITES:
+            out.append(f"{path.name}:{node.lineno}: calls .{node.func.attr}()")
     return out
 
 
-def test_no_sql_in_collectors():
+def test_no_sql_and_no_state_writes_in_collectors():
     offences = []
     for path in sorted(COLLECTORS_DIR.rglob("*.py")):
         if path.name not in FOREIGN_DB_READERS:
@@ -43,8 +46,10 @@ def test_no_sql_in_collectors():
 def test_the_check_finds_sql(tmp_path):
     """The scan above can fail: it flags an import and a statement."""
     bad = tmp_path / "bad.py"
-    bad.write_text('import sqlite3\n\ndef f(db):\n    db.execute("INSERT INTO kv (key) VALUES (?)", ("x",))\n')
-    assert [o.split(": ", 1)[1][:16] for o in _offences(bad)] == ["imports sqlite3", "SQL 'INSERT INTO"]
+    bad.write_text('import sqlite3\n\ndef f(db):\n    db.execute("INSERT INTO kv (key) VALUES (?)", ("x",))\n'
+                   '    db.put("kernel_log.cursor", 1)\n')
+    assert sorted(o.split(": ", 1)[1][:16] for o in _offences(bad)) == [
+        "SQL 'INSERT INTO", "calls .execute()", "calls .put()", "imports sqlite3"]
 
 
 def test_smart_collector_never_writes_the_state_db(tmp_path, fake_smartctl):  # noqa: F811 - the fixture

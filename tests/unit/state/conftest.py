@@ -1,0 +1,1 @@
+from tests.unit.disk.conftest import fake_smartctl  # noqa: F401 - the fake smartctl fixture

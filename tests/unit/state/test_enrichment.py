@@ -1,0 +1,70 @@
+"""The enrichment step in the daemon: collectors' readings get their history before rules run,
+what a collector drains on close is stored, and a broken store costs history, never readings."""
+
+from __future__ import annotations
+
+from agent.collectors.kernel_log import KernelLogCollector
+from agent.config import load
+from agent.daemon import Daemon
+from agent.host import CommandResult, Host, HostPaths
+from agent.model import CollectorStatus, Severity
+from agent.model.disk import AtaAttribute, SmartDevice
+from agent.model.events import EventWindow, KernelEvent, KernelLogStatus, StateUpdate
+from agent.state.enrich import Enricher
+from agent.state.events import EventStore
+from agent.state.store import Store
+from tests.unit.kernel_log.kmsg import dmesg_to_kmsg
+from tests.unit.kernel_log.test_collector import BOOT_A, NOW, make_root
+
+AER = ("pcieport 0000:00:1c.0: AER: Corrected error message received from 0000:03:00.0",
+       "nvme 0000:03:00.0: PCIe Bus Error: severity=Corrected, type=Physical Layer, (Receiver ID)")
+
+
+def _no_commands(argv, timeout, env=None):
+    return CommandResult(tuple(argv), None, b"", b"", 0.0, f"not found: {argv[0]}")
+
+
+def test_daemon_cycle_stores_kernel_events_attaches_the_window_and_closes_cleanly(tmp_path):
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}", f"[ 10.000001] {AER[1]}"]))
+    store = Store(tmp_path / "state.db")
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
+    cfg = load(str(cfg_file))
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
+    d = Daemon(cfg, host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    readings = d.run_once().readings["kernel_log"]
+    assert not [r for r in readings if isinstance(r, StateUpdate)]  # consumed by the enrichment step
+    (win,) = [r for r in readings if isinstance(r, EventWindow)]
+    (st,) = [r for r in readings if isinstance(r, KernelLogStatus)]
+    assert win.count("aer.") == 1 and dict(st.events_total) == {("aer.corrected", "info"): 1}
+    assert [e.cls for e in readings if isinstance(e, KernelEvent)] == ["aer.corrected"]
+    assert [e["class"] for e in EventStore(store).query(cls="aer")] == ["aer.corrected"]
+    assert store.get("kernel_log.kmsg_cursor") == {"boot_id": BOOT_A, "seq": 2}
+    d.close_collectors()
+    (boot,) = EventStore(store).boots()
+    assert boot.boot_id == BOOT_A and boot.clean_stop == NOW  # no unexpected-reboot event at the next start
+    store.close()
+
+
+def _disk(raw: int) -> SmartDevice:
+    return SmartDevice(device="sda", path="/dev/sda", dev_type="sat", protocol="ATA", model="M", serial="S1",
+                       read_status="ok", read_time=NOW,
+                       ata_attributes=(AtaAttribute(id=5, name="Reallocated_Sector_Ct", value=100, worst=100,
+                                                    threshold=10, raw=raw, raw_string=str(raw), count=raw),))
+
+
+def test_a_broken_store_costs_the_history_not_the_readings(tmp_path):
+    store = Store(tmp_path / "state.db")
+    enricher = Enricher(store)
+    (d,), _ = enricher.enrich("smart", (_disk(0),), NOW)
+    assert d.baseline == {"ata_5": 0.0}
+    store.close()  # every statement fails from here on
+    ok = CollectorStatus("smart", ok=True)
+    (d2,), status = enricher.enrich("smart", (_disk(8),), NOW + 60, ok)
+    assert d2.fresh and d2.counter("ata_5") == 8.0  # the reading is served
+    assert status == ok or status.ok  # a store failure never fails the collector
+    events = (KernelEvent(cls="sel.power", severity=Severity.WARNING, component="board", device="PS1", source="sel",
+                          boot_id=BOOT_A, time=NOW),)
+    out, status = enricher.enrich("ipmi", events + (StateUpdate("ipmi.sel", {"version": 1}),), NOW, ok)
+    assert not [r for r in out if isinstance(r, StateUpdate)]  # never reaches the snapshot
+    assert status.ok and status.messages and status.messages[0].startswith("state: ")
