@@ -13,11 +13,15 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-import click
+from agent.lean import hashlib_without_openssl
 
-from agent import __version__
-from agent.config_types import Config, ConfigError
-from agent.state.store import StoreError
+hashlib_without_openssl()  # before anything imports hashlib: no libcrypto in the daemon (agent.lean)
+
+import click  # noqa: E402
+
+from agent import __version__  # noqa: E402
+from agent.config_types import Config, ConfigError  # noqa: E402
+from agent.state.store import StoreError  # noqa: E402
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("hwagent")

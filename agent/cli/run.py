@@ -51,8 +51,10 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
             web = load_web_config(cfg.exporter.web_config_file)
         except WebConfigError as exc:
             raise click.BadParameter(str(exc), param_hint="--web.config.file") from None
-    else:
-        _asyncio_without_tls()
+    else:  # plain HTTP: asyncio without the ssl module (agent.lean)
+        from agent.lean import asyncio_without_tls  # noqa: PLC0415
+
+        asyncio_without_tls()
     from agent.daemon import Daemon, host_from_config, limit_malloc_arenas, sd_notify, snapshot_to_status  # noqa: PLC0415
     from agent.exporter.http import MetricsRenderer, MetricsServer  # noqa: PLC0415
     from agent.statelock import StateLock  # noqa: PLC0415
@@ -129,20 +131,6 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
 
 
 STATE_LOCK_WAIT_SECONDS = 30.0
-
-
-def _asyncio_without_tls() -> None:
-    """Plain HTTP (no web config): import asyncio without the ssl module, which asyncio loads
-    only for its optional TLS support (in try/except ImportError). OpenSSL's libraries and the
-    module's tables are ~4.5 MB of the daemon's ~30 MB RSS. Nothing else is changed: a later
-    ``import ssl`` (by anything) works as usual; only asyncio's own TLS stays off."""
-    if "asyncio" in sys.modules or "ssl" in sys.modules:
-        return
-    sys.modules["ssl"] = None  # type: ignore[assignment] - makes `import ssl` raise ImportError
-    try:
-        import asyncio  # noqa: F401, PLC0415
-    finally:
-        del sys.modules["ssl"]
 
 
 def _mkdir(d) -> bool:

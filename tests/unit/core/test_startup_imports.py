@@ -63,5 +63,21 @@ def test_agent_run_imports_nothing_it_does_not_use(tmp_path):
     unused = sorted(m for m in mods if m not in ALLOWED and (
         m.startswith(("agent.cli.", "agent.recovery", "hwstatus", "prometheus_client", "wsgiref", "email",
                       "urllib.request", "http.client", "http.server", "agent.statusclient", "agent.exporter.webconfig"))
-        or m == "ssl"))
+        or m in ("ssl", "_ssl", "_hashlib")))  # OpenSSL: agent.lean
     assert not unused, unused  # old code: the 17 command modules, prometheus_client, ssl, urllib, email...
+
+
+def test_lean_imports_give_the_same_digests_and_leave_ssl_importable():
+    code = ("import sys\n"
+            "from agent.lean import asyncio_without_tls, hashlib_without_openssl\n"
+            "hashlib_without_openssl(); asyncio_without_tls()\n"
+            "import hashlib, asyncio\n"
+            "assert '_hashlib' not in sys.modules and 'ssl' not in sys.modules\n"
+            "print(hashlib.sha256(b'hwagent').hexdigest(), hashlib.sha1(b'hwagent').hexdigest())\n"
+            "import ssl, urllib.request\n"  # anything may still import ssl later
+            "print(ssl.create_default_context().protocol)\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    assert r.returncode == 0, r.stderr
+    import hashlib
+
+    assert r.stdout.split()[:2] == [hashlib.sha256(b"hwagent").hexdigest(), hashlib.sha1(b"hwagent").hexdigest()]
