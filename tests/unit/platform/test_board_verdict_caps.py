@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.model import HwmonSensor
 from agent.model.platform import AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSensor
 from agent.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
@@ -184,3 +185,54 @@ def test_fatal_errors_count_and_errors_under_two_root_ports_add_twenty():
     f = _memory(_aer(PORT, PORT), _aer("0000:01:00.0", PORT, cor=2), _aer(other, other), fatal, uptime=2 * H)
     assert f.evidence["points_pcie_spread"] == 20
     assert f.evidence["pcie_spread"] == f"AER errors under 2 root ports ({PORT}, {other})"
+
+
+# ---- the kernel-log window, SEL, hwmon limits -----------------------------------------------------------
+
+def _window(*buckets):
+    from agent.model.events import EventWindow
+
+    return EventWindow(as_of=NOW, window_seconds=86400.0, current_boot="b", buckets=tuple(buckets), boots=())
+
+
+def test_only_uncorrected_machine_checks_and_platform_nmis_are_platform_errors():
+    # corrected MCEs, AER corrected errors and a link reset on two devices are other rules' business
+    benign = _window(("mce.corrected", "cpu", "cpu0", "b", NOW - 600, 40, 40),
+                     ("aer.corrected", "pcie", "0000:01:00.0", "b", NOW - 600, 9, 9),
+                     ("aer.corrected", "pcie", "0000:02:00.0", "b", NOW - 600, 9, 9))
+    assert _memory(benign, uptime=2 * H) is None
+    (f,) = [_memory(_window(("mce.uncorrected", "cpu", "cpu0", "b", NOW - 600, 1, 1)), uptime=2 * H)]
+    assert f.evidence["points_platform_errors"] == 15
+    assert f.evidence["platform_errors"] == "1 uncorrected machine-check / firmware (GHES) error record(s)"
+    (g,) = [_memory(_window(("nmi.serr", "board", "nmi", "b", NOW - 600, 1, 1)), uptime=2 * H)]
+    assert g.evidence["points_platform_errors"] == 30 and g.evidence["platform_errors"] == "1 platform NMI(s) (PCI SERR / IOCHK)"
+
+
+def test_a_sel_processor_error_adds_fifteen():
+    f = _memory(sel(6, "cpu_error", "CPU1", "Processor", "FRB2/Hang in POST failure"), uptime=2 * H)
+    assert f.evidence["points_platform_errors"] == 15
+
+
+def _volts(value, lo=1.0, hi=1.4, label="Vcore"):
+    return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in0", kind="in", label=label,
+                       value=value, min=lo, max=hi)
+
+
+def test_a_rail_exactly_at_its_min_or_max_is_in_range():
+    assert _memory(_volts(1.0), uptime=2 * H) is None and _memory(_volts(1.4), uptime=2 * H) is None
+    f = _memory(_volts(0.99), uptime=2 * H)
+    assert f.evidence["points_power"] == 5 and "outside 1-1.4 V" in f.evidence["power"]
+
+
+def _vrm_temp(value, crit=100.0):
+    return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="temp7", kind="temp", label="VRM",
+                       value=value, crit=crit)
+
+
+def test_a_vrm_temperature_counts_from_its_critical_limit_and_correlates_resets():
+    assert _memory(_vrm_temp(99.9), uptime=2 * H) is None
+    f = _memory(_vrm_temp(100.0), uptime=2 * H)
+    assert f.evidence["points_vrm_temperature"] == 15
+    # an unexpected reset together with an overheating VRM: 30 points for the reset, not 10
+    g = _memory(_vrm_temp(100.0), sel(7, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
