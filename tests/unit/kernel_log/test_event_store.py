@@ -210,3 +210,17 @@ def test_durations(text, seconds):
 def test_bad_durations_are_refused_naming_the_text(text):
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_merging_new_events_learns_root_ports_and_keeps_the_newest_2000_warnings():
+    from agent.events import merge_window
+
+    empty = EventStore(Store.memory()).window(T0, DAY, "b1")
+    aer = KernelEvent(cls="aer.corrected", severity=Severity.WARNING, component="pcie", device="0000:01:00.0",
+                      raw=("pcieport 0000:00:1c.0: AER: Corrected error received: 0000:01:00.0",), boot_id="b1",
+                      time=T0, detail={"root_port": "0000:00:1c.0"})
+    storm = [io_error(i, dev=f"sd{i}", t=T0 + i) for i in range(2001)]  # 2001 devices, one warning each
+    merged = merge_window(empty, [aer, *storm], T0 + 3000)
+    assert dict(merged.parents) == {"0000:01:00.0": "0000:00:1c.0"}
+    assert len(merged.recent) == 2000 and merged.recent[-1].device == "sd2000"
+    assert merged.recent[0].device == "sd1"  # the oldest two (the AER event, sd0) left first
