@@ -236,3 +236,45 @@ def test_a_vrm_temperature_counts_from_its_critical_limit_and_correlates_resets(
     # an unexpected reset together with an overheating VRM: 30 points for the reset, not 10
     g = _memory(_vrm_temp(100.0), sel(7, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
     assert g.evidence["points_resets"] == 30
+
+
+def test_link_down_on_two_devices_is_pcie_spread():
+    f = _memory(_window(("pcie.link_down", "pcie", "0000:01:00.0", "b", NOW - 600, 1, 1),
+                        ("pcie.dpc", "pcie", "0000:02:00.0", "b", NOW - 600, 1, 1)), uptime=2 * H)
+    assert f.evidence["points_pcie_spread"] == 30
+
+
+def test_bmc_and_sel_points_per_record():
+    bmc_vrm = IpmiSensor(name="VRM1 Temp", kind="temperature", value=96.0, unit="degrees C", state="unc")
+    assert _memory(bmc_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 8  # non-critical: 8
+    sel_vrm = sel(8, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high")
+    assert _memory(sel_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 15
+    serr = sel(9, "bus_error", "PCI", "Critical Interrupt", "PCI SERR")
+    assert _memory(serr, uptime=2 * H).evidence["points_platform_errors"] == 30
+    corr = sel(10, "bus_error", "PCI", "Critical Interrupt", "Bus Correctable Error", sev="warning")
+    assert _memory(corr, uptime=2 * H).evidence["points_platform_errors"] == 10
+
+
+def test_vbat_counts_above_a_tenth_of_a_volt_only():
+    # a reading of 0.1 V or less is no battery sensor wired (or no battery), not a weak battery
+    def vb(v):
+        return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in8", kind="in", label="VBAT",
+                           value=v)
+    assert _memory(vb(0.1), uptime=2 * H) is None
+    assert _memory(vb(0.11), uptime=2 * H).evidence["points_cmos_battery"] == 10
+
+
+def test_a_soft_rail_excursion_also_correlates_resets():
+    g = _memory(_volts(0.9), sel(11, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+
+
+def test_the_summary_leads_with_the_strongest_evidence():
+    store = Store.memory()
+    try:
+        s = snap(sel(4, "caterr", "CPU0", "Processor", "IERR"), _volts(0.9), uptime=2 * H)  # 30 and 5 points
+        (f,) = run_rule("board.failing", s, store)
+        assert f.summary.startswith("mainboard suspected (health 0.65): SEL: ")
+        assert f.summary.index("SEL:") < f.summary.index("nct6775 Vcore")
+    finally:
+        store.close()
