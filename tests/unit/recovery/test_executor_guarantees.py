@@ -215,6 +215,7 @@ def test_a_verify_that_fails_retries_the_apply_then_fails_the_step(tmp_path, ver
         assert rec.data["failed_step"] == "A"
     else:
         assert s["state"] == "verified" and "undo" not in s
+    assert "result" not in s  # only a typed summary (restore_compare ...) is kept as the step's result
 
 
 def test_a_failed_step_stops_the_run_and_later_steps_stay_pending(tmp_path):
@@ -525,3 +526,40 @@ def test_until_shows_a_progress_that_does_not_move(tmp_path):
     assert rec.data["status"] == "completed"
     notes = [n for *_, n in ex.ui.seen if n]
     assert notes == ["waiting: output does not contain 'clean'", "progress 10.0%"]
+
+
+# ---- typed confirmations ------------------------------------------------------------------------------
+
+CONFIRM = """
+id = "t"
+title = "t"
+[params.serial]
+description = "serial of the disk to wipe"
+[[steps]]
+id = "WIPE"
+title = "wipe"
+destructive = true
+confirm = CONFIRM
+apply = { action = "run", argv = ["wipefs", "-a", "/dev/sdz"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "x"
+"""
+
+
+def test_confirmation_by_pattern_rejects_other_text_and_accepts_a_match(tmp_path):
+    text = CONFIRM.replace("CONFIRM", "{ prompt = 'type WIPE', pattern = '^WIPE$' }")
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, _ = make(tmp_path, text, runner=runner, params={}, answers=["wipe", "WIPE"])
+    rec = ex.start()
+    assert rec.data["status"] == "completed" and rec.data["steps"]["WIPE"]["confirmation"]["value"] == "WIPE"
+    assert "rejected 'wipe': does not match /^WIPE$/" in ex.ui.lines
+
+
+def test_a_confirmation_target_that_fills_empty_refuses_and_runs_nothing(tmp_path):
+    text = CONFIRM.replace("CONFIRM", "{ prompt = 'type the serial', equals = '{params.serial}' }")
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, _ = make(tmp_path, text, runner=runner, params={"serial": " "}, answers=[" "])
+    rec = ex.start()
+    s = rec.data["steps"]["WIPE"]
+    assert s["state"] == "failed" and "cannot be confirmed against nothing" in s["detail"]
+    assert runner.calls == []
