@@ -224,3 +224,12 @@ def test_merging_new_events_learns_root_ports_and_keeps_the_newest_2000_warnings
     assert dict(merged.parents) == {"0000:01:00.0": "0000:00:1c.0"}
     assert len(merged.recent) == 2000 and merged.recent[-1].device == "sd2000"
     assert merged.recent[0].device == "sd1"  # the oldest two (the AER event, sd0) left first
+
+
+def test_merging_keeps_the_newest_20_warnings_of_one_device():
+    from agent.events import merge_window
+
+    empty = EventStore(Store.memory()).window(T0, DAY, "b1")
+    merged = merge_window(empty, [io_error(i, t=T0 + i) for i in range(25)], T0 + 100)
+    assert [e.time for e in merged.recent] == [T0 + i for i in range(5, 25)]
+    assert merged.count("block.io_error") == 25  # the counts keep every event
