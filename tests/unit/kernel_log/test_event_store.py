@@ -233,3 +233,14 @@ def test_merging_keeps_the_newest_20_warnings_of_one_device():
     merged = merge_window(empty, [io_error(i, t=T0 + i) for i in range(25)], T0 + 100)
     assert [e.time for e in merged.recent] == [T0 + i for i in range(5, 25)]
     assert merged.count("block.io_error") == 25  # the counts keep every event
+
+
+def test_merged_and_stored_windows_agree_on_events_without_a_boot():
+    from agent.events import merge_window
+
+    ev = KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdb", device="sdb", raw=("x",),
+                     boot_id="", time=T0)
+    es = EventStore(Store.memory())
+    merged = merge_window(es.window(T0, DAY, "b1"), es.record_events([ev], T0), T0 + 1)
+    assert merged.buckets == es.window(T0 + 1, DAY, "b1").buckets
+    assert merged.buckets[0][3] == "unknown"

@@ -278,3 +278,18 @@ def test_the_summary_leads_with_the_strongest_evidence():
         assert f.summary.index("SEL:") < f.summary.index("nct6775 Vcore")
     finally:
         store.close()
+
+
+def test_only_previous_boots_without_a_clean_stop_are_unexpected_resets():
+    from agent.model.events import BootRecord, EventWindow
+
+    def window(*boots):
+        return EventWindow(as_of=NOW, window_seconds=86400.0, current_boot="b2", buckets=(), boots=boots)
+    volts = IpmiSensor(name="P12V", kind="voltage", value=11.5, unit="Volts", state="unc")  # 10 points, power
+    clean = window(BootRecord("b1", NOW - 5 * H, NOW - 3 * H, NOW - 3 * H), BootRecord("b2", NOW - 2 * H, NOW, None))
+    f = _memory(clean, volts, uptime=2 * H)
+    assert "points_resets" not in f.evidence
+    unclean = window(BootRecord("b1", NOW - 5 * H, NOW - 3 * H, None), BootRecord("b2", NOW - 2 * H, NOW, None))
+    g = _memory(unclean, volts, uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+    assert g.evidence["resets"] == "1 unexpected reset(s) together with power or VRM temperature anomalies"
