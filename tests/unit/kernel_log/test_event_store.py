@@ -244,3 +244,11 @@ def test_merged_and_stored_windows_agree_on_events_without_a_boot():
     merged = merge_window(es.window(T0, DAY, "b1"), es.record_events([ev], T0), T0 + 1)
     assert merged.buckets == es.window(T0 + 1, DAY, "b1").buckets
     assert merged.buckets[0][3] == "unknown"
+
+
+@pytest.mark.parametrize("bad", [0, -3, "12", None])
+def test_an_invalid_coalesced_count_stands_for_one_record(bad):
+    from agent.events import records_of
+
+    assert records_of(io_error(1, coalesced_events=bad)) == 1
+    assert records_of(io_error(1, coalesced_events=7)) == 7 and records_of(io_error(1)) == 1

@@ -293,3 +293,17 @@ def test_only_previous_boots_without_a_clean_stop_are_unexpected_resets():
     g = _memory(unclean, volts, uptime=2 * H)
     assert g.evidence["points_resets"] == 30
     assert g.evidence["resets"] == "1 unexpected reset(s) together with power or VRM temperature anomalies"
+
+
+def test_a_battery_sensor_does_not_hide_the_rails_after_it():
+    vbat_ok = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in8", kind="in", label="VBAT",
+                          value=3.1)
+    f = _memory(vbat_ok, _volts(0.9), uptime=2 * H)
+    assert f.evidence["points_power"] == 5 and "cmos_battery" not in f.evidence["signals"]
+
+
+def test_a_rail_beyond_its_critical_limit_counts_25_and_correlates_resets():
+    crit = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
+                       value=10.8, lcrit=11.0, crit=13.0)
+    g = _memory(crit, sel(12, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_power"] == 25 and g.evidence["points_resets"] == 30
