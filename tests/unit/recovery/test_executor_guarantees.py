@@ -257,6 +257,7 @@ def test_until_past_its_deadline_without_progress_fails_closed(tmp_path):
 
     def sleep(s):
         slept.append(s)
+        assert len(slept) < 20, "a stalled progress kept extending the deadline"
         time.sleep(0.005)
     runner = ScriptedRunner(lambda argv: (0, "degraded, at 10%"))  # no progress between polls
     ex, _ = make(tmp_path, UNTIL, runner=runner, params={}, sleep=sleep)
