@@ -307,3 +307,22 @@ def test_a_rail_beyond_its_critical_limit_counts_25_and_correlates_resets():
                        value=10.8, lcrit=11.0, crit=13.0)
     g = _memory(crit, sel(12, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
     assert g.evidence["points_power"] == 25 and g.evidence["points_resets"] == 30
+
+
+def test_io_errors_on_two_disks_add_25_and_on_three_35():
+    two = _window(("ata.error", "disk:sda", "sda", "b", NOW - 600, 3, 3),
+                  ("block.io_error", "disk:sdb", "sdb", "b", NOW - 300, 2, 2))
+    assert _memory(two, uptime=2 * H).evidence["points_multi_disk_io"] == 25
+    assert _memory(_window(("ata.error", "disk:sda", "sda", "b", NOW - 600, 3, 3)), uptime=2 * H) is None
+
+
+def test_a_sel_vrm_temperature_correlates_resets():
+    g = _memory(sel(13, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high"),
+                sel(14, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+
+
+def test_a_rail_exactly_at_its_critical_low_limit_is_critical():
+    at = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
+                     value=11.0, lcrit=11.0, crit=13.0)
+    assert _memory(at, uptime=2 * H).evidence["points_power"] == 25
