@@ -40,7 +40,7 @@ declare -A TESTS=(
   [events]="$RULE_TESTS"
   [verdict]="$RULE_TESTS tests/unit/platform/test_board_verdict_caps.py"
   [storage]="tests/unit/rules tests/unit/storage"
-  [executor]="tests/unit/recovery/test_executor.py tests/unit/recovery/test_executor_guarantees.py tests/unit/recovery/test_record.py tests/unit/recovery/test_disk_swap_mdadm.py"
+  [executor]="tests/unit/recovery/test_executor_guarantees.py tests/unit/recovery/test_executor.py tests/unit/recovery/test_record.py tests/unit/recovery/test_disk_swap_mdadm.py"
   [eventstore]="tests/unit/kernel_log/test_event_store.py tests/unit/kernel_log/test_storm.py tests/unit/kernel_log/test_collector.py tests/unit/kernel_log/test_rules.py tests/unit/platform/test_ipmi.py"
 )
 targets=("${@:-counters disk platform board events verdict storage executor eventstore}")

@@ -210,3 +210,45 @@ def test_durations(text, seconds):
 def test_bad_durations_are_refused_naming_the_text(text):
     with pytest.raises(ValueError, match="invalid duration"):
         parse_duration(text)
+
+
+def test_merging_new_events_learns_root_ports_and_keeps_the_newest_2000_warnings():
+    from agent.events import merge_window
+
+    empty = EventStore(Store.memory()).window(T0, DAY, "b1")
+    aer = KernelEvent(cls="aer.corrected", severity=Severity.WARNING, component="pcie", device="0000:01:00.0",
+                      raw=("pcieport 0000:00:1c.0: AER: Corrected error received: 0000:01:00.0",), boot_id="b1",
+                      time=T0, detail={"root_port": "0000:00:1c.0"})
+    storm = [io_error(i, dev=f"sd{i}", t=T0 + i) for i in range(2001)]  # 2001 devices, one warning each
+    merged = merge_window(empty, [aer, *storm], T0 + 3000)
+    assert dict(merged.parents) == {"0000:01:00.0": "0000:00:1c.0"}
+    assert len(merged.recent) == 2000 and merged.recent[-1].device == "sd2000"
+    assert merged.recent[0].device == "sd1"  # the oldest two (the AER event, sd0) left first
+
+
+def test_merging_keeps_the_newest_20_warnings_of_one_device():
+    from agent.events import merge_window
+
+    empty = EventStore(Store.memory()).window(T0, DAY, "b1")
+    merged = merge_window(empty, [io_error(i, t=T0 + i) for i in range(25)], T0 + 100)
+    assert [e.time for e in merged.recent] == [T0 + i for i in range(5, 25)]
+    assert merged.count("block.io_error") == 25  # the counts keep every event
+
+
+def test_merged_and_stored_windows_agree_on_events_without_a_boot():
+    from agent.events import merge_window
+
+    ev = KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdb", device="sdb", raw=("x",),
+                     boot_id="", time=T0)
+    es = EventStore(Store.memory())
+    merged = merge_window(es.window(T0, DAY, "b1"), es.record_events([ev], T0), T0 + 1)
+    assert merged.buckets == es.window(T0 + 1, DAY, "b1").buckets
+    assert merged.buckets[0][3] == "unknown"
+
+
+@pytest.mark.parametrize("bad", [0, -3, "12", None])
+def test_an_invalid_coalesced_count_stands_for_one_record(bad):
+    from agent.events import records_of
+
+    assert records_of(io_error(1, coalesced_events=bad)) == 1
+    assert records_of(io_error(1, coalesced_events=7)) == 7 and records_of(io_error(1)) == 1

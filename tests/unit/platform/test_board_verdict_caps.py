@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import pytest
 
+from agent.model import HwmonSensor
 from agent.model.platform import AerCounters, EdacController, EdacDimm, IpmiSelEntry, IpmiSensor
 from agent.state.store import Store
 from tests.unit.platform.common import NOW, run_rule, snap
@@ -184,3 +185,144 @@ def test_fatal_errors_count_and_errors_under_two_root_ports_add_twenty():
     f = _memory(_aer(PORT, PORT), _aer("0000:01:00.0", PORT, cor=2), _aer(other, other), fatal, uptime=2 * H)
     assert f.evidence["points_pcie_spread"] == 20
     assert f.evidence["pcie_spread"] == f"AER errors under 2 root ports ({PORT}, {other})"
+
+
+# ---- the kernel-log window, SEL, hwmon limits -----------------------------------------------------------
+
+def _window(*buckets):
+    from agent.model.events import EventWindow
+
+    return EventWindow(as_of=NOW, window_seconds=86400.0, current_boot="b", buckets=tuple(buckets), boots=())
+
+
+def test_only_uncorrected_machine_checks_and_platform_nmis_are_platform_errors():
+    # corrected MCEs, AER corrected errors and a link reset on two devices are other rules' business
+    benign = _window(("mce.corrected", "cpu", "cpu0", "b", NOW - 600, 40, 40),
+                     ("aer.corrected", "pcie", "0000:01:00.0", "b", NOW - 600, 9, 9),
+                     ("aer.corrected", "pcie", "0000:02:00.0", "b", NOW - 600, 9, 9))
+    assert _memory(benign, uptime=2 * H) is None
+    (f,) = [_memory(_window(("mce.uncorrected", "cpu", "cpu0", "b", NOW - 600, 1, 1)), uptime=2 * H)]
+    assert f.evidence["points_platform_errors"] == 15
+    assert f.evidence["platform_errors"] == "1 uncorrected machine-check / firmware (GHES) error record(s)"
+    (g,) = [_memory(_window(("nmi.serr", "board", "nmi", "b", NOW - 600, 1, 1)), uptime=2 * H)]
+    assert g.evidence["points_platform_errors"] == 30 and g.evidence["platform_errors"] == "1 platform NMI(s) (PCI SERR / IOCHK)"
+
+
+def test_a_sel_processor_error_adds_fifteen():
+    f = _memory(sel(6, "cpu_error", "CPU1", "Processor", "FRB2/Hang in POST failure"), uptime=2 * H)
+    assert f.evidence["points_platform_errors"] == 15
+
+
+def _volts(value, lo=1.0, hi=1.4, label="Vcore"):
+    return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in0", kind="in", label=label,
+                       value=value, min=lo, max=hi)
+
+
+def test_a_rail_exactly_at_its_min_or_max_is_in_range():
+    assert _memory(_volts(1.0), uptime=2 * H) is None and _memory(_volts(1.4), uptime=2 * H) is None
+    f = _memory(_volts(0.99), uptime=2 * H)
+    assert f.evidence["points_power"] == 5 and "outside 1-1.4 V" in f.evidence["power"]
+
+
+def _vrm_temp(value, crit=100.0):
+    return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="temp7", kind="temp", label="VRM",
+                       value=value, crit=crit)
+
+
+def test_a_vrm_temperature_counts_from_its_critical_limit_and_correlates_resets():
+    assert _memory(_vrm_temp(99.9), uptime=2 * H) is None
+    f = _memory(_vrm_temp(100.0), uptime=2 * H)
+    assert f.evidence["points_vrm_temperature"] == 15
+    # an unexpected reset together with an overheating VRM: 30 points for the reset, not 10
+    g = _memory(_vrm_temp(100.0), sel(7, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+
+
+def test_link_down_on_two_devices_is_pcie_spread():
+    f = _memory(_window(("pcie.link_down", "pcie", "0000:01:00.0", "b", NOW - 600, 1, 1),
+                        ("pcie.dpc", "pcie", "0000:02:00.0", "b", NOW - 600, 1, 1)), uptime=2 * H)
+    assert f.evidence["points_pcie_spread"] == 30
+
+
+def test_bmc_and_sel_points_per_record():
+    bmc_vrm = IpmiSensor(name="VRM1 Temp", kind="temperature", value=96.0, unit="degrees C", state="unc")
+    assert _memory(bmc_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 8  # non-critical: 8
+    sel_vrm = sel(8, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high")
+    assert _memory(sel_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 15
+    serr = sel(9, "bus_error", "PCI", "Critical Interrupt", "PCI SERR")
+    assert _memory(serr, uptime=2 * H).evidence["points_platform_errors"] == 30
+    corr = sel(10, "bus_error", "PCI", "Critical Interrupt", "Bus Correctable Error", sev="warning")
+    assert _memory(corr, uptime=2 * H).evidence["points_platform_errors"] == 10
+
+
+def test_vbat_counts_above_a_tenth_of_a_volt_only():
+    # a reading of 0.1 V or less is no battery sensor wired (or no battery), not a weak battery
+    def vb(v):
+        return HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in8", kind="in", label="VBAT",
+                           value=v)
+    assert _memory(vb(0.1), uptime=2 * H) is None
+    assert _memory(vb(0.11), uptime=2 * H).evidence["points_cmos_battery"] == 10
+
+
+def test_a_soft_rail_excursion_also_correlates_resets():
+    g = _memory(_volts(0.9), sel(11, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+
+
+def test_the_summary_leads_with_the_strongest_evidence():
+    store = Store.memory()
+    try:
+        s = snap(sel(4, "caterr", "CPU0", "Processor", "IERR"), _volts(0.9), uptime=2 * H)  # 30 and 5 points
+        (f,) = run_rule("board.failing", s, store)
+        assert f.summary.startswith("mainboard suspected (health 0.65): SEL: ")
+        assert f.summary.index("SEL:") < f.summary.index("nct6775 Vcore")
+    finally:
+        store.close()
+
+
+def test_only_previous_boots_without_a_clean_stop_are_unexpected_resets():
+    from agent.model.events import BootRecord, EventWindow
+
+    def window(*boots):
+        return EventWindow(as_of=NOW, window_seconds=86400.0, current_boot="b2", buckets=(), boots=boots)
+    volts = IpmiSensor(name="P12V", kind="voltage", value=11.5, unit="Volts", state="unc")  # 10 points, power
+    clean = window(BootRecord("b1", NOW - 5 * H, NOW - 3 * H, NOW - 3 * H), BootRecord("b2", NOW - 2 * H, NOW, None))
+    f = _memory(clean, volts, uptime=2 * H)
+    assert "points_resets" not in f.evidence
+    unclean = window(BootRecord("b1", NOW - 5 * H, NOW - 3 * H, None), BootRecord("b2", NOW - 2 * H, NOW, None))
+    g = _memory(unclean, volts, uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+    assert g.evidence["resets"] == "1 unexpected reset(s) together with power or VRM temperature anomalies"
+
+
+def test_a_battery_sensor_does_not_hide_the_rails_after_it():
+    vbat_ok = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in8", kind="in", label="VBAT",
+                          value=3.1)
+    f = _memory(vbat_ok, _volts(0.9), uptime=2 * H)
+    assert f.evidence["points_power"] == 5 and "cmos_battery" not in f.evidence["signals"]
+
+
+def test_a_rail_beyond_its_critical_limit_counts_25_and_correlates_resets():
+    crit = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
+                       value=10.8, lcrit=11.0, crit=13.0)
+    g = _memory(crit, sel(12, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_power"] == 25 and g.evidence["points_resets"] == 30
+
+
+def test_io_errors_on_two_disks_add_25_and_on_three_35():
+    two = _window(("ata.error", "disk:sda", "sda", "b", NOW - 600, 3, 3),
+                  ("block.io_error", "disk:sdb", "sdb", "b", NOW - 300, 2, 2))
+    assert _memory(two, uptime=2 * H).evidence["points_multi_disk_io"] == 25
+    assert _memory(_window(("ata.error", "disk:sda", "sda", "b", NOW - 600, 3, 3)), uptime=2 * H) is None
+
+
+def test_a_sel_vrm_temperature_correlates_resets():
+    g = _memory(sel(13, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high"),
+                sel(14, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"), uptime=2 * H)
+    assert g.evidence["points_resets"] == 30
+
+
+def test_a_rail_exactly_at_its_critical_low_limit_is_critical():
+    at = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
+                     value=11.0, lcrit=11.0, crit=13.0)
+    assert _memory(at, uptime=2 * H).evidence["points_power"] == 25

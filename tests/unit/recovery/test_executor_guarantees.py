@@ -215,6 +215,7 @@ def test_a_verify_that_fails_retries_the_apply_then_fails_the_step(tmp_path, ver
         assert rec.data["failed_step"] == "A"
     else:
         assert s["state"] == "verified" and "undo" not in s
+    assert "result" not in s  # only a typed summary (restore_compare ...) is kept as the step's result
 
 
 def test_a_failed_step_stops_the_run_and_later_steps_stay_pending(tmp_path):
@@ -256,6 +257,7 @@ def test_until_past_its_deadline_without_progress_fails_closed(tmp_path):
 
     def sleep(s):
         slept.append(s)
+        assert len(slept) < 20, "a stalled progress kept extending the deadline"
         time.sleep(0.005)
     runner = ScriptedRunner(lambda argv: (0, "degraded, at 10%"))  # no progress between polls
     ex, _ = make(tmp_path, UNTIL, runner=runner, params={}, sleep=sleep)
@@ -436,3 +438,129 @@ def test_a_notification_without_a_status_service_is_recorded_as_skipped_not_sent
     assert s["state"] == "skipped" and rec.data["notifications"][0]["sent"] is False
     (ev,) = s["evidence"]
     assert (ev["phase"], ev["action"], ev["skipped"]) == ("apply", "notify", True)
+
+
+# ---- resuming after a package manager was left running ----------------------------------------------------
+
+APT_CHECKED = """
+id = "t"
+title = "t"
+[[steps]]
+id = "UP"
+title = "install the fix"
+check = { action = "probe", argv = ["cat", "/flag"], expect = { contains = "done" } }
+apply = { action = "run", argv = ["apt-get", "-y", "install", "fix"] }
+verify = { action = "probe", argv = ["cat", "/flag"], expect = { contains = "done" } }
+on_failure = "x"
+"""
+
+
+class Spawned:
+    """A supervisor that really started the command (a short sleep in its own process group), then
+    either the operator pressed Ctrl-C and left it running, or it finished normally."""
+
+    def __init__(self, seconds: float, interrupt: bool):
+        self.seconds, self.interrupt = seconds, interrupt
+        self.proc = None
+
+    def run(self, argv, timeout, env, *, on_spawn, boot_id, **kw):
+        import subprocess
+        import sys
+
+        from agent.host import CommandResult
+
+        self.proc = subprocess.Popen([sys.executable, "-c", f"import time; time.sleep({self.seconds})"],
+                                     start_new_session=True)
+        on_spawn({"pid": self.proc.pid, "pgid": self.proc.pid, "argv": list(argv), "boot_id": boot_id,
+                  "started": T_START})
+        if self.interrupt:
+            raise KeyboardInterrupt
+        self.proc.wait()
+        return CommandResult(tuple(argv), 0, b"", b"", self.seconds)
+
+
+def test_resume_waits_for_the_package_manager_left_running_before_checking(tmp_path):
+    from agent.recovery import longrun
+
+    sup = Spawned(0.8, interrupt=True)
+    ex, store = make(tmp_path, APT_CHECKED, runner=ScriptedRunner(lambda argv: (0, "not yet")), params={},
+                     supervisor=sup)
+    with pytest.raises(RunInterrupted) as exc:
+        ex.start()
+    pgid = sup.proc.pid
+    seen = []
+
+    def fn(argv):
+        seen.append((argv, longrun.group_alive(pgid)))
+        return 0, "done"
+    ex2, _ = make(tmp_path, APT_CHECKED, runner=ScriptedRunner(fn), params={}, sleep=lambda s: time.sleep(0.02))
+    rec = ex2.resume(exc.value.run_id)
+    sup.proc.wait()
+    assert seen and seen[0] == (("cat", "/flag"), False)  # the check ran only after the command ended
+    assert rec.data["steps"]["UP"]["state"] == "already_done"
+    (orphan,) = [e for e in rec.data["steps"]["UP"]["evidence"] if str(e.get("error")).startswith("outlived")]
+    assert orphan["argv"] == ["apt-get", "-y", "install", "fix"]
+
+
+def test_a_crash_while_verifying_a_finished_package_manager_adds_no_orphan_evidence(tmp_path):
+    sup = Spawned(0.05, interrupt=False)
+    ex, store = make(tmp_path, APT_CHECKED, runner=ScriptedRunner(lambda argv: (0, "not yet")), params={},
+                     supervisor=sup)
+    ex.on_transition = lambda sid, st: (_ for _ in ()).throw(SystemExit("killed")) if st == "verifying" else None
+    with pytest.raises(SystemExit):
+        ex.start()
+    run_id = store.list()[0]["run_id"]
+    reads = iter(["not yet", "done"])  # check still failing, then the verify passes
+    ex2, _ = make(tmp_path, APT_CHECKED, runner=ScriptedRunner(lambda argv: (0, next(reads))), params={})
+    rec = ex2.resume(run_id)
+    s = rec.data["steps"]["UP"]
+    assert s["state"] == "verified"
+    assert not [e for e in s["evidence"] if str(e.get("error", "")).startswith("outlived")]
+
+
+def test_until_shows_a_progress_that_does_not_move(tmp_path):
+    outputs = iter(["degraded, at 10%", "degraded, at 10%", "clean"])
+    ex, _ = make(tmp_path, UNTIL.replace("deadline_seconds = 0.001", "deadline_seconds = 600"),
+                 runner=ScriptedRunner(lambda argv: (0, next(outputs))), params={})
+    ex.ui = RecordingUI()
+    rec = ex.start()
+    assert rec.data["status"] == "completed"
+    notes = [n for *_, n in ex.ui.seen if n]
+    assert notes == ["waiting: output does not contain 'clean'", "progress 10.0%"]
+
+
+# ---- typed confirmations ------------------------------------------------------------------------------
+
+CONFIRM = """
+id = "t"
+title = "t"
+[params.serial]
+description = "serial of the disk to wipe"
+[[steps]]
+id = "WIPE"
+title = "wipe"
+destructive = true
+confirm = CONFIRM
+apply = { action = "run", argv = ["wipefs", "-a", "/dev/sdz"] }
+verify = { action = "probe", argv = ["true"] }
+on_failure = "x"
+"""
+
+
+def test_confirmation_by_pattern_rejects_other_text_and_accepts_a_match(tmp_path):
+    text = CONFIRM.replace("CONFIRM", "{ prompt = 'type WIPE', pattern = '^WIPE$' }")
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, _ = make(tmp_path, text, runner=runner, params={}, answers=["wipe", "WIPE"])
+    rec = ex.start()
+    assert rec.data["status"] == "completed" and rec.data["steps"]["WIPE"]["confirmation"]["value"] == "WIPE"
+    assert "rejected 'wipe': does not match /^WIPE$/" in ex.ui.lines
+
+
+def test_a_confirmation_target_that_fills_empty_refuses_and_runs_nothing(tmp_path):
+    text = CONFIRM.replace("CONFIRM", "{ prompt = 'type the serial', equals = '{params.serial}' }")
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, _ = make(tmp_path, text, runner=runner, params={"serial": " "}, answers=[" "])
+    rec = ex.start()
+    s = rec.data["steps"]["WIPE"]
+    assert s["state"] == "failed" and "cannot be confirmed against nothing" in s["detail"]
+    assert runner.calls == []
