@@ -37,3 +37,32 @@ def test_rendering_a_stored_impossible_time_does_not_fail():
 def test_page_reads_back_a_year_one_time_without_failing():
     from hwstatus import page
     assert page._ts("1-01-01T00:00:00Z") is None and page._ts("2025-11-24T16:00:00Z") == 1_764_000_000.0
+
+
+def test_state_db_whose_schema_text_lost_a_column_is_moved_aside(tmp_path):
+    """Found by the long fuzz run of test_store_opens_damaged_files (25,661st example): one damaged byte in
+    the stored CREATE TABLE text of `kv` renamed its `updated` column. SQLite's quick_check accepts it (the
+    schema still parses), and every later write raised "table kv has no column named updated". The file's
+    own bytes are bad, so it is moved aside like any other corruption and a new store starts."""
+    import sqlite3
+
+    from agent.store import Store
+
+    s = Store.in_dir(tmp_path, clock=lambda: 7.0)
+    s.put("keep", 1)
+    s.close()
+    db = tmp_path / "state.db"
+    raw = db.read_bytes()
+    at = raw.index(b"updated REAL NOT NULL")
+    db.write_bytes(raw[:at + 1] + b"0" + raw[at + 2:])  # "u0dated": still a valid CREATE TABLE
+    conn = sqlite3.connect(db)
+    assert conn.execute("PRAGMA quick_check").fetchone()[0] == "ok"
+    conn.close()
+
+    s = Store.in_dir(tmp_path, clock=lambda: 7.0)
+    try:
+        assert s.recovered_from and "kv" in s.recovered_from and (tmp_path / "state.db.corrupt-7").exists()
+        s.put("x", 1)
+        assert s.get("x") == 1
+    finally:
+        s.close()
