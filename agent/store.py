@@ -96,6 +96,18 @@ class _SchemaDamaged(_IntegrityFailed):
 _DECLARED: dict[tuple[str, ...], dict[str, set[str]]] = {}
 
 
+def _write_version(path: Path) -> int | None:
+    """Byte 18 of an SQLite database header (file format write version: 1 legacy, 2 WAL)."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return None
+    return head[18] if len(head) == 20 and head.startswith(b"SQLite format 3\x00") else None
+
+
 def _declared_columns(scripts: Sequence[str]) -> dict[str, set[str]]:
     """Columns per table that ``scripts`` create (run once on an in-memory database, cached)."""
     key = tuple(scripts)
@@ -196,7 +208,7 @@ class Store:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            conn = self._connect()
         except UnicodeDecodeError as exc:
             # SQLite quoted damaged schema text from the file in its error message: the file's own
             # bytes are bad (a full or read-only disk never produces this)
@@ -210,6 +222,14 @@ class Store:
                 raise StoreError(f"{self.path}: database is locked by another process") from None
             # read-only, full, I/O error, permission: the file may be perfectly healthy
             raise StoreError(f"{self.path}: cannot open ({exc})") from None
+        version = _write_version(self.path)
+        if version is not None and version > 2:
+            # sqlite.org/fileformat.html: a write version above 2 makes the file read-only to this SQLite;
+            # every write would fail with "attempt to write a readonly database" (found by fuzzing: one byte)
+            conn.close()
+            raise StoreError(f"{self.path}: SQLite file format write version {version}: this SQLite can only read it "
+                             "(written by a newer SQLite, or its header is damaged)")
+        return conn
 
     def _move_aside(self, exc: Exception) -> sqlite3.Connection:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}")

@@ -66,3 +66,27 @@ def test_state_db_whose_schema_text_lost_a_column_is_moved_aside(tmp_path):
         assert s.get("x") == 1
     finally:
         s.close()
+
+
+def test_state_db_with_a_read_only_file_format_is_refused_at_open(tmp_path):
+    """Found by the long fuzz re-run of test_store_opens_damaged_files (4,977th example): header byte 18
+    (file format write version) set to 3. SQLite opens such a file read-only (sqlite.org/fileformat.html),
+    quick_check passes, and every write raised "attempt to write a readonly database". Now a StoreError at
+    open naming the file and the version (the daemon then runs on an in-memory copy, as on a read-only disk)."""
+    from agent.store import Store, StoreError
+
+    s = Store.in_dir(tmp_path)
+    s.put("keep", 1)
+    s.close()
+    db = tmp_path / "state.db"
+    raw = bytearray(db.read_bytes())
+    raw[18] = 3
+    db.write_bytes(bytes(raw))
+    with pytest.raises(StoreError, match="write version 3"):
+        Store.in_dir(tmp_path)
+    assert db.exists() and not list(tmp_path.glob("state.db.corrupt-*"))  # readable data is not moved aside
+    copy = Store.memory_copy(db, "state.db cannot be written")
+    try:
+        assert copy.get("keep") == 1 and copy.degraded
+    finally:
+        copy.close()
