@@ -88,6 +88,42 @@ class _IntegrityFailed(sqlite3.DatabaseError):
     """quick_check reported damage (SQLite itself says the file is corrupt)."""
 
 
+class _SchemaDamaged(_IntegrityFailed):
+    """A table lacks columns its migrations created: the stored CREATE TABLE text was damaged in a way
+    that still parses (a renamed column), which quick_check cannot see (found by fuzzing)."""
+
+
+_DECLARED: dict[tuple[str, ...], dict[str, set[str]]] = {}
+
+
+def _write_version(path: Path) -> int | None:
+    """Byte 18 of an SQLite database header (file format write version: 1 legacy, 2 WAL)."""
+    if str(path) == ":memory:":
+        return None
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(20)
+    except OSError:
+        return None
+    return head[18] if len(head) == 20 and head.startswith(b"SQLite format 3\x00") else None
+
+
+def _declared_columns(scripts: Sequence[str]) -> dict[str, set[str]]:
+    """Columns per table that ``scripts`` create (run once on an in-memory database, cached)."""
+    key = tuple(scripts)
+    if key not in _DECLARED:
+        ref = sqlite3.connect(":memory:")
+        try:
+            for script in scripts:
+                for stmt in _split_sql(script):
+                    ref.execute(stmt)
+            tables = [r[0] for r in ref.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+            _DECLARED[key] = {t: {r[1] for r in ref.execute(f'PRAGMA table_info("{t}")')} for t in tables}
+        finally:
+            ref.close()
+    return _DECLARED[key]
+
+
 class Store:
     def __init__(self, path: str | Path, *, clock=time.time):
         self.path = Path(path)
@@ -99,7 +135,14 @@ class Store:
         self._rconn: sqlite3.Connection | None = None
         self._conn = self._open()
         try:
-            self.migrate("core", CORE_MIGRATIONS)
+            try:
+                self.migrate("core", CORE_MIGRATIONS)
+            except _SchemaDamaged as exc:
+                if str(self.path) == ":memory:":
+                    raise
+                self._conn.close()
+                self._conn = self._move_aside(exc)
+                self.migrate("core", CORE_MIGRATIONS)
         except (sqlite3.Error, UnicodeDecodeError) as exc:  # e.g. a new database on a read-only or full filesystem
             self._conn.close()
             raise StoreError(f"{self.path}: cannot prepare the schema ({exc})") from None
@@ -165,7 +208,7 @@ class Store:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return self._connect()
+            conn = self._connect()
         except UnicodeDecodeError as exc:
             # SQLite quoted damaged schema text from the file in its error message: the file's own
             # bytes are bad (a full or read-only disk never produces this)
@@ -179,6 +222,14 @@ class Store:
                 raise StoreError(f"{self.path}: database is locked by another process") from None
             # read-only, full, I/O error, permission: the file may be perfectly healthy
             raise StoreError(f"{self.path}: cannot open ({exc})") from None
+        version = _write_version(self.path)
+        if version is not None and version > 2:
+            # sqlite.org/fileformat.html: a write version above 2 makes the file read-only to this SQLite;
+            # every write would fail with "attempt to write a readonly database" (found by fuzzing: one byte)
+            conn.close()
+            raise StoreError(f"{self.path}: SQLite file format write version {version}: this SQLite can only read it "
+                             "(written by a newer SQLite, or its header is damaged)")
+        return conn
 
     def _move_aside(self, exc: Exception) -> sqlite3.Connection:
         aside = self.path.with_name(f"{self.path.name}.corrupt-{int(self.clock())}")
@@ -222,6 +273,11 @@ class Store:
                 except Exception:
                     self._rollback()
                     raise
+            for table, cols in _declared_columns(scripts).items():
+                have_cols = {r[1] for r in self._conn.execute(f'PRAGMA table_info("{table}")')}
+                if not cols <= have_cols:
+                    raise _SchemaDamaged(f"table {table} lacks column(s) {', '.join(sorted(cols - have_cols))} "
+                                         "(damaged schema text)")
 
     def _rollback(self) -> None:
         """Roll back if a transaction is still open: SQLite already rolled back after e.g. "database
