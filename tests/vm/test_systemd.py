@@ -247,11 +247,14 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     if "events" not in image.commands:
         pytest.skip("`agent events` not available in the installed agent")
     m = diagnosed
-    # stock Debian 12: systemd-pstore enabled, ERST the pstore backend, a volatile journal (no
-    # /var/log/journal), so after the reset /var/lib/systemd/pstore is the only record of the panic
+    # stock Debian 12: systemd-pstore enabled (it moves the records out of /sys/fs/pstore and erases
+    # them from the firmware store), ERST the pstore backend
     assert m.sh("systemctl is-enabled systemd-pstore.service", check=False).strip() == "enabled"
     assert m.sh("cat /sys/module/pstore/parameters/backend").strip() == "erst"
-    assert m.sh("test -d /var/log/journal && echo persistent || echo volatile").strip() == "volatile"
+    # Debian 12 creates /var/log/journal (persistent journal): the agent also reads `journalctl -k -b -1`,
+    # where the dead boot's last kernel lines are missing (no flush at a panic) or, if present, must
+    # not count the panic a second time (checked below: one event, one source)
+    RESULTS["journal"] = m.sh("test -d /var/log/journal && echo persistent || echo volatile").strip()
     st = m.wait_collectors(("kernel_log",), 300)
     assert not [f for f in st["findings"] if f["rule"] == PANIC_RULE], st["findings"]
 
@@ -291,7 +294,7 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     prev_mce = [e for e in m.events("mce") if e["previous_boot"]]
     # an agent restart reads the archive again: nothing may be counted twice
     t_restart = time.monotonic()
-    m.sh(f"systemctl restart {UNIT}", timeout=180)
+    m.sh(f"systemctl restart {UNIT}", timeout=300)
     m.wait_collectors(("kernel_log",), 300)
     time.sleep(10)  # several kernel_log cycles, each rescanning pstore and the archive in the first minutes
     RESULTS["restart_to_collectors_ran_s"] = round(time.monotonic() - t_restart, 1)
