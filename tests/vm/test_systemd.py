@@ -47,6 +47,7 @@ DENIED = re.compile(r"Permission denied|Operation not permitted|Read-only file s
                     r"EACCES|EPERM|EROFS|cannot open|Could not open device", re.I)
 PANIC_RULE = "board.previous_boot_mce_panic"
 RESULTS: dict[str, object] = {}
+BOOT_TIMEOUT = 900  # OVMF + systemd under TCG: 190-230 s on a quiet host, 414 s at load 25
 
 
 class SandboxServer(ServerMachine):
@@ -141,7 +142,7 @@ def server(vm_env):
     work = Path(tempfile.mkdtemp(prefix="hwagent-sd-"))
     m = SandboxServer(disks, work / "guest", qemu)
     try:
-        m.start()
+        m.start(BOOT_TIMEOUT)
         RESULTS["boot_to_ready_s"] = round(time.monotonic() - m.started_at, 1)
         yield m
     finally:
@@ -263,7 +264,7 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     m.wait_exit(120)  # panic=-1 resets at once; -no-reboot turns the reset into qemu's exit
     m.stop()
     t_boot = time.monotonic()
-    m.start()
+    m.start(BOOT_TIMEOUT)
     RESULTS["fatal_mce_reboot_to_ready_s"] = round(time.monotonic() - t_boot, 1)
 
     pstore = dict(line.split("=", 1) for line in m.sh(
