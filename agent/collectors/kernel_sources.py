@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,19 @@ MCELOG_CURSOR_KEY = "kernel_log.mcelog_cursor"
 PSTORE_SEEN_KEY = "kernel_log.pstore_seen"
 PSTORE_SEEN_MAX = 1000
 EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set up (~0.6 s) describe the previous boot
+
+
+def _uuid_form(boot_id: object) -> str:
+    """The journal's ``_BOOT_ID`` (32 hex digits, sd_id128 form) in the form of
+    /proc/sys/kernel/random/boot_id (dashed UUID), which names the boot everywhere else: the same
+    kernel record read from /dev/kmsg and from ``journalctl -k -b -1`` then has one dedupe key."""
+    text = str(boot_id or "").strip()
+    if len(text) == 32:
+        try:
+            return str(uuid.UUID(hex=text))
+        except ValueError:
+            return text
+    return text
 
 
 class SourcesMixin:
@@ -89,7 +103,7 @@ class SourcesMixin:
             if not isinstance(msg, str):
                 self.malformed += 1
                 continue
-            boot = str(entry.get("_BOOT_ID") or c.boot_id or self.boot_id)
+            boot = _uuid_form(entry.get("_BOOT_ID")) or c.boot_id or self.boot_id
             if boot != c.boot_id:
                 c.flush()
                 c.boot_id = boot
