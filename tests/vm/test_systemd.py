@@ -226,6 +226,7 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
     RESULTS["corrected_mce_to_metric_s"] = round(time.monotonic() - t_inject, 2)
     evs = m.events("mce.corrected")
     assert evs and {e["source"] for e in evs} == {"kmsg"}, evs
+    RESULTS["corrected_mce_events"] = len(evs)
 
     # nothing refused: the unit's log has no permission or read-only error
     journal = m.sh(f"journalctl -b --no-pager -o cat -u {UNIT}", check=False)
@@ -288,6 +289,11 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     assert f["severity"] == "critical" and f["component"] == "board", f
     assert f["evidence"].get("sources") == "pstore", f["evidence"]
     records = f["evidence"]["records"]
+    if "corrected_mce_events" in RESULTS:
+        # the first test's corrected machine check is in the persistent journal of the dead boot
+        # too: `journalctl -k -b -1` must not add it a second time
+        corrected = m.events("mce.corrected")
+        assert len(corrected) == RESULTS["corrected_mce_events"], json.dumps(corrected, indent=1)
     panics = m.events("panic.mce")
     assert len(panics) == 1, f"the panic is stored {len(panics)} times: {json.dumps(panics, indent=1)}"
     assert panics[0]["source"] == "pstore" and panics[0]["previous_boot"] is True, panics[0]
