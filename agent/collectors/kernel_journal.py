@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import uuid
 from typing import Any
 
 from agent.collectors.base import NoData
@@ -13,6 +14,20 @@ from agent.collectors.kernel_keys import JOURNAL_CURSOR_KEY
 from agent.collectors.patterns import Classifier
 
 log = logging.getLogger("hwagent.kernel_log")
+
+
+
+def _uuid_form(boot_id: object) -> str:
+    """The journal's ``_BOOT_ID`` (32 hex digits, sd_id128 form) in the form of
+    /proc/sys/kernel/random/boot_id (dashed UUID), which names the boot everywhere else: the same
+    kernel record read from /dev/kmsg and from ``journalctl -k -b -1`` then has one dedupe key."""
+    text = str(boot_id or "").strip()
+    if len(text) == 32:
+        try:
+            return str(uuid.UUID(hex=text))
+        except ValueError:
+            return text
+    return text
 
 
 class JournalMixin:
@@ -70,7 +85,7 @@ class JournalMixin:
             if not isinstance(msg, str):
                 self.malformed += 1
                 continue
-            boot = str(entry.get("_BOOT_ID") or c.boot_id or self.boot_id)
+            boot = _uuid_form(entry.get("_BOOT_ID")) or c.boot_id or self.boot_id
             if boot != c.boot_id:
                 c.flush()
                 c.boot_id = boot

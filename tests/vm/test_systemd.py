@@ -47,6 +47,7 @@ DENIED = re.compile(r"Permission denied|Operation not permitted|Read-only file s
                     r"EACCES|EPERM|EROFS|cannot open|Could not open device", re.I)
 PANIC_RULE = "board.previous_boot_mce_panic"
 RESULTS: dict[str, object] = {}
+BOOT_TIMEOUT = 900  # OVMF + systemd under TCG: 190-230 s on a quiet host, 414 s at load 25
 
 
 class SandboxServer(ServerMachine):
@@ -141,7 +142,7 @@ def server(vm_env):
     work = Path(tempfile.mkdtemp(prefix="hwagent-sd-"))
     m = SandboxServer(disks, work / "guest", qemu)
     try:
-        m.start()
+        m.start(BOOT_TIMEOUT)
         RESULTS["boot_to_ready_s"] = round(time.monotonic() - m.started_at, 1)
         yield m
     finally:
@@ -225,6 +226,7 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
     RESULTS["corrected_mce_to_metric_s"] = round(time.monotonic() - t_inject, 2)
     evs = m.events("mce.corrected")
     assert evs and {e["source"] for e in evs} == {"kmsg"}, evs
+    RESULTS["corrected_mce_events"] = len(evs)
 
     # nothing refused: the unit's log has no permission or read-only error
     journal = m.sh(f"journalctl -b --no-pager -o cat -u {UNIT}", check=False)
@@ -247,11 +249,14 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     if "events" not in image.commands:
         pytest.skip("`agent events` not available in the installed agent")
     m = diagnosed
-    # stock Debian 12: systemd-pstore enabled, ERST the pstore backend, a volatile journal (no
-    # /var/log/journal), so after the reset /var/lib/systemd/pstore is the only record of the panic
+    # stock Debian 12: systemd-pstore enabled (it moves the records out of /sys/fs/pstore and erases
+    # them from the firmware store), ERST the pstore backend
     assert m.sh("systemctl is-enabled systemd-pstore.service", check=False).strip() == "enabled"
     assert m.sh("cat /sys/module/pstore/parameters/backend").strip() == "erst"
-    assert m.sh("test -d /var/log/journal && echo persistent || echo volatile").strip() == "volatile"
+    # Debian 12 creates /var/log/journal (persistent journal): the agent also reads `journalctl -k -b -1`,
+    # where the dead boot's last kernel lines are missing (no flush at a panic) or, if present, must
+    # not count the panic a second time (checked below: one event, one source)
+    RESULTS["journal"] = m.sh("test -d /var/log/journal && echo persistent || echo volatile").strip()
     st = m.wait_collectors(("kernel_log",), 300)
     assert not [f for f in st["findings"] if f["rule"] == PANIC_RULE], st["findings"]
 
@@ -260,7 +265,7 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     m.wait_exit(120)  # panic=-1 resets at once; -no-reboot turns the reset into qemu's exit
     m.stop()
     t_boot = time.monotonic()
-    m.start()
+    m.start(BOOT_TIMEOUT)
     RESULTS["fatal_mce_reboot_to_ready_s"] = round(time.monotonic() - t_boot, 1)
 
     pstore = dict(line.split("=", 1) for line in m.sh(
@@ -291,7 +296,7 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     prev_mce = [e for e in m.events("mce") if e["previous_boot"]]
     # an agent restart reads the archive again: nothing may be counted twice
     t_restart = time.monotonic()
-    m.sh(f"systemctl restart {UNIT}", timeout=180)
+    m.sh(f"systemctl restart {UNIT}", timeout=300)
     m.wait_collectors(("kernel_log",), 300)
     time.sleep(10)  # several kernel_log cycles, each rescanning pstore and the archive in the first minutes
     RESULTS["restart_to_collectors_ran_s"] = round(time.monotonic() - t_restart, 1)
@@ -302,3 +307,9 @@ def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     assert len(again) == 1, f"after the restart the panic is stored {len(again)} times"
     assert [e for e in m.events("mce") if e["previous_boot"]] == prev_mce, "previous-boot MCE records changed on restart"
     RESULTS["panic_records"] = records
+    if "corrected_mce_events" in RESULTS:
+        # the first test's corrected machine check is in the persistent journal of the dead boot
+        # too: `journalctl -k -b -1` must not add it a second time
+        corrected = m.events("mce.corrected")
+        RESULTS["corrected_mce_events_after_reboot"] = len(corrected)
+        assert len(corrected) == RESULTS["corrected_mce_events"], json.dumps(corrected, indent=1)

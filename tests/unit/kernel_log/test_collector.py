@@ -676,3 +676,47 @@ def test_disk_full_backlog_is_bounded_and_says_so(tmp_path):
     backlog = col.enricher.events._sources["kernel_log"].backlog  # held by the enrichment step, which stores
     assert all(e.cls == "block.io_error" for e in backlog) and backlog[-1].detail["sector"] == 1079
     col.close()
+
+
+JOURNAL_FIX = Path(__file__).resolve().parents[2] / "fixtures" / "kernel_log" / "journal"
+
+
+def test_previous_boot_journal_does_not_count_kmsg_events_again(tmp_path):
+    """Debian 12 keeps a persistent journal. The kernel records of a corrected machine check were
+    read from /dev/kmsg in boot A; after a reboot `journalctl -k -b -1` returns the same records,
+    whose `_BOOT_ID` is the boot id without dashes (real journal output): they must be the same
+    events, not a second set (the boot ids differed in form, so the dedupe keys did too)."""
+    entries = [json.loads(line) for line in (JOURNAL_FIX / "corrected-mce.debian12.json").read_text().splitlines()]
+    journal_boot = entries[0]["_BOOT_ID"]
+    assert len(journal_boot) == 32 and "-" not in journal_boot
+    boot_a = str(__import__("uuid").UUID(hex=journal_boot))  # /proc/sys/kernel/random/boot_id of that boot
+    kmsg = "".join(f"{int(e['SYSLOG_FACILITY']) * 8 + int(e['PRIORITY'])},{100 + i},{e['_SOURCE_MONOTONIC_TIMESTAMP']},-;"
+                   f"{e['MESSAGE']}\n" for i, e in enumerate(entries))
+    db = tmp_path / "state.db"
+    root = make_root(tmp_path, boot=boot_a, kmsg=kmsg)
+    store = Store(db)
+    clock = Clock(NOW)
+    col = make_collector(root, store, clock=clock)
+    evs, _, _ = split(col.collect())
+    first = sorted((e.cls, e.source) for e in evs)
+    assert first and {c for c, _ in first} == {"mce.corrected"} and {s for _, s in first} == {"kmsg"}
+    col.close()
+    store.close()
+
+    journal = "\n".join(json.dumps(e) for e in entries) + "\n"
+
+    def runner(argv, timeout, env=None):
+        if "-b" in argv and "-1" in argv:
+            return CommandResult(tuple(argv), 0, journal.encode(), b"", 0.1)
+        return CommandResult(tuple(argv), 0, b"", b"", 0.1)
+
+    clock.t = NOW + 600
+    root = make_root(tmp_path, boot=BOOT_B, kmsg="", uptime=30)
+    (root / "var" / "log" / "journal").mkdir(parents=True, exist_ok=True)
+    store = Store(db)
+    col = make_collector(root, store, clock=clock, runner=runner)
+    evs, _, win = split(col.collect())
+    assert [e.cls for e in evs if e.cls != "reboot.unexpected"] == [], [(e.cls, e.source, e.boot_id) for e in evs]
+    assert win.count("mce.corrected") == len(first)
+    assert len(EventStore(store).query(cls="mce.corrected")) == len(first)
+    col.close()
