@@ -115,7 +115,7 @@ def wait_port(port: int, proc: subprocess.Popen, timeout: float = 60) -> None:
             return
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited")
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "exited") from None
             time.sleep(0.1)
     raise AssertionError("did not listen")
 
@@ -426,7 +426,7 @@ def test_start_up_and_one_shot_check(tmp_path, monkeypatch):
         subprocess.run([sys.executable, "-c", "pass"], check=True)
         t_py = time.monotonic() - t0
         rows.append((t_m, t_h, t_c, t_ne, t_check, t_py))
-    med = [statistics.median(col) for col in zip(*rows)]
+    med = [statistics.median(col) for col in zip(*rows, strict=False)]
     print(f"\nstart-up (median of 3): hwagent first /metrics {med[0] * 1000:.0f} ms, healthy {med[1] * 1000:.0f} ms, "
           f"all disks in /metrics {med[2] * 1000:.0f} ms; node_exporter first /metrics {med[3] * 1000:.0f} ms; "
           f"ratio first /metrics {med[0] / med[3]:.1f}, healthy {med[1] / med[3]:.1f}\n"

@@ -1,4 +1,4 @@
-"""The event history itself (agent/events.py): a storm arriving in one batch is bounded to a few
+"""The event history itself (agent/state/events.py): a storm arriving in one batch is bounded to a few
 rows per (boot, class, device) without losing its count, retention and the row cap drop the
 oldest first and keep what is inside them, queries filter the way `agent events` promises,
 and boots are remembered for the unexpected-reboot rules.
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from agent.events import EventStore, parse_duration, window_from_events
+from agent.state.events import EventStore, parse_duration, window_from_events
 from agent.model import Severity
 from agent.model.events import BootRecord, KernelEvent
 from agent.state.store import Store
@@ -213,7 +213,7 @@ def test_bad_durations_are_refused_naming_the_text(text):
 
 
 def test_merging_new_events_learns_root_ports_and_keeps_the_newest_2000_warnings():
-    from agent.events import merge_window
+    from agent.state.events import merge_window
 
     empty = EventStore(Store.memory()).window(T0, DAY, "b1")
     aer = KernelEvent(cls="aer.corrected", severity=Severity.WARNING, component="pcie", device="0000:01:00.0",
@@ -227,7 +227,7 @@ def test_merging_new_events_learns_root_ports_and_keeps_the_newest_2000_warnings
 
 
 def test_merging_keeps_the_newest_20_warnings_of_one_device():
-    from agent.events import merge_window
+    from agent.state.events import merge_window
 
     empty = EventStore(Store.memory()).window(T0, DAY, "b1")
     merged = merge_window(empty, [io_error(i, t=T0 + i) for i in range(25)], T0 + 100)
@@ -236,7 +236,7 @@ def test_merging_keeps_the_newest_20_warnings_of_one_device():
 
 
 def test_merged_and_stored_windows_agree_on_events_without_a_boot():
-    from agent.events import merge_window
+    from agent.state.events import merge_window
 
     ev = KernelEvent(cls="block.io_error", severity=Severity.WARNING, component="disk:sdb", device="sdb", raw=("x",),
                      boot_id="", time=T0)
@@ -248,7 +248,7 @@ def test_merged_and_stored_windows_agree_on_events_without_a_boot():
 
 @pytest.mark.parametrize("bad", [0, -3, "12", None])
 def test_an_invalid_coalesced_count_stands_for_one_record(bad):
-    from agent.events import records_of
+    from agent.state.events import records_of
 
     assert records_of(io_error(1, coalesced_events=bad)) == 1
     assert records_of(io_error(1, coalesced_events=7)) == 7 and records_of(io_error(1)) == 1

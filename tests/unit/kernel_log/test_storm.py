@@ -153,7 +153,7 @@ def test_xfs_suppressed_messages_count_through_the_collector(tmp_path):
     """An XFS metadata I/O error storm as the kernel prints it: 10 messages per 5 s ratelimit interval,
     then "XFS: metadata IO error: N callbacks suppressed" (lib/ratelimit.c) before the next one. The
     rules' window and the stored rows count every error the kernel saw, not the printed lines."""
-    lines, seq = [], 0
+    lines, _seq = [], 0
     for burst in range(3):
         for i in range(10):
             lines.append(f'XFS (sdc): metadata I/O error in "xfs_imap_to_bp+0x5c/0xa0 [xfs]" at daddr 0x{burst:x}{i:02x} '

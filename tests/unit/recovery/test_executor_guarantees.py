@@ -332,7 +332,7 @@ def test_progress_shows_the_time_left_of_the_steps_not_done_and_the_time_since_s
     etas = [eta for *_, eta, _note in seen]
     # at each step: what is left of its own estimate (the time spent on it counts down, never up)
     # plus the estimates of the steps after it
-    for eta, full in zip(etas, (60 + 120 + 300, 120 + 300, 120 + 300, 300)):
+    for eta, full in zip(etas, (60 + 120 + 300, 120 + 300, 120 + 300, 300), strict=False):
         assert full - 5 <= eta <= full
     assert etas[4] == 0.0  # the last step, estimated at 0: nothing left, not a second
     assert all(0 <= elapsed < 60 for _i, _s, elapsed, _e, _n in seen)  # seconds since the run started
