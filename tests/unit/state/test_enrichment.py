@@ -4,7 +4,7 @@ what a collector drains on close is stored, and a broken store costs history, ne
 from __future__ import annotations
 
 from agent.collectors.kernel_log import KernelLogCollector
-from agent.config import load
+from agent.schema import load
 from agent.daemon import Daemon
 from agent.host import CommandResult, Host, HostPaths
 from agent.model import CollectorStatus, Severity
