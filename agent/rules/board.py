@@ -8,9 +8,9 @@ the nominal value (ATX allows +-5 % on +12/+5/+3.3 V; the default here is a loos
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Any, Iterator
 
-from agent.model import Finding, HwmonSensor, Severity, ThermalZone, ThrottleCounter
+from agent.model import Finding, HwmonSensor, Severity, Snapshot, ThermalZone, ThrottleCounter
 from agent.rules.base import RuleContext, rule
 
 # hwmon drivers that belong to a disk rather than the board
@@ -49,8 +49,8 @@ def nominal_volts(label: str | None) -> float | None:
     return v if v > 0 else None
 
 
-def _ev(s: HwmonSensor, **extra) -> dict:
-    ev = {"chip": s.chip, "chip_name": s.chip_name, "sensor": s.sensor}
+def _ev(s: HwmonSensor, **extra: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {"chip": s.chip, "chip_name": s.chip_name, "sensor": s.sensor}
     if s.label:
         ev["label"] = s.label
     if s.value is not None:
@@ -102,7 +102,7 @@ def temp_critical(ctx: RuleContext) -> Iterator[Finding]:
         comp, _dev = component_of(s)
         yield ctx.finding(component=comp, subject=s.subject, device=f"{s.chip}/{s.sensor}", severity=sev,
                           summary=f"{s.display} at {s.value:.1f} °C, {which} limit {limit:.1f} °C",
-                          evidence=_ev(s, limit=limit, limit_kind=which), fingerprint=which)
+                          evidence=_ev(s, limit=limit, limit_kind=which), fingerprint=which or "")
     for z in ctx.snapshot.of_type(ThermalZone):
         if z.temp_celsius is None or not ctx.enabled_for(z.zone):
             continue
@@ -252,7 +252,7 @@ RULES = (sensor_alarm, temp_critical, fan_stopped, fan_slow, voltage_out_of_rang
          sensor_fault, thermal_throttling)
 
 
-def history_samples(snapshot) -> dict[str, float]:
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
     """Values the daemon stores for these rules' history (fan peaks, throttle counters)."""
     out: dict[str, float] = {}
     for s in snapshot.of_type(HwmonSensor):

@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from agent.model import Finding, Severity
 from agent.model.disk import SmartDevice, is_seagate
-from agent.rules.base import RuleContext, rule
+from agent.rules.base import Rule, RuleContext, rule
 
 DAY = 86400.0
 SWAP = "disk-swap-mdadm"
@@ -128,7 +128,7 @@ def _worst(sevs: list[tuple[Severity, str]]) -> tuple[Severity, str] | None:
     return max(sevs, key=lambda s: s[0]) if sevs else None
 
 
-def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -> tuple[Severity, list[str], dict] | None:
+def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -> tuple[Severity, list[str], dict[str, Any]] | None:
     """Severity, reasons and evidence of one row on one device (None: nothing to report)."""
     cur = d.counter(row.counter)
     if cur is None:
@@ -184,7 +184,7 @@ def _pending_resolution(d: SmartDevice, window: float, now: float) -> tuple[tupl
     return (Severity.INFO, f"{gone:g} pending sectors cleared without reallocation (readable after rewrite)"), "cleared"
 
 
-def _make(row: Counter):
+def _make(row: Counter) -> Rule:
     @rule(row.rule_id, defaults=row.defaults(), runbook=row.runbook, param_docs=PARAM_DOCS,
           description=f"{row.attribute}: {row.what} by magnitude, growth per time and drive age "
                       f"(critical{' with runbook ' + row.runbook if row.runbook else ''}; info for small stable "
