@@ -100,11 +100,11 @@ def disk(snap: Snapshot, emit: Emit) -> None:
                             ("hwagent_disk_written_bytes_total", n.data_units_written_bytes)):
                 if v is not None:
                     emit(name, dev, v)
-        s = d.scsi
-        if s is not None:
-            if s.grown_defects is not None:
-                emit("hwagent_disk_scsi_grown_defects", dev, s.grown_defects)
-            for op, v in (("read", s.read_uncorrected), ("write", s.write_uncorrected), ("verify", s.verify_uncorrected)):
+        sc = d.scsi
+        if sc is not None:
+            if sc.grown_defects is not None:
+                emit("hwagent_disk_scsi_grown_defects", dev, sc.grown_defects)
+            for op, v in (("read", sc.read_uncorrected), ("write", sc.write_uncorrected), ("verify", sc.verify_uncorrected)):
                 if v is not None:
                     emit("hwagent_disk_scsi_uncorrected_errors", {**dev, "operation": op}, v)
 
