@@ -70,10 +70,11 @@ def push(target: str, host: str, docs: Mapping[str, bytes], *, method: str = "rs
     if kind == "statuspage":
         if put is None:
             try:
-                from agent.statusclient import put_host_document as put  # noqa: PLC0415
+                from agent.statusclient import put_host_document  # noqa: PLC0415
             except ImportError:
                 raise PushError("export_target statuspage needs the status-service client (agent.statusclient."
                                 "put_host_document), which this installation lacks") from None
+            put = put_host_document
         for name, body in docs.items():
             kind_ = "baseline" if name.endswith("-baseline.json") else "checklist"
             try:
