@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,10 +102,12 @@ def default_runner(argv: Sequence[str], timeout: float, env: Mapping[str, str] |
     return CommandResult(argv, proc.returncode, out, err, time.monotonic() - start)
 
 
-def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_lines: int) -> tuple[bytes, bytes, str | None]:
+def _read_bounded(proc: subprocess.Popen[bytes], deadline: float, max_bytes: int, max_lines: int) -> tuple[bytes, bytes, str | None]:
     import selectors  # noqa: PLC0415
 
-    bufs = {proc.stdout: bytearray(), proc.stderr: bytearray()}
+    stdout, stderr = proc.stdout, proc.stderr
+    assert stdout is not None and stderr is not None  # started with stdout=PIPE, stderr=PIPE
+    bufs = {stdout: bytearray(), stderr: bytearray()}
     lines = 0
     error = None
     exited_at: float | None = None
@@ -125,7 +127,7 @@ def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_l
                 break
             wait = min(deadline - now, 0.1 if exited_at is None else EOF_GRACE_SECONDS)
             for key, _ in sel.select(wait):
-                f = key.fileobj
+                f = cast(IO[bytes], key.fileobj)
                 try:
                     chunk = os.read(f.fileno(), 65536)
                 except BlockingIOError:
@@ -135,7 +137,7 @@ def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_l
                     continue
                 buf = bufs[f]
                 buf += chunk
-                if f is proc.stdout:
+                if f is stdout:
                     lines += chunk.count(b"\n")
                     if len(buf) > max_bytes:
                         raise _Overflow(f"output too large: more than {max_bytes} bytes (dropped)")
@@ -146,7 +148,7 @@ def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_l
                     sel.unregister(f)  # stderr beyond the bound is not read; the kill below ends the writer
     except _Overflow as exc:
         error = str(exc)
-        bufs[proc.stdout] = bytearray()  # never keep (or parse) the oversized text
+        bufs[stdout] = bytearray()  # never keep (or parse) the oversized text
     held_open = bool(sel.get_map())
     sel.close()
     if error is None and not held_open and proc.poll() is None:
@@ -165,12 +167,14 @@ def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_l
         proc.wait(KILL_WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         error = error or "did not exit after SIGKILL"
-    return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr]), error
+    return bytes(bufs[stdout]), bytes(bufs[stderr]), error
 
 
-def _pipe_inodes(proc: subprocess.Popen) -> set[int]:
+def _pipe_inodes(proc: subprocess.Popen[bytes]) -> set[int]:
     out = set()
     for f in (proc.stdout, proc.stderr):
+        if f is None:
+            continue
         try:
             out.add(os.fstat(f.fileno()).st_ino)
         except (OSError, ValueError, AttributeError):
@@ -252,6 +256,8 @@ def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
         pass
     _kill_tree(proc)  # the group may outlive its leader (a child that ignored SIGINT)
     for f in (proc.stdout, proc.stderr):
+        if f is None:
+            continue
         try:
             f.close()
         except (OSError, AttributeError):

@@ -139,7 +139,7 @@ class StatusClient:
     def host_notify(self, host: str, state: str, *, eta_seconds: float | None = None, run_id: str = "", step: str = "",
                     author: str = "") -> dict:
         """A runbook notify step: the service attaches it to the host's open incident (Contract C)."""
-        body = {"state": state, "run_id": run_id, "step": step, "author": author}
+        body: dict[str, Any] = {"state": state, "run_id": run_id, "step": step, "author": author}
         if eta_seconds is not None:
             body["eta_seconds"] = round(float(eta_seconds))
         key = f"{run_id}:{step}" if run_id and step else None
