@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -42,7 +42,7 @@ def _errs(d: dict[str, Any], text: str) -> None:
                      map(int, errs.groups())))
 
 
-class Parser:
+class Parser(FamilyParser):
     # filesystems
     def _f_fs(self, msg: str, meta: Meta) -> None:
         if self.group is not None:
@@ -140,9 +140,10 @@ class Parser:
             self._emit("fs.error", C if level != "error" or (state and "A" in state) else W, "fs", dev, d, (msg,), meta)
 
     def _fs_remember(self, fs: str, dev: str) -> None:
-        last = getattr(self, "_fs_last", None)
+        last: dict[str, str] | None = getattr(self, "_fs_last", None)
         if last is None:
-            last = self._fs_last = {}
+            last = {}
+            self._fs_last = last
         last[fs] = dev
 
 
