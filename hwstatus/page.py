@@ -42,7 +42,7 @@ def summary(service, now: float | None = None) -> dict:
     now = service.clock() if now is None else now
     tz = service.tz
     everything_open = service.incidents(open_only=True, published_only=True)
-    future = lambda i: i["maintenance"] and _ts(i["started_at"]) > now  # noqa: E731
+    future = lambda i: i["maintenance"] and (_ts(i["started_at"]) or 0.0) > now  # noqa: E731
     open_incs = [i for i in everything_open if not future(i)]
     scheduled = [i for i in everything_open if future(i)]
     recent = [i for i in service.incidents(published_only=True, since=now - RECENT_DAYS * 86400) if i["state"] == "resolved"]
@@ -127,7 +127,7 @@ def _ts(iso: str | None) -> float | None:
 def render_html(service, lang: str | None = None, now: float | None = None, data: dict | None = None, *,
                 root: str = "") -> str:
     cfg = service.cfg
-    lang = lang if lang in cfg.languages else cfg.languages[0]
+    lang = lang if lang is not None and lang in cfg.languages else cfg.languages[0]
     now = service.clock() if now is None else now
     data = data or summary(service, now)
     html_env, _ = texts.environments(cfg.template_dir)
@@ -155,7 +155,7 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
 
 def render_atom(service, lang: str | None = None, now: float | None = None, limit: int = 50) -> str:
     cfg = service.cfg
-    lang = lang if lang in cfg.languages else cfg.languages[0]
+    lang = lang if lang is not None and lang in cfg.languages else cfg.languages[0]
     now = service.clock() if now is None else now
     base = cfg.public_url.rstrip("/")
     host = urlparse(base).hostname or "localhost"
