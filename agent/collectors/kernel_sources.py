@@ -12,7 +12,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from agent.collectors.base import NoData
 from agent.collectors.mcelog import McelogReader
@@ -21,6 +21,10 @@ from agent.collectors.rasdaemon import RasdaemonError, RasdaemonReader
 from agent.host import ReadError
 from agent.model import Severity
 from agent.model.events import KernelEvent
+
+if TYPE_CHECKING:
+    from agent.events import EventStore
+    from agent.host import Host
 
 log = logging.getLogger("hwagent.kernel_log")
 
@@ -35,6 +39,27 @@ EARLY_BOOT_USEC = 5_000_000  # MCE records logged while machine checks are set u
 
 
 class SourcesMixin:
+    if TYPE_CHECKING:  # provided by KernelLogCollector (and its BaseCollector), which mixes this in
+        host: Host
+        events: EventStore
+        boot_id: str
+        classifier: Classifier
+        records_total: int
+        malformed: int
+        _boot_wall: float | None
+        _extra: list[KernelEvent]
+        _journal_events: list[KernelEvent]
+        _pending_cursors: dict[str, Any]
+        _journal_cursor: str | None
+        _ras_cursor: dict[str, Any] | None
+        _mcelog_cursor: dict[str, Any] | None
+        _ata_map: dict[str, str] | None
+        _scsi_map: dict[str, str | None]
+        _wall: Callable[[int | None], float | None]
+        _write_quietly: Callable[[Callable[[], Any]], None]
+        option: Callable[[str], Any]
+        problem: Callable[[str], None]
+
     # ---- journal fallback ------------------------------------------------------------------
     def _journalctl(self) -> list[str] | None:
         """journalctl argv prefix for this host: the live journal, or ``-D {root}/var/log/journal``
