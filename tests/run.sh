@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the hwagent test suite on a Debian 12 machine: installs the Debian packages the tests use
-# (when root), builds a virtualenv with the project and its test dependencies, runs pytest: first
+# (when root), builds a virtualenv with the project and its test dependencies, runs the static gates
+# (mypy, the complexity ratchet), then pytest: first
 # the fast suite, then the VM suite (tests/vm: qemu guests with injected hardware faults and a real
 # Prometheus, ~15 min on 2 cores; it installs its own Debian packages and caches its guest image).
 # Extra arguments go to the first pytest run:  bash tests/run.sh -k hwmon    bash tests/run.sh -m bench
@@ -28,6 +29,15 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
+# static gates before the tests (HWAGENT_TESTS_GATES=0 leaves them out): the type check ([tool.mypy]
+# in pyproject.toml: agent and hwstatus, --strict flags for model/, host.py and rules/) and the
+# complexity ratchet (tools/complexity.py against tools/complexity-baseline.txt)
+if [ "${HWAGENT_TESTS_GATES:-1}" != 0 ]; then
+    echo "tests/run.sh: mypy" >&2
+    "$VENV/bin/python" -m mypy
+    echo "tests/run.sh: complexity ratchet" >&2
+    "$VENV/bin/python" tools/complexity.py
+fi
 "$VENV/bin/python" -m pytest "$@"
 
 vm="${HWAGENT_TESTS_VM:-auto}"
