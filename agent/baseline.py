@@ -17,6 +17,7 @@ which answers "what changed since before the failure".
 
 from __future__ import annotations
 
+import builtins
 import copy
 import hashlib
 import json
@@ -111,7 +112,10 @@ def capture_identity(host: Host) -> dict[str, Any]:
 
 def capture_cpu(host: Host) -> dict[str, Any]:
     text = _read_file(host, "/proc/cpuinfo") or ""
-    models, sockets, microcode, flags = set(), set(), set(), set()
+    models: set[str] = set()
+    sockets: set[str] = set()
+    microcode: set[str] = set()
+    flags: set[str] = set()
     threads = 0
     for line in text.splitlines():
         key, _, val = line.partition(":")
@@ -247,7 +251,7 @@ def capture_disks(host: Host) -> dict[str, Any]:
         wwn = host.read_text(d / "wwid") or host.read_text(d / "device" / "wwid") or props.get("ID_WWN")
         model = host.read_text(d / "device" / "model") or props.get("ID_MODEL")
         partitions = [p for p in host.listdir(d) if p.startswith(name)]
-        entry = {"name": name, "model": model, "serial": serial, "wwn": wwn,
+        entry: dict[str, Any] = {"name": name, "model": model, "serial": serial, "wwn": wwn,
                  "size_bytes": sectors * 512 if sectors is not None else None,
                  "rotational": host.read_int(d / "queue" / "rotational"),
                  "by_id": sorted(byid.get(name, [])), "partitions": partitions, "partition_table": None}
@@ -349,7 +353,7 @@ def capture_mount_refs(host: Host) -> dict[str, Any]:
                 continue
             spec = parts[col]
             m = UUID_REF_RE.match(spec)
-            entry = {"spec": spec, "target": parts[1] if name == "fstab" and len(parts) > 1 else parts[0]}
+            entry: dict[str, Any] = {"spec": spec, "target": parts[1] if name == "fstab" and len(parts) > 1 else parts[0]}
             if m:
                 entry["ref_kind"], entry["ref"] = m.group(1), m.group(2)
                 entry["exists"] = _ref_exists(host, m.group(1), m.group(2))
@@ -558,7 +562,7 @@ def _short(v: Any) -> str:
 def lookup(data: dict[str, Any], path: str) -> Any:
     """``nics.physical.eno1.mac`` -> value; raises KeyError naming the missing part."""
     cur: Any = data
-    done = []
+    done: list[str] = []
     for part in path.split("."):
         if isinstance(cur, dict) and part in cur:
             cur = cur[part]
@@ -642,7 +646,7 @@ class BaselineStore:
     def mark_known_good(self, ident: str) -> None:
         self.store.execute("UPDATE baselines SET known_good = 1 WHERE id = ?", (ident,))
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> builtins.list[dict[str, Any]]:
         """Every stored version with its data, newest first (for :mod:`agent.baseline_select`)."""
         rows = self.store.execute("SELECT id, captured, known_good, data FROM baselines ORDER BY captured DESC")
         return [{"id": r[0], "captured": r[1], "known_good": bool(r[2]), "data": json.loads(r[3])} for r in rows]

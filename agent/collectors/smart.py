@@ -490,7 +490,7 @@ class SmartCollector(BaseCollector):
         if status == "permission_denied" and "CAP_SYS" not in message:
             message += " (run as root, or grant CAP_SYS_RAWIO, plus CAP_SYS_ADMIN for NVMe)"
         info = self._known.get(t.key, {})
-        ident = {k: info.get(k) for k in _IDENTITY_FIELDS if k != "protocol"}
+        ident: dict[str, Any] = {k: info.get(k) for k in _IDENTITY_FIELDS if k != "protocol"}
         return SmartDevice(device=t.device, path=t.path, dev_type=t.dev_type,
                            protocol=info.get("protocol") or t.protocol or "", read_status=status,
                            message=message, power_state=power_state, exit_status=exit_status,
@@ -676,7 +676,7 @@ class SmartCollector(BaseCollector):
         by_id = self._by_id()
         shared = self._shared_identities(targets, results)
         by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
-        out: list[SmartDevice] = []
+        out = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results):
             if d.fresh and t.key in shared:
@@ -708,7 +708,7 @@ class SmartCollector(BaseCollector):
             out.append(d)
         self._sweeps += 1
         if self.option("selftests") and self._sweeps > 1:
-            out.extend(self._run_selftests(out, targets, now))
+            return [*out, *self._run_selftests(out, targets, now)]
         return out
 
     def _shared_identities(self, targets: list[Target], results: list[SmartDevice]) -> set[str]:

@@ -219,7 +219,7 @@ def parse_json(doc: Any, *, device: str, path: str, dev_type: str = "", now: flo
     if pm:
         pml = pm.lower()
         power_state = next((s for s in ("standby", "sleep", "idle") if s in pml), "active")
-    ident = dict(
+    ident: dict[str, Any] = dict(
         device=device, path=path, dev_type=dtype, protocol=protocol, exit_status=exit_status, backend=backend,
         model=model, serial=_str(doc.get("serial_number")), wwn=_wwn(doc),
         firmware=_str(doc.get("firmware_version")) or _str(doc.get("scsi_revision")) or _str(doc.get("revision")),
@@ -387,8 +387,7 @@ def _nvme_capacity(doc: Mapping) -> int | None:
     total = _int(_get(doc, "nvme_total_capacity"))
     if total:
         return total
-    caps = [_int(_get(ns, "capacity", "bytes")) for ns in _list(_get(doc, "nvme_namespaces"))]
-    caps = [c for c in caps if c]
+    caps = [c for c in (_int(_get(ns, "capacity", "bytes")) for ns in _list(_get(doc, "nvme_namespaces"))) if c]
     return sum(caps) if caps else None
 
 
@@ -416,8 +415,8 @@ def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
         v = _int(st.get("value"))
         if v is not None and (v >> 4) == 15:
             running = True
-            remaining = _int(st.get("remaining_percent"))
-            remaining = remaining / 100.0 if remaining is not None else (v & 0x0F) / 10.0
+            pct_left = _int(st.get("remaining_percent"))
+            remaining = pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
     # NVMe self-test log
     nlog = _get(doc, "nvme_self_test_log")
     if isinstance(nlog, Mapping):
