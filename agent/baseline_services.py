@@ -37,7 +37,7 @@ def _iid(addr: str) -> str:
 
 
 def parse_ip_addr(text: str, macs: dict[str, str]) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     try:
         data = json.loads(text or "[]")
     except ValueError:

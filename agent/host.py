@@ -16,7 +16,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from agent.runner import CommandResult, default_runner
 
@@ -224,7 +224,7 @@ class Host:
         return text or os.uname().nodename
 
     # ---- psutil (only here) --------------------------------------------------------------
-    def psutil_call(self, fn_name: str, *args):
+    def psutil_call(self, fn_name: str, *args: Any) -> Any:
         """Call a psutil function with its procfs pointed at this host's /proc."""
         import psutil  # noqa: PLC0415 - the one place psutil is imported
 

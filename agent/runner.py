@@ -15,7 +15,7 @@ import subprocess
 import threading
 import time
 from dataclasses import dataclass
-from typing import Mapping, Sequence
+from typing import IO, Mapping, Sequence, cast
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,75 +102,115 @@ def default_runner(argv: Sequence[str], timeout: float, env: Mapping[str, str] |
     return CommandResult(argv, proc.returncode, out, err, time.monotonic() - start)
 
 
-def _read_bounded(proc: subprocess.Popen, deadline: float, max_bytes: int, max_lines: int) -> tuple[bytes, bytes, str | None]:
-    import selectors  # noqa: PLC0415
-
-    bufs = {proc.stdout: bytearray(), proc.stderr: bytearray()}
-    lines = 0
-    error = None
-    exited_at: float | None = None
-    sel = selectors.DefaultSelector()
-    for f in bufs:
-        os.set_blocking(f.fileno(), False)
-        sel.register(f, selectors.EVENT_READ)
+def _read_bounded(proc: subprocess.Popen[bytes], deadline: float, max_bytes: int, max_lines: int) -> tuple[bytes, bytes, str | None]:
+    pipes = _Pipes(proc, max_bytes, max_lines)
     try:
-        while sel.get_map():
-            now = time.monotonic()
-            if exited_at is None and proc.poll() is not None:
-                exited_at = now
-            if exited_at is not None and now - exited_at >= EOF_GRACE_SECONDS:
-                break  # the command is gone; whoever still holds its pipes is killed below
-            if now >= deadline:
-                error = "timeout"
-                break
-            wait = min(deadline - now, 0.1 if exited_at is None else EOF_GRACE_SECONDS)
-            for key, _ in sel.select(wait):
-                f = key.fileobj
-                try:
-                    chunk = os.read(f.fileno(), 65536)
-                except BlockingIOError:
-                    continue
-                if not chunk:
-                    sel.unregister(f)
-                    continue
-                buf = bufs[f]
-                buf += chunk
-                if f is proc.stdout:
-                    lines += chunk.count(b"\n")
-                    if len(buf) > max_bytes:
-                        raise _Overflow(f"output too large: more than {max_bytes} bytes (dropped)")
-                    if lines > max_lines:
-                        raise _Overflow(f"output too large: more than {max_lines} lines (dropped)")
-                elif len(buf) > STDERR_LIMIT:
-                    del buf[STDERR_LIMIT:]
-                    sel.unregister(f)  # stderr beyond the bound is not read; the kill below ends the writer
+        error = _pump(proc, pipes, deadline)
     except _Overflow as exc:
         error = str(exc)
-        bufs[proc.stdout] = bytearray()  # never keep (or parse) the oversized text
-    held_open = bool(sel.get_map())
-    sel.close()
-    if error is None and not held_open and proc.poll() is None:
-        try:  # both pipes closed but the command still runs: wait for it, to the deadline only
-            proc.wait(max(0.0, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            error = "timeout"
-    if error is not None or held_open:
-        _kill_tree(proc)  # held_open: the command exited but something it started kept its pipes
-    for f in bufs:
-        try:
-            f.close()
-        except OSError:
-            pass  # closing a pipe of an exited command: nothing left to lose
+        pipes.bufs[pipes.stdout] = bytearray()  # never keep (or parse) the oversized text
+    held_open = pipes.held_open()
+    error = _settle(proc, deadline, error, held_open)
+    pipes.close()
     try:
         proc.wait(KILL_WAIT_SECONDS)
     except subprocess.TimeoutExpired:
         error = error or "did not exit after SIGKILL"
-    return bytes(bufs[proc.stdout]), bytes(bufs[proc.stderr]), error
+    return bytes(pipes.bufs[pipes.stdout]), bytes(pipes.bufs[pipes.stderr]), error
 
 
-def _pipe_inodes(proc: subprocess.Popen) -> set[int]:
+class _Pipes:
+    """The command's stdout and stderr, read without blocking: stdout within its byte and line
+    bounds (beyond them :class:`_Overflow`), stderr cut at STDERR_LIMIT and then no longer read."""
+
+    def __init__(self, proc: subprocess.Popen[bytes], max_bytes: int, max_lines: int):
+        import selectors  # noqa: PLC0415
+
+        stdout, stderr = proc.stdout, proc.stderr
+        assert stdout is not None and stderr is not None  # started with stdout=PIPE, stderr=PIPE
+        self.stdout, self.stderr = stdout, stderr
+        self.bufs = {stdout: bytearray(), stderr: bytearray()}
+        self.max_bytes, self.max_lines = max_bytes, max_lines
+        self.lines = 0
+        self.sel = selectors.DefaultSelector()
+        for f in self.bufs:
+            os.set_blocking(f.fileno(), False)
+            self.sel.register(f, selectors.EVENT_READ)
+
+    def open(self) -> bool:
+        return bool(self.sel.get_map())
+
+    def read_ready(self, wait: float) -> None:
+        for key, _ in self.sel.select(wait):
+            self._read(cast(IO[bytes], key.fileobj))
+
+    def _read(self, f: IO[bytes]) -> None:
+        try:
+            chunk = os.read(f.fileno(), 65536)
+        except BlockingIOError:
+            return
+        if not chunk:
+            self.sel.unregister(f)
+            return
+        buf = self.bufs[f]
+        buf += chunk
+        if f is self.stdout:
+            self.lines += chunk.count(b"\n")
+            if len(buf) > self.max_bytes:
+                raise _Overflow(f"output too large: more than {self.max_bytes} bytes (dropped)")
+            if self.lines > self.max_lines:
+                raise _Overflow(f"output too large: more than {self.max_lines} lines (dropped)")
+        elif len(buf) > STDERR_LIMIT:
+            del buf[STDERR_LIMIT:]
+            self.sel.unregister(f)  # stderr beyond the bound is not read; the kill after the read ends the writer
+
+    def held_open(self) -> bool:
+        """Whether a pipe is still open (someone holds it), and stop watching them."""
+        held = self.open()
+        self.sel.close()
+        return held
+
+    def close(self) -> None:
+        for f in self.bufs:
+            try:
+                f.close()
+            except OSError:
+                pass
+
+
+def _pump(proc: subprocess.Popen[bytes], pipes: _Pipes, deadline: float) -> str | None:
+    """Read until both pipes close, the command is gone for EOF_GRACE_SECONDS, or the deadline ("timeout")."""
+    exited_at: float | None = None
+    while pipes.open():
+        now = time.monotonic()
+        if exited_at is None and proc.poll() is not None:
+            exited_at = now
+        if exited_at is not None and now - exited_at >= EOF_GRACE_SECONDS:
+            return None  # the command is gone; whoever still holds its pipes is killed after the read
+        if now >= deadline:
+            return "timeout"
+        pipes.read_ready(min(deadline - now, 0.1 if exited_at is None else EOF_GRACE_SECONDS))
+    return None
+
+
+def _settle(proc: subprocess.Popen[bytes], deadline: float, error: str | None, held_open: bool) -> str | None:
+    """After the read: wait (to the deadline only) for a command that closed its pipes but still
+    runs; kill the tree on an error or when something the command started kept its pipes."""
+    if error is None and not held_open and proc.poll() is None:
+        try:
+            proc.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            error = "timeout"
+    if error is not None or held_open:
+        _kill_tree(proc)
+    return error
+
+
+def _pipe_inodes(proc: subprocess.Popen[bytes]) -> set[int]:
     out = set()
     for f in (proc.stdout, proc.stderr):
+        if f is None:
+            continue
         try:
             out.add(os.fstat(f.fileno()).st_ino)
         except (OSError, ValueError, AttributeError):
@@ -252,6 +292,8 @@ def _stop_group(proc: subprocess.Popen, grace: float | None = None) -> None:
         pass  # escalated below all the same
     _kill_tree(proc)  # the group may outlive its leader (a child that ignored SIGINT)
     for f in (proc.stdout, proc.stderr):
+        if f is None:
+            continue
         try:
             f.close()
         except (OSError, AttributeError):

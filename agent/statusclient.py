@@ -43,28 +43,10 @@ class StatusClient:
     @classmethod
     def from_env(cls, cfg=None, url: str | None = None, token: str | None = None, **kw) -> "StatusClient":
         """``cfg``: the whole config (``[notify]`` first, then ``[statuspage]``) or one section."""
-        notify = sp = None
-        if cfg is not None and hasattr(cfg, "section"):
-            try:
-                notify = cfg.section("notify")
-            except Exception:  # noqa: BLE001 - a config without the section
-                notify = None
-            try:
-                sp = cfg.section("statuspage")
-            except Exception:  # noqa: BLE001
-                sp = None
-        elif cfg is not None:
-            notify, sp = (cfg, None) if hasattr(cfg, "url") else (None, cfg)
+        notify, sp = _sections(cfg)
         url = url or os.environ.get("HWAGENT_STATUS_URL") or (notify.url if notify is not None and notify.url else "") \
             or (sp.public_url if sp is not None else "")
-        if not token:
-            token = os.environ.get("HWAGENT_STATUS_TOKEN", "")
-        if not token and os.environ.get("HWAGENT_STATUS_TOKEN_FILE"):
-            path = os.environ["HWAGENT_STATUS_TOKEN_FILE"]
-            try:
-                token = Path(path).read_text(encoding="utf-8").strip().splitlines()[0]
-            except (OSError, IndexError) as exc:
-                raise ClientError(f"HWAGENT_STATUS_TOKEN_FILE {path}: cannot read a token ({exc})") from None
+        token = token or _env_token()
         if not token and notify is not None:
             token = read_token_file(notify.token_file) if notify.token_file else notify.token
             kw.setdefault("timeout", notify.timeout_seconds)
@@ -79,11 +61,7 @@ class StatusClient:
         if query:
             url += "?" + urllib.parse.urlencode({k: v for k, v in query.items() if v not in (None, "")})
         data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "hwagent-cli"}
-        if data is not None:
-            headers["Content-Type"] = content_type or "application/json"
-        if method != "GET":
-            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        headers = self._headers(method, data is not None, content_type, idempotency_key)
         last: Exception | None = None
         for attempt in range(self.retries + 1):
             if attempt:
@@ -94,10 +72,7 @@ class StatusClient:
                     payload = resp.read()
                     return payload if text else json.loads(payload or b"null")
             except urllib.error.HTTPError as exc:
-                try:
-                    msg = json.loads(exc.read()).get("error", "")
-                except (ValueError, AttributeError):
-                    msg = ""
+                msg = _error_text(exc)
                 if exc.code == 503 and attempt < self.retries:
                     last = ClientError(f"{method} {path}: HTTP 503 {msg}", 503)
                     continue
@@ -107,6 +82,14 @@ class StatusClient:
             except ValueError:
                 raise ClientError(f"{method} {path}: the answer is not JSON (is {self.url} the status service?)") from None
         raise last or ClientError("request failed")
+
+    def _headers(self, method: str, has_body: bool, content_type: str, idempotency_key: str | None) -> dict[str, str]:
+        headers = {"Authorization": f"Bearer {self.token}", "Accept": "application/json", "User-Agent": "hwagent-cli"}
+        if has_body:
+            headers["Content-Type"] = content_type or "application/json"
+        if method != "GET":  # the service replays a retried POST/PUT instead of doing it twice
+            headers["Idempotency-Key"] = idempotency_key or str(uuid.uuid4())
+        return headers
 
     # convenience
     def open(self, key: str | None = None, **fields) -> dict:
@@ -139,7 +122,7 @@ class StatusClient:
     def host_notify(self, host: str, state: str, *, eta_seconds: float | None = None, run_id: str = "", step: str = "",
                     author: str = "") -> dict:
         """A runbook notify step: the service attaches it to the host's open incident (Contract C)."""
-        body = {"state": state, "run_id": run_id, "step": step, "author": author}
+        body: dict[str, Any] = {"state": state, "run_id": run_id, "step": step, "author": author}
         if eta_seconds is not None:
             body["eta_seconds"] = round(float(eta_seconds))
         key = f"{run_id}:{step}" if run_id and step else None
@@ -154,6 +137,41 @@ class StatusClient:
 
     def get_host_document(self, host: str, kind: str) -> bytes:
         return self.request("GET", f"/api/hosts/{urllib.parse.quote(host, safe='')}/{kind}", text=True)
+
+
+def _sections(cfg: Any) -> tuple[Any, Any]:
+    """([notify], [statuspage]) of the whole config, or the one section given (either may be None)."""
+    if cfg is None:
+        return None, None
+    if not hasattr(cfg, "section"):
+        return (cfg, None) if hasattr(cfg, "url") else (None, cfg)
+    found = []
+    for name in ("notify", "statuspage"):
+        try:
+            found.append(cfg.section(name))
+        except Exception:  # noqa: BLE001 - a config without the section
+            found.append(None)
+    return found[0], found[1]
+
+
+def _env_token() -> str:
+    """HWAGENT_STATUS_TOKEN, else the first line of HWAGENT_STATUS_TOKEN_FILE, else ""."""
+    token = os.environ.get("HWAGENT_STATUS_TOKEN", "")
+    if not token and os.environ.get("HWAGENT_STATUS_TOKEN_FILE"):
+        path = os.environ["HWAGENT_STATUS_TOKEN_FILE"]
+        try:
+            token = Path(path).read_text(encoding="utf-8").strip().splitlines()[0]
+        except (OSError, IndexError) as exc:
+            raise ClientError(f"HWAGENT_STATUS_TOKEN_FILE {path}: cannot read a token ({exc})") from None
+    return token
+
+
+def _error_text(exc: urllib.error.HTTPError) -> Any:
+    """The service's JSON ``error`` of a refused request ("" when the body is not that)."""
+    try:
+        return json.loads(exc.read()).get("error", "")
+    except (ValueError, AttributeError):
+        return ""
 
 
 def read_token_file(path: str) -> str:

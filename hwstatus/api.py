@@ -5,14 +5,24 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import json
-from typing import Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 
 from hwstatus import availability, notify, texts
 from hwstatus.http import HTTPError, Request, Response, json_response
 from hwstatus.incidents import Conflict, InputError, NotFound, StatusService, clean_text, public
 
+if TYPE_CHECKING:
+    from hwstatus.config import StatuspageConfig
+    from hwstatus.store import StatusStore
+
 
 class ApiMixin:
+    if TYPE_CHECKING:  # provided by StatusApp (hwstatus.app), which mixes this in
+        cfg: StatuspageConfig
+        service: StatusService
+        store: StatusStore
+        dispatcher: notify.Dispatcher
+        _idempotent: Callable[..., Response]
     # ---- webhook -------------------------------------------------------------------------------
     def alertmanager(self, req: "Request") -> Response:
         payload = req.json()
@@ -113,8 +123,10 @@ class ApiMixin:
 
     def heartbeat(self, req: "Request") -> Response:
         body = self._fields(req.json(), ("host", "boot_id", "boot_time"))
-        if isinstance(body.get("host"), str) and not req.principal.may_act_for(body["host"]):
-            raise HTTPError(403, f"credential {req.principal.name!r} is for host {req.principal.host!r}, "
+        who = req.principal
+        assert who is not None  # the route requires a credential (auth=HOST)
+        if isinstance(body.get("host"), str) and not who.may_act_for(body["host"]):
+            raise HTTPError(403, f"credential {who.name!r} is for host {who.host!r}, "
                                  f"not {body['host']!r}")
         return json_response(200, self._call(self.service.heartbeat, body.get("host"), body.get("boot_id"),
                                              body.get("boot_time")))
@@ -143,6 +155,7 @@ class ApiMixin:
                 raise HTTPError(400, f"body: a baseline export is a JSON object ({exc})") from None
         now = self.service.clock()
         digest = hashlib.sha256(req.raw).hexdigest()
+        assert req.principal is not None  # the route requires a credential (auth=HOST)
         with self.store.tx() as c:
             c.execute("INSERT INTO host_documents (host, kind, content_type, body, sha256, updated, updated_by) "
                       "VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT(host, kind) DO UPDATE SET body = excluded.body, "

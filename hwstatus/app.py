@@ -256,7 +256,8 @@ class StatusApp(ApiMixin):
 
     def healthz(self, req: "Request") -> Response:
         self.store.query("SELECT 1")
-        pending = self.store.one("SELECT COUNT(*) AS n FROM outbox WHERE sent IS NULL AND failed IS NULL")["n"]
+        row = self.store.one("SELECT COUNT(*) AS n FROM outbox WHERE sent IS NULL AND failed IS NULL")
+        pending = row["n"] if row else 0
         notices = self.dispatcher.health(self.service.clock())
         ok = notices["stuck"] == 0 and notices["parked_last_day"] == 0
         data = {"ok": ok, "pending_notices": pending, "stuck_notices": notices["stuck"],
@@ -276,7 +277,8 @@ class StatusApp(ApiMixin):
 
     def subscribe(self, req: "Request") -> Response:
         form = req.form()
-        lang = form.get("lang") if form.get("lang") in self.cfg.languages else self.cfg.languages[0]
+        asked = form.get("lang")
+        lang = asked if asked is not None and asked in self.cfg.languages else self.cfg.languages[0]
         ui = texts.UI[lang]
         if not self.cfg.smtp_host:
             raise HTTPError(404, "subscriptions are not enabled (no SMTP relay configured)")

@@ -6,17 +6,39 @@ from __future__ import annotations
 import logging
 import math
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from hwstatus import texts
 
 from hwstatus.inputs import InputError, parse_time
 from hwstatus.readmodel import public
 
+if TYPE_CHECKING:
+    from hwstatus.config import StatuspageConfig
+    from hwstatus.store import StatusStore
+
 log = logging.getLogger("hwstatus")
 
 
 class HostsMixin:
+    if TYPE_CHECKING:  # provided by StatusService (hwstatus.incidents) and its other mixins
+        cfg: StatuspageConfig
+        store: StatusStore
+        clock: Callable[[], float]
+        _changed: Callable[[], None]
+        _context: Callable[..., dict[str, Any]]
+        _texts: Callable[..., dict[str, str]]
+        _incident_row: Callable[..., dict[str, Any]]
+        _incident_services: Callable[..., dict[str, str]]
+        _add_update: Callable[..., Any]
+        _set_state: Callable[..., None]
+        _create: Callable[..., Any]
+        _resolve: Callable[..., Any]
+        _open_for: Callable[..., int | None]
+        _alert_firing: Callable[..., bool]
+        _alert_resolved: Callable[..., bool]
+        sign_of_life: Callable[..., float]
+        incident: Callable[[int], dict[str, Any]]
     # ---- runbook notify (Contract C) -----------------------------------------------------------
     NOTIFY_STATES = ("investigating", "identified", "monitoring", "resolved", "maintenance")
 
@@ -48,7 +70,7 @@ class HostsMixin:
             if not isinstance(value, str):
                 raise InputError(f"{name}: expected text")
         now = self.clock()
-        eta = (None, None)
+        eta: tuple[float | None, float | None] = (None, None)
         if eta_seconds:  # the runbook's estimate, and half again as a margin
             eta = (now + float(eta_seconds), now + 1.5 * float(eta_seconds))
         source = f"runbook {run_id}".strip()
@@ -69,7 +91,7 @@ class HostsMixin:
             else:
                 inc = self._incident_row(c, iid)
                 st = "identified" if state == "maintenance" else state
-                fields = {"operator_touched": 1, "hold_until": None, "hold_state": None}
+                fields: dict[str, Any] = {"operator_touched": 1, "hold_until": None, "hold_state": None}
                 if eta[0] is not None:
                     fields.update(eta_from=eta[0], eta_to=eta[1])
                 sets = ", ".join(f"{k} = ?" for k in fields)

@@ -29,6 +29,8 @@ class HTTPError(Exception):
 
 
 class Response:
+    public = False  # set by public_file(): cacheable by anyone
+
     def __init__(self, status: int, body: bytes | str, content_type: str = "application/json",
                  headers: Iterable[tuple[str, str]] = ()):
         self.status = status

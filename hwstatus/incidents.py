@@ -249,7 +249,7 @@ class StatusService(AlertsMixin, HostsMixin, ReadMixin):
                 eta: tuple[float | None, float | None] = (None, None), maintenance: bool = False, author: str = "",
                 summary: str = "", operator: bool = False) -> int:
         impact = max(services.values(), key=lambda i: IMPACT_ORDER[i])
-        inc = {"title": "", "state": state, "impact": impact, "maintenance": int(maintenance), "source": source,
+        inc: dict[str, Any] = {"title": "", "state": state, "impact": impact, "maintenance": int(maintenance), "source": source,
                "published": int(published), "operator_touched": int(operator), "cause": cause, "eta_from": eta[0],
                "eta_to": eta[1], "started_at": started_at, "created": now, "updated": now,
                "identified_at": now if state in ("identified", "monitoring") else None,

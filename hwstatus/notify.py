@@ -126,13 +126,13 @@ def subscribe_email(store: StatusStore, cfg: StatuspageConfig, address: str, lan
                    now - 3600), cfg.subscribe_per_domain_per_hour, 3600),
         )
         for (n, first), limit, window in checks:
-            if n >= limit:
-                raise RateLimited(max(1, int(first + window - now)))
+            if n >= limit:  # a limit of 0 refuses with nothing logged yet (first is None): retry after a window
+                raise RateLimited(max(1, int((first if first is not None else now) + window - now)))
         # the global limit caps the confirmation mails we send, it never turns real customers away: beyond
         # it, their confirmation waits in the outbox until the hour has room again
         n_all, first_all = count("SELECT COUNT(*), MIN(ts) FROM subscribe_log WHERE ts > ?", now - 3600)
         if n_all >= cfg.subscribe_per_hour:
-            delay_until = first_all + 3600 * (n_all // max(cfg.subscribe_per_hour, 1))
+            delay_until = (first_all if first_all is not None else now) + 3600 * (n_all // max(cfg.subscribe_per_hour, 1))
         c.execute("INSERT INTO subscribe_log (ip, ts) VALUES (?, ?)", (ip, now))
         row = c.execute("SELECT id, confirmed, unsubscribed, confirm_sent FROM subscribers WHERE kind = 'email' AND "
                         "address = ? COLLATE NOCASE", (address,)).fetchone()
@@ -219,6 +219,7 @@ def add_subscriber(store: StatusStore, cfg: StatuspageConfig, kind: str, address
                   "excluded.confirmed), unsubscribed = NULL", (kind, address, lang, json.dumps(wanted), token, secret, now, now))
     row = store.one("SELECT id, kind, address, lang, services, token FROM subscribers WHERE kind = ? AND address = ?",
                     (kind, address))
+    assert row is not None  # written just above
     return {"id": row["id"], "kind": row["kind"], "address": row["address"], "lang": row["lang"],
             "services": json.loads(row["services"]), "unsubscribe_token": row["token"]}
 
@@ -279,6 +280,7 @@ class Dispatcher:
                                "failed IS NULL AND attempts > 0 AND created < ?", (now - STUCK_SECONDS,))
         parked = self.store.query("SELECT id, kind, target, last_error FROM outbox WHERE failed IS NOT NULL AND "
                                   "failed > ? AND last_error != 'unsubscribed' ORDER BY id DESC LIMIT 5", (now - 86400,))
+        assert stuck is not None  # an aggregate query always returns its row
         return {"stuck": stuck["n"], "oldest_stuck_age_seconds": round(now - stuck["oldest"]) if stuck["oldest"] else None,
                 "parked_last_day": len(parked), "parked": [{"id": p["id"], "kind": p["kind"], "error": p["last_error"]}
                                                            for p in parked]}
@@ -359,7 +361,7 @@ class Dispatcher:
         try:
             implicit = self.cfg.smtp_port == 465  # SMTPS: TLS from the first byte
             cls = smtplib.SMTP_SSL if implicit else smtplib.SMTP
-            kw = {"context": ssl.create_default_context()} if implicit else {}
+            kw: dict[str, Any] = {"context": ssl.create_default_context()} if implicit else {}
             with cls(self.cfg.smtp_host, self.cfg.smtp_port, timeout=self.timeout, **kw) as smtp:
                 smtp.ehlo()
                 if self.cfg.smtp_starttls and not implicit:

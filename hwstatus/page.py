@@ -42,7 +42,7 @@ def summary(service, now: float | None = None) -> dict:
     now = service.clock() if now is None else now
     tz = service.tz
     everything_open = service.incidents(open_only=True, published_only=True)
-    future = lambda i: i["maintenance"] and _ts(i["started_at"]) > now  # noqa: E731
+    future = lambda i: i["maintenance"] and (_ts(i["started_at"]) or 0.0) > now  # noqa: E731
     open_incs = [i for i in everything_open if not future(i)]
     scheduled = [i for i in everything_open if future(i)]
     recent = [i for i in service.incidents(published_only=True, since=now - RECENT_DAYS * 86400) if i["state"] == "resolved"]
@@ -51,27 +51,10 @@ def summary(service, now: float | None = None) -> dict:
     window_start = days[0][1]
     services = []
     for sid, svc in cfg.services.items():
-        state = "operational"
-        for inc in open_incs:
-            watching = inc["state"] == "monitoring"  # working again, being watched: not red any more
-            for s in inc["services"]:
-                if watching and s["impact"] != "risk":
-                    continue
-                if s["id"] == sid and IMPACT_ORDER[s["impact"]] > IMPACT_ORDER[state]:
-                    state = s["impact"]
+        state = _service_state(sid, open_incs)
         ivs = availability.service_intervals(service, sid, now, published_only=True)
         since = min([created.get(sid, now), *(i.start for i in ivs)])
-        bars = []
-        for d, a, b in days:
-            if b <= since:
-                bars.append({"date": d.isoformat(), "status": "nodata", "downtime_seconds": 0.0})
-                continue
-            t = availability.tally(ivs, a, min(b, now), cfg.partial_outage_weight)
-            worst = "operational"
-            for imp, secs in t["seconds"].items():
-                if secs > 0 and IMPACT_ORDER[imp] > IMPACT_ORDER[worst]:
-                    worst = imp
-            bars.append({"date": d.isoformat(), "status": worst, "downtime_seconds": round(t["downtime"], 1)})
+        bars = _day_bars(ivs, days, since, now, cfg.partial_outage_weight)
         # the figure under "Past 90 days" covers those 90 days (not the time since the first incident)
         measured_from = window_start
         total = availability.tally(ivs, measured_from, now, cfg.partial_outage_weight)
@@ -96,6 +79,36 @@ def summary(service, now: float | None = None) -> dict:
         "scheduled_maintenance": [for_customers(i) for i in reversed(scheduled)],
         "recent_incidents": [for_customers(i) for i in recent],
     }
+
+
+def _service_state(sid: str, open_incs: list[dict]) -> str:
+    """The worst impact on one service of the open incidents (a monitored incident counts as risk only)."""
+    state = "operational"
+    for inc in open_incs:
+        watching = inc["state"] == "monitoring"  # working again, being watched: not red any more
+        for s in inc["services"]:
+            if watching and s["impact"] != "risk":
+                continue
+            if s["id"] == sid and IMPACT_ORDER[s["impact"]] > IMPACT_ORDER[state]:
+                state = s["impact"]
+    return state
+
+
+def _day_bars(ivs: list[availability.Interval], days: list[tuple[dt.date, float, float]], since: float, now: float,
+              weight: float) -> list[dict]:
+    """One bar per day: its worst impact and downtime; "nodata" before the service's history begins."""
+    bars = []
+    for d, a, b in days:
+        if b <= since:
+            bars.append({"date": d.isoformat(), "status": "nodata", "downtime_seconds": 0.0})
+            continue
+        t = availability.tally(ivs, a, min(b, now), weight)
+        worst = "operational"
+        for imp, secs in t["seconds"].items():
+            if secs > 0 and IMPACT_ORDER[imp] > IMPACT_ORDER[worst]:
+                worst = imp
+        bars.append({"date": d.isoformat(), "status": worst, "downtime_seconds": round(t["downtime"], 1)})
+    return bars
 
 
 def _localise(service, inc: dict, lang: str) -> dict:
@@ -127,7 +140,7 @@ def _ts(iso: str | None) -> float | None:
 def render_html(service, lang: str | None = None, now: float | None = None, data: dict | None = None, *,
                 root: str = "") -> str:
     cfg = service.cfg
-    lang = lang if lang in cfg.languages else cfg.languages[0]
+    lang = lang if lang is not None and lang in cfg.languages else cfg.languages[0]
     now = service.clock() if now is None else now
     data = data or summary(service, now)
     html_env, _ = texts.environments(cfg.template_dir)
@@ -155,7 +168,7 @@ def render_html(service, lang: str | None = None, now: float | None = None, data
 
 def render_atom(service, lang: str | None = None, now: float | None = None, limit: int = 50) -> str:
     cfg = service.cfg
-    lang = lang if lang in cfg.languages else cfg.languages[0]
+    lang = lang if lang is not None and lang in cfg.languages else cfg.languages[0]
     now = service.clock() if now is None else now
     base = cfg.public_url.rstrip("/")
     host = urlparse(base).hostname or "localhost"

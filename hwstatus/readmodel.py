@@ -4,12 +4,19 @@ shapes for the operator (:func:`public`) and for customers (:func:`for_customers
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
 from hwstatus import texts
 from hwstatus.inputs import NotFound
 
+if TYPE_CHECKING:
+    from hwstatus.store import StatusStore
+
 
 class ReadMixin:
+    if TYPE_CHECKING:  # provided by StatusService (hwstatus.incidents)
+        store: StatusStore
+
     def incident(self, incident_id: int) -> dict:
         row = self.store.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         if row is None:

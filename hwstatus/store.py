@@ -16,7 +16,7 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -296,18 +296,18 @@ class StatusStore:
                 return
         fn()
 
-    def query(self, sql: str, params: Sequence[Any] = ()) -> list[sqlite3.Row]:
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         with self._lock:
             cur = self._conn.execute(sql, params)
             cols = [d[0] for d in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
-    def one(self, sql: str, params: Sequence[Any] = ()) -> dict | None:
+    def one(self, sql: str, params: Sequence[Any] = ()) -> dict[str, Any] | None:
         rows = self.query(sql, params)
         return rows[0] if rows else None
 
     # ---- services ------------------------------------------------------------------------------
-    def sync_services(self, services: dict) -> None:
+    def sync_services(self, services: Mapping[str, Any]) -> None:
         """Make the services table follow the config; removed services stay (inactive) for history."""
         now = self.clock()
         with self.tx() as c:

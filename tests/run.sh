@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the hwagent test suite on a Debian 12 machine: installs the Debian packages the tests use
-# (when root), builds a virtualenv with the project and its test dependencies, runs `ruff check`
-# (the lint gate of pyproject.toml), then pytest: first
+# (when root), builds a virtualenv with the project and its test dependencies, runs the static gates
+# (ruff, mypy, the complexity ratchet), then pytest: first
 # the fast suite, then the VM suite (tests/vm: qemu guests with injected hardware faults and a real
 # Prometheus, ~15 min on 2 cores; it installs its own Debian packages and caches its guest image).
 # Extra arguments go to the first pytest run:  bash tests/run.sh -k hwmon    bash tests/run.sh -m bench
@@ -29,8 +29,18 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PY" -m venv "$VENV"
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
-# lint gate ([tool.ruff] in pyproject.toml): unused imports, bugbear, blind excepts, undeclared lazy imports
-"$VENV/bin/python" -m ruff check agent hwstatus tools tests
+# static gates before the tests (HWAGENT_TESTS_GATES=0 leaves them out): the lint gate ([tool.ruff]:
+# unused imports, bugbear, blind excepts, undeclared lazy imports), the type check ([tool.mypy] in
+# pyproject.toml: agent and hwstatus, --strict flags for model/, host.py, rules/ and state/) and the
+# complexity ratchet (tools/complexity.py against tools/complexity-baseline.txt)
+if [ "${HWAGENT_TESTS_GATES:-1}" != 0 ]; then
+    echo "tests/run.sh: ruff" >&2
+    "$VENV/bin/python" -m ruff check agent hwstatus tools tests
+    echo "tests/run.sh: mypy" >&2
+    "$VENV/bin/python" -m mypy
+    echo "tests/run.sh: complexity ratchet" >&2
+    "$VENV/bin/python" tools/complexity.py
+fi
 "$VENV/bin/python" -m pytest "$@"
 
 vm="${HWAGENT_TESTS_VM:-auto}"

@@ -35,7 +35,8 @@ def export_rows(store: Any, failed: Mapping[str, str | None] | None = None) -> t
         days = sorted(d["days"])
         fail_day = None
         if serial in failed:
-            fail_day = date.fromisoformat(failed[serial]) if failed[serial] else days[-1]
+            failed_on = failed[serial]
+            fail_day = date.fromisoformat(failed_on) if failed_on else days[-1]
         for day in days:
             if fail_day is not None and day > fail_day:
                 break

@@ -69,7 +69,7 @@ class Result:
         out: dict[str, Any] = {"drives": len(drives), "failed": len(failed)}
 
         def recall(first: list[date | None]) -> dict[str, float | None]:
-            return {f">={k}d": (sum(1 for f, d in zip(first, failed, strict=True) if f is not None and (d.failed_on - f).days >= k)
+            return {f">={k}d": (sum(1 for f, d in zip(first, failed, strict=True) if f is not None and d.failed_on is not None and (d.failed_on - f).days >= k)
                                 / len(failed)) if failed else None for k in LEADS}
 
         for level in LEVELS:

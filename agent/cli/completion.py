@@ -20,6 +20,8 @@ def completion(ctx, shell: str) -> int:
     """
     root = ctx.find_root()
     cls = get_completion_class(shell)
+    if cls is None:  # click.Choice admits only shells click has a class for
+        raise click.UsageError(f"no completion support for {shell}")
     comp = cls(root.command, {}, "agent", "_AGENT_COMPLETE")
     click.echo(comp.source())
     return 0

@@ -62,14 +62,14 @@ def render_status(status: dict) -> str:
     cols = status.get("collectors", {})
     if cols:
         out.append("")
-        rows = []
+        col_rows = []
         for name, c in cols.items():
             state = "ok" if c["ok"] and c.get("present", True) else "absent" if c["ok"] else "FAILED"
             note = c.get("error") or ""
             if c.get("skipped_entries"):
                 note = (note + "; " if note else "") + f"{c['skipped_entries']} entries skipped"
-            rows.append((name, state, f"{c['duration_seconds'] * 1000:.1f} ms", note))
-        out.append(table(("COLLECTOR", "STATE", "DURATION", "NOTE"), rows))
+            col_rows.append((name, state, f"{c['duration_seconds'] * 1000:.1f} ms", note))
+        out.append(table(("COLLECTOR", "STATE", "DURATION", "NOTE"), col_rows))
     for e in status.get("rule_errors", []):
         out.append(clean(f"rule error: {e}"))
     return "\n".join(out)

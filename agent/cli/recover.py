@@ -120,7 +120,8 @@ def write_drill_result(state_dir: str | Path, data: dict) -> Path | None:
 
     steps = data.get("steps", {})
     rd = steps.get("RD-03", {}) if isinstance(steps.get("RD-03"), dict) else {}
-    result = rd.get("result") if isinstance(rd.get("result"), dict) else {}
+    res = rd.get("result")
+    result = res if isinstance(res, dict) else {}
     out = {"run_id": data.get("run_id"), "time": data.get("finished") or data.get("updated") or time.time(),
            "status": data.get("status"), "success": data.get("status") == "completed",
            "path": (data.get("params") or {}).get("path"), "tool": (data.get("params") or {}).get("tool"),
@@ -515,16 +516,16 @@ def list_cmd(app, runbooks: bool, as_json: bool) -> None:
             app.echo(f"note: run {rid} said running, but its process is gone: marked interrupted", err=True)
     except OSError:
         pass  # read-only state directory: list as recorded
-    rows = store.list()
+    runs = store.list()
     if as_json:
-        app.echo(json.dumps(rows, indent=2))
+        app.echo(json.dumps(runs, indent=2))
         return
-    if not rows:
+    if not runs:
         app.echo("no runs")
         return
     app.echo(table(("RUN", "RUNBOOK", "STATUS", "DONE", "CURRENT", "UPDATED"),
                    [(r["run_id"], r["runbook"], r["status"], f"{r['done']}/{r['total']}", r["current_step"] or "",
-                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["updated"])) if r["updated"] else "") for r in rows]))
+                     time.strftime("%Y-%m-%d %H:%M", time.gmtime(r["updated"])) if r["updated"] else "") for r in runs]))
 
 
 @recover.command("audit")

@@ -66,8 +66,9 @@ def _mc_event(r: dict[str, Any]) -> tuple[str, Severity, str, str, dict, int] | 
     mc = r.get("mc")
     label = str(r.get("label") or "")
     device = label if label and label != "unknown memory" else f"mc{mc}"
-    count = r.get("err_count") if isinstance(r.get("err_count"), int) and r["err_count"] > 0 else 1
-    d = {"mc": mc, "count": count, "message": r.get("err_msg") or "", "label": label,
+    n = r.get("err_count")
+    count = n if isinstance(n, int) and n > 0 else 1
+    d: dict[str, Any] = {"mc": mc, "count": count, "message": r.get("err_msg") or "", "label": label,
          "layers": f"{r.get('top_layer')}:{r.get('middle_layer')}:{r.get('lower_layer')}"}
     if isinstance(r.get("address"), int):
         d["address"] = f"0x{_u64(r['address']):x}"
@@ -122,7 +123,8 @@ def _extlog_event(r: dict[str, Any]) -> tuple[str, Severity, str, str, dict, int
     cls_sev = _EXTLOG_SEV.get(r.get("severity"))  # type: ignore[arg-type]
     if cls_sev is None:
         return None
-    count = r.get("error_count") if isinstance(r.get("error_count"), int) and r["error_count"] > 0 else 1
+    n = r.get("error_count")
+    count = n if isinstance(n, int) and n > 0 else 1
     fru = str(r.get("fru_text") or "").strip()
     d: dict[str, Any] = {"count": count, "etype": r.get("etype"), "label": fru, "source_table": "extlog"}
     if isinstance(r.get("address"), int):

@@ -401,7 +401,7 @@ class SmartCollector(BaseCollector):
         by_id = self._by_id()
         shared = self._shared_identities(targets, results)
         by_path = self._links("by-path", ("pci-", "platform-", "acpi-"))
-        out: list[SmartDevice] = []
+        out = []
         seen_ids: dict[str, str] = {}
         for t, d in zip(targets, results, strict=True):
             if d.fresh:

@@ -454,8 +454,7 @@ def _nvme_capacity(doc: Mapping) -> int | None:
     total = _int(_get(doc, "nvme_total_capacity"))
     if total:
         return total
-    caps = [_int(_get(ns, "capacity", "bytes")) for ns in _list(_get(doc, "nvme_namespaces"))]
-    caps = [c for c in caps if c]
+    caps = [c for c in (_int(_get(ns, "capacity", "bytes")) for ns in _list(_get(doc, "nvme_namespaces"))) if c]
     return sum(caps) if caps else None
 
 
@@ -483,8 +482,8 @@ def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
         v = _int(st.get("value"))
         if v is not None and (v >> 4) == 15:
             running = True
-            remaining = _int(st.get("remaining_percent"))
-            remaining = remaining / 100.0 if remaining is not None else (v & 0x0F) / 10.0
+            pct_left = _int(st.get("remaining_percent"))
+            remaining = pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
     # NVMe self-test log
     nlog = _get(doc, "nvme_self_test_log")
     if isinstance(nlog, Mapping):

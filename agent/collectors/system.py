@@ -68,7 +68,7 @@ class SystemCollector(BaseCollector):
             up = parse_float(up_text.split()[0])
         if up is None:
             up = max(0.0, self.host.now() - btime)
-        load = [None, None, None]
+        load: list[float | None] = [None, None, None]
         la = self.host.read_text(proc / "loadavg")
         if la:
             parts = la.split()

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Callable
 
 from agent.collectors.base import BaseCollector, NoData
 from agent.model import Reading
@@ -50,75 +51,94 @@ def _count(text: str) -> int | None:
     return int(text) if text.isdigit() else None
 
 
-def parse_status(text: str, problem=lambda msg: None) -> list[tuple[dict, list[dict]]]:
+_HEAD = re.compile(r"^\s*(pool|state|status|action|see|scan|config|errors|remove|checkpoint):\s?(.*)$")
+
+
+def parse_status(text: str, problem: Callable[[str], None] = lambda msg: None) -> list[tuple[dict, list[dict]]]:
     """`zpool status -p` -> [(pool fields, [vdev fields])]."""
-    out: list[tuple[dict, list[dict]]] = []
-    pool: dict | None = None
-    vdevs: list[dict] = []
-    key = None  # current "key:" paragraph
-    in_config = False
-    stack: list[tuple[int, str]] = []  # (depth, name) of enclosing vdevs
-    section = "data"
+    p = _StatusParser(problem)
     for raw in text.splitlines():
         line = raw.rstrip()
-        head = re.match(r"^\s*(pool|state|status|action|see|scan|config|errors|remove|checkpoint):\s?(.*)$", line)
+        head = _HEAD.match(line)
         if head and not raw.startswith("\t"):
-            key, val = head.group(1), head.group(2).strip()
-            if key == "pool":
-                pool = {"pool": val, "state": None, "scan": [], "status": [], "action": [], "errors": None}
-                vdevs = []
-                out.append((pool, vdevs))
-                in_config, stack, section = False, [], "data"
-            elif pool is None:
-                continue
-            elif key == "config":
-                in_config = True
-            elif key == "errors":
-                in_config = False
-                pool["errors"] = val
-            elif key in ("state", "scan", "status", "action"):
-                in_config = False
-                if key == "state":
-                    pool["state"] = val
-                else:
-                    pool[key].append(val)
-            continue
-        if pool is None or not line.strip():
-            continue
-        if not in_config:
-            if key in ("scan", "status", "action") and raw.startswith(("\t", " ")):
-                pool[key].append(line.strip())
-            continue
+            p.header(head.group(1), head.group(2).strip())
+        elif p.pool is not None and line.strip():
+            if p.in_config:
+                p.config_line(line)
+            elif p.key in ("scan", "status", "action") and raw.startswith(("\t", " ")):
+                p.pool[p.key].append(line.strip())  # continuation of a "key:" paragraph
+    return p.out
+
+
+def _vdev_counts(words: list[str]) -> tuple[list[int | None], str | None]:
+    """READ WRITE CKSUM and the note after them; all three None unless each is a count."""
+    counts = [_count(w) for w in words[2:5]]
+    counts += [None] * (3 - len(counts))
+    if all(c is not None for c in counts):
+        return counts, " ".join(words[5:]) or None
+    return [None, None, None], " ".join(words[2:]) or None
+
+
+class _StatusParser:
+    """The state of one `zpool status` parse: the pool being read, its "key:" paragraph, and in its
+    config section the vdev tree (indentation gives the parent)."""
+
+    def __init__(self, problem: Callable[[str], None]):
+        self.problem = problem
+        self.out: list[tuple[dict, list[dict]]] = []
+        self.pool: dict | None = None
+        self.vdevs: list[dict] = []
+        self.key: str | None = None  # current "key:" paragraph
+        self.in_config = False
+        self.stack: list[tuple[int, str]] = []  # (depth, name) of enclosing vdevs
+        self.section = "data"
+
+    def header(self, key: str, val: str) -> None:
+        self.key = key
+        if key == "pool":
+            self.pool = {"pool": val, "state": None, "scan": [], "status": [], "action": [], "errors": None}
+            self.vdevs = []
+            self.out.append((self.pool, self.vdevs))
+            self.in_config, self.stack, self.section = False, [], "data"
+        elif self.pool is None:
+            return
+        elif key == "config":
+            self.in_config = True
+        elif key == "errors":
+            self.in_config = False
+            self.pool["errors"] = val
+        elif key == "state":
+            self.in_config = False
+            self.pool["state"] = val
+        elif key in ("scan", "status", "action"):
+            self.in_config = False
+            self.pool[key].append(val)
+
+    def config_line(self, line: str) -> None:
+        assert self.pool is not None
         body = line[1:] if line.startswith("\t") else line
         if body.lstrip().startswith("NAME") and "STATE" in body:
-            continue
-        indent = len(body) - len(body.lstrip(" "))
-        depth = indent // 2
+            return
+        depth = (len(body) - len(body.lstrip(" "))) // 2
         words = body.split()
         name = words[0]
         if depth == 0 and name in SECTIONS and len(words) == 1:
-            section, stack = SECTIONS[name], []
-            continue
-        if depth == 0 and name == pool["pool"]:
-            stack = [(0, name)]
-            section = "data"
-            continue
+            self.section, self.stack = SECTIONS[name], []
+            return
+        if depth == 0 and name == self.pool["pool"]:
+            self.stack, self.section = [(0, name)], "data"
+            return
         state = words[1] if len(words) > 1 else ""
         if state not in ZFS_STATES:
-            problem(f"zpool status: pool {pool['pool']}: unparsable config line {line.strip()!r}")
-            continue
-        counts = [_count(w) for w in words[2:5]]
-        counts += [None] * (3 - len(counts))
-        note = " ".join(words[5:]) or None if all(c is not None for c in counts) else " ".join(words[2:]) or None
-        if any(c is None for c in counts):
-            counts = [None, None, None]
-        while stack and stack[-1][0] >= depth:
-            stack.pop()
-        parent = stack[-1][1] if stack and stack[-1][1] != pool["pool"] else None
-        stack.append((depth, name))
-        vdevs.append({"name": name, "state": state, "read": counts[0], "write": counts[1], "cksum": counts[2],
-                      "note": note, "parent": parent, "section": section})
-    return out
+            self.problem(f"zpool status: pool {self.pool['pool']}: unparsable config line {line.strip()!r}")
+            return
+        counts, note = _vdev_counts(words)
+        while self.stack and self.stack[-1][0] >= depth:
+            self.stack.pop()
+        parent = self.stack[-1][1] if self.stack and self.stack[-1][1] != self.pool["pool"] else None
+        self.stack.append((depth, name))
+        self.vdevs.append({"name": name, "state": state, "read": counts[0], "write": counts[1], "cksum": counts[2],
+                           "note": note, "parent": parent, "section": self.section})
 
 
 def vdev_kind(name: str, has_children: bool) -> str:
@@ -192,6 +212,18 @@ class ZfsCollector(BaseCollector):
             raise NoData("no /dev/zfs: the ZFS module is not loaded")
         if self.host.runner is None and self.host.which(self.option("zpool")) is None:
             raise NoData(f"{self.option('zpool')} not installed (zfsutils-linux)")
+        pools = parse_status(self._status_text(), self.problem)
+        if not pools:
+            raise RuntimeError("zpool status -p: no pool in the output")
+        props = self._capacity()
+        out: list[Reading] = []
+        for p, vdevs in pools:
+            out.append(_pool_reading(p, props.get(p["pool"], {})))
+            out.extend(_vdev_readings(p["pool"], vdevs))
+        return out
+
+    def _status_text(self) -> str:
+        """`zpool status -p` output; NoData without zpool or pools, RuntimeError when it fails."""
         res = self._run("status", "-p")
         text = res.text() if hasattr(res, "text") else ""
         if res.error and res.error.startswith("not found"):
@@ -201,34 +233,37 @@ class ZfsCollector(BaseCollector):
         if not res.ok:
             err = (res.stderr or b"").decode("utf-8", "replace").strip().splitlines()
             raise RuntimeError(f"zpool status -p: {res.error or f'exit {res.rc}'}: {err[-1][:160] if err else 'no message'}")
-        pools = parse_status(text, self.problem)
-        if not pools:
-            raise RuntimeError("zpool status -p: no pool in the output")
-        props: dict[str, dict[str, str]] = {}
+        return text
+
+    def _capacity(self) -> dict[str, dict[str, str]]:
+        """pool -> `zpool get` properties; empty (and a problem noted) when zpool get fails."""
         got = self._run("get", "-Hp", "size,allocated,free,fragmentation")
         if got.ok:
-            props = parse_get(got.text())
-        else:
-            self.problem(f"zpool get: {got.error or f'exit {got.rc}'}: capacity unknown")
-        out: list[Reading] = []
-        for p, vdevs in pools:
-            pp = props.get(p["pool"], {})
-            frag = pp.get("fragmentation", "").rstrip("%")
-            errors = p.get("errors") or ""
-            m = _ERRORS.match(errors)
-            out.append(ZfsPool(
-                pool=p["pool"], state=p["state"] or "UNKNOWN",
-                size_bytes=parse_size(pp["size"]) if pp.get("size", "-") != "-" else None,
-                allocated_bytes=parse_size(pp["allocated"]) if pp.get("allocated", "-") != "-" else None,
-                free_bytes=parse_size(pp["free"]) if pp.get("free", "-") != "-" else None,
-                fragmentation_ratio=float(frag) / 100.0 if frag.replace(".", "", 1).isdigit() else None,
-                data_errors=0 if errors.startswith("No known data errors") else int(m.group(1)) if m else None,
-                status_text=" ".join(p["status"]) or None, action_text=" ".join(p["action"]) or None,
-                **parse_scan(p["scan"])))
-            parents = {v["parent"] for v in vdevs if v["parent"]}
-            for v in vdevs:
-                out.append(ZfsVdev(pool=p["pool"], name=v["name"], kind=vdev_kind(v["name"], v["name"] in parents),
-                                   section=v["section"], parent=v["parent"], state=v["state"],
-                                   read_errors=v["read"], write_errors=v["write"], checksum_errors=v["cksum"],
-                                   note=v["note"]))
-        return out
+            return parse_get(got.text())
+        self.problem(f"zpool get: {got.error or f'exit {got.rc}'}: capacity unknown")
+        return {}
+
+
+def _bytes(props: dict[str, str], name: str) -> int | None:
+    return parse_size(props[name]) if props.get(name, "-") != "-" else None
+
+
+def _pool_reading(p: dict, props: dict[str, str]) -> ZfsPool:
+    frag = props.get("fragmentation", "").rstrip("%")
+    errors = p.get("errors") or ""
+    m = _ERRORS.match(errors)
+    return ZfsPool(
+        pool=p["pool"], state=p["state"] or "UNKNOWN",
+        size_bytes=_bytes(props, "size"), allocated_bytes=_bytes(props, "allocated"), free_bytes=_bytes(props, "free"),
+        fragmentation_ratio=float(frag) / 100.0 if frag.replace(".", "", 1).isdigit() else None,
+        data_errors=0 if errors.startswith("No known data errors") else int(m.group(1)) if m else None,
+        status_text=" ".join(p["status"]) or None, action_text=" ".join(p["action"]) or None,
+        **parse_scan(p["scan"]))
+
+
+def _vdev_readings(pool: str, vdevs: list[dict]) -> list[ZfsVdev]:
+    parents = {v["parent"] for v in vdevs if v["parent"]}
+    return [ZfsVdev(pool=pool, name=v["name"], kind=vdev_kind(v["name"], v["name"] in parents),
+                    section=v["section"], parent=v["parent"], state=v["state"],
+                    read_errors=v["read"], write_errors=v["write"], checksum_errors=v["cksum"], note=v["note"])
+            for v in vdevs]

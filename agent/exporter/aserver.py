@@ -238,9 +238,8 @@ class AsyncHTTPServer:
                 return
             if req is None:
                 return
-            resp = self.app(req)
-            if asyncio.iscoroutine(resp) or isinstance(resp, asyncio.Future):
-                resp = await resp
+            result = self.app(req)
+            resp = result if isinstance(result, Response) else await result
             if resp.status < 400 or resp.status in (404,):
                 try:  # the body (rare: these endpoints take none) after auth, under its own deadline
                     async with asyncio.timeout(self.limits.body_timeout):
@@ -337,12 +336,15 @@ class AsyncHTTPServer:
         body = resp.body if method != "HEAD" else b""
         size = len(data) + len(body)
         reserved = 0
+        budget = self._budget
+        if budget is None:
+            raise RuntimeError("AsyncHTTPServer: a response written before the server started")
         try:
             async with asyncio.timeout(self.limits.write_timeout):
                 # responses queued for slow readers are copied into transport buffers: bound their
                 # sum, so many clients that never read cannot make the agent hold gigabytes
-                async with self._budget:
-                    await self._budget.wait_for(lambda: self._inflight == 0
+                async with budget:
+                    await budget.wait_for(lambda: self._inflight == 0
                                                 or self._inflight + size <= self.limits.write_budget)
                     self._inflight += size
                     reserved = size
@@ -355,6 +357,6 @@ class AsyncHTTPServer:
         finally:
             if reserved:
                 self._inflight -= reserved
-                async with self._budget:
-                    self._budget.notify_all()
+                async with budget:
+                    budget.notify_all()
         return True

@@ -41,7 +41,7 @@ def collect_samples(snap: Snapshot) -> dict[str, list[tuple[dict, float]]]:
 def _family(spec: MetricSpec, samples: list[tuple[dict, float]]) -> Metric:
     labels = list(spec.labels)
     if spec.type == "counter":
-        fam = CounterMetricFamily(spec.name[: -len("_total")], spec.help, labels=labels)
+        fam: CounterMetricFamily | GaugeMetricFamily = CounterMetricFamily(spec.name[: -len("_total")], spec.help, labels=labels)
     elif spec.type == "info":
         fam = GaugeMetricFamily(spec.name, spec.help, labels=labels)  # value-1 identity series
     else:

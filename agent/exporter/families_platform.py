@@ -146,10 +146,10 @@ def board(snap: Snapshot, emit: Emit) -> None:
         emit("hwagent_board_evidence_points", {"signal": sig}, float(ev.get(f"points_{sig}", 0)) if ev else 0.0)
 
 
-SAMPLERS = (edac, aer, ipmi, md, board)
+SAMPLERS: tuple[Callable[[Snapshot, Emit], None], ...] = (edac, aer, ipmi, md, board)
 
 
-def restore_drill(snap, emit) -> None:
+def restore_drill(snap: Snapshot, emit: Emit) -> None:
     from agent.model.backup import RestoreDrill  # noqa: PLC0415
 
     for d in snap.of_type(RestoreDrill):

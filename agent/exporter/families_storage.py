@@ -31,12 +31,12 @@ def zfs(snap: Snapshot, emit: Emit) -> None:
                         ("hwagent_zfs_pool_data_errors", p.data_errors)):
             if v is not None:
                 emit(name, lab, v)
-    for v in snap.of_type(ZfsVdev):
-        lab = {"pool": v.pool, "vdev": v.name}
-        emit("hwagent_zfs_vdev_info", {**lab, "kind": v.kind, "section": v.section, "parent": v.parent or ""}, 1)
+    for vd in snap.of_type(ZfsVdev):
+        lab = {"pool": vd.pool, "vdev": vd.name}
+        emit("hwagent_zfs_vdev_info", {**lab, "kind": vd.kind, "section": vd.section, "parent": vd.parent or ""}, 1)
         for st in VDEV_STATES:
-            emit("hwagent_zfs_vdev_state", {**lab, "state": st.lower()}, 1.0 if v.state == st else 0.0)
-        for err, n in (("read", v.read_errors), ("write", v.write_errors), ("checksum", v.checksum_errors)):
+            emit("hwagent_zfs_vdev_state", {**lab, "state": st.lower()}, 1.0 if vd.state == st else 0.0)
+        for err, n in (("read", vd.read_errors), ("write", vd.write_errors), ("checksum", vd.checksum_errors)):
             if n is not None:
                 emit("hwagent_zfs_vdev_errors_total", {**lab, "error": err}, n)
 

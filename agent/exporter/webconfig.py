@@ -143,9 +143,26 @@ def _check_keys(data: Mapping[str, Any], allowed: set[str], where: str) -> None:
 
 
 def load_web_config(path: str | Path) -> WebConfig:
+    p = Path(path)
+    data = _read_yaml(p)
+    try:
+        _check_keys(data, {"tls_server_config", "basic_auth_users", "http_server_config"}, "")
+        if any(not isinstance(k, str) for k in data):
+            raise WebConfigError("keys must be strings")
+        cfg = WebConfig()
+        tls = _mapping(data.get("tls_server_config"), "tls_server_config")
+        if tls:
+            cfg.tls = _tls_context(tls, p.parent)
+        cfg.users = _users(data.get("basic_auth_users") or {})
+        cfg.headers = _headers(_mapping(data.get("http_server_config"), "http_server_config"))
+        return cfg
+    except WebConfigError as exc:
+        raise WebConfigError(f"{p}: {exc}") from None
+
+
+def _read_yaml(p: Path) -> dict[Any, Any]:
     import yaml  # noqa: PLC0415
 
-    p = Path(path)
     try:
         data = yaml.safe_load(p.read_text()) or {}
     except FileNotFoundError:
@@ -158,82 +175,84 @@ def load_web_config(path: str | Path) -> WebConfig:
         raise WebConfigError(f"{p}: not UTF-8 text (byte {exc.start})") from None
     if not isinstance(data, dict):
         raise WebConfigError(f"{p}: expected a mapping at the top level")
+    return data
+
+
+def _tls_context(tls: Mapping[str, Any], base: Path) -> ssl.SSLContext:
+    """tls_server_config -> the server's TLS context (file names relative to the web config's directory)."""
+    for k in ("cert_file", "key_file", "min_version", "max_version", "client_auth_type", "client_ca_file"):
+        if k in tls and not isinstance(tls[k], str):
+            raise WebConfigError(f"tls_server_config.{k}: expected a string, got {tls[k]!r}")
+    _check_keys(tls, {"cert_file", "key_file", "min_version", "max_version", "client_auth_type",
+                      "client_ca_file", "cipher_suites", "prefer_server_cipher_suites",
+                      "curve_preferences"}, "tls_server_config.")
+    if not tls.get("cert_file") or not tls.get("key_file"):
+        raise WebConfigError("tls_server_config: cert_file and key_file are required")
+    cert = base / tls["cert_file"]
+    key = base / tls["key_file"]
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = _TLS_VERSIONS.get(tls.get("min_version", "TLS12"), None) or _bad(
+        "tls_server_config.min_version", tls.get("min_version"))
+    if tls.get("max_version"):
+        ctx.maximum_version = _TLS_VERSIONS.get(tls["max_version"]) or _bad(
+            "tls_server_config.max_version", tls["max_version"])
     try:
-        _check_keys(data, {"tls_server_config", "basic_auth_users", "http_server_config"}, "")
-        if any(not isinstance(k, str) for k in data):
-            raise WebConfigError("keys must be strings")
-        cfg = WebConfig()
-        tls = _mapping(data.get("tls_server_config"), "tls_server_config")
-        if tls:
-            for k in ("cert_file", "key_file", "min_version", "max_version", "client_auth_type", "client_ca_file"):
-                if k in tls and not isinstance(tls[k], str):
-                    raise WebConfigError(f"tls_server_config.{k}: expected a string, got {tls[k]!r}")
-            _check_keys(tls, {"cert_file", "key_file", "min_version", "max_version", "client_auth_type",
-                              "client_ca_file", "cipher_suites", "prefer_server_cipher_suites",
-                              "curve_preferences"}, "tls_server_config.")
-            if not tls.get("cert_file") or not tls.get("key_file"):
-                raise WebConfigError("tls_server_config: cert_file and key_file are required")
-            base = p.parent
-            cert = base / tls["cert_file"]
-            key = base / tls["key_file"]
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            ctx.minimum_version = _TLS_VERSIONS.get(tls.get("min_version", "TLS12"), None) or _bad(
-                "tls_server_config.min_version", tls.get("min_version"))
-            if tls.get("max_version"):
-                ctx.maximum_version = _TLS_VERSIONS.get(tls["max_version"]) or _bad(
-                    "tls_server_config.max_version", tls["max_version"])
-            try:
-                ctx.load_cert_chain(str(cert), str(key))
-            except (OSError, ssl.SSLError) as exc:
-                raise WebConfigError(f"tls_server_config: cannot load {cert} / {key}: {exc}") from None
-            auth = tls.get("client_auth_type", "NoClientCert")
-            if auth not in _CLIENT_AUTH:
-                _bad("tls_server_config.client_auth_type", auth)
-            if auth in ("RequestClientCert", "RequireAnyClientCert") and not tls.get("client_ca_file"):
-                # exporter-toolkit accepts any certificate here without verifying it; Python's TLS
-                # can only verify against CAs, so say so rather than refuse every client at run time
-                raise WebConfigError(f"tls_server_config.client_auth_type: {auth} (accept an unverified client "
-                                     "certificate) is not supported; give client_ca_file, or use "
-                                     "RequireAndVerifyClientCert / VerifyClientCertIfGiven")
-            ctx.verify_mode = _CLIENT_AUTH[auth]
-            if tls.get("client_ca_file"):
-                try:
-                    ctx.load_verify_locations(str(base / tls["client_ca_file"]))
-                except (OSError, ssl.SSLError) as exc:
-                    raise WebConfigError(f"tls_server_config.client_ca_file: {exc}") from None
-            elif ctx.verify_mode != ssl.CERT_NONE:
-                raise WebConfigError(f"tls_server_config.client_ca_file: required by client_auth_type {auth}")
-            _apply_ciphers(ctx, tls)
-            cfg.tls = ctx
-        users = data.get("basic_auth_users") or {}
-        if not isinstance(users, dict):
-            raise WebConfigError("basic_auth_users: expected a mapping of user: bcrypt-hash")
-        for user, hashed in users.items():
-            if not isinstance(hashed, str) or not _BCRYPT_HASH.fullmatch(hashed):
-                raise WebConfigError(f"basic_auth_users.{user}: not a bcrypt hash ($2y$/$2b$/$2a$, cost 04-31, "
-                                     "53 characters of salt and digest)")
-            if ":" in str(user):
-                raise WebConfigError(f"basic_auth_users.{user}: a user name cannot contain ':'")
-            cfg.users = {**cfg.users, str(user): hashed.replace("$2y$", "$2b$", 1).encode()}
-        http = _mapping(data.get("http_server_config"), "http_server_config")
-        if "http2" in http and not isinstance(http["http2"], bool):
-            raise WebConfigError("http_server_config.http2: expected true or false")
-        _check_keys(http, {"headers", "http2"}, "http_server_config.")
-        hdrs = http.get("headers") or {}
-        if not isinstance(hdrs, dict):
-            raise WebConfigError("http_server_config.headers: expected a mapping")
-        for k, v in hdrs.items():
-            name, value = str(k), str(v)
-            if not name or any(c not in _TOKEN_CHARS for c in name):
-                raise WebConfigError(f"http_server_config.headers: {name!r} is not a valid header name")
-            if name.lower() in _RESERVED_HEADERS:
-                raise WebConfigError(f"http_server_config.headers.{name}: set by the server, cannot be configured")
-            if any(c in value for c in "\r\n\0"):
-                raise WebConfigError(f"http_server_config.headers.{name}: value contains a line break or NUL")
-        cfg.headers = {str(k): str(v) for k, v in hdrs.items()}
-        return cfg
-    except WebConfigError as exc:
-        raise WebConfigError(f"{p}: {exc}") from None
+        ctx.load_cert_chain(str(cert), str(key))
+    except (OSError, ssl.SSLError) as exc:
+        raise WebConfigError(f"tls_server_config: cannot load {cert} / {key}: {exc}") from None
+    auth = tls.get("client_auth_type", "NoClientCert")
+    if auth not in _CLIENT_AUTH:
+        _bad("tls_server_config.client_auth_type", auth)
+    if auth in ("RequestClientCert", "RequireAnyClientCert") and not tls.get("client_ca_file"):
+        # exporter-toolkit accepts any certificate here without verifying it; Python's TLS
+        # can only verify against CAs, so say so rather than refuse every client at run time
+        raise WebConfigError(f"tls_server_config.client_auth_type: {auth} (accept an unverified client "
+                             "certificate) is not supported; give client_ca_file, or use "
+                             "RequireAndVerifyClientCert / VerifyClientCertIfGiven")
+    ctx.verify_mode = _CLIENT_AUTH[auth]
+    if tls.get("client_ca_file"):
+        try:
+            ctx.load_verify_locations(str(base / tls["client_ca_file"]))
+        except (OSError, ssl.SSLError) as exc:
+            raise WebConfigError(f"tls_server_config.client_ca_file: {exc}") from None
+    elif ctx.verify_mode != ssl.CERT_NONE:
+        raise WebConfigError(f"tls_server_config.client_ca_file: required by client_auth_type {auth}")
+    _apply_ciphers(ctx, tls)
+    return ctx
+
+
+def _users(users: Any) -> dict[str, bytes]:
+    """basic_auth_users -> user: bcrypt hash ($2y$ read as $2b$)."""
+    out: dict[str, bytes] = {}
+    if not isinstance(users, dict):
+        raise WebConfigError("basic_auth_users: expected a mapping of user: bcrypt-hash")
+    for user, hashed in users.items():
+        if not isinstance(hashed, str) or not _BCRYPT_HASH.fullmatch(hashed):
+            raise WebConfigError(f"basic_auth_users.{user}: not a bcrypt hash ($2y$/$2b$/$2a$, cost 04-31, "
+                                 "53 characters of salt and digest)")
+        if ":" in str(user):
+            raise WebConfigError(f"basic_auth_users.{user}: a user name cannot contain ':'")
+        out = {**out, str(user): hashed.replace("$2y$", "$2b$", 1).encode()}
+    return out
+
+
+def _headers(http: Mapping[str, Any]) -> dict[str, str]:
+    """http_server_config -> the extra response headers."""
+    if "http2" in http and not isinstance(http["http2"], bool):
+        raise WebConfigError("http_server_config.http2: expected true or false")
+    _check_keys(http, {"headers", "http2"}, "http_server_config.")
+    hdrs = http.get("headers") or {}
+    if not isinstance(hdrs, dict):
+        raise WebConfigError("http_server_config.headers: expected a mapping")
+    for k, v in hdrs.items():
+        name, value = str(k), str(v)
+        if not name or any(c not in _TOKEN_CHARS for c in name):
+            raise WebConfigError(f"http_server_config.headers: {name!r} is not a valid header name")
+        if name.lower() in _RESERVED_HEADERS:
+            raise WebConfigError(f"http_server_config.headers.{name}: set by the server, cannot be configured")
+        if any(c in value for c in "\r\n\0"):
+            raise WebConfigError(f"http_server_config.headers.{name}: value contains a line break or NUL")
+    return {str(k): str(v) for k, v in hdrs.items()}
 
 
 _TOKEN_CHARS = frozenset("!#$%&'*+-.^_`|~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")

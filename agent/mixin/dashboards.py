@@ -139,7 +139,7 @@ def host_panels() -> list[P]:
 
 
 def fleet_panels() -> list[P]:
-    sev = [(None, "green"), (1, "red")]
+    sev: list[tuple[float | None, str]] = [(None, "green"), (1, "red")]
     return [
         P("Hosts with a critical finding", "stat",
           [Target(f'sum(job:hwagent_hosts_by_worst_severity:count{{{JOB}, severity="critical"}})')], w=6, h=5,

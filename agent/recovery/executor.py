@@ -397,6 +397,7 @@ class Executor:
             import contextlib  # noqa: PLC0415
 
             return contextlib.nullcontext()
+        assert self.store is not None  # only a child run (parent set) has no store of its own
         return self.store.lock(run_id, self.host.boot_id())
 
     def start(self, *, skips: Mapping[str, str] | None = None, start_at: str | None = None,
@@ -510,6 +511,7 @@ class Executor:
             self.rec.audit("step_skip", step=sid, reason=why, operator=self.operator)
 
     def _eta(self, index: int, step_started: float) -> float:
+        assert self.rec is not None
         rest = sum(s.estimate_seconds for s in self.runbook.steps[index + 1:]
                    if self.rec.step(s.id)["state"] not in DONE_STATES)
         cur = self.runbook.steps[index].estimate_seconds
@@ -570,6 +572,7 @@ class Executor:
     def _run_step(self, step: Step, index: int, started: float) -> bool:
         rec = self.rec
         assert rec is not None
+        assert step.verify is not None  # the runbook loader rejects a step without verify
         s = rec.step(step.id)
         prior = s.get("interrupted_in", s["state"]) if s["state"] == "interrupted" else s["state"]
         s.pop("interrupted_in", None)
@@ -746,6 +749,7 @@ class Executor:
 
     def _verify(self, step: Step, attempt: int, index: int, started: float) -> tuple[bool, str]:
         assert step.verify is not None
+        assert self.rec is not None
         if not step.until:
             out = self._call(step.verify, step, self._fill(step.verify))
             self._evidence(step, "verify", attempt, step.verify, out)

@@ -24,6 +24,7 @@ import socket
 import ssl
 import struct
 import time
+from functools import partial
 from typing import Any, Callable, Mapping
 
 TIMEOUT = 5.0
@@ -42,8 +43,8 @@ def _ctx() -> ssl.SSLContext:
 
 
 def _cert_days(sock: ssl.SSLSocket, now: float) -> float:
-    cert = sock.getpeercert() or {}
-    return (ssl.cert_time_to_seconds(cert["notAfter"]) - now) / 86400 if cert.get("notAfter") else -1.0
+    not_after = (sock.getpeercert() or {}).get("notAfter")
+    return (ssl.cert_time_to_seconds(not_after) - now) / 86400 if isinstance(not_after, str) and not_after else -1.0
 
 
 def _tls(raw: socket.socket, name: str, now: float) -> tuple[ssl.SSLSocket | None, str]:
@@ -210,13 +211,13 @@ def plan(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Call
     now_socks = list((new.get("listening") or {}).get("sockets") or [])
     out: list[tuple[str, Callable[[], tuple[bool, str]]]] = []
 
-    def missing(label):
+    def missing(label: str) -> Callable[[], tuple[bool, str]]:
         return lambda: (False, f"{label}: nothing listens on that port now")
     for v in offered.get("vhosts") or []:
         label = f"{'https' if v.get('tls') else 'http'}://{v['name']}:{v['port']}"
         addr = _listen_addr(now_socks, v["port"])
         out.append((label, missing(label) if addr is None else
-                    (lambda a=addr, v=v: http(a, v["port"], v["name"], bool(v.get("tls"))))))
+                    partial(http, addr, v["port"], v["name"], bool(v.get("tls")))))
     mail_name = offered.get("mail_name") or "localhost"
     for port in offered.get("mail_ports") or []:
         addr = _listen_addr(now_socks, port)
@@ -224,13 +225,13 @@ def plan(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[tuple[str, Call
         if addr is None:
             out.append((label, missing(label)))
         elif port in (25, 587, 465):
-            out.append((label, lambda a=addr, p=port: smtp(a, p, mail_name)))
+            out.append((label, partial(smtp, addr, port, mail_name)))
         else:
-            out.append((label, lambda a=addr, p=port: greeting(a, p, mail_name, "* OK" if p == 993 else "+OK")))
+            out.append((label, partial(greeting, addr, port, mail_name, "* OK" if port == 993 else "+OK")))
     for zone in offered.get("zones") or []:
         addr = _listen_addr(now_socks, 53, "udp")
         label = f"DNS zone {zone}"
-        out.append((label, missing(label) if addr is None else (lambda a=addr, z=zone: dns(a, z))))
+        out.append((label, missing(label) if addr is None else partial(dns, addr, zone)))
     return out
 
 

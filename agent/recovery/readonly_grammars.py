@@ -4,8 +4,9 @@ ipmitool, date, rsync, curl) and value checks used by the allow-list table in re
 from __future__ import annotations
 
 import re
+from typing import Mapping
 
-from agent.recovery.readonly import F, any_pos, matches, max_pos, no_pos, templated, words
+from agent.recovery.readonly import F, PosCheck, any_pos, matches, max_pos, no_pos, templated, words
 
 
 def _find(args: list[str]) -> str | None:
@@ -110,7 +111,7 @@ def _smartctl_log(v: str) -> str | None:
 
 
 def _ipmitool_pos(pos: list[str]) -> str | None:
-    g = {
+    g: dict[str, Mapping[str, PosCheck] | None] = {
         "sensor": {"": any_pos, "list": any_pos, "get": any_pos, "reading": any_pos},
         "sdr": {"": any_pos, "list": any_pos, "elist": any_pos, "type": any_pos, "get": any_pos, "info": no_pos},
         "fru": {"": no_pos, "print": max_pos(1)},

@@ -18,7 +18,7 @@ data), ``restic``/``borg`` commands without ``--no-lock``/``--bypass-lock``, ``r
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from typing import Any, Sequence
 
 from agent.recovery.readonly import (F, Spec, V, any_pos, between_pos, exactly_pos, matches, max_pos, no_pos, one_of,
                                      templated, words)
@@ -76,7 +76,7 @@ _systemctl_q = Spec()
 _apt_sim = F("-s", "--simulate", "--just-print", "--dry-run", "--recon", "--no-act")
 _apt_o = one_of("Dir::Cache::pkgcache=", "Dir::Cache::srcpkgcache=", "APT::Get::Show-Versions=1",
                 "APT::Get::Show-Versions=true", "Debug::NoLocking=1")
-_restic_global = dict(flags=F("--no-lock", "--no-cache", "-q", "--quiet", "--json", "-v", "--verbose",
+_restic_global: dict[str, Any] = dict(flags=F("--no-lock", "--no-cache", "-q", "--quiet", "--json", "-v", "--verbose",
                               "--insecure-tls", "--no-extra-verify"),
                       valued=V("-r", "--repo", "--repository-file", "-p", "--password-file", "--cacert",
                                "--limit-download", "--tls-client-cert", "-o", "--option",

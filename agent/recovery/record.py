@@ -11,6 +11,7 @@ that was written by a newer format, is refused with a clear message and left unt
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import hashlib
 import json
@@ -51,6 +52,10 @@ def _is(v: Any, tp: type | tuple) -> bool:
     return isinstance(v, tp) and not (isinstance(v, bool) and tp in (int, float, (int, float)))
 
 
+def _as_list(v: Any) -> list[Any]:
+    return v if isinstance(v, list) else []
+
+
 def record_shape_problem(data: dict[str, Any]) -> str | None:
     """The first field of a run record whose type the engine cannot work with (None: usable)."""
     num = (int, float)
@@ -66,9 +71,9 @@ def record_shape_problem(data: dict[str, Any]) -> str | None:
     if isinstance(rb, dict):
         want += [("runbook.id", rb.get("id"), str, True), ("runbook.sha256", rb.get("sha256"), str, False)]
     for name in ("boot_ids", "operators", "order"):
-        for i, v in enumerate(data.get(name) or [] if isinstance(data.get(name), list) else []):
+        for i, v in enumerate(_as_list(data.get(name))):
             want.append((f"{name}[{i}]", v, str, True))
-    for i, v in enumerate(data.get("notifications") if isinstance(data.get("notifications"), list) else []):
+    for i, v in enumerate(_as_list(data.get("notifications"))):
         want.append((f"notifications[{i}]", v, dict, True))
     for k, v in (data.get("params") or {}).items() if isinstance(data.get("params"), dict) else ():
         want.append((f"params.{k}", v, str, True))
@@ -82,12 +87,12 @@ def record_shape_problem(data: dict[str, Any]) -> str | None:
                  (f"steps.{sid}.evidence", st.get("evidence", []), list, True),
                  (f"steps.{sid}.history", st.get("history", []), list, True)]
         for name in ("evidence", "history"):
-            for i, item in enumerate(st.get(name) if isinstance(st.get(name), list) else []):
+            for i, item in enumerate(_as_list(st.get(name))):
                 want.append((f"steps.{sid}.{name}[{i}]", item, dict, True))
                 if isinstance(item, dict):
                     want.append((f"steps.{sid}.{name}[{i}].duration_seconds", item.get("duration_seconds", 0), num, True))
                     want.append((f"steps.{sid}.{name}[{i}].argv", item.get("argv", []), list, True))
-                    for j, arg in enumerate(item.get("argv") if isinstance(item.get("argv"), list) else []):
+                    for j, arg in enumerate(_as_list(item.get("argv"))):
                         want.append((f"steps.{sid}.{name}[{i}].argv[{j}]", arg, str, True))
                     for out in ("stdout", "stderr"):
                         o = item.get(out, {})
@@ -155,8 +160,8 @@ class RunStore:
         data.setdefault("operators", [])
         return RunRecord(self, data)
 
-    def list(self) -> list[dict[str, Any]]:
-        out = []
+    def list(self) -> builtins.list[dict[str, Any]]:
+        out: builtins.list[dict[str, Any]] = []
         if not self.dir.is_dir():
             return out
         for p in self._run_files("*.json"):
@@ -172,7 +177,7 @@ class RunStore:
                             "updated": None, "current_step": None, "done": 0, "total": 0})
         return sorted(out, key=lambda r: r.get("created") or 0)
 
-    def reap_stale(self, boot_id: str = "") -> list[str]:
+    def reap_stale(self, boot_id: str = "") -> builtins.list[str]:
         """Records still saying ``running`` whose process is gone become ``interrupted``.
 
         A run executes only while its process holds ``runs/.lock`` (the kernel drops an flock when
@@ -229,7 +234,7 @@ class RunStore:
             finally:
                 os.close(fd)
 
-    def _run_files(self, pattern: str) -> list[Path]:
+    def _run_files(self, pattern: str) -> builtins.list[Path]:
         """Run records only (not the baseline copies kept beside them)."""
         if not self.dir.is_dir():
             return []

@@ -246,7 +246,7 @@ def _fence(lines: list[str]) -> list[str]:
     return ["", "  " + fence, *("  " + line for line in lines), "  " + fence]
 
 
-def _cell(text: str) -> str:
+def _cell(text: Any) -> str:
     text = _text(text).replace("|", "\\|")
     return text if len(text) <= 160 else text[:157] + "..."
 

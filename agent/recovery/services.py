@@ -36,7 +36,7 @@ def compare_listening(old: Mapping[str, Any], new: Mapping[str, Any], host=None)
             missing.append(f"{s['proto']} {s['address']}:{s['port']} ({who}) listened before and does not now")
     text = "\n".join(f"{'ok  ' if k in now else 'MISSING'} {k[0]} {k[1]}:{k[2]} {v.get('unit') or v.get('process') or ''}"
                      for k, v in sorted(before.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])))
-    units = sorted({s.get("unit") for s in before.values() if s.get("unit")})
+    units = sorted({str(s["unit"]) for s in before.values() if s.get("unit")})
     return missing, f"{len(before)} listening socket(s) as before ({', '.join(units) or 'no units recorded'})", text
 
 

@@ -11,9 +11,11 @@ input always gives the same output.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Protocol, cast
 
-from agent.model import Finding, Snapshot
+from agent.model import Finding, Severity, Snapshot
+
+RuleFn = Callable[["RuleContext"], Iterable[Finding]]
 
 # Rule families whose evidence belongs to the mainboard: machine checks (CPU sockets and their
 # memory controllers), EDAC memory errors, PCIe AER/link errors, BMC SEL and sensors, power and
@@ -42,15 +44,25 @@ class RuleMeta:
         return self.family in BOARD_SCOPED_FAMILIES
 
 
+class Rule(Protocol):
+    """A rule function after :func:`rule`: callable as before, with its metadata in ``meta``."""
+
+    meta: RuleMeta
+    __name__: str
+
+    def __call__(self, ctx: RuleContext, /) -> Iterable[Finding]: ...
+
+
 def rule(rule_id: str, *, defaults: Mapping[str, Any] | None = None, runbook: str | None = None,
-         description: str = "", param_docs: Mapping[str, str] | None = None):
+         description: str = "", param_docs: Mapping[str, str] | None = None) -> Callable[[RuleFn], Rule]:
     if "." not in rule_id or rule_id != rule_id.lower():
         raise ValueError(f"rule id {rule_id!r} must be family.snake_name")
 
-    def deco(fn):
-        fn.meta = RuleMeta(rule_id, fn, dict(defaults or {}), runbook,
-                           description or (fn.__doc__ or "").strip().split("\n")[0], dict(param_docs or {}))
-        return fn
+    def deco(fn: RuleFn) -> Rule:
+        marked = cast(Rule, fn)
+        marked.meta = RuleMeta(rule_id, fn, dict(defaults or {}), runbook,
+                               description or (fn.__doc__ or "").strip().split("\n")[0], dict(param_docs or {}))
+        return marked
 
     return deco
 
@@ -104,7 +116,7 @@ class RuleContext:
     def enabled_for(self, *devices: str | None) -> bool:
         return self.params.enabled_for(*devices)
 
-    def finding(self, *, component: str, subject: str, device: str, severity, summary: str,
+    def finding(self, *, component: str, subject: str, device: str, severity: Severity, summary: str,
                 evidence: Mapping[str, Any] | None = None, fingerprint: str = "", runbook: str | None = None,
                 rule_id: str | None = None) -> Finding:
         meta = self.rule

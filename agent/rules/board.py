@@ -8,9 +8,9 @@ the nominal value (ATX allows +-5 % on +12/+5/+3.3 V; the default here is a loos
 from __future__ import annotations
 
 import re
-from typing import Iterator
+from typing import Any, Iterator
 
-from agent.model import Finding, HwmonSensor, Severity, ThermalZone, ThrottleCounter
+from agent.model import Finding, HwmonSensor, Severity, Snapshot, ThermalZone, ThrottleCounter
 from agent.rules.base import RuleContext, rule
 
 # hwmon drivers that belong to a disk rather than the board
@@ -49,8 +49,8 @@ def nominal_volts(label: str | None) -> float | None:
     return v if v > 0 else None
 
 
-def _ev(s: HwmonSensor, **extra) -> dict:
-    ev = {"chip": s.chip, "chip_name": s.chip_name, "sensor": s.sensor}
+def _ev(s: HwmonSensor, **extra: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {"chip": s.chip, "chip_name": s.chip_name, "sensor": s.sensor}
     if s.label:
         ev["label"] = s.label
     if s.value is not None:
@@ -87,22 +87,37 @@ def temp_critical(ctx: RuleContext) -> Iterator[Finding]:
     for s in ctx.snapshot.of_type(HwmonSensor):
         if s.kind != "temp" or s.value is None or s.fault or not ctx.enabled_for(s.subject, s.chip):
             continue
-        margin = float(ctx.param("margin_celsius", s.subject, s.chip))
-        crit = s.crit if s.crit is not None else (s.emergency if s.emergency is not None else None)
-        if crit is None or crit <= 0:
-            crit = float(ctx.param("critical_celsius", s.subject, s.chip)) or None
-        hi = s.max if s.max is not None and s.max > 0 else (float(ctx.param("warning_celsius", s.subject, s.chip)) or None)
-        sev, limit, which = None, None, None
-        if crit is not None and s.value >= crit - margin:
-            sev, limit, which = Severity.CRITICAL, crit, "crit"
-        elif hi is not None and s.value >= hi - margin:
-            sev, limit, which = Severity.WARNING, hi, "max"
-        if sev is None:
+        breach = _temp_breach(ctx, s, s.value)
+        if breach is None:
             continue
+        sev, which, limit = breach
         comp, _dev = component_of(s)
         yield ctx.finding(component=comp, subject=s.subject, device=f"{s.chip}/{s.sensor}", severity=sev,
                           summary=f"{s.display} at {s.value:.1f} °C, {which} limit {limit:.1f} °C",
                           evidence=_ev(s, limit=limit, limit_kind=which), fingerprint=which)
+    yield from _thermal_zone_trips(ctx)
+
+
+# (severity, which limit, the limit) of a reading past one of its limits
+Breach = tuple[Severity, str, float]
+
+
+def _temp_breach(ctx: RuleContext, s: HwmonSensor, value: float) -> Breach | None:
+    """crit (else emergency, else the configured level) is critical, max (else the configured
+    level) a warning; both reached ``margin_celsius`` early. A limit of 0 or below is no limit."""
+    margin = float(ctx.param("margin_celsius", s.subject, s.chip))
+    crit = s.crit if s.crit is not None else s.emergency
+    if crit is None or crit <= 0:
+        crit = float(ctx.param("critical_celsius", s.subject, s.chip)) or None
+    hi = s.max if s.max is not None and s.max > 0 else (float(ctx.param("warning_celsius", s.subject, s.chip)) or None)
+    if crit is not None and value >= crit - margin:
+        return Severity.CRITICAL, "crit", crit
+    if hi is not None and value >= hi - margin:
+        return Severity.WARNING, "max", hi
+    return None
+
+
+def _thermal_zone_trips(ctx: RuleContext) -> Iterator[Finding]:
     for z in ctx.snapshot.of_type(ThermalZone):
         if z.temp_celsius is None or not ctx.enabled_for(z.zone):
             continue
@@ -168,27 +183,39 @@ def voltage_out_of_range(ctx: RuleContext) -> Iterator[Finding]:
         if BATTERY_LABELS.match(s.label or ""):
             continue  # board.cmos_battery_low judges the battery
         v = s.value
-        sev, why, limit = None, None, None
-        if s.lcrit is not None and v <= s.lcrit:
-            sev, why, limit = Severity.CRITICAL, "lcrit", s.lcrit
-        elif s.crit is not None and s.crit > 0 and v >= s.crit:
-            sev, why, limit = Severity.CRITICAL, "crit", s.crit
-        elif s.min is not None and s.max is not None and s.max > s.min and not (s.min <= v <= s.max):
-            sev, why, limit = Severity.WARNING, "min" if v < s.min else "max", s.min if v < s.min else s.max
-        elif s.min is None and s.max is None and s.lcrit is None and s.crit is None:
-            nom = nominal_volts(s.label)
-            if nom:
-                dev = abs(v - nom) / nom
-                if dev >= float(ctx.param("critical_tolerance_ratio", s.subject, s.chip)):
-                    sev, why, limit = Severity.CRITICAL, f"nominal {nom:g} V", nom
-                elif dev >= float(ctx.param("tolerance_ratio", s.subject, s.chip)):
-                    sev, why, limit = Severity.WARNING, f"nominal {nom:g} V", nom
-        if sev is None:
+        no_limits = s.min is None and s.max is None and s.lcrit is None and s.crit is None
+        breach = _nominal_breach(ctx, s, v) if no_limits else _chip_voltage_breach(s, v)
+        if breach is None:
             continue
+        sev, why, limit = breach
         yield ctx.finding(component="board", subject=s.subject, device=f"{s.chip}/{s.sensor}", severity=sev,
                           summary=f"{s.display} at {v:.3f} V, outside {why} ({limit:g} V)",
                           evidence=_ev(s, min=s.min, max=s.max, lcrit=s.lcrit, crit=s.crit, limit=limit, limit_kind=why),
                           fingerprint=str(why), runbook="mainboard-swap")
+
+
+def _chip_voltage_breach(s: HwmonSensor, v: float) -> Breach | None:
+    """Against the chip's own limits: at/below lcrit or at/above crit is critical, outside min..max a warning."""
+    if s.lcrit is not None and v <= s.lcrit:
+        return Severity.CRITICAL, "lcrit", s.lcrit
+    if s.crit is not None and s.crit > 0 and v >= s.crit:
+        return Severity.CRITICAL, "crit", s.crit
+    if s.min is not None and s.max is not None and s.max > s.min and not (s.min <= v <= s.max):
+        return (Severity.WARNING, "min", s.min) if v < s.min else (Severity.WARNING, "max", s.max)
+    return None
+
+
+def _nominal_breach(ctx: RuleContext, s: HwmonSensor, v: float) -> Breach | None:
+    """A chip without limits: the deviation from the rail its label names (12V, 5V, 3.3V ...)."""
+    nom = nominal_volts(s.label)
+    if not nom:
+        return None
+    dev = abs(v - nom) / nom
+    if dev >= float(ctx.param("critical_tolerance_ratio", s.subject, s.chip)):
+        return Severity.CRITICAL, f"nominal {nom:g} V", nom
+    if dev >= float(ctx.param("tolerance_ratio", s.subject, s.chip)):
+        return Severity.WARNING, f"nominal {nom:g} V", nom
+    return None
 
 
 @rule("board.cmos_battery_low", defaults={"warning_volts": 2.8, "critical_volts": 2.5},
@@ -252,7 +279,7 @@ RULES = (sensor_alarm, temp_critical, fan_stopped, fan_slow, voltage_out_of_rang
          sensor_fault, thermal_throttling)
 
 
-def history_samples(snapshot) -> dict[str, float]:
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
     """Values the daemon stores for these rules' history (fan peaks, throttle counters)."""
     out: dict[str, float] = {}
     for s in snapshot.of_type(HwmonSensor):

@@ -117,7 +117,7 @@ def _pcie(ctx: RuleContext, ev: Evidence, window: float) -> None:
         ev.add("pcie_spread", 20, f"AER errors under {len(by_port)} root ports ({', '.join(sorted(by_port))})")
 
 
-def _event_window(snapshot: Snapshot):
+def _event_window(snapshot: Snapshot) -> EventWindow | None:
     for w in snapshot.of_type(EventWindow):
         return w
     return None

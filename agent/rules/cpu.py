@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from agent.model import Finding, Severity
+from agent.model import Finding, Severity, Snapshot
+from agent.model.events import StoredEvent
 from agent.rules.base import RuleContext, rule
 from agent.rules.kernel import DAY, events_rule, storm_rule
 
@@ -15,7 +16,7 @@ _WIN_DOC = {"window_seconds": "how long an event keeps the finding active"}
 @rule("cpu.machine_check_uncorrected", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
       description="An uncorrected or fatal machine check (or AMD deferred error) was logged; the first one is critical.")
 def machine_check_uncorrected(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         return Severity.WARNING if e is not None and e.cls == "mce.deferred" else Severity.CRITICAL
     yield from events_rule(ctx, ("mce.uncorrected", "mce.fatal", "mce.deferred"), severity_of=sev,
                            what="uncorrected machine check(s)")
@@ -27,7 +28,7 @@ def machine_check_uncorrected(ctx: RuleContext) -> Iterator[Finding]:
       description="Corrected machine checks logged by the kernel (after CEC filtering they are rare on healthy "
                   "hardware; the storm rule judges rates).")
 def machine_check_corrected(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         want = int(ctx.param("warning", dev, comp))
         return Severity.WARNING if want > 0 and n >= want else None
     yield from events_rule(ctx, ("mce.corrected",), severity_of=sev, what="corrected machine check(s)")
@@ -46,7 +47,7 @@ def machine_check_storm(ctx: RuleContext) -> Iterator[Finding]:
 @rule("cpu.lockup", defaults={"window_seconds": DAY}, param_docs=_WIN_DOC,
       description="Soft lockups (warning) and hard lockups (critical); hardware or software - read with MCE/I/O context.")
 def lockup(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         return Severity.CRITICAL if e is not None and e.cls == "cpu.hard_lockup" else Severity.WARNING
     yield from events_rule(ctx, ("cpu.soft_lockup", "cpu.hard_lockup", "panic.lockup"), severity_of=sev, what="CPU lockup(s)")
 
@@ -68,5 +69,5 @@ def rcu_stall(ctx: RuleContext) -> Iterator[Finding]:
 RULES = (machine_check_uncorrected, machine_check_corrected, machine_check_storm, lockup, hung_task, rcu_stall)
 
 
-def history_samples(snapshot) -> dict[str, float]:
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
     return {}

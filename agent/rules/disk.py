@@ -16,7 +16,7 @@ INFO = shown and exported, never alerted on.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
 from agent.model import Finding, Severity
 from agent.model.disk import SmartDevice
@@ -37,7 +37,7 @@ def _devices(ctx: RuleContext, fresh_only: bool = True) -> Iterator[SmartDevice]
             yield d
 
 
-def _ev(d: SmartDevice, **extra) -> dict:
+def _ev(d: SmartDevice, **extra: Any) -> dict[str, Any]:
     ev = {"device": d.device, "identity": d.stable_id}
     if d.model:
         ev["model"] = d.model
@@ -54,7 +54,7 @@ def _name(d: SmartDevice) -> str:
 _DEFAULT: Any = object()
 
 
-def _finding(ctx: RuleContext, d: SmartDevice, sev: Severity, summary: str, evidence: dict,
+def _finding(ctx: RuleContext, d: SmartDevice, sev: Severity, summary: str, evidence: dict[str, Any],
              fingerprint: str = "", component: str | None = None, runbook: str | None = _DEFAULT) -> Finding:
     """A finding on the disk; ``runbook`` None means none (the rule's default only when not given)."""
     f = ctx.finding(component=component or d.component, subject=d.stable_id, device=d.device, severity=sev,
@@ -116,7 +116,7 @@ def attribute_failed_past(ctx: RuleContext) -> Iterator[Finding]:
       description="NVMe critical warning bits set (health log byte 0; the drive then reports SMART FAILED) (critical). "
                   "The temperature bit alone means outside its temperature limits now (no disk-swap runbook). "
                   "Current state: the finding clears with the bit, the store keeps its history.")
-def nvme_critical_warning(ctx):
+def nvme_critical_warning(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         if d.nvme is None or not d.nvme.critical_warning:
             continue
@@ -134,7 +134,7 @@ def nvme_critical_warning(ctx):
 @rule("disk.nvme_spare_low", defaults={"margin_ratio": 0.1}, runbook=RUNBOOK,
       param_docs={"margin_ratio": "warn when the spare is within this ratio above the drive's threshold"},
       description="NVMe available spare below the drive's threshold (critical) or close to it (warning).")
-def nvme_spare_low(ctx):
+def nvme_spare_low(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         n = d.nvme
         if n is None or n.available_spare_ratio is None or not n.available_spare_threshold_ratio:
@@ -156,7 +156,7 @@ def nvme_spare_low(ctx):
       param_docs={"warning_ratio": "percentage used (0-1) at which to warn",
                   "critical_ratio": "percentage used (0-1) at which the endurance is spent"},
       description="NVMe percentage used (endurance) at 80 % (warning) or 100 % (critical, rated endurance spent).")
-def nvme_wear(ctx):
+def nvme_wear(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         if d.nvme is None or d.nvme.percentage_used_ratio is None:
             continue
@@ -174,7 +174,7 @@ def nvme_wear(ctx):
 
 @rule("disk.nvme_media_errors", runbook=RUNBOOK,
       description="NVMe media and data integrity errors above zero (critical; re-notifies when the count grows).")
-def nvme_media_errors(ctx):
+def nvme_media_errors(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         if d.nvme is None or not d.nvme.media_errors:
             continue
@@ -188,7 +188,7 @@ def nvme_media_errors(ctx):
 # ---- SCSI -------------------------------------------------------------------------------------------
 @rule("disk.scsi_uncorrected_errors", runbook=RUNBOOK,
       description="SCSI uncorrected read/write/verify errors above zero (critical; the verdict alone misses them).")
-def scsi_uncorrected_errors(ctx):
+def scsi_uncorrected_errors(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         s = d.scsi
         if s is None or not s.uncorrected_total:
@@ -205,7 +205,7 @@ def scsi_uncorrected_errors(ctx):
       description="A self-test in the log failed and no later extended test passed (critical); a failure that a "
                   "later passed extended test outdated (smartd and smartctl then ignore it) is kept as a warning: "
                   "a first scan error is evidence.")
-def selftest_failed(ctx):
+def selftest_failed(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         failed, outdated = None, None
         superseded = False
@@ -239,7 +239,7 @@ def selftest_failed(ctx):
 @rule("disk.error_log", runbook=None,
       description="The device error log has records (smartctl exit bit 6; ATA error count) (warning; "
                   "re-notifies when the count grows).")
-def error_log(ctx):
+def error_log(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         if "error_log_has_records" not in d.exit_bits:
             continue
@@ -254,7 +254,7 @@ def error_log(ctx):
                   "critical_celsius": "critical level where the drive sets no limit of its own (0 = off)"},
       description="Drive temperature at or over the drive's own limits (NVMe WCTEMP warning, CCTEMP/SCSI trip "
                   "critical), else the configured levels.")
-def temperature(ctx):
+def temperature(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx):
         t = d.temperature_celsius
         if t is None:
@@ -276,7 +276,7 @@ def temperature(ctx):
       param_docs={"window_seconds": "how long a recorded swap stays visible as an info finding"},
       description="A new disk (another serial) sits in a slot (by-path, controller target) where another disk was: "
                   "the swap is recorded and the slot's baseline moves to the new disk (info).")
-def replaced(ctx):
+def replaced(ctx: RuleContext) -> Iterator[Finding]:
     window = float(ctx.param("window_seconds"))
     for d in _devices(ctx):
         if d.replaced_time is None or ctx.now - d.replaced_time >= window:
@@ -293,7 +293,7 @@ def replaced(ctx):
       param_docs={"grace_seconds": "only report once the last good read is older than this"},
       description="A known disk could not be read this cycle (timeout, vanished, permission denied, garbage "
                   "output) (warning). A disk in standby is not unreadable.")
-def unreadable(ctx):
+def unreadable(ctx: RuleContext) -> Iterator[Finding]:
     for d in _devices(ctx, fresh_only=False):
         if d.read_status in ("ok", "standby"):
             continue
@@ -314,7 +314,7 @@ RULES = (
 )
 
 
-def verdict(findings, device: SmartDevice) -> str:
+def verdict(findings: Iterable[Finding], device: SmartDevice) -> str:
     """healthy | warning | failing | unreadable for one device (the corpus vocabulary)."""
     if not device.fresh:
         return "unreadable"

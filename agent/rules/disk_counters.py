@@ -34,7 +34,7 @@ from typing import Any, Callable, Iterator
 
 from agent.model import Finding, Severity
 from agent.model.disk import SmartDevice, is_seagate
-from agent.rules.base import RuleContext, rule
+from agent.rules.base import Rule, RuleContext, rule
 
 DAY = 86400.0
 SWAP = "disk-swap-mdadm"
@@ -128,7 +128,7 @@ def _worst(sevs: list[tuple[Severity, str]]) -> tuple[Severity, str] | None:
     return max(sevs, key=lambda s: s[0]) if sevs else None
 
 
-def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -> tuple[Severity, list[str], dict] | None:
+def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -> tuple[Severity, list[str], dict[str, Any]] | None:
     """Severity, reasons and evidence of one row on one device (None: nothing to report)."""
     cur = d.counter(row.counter)
     if cur is None:
@@ -136,25 +136,11 @@ def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -
     gw_win, gc_win = p("warning_window_seconds"), p("critical_window_seconds")
     g_warn = d.growth_within(row.counter, gw_win, now) or 0.0
     g_crit = d.growth_within(row.counter, gc_win, now) or 0.0
-    static = not (row.static_unless is not None and row.static_unless(d))
-    info, warn, crit = p("info"), p("warning"), p("critical")
-    young = p("young_hours")
     hours = d.power_on_seconds / 3600.0 if d.power_on_seconds is not None else None
-    sevs: list[tuple[Severity, str]] = []
-    if static and cur > 0:
-        if crit > 0 and cur >= crit:
-            sevs.append((Severity.CRITICAL, f"count {cur:g} >= {crit:g}"))
-        elif warn > 0 and cur >= warn:
-            sevs.append((Severity.WARNING, f"count {cur:g} >= {warn:g}"))
-        elif young > 0 and hours is not None and hours < young and cur >= max(info, 1):
-            sevs.append((Severity.WARNING, f"count {cur:g} on a young drive ({hours:.0f} h < {young:g} h)"))
-        elif info > 0 and cur >= info:
-            sevs.append((Severity.INFO, f"count {cur:g}, stable"))
-    gc, gw = p("growth_critical"), p("growth_warning")
-    if gc > 0 and g_crit >= gc:
-        sevs.append((Severity.CRITICAL, f"grew by {g_crit:g} within {gc_win / 3600:g} h"))
-    elif gw > 0 and g_warn >= gw:
-        sevs.append((Severity.WARNING, f"grew by {g_warn:g} within {gw_win / 3600:g} h"))
+    static = not (row.static_unless is not None and row.static_unless(d))
+    magnitude = _magnitude(cur, p, hours) if static and cur > 0 else None
+    growth = _growth(p, g_crit, gc_win, g_warn, gw_win)
+    sevs = [s for s in (magnitude, growth) if s is not None]
     ev: dict[str, Any] = {"counter": row.counter, "count": cur, "growth_critical_window": g_crit,
                           "growth_warning_window": g_warn}
     if row.counter == "ata_197":
@@ -171,6 +157,32 @@ def judge(row: Counter, d: SmartDevice, p: Callable[[str], float], now: float) -
     return worst[0], reasons, ev
 
 
+def _magnitude(cur: float, p: Callable[[str], float], hours: float | None) -> tuple[Severity, str] | None:
+    """The existing damage: critical/warning counts, any count on a young drive, a stable small count (info)."""
+    info, warn, crit = p("info"), p("warning"), p("critical")
+    young = p("young_hours")
+    if crit > 0 and cur >= crit:
+        return Severity.CRITICAL, f"count {cur:g} >= {crit:g}"
+    if warn > 0 and cur >= warn:
+        return Severity.WARNING, f"count {cur:g} >= {warn:g}"
+    if young > 0 and hours is not None and hours < young and cur >= max(info, 1):
+        return Severity.WARNING, f"count {cur:g} on a young drive ({hours:.0f} h < {young:g} h)"
+    if info > 0 and cur >= info:
+        return Severity.INFO, f"count {cur:g}, stable"
+    return None
+
+
+def _growth(p: Callable[[str], float], g_crit: float, gc_win: float, g_warn: float,
+            gw_win: float) -> tuple[Severity, str] | None:
+    """Growth per time: within the critical window, else within the warning window."""
+    gc, gw = p("growth_critical"), p("growth_warning")
+    if gc > 0 and g_crit >= gc:
+        return Severity.CRITICAL, f"grew by {g_crit:g} within {gc_win / 3600:g} h"
+    if gw > 0 and g_warn >= gw:
+        return Severity.WARNING, f"grew by {g_warn:g} within {gw_win / 3600:g} h"
+    return None
+
+
 def _pending_resolution(d: SmartDevice, window: float, now: float) -> tuple[tuple[Severity, str], str] | None:
     """Pending sectors that went away within the window: turned into reallocations, or cleared."""
     cur = d.counter("ata_197")
@@ -184,7 +196,7 @@ def _pending_resolution(d: SmartDevice, window: float, now: float) -> tuple[tupl
     return (Severity.INFO, f"{gone:g} pending sectors cleared without reallocation (readable after rewrite)"), "cleared"
 
 
-def _make(row: Counter):
+def _make(row: Counter) -> Rule:
     @rule(row.rule_id, defaults=row.defaults(), runbook=row.runbook, param_docs=PARAM_DOCS,
           description=f"{row.attribute}: {row.what} by magnitude, growth per time and drive age "
                       f"(critical{' with runbook ' + row.runbook if row.runbook else ''}; info for small stable "

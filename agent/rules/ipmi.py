@@ -69,9 +69,9 @@ def ipmi_sensor(ctx: RuleContext) -> Iterator[Finding]:
                               runbook="mainboard-swap" if s.kind == "voltage" and level >= 2 else None)
             continue
         if s.kind == "discrete":
-            sev = discrete_trouble(s)
-            if sev is not None:
-                yield ctx.finding(component="board", subject=f"ipmi/{s.name}", device=s.name, severity=sev,
+            trouble = discrete_trouble(s)
+            if trouble is not None:
+                yield ctx.finding(component="board", subject=f"ipmi/{s.name}", device=s.name, severity=trouble,
                                   summary=f"BMC sensor {s.name}: {s.detail}",
                                   evidence={"sensor": s.name, "kind": s.kind, "detail": s.detail or "",
                                             "raw_state": s.raw_state or ""},

@@ -9,13 +9,16 @@ socket or PCIe device. The functions here are shared with :mod:`agent.rules.cpu`
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from agent.model import Finding, Severity, Snapshot
 from agent.model.events import EventWindow, StoredEvent, leaky_bucket
 from agent.rules.base import RuleContext, rule
 
 DAY = 86400.0
+
+# (latest event or None, count, component, device) -> severity of the finding, None for no finding
+SeverityOf = Callable[[StoredEvent | None, int, str, str], Severity | None]
 
 
 def window_of(snapshot: Snapshot) -> EventWindow | None:
@@ -28,7 +31,7 @@ def latest(events: list[StoredEvent]) -> StoredEvent | None:
     return max(events, key=lambda e: e.time) if events else None
 
 
-def ev_summary(e: StoredEvent | None) -> dict:
+def ev_summary(e: StoredEvent | None) -> dict[str, Any]:
     if e is None:
         return {}
     out = {"last_event": e.summary[:200], "last_event_time": round(e.time, 3), "last_class": e.cls}
@@ -40,7 +43,7 @@ def ev_summary(e: StoredEvent | None) -> dict:
 
 
 def events_rule(ctx: RuleContext, classes: tuple[str, ...], *, family_component: str | None = None,
-                severity_of=None, what: str, window_key: str = "window_seconds") -> Iterator[Finding]:
+                severity_of: SeverityOf | None = None, what: str, window_key: str = "window_seconds") -> Iterator[Finding]:
     """One finding per (component, device) with events of ``classes`` in the window."""
     w = window_of(ctx.snapshot)
     if w is None:
@@ -98,7 +101,7 @@ _WIN_DOC = {"window_seconds": "how long an event keeps the finding active"}
 @rule("memory.ue_logged", defaults={"window_seconds": 7 * DAY}, param_docs=_WIN_DOC, runbook="memory-ecc-errors",
       description="The kernel logged an uncorrected memory error (EDAC UE, GHES memory fatal/recoverable, memory-failure kill).")
 def ue_logged(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         if e is not None and e.cls == "memory.failure" and e.severity < Severity.CRITICAL:
             return Severity.WARNING
         return Severity.CRITICAL
@@ -117,7 +120,7 @@ def ce_log_storm(ctx: RuleContext) -> Iterator[Finding]:
       description="A PCIe device reported an uncorrected AER error (fatal: critical; non-fatal: warning), a GHES PCIe "
                   "record, or EDAC found a PCI parity/system error (warning).")
 def aer_uncorrected_logged(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         return Severity.CRITICAL if e is not None and e.cls in ("aer.fatal", "ghes.fatal") else Severity.WARNING
     yield from events_rule(ctx, ("aer.fatal", "aer.nonfatal", "ghes.recoverable", "ghes.fatal", "pcie.parity_error"),
                            family_component="pcie",
@@ -195,7 +198,7 @@ def link_down(ctx: RuleContext) -> Iterator[Finding]:
       runbook="disk-swap-mdadm",
       description="Block-layer I/O errors (I/O error, critical medium error... dev X, sector N) per disk in the kernel log.")
 def io_errors(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         if n >= int(ctx.param("critical", dev, comp)):
             return Severity.CRITICAL
         return Severity.WARNING if n >= int(ctx.param("warning", dev, comp)) else None
@@ -225,9 +228,12 @@ def io_errors(ctx: RuleContext) -> Iterator[Finding]:
       description="A disk disappeared: its capacity dropped to 0 (warning: a card reader's medium looks the same), the "
                   "SCSI layer rejects I/O to the offline device, or its SATA port reads all ones (critical).")
 def device_gone(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
-        evs = window_of(ctx.snapshot).events(("block.device_gone", "ata.link_down"), since=ctx.since(float(ctx.param("window_seconds"))),
-                                             component=comp, device=dev)
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
+        w = window_of(ctx.snapshot)
+        if w is None:
+            return None
+        evs = w.events(("block.device_gone", "ata.link_down"), since=ctx.since(float(ctx.param("window_seconds"))),
+                       component=comp, device=dev)
         evs = [x for x in evs if x.cls == "block.device_gone" or x.detail.get("off_bus")]
         if not evs:
             return None
@@ -263,8 +269,9 @@ def link_errors(ctx: RuleContext) -> Iterator[Finding]:
       runbook="disk-swap-mdadm",
       description="NVMe command timeouts and controller resets (warning); a controller disabled after a failed reset (critical).")
 def nvme_controller_errors(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
-        evs = ctx.snapshot and window_of(ctx.snapshot).events(("nvme.controller_failed",), since=ctx.since(float(ctx.param("window_seconds"))), device=dev)
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
+        w = window_of(ctx.snapshot)
+        evs = w.events(("nvme.controller_failed",), since=ctx.since(float(ctx.param("window_seconds"))), device=dev) if w else []
         if evs:
             return Severity.CRITICAL
         return Severity.WARNING if n >= int(ctx.param("warning", dev, comp)) else None
@@ -285,7 +292,7 @@ def md_failure_logged(ctx: RuleContext) -> Iterator[Finding]:
 @rule("board.nmi_platform_error", defaults={"window_seconds": 3 * DAY}, param_docs=_WIN_DOC, runbook="mainboard-swap",
       description="Platform NMIs: PCI SERR and IOCK (critical), unknown-reason NMIs (warning): chipset/BMC-signalled errors.")
 def nmi_platform_error(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         return Severity.WARNING if e is not None and e.cls == "nmi.unknown" else Severity.CRITICAL
     yield from events_rule(ctx, ("nmi.serr", "nmi.iock", "nmi.unknown"), severity_of=sev, what="platform NMI(s)")
 
@@ -300,7 +307,7 @@ def thermal_trip(ctx: RuleContext) -> Iterator[Finding]:
       description="Firmware (APEI GHES) reported a fatal or recoverable hardware error outside memory and PCIe (no such "
                   "section, or a processor section), or the kernel panicked on a fatal hardware error record.")
 def fatal_hardware_error(ctx: RuleContext) -> Iterator[Finding]:
-    def sev(e, n, comp, dev):
+    def sev(e: StoredEvent | None, n: int, comp: str, dev: str) -> Severity | None:
         return None if comp.startswith(("memory", "pcie")) else Severity.CRITICAL
     yield from events_rule(ctx, ("ghes.fatal", "ghes.recoverable", "panic.hardware"), severity_of=sev,
                            what="fatal hardware error record(s)")
@@ -317,7 +324,7 @@ def previous_boot_mce_panic(ctx: RuleContext) -> Iterator[Finding]:
             if e.previous_boot or e.detail.get("early_boot") or (e.cls == "panic.mce" and e.boot_id != w.current_boot)]
     if not hits or not ctx.enabled_for("host"):
         return
-    last = latest(hits)
+    last = max(hits, key=lambda e: e.time)
     yield ctx.finding(component="board", subject="host/mce_panic", device="host", severity=Severity.CRITICAL,
                       summary=f"a previous boot ended in a fatal machine check ({len(hits)} record(s); {last.summary[:120]})",
                       evidence={"records": len(hits), "sources": ",".join(sorted({e.source for e in hits})),

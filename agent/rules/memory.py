@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from agent.model import Finding, Severity, SystemReading
+from agent.model import Finding, Severity, Snapshot, SystemReading
 from agent.rules.base import RuleContext, rule
 
 
@@ -26,5 +26,5 @@ def hardware_corrupted(ctx: RuleContext) -> Iterator[Finding]:
 RULES = (hardware_corrupted,)
 
 
-def history_samples(snapshot) -> dict[str, float]:
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
     return {}

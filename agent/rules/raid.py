@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator
 
 from agent.model import Finding, Severity, Snapshot
 from agent.model.platform import MdArray
@@ -12,8 +12,8 @@ REBUILDING = ("recover", "reshape")
 BAD_STATES = ("inactive", "broken", "suspended")
 
 
-def _ev(a: MdArray, **extra) -> dict:
-    ev = {"array": a.device, "level": a.level or "", "array_state": a.array_state or "",
+def _ev(a: MdArray, **extra: Any) -> dict[str, Any]:
+    ev: dict[str, Any] = {"array": a.device, "level": a.level or "", "array_state": a.array_state or "",
           "raid_disks": a.raid_disks, "degraded": a.degraded, "failed": a.failed_disks, "spares": a.spare_disks,
           "sync_action": a.sync_action or "", "status": a.status or "",
           "members": ",".join(f"{m.device}[{m.slot}]({'/'.join(m.states)})" for m in a.members)}

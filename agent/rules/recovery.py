@@ -25,7 +25,7 @@ Each finding names the fix and the mainboard-swap step that would otherwise cost
 
 from __future__ import annotations
 
-from typing import Iterator
+from typing import Any, Iterator, Mapping
 
 from agent.model import Finding, Severity
 from agent.model.recovery import RecoveryReadiness
@@ -38,7 +38,8 @@ def _each(ctx: RuleContext) -> Iterator[RecoveryReadiness]:
     yield from ctx.snapshot.of_type(RecoveryReadiness)
 
 
-def _f(ctx, subject, sev, summary, evidence, fp=""):
+def _f(ctx: RuleContext, subject: str, sev: Severity, summary: str, evidence: Mapping[str, Any],
+       fp: str = "") -> Finding:
     return ctx.finding(component="recovery", subject=subject, device=subject, severity=sev, summary=summary,
                        evidence=evidence, fingerprint=fp or sev.label)
 

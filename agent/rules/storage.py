@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Iterator
 
-from agent.model import Finding, Severity
+from agent.model import Finding, Severity, Snapshot
 from agent.model.storage import ZfsPool, ZfsVdev
 from agent.rules.base import RuleContext, rule
 
@@ -135,5 +135,5 @@ def zfs_data_errors(ctx: RuleContext) -> Iterator[Finding]:
 RULES = (zfs_pool_state, zfs_device_faulted, zfs_device_errors, zfs_scrub_overdue, zfs_data_errors)
 
 
-def history_samples(snapshot) -> dict[str, float]:
+def history_samples(snapshot: Snapshot) -> dict[str, float]:
     return {}

@@ -156,7 +156,7 @@ class SlotTracker:
         with self._lock:
             cur = self.slots.get(slot)
             if cur is None or cur["id"] != d.stable_id:
-                new = {"slot": slot, "id": d.stable_id, "serial": d.serial, "model": d.model, "since": now,
+                new: dict[str, Any] = {"slot": slot, "id": d.stable_id, "serial": d.serial, "model": d.model, "since": now,
                        "previous_id": None, "previous_serial": None, "previous_model": None, "replaced": None}
                 if cur is not None:
                     new.update(previous_id=cur["id"], previous_serial=cur["serial"], previous_model=cur["model"],

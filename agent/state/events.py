@@ -184,7 +184,8 @@ class EventStore:
               limit: int = 1000, min_severity: Severity | None = None) -> list[dict[str, Any]]:
         """Events newest first. ``component`` matches exactly or as a prefix before ``:``
         (``disk`` matches ``disk:sda``); ``cls`` exactly or as a family prefix (``aer``)."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if since is not None:
             where.append("ts >= ?")
             args.append(since)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.collectors.patterns.record import Group, Meta
+from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -21,7 +21,7 @@ _EMASK_CLASS = re.compile(r"Emask 0x[0-9a-f]+ \(([a-zA-Z ]+)\)")
 _BRACES = re.compile(r"\{ ([^}]*) \}")
 
 
-class Parser:
+class Parser(FamilyParser):
     # ATA
     def _f_ata(self, msg: str, meta: Meta) -> None:
         m = _ATA.match(msg)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import SUPPRESSED, Meta, component_for_block
+from agent.collectors.patterns.record import SUPPRESSED, FamilyParser, Meta, component_for_block
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -36,7 +36,7 @@ _RATELIMITED = {"blk_update_request": "block.io_error", "print_req_error": "bloc
 _BUFFER = re.compile(r"Buffer I/O error on (?:device|dev) ([\w.-]+), logical block (\d+)")
 
 
-class Parser:
+class Parser(FamilyParser):
     # block layer
     def _f_block(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

@@ -43,7 +43,7 @@ _PCI_SCAN = re.compile(pci.SCAN)
 _FLAT_MATCH = re.compile(_NO_PCI).match
 
 
-class Classifier(*(f.Parser for f in FAMILIES)):
+class Classifier(*(f.Parser for f in FAMILIES)):  # type: ignore[misc]  # bases: each family's Parser, in FAMILIES order
     """Stateful classifier: feed messages in kernel order, take events with :meth:`take`."""
 
     def __init__(self, source: str = "kmsg", boot_id: str = "", wall: Callable[[int | None], float | None] | None = None):
@@ -132,6 +132,7 @@ class Classifier(*(f.Parser for f in FAMILIES)):
             if m1 is None and m2 is None:
                 break
             m = m1 if m2 is None or (m1 is not None and m1.start() < m2.start()) else m2
+            assert m is not None  # both None ended the loop above
             start = text.rfind("\n", 0, m.start()) + 1
             end = text.find("\n", m.end())
             if end < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import BDF, KV, Meta
+from agent.collectors.patterns.record import BDF, KV, FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -31,7 +31,7 @@ _EDAC_NOINFO = re.compile(r"([CU]E) - no information available: ?(.*)$")
 _EDAC_PCI = re.compile(r"EDAC PCI: (.+?) on (" + BDF + r")")
 
 
-class Parser:
+class Parser(FamilyParser):
     # EDAC
     def _f_edac(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import SUPPRESSED, Meta
+from agent.collectors.patterns.record import SUPPRESSED, FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -52,7 +52,7 @@ def _errs(d: dict[str, Any], text: str) -> None:
                      map(int, errs.groups()), strict=True))
 
 
-class Parser:
+class Parser(FamilyParser):
     # filesystems
     def _f_fs(self, msg: str, meta: Meta) -> None:
         if self.group is not None:
@@ -173,9 +173,10 @@ class Parser:
             self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": name}, (line,), meta, n)
 
     def _fs_remember(self, fs: str, dev: str) -> None:
-        last = getattr(self, "_fs_last", None)
+        last: dict[str, str] | None = getattr(self, "_fs_last", None)
         if last is None:
-            last = self._fs_last = {}
+            last = {}
+            self._fs_last = last
         last[fs] = dev
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.collectors.patterns.record import BDF, Group, Meta, KV
+from agent.collectors.patterns.record import BDF, KV, FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -15,7 +15,7 @@ HEAD = r"\{\d+\}\[Hardware Error\]"  # message starts (stage 1 prefilter)
 _GHES = re.compile(r"\{(\d+)\}\[Hardware Error\]:\s?(.*)$")
 
 
-class Parser:
+class Parser(FamilyParser):
     # GHES / CPER
     def _f_ghes(self, msg: str, meta: Meta) -> None:
         m = _GHES.match(msg)

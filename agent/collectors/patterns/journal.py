@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -13,7 +13,7 @@ HEAD = r"systemd-journald\[\d+\]: File "  # message starts (stage 1 prefilter)
 
 
 
-class Parser:
+class Parser(FamilyParser):
     # journald's note that the previous boot ended without a clean shutdown
     def _f_journal(self, msg: str, meta: Meta) -> None:
         if "uncleanly shut down" in msg or "corrupted or uncleanly" in msg:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.collectors.patterns.record import Group, Meta
+from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -22,7 +22,7 @@ _OLD_TASK = re.compile(r"\S+\s+D [0-9a-f]+\s+\d+\s+\d+\s+\d+ 0x[0-9a-f]+")
 _HUNG = re.compile(r"INFO: task (.+?):(\d+) blocked for more than (\d+) seconds")
 
 
-class Parser:
+class Parser(FamilyParser):
     # lockups, hung tasks, RCU stalls
     def _f_lockup(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Group, Meta, to_int
+from agent.collectors.patterns.record import FamilyParser, Group, Meta, to_int
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -23,7 +23,7 @@ HEAD = (
 # ---- MCE status decoding (Intel SDM vol. 3B, MCi_STATUS) -------------------------------------
 def decode_mci_status(status: int) -> dict[str, Any]:
     bits = {"val": 63, "over": 62, "uc": 61, "en": 60, "miscv": 59, "addrv": 58, "pcc": 57, "s": 56, "ar": 55}
-    out = {k: bool(status >> b & 1) for k, b in bits.items()}
+    out: dict[str, Any] = {k: bool(status >> b & 1) for k, b in bits.items()}
     code = status & 0xFFFF
     out["mca_code"] = f"0x{code:04x}"
     if code & 0xEF80 == 0x0080:
@@ -68,7 +68,7 @@ _NMI_UNK = re.compile(r"NMI received for unknown reason (\w+) on CPU (\d+)")
 _NMI_RSN = re.compile(r"NMI: (PCI system error \(SERR\)|IOCK error(?: \(debug interrupt\?\))?) for reason (\w+) on CPU (\d+)")
 
 
-class Parser:
+class Parser(FamilyParser):
     def _f_mce(self, msg: str, meta: Meta) -> None:
         body = msg[5:] if msg.startswith(("mce: ", "MCE: ")) else msg
         legacy = body.startswith("CPU ") and not body.startswith("CPU 0x")

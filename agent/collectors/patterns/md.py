@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -27,7 +27,7 @@ _CORE_DEAD = re.compile(r"md: (?:(pers->run\(\) failed)|super_written gets error
 _MD_CORE = re.compile(r"md: (?:(md\d+): (\w+) (done|interrupted)|(\w+) of RAID array (md\d+)|kicking non-fresh (\S+) from array)")
 
 
-class Parser:
+class Parser(FamilyParser):
     # md RAID
     def _f_md(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

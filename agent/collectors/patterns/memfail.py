@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -18,7 +18,7 @@ HEAD = r"Memory failure: |MCE: Killing |MCE \w+: Killing |MCE 0x[0-9a-f]+: "  # 
 _MEMFAIL = re.compile(r"(?:Memory failure|MCE(?: \w+)?): (?:(0x[0-9a-f]+|\d+): )?(.*)$")
 
 
-class Parser:
+class Parser(FamilyParser):
     # memory failure handling
     def _f_memfail(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta, disk_of
+from agent.collectors.patterns.record import FamilyParser, Meta, disk_of
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -20,7 +20,7 @@ _NVME = re.compile(r"nvme (nvme\d+): (.*)$")
 _NVME_NS = re.compile(r"(nvme\d+(?:c\d+)?n\d+): (.+?) @ LBA (\d+), (\d+) blocks, (.+?) \(sct (0x[0-9a-f]+) / sc (0x[0-9a-f]+)\)")
 
 
-class Parser:
+class Parser(FamilyParser):
     # NVMe
     def _f_nvme(self, msg: str, meta: Meta) -> None:
         if self.group is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.collectors.patterns.record import BDF, Group, Meta
+from agent.collectors.patterns.record import BDF, FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -48,7 +48,7 @@ def _rid_to_bdf(domain: str, rid: int) -> str:
     return f"{domain}:{rid >> 8:02x}:{(rid >> 3) & 0x1f:02x}.{rid & 7}"
 
 
-class Parser:
+class Parser(FamilyParser):
     # PCI: AER, DPC, hotplug link down, devices gone from the bus
     def _f_pci(self, msg: str, meta: Meta) -> None:
         m = _PCI_LINE.match(msg)

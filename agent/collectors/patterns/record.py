@@ -9,11 +9,14 @@ them, are escaped as ``\\xNN``: a record the kernel printed with an embedded new
 from __future__ import annotations
 
 import re
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from agent.model import Severity
 
-__all__ = ["MAX_RECORD", "KMSG_INT_MAX", "BDF", "Meta", "Group", "unescape_kmsg", "parse_kmsg_header",
+if TYPE_CHECKING:
+    from agent.model.events import KernelEvent
+
+__all__ = ["FamilyParser", "MAX_RECORD", "KMSG_INT_MAX", "BDF", "Meta", "Group", "unescape_kmsg", "parse_kmsg_header",
            "iter_kmsg_records", "disk_of", "component_for_block", "to_int", "TEXT_PREFIX", "KV", "SUPPRESSED"]
 
 MAX_RECORD = 8192  # longer records are truncated (the kernel's own limit is ~1 KiB of text)
@@ -36,6 +39,26 @@ SUPPRESSED = re.compile(r"([\w: -]{1,64}?): (\d{1,10}) callbacks suppressed\s*$"
 Meta = tuple  # (seq, usec, prio, facility)
 
 
+class FamilyParser:
+    """Base of each family module's ``Parser``. The families are mixed into
+    :class:`agent.collectors.patterns.classifier.Classifier`, which holds the state and the group
+    helpers they share; they are declared here for the type checker only."""
+
+    if TYPE_CHECKING:
+        out: list[KernelEvent]
+        group: Group | None
+        _ata_reset: set[str]  # ata: ports in an error-handling sequence
+
+        def _start(self, kind: str, key: str, meta: Meta, line: str) -> Group: ...
+
+        def _close(self) -> None: ...
+
+        def _emit(self, cls: str, sev: Severity, component: str, device: str, detail: dict[str, Any],
+                  lines: Iterable[str], meta: Meta, count: int = 1) -> None: ...
+
+        def _ghes_start(self, key: str, msg: str, body: str, meta: Meta) -> None: ...  # ghes
+
+
 def unescape_kmsg(text: str) -> str:
     """Undo /dev/kmsg escaping (``\\xNN`` for unprintables and backslash)."""
     if "\\x" not in text:
@@ -56,7 +79,7 @@ def parse_kmsg_header(line: str) -> tuple[int, int, int, str, int] | None:
 
 def iter_kmsg_records(text: str) -> Iterator[tuple[int, int, int, str, dict[str, str]]]:
     """(prefix, seq, usec, message, properties) of every parseable record of a kmsg chunk."""
-    cur = None
+    cur: tuple[int, int, int, str, dict[str, str]] | None = None
     for line in text.split("\n"):
         if line.startswith(" "):
             if cur is not None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.collectors.patterns.record import Group, Meta
+from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -20,7 +20,7 @@ _SCSI = re.compile(r"sd (\d+:\d+:\d+:\d+): \[(\w+)\] (?:tag#\d+ )?(.*)$")
 _REJECT = re.compile(r"(?:sd|scsi) (\d+:\d+:\d+:\d+): (?:\[(\w+)\] )?(?:rejecting I/O to (offline|dead) device|Device (offline)d - )")
 
 
-class Parser:
+class Parser(FamilyParser):
     # SCSI sense
     def _f_scsi(self, msg: str, meta: Meta) -> None:
         r = _REJECT.match(msg)

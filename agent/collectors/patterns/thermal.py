@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.collectors.patterns.record import Meta
+from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -16,7 +16,7 @@ HEAD = r"thermal thermal_zone\d+: |Critical temperature reached"  # message star
 
 
 
-class Parser:
+class Parser(FamilyParser):
     # thermal trips
     def _f_thermal(self, msg: str, meta: Meta) -> None:
         low = msg.lower()

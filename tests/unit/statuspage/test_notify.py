@@ -175,3 +175,16 @@ def test_port_465_uses_implicit_tls(clock, monkeypatch):
     h.call("POST", "/api/incidents", {"services": ["web"]})
     assert h.app.dispatcher.run_once()["retry"] == 1
     assert used == [("127.0.0.1", 465, ["context"])]
+
+
+def test_subscribe_limits_of_zero_refuse_or_delay_instead_of_failing(clock, smtp):
+    # 0 is a valid limit (config range 0 ..): with nothing logged in the window yet, MIN(ts) is NULL;
+    # the request used to fail with a TypeError (HTTP 500) instead of being refused or delayed
+    h = mail_harness(clock, smtp.port, subscribe_per_ip_per_hour=0)
+    r = form(h, "a%40example.org")
+    assert r.status == 429 and int(r.headers["Retry-After"]) == 3600
+    assert h.count("subscribers") == 0
+    h = mail_harness(clock, smtp.port, subscribe_per_hour=0)
+    assert form(h, "b%40example.org").status == 200  # accepted, its confirmation waits in the outbox
+    assert h.count("subscribers") == 1
+    assert h.store.one("SELECT next_attempt FROM outbox WHERE target = 'b@example.org'")["next_attempt"] >= clock()
