@@ -15,8 +15,9 @@ stuck thread):
   clocks drift and print "Pre-Init" before they are set). Decoded records are kept for
   ``sel_retention_seconds`` so rules can judge them in a window across restarts.
 
-No ``/dev/ipmi0`` (or ``/dev/ipmi/0``, ``/dev/ipmidev/0``), no ipmitool, or an ipmitool that cannot
-open the device is "no data", not an error. Partial tables (a BMC that stops answering mid-way)
+No ``/dev/ipmi0`` (or ``/dev/ipmi/0``, ``/dev/ipmidev/0``), no ipmitool, or an ipmitool that finds
+no BMC is "no data", not an error; a device node that exists but ipmitool cannot open (not root,
+or a service sandbox without the device) is an error naming the node. Partial tables (a BMC that stops answering mid-way)
 keep the rows that parse; a line that does not parse is skipped and counted.
 """
 

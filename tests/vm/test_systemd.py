@@ -233,10 +233,24 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
     denied = [line for line in journal.splitlines() if DENIED.search(line)]
     assert not denied, "the sandbox refused the agent something:\n" + "\n".join(denied[:20])
 
-    out = m.sh(f"systemd-analyze security --no-pager {UNIT}", check=False)
-    exp = re.search(rf"Overall exposure level for {re.escape(UNIT)}: ([\d.]+) (\w+)", out)
+    # the running unit through D-Bus; under heavy load the call can fail ("Failed to get unit
+    # properties: Transport endpoint is not connected", seen at load 25): retried, then the installed
+    # unit file is analysed offline in the guest, and the figure says which it is
+    rx = re.compile(rf"Overall exposure level for {re.escape(UNIT)}: ([\d.]+) (\w+)")
+    exp, how, out = None, "online", ""
+    for _ in range(4):
+        out = m.sh(f"systemd-analyze security --no-pager {UNIT} 2>&1", timeout=180, check=False)
+        exp = rx.search(out)
+        if exp:
+            break
+        time.sleep(5)
+    if exp is None:
+        how = f"offline (online failed: {out.strip().splitlines()[-1][:120] if out.strip() else 'no output'})"
+        out = m.sh(f"systemd-analyze security --offline=true --no-pager /etc/systemd/system/{UNIT} 2>&1",
+                   timeout=180, check=False)
+        exp = rx.search(out)
     assert exp, out[-1500:]
-    RESULTS["systemd_analyze_exposure"] = f"{exp.group(1)} {exp.group(2)}"
+    RESULTS["systemd_analyze_exposure"] = f"{exp.group(1)} {exp.group(2)} ({how})"
     RESULTS["systemd_version"] = m.sh("systemctl --version | head -1").strip()
     print(f"\n[systemd] guest: systemd-analyze security {UNIT}: {exp.group(1)} {exp.group(2)}")
     assert float(exp.group(1)) <= EXPOSURE_TARGET
