@@ -326,3 +326,10 @@ def test_a_rail_exactly_at_its_critical_low_limit_is_critical():
     at = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
                      value=11.0, lcrit=11.0, crit=13.0)
     assert _memory(at, uptime=2 * H).evidence["points_power"] == 25
+
+
+def test_each_sel_reset_record_counts_once():
+    g = _memory(sel(15, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"),
+                sel(16, "os_stop", "OS", "OS Critical Stop", "Run-time critical stop", sev="warning"),
+                IpmiSensor(name="P12V", kind="voltage", value=11.5, unit="Volts", state="unc"), uptime=2 * H)
+    assert g.evidence["resets"] == "2 unexpected reset(s) together with power or VRM temperature anomalies"
