@@ -247,6 +247,8 @@ def test_link_down_on_two_devices_is_pcie_spread():
 def test_bmc_and_sel_points_per_record():
     bmc_vrm = IpmiSensor(name="VRM1 Temp", kind="temperature", value=96.0, unit="degrees C", state="unc")
     assert _memory(bmc_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 8  # non-critical: 8
+    bmc_vrm_crit = IpmiSensor(name="VRM1 Temp", kind="temperature", value=112.0, unit="degrees C", state="ucr")
+    assert _memory(bmc_vrm_crit, uptime=2 * H).evidence["points_vrm_temperature"] == 15  # critical: 15
     sel_vrm = sel(8, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high")
     assert _memory(sel_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 15
     serr = sel(9, "bus_error", "PCI", "Critical Interrupt", "PCI SERR")

@@ -500,6 +500,7 @@ def test_resume_waits_for_the_package_manager_left_running_before_checking(tmp_p
     assert rec.data["steps"]["UP"]["state"] == "already_done" and rec.data["status"] == "completed"
     (orphan,) = [e for e in rec.data["steps"]["UP"]["evidence"] if str(e.get("error")).startswith("outlived")]
     assert orphan["argv"] == ["apt-get", "-y", "install", "fix"]
+    assert orphan["passed"] is False and orphan["rc"] is None  # its exit status is unknown: never a pass
 
 
 def test_a_crash_while_verifying_a_finished_package_manager_adds_no_orphan_evidence(tmp_path):
