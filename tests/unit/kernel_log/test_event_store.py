@@ -252,3 +252,9 @@ def test_an_invalid_coalesced_count_stands_for_one_record(bad):
 
     assert records_of(io_error(1, coalesced_events=bad)) == 1
     assert records_of(io_error(1, coalesced_events=7)) == 7 and records_of(io_error(1)) == 1
+
+
+def test_last_id_is_the_newest_row(es):
+    assert es.last_id() == 0
+    es.record_events([io_error(i, dev=f"sd{i}") for i in range(3)], T0)
+    assert es.last_id() == 3

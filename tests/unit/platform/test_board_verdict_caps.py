@@ -247,6 +247,8 @@ def test_link_down_on_two_devices_is_pcie_spread():
 def test_bmc_and_sel_points_per_record():
     bmc_vrm = IpmiSensor(name="VRM1 Temp", kind="temperature", value=96.0, unit="degrees C", state="unc")
     assert _memory(bmc_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 8  # non-critical: 8
+    bmc_vrm_crit = IpmiSensor(name="VRM1 Temp", kind="temperature", value=112.0, unit="degrees C", state="ucr")
+    assert _memory(bmc_vrm_crit, uptime=2 * H).evidence["points_vrm_temperature"] == 15  # critical: 15
     sel_vrm = sel(8, "temperature", "VRM1 Temp", "Temperature", "Upper Critical going high")
     assert _memory(sel_vrm, uptime=2 * H).evidence["points_vrm_temperature"] == 15
     serr = sel(9, "bus_error", "PCI", "Critical Interrupt", "PCI SERR")
@@ -326,3 +328,10 @@ def test_a_rail_exactly_at_its_critical_low_limit_is_critical():
     at = HwmonSensor(chip="platform_nct6775_656", chip_name="nct6775", sensor="in1", kind="in", label="+12V",
                      value=11.0, lcrit=11.0, crit=13.0)
     assert _memory(at, uptime=2 * H).evidence["points_power"] == 25
+
+
+def test_each_sel_reset_record_counts_once():
+    g = _memory(sel(15, "watchdog", "WDT", "Watchdog2", "Hard reset", sev="warning"),
+                sel(16, "os_stop", "OS", "OS Critical Stop", "Run-time critical stop", sev="warning"),
+                IpmiSensor(name="P12V", kind="voltage", value=11.5, unit="Volts", state="unc"), uptime=2 * H)
+    assert g.evidence["resets"] == "2 unexpected reset(s) together with power or VRM temperature anomalies"

@@ -497,9 +497,10 @@ def test_resume_waits_for_the_package_manager_left_running_before_checking(tmp_p
     rec = ex2.resume(exc.value.run_id)
     sup.proc.wait()
     assert seen and seen[0] == (("cat", "/flag"), False)  # the check ran only after the command ended
-    assert rec.data["steps"]["UP"]["state"] == "already_done"
+    assert rec.data["steps"]["UP"]["state"] == "already_done" and rec.data["status"] == "completed"
     (orphan,) = [e for e in rec.data["steps"]["UP"]["evidence"] if str(e.get("error")).startswith("outlived")]
     assert orphan["argv"] == ["apt-get", "-y", "install", "fix"]
+    assert orphan["passed"] is False and orphan["rc"] is None  # its exit status is unknown: never a pass
 
 
 def test_a_crash_while_verifying_a_finished_package_manager_adds_no_orphan_evidence(tmp_path):
@@ -564,3 +565,14 @@ def test_a_confirmation_target_that_fills_empty_refuses_and_runs_nothing(tmp_pat
     s = rec.data["steps"]["WIPE"]
     assert s["state"] == "failed" and "cannot be confirmed against nothing" in s["detail"]
     assert runner.calls == []
+
+
+def test_an_argument_that_cannot_be_filled_fails_the_step_and_stops_the_run(tmp_path):
+    text = WHEN_BASELINE.replace('when = { value = "{baseline.firmware.mode}", equals = "efi" }\n', "").replace(
+        'argv = ["efibootmgr", "-v"]', 'argv = ["efibootmgr", "-b", "{baseline.firmware.boot_current}"]')
+    runner = ScriptedRunner(lambda argv: (0, ""))
+    ex, _ = make(tmp_path, text, runner=runner, params={})  # no baseline
+    rec = ex.start()
+    s = rec.data["steps"]["EFI"]
+    assert rec.data["status"] == "failed" and s["detail"].startswith("template: ")
+    assert runner.calls == [] and rec.data["steps"]["NEXT"]["state"] == "pending"
