@@ -175,7 +175,7 @@ class _Pipes:
             try:
                 f.close()
             except OSError:
-                pass
+                pass  # closing a pipe of an exited command: nothing left to lose
 
 
 def _pump(proc: subprocess.Popen[bytes], pipes: _Pipes, deadline: float) -> str | None:
