@@ -10,7 +10,8 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.collectors.smart import SmartCollector
-from agent.config import CollectorConfig, load
+from agent.config import CollectorConfig
+from agent.schema import load
 from agent.daemon import Daemon
 from agent.jobs.selftests import SelfTestJob, due_selftests, selftest_slots
 from agent.host import Host, HostPaths
