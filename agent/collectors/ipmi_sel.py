@@ -55,87 +55,88 @@ _VBAT_NAME = re.compile(r"\b(vbat|battery|cmos|rtc)", re.IGNORECASE)
 _THRESHOLD_EVENT = re.compile(r"(lower|upper) (non-critical|critical|non-recoverable)", re.IGNORECASE)
 
 
+def _first(e: str, table: tuple[tuple[tuple[str, ...], str, str], ...], default: tuple[str, str]) -> tuple[str, str]:
+    """The (kind, severity) of the first row whose words occur in the event text."""
+    return next(((kind, sev) for words, kind, sev in table if any(w in e for w in words)), default)
+
+
+# per sensor type: (words in the event, kind, severity), first match wins
+_LOG_EVENTS = ((("cleared",), "log_cleared", "info"), (("full",), "log_full", "warning"))
+_CPU_EVENTS = ((("thermal trip",), "thermal_trip", "critical"), (("throttl",), "temperature", "warning"),
+               (("frb", "bist", "hang", "configuration error", "machine check", "uncorrectable"), "cpu_error", "critical"),
+               (("presence",), "other", "info"))
+_MEMORY_EVENTS = ((("uncorrectable", "parity", "fatal"), "memory_ue", "critical"),
+                  (("correctable", "ecc"), "memory_ce", "warning"), (("presence",), "other", "info"))
+_PSU_EVENTS = ((("input lost", "ac lost", "out-of-range"), "psu_input_lost", "warning"),
+               (("fail", "configuration error", "state asserted"), "psu_failure", "critical"),
+               (("redundan", "presence"), "other", "info"))  # "Fully Redundant", "Redundancy Regained"
+_POWER_UNIT_EVENTS = ((("ac lost", "power off", "power down", "failure"), "power_loss", "warning"),)
+_REDUNDANCY_LOST = ("redundancy lost", "redundancy degraded", "non-redundant")
+
+
+def _by_threshold(e: str, otherwise: str) -> str:
+    return _threshold_severity(e) if _THRESHOLD_EVENT.search(e) else otherwise
+
+
+def _psu(t: str, name: str, e: str) -> tuple[str, str]:
+    if "fail" in name and not any(w in e for w in ("input lost", "ac lost", "out-of-range")):
+        return "psu_failure", "critical"
+    return _first(e, _PSU_EVENTS, ("psu_failure", "warning"))
+
+
+def _battery(t: str, name: str, e: str) -> tuple[str, str]:
+    return "battery", "critical" if ("failed" in e or "critical" in e and "non-critical" not in e) else "warning"
+
+
+def _fan(t: str, name: str, e: str) -> tuple[str, str]:
+    return "fan", _by_threshold(e, "critical" if "fail" in e or "critical" in e else "warning")
+
+
+def _bus(t: str, name: str, e: str) -> tuple[str, str]:
+    benign = ("correctable" in e and "uncorrectable" not in e) or "front panel" in e
+    return "bus_error", "warning" if benign else "critical"
+
+
+def _os_stop(t: str, name: str, e: str) -> tuple[str, str]:
+    return ("other", "info") if "graceful" in e else ("os_stop", "warning")
+
+
+def _drive(t: str, name: str, e: str) -> tuple[str, str]:
+    return "drive", "critical" if "fault" in e else "warning" if "predictive" in e or "failure" in e else "info"
+
+
+# The decode table, in order (first match wins): (does this row apply to (type, name, event)?,
+# its (kind, severity)). Types are ipmitool's sensor type strings, lower-cased.
+_DECODE: tuple[tuple, ...] = (
+    (lambda t, n, e: t == "event logging disabled", lambda t, n, e: _first(e, _LOG_EVENTS, ("other", "info"))),
+    (lambda t, n, e: "caterr" in n or "caterr" in e or re.search(r"\bierr\b", e), lambda t, n, e: ("caterr", "critical")),
+    (lambda t, n, e: t == "processor" or "cpu" in n and "thermal trip" in e,
+     lambda t, n, e: _first(e, _CPU_EVENTS, ("cpu_error", "warning"))),
+    (lambda t, n, e: t == "memory" or ("ecc" in e and ("dimm" in n or "mem" in n)),
+     lambda t, n, e: _first(e, _MEMORY_EVENTS, ("memory_ce", "warning"))),
+    (lambda t, n, e: any(w in e for w in _REDUNDANCY_LOST), lambda t, n, e: ("psu_redundancy_lost", "warning")),
+    (lambda t, n, e: t == "power supply" or (_PSU_NAME.search(n) and ("fail" in n or "fail" in e)), _psu),
+    (lambda t, n, e: t == "power unit", lambda t, n, e: _first(e, _POWER_UNIT_EVENTS, ("other", "info"))),
+    (lambda t, n, e: t == "battery" or (t == "voltage" and _VBAT_NAME.search(n)), _battery),
+    (lambda t, n, e: t == "temperature", lambda t, n, e: ("temperature", _threshold_severity(e))),
+    (lambda t, n, e: t in ("fan", "cooling device"), _fan),
+    (lambda t, n, e: t == "voltage", lambda t, n, e: ("voltage", _by_threshold(e, "critical"))),
+    (lambda t, n, e: t == "critical interrupt", _bus),
+    (lambda t, n, e: t.startswith("watchdog"), lambda t, n, e: ("watchdog", "warning")),
+    (lambda t, n, e: t == "os critical stop", _os_stop),
+    (lambda t, n, e: t in ("system boot initiated", "system boot / restart initiated") or "system restart" in n,
+     lambda t, n, e: ("system_restart", "info")),
+    (lambda t, n, e: t == "physical security", lambda t, n, e: ("intrusion", "warning")),
+    (lambda t, n, e: t == "drive slot / bay", _drive),
+    (lambda t, n, e: _THRESHOLD_EVENT.search(e), lambda t, n, e: ("other", _threshold_severity(e))),
+)
+
+
 def decode_sel(stype: str, sensor: str, event: str, detail: str, asserted: bool) -> tuple[str, str]:
-    """(kind, severity) of one SEL record. Deasserted records (a condition clearing) are info."""
-    t = stype.lower()
-    e = event.lower()
-    name = sensor.lower()
-    kind, sev = "other", "info"
-    if t == "event logging disabled":
-        if "cleared" in e:
-            kind, sev = "log_cleared", "info"
-        elif "full" in e:
-            kind, sev = "log_full", "warning"
-        else:
-            kind, sev = "other", "info"
-    elif "caterr" in name or "caterr" in e or re.search(r"\bierr\b", e):
-        kind, sev = "caterr", "critical"
-    elif t == "processor" or "cpu" in name and "thermal trip" in e:
-        if "thermal trip" in e:
-            kind, sev = "thermal_trip", "critical"
-        elif "throttl" in e:
-            kind, sev = "temperature", "warning"
-        elif any(k in e for k in ("frb", "bist", "hang", "configuration error", "machine check", "uncorrectable")):
-            kind, sev = "cpu_error", "critical"
-        elif "presence" in e:
-            kind, sev = "other", "info"
-        else:
-            kind, sev = "cpu_error", "warning"
-    elif t == "memory" or ("ecc" in e and ("dimm" in name or "mem" in name)):
-        if "uncorrectable" in e or "parity" in e or "fatal" in e:
-            kind, sev = "memory_ue", "critical"
-        elif "correctable" in e or "ecc" in e:
-            kind, sev = "memory_ce", "warning"
-        elif "presence" in e:
-            kind, sev = "other", "info"
-        else:
-            kind, sev = "memory_ce", "warning"
-    elif "redundancy lost" in e or "redundancy degraded" in e or "non-redundant" in e:
-        kind, sev = "psu_redundancy_lost", "warning"
-    elif t == "power supply" or (_PSU_NAME.search(name) and ("fail" in name or "fail" in e)):
-        if "input lost" in e or "ac lost" in e or "out-of-range" in e:
-            kind, sev = "psu_input_lost", "warning"
-        elif "fail" in e or "fail" in name or "configuration error" in e or "state asserted" in e:
-            kind, sev = "psu_failure", "critical"
-        elif "redundan" in e:  # "Fully Redundant", "Redundancy Regained"
-            kind, sev = "other", "info"
-        elif "presence" in e:
-            kind, sev = "other", "info"
-        else:
-            kind, sev = "psu_failure", "warning"
-    elif t == "power unit":
-        if "ac lost" in e or "power off" in e or "power down" in e or "failure" in e:
-            kind, sev = "power_loss", "warning"
-        else:
-            kind, sev = "other", "info"
-    elif t == "battery" or (t == "voltage" and _VBAT_NAME.search(name)):
-        kind = "battery"
-        sev = "critical" if ("failed" in e or "critical" in e and "non-critical" not in e) else "warning"
-    elif t == "temperature":
-        kind, sev = "temperature", _threshold_severity(e)
-    elif t == "fan" or (t == "cooling device"):
-        kind, sev = "fan", _threshold_severity(e) if _THRESHOLD_EVENT.search(e) else "critical" if "fail" in e or "critical" in e else "warning"
-    elif t == "voltage":
-        kind = "voltage"
-        sev = _threshold_severity(e) if _THRESHOLD_EVENT.search(e) else "critical"
-    elif t == "critical interrupt":
-        kind = "bus_error"
-        sev = "warning" if ("correctable" in e and "uncorrectable" not in e) or "front panel" in e else "critical"
-    elif t.startswith("watchdog"):
-        kind, sev = "watchdog", "warning"
-    elif t == "os critical stop":
-        kind, sev = "os_stop", "warning" if "graceful" not in e else "info"
-        if "graceful" in e:
-            kind = "other"
-    elif t in ("system boot initiated", "system boot / restart initiated") or "system restart" in name:
-        kind, sev = "system_restart", "info"
-    elif t == "physical security":
-        kind, sev = "intrusion", "warning"
-    elif t == "drive slot / bay":
-        kind = "drive"
-        sev = "critical" if "fault" in e else "warning" if "predictive" in e or "failure" in e else "info"
-    elif _THRESHOLD_EVENT.search(e):
-        kind, sev = "other", _threshold_severity(e)
+    """(kind, severity) of one SEL record, from the first row of :data:`_DECODE` that applies.
+    Deasserted records (a condition clearing) are info."""
+    t, name, e = stype.lower(), sensor.lower(), event.lower()
+    kind, sev = next((decode(t, name, e) for applies, decode in _DECODE if applies(t, name, e)), ("other", "info"))
     if not asserted and sev != "info":
         sev = "info"
     return kind, sev

@@ -69,3 +69,18 @@ def test_host_baselines_read_back(store):
     (row,) = bs.list()
     assert row["captured"] == T0 and not row["known_good"]
     assert bs.latest()["hostname"] == "db-01"
+
+
+def test_enrichment_continues_the_previous_release_disk_history(store):
+    """The enrichment step picks up the old release's baseline: the disk's growth since then is seen."""
+    from agent.model.disk import AtaAttribute, SmartDevice
+    from agent.state.enrich import Enricher
+
+    d = SmartDevice(device="sda", path="/dev/sda", dev_type="sat", protocol="ATA", model="WDC WD20EFRX",
+                    serial="WD-1", wwn="5 0014ee 2b1c2d3e4", read_status="ok", read_time=T0 + 90000,
+                    ata_attributes=(AtaAttribute(id=5, name="Reallocated_Sector_Ct", value=198, worst=198,
+                                                 threshold=140, raw=24, raw_string="24", count=24),))
+    (got,), _ = Enricher(store).enrich("smart", (d,), T0 + 90000)
+    assert got.stable_id == SID and got.baseline == {"ata_5": 0.0} and got.baseline_since == T0
+    assert got.history["ata_5"] == ((T0, 0.0), (T0 + 86400, 8.0), (T0 + 90000, 24.0))
+    assert got.slot is None and store.execute("SELECT target FROM disk_devices") == [("/dev/sda#sat",)]
