@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.collectors.base import NoData
 from agent.collectors.kernel_keys import JOURNAL_CURSOR_KEY
+from agent.collectors.kernel_members import KernelLogMembers
 from agent.collectors.patterns import Classifier
 
 log = logging.getLogger("hwagent.kernel_log")
@@ -30,7 +31,7 @@ def _uuid_form(boot_id: object) -> str:
     return text
 
 
-class JournalMixin:
+class JournalMixin(KernelLogMembers):
     # ---- journal fallback ------------------------------------------------------------------
     def _journalctl(self) -> list[str] | None:
         """journalctl argv prefix for this host: the live journal, or ``-D {root}/var/log/journal``

@@ -20,10 +20,6 @@ from agent.collectors.rasdaemon import RasdaemonError, RasdaemonReader
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
-if TYPE_CHECKING:
-    from agent.events import EventStore
-    from agent.host import Host
-
 log = logging.getLogger("hwagent.kernel_log")
 
 
