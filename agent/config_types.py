@@ -210,7 +210,7 @@ def check_value(key: str, tp: Any, value: Any, source: str | None = None) -> Any
         args = typing.get_args(tp)
         inner = args[1] if len(args) == 2 else Any
         return {k: check_value(f"{key}.{k}", inner, v, source) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a dataclass type (never an instance here)
         if not isinstance(value, dict):
             raise ConfigError(key, f"expected a table, got {value!r}", source)
         return build_dataclass(tp, value, key, source)

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from dataclasses import replace
 
@@ -84,6 +84,13 @@ class Enricher:
                 return col.option(key)
             return DEFAULT_BACKLOG if key == "backlog_events" else None
         return opt
+
+    @overload
+    def enrich(self, collector: str, readings: Sequence[Reading], now: float,
+               status: CollectorStatus) -> tuple[tuple[Reading, ...], CollectorStatus]: ...
+    @overload
+    def enrich(self, collector: str, readings: Sequence[Reading], now: float,
+               status: None = None) -> tuple[tuple[Reading, ...], None]: ...
 
     def enrich(self, collector: str, readings: Sequence[Reading], now: float,
                status: CollectorStatus | None = None) -> tuple[tuple[Reading, ...], CollectorStatus | None]:

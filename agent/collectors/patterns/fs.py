@@ -106,7 +106,7 @@ class Parser(FamilyParser):
             n = int(m.group(2))
             dev = getattr(self, "_fs_last", {}).get(_XFS_RATELIMITED[m.group(1)])
             if dev is None:  # none printed yet (the agent started mid-storm): the next one follows at once
-                self._xfs_pending = (_XFS_RATELIMITED[m.group(1)], n, m.group(1), msg, meta)
+                self._xfs_pending: tuple[str, int, str, str, Meta] | None = (_XFS_RATELIMITED[m.group(1)], n, m.group(1), msg, meta)
                 return
             self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": m.group(1)}, (msg,), meta, n)
             return
