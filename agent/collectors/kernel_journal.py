@@ -77,13 +77,8 @@ class JournalMixin(KernelLogMembers):
             if not isinstance(entry, dict):
                 self.malformed += 1
                 continue
-            msg = entry.get("MESSAGE")
-            if isinstance(msg, list):
-                try:
-                    msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
-                except (TypeError, ValueError):
-                    msg = None
-            if not isinstance(msg, str):
+            msg = _message(entry)
+            if msg is None:
                 self.malformed += 1
                 continue
             boot = _uuid_form(entry.get("_BOOT_ID")) or c.boot_id or self.boot_id
@@ -108,6 +103,17 @@ class JournalMixin(KernelLogMembers):
         else:
             self._journal_events.extend(c.take())
         return last_cursor
+
+
+def _message(entry: dict[str, Any]) -> str | None:
+    """An entry's MESSAGE: text, or an array of bytes (journald's form for non-UTF-8 text); None: neither."""
+    msg = entry.get("MESSAGE")
+    if isinstance(msg, list):
+        try:
+            msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            msg = None
+    return msg if isinstance(msg, str) else None
 
 
 def _int(v: Any) -> int | None:
