@@ -10,11 +10,12 @@ from click.testing import CliRunner
 
 from agent.cli import cli
 from agent.collectors.smart import SmartCollector
-from agent.config import CollectorConfig, load
+from agent.config import CollectorConfig
 from agent.daemon import Daemon
 from agent.jobs.selftests import SelfTestJob, due_selftests, selftest_slots
 from agent.host import Host, HostPaths
 from agent.model.disk import SelfTest, SelfTestPlan, SmartDevice
+from agent.schema import load
 from agent.state.disks import DiskState
 from agent.state.store import Store
 
