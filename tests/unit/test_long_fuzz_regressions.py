@@ -46,7 +46,7 @@ def test_state_db_whose_schema_text_lost_a_column_is_moved_aside(tmp_path):
     own bytes are bad, so it is moved aside like any other corruption and a new store starts."""
     import sqlite3
 
-    from agent.store import Store
+    from agent.state.store import Store
 
     s = Store.in_dir(tmp_path, clock=lambda: 7.0)
     s.put("keep", 1)
@@ -73,7 +73,7 @@ def test_state_db_with_a_read_only_file_format_is_refused_at_open(tmp_path):
     (file format write version) set to 3. SQLite opens such a file read-only (sqlite.org/fileformat.html),
     quick_check passes, and every write raised "attempt to write a readonly database". Now a StoreError at
     open naming the file and the version (the daemon then runs on an in-memory copy, as on a read-only disk)."""
-    from agent.store import Store, StoreError
+    from agent.state.store import Store, StoreError
 
     s = Store.in_dir(tmp_path)
     s.put("keep", 1)
