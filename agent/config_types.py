@@ -19,7 +19,7 @@ import re
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from agent.config_ranges import numeric_range
 
@@ -157,47 +157,14 @@ def check_value(key: str, tp: Any, value: Any, source: str | None = None) -> Any
     """Validate one value against a (simple) annotation; returns the converted value."""
     if isinstance(tp, str):  # annotations are resolved by build_dataclass (typing.get_type_hints)
         raise TypeError(f"{key}: unresolved annotation {tp!r}")
-    origin = typing.get_origin(tp)
     if tp is Any:
         return value
-    if tp is Regex:
-        if not isinstance(value, str):
-            raise ConfigError(key, f"expected a string (a regular expression), got {value!r}", source)
-        compile_regex(key, value, source)
-        return value
+    for scalar, check in _SCALARS:
+        if tp is scalar:
+            return check(key, value, source)
+    origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        for alt in typing.get_args(tp):
-            if alt is type(None):
-                if value is None:
-                    return None
-                continue
-            try:
-                return check_value(key, alt, value, source)
-            except ConfigError:
-                continue
-        raise ConfigError(key, f"unexpected value {value!r}", source)
-    if tp is bool:
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"expected a boolean (true/false), got {value!r}", source)
-        return value
-    if tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"expected an integer, got {value!r}", source)
-        _check_number(key, value, source)
-        return value
-    if tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(key, f"expected a number, got {value!r}", source)
-        try:
-            value = float(value)
-        except OverflowError:  # an integer beyond a double
-            raise ConfigError(key, f"must be a finite number, got {value!r}", source) from None
-        _check_number(key, value, source)
-        return value
-    if tp is str:
-        if not isinstance(value, str):
-            raise ConfigError(key, f"expected a string, got {value!r}", source)
-        return value
+        return _check_union(key, tp, value, source)
     if origin in (list, tuple, typing.Sequence) or tp in (list, tuple):
         if not isinstance(value, list):
             raise ConfigError(key, f"expected a list, got {value!r}", source)
@@ -210,10 +177,61 @@ def check_value(key: str, tp: Any, value: Any, source: str | None = None) -> Any
         args = typing.get_args(tp)
         inner = args[1] if len(args) == 2 else Any
         return {k: check_value(f"{key}.{k}", inner, v, source) for k, v in value.items()}
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):  # a dataclass type (never an instance here)
         if not isinstance(value, dict):
             raise ConfigError(key, f"expected a table, got {value!r}", source)
         return build_dataclass(tp, value, key, source)
+    return value
+
+
+def _check_union(key: str, tp: Any, value: Any, source: str | None) -> Any:
+    """``A | B | None``: the first alternative the value passes as (None only where allowed)."""
+    for alt in typing.get_args(tp):
+        if alt is type(None):
+            if value is None:
+                return None
+            continue
+        try:
+            return check_value(key, alt, value, source)
+        except ConfigError:
+            continue
+    raise ConfigError(key, f"unexpected value {value!r}", source)
+
+
+def _check_bool(key: str, value: Any, source: str | None) -> bool:
+    if not isinstance(value, bool):
+        raise ConfigError(key, f"expected a boolean (true/false), got {value!r}", source)
+    return value
+
+
+def _check_int(key: str, value: Any, source: str | None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(key, f"expected an integer, got {value!r}", source)
+    _check_number(key, value, source)
+    return value
+
+
+def _check_float(key: str, value: Any, source: str | None) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(key, f"expected a number, got {value!r}", source)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer beyond a double
+        raise ConfigError(key, f"must be a finite number, got {value!r}", source) from None
+    _check_number(key, value, source)
+    return value
+
+
+def _check_str(key: str, value: Any, source: str | None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string, got {value!r}", source)
+    return value
+
+
+def _check_regex(key: str, value: Any, source: str | None) -> str:
+    if not isinstance(value, str):
+        raise ConfigError(key, f"expected a string (a regular expression), got {value!r}", source)
+    compile_regex(key, value, source)
     return value
 
 
@@ -248,6 +266,11 @@ def compile_regex(key: str, pattern: str, source: str | None = None) -> re.Patte
         raise ConfigError(key, f"invalid regular expression {pattern!r}: {exc}", source) from None
     except (RecursionError, OverflowError, MemoryError):  # a pathological nesting depth
         raise ConfigError(key, f"invalid regular expression {pattern!r}: too complex", source) from None
+
+
+# the option types check_value recognises by identity, and their checks
+_SCALARS: tuple[tuple[type, Callable[[str, Any, str | None], Any]], ...] = (
+    (Regex, _check_regex), (bool, _check_bool), (int, _check_int), (float, _check_float), (str, _check_str))
 
 
 @dataclass(frozen=True)

@@ -153,13 +153,7 @@ class Daemon:
             gen = self._generation
             changed, self._readings_changed = self._readings_changed, False
         prev = self._snapshot
-        if (not changed and prev.generation and 0 <= time.monotonic() - self._rules_mono < RULES_MAX_AGE_SECONDS
-                and 0 <= now - self._rules_wall < RULES_MAX_AGE_SECONDS  # a clock step: rules run
-                and self._acks_unchanged() and self._agent_findings() == self._agent_seen[0]
-                and self.writer.last_error == self._agent_seen[1]):
-            # no collector's readings changed (only statuses: durations, last-success times):
-            # the findings are the ones just computed; the rules run again at least every
-            # RULES_MAX_AGE_SECONDS for what depends on time alone (windows, ages, a stuck store)
+        if not changed and self._findings_current(prev, now):
             snap = replace(prev, time=now, statuses=statuses, generation=gen)
             self._snapshot = snap
             self._served_mono = served
@@ -213,6 +207,16 @@ class Daemon:
         self._snapshot = snap
         self._served_mono = served
         return snap
+
+    def _findings_current(self, prev: Snapshot, now: float) -> bool:
+        """With no collector's readings changed (only statuses: durations, last-success times), the
+        findings of ``prev`` are the ones just computed, unless the rules last ran
+        RULES_MAX_AGE_SECONDS ago (what depends on time alone: windows, ages, a stuck store) or
+        the clock stepped, an ack came or went, or the agent's own findings changed."""
+        return bool(prev.generation and 0 <= time.monotonic() - self._rules_mono < RULES_MAX_AGE_SECONDS
+                    and 0 <= now - self._rules_wall < RULES_MAX_AGE_SECONDS  # a clock step: rules run
+                    and self._acks_unchanged() and self._agent_findings() == self._agent_seen[0]
+                    and self.writer.last_error == self._agent_seen[1])
 
     def _acks_unchanged(self) -> bool:
         """No ack was added or removed (`agent ack` from another process) since the rules ran."""

@@ -18,7 +18,7 @@ import sys
 def _import_without(module: str, hidden: str) -> None:
     if module in sys.modules or hidden in sys.modules:
         return
-    sys.modules[hidden] = None  # type: ignore[assignment] - makes `import hidden` raise ImportError
+    sys.modules[hidden] = None  # type: ignore[assignment]  # makes `import hidden` raise ImportError
     try:
         importlib.import_module(module)
     finally:

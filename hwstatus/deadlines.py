@@ -30,6 +30,8 @@ log = logging.getLogger("hwstatus")
 class DeadlineChannel(HTTPChannel):
     """An HTTPChannel that is closed when a request's head or body is not read in time."""
 
+    will_close: bool  # HTTPChannel's (waitress is untyped)
+
     def __init__(self, server, sock, addr, adj, map=None, *, header_timeout: float, body_timeout: float):  # noqa: A002 - waitress's name
         self.header_timeout = header_timeout
         self.body_timeout = body_timeout

@@ -123,9 +123,25 @@ class IpmiCollector(BaseCollector):
         self._check_present()
         out: list[Reading] = []
         failures: list[str] = []
-        attempted = 0
+        attempted = 1
+        sensor_rows = self._sensor_rows(failures)
+        sdr_rows: list[dict] = []
+        if self.option("sdr"):
+            attempted += 1
+            sdr_rows = self._sdr_rows(failures)
+        sensors = self.device_filters["sensor"]
+        out.extend(s for s in merge_sensors(sensor_rows, sdr_rows) if sensors.allows(s.name, s.kind))
+        if self.option("sel"):
+            attempted += 1
+            out.extend(self._sel_readings(failures))
+        if failures and len(failures) >= attempted:
+            raise RuntimeError("; ".join(failures))
+        for f in failures:
+            self.problem(f)
+        return out
 
-        attempted += 1
+    def _sensor_rows(self, failures: list[str]) -> list[dict]:
+        """``ipmitool sensor``: the rows read (a partial read is kept, and said); no BMC: NoData."""
         res = self._run("sensor")
         if self._no_bmc(res):
             denied = self._open_refused(res)
@@ -139,44 +155,38 @@ class IpmiCollector(BaseCollector):
             failures.append(self._describe_failure("sensor", res))
         elif not res.ok:
             self.problem(self._describe_failure("sensor", res) + f"; kept {len(sensor_rows)} parsed rows")
+        return sensor_rows
 
+    def _sdr_rows(self, failures: list[str]) -> list[dict]:
+        """``ipmitool sdr elist``: the rows read (a partial read is kept, and said)."""
         sdr_rows: list[dict] = []
-        if self.option("sdr"):
-            attempted += 1
-            res = self._run("sdr", "elist")
-            if res.stdout.strip():
-                sdr_rows = parse_sdr_elist(res.text(), self.problem)
-            if not res.ok:
-                if sdr_rows:
-                    self.problem(self._describe_failure("sdr elist", res) + f"; kept {len(sdr_rows)} parsed rows")
-                else:
-                    failures.append(self._describe_failure("sdr elist", res))
-        sensors = self.device_filters["sensor"]
-        out.extend(s for s in merge_sensors(sensor_rows, sdr_rows) if sensors.allows(s.name, s.kind))
-
-        if self.option("sel"):
-            attempted += 1
-            info = None
-            res = self._run("sel", "info")
-            if res.ok:
-                info = parse_sel_info(res.text())
-            state = self._load_state()
-            if info is not None and state is not None and state.get("info") == info.signature:
-                out.extend(self._sel(None, info, state))  # nothing added or deleted: skip the slow walk
+        res = self._run("sdr", "elist")
+        if res.stdout.strip():
+            sdr_rows = parse_sdr_elist(res.text(), self.problem)
+        if not res.ok:
+            if sdr_rows:
+                self.problem(self._describe_failure("sdr elist", res) + f"; kept {len(sdr_rows)} parsed rows")
             else:
-                res = self._run("sel", "elist")
-                text = res.text()
-                if res.ok or (text.strip() and res.error != "timeout"):
-                    out.extend(self._sel(text, info, state))
-                else:
-                    failures.append(self._describe_failure("sel elist", res))
-                    if state is not None:  # keep judging the records read before: no flapping findings
-                        out.extend(self._sel(None, None, state))
-        if failures and len(failures) >= attempted:
-            raise RuntimeError("; ".join(failures))
-        for f in failures:
-            self.problem(f)
-        return out
+                failures.append(self._describe_failure("sdr elist", res))
+        return sdr_rows
+
+    def _sel_readings(self, failures: list[str]) -> list[Reading]:
+        """The SEL: the slow ``sel elist`` walk only when ``sel info`` shows a change since the stored state."""
+        info = None
+        res = self._run("sel", "info")
+        if res.ok:
+            info = parse_sel_info(res.text())
+        state = self._load_state()
+        if info is not None and state is not None and state.get("info") == info.signature:
+            return self._sel(None, info, state)  # nothing added or deleted: skip the slow walk
+        res = self._run("sel", "elist")
+        text = res.text()
+        if res.ok or (text.strip() and res.error != "timeout"):
+            return self._sel(text, info, state)
+        failures.append(self._describe_failure("sel elist", res))
+        if state is not None:  # keep judging the records read before: no flapping findings
+            return self._sel(None, None, state)
+        return []
 
     # -- SEL --------------------------------------------------------------------------------------
     def _load_state(self) -> dict[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 
 from agent.collectors.base import NoData
 from agent.collectors.kernel_keys import JOURNAL_CURSOR_KEY
+from agent.collectors.kernel_members import KernelLogMembers
 from agent.collectors.patterns import Classifier
 
 log = logging.getLogger("hwagent.kernel_log")
@@ -30,7 +31,7 @@ def _uuid_form(boot_id: object) -> str:
     return text
 
 
-class JournalMixin:
+class JournalMixin(KernelLogMembers):
     # ---- journal fallback ------------------------------------------------------------------
     def _journalctl(self) -> list[str] | None:
         """journalctl argv prefix for this host: the live journal, or ``-D {root}/var/log/journal``
@@ -76,13 +77,8 @@ class JournalMixin:
             if not isinstance(entry, dict):
                 self.malformed += 1
                 continue
-            msg = entry.get("MESSAGE")
-            if isinstance(msg, list):
-                try:
-                    msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
-                except (TypeError, ValueError):
-                    msg = None
-            if not isinstance(msg, str):
+            msg = _message(entry)
+            if msg is None:
                 self.malformed += 1
                 continue
             boot = _uuid_form(entry.get("_BOOT_ID")) or c.boot_id or self.boot_id
@@ -107,6 +103,17 @@ class JournalMixin:
         else:
             self._journal_events.extend(c.take())
         return last_cursor
+
+
+def _message(entry: dict[str, Any]) -> str | None:
+    """An entry's MESSAGE: text, or an array of bytes (journald's form for non-UTF-8 text); None: neither."""
+    msg = entry.get("MESSAGE")
+    if isinstance(msg, list):
+        try:
+            msg = bytes(int(b) & 0xFF for b in msg).decode("utf-8", "replace")
+        except (TypeError, ValueError):
+            msg = None
+    return msg if isinstance(msg, str) else None
 
 
 def _int(v: Any) -> int | None:

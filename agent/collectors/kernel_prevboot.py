@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 from agent.collectors.kernel_keys import PREV_CHECKED_KEY, PSTORE_SEEN_KEY, PSTORE_SEEN_MAX
+from agent.collectors.kernel_members import KernelLogMembers
 from agent.collectors.patterns import Classifier
 from agent.host import ReadError
 from agent.model import Severity
@@ -18,7 +19,7 @@ from agent.model.events import KernelEvent
 log = logging.getLogger("hwagent.kernel_log")
 
 
-class PreviousBootMixin:
+class PreviousBootMixin(KernelLogMembers):
     # ---- previous boot ---------------------------------------------------------------------
     def _check_reboot(self, now: float) -> None:
         """An unexpected-reboot event when the boot before this one ended without a clean stop (the

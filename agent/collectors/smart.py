@@ -199,7 +199,7 @@ class SmartCollector(BaseCollector):
         if status == "permission_denied" and "CAP_SYS" not in message:
             message += " (run as root, or grant CAP_SYS_RAWIO, plus CAP_SYS_ADMIN for NVMe)"
         info = self._known.get(t.key, {})
-        ident = {k: info.get(k) for k in IDENTITY_FIELDS if k != "protocol"}
+        ident: dict[str, Any] = {k: info.get(k) for k in IDENTITY_FIELDS if k != "protocol"}
         return SmartDevice(device=t.device, path=t.path, dev_type=t.dev_type,
                            protocol=info.get("protocol") or t.protocol or "", read_status=status,
                            message=message, power_state=power_state, exit_status=exit_status,

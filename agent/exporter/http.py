@@ -16,11 +16,14 @@ import json
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
 from agent.exporter.render import GZIP_LEVEL, GenerationCache, IncrementalRenderer
 from agent.model import Snapshot
+
+if TYPE_CHECKING:
+    from prometheus_client import CollectorRegistry
 
 log = logging.getLogger("hwagent.http")
 CONTENT_TYPE_LATEST = "text/plain; version=0.0.4; charset=utf-8"  # the text format written here
@@ -34,8 +37,8 @@ class MetricsRenderer:
 
     def __init__(self, get_snapshot: Callable[[], Snapshot], process_metrics: bool = False):
         self._get = get_snapshot
-        self._registry = None
-        self._process = None
+        self._registry: CollectorRegistry | None = None
+        self._process: CollectorRegistry | None = None
         if process_metrics:  # opt-in: prometheus_client is imported only then
             from prometheus_client import CollectorRegistry, ProcessCollector  # noqa: PLC0415
 

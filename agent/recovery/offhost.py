@@ -69,7 +69,8 @@ def push(target: str, host: str, docs: Mapping[str, bytes], *, method: str = "rs
         return f"wrote {', '.join(sorted(docs))} to {d}"
     if kind == "statuspage":
         if put is None:
-            from agent.statusclient import put_host_document as put  # noqa: PLC0415 - only for this target
+            from agent.statusclient import put_host_document  # noqa: PLC0415 - only for this target
+            put = put_host_document
         for name, body in docs.items():
             kind_ = "baseline" if name.endswith("-baseline.json") else "checklist"
             try:

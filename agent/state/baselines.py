@@ -3,6 +3,7 @@ read-only access to another agent's (or a mounted disk's) state file without wri
 
 from __future__ import annotations
 
+import builtins
 import json
 import logging
 import sqlite3
@@ -78,7 +79,7 @@ class BaselineStore:
     def mark_known_good(self, ident: str) -> None:
         self.store.execute("UPDATE baselines SET known_good = 1 WHERE id = ?", (ident,))
 
-    def rows(self) -> list[dict[str, Any]]:
+    def rows(self) -> builtins.list[dict[str, Any]]:  # `list` here is the method above
         """Every stored version with its data, newest first (for :mod:`agent.baseline_select`)."""
         rows = self.store.execute("SELECT id, captured, known_good, data FROM baselines ORDER BY captured DESC")
         return [{"id": r[0], "captured": r[1], "known_good": bool(r[2]), "data": json.loads(r[3])} for r in rows]

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Sequence
+from typing import Any, Sequence, overload
 
 from dataclasses import replace
 
@@ -85,42 +85,64 @@ class Enricher:
             return DEFAULT_BACKLOG if key == "backlog_events" else None
         return opt
 
+    @overload
+    def enrich(self, collector: str, readings: Sequence[Reading], now: float,
+               status: CollectorStatus) -> tuple[tuple[Reading, ...], CollectorStatus]: ...
+    @overload
+    def enrich(self, collector: str, readings: Sequence[Reading], now: float,
+               status: None = None) -> tuple[tuple[Reading, ...], None]: ...
+
     def enrich(self, collector: str, readings: Sequence[Reading], now: float,
                status: CollectorStatus | None = None) -> tuple[tuple[Reading, ...], CollectorStatus | None]:
         """-> (the readings with history attached, ``status`` with any problem of storing added)."""
-        out = tuple(readings)
-        problem = None
         try:
-            if any(isinstance(r, SmartDevice) and r.fresh for r in out):
-                disks = self.disks
-                out = tuple(disks.enrich(r, now) if isinstance(r, SmartDevice) and r.fresh else r for r in out)
-            if self.store is not None and any(isinstance(r, HostInventory) for r in out):
-                ep = board_epoch.epoch(self.store, out, now)
-                out += (ep,) if ep is not None else ()
-            if collector == KERNEL_LOG:
-                got, problem = self.events.kernel_log(out, now, self._option(collector))
-                out = tuple(got)
-            elif collector == "baseline" and self.store is not None:
-                out = tuple(self.baselines.enrich(list(out), now, float(self._option(collector)("known_good_after_days") or 0)))
-            elif any(isinstance(r, (KernelEvent, StateUpdate)) for r in out):
-                events = [r for r in out if isinstance(r, KernelEvent)]
-                updates = [r for r in out if isinstance(r, StateUpdate)]
-                _new, problem = self.events.store(collector, events, updates, now,
-                                                  int(self._option(collector)("backlog_events")))
-                out = tuple(r for r in out if not isinstance(r, (KernelEvent, StateUpdate)))
+            out, problem = self._store_history(collector, self._attach(tuple(readings), now), now)
         except Exception as exc:  # noqa: BLE001 - history is lost for this run, the readings are not
             log.exception("enrichment of %s readings failed; served without history", collector)
             problem = f"state: {type(exc).__name__}: {exc}"
             out = tuple(r for r in readings if not isinstance(r, StateUpdate))
-        job = self.jobs.get(collector)
-        if job is not None:
-            try:
-                out += tuple(job.run(out, now))
-            except Exception:  # noqa: BLE001 - a failed job must not cost the sweep
-                log.exception("job %s failed", getattr(job, "name", collector))
+        out += self._job_readings(collector, out, now)
         if problem and status is not None:
             status = replace(status, skipped_entries=status.skipped_entries + 1, messages=(*status.messages, problem))
         return out, status
+
+    def _attach(self, out: tuple[Reading, ...], now: float) -> tuple[Reading, ...]:
+        """Fresh SMART devices with their stored counters and baselines; an inventory with the board epoch."""
+        if any(isinstance(r, SmartDevice) and r.fresh for r in out):
+            disks = self.disks
+            out = tuple(disks.enrich(r, now) if isinstance(r, SmartDevice) and r.fresh else r for r in out)
+        if self.store is not None and any(isinstance(r, HostInventory) for r in out):
+            ep = board_epoch.epoch(self.store, out, now)
+            out += (ep,) if ep is not None else ()
+        return out
+
+    def _store_history(self, collector: str, out: tuple[Reading, ...],
+                       now: float) -> tuple[tuple[Reading, ...], str | None]:
+        """Events, cursors and baseline versions into the history: -> (the readings, a problem or None)."""
+        problem = None
+        if collector == KERNEL_LOG:
+            got, problem = self.events.kernel_log(out, now, self._option(collector))
+            out = tuple(got)
+        elif collector == "baseline" and self.store is not None:
+            out = tuple(self.baselines.enrich(list(out), now, float(self._option(collector)("known_good_after_days") or 0)))
+        elif any(isinstance(r, (KernelEvent, StateUpdate)) for r in out):
+            events = [r for r in out if isinstance(r, KernelEvent)]
+            updates = [r for r in out if isinstance(r, StateUpdate)]
+            _new, problem = self.events.store(collector, events, updates, now,
+                                              int(self._option(collector)("backlog_events")))
+            out = tuple(r for r in out if not isinstance(r, (KernelEvent, StateUpdate)))
+        return out, problem
+
+    def _job_readings(self, collector: str, out: tuple[Reading, ...], now: float) -> tuple[Reading, ...]:
+        """What the job run after this collector adds (the self-test plans after a SMART sweep)."""
+        job = self.jobs.get(collector)
+        if job is None:
+            return ()
+        try:
+            return tuple(job.run(out, now))
+        except Exception:  # noqa: BLE001 - a failed job must not cost the sweep
+            log.exception("job %s failed", getattr(job, "name", collector))
+            return ()
 
     def finish(self, collector: str, readings: Sequence[Reading], now: float) -> None:
         """A collector stopped cleanly: store what its ``close()`` drained (kernel log: and mark

@@ -18,7 +18,7 @@ from dataclasses import replace
 from typing import Any, Callable, Sequence
 
 from agent.model import Reading
-from agent.model.events import KernelEvent, KernelLogStatus, StateUpdate
+from agent.model.events import EventWindow, KernelEvent, KernelLogStatus, StateUpdate
 from agent.state.events import EventStore, merge_window, records_of
 from agent.state.store import Store
 
@@ -52,7 +52,7 @@ class EventHistory:
         self.events_total: dict[tuple[str, str], int] = {}
         self.last_event_time: dict[str, float] = {}
         self.boot_id: str | None = None
-        self._window = None
+        self._window: EventWindow | None = None
         self._window_built = 0.0
         self._last_heartbeat: float | None = None
         self._last_prune = 0.0
@@ -120,10 +120,10 @@ class EventHistory:
         rest = [r for r in readings if not isinstance(r, (KernelEvent, StateUpdate, KernelLogStatus))]
         if status is None:
             return [*new, *rest], problem
-        self.boot_id = status.boot_id
+        self.boot_id = boot_id = status.boot_id
         if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_SECONDS or now < self._last_heartbeat:
             self._last_heartbeat = now
-            self._quietly(lambda: self.events.boot_alive(status.boot_id, now))
+            self._quietly(lambda: self.events.boot_alive(boot_id, now))
         if now - self._last_prune >= PRUNE_SECONDS:
             self._last_prune = now
             self._quietly(lambda: self.events.prune(now, float(opt("retention_days")) * 86400, int(opt("max_events"))))

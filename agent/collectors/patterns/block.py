@@ -48,7 +48,7 @@ class Parser(FamilyParser):
             if dev is not None:
                 self._emit(cls, W, component_for_block(dev), dev, {"suppressed": n, "ratelimit": m.group(1)}, (msg,), meta, n)
             else:  # none printed yet (the agent started mid-storm): the kernel prints the next one right after
-                self._block_pending = (cls, n, m.group(1), msg, meta)
+                self._block_pending: tuple[str, int, str, str, Meta] | None = (cls, n, m.group(1), msg, meta)
             return
         m = _BLOCK.match(msg)
         if m:
@@ -73,9 +73,10 @@ class Parser(FamilyParser):
                        {"logical_block": int(m.group(2))}, (msg,), meta)
 
     def _block_remember(self, cls: str, dev: str) -> None:
-        last = getattr(self, "_block_last", None)
+        last: dict[str, str] | None = getattr(self, "_block_last", None)
         if last is None:
-            last = self._block_last = {}
+            last = {}
+            self._block_last = last
         last[cls] = dev
         pending = getattr(self, "_block_pending", None)
         if pending is not None and pending[0] == cls:

@@ -100,15 +100,22 @@ class Parser(FamilyParser):
         elif level is None and "aborting journal" in text:
             self._emit("fs.error", C, "fs", dev, d, (msg,), meta)
 
-    def _fs_xfs(self, msg: str, meta: Meta) -> None:
+    def _xfs_suppressed(self, msg: str, meta: Meta) -> bool:
+        """``xfs_...: N callbacks suppressed``: N more of the device's I/O error messages were
+        dropped; counted for the device of the last one printed. False: not such a line."""
         m = SUPPRESSED.match(msg)
-        if m and m.group(1) in _XFS_RATELIMITED:  # N more of the device's I/O error messages were dropped
-            n = int(m.group(2))
-            dev = getattr(self, "_fs_last", {}).get(_XFS_RATELIMITED[m.group(1)])
-            if dev is None:  # none printed yet (the agent started mid-storm): the next one follows at once
-                self._xfs_pending = (_XFS_RATELIMITED[m.group(1)], n, m.group(1), msg, meta)
-                return
-            self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": m.group(1)}, (msg,), meta, n)
+        if not (m and m.group(1) in _XFS_RATELIMITED):
+            return False
+        n = int(m.group(2))
+        dev = getattr(self, "_fs_last", {}).get(_XFS_RATELIMITED[m.group(1)])
+        if dev is None:  # none printed yet (the agent started mid-storm): the next one follows at once
+            self._xfs_pending: tuple[str, int, str, str, Meta] | None = (_XFS_RATELIMITED[m.group(1)], n, m.group(1), msg, meta)
+            return True
+        self._emit("fs.error", W, "fs", dev, {"fs": "xfs", "suppressed": n, "ratelimit": m.group(1)}, (msg,), meta, n)
+        return True
+
+    def _fs_xfs(self, msg: str, meta: Meta) -> None:
+        if self._xfs_suppressed(msg, meta):
             return
         m = _FS_XFS.match(msg)
         if not m:

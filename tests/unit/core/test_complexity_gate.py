@@ -40,7 +40,9 @@ def test_the_checkout_passes_the_ratchet():
 def test_every_baseline_entry_is_over_rank_c():
     base = cx.read_baseline()
     assert base and all(cc > cx.LIMIT for cc in base.values())
-    assert base["agent/collectors/smart_parse.py::parse_json"] <= 93  # the worst function the issue names
+    # the worst function the issue names (CC 93 when the ratchet came) is split into rank C: off the list
+    worst = "agent/collectors/smart_parse.py::parse_json"
+    assert worst not in base and cx.scan()[worst] <= cx.LIMIT
 
 
 def test_new_function_may_reach_but_not_pass_the_top_of_rank_c():
