@@ -105,14 +105,21 @@ class BaselineStore:
         return ident
 
 
-def read_all_stored(db_path: str | Path) -> list[dict[str, Any]]:
-    """Every stored version ``{id, captured, known_good, data}`` read without writing anything."""
+def _connect_read_only(db_path: str | Path) -> sqlite3.Connection:
+    """The state database opened so that reading writes nothing: without a -wal file (no writer,
+    nothing uncheckpointed) as immutable, so SQLite creates no -wal/-shm either; with a running
+    daemon read-only through its WAL."""
     db = Path(db_path)
     flags = "mode=ro" + ("" if Path(f"{db}-wal").exists() else "&immutable=1")
     try:
-        conn = sqlite3.connect(f"file:{db}?{flags}", uri=True, timeout=5.0)
+        return sqlite3.connect(f"file:{db}?{flags}", uri=True, timeout=5.0)
     except sqlite3.Error as exc:
         raise BaselineError(f"{db_path}: {exc}") from None
+
+
+def read_all_stored(db_path: str | Path) -> list[dict[str, Any]]:
+    """Every stored version ``{id, captured, known_good, data}`` read without writing anything."""
+    conn = _connect_read_only(db_path)
     try:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'").fetchone():
             return []
@@ -128,14 +135,7 @@ def read_stored(db_path: str | Path, ident: str | None = None) -> dict[str, Any]
     """A stored baseline read without writing anything (SQLite read-only): ``ident`` (id or
     prefix), else the newest known-good, else the newest. None when there is none; raises
     :class:`BaselineError` for an unknown id or an unreadable database."""
-    db = Path(db_path)
-    # no -wal file = no writer and nothing uncheckpointed: read it as immutable, so SQLite does not
-    # create -wal/-shm files either; with a running daemon, read through its WAL
-    flags = "mode=ro" + ("" if Path(f"{db}-wal").exists() else "&immutable=1")
-    try:
-        conn = sqlite3.connect(f"file:{db}?{flags}", uri=True, timeout=5.0)
-    except sqlite3.Error as exc:
-        raise BaselineError(f"{db_path}: {exc}") from None
+    conn = _connect_read_only(db_path)
     try:
         if not conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'baselines'").fetchone():
             if ident:
