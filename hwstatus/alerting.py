@@ -7,39 +7,22 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import datetime as dt
-from typing import TYPE_CHECKING, Any, Callable, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from hwstatus import texts
+from hwstatus.members import ServiceMembers
 
 from hwstatus.alertmap import AlertMatch, alert_host
 from hwstatus.config import IMPACT_LABELS, IMPACTS
 from hwstatus.inputs import IMPACT_ORDER, OUTAGES, InputError, parse_time
 
 if TYPE_CHECKING:
-    from hwstatus.config import StatuspageConfig
-    from hwstatus.store import StatusStore
+    pass
 
 log = logging.getLogger("hwstatus")
 
 
-class AlertsMixin:
-    if TYPE_CHECKING:  # provided by StatusService (hwstatus.incidents), which mixes this in
-        cfg: StatuspageConfig
-        store: StatusStore
-        clock: Callable[[], float]
-        tz: dt.tzinfo
-        _changed: Callable[[], None]
-        _context: Callable[..., dict[str, Any]]
-        _texts: Callable[..., dict[str, str]]
-        _incident_row: Callable[..., dict[str, Any]]
-        _incident_services: Callable[..., dict[str, str]]
-        _add_update: Callable[..., Any]
-        _change_impact: Callable[..., None]
-        _set_state: Callable[..., None]
-        _worst_impact: Callable[..., str]
-        _create: Callable[..., Any]
-        _resolve: Callable[..., Any]
+class AlertsMixin(ServiceMembers):
     def match_alert(self, labels: dict) -> AlertMatch:
         name = labels.get("alertname", "")
         label = IMPACT_LABELS.get(labels.get("impact", ""), labels.get("impact"))

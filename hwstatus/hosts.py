@@ -9,31 +9,19 @@ import re
 from typing import TYPE_CHECKING, Any, Callable
 
 from hwstatus import texts
+from hwstatus.members import ServiceMembers
 
 from hwstatus.inputs import InputError, parse_time
 from hwstatus.readmodel import public
 
 if TYPE_CHECKING:
-    from hwstatus.config import StatuspageConfig
-    from hwstatus.store import StatusStore
+    pass
 
 log = logging.getLogger("hwstatus")
 
 
-class HostsMixin:
+class HostsMixin(ServiceMembers):
     if TYPE_CHECKING:  # provided by StatusService (hwstatus.incidents) and its other mixins
-        cfg: StatuspageConfig
-        store: StatusStore
-        clock: Callable[[], float]
-        _changed: Callable[[], None]
-        _context: Callable[..., dict[str, Any]]
-        _texts: Callable[..., dict[str, str]]
-        _incident_row: Callable[..., dict[str, Any]]
-        _incident_services: Callable[..., dict[str, str]]
-        _add_update: Callable[..., Any]
-        _set_state: Callable[..., None]
-        _create: Callable[..., Any]
-        _resolve: Callable[..., Any]
         _open_for: Callable[..., int | None]
         _alert_firing: Callable[..., bool]
         _alert_resolved: Callable[..., bool]

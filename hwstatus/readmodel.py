@@ -7,16 +7,14 @@ import json
 from typing import TYPE_CHECKING
 
 from hwstatus import texts
+from hwstatus.members import ServiceMembers
 from hwstatus.inputs import NotFound
 
 if TYPE_CHECKING:
-    from hwstatus.store import StatusStore
+    pass
 
 
-class ReadMixin:
-    if TYPE_CHECKING:  # provided by StatusService (hwstatus.incidents)
-        store: StatusStore
-
+class ReadMixin(ServiceMembers):
     def incident(self, incident_id: int) -> dict:
         row = self.store.one("SELECT * FROM incidents WHERE id = ?", (incident_id,))
         if row is None:
