@@ -337,9 +337,9 @@ def build_app(cache: Path, base: Path, force: bool = False) -> Path:
                          "--find-links", "/tmp/hwagent-wheels", f"/tmp/hwagent-wheels/{wheel}"], alog)
         rules = json.loads(_chroot_out(rootfs, ["/opt/hwagent/bin/agent", "rules", "--json"]))
         probe = ("import json; from agent.collectors import COLLECTORS; from agent.exporter.catalog import METRICS;"
-                 "import agent.cli as c;"
+                 "import agent.cli as c; c._register();"  # commands are imported lazily: load them all
                  "print(json.dumps({'collectors': [c.name for c in COLLECTORS], 'metrics': [m.name for m in METRICS],"
-                 "'commands': sorted(getattr(c, 'cli').commands) if hasattr(c, 'cli') else []}))")
+                 "'commands': sorted(c.cli.commands)}))")
         reg = json.loads(_chroot_out(rootfs, ["/opt/hwagent/bin/python", "-c", probe]))
         # the agent's config: every registered collector on a short interval so a test sees a change
         # within a couple of seconds (the defaults are 30 s and more)
