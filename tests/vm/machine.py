@@ -260,16 +260,13 @@ class Bmc:
 # -------------------------------------------------------------------------------------- machine
 class QemuGuest:
     """What every qemu guest of the suite shares: the process, its serial console, the QMP and
-    harness channels. Subclasses set ``proc``, ``qmp``, ``ch`` and the ``serial_path`` property."""
+    harness channels. Subclasses set ``proc``, ``qmp``, ``ch`` and define ``serial_path``."""
 
+    serial_path: Path  # a property of each guest: where its serial console log is
     proc: subprocess.Popen | None
     qmp: "QMP | None"
     ch: "Channel | None"
     serial_poll = 0.1  # seconds between reads of the serial log
-
-    @property
-    def serial_path(self) -> Path:  # pragma: no cover - every guest names its log
-        raise NotImplementedError
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

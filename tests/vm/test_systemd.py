@@ -121,8 +121,7 @@ class SandboxServer(ServerMachine):
 
 def _need(image, collectors=(), rules=()) -> None:
     missing = [c for c in collectors if c not in image.collectors] + [r for r in rules if r not in image.rule_ids]
-    if missing:
-        pytest.skip(f"not in the installed agent: {', '.join(missing)}")
+    assert not missing, f"missing from the installed agent: {', '.join(missing)}"
 
 
 @pytest.fixture(scope="module")
@@ -260,8 +259,7 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
 def test_fatal_mce_previous_boot_from_systemd_pstore(vm_env, diagnosed):
     image, _qemu = vm_env
     _need(image, ("kernel_log",), (PANIC_RULE,))
-    if "events" not in image.commands:
-        pytest.skip("`agent events` not available in the installed agent")
+    assert "events" in image.commands, "`agent events` missing from the installed agent"
     m = diagnosed
     # stock Debian 12: systemd-pstore enabled (it moves the records out of /sys/fs/pstore and erases
     # them from the firmware store), ERST the pstore backend
