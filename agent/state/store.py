@@ -96,8 +96,18 @@ class _SchemaDamaged(_IntegrityFailed):
 _DECLARED: dict[tuple[str, ...], dict[str, set[str]]] = {}
 
 
+# Stores of this process with their file open (resolved path -> count). SQLite's POSIX locks belong
+# to the process and closing *any* descriptor of the file drops them all (sqlite.org/howtocorrupt.html
+# 2.2): in WAL mode a process without its shared lock lets another process's last close checkpoint and
+# delete the WAL under it. So the header is read with a plain open() only while no Store of this
+# process has the file open, and before its own connection exists.
+_OPEN: dict[str, int] = {}
+_OPEN_LOCK = threading.Lock()
+
+
 def _write_version(path: Path) -> int | None:
-    """Byte 18 of an SQLite database header (file format write version: 1 legacy, 2 WAL)."""
+    """Byte 18 of an SQLite database header (file format write version: 1 legacy, 2 WAL). Call only
+    while this process holds no SQLite connection to ``path`` (see ``_OPEN``)."""
     if str(path) == ":memory:":
         return None
     try:
@@ -133,6 +143,7 @@ class Store:
         self.degraded: str | None = None  # set when running on an in-memory stand-in (why)
         self._rlock = threading.Lock()
         self._rconn: sqlite3.Connection | None = None
+        self._key = ""  # registered in _OPEN while open
         self._conn = self._open()
         try:
             try:
@@ -145,6 +156,7 @@ class Store:
                 self.migrate("core", CORE_MIGRATIONS)
         except (sqlite3.Error, UnicodeDecodeError) as exc:  # e.g. a new database on a read-only or full filesystem
             self._conn.close()
+            self._forget()
             raise StoreError(f"{self.path}: cannot prepare the schema ({exc})") from None
 
     @classmethod
@@ -207,6 +219,23 @@ class Store:
         return conn
 
     def _open(self) -> sqlite3.Connection:
+        key = os.path.realpath(self.path) if str(self.path) != ":memory:" else ""
+        with _OPEN_LOCK:
+            # another Store of this process has it open: it checked the header, and reading it now
+            # would drop that Store's locks
+            version = _write_version(self.path) if key and not _OPEN.get(key) else None
+            if version is not None and version > 2:
+                # sqlite.org/fileformat.html: a write version above 2 makes the file read-only to this SQLite;
+                # every write would fail with "attempt to write a readonly database" (found by fuzzing: one byte)
+                raise StoreError(f"{self.path}: SQLite file format write version {version}: this SQLite can only "
+                                 "read it (written by a newer SQLite, or its header is damaged)")
+            conn = self._open_checked()
+            if key:
+                _OPEN[key] = _OPEN.get(key, 0) + 1
+                self._key = key
+        return conn
+
+    def _open_checked(self) -> sqlite3.Connection:
         try:
             conn = self._connect()
         except UnicodeDecodeError as exc:
@@ -222,13 +251,6 @@ class Store:
                 raise StoreError(f"{self.path}: database is locked by another process") from None
             # read-only, full, I/O error, permission: the file may be perfectly healthy
             raise StoreError(f"{self.path}: cannot open ({exc})") from None
-        version = _write_version(self.path)
-        if version is not None and version > 2:
-            # sqlite.org/fileformat.html: a write version above 2 makes the file read-only to this SQLite;
-            # every write would fail with "attempt to write a readonly database" (found by fuzzing: one byte)
-            conn.close()
-            raise StoreError(f"{self.path}: SQLite file format write version {version}: this SQLite can only read it "
-                             "(written by a newer SQLite, or its header is damaged)")
         return conn
 
     def _move_aside(self, exc: Exception) -> sqlite3.Connection:
@@ -246,7 +268,16 @@ class Store:
         except (sqlite3.Error, UnicodeDecodeError) as err:
             raise StoreError(f"{self.path}: cannot start a new store ({err})") from None
 
+    def _forget(self) -> None:
+        with _OPEN_LOCK:
+            key, self._key = self._key, ""
+            if key:
+                _OPEN[key] -= 1
+                if not _OPEN[key]:
+                    del _OPEN[key]
+
     def close(self) -> None:
+        self._forget()
         with self._lock:
             self._conn.close()
         with self._rlock:
