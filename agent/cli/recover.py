@@ -257,7 +257,7 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
             raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
         kv[k] = v
     opts = cfg.collector("baseline").options  # MB-03 reads the backup the readiness finding watches
-    for key in ("backup_tool", "backup_repository"):
+    for key in ("backup_tool", "backup_repository", "backup_password_file"):
         if key in rb.params and key not in kv and opts.get(key):
             kv[key] = str(opts[key])
     if rec_data is not None:

@@ -64,6 +64,9 @@ class BaselineCollector(BaseCollector):
                                         "and password from the daemon's environment, e.g. RESTIC_REPOSITORY, "
                                         "RESTIC_PASSWORD_FILE, BORG_PASSCOMMAND); empty: not checked."),
                "backup_repository": (str, "", "Repository for backup_tool (borg: required; restic: else RESTIC_REPOSITORY)."),
+               "backup_password_file": (str, "", "File holding the repository password (restic --password-file, borg "
+                                                 "BORG_PASSCOMMAND); `agent recover` (MB-03) uses it too, so the check "
+                                                 "does not depend on the operator's shell. Empty: the environment."),
                "backup_rpo_hours": (float, 24.0, "The promised RPO: a newest backup older than this is a readiness warning."),
                "backup_check_interval_seconds": (float, 3600.0, "Seconds between backup listings (they read the repository).")}
 
@@ -120,7 +123,8 @@ class BaselineCollector(BaseCollector):
 
         last = getattr(self, "_backup", None)
         if last is None or now - last[0] >= self.option("backup_check_interval_seconds"):
-            newest, err = readiness.backup_newest(self.host, tool, self.option("backup_repository"))
+            newest, err = readiness.backup_newest(self.host, tool, self.option("backup_repository"),
+                                                  self.option("backup_password_file"))
             last = self._backup = (now, newest, err)
         return dataclasses.replace(r, backup_age_seconds=None if last[1] is None else now - last[1],
                                    backup_rpo_seconds=self.option("backup_rpo_hours") * 3600, backup_error=last[2])

@@ -182,6 +182,10 @@ class EvidenceHost:
         ok, reason = argv_read_only([str(a) for a in argv])
         if not ok:
             raise DryRunViolation(f"a baseline check tried to run {list(argv)!r}: {reason}")
-        res, ev = self._ctx.run(argv)
+        import os  # noqa: PLC0415
+
+        # ``env`` is a full environment (the Host.run contract); the context adds only what differs
+        added = {k: v for k, v in (env or {}).items() if os.environ.get(k) != v}
+        res, ev = self._ctx.run(argv, env=added or None)
         self.evidence.append(ev)
         return res

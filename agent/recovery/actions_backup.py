@@ -20,9 +20,9 @@ class BackupFresh(A.Action):
     name = "backup_fresh"
     read_only = True
     required = {"max_age_hours": "str"}
-    optional = {"tool": "str", "repository": "str", "typed": "str"}
-    summary = ("The newest restic/borg snapshot (`tool`, `repository`: the baseline collector's backup_tool/"
-               "backup_repository) is at most `max_age_hours` old; with no tool and `typed = \"yes\"` the step's "
+    optional = {"tool": "str", "repository": "str", "password_file": "str", "typed": "str"}
+    summary = ("The newest restic/borg snapshot (`tool`, `repository`, `password_file`: the baseline collector's "
+               "backup_tool/backup_repository/backup_password_file) is at most `max_age_hours` old; with no tool and `typed = \"yes\"` the step's "
                "typed UTC time is tested instead.")
 
     @classmethod
@@ -51,7 +51,8 @@ class BackupFresh(A.Action):
             return A.Outcome(passed=out.passed, detail=f"typed (no backup_tool configured): {out.detail}",
                              output=out.output)
         guarded = A._EvidenceHost(ctx)  # noqa: SLF001 - the read-only guard and evidence of baseline checks
-        newest, err = readiness.backup_newest(guarded, tool, (args.get("repository") or "").strip())
+        newest, err = readiness.backup_newest(guarded, tool, (args.get("repository") or "").strip(),
+                                              (args.get("password_file") or "").strip())
         if err is not None:
             # configured but unreadable: the machine cannot vouch for the RPO, and a typed time must not either
             return A.Outcome(passed=False, detail=f"newest backup unknown: {err}", output=err, commands=guarded.evidence,

@@ -7,6 +7,7 @@ already recorded ``mdadm --detail --scan``; the newest stored baseline is passed
 from __future__ import annotations
 
 import re
+import shlex
 from typing import Any, Mapping
 
 from agent import baseline_net
@@ -126,19 +127,28 @@ def parse_borg_latest(text: str) -> float | None:
     return max(times) if times else None
 
 
-def backup_newest(host, tool: str, repository: str) -> tuple[float | None, str | None]:
-    """(epoch of the newest backup, error) for the configured tool; read-only listing commands."""
+def backup_newest(host, tool: str, repository: str, password_file: str = "") -> tuple[float | None, str | None]:
+    """(epoch of the newest backup, error) for the configured tool; read-only listing commands.
+    ``password_file``: the repository password's file (restic ``--password-file``, borg
+    ``BORG_PASSCOMMAND``); empty: the tool's own environment (RESTIC_PASSWORD_FILE, ...)."""
+    import os  # noqa: PLC0415
+
+    env = None
     if tool == "restic":
         argv = ["restic", "snapshots", "--latest", "1", "--json", "--no-lock", "--no-cache"] + (["-r", repository] if repository else [])
+        argv += ["--password-file", password_file] if password_file else []
         parse = parse_restic_latest
     elif tool == "borg":
         if not repository:
             return None, "backup_repository is empty (borg needs the repository)"
         argv = ["borg", "list", "--last", "1", "--json", "--bypass-lock", repository]
+        env = {**os.environ, "BORG_PASSCOMMAND": f"cat {shlex.quote(password_file)}"} if password_file else None
         parse = parse_borg_latest
     else:
         return None, f"unknown backup_tool {tool!r} (restic or borg)"
-    res = host.run(argv, 120)
+    if password_file and not host.exists(host.path(password_file.lstrip("/"))):
+        return None, f"backup password file {password_file} does not exist"
+    res = host.run(argv, 120, env) if env is not None else host.run(argv, 120)
     if res.error or res.rc != 0:
         err = (res.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         return None, f"{' '.join(argv[:2])} failed: {res.error or (err[-1] if err else 'exit ' + str(res.rc))}"

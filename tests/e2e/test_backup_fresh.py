@@ -148,3 +148,35 @@ def test_agent_recover_takes_the_tool_from_the_baseline_collector_config(tool, t
                                  str(tmp_path / "state")], catch_exceptions=False)
     (item,) = json.loads(r.output)
     assert item["status"] == "would_run" and "typed" in item["verify"], item  # no tool: the operator types it
+
+
+@pytest.mark.parametrize("tool", TOOLS)
+def test_mb03_reads_the_password_file_of_the_config_not_the_operators_shell(tool, tmp_path, monkeypatch):
+    """The operator's root shell on the new board has no RESTIC_PASSWORD_FILE / BORG_PASSCOMMAND
+    (the daemon's unit had them in /etc/default/hwagent): MB-03 passes the configured password file
+    itself (the baseline collector's backup_password_file, handed over as the runbook parameter)."""
+    data = make_tree(tmp_path / "src")
+    repo, pw, env = make_repo(tool, tmp_path, data)
+    for k in ("BORG_BASE_DIR", "BORG_RELOCATED_REPO_ACCESS_IS_OK", "RESTIC_CACHE_DIR"):
+        monkeypatch.setenv(k, env[k])
+    for k in ("RESTIC_PASSWORD_FILE", "RESTIC_PASSWORD", "BORG_PASSCOMMAND", "BORG_PASSPHRASE"):
+        monkeypatch.delenv(k, raising=False)
+    params = {"backup_tool": tool, "backup_repository": repo, "backup_max_age_hours": str(RPO_H)}
+    ex = Executor(mb03(), drill_host(tmp_path), params=params, ui=NullUI(), store=RunStore(tmp_path / "s1"))
+    d = ex.start().data
+    assert d["status"] == "failed" and "newest backup unknown" in d["steps"]["MB-03"]["detail"]  # no password: unreadable
+    ex = Executor(mb03(), drill_host(tmp_path), params={**params, "backup_password_file": str(pw)}, ui=NullUI(),
+                  store=RunStore(tmp_path / "s2"))
+    d = ex.start().data
+    st = d["steps"]["MB-03"]
+    assert d["status"] == "completed" and st["state"] == "already_done", st["detail"]
+    (ev,) = [e for e in st["evidence"] if e["phase"] == "check"]
+    if tool == "restic":
+        assert ev["argv"][-2:] == ["--password-file", str(pw)] and "env" not in ev
+    else:
+        assert ev["env"] == ["BORG_PASSCOMMAND"]  # the variable's name is evidence, never its value
+    missing = str(tmp_path / "no-such-password")
+    ex = Executor(mb03(), drill_host(tmp_path), params={**params, "backup_password_file": missing}, ui=NullUI(),
+                  store=RunStore(tmp_path / "s3"))
+    d = ex.start().data
+    assert d["status"] == "failed" and f"backup password file {missing} does not exist" in d["steps"]["MB-03"]["detail"]

@@ -260,9 +260,9 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
     with day.stage("backup tool configured in the agent (restic, the second disk)", harness=True):
         # a prepared host: the agent reads the newest snapshot itself (readiness finding, MB-03)
         # with the repository and password the hoster's backup job uses
-        old.sh("sed -i '/^\\[collectors.baseline\\]$/a backup_tool = \"restic\"\\nbackup_repository = \"/srv/backup/restic\"' "
-               "/etc/hwagent/config.toml && echo RESTIC_PASSWORD_FILE=/etc/restic.pass >> /etc/default/hwagent "
-               "&& agent config check && systemctl restart hwagent.service", timeout=120)
+        old.sh("sed -i '/^\\[collectors.baseline\\]$/a backup_tool = \"restic\"\\nbackup_repository = \"/srv/backup/restic\""
+               "\\nbackup_password_file = \"/etc/restic.pass\"' "
+               "/etc/hwagent/config.toml && agent config check && systemctl restart hwagent.service", timeout=120)
     with day.stage("known-good baseline captured", harness=True):
         old.sh("agent baseline capture --known-good", timeout=300)
         assert "known" in old.sh("agent baseline show --list", timeout=120).lower()
@@ -392,8 +392,9 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         # the issue allows; it has no NTP server either, so MB-19 must set the clock from the status
         # service's HTTP Date
         skips = ["--skip", "MB-23", "--reason", "rehearsal network: no package mirror (MB-23)"]
-        # the operator's root shell has the backup job's password, as on any host that runs restic
-        op.start(["env", "RESTIC_PASSWORD_FILE=/etc/restic.pass", "agent", "recover", "mainboard-swap", "--execute",
+        # the operator's root shell has no backup environment: MB-03 reads the configured password file
+        day.figures["restic_pass_bytes"] = new.sh("stat -c %s /etc/restic.pass", check=False).strip()
+        op.start(["agent", "recover", "mainboard-swap", "--execute",
                   "--param", "bmc=no",
                   "--param", "repo_host=mirror.example.test", *skips])
         rc, screen = op.drive(1500)

@@ -191,3 +191,20 @@ def test_borg_backup_and_a_failing_listing(tmp_path, monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
+
+
+def test_the_daemon_reads_the_configured_password_file(tmp_path):
+    fs, replay = _ready(tmp_path)
+    runner = _backup_runner(replay, RESTIC)
+    f = _findings(fs, runner, options={"backup_tool": "restic", "backup_password_file": "/etc/restic.pass"})
+    assert f["recovery.backup_older_than_rpo"].summary.startswith("backup freshness unknown: backup password file "
+                                                                  "/etc/restic.pass does not exist")
+    assert not [c for c in runner.calls if c[0] == "restic"]  # nothing run without the file
+    fs2, replay2 = _ready(tmp_path / "b")
+    (fs2.root / "etc").mkdir(exist_ok=True)
+    (fs2.root / "etc/restic.pass").write_text("pw\n")
+    runner = _backup_runner(replay2, RESTIC)
+    f = _findings(fs2, runner, options={"backup_tool": "restic", "backup_password_file": "/etc/restic.pass"})
+    assert "recovery.backup_older_than_rpo" not in f
+    assert ("restic", "snapshots", "--latest", "1", "--json", "--no-lock", "--no-cache", "--password-file",
+            "/etc/restic.pass") in runner.calls
