@@ -195,6 +195,17 @@ def recover() -> None:
     """
 
 
+def _params_from_config(rb, cfg) -> dict[str, str]:
+    """Runbook parameters the configuration answers: MB-03 reads the backup the readiness finding
+    watches (the baseline collector's backup options), MB-30 asks this host's daemon."""
+    opts = cfg.collector("baseline").options
+    out = {key: str(opts[key]) for key in ("backup_tool", "backup_repository", "backup_password_file")
+           if key in rb.params and opts.get(key)}
+    if "agent_listen" in rb.params:
+        out["agent_listen"] = cfg.exporter.listen
+    return out
+
+
 @recover.command("run", hidden=True)
 @click.argument("name", required=False)
 @click.option("--dry-run", "mode", flag_value="dry-run", default=True, help="Only run read-only checks and print the plan (default).")
@@ -256,10 +267,7 @@ def run_cmd(app, name, mode, params, resume_id, skips, start_at, reason, force, 
         if not sep or not k:
             raise click.BadParameter(f"{p!r}: expected KEY=VALUE", param_hint="--param")
         kv[k] = v
-    opts = cfg.collector("baseline").options  # MB-03 reads the backup the readiness finding watches
-    for key in ("backup_tool", "backup_repository", "backup_password_file"):
-        if key in rb.params and key not in kv and opts.get(key):
-            kv[key] = str(opts[key])
+    kv = {**_params_from_config(rb, cfg), **kv}
     if rec_data is not None:
         bfile = store.dir / f"{rec_data['run_id']}.baseline.json"
         from agent import baseline as bl  # noqa: PLC0415

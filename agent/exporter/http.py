@@ -15,6 +15,7 @@ import gzip as _gzip
 import json
 import logging
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
@@ -135,6 +136,9 @@ class MetricsServer:
         self.renderer = renderer
         self.status_json = status_json
         self.healthy = healthy
+        # the last /metrics answered (unix time, client address): `agent recover` (MB-30) asks
+        # whether monitoring scrapes the host again
+        self.last_scrape: tuple[float, str] | None = None
         self.web = web
         self.tls = bool(web is not None and web.tls is not None)
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="http-render")
@@ -153,6 +157,12 @@ class MetricsServer:
         self.server.stop()
         self._render_pool.shutdown(wait=False, cancel_futures=True)
         self._auth_pool.shutdown(wait=False, cancel_futures=True)
+
+    def _status_body(self) -> bytes:
+        doc = dict(self.status_json())
+        last = self.last_scrape
+        doc["last_scrape"] = {"time": last[0], "client": last[1]} if last else None
+        return json.dumps(doc, sort_keys=True).encode()
 
     def _health(self) -> tuple[bool, str]:
         res = self.healthy()
@@ -188,14 +198,14 @@ class MetricsServer:
                 headers = {"Vary": "Accept-Encoding"}
                 if gz:
                     headers["Content-Encoding"] = "gzip"
+                self.last_scrape = (time.time(), req.peer)
                 return Response(200, body, CONTENT_TYPE_LATEST, headers)
             if path == "/status.json":
                 ok, why = self._health()
                 if not ok and why.startswith("starting"):  # before the first cycle there is nothing to judge
                     return Response(503, b'{"error": "starting: first collection cycle not complete"}\n',
                                     "application/json", {"Retry-After": "5"})
-                body = await loop.run_in_executor(
-                    self._render_pool, lambda: json.dumps(self.status_json(), sort_keys=True).encode())
+                body = await loop.run_in_executor(self._render_pool, self._status_body)
                 return Response(200, body, "application/json")
             if path == "/-/healthy":
                 ok, why = self._health()

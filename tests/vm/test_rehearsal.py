@@ -312,14 +312,19 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
                                 if f["rule"].startswith("board.") and f.get("runbook") == "mainboard-swap"], 60, interval=1)
         assert got, (agent_status(old) or {}).get("findings")
     # the board gets worse: an uncorrected but recoverable machine check (SRAO, memory scrub; the
-    # kernel takes the page offline) joins the spread corrected errors. Two signal classes at >= 60
-    # points make the verdict critical, and a critical risk is what the status service puts on the
-    # page with its shipped settings (risk_severities = critical: warnings stay with the operator)
+    # kernel takes the page offline) joins the spread corrected errors. The verdict adds it as a
+    # second signal class (platform errors) to the PCIe spread; the machine check itself is a
+    # critical cpu finding, and a critical risk is what the status service puts on the page with its
+    # shipped settings (risk_severities = critical: warnings stay with the operator)
     old.qmp.hmp("mce -b 0 9 0xbd000000000000c0 0x5 0x30000000 0x86")
-    with day.stage("board verdict critical once an uncorrected machine check joins", pending=caps["board-verdict"]):
-        got = wait_for(lambda: [f for f in (agent_status(old) or {}).get("findings", [])
-                                if f["rule"].startswith("board.") and f.get("severity") == "critical"], 60, interval=1)
+    with day.stage("board verdict adds the uncorrected machine check to the spread", pending=caps["board-verdict"]):
+        def verdict():
+            return [f for f in (agent_status(old) or {}).get("findings", []) if f["rule"] == "board.failing"
+                    and {"pcie_spread", "platform_errors"} <= set(str(f["evidence"].get("signals", "")).split(","))]
+        got = wait_for(verdict, 60, interval=1)
         assert got, (agent_status(old) or {}).get("findings")
+        day.figures["board_verdict"] = {k: got[0]["evidence"].get(k) for k in ("points", "signals", "health")} | \
+            {"severity": got[0].get("severity")}
     with day.stage("Prometheus alert for the board, labelled impact=risk", pending=caps["impact-labels"]):
         def board_alert():
             return [a for a in day.prom.alerts() if a["state"] == "firing" and a["labels"].get("impact") == "risk"

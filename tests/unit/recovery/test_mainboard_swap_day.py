@@ -9,6 +9,7 @@ the boot check until a loader entry is first, and fail the socket check until ng
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 from pathlib import Path
@@ -187,7 +188,8 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     runner = _runner(fs, replay)
     rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
     store = RunStore(tmp_path / "state")
-    typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "swapped", "done", "10.0.0.5", "yes", "yes",
+    # MB-05 asks nothing: running on the new board (its serial, the baseline's DIMMs) is the proof
+    typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "done", "10.0.0.5", "yes", "yes",
              "reachable", "kept", "yes"]
     seen: list[tuple[str, str]] = []
 
@@ -201,8 +203,12 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
         if step_id == "MB-16c" and state == "waiting_operator":
             raise Reboot
     ui = NullUI(list(typed))
+    import socket
+    with socket.socket() as sk:  # a port nothing listens on: no agent daemon answers MB-30
+        sk.bind(("127.0.0.1", 0))
+        closed = f"127.0.0.1:{sk.getsockname()[1]}"
     ex = Executor(rb, make_host(fs.root, runner=runner), baseline=before, ui=ui, operator="alice", store=store,
-                  on_transition=operator, clock=lambda: NOW, sleep=lambda s: None)
+                  params={"agent_listen": closed}, on_transition=operator, clock=lambda: NOW, sleep=lambda s: None)
     with pytest.raises(Reboot):
         ex.start()
     run_id = store.list()[0]["run_id"]
@@ -241,7 +247,10 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     assert d["status"] == "completed", {k: (v["state"], v.get("detail")) for k, v in d["steps"].items()
                                         if v["state"] == "failed"}
     answers = [a for a in d["answers"].values()]
-    assert len(answers) == 10 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
+    assert len(answers) == 9 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
+    assert d["steps"]["MB-05"]["state"] == "already_done" and "new board serial" in d["steps"]["MB-05"]["detail"]
+    # no agent daemon answers in this tree: MB-30 asked (the machine could not vouch for monitoring)
+    assert "does not answer" in json.dumps(d["steps"]["MB-30"]["evidence"])
     assert d["steps"]["MB-24b"]["state"] == "not_applicable" and d["steps"]["MB-31b"]["state"] == "verified"
     assert [(f["step"], f["closed_by"]) for f in d["followups"]] == [("MB-02", "step MB-30"), ("MB-15", "step MB-16c")]
     assert d["steps"]["MB-31"]["state"] == "verified"
