@@ -56,8 +56,9 @@ def _after(tmp_path, **kw):
                  network_up=False, services_down=True, **kw)
 
 
-def _runner(fs, replay):
-    """The live host's commands: recorded captures, plus what the run's own steps call."""
+def _runner(fs, replay, cmd: Path | None = None):
+    """The live host's commands: recorded captures, plus what the run's own steps call
+    (``efibootmgr --create`` writes the entry: the NVRAM then reads as commands-after has it)."""
     initrd = fs.root / "boot/initrd.img-6.1.0-26-amd64"
     scripted = {("ipmitool", "lan", "print", "1"): "IP Address Source       : Static Address\nIP Address              : 10.0.0.5\n",
                 ("getent", "hosts", "deb.debian.org"): "151.101.2.132   deb.debian.org\n",
@@ -69,6 +70,9 @@ def _runner(fs, replay):
                 ("findmnt", "--verify"): "Success, no errors or warnings detected\n"}
 
     def fn(argv):
+        if argv[:2] == ("efibootmgr", "--create") and cmd is not None:
+            shutil.copytree(FIXTURES / "commands-after", cmd, dirs_exist_ok=True)
+            return 0, ""
         if argv[0] == "update-initramfs":
             os.utime(initrd, (os.path.getmtime(initrd) + 3600,) * 2)
             return 0, "update-initramfs: Generating /boot/initrd.img-6.1.0-26-amd64\n"
@@ -185,11 +189,12 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     assert before["services"]["zones"] == ["example.org"] and before["services"]["mail_ports"] == [25]
     fs, replay = _after(tmp_path)
     cmd = tmp_path / "after" / "commands"
-    runner = _runner(fs, replay)
+    runner = _runner(fs, replay, cmd)
     rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
     store = RunStore(tmp_path / "state")
-    # MB-05 asks nothing: running on the new board (its serial, the baseline's DIMMs) is the proof
-    typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "done", "10.0.0.5", "yes", "yes",
+    # MB-05 asks nothing: running on the new board (its serial, the baseline's DIMMs) is the proof;
+    # MB-08 recreates the boot entries itself (efibootmgr --create from the baseline's entries)
+    typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "done", "10.0.0.5", "yes",
              "reachable", "kept", "yes"]
     seen: list[tuple[str, str]] = []
 
@@ -198,8 +203,6 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
 
     def operator(step_id, state):
         seen.append((step_id, state))
-        if step_id == "MB-08" and state == "waiting_operator":  # grub-install --target=x86_64-efi ...
-            shutil.copytree(FIXTURES / "commands-after", cmd, dirs_exist_ok=True)
         if step_id == "MB-16c" and state == "waiting_operator":
             raise Reboot
     ui = NullUI(list(typed))
@@ -214,6 +217,12 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     run_id = store.list()[0]["run_id"]
     d = store.load(run_id).data
     assert d["steps"]["MB-08"]["state"] == "verified"  # failed its check (PXE first), fixed, verified
+    creates = [c for c in runner.calls if c[:2] == ("efibootmgr", "--create")]
+    # both ESPs of the RAID1 pair, the baseline's first entry created last so that it ends first
+    assert creates == [("efibootmgr", "--create", "--disk", "/dev/sdb", "--part", "1", "--label", "debian sdb",
+                        "--loader", "\\EFI\\debian\\shimx64.efi"),
+                       ("efibootmgr", "--create", "--disk", "/dev/sda", "--part", "1", "--label", "debian sda",
+                        "--loader", "\\EFI\\debian\\shimx64.efi")], creates
     assert d["steps"]["MB-15"]["state"] == "verified" and d["steps"]["MB-11"]["state"] == "verified"
     links = sorted(p.name for p in (fs.root / "etc/systemd/network").glob("*.link"))
     assert links == ["10-hwagent-eno1.link", "10-hwagent-eno2.link"]
@@ -228,7 +237,7 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     table = next(i for i, line in enumerate(ui.lines) if "same slot 0000:01:00.0" in line)
     at11 = next(i for i, line in enumerate(ui.lines) if line.startswith("[") and "] MB-11 " in line)
     assert at15 < table < at11  # shown after the check, before the one confirmation
-    assert "BootOrder 0001,0000" in shown  # MB-08 printed what it saw before asking
+    assert "BootOrder 0001,0000" in shown  # MB-08 printed what it saw before changing it
     # the reboot: udev applies the .link names, ifupdown configures eno1 again
     _udev_applies_links(fs, cmd)
     (fs.root / "proc/sys/kernel/random/boot_id").write_text("boot-2\n")
@@ -247,7 +256,7 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     assert d["status"] == "completed", {k: (v["state"], v.get("detail")) for k, v in d["steps"].items()
                                         if v["state"] == "failed"}
     answers = [a for a in d["answers"].values()]
-    assert len(answers) == 9 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
+    assert len(answers) == 8 and len([s for s in d["steps"].values() if s.get("confirmation")]) == 1
     assert d["steps"]["MB-05"]["state"] == "already_done" and "new board serial" in d["steps"]["MB-05"]["detail"]
     # no agent daemon answers in this tree: MB-30 asked (the machine could not vouch for monitoring)
     assert "does not answer" in json.dumps(d["steps"]["MB-30"]["evidence"])
