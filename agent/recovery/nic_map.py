@@ -2,8 +2,9 @@
 
 The mapping is proven per old NIC of the baseline, strongest evidence first: the same name and
 the same MAC (nothing changed); the same PCI address (slot) as before; the same MAC (a card moved
-to another slot); the only new NIC left with the same driver. A NIC with none of these stays
-unmapped and blocks the automatic fix.
+to another slot); the only new NIC left with the same driver; last, when exactly one old NIC and
+exactly one new NIC are left over, those two (a board whose single onboard port is another chip in
+another slot). A NIC with none of these stays unmapped and blocks the automatic fix.
 
 The fix keeps every existing config valid with one confirmation:
 
@@ -73,6 +74,22 @@ def mapping(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[dict[str, An
             claimed.add(pick)
             entry.update(new=pick, new_mac=free[pick].get("mac"), evidence=why)
         out.append(entry)
+    return _the_only_ones_left(out, before, now, claimed)
+
+
+def _the_only_ones_left(out: list[dict[str, Any]], before: Mapping[str, Any], now: Mapping[str, Any],
+                        claimed: set[str]) -> list[dict[str, Any]]:
+    """The weakest evidence, after all the others: exactly one old NIC is left unmapped and exactly
+    one new NIC is left unclaimed (an onboard port replaced by another chip in another slot). The
+    pair is unambiguous; the table says why, and the fix still waits for the confirmation."""
+    left = [e for e in out if e["new"] is None]
+    free = [k for k in sorted(now) if k not in claimed and k not in before]
+    if len(left) != 1 or len(free) != 1:
+        return out
+    e, n = left[0], now[free[0]]
+    e.update(new=free[0], new_mac=n.get("mac"),
+             evidence=f"the only NIC left on both sides (slot {e.get('pci_path')} -> {n.get('pci_path')}, driver "
+                      f"{e.get('driver')} -> {n.get('driver')})")
     return out
 
 

@@ -284,7 +284,10 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
     with day.stage("healthy host: no finding, no alert, no incident"):
         st = agent_status(old) or {}
         assert not [f for f in st.get("findings", []) if f.get("component") != "recovery"], st.get("findings")
-        assert not [a for a in day.prom.alerts() if a["state"] == "firing"], day.prom.alerts()
+        # the readiness alert of the unprepared host resolves at Prometheus' next evaluation after
+        # the scrape that no longer has the finding
+        assert wait_for(lambda: not [a for a in day.prom.alerts() if a["state"] == "firing"], 90, interval=3), \
+            day.prom.alerts()
         assert not status.incidents()
 
     # ---- 3. the board starts failing ---------------------------------------------------------------------
@@ -558,11 +561,6 @@ def _handlers(m, ca: Path, holder: dict) -> dict:
         t = dt.datetime.fromisoformat(re.sub(r"\.\d+", "", snaps[-1]["time"]))
         return t.strftime("%Y-%m-%d %H:%M")
 
-    def efi_entries(screen):
-        holder["op"].manual("MB-08: grub-install to recreate the EFI boot entry")
-        m.sh("grub-install --target=x86_64-efi --efi-directory=/boot/efi --bootloader-id=debian", timeout=300)
-        return "yes"
-
     def reachable_from_outside(screen):
         holder["op"].manual("MB-17: probe HTTPS from outside")
         return "reachable" if https_ok(m, ca, VHOSTS[0]) else None
@@ -581,8 +579,10 @@ def _handlers(m, ca: Path, holder: dict) -> dict:
 
     return {
         "MB-02": typed("none"), "MB-03": backup_time, "MB-04": typed(OLD_BOARD.board_serial),
-        # MB-05/MB-06: the physical swap and the firmware setup (the new board is already in place)
-        "MB-05": typed("swapped"), "MB-06": typed("done"), "MB-08": efi_entries,
+        # MB-05/MB-06: the physical swap and the firmware setup (the new board is already in place;
+        # MB-05 asks only when the agent cannot see the new board); MB-08 recreates the boot
+        # entries itself
+        "MB-05": typed("swapped"), "MB-06": typed("done"),
         "MB-15": typed("yes"), "MB-16c": reboot_once, "MB-17": reachable_from_outside,
         "MB-24": typed("kept"), "MB-30": monitoring_green,
     }

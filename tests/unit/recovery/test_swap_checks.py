@@ -125,7 +125,17 @@ def test_nic_mapping_evidence_order_and_unmapped():
     m = {e["old"]: e for e in nic_map.mapping(old, new)}
     assert (m["eno1"]["new"], m["eno1"]["evidence"]) == ("enp1s0f0", "same slot 0000:01:00.0, driver igb")
     assert m["ens3f0"]["new"] == "ens5f0" and m["ens3f0"]["evidence"].startswith("same MAC")
+    # eno2 has no slot, MAC or driver match, but it and enp7s0 are the only ones left on each side
+    assert (m["eno2"]["new"], m["eno2"]["evidence"]) == (
+        "enp7s0", "the only NIC left on both sides (slot 0000:02:00.0 -> 0000:07:00.0, driver igb -> e1000e)")
+    # one more new NIC and nothing is certain: eno2 stays unmapped
+    extra = dict(new["nics"]["physical"], enp8s0={"mac": "dd:00:00:00:00:08", "pci_path": "0000:08:00.0", "driver": "e1000e"})
+    m = {e["old"]: e for e in nic_map.mapping(old, {"nics": {"physical": extra}})}
     assert m["eno2"]["new"] is None and "map it by hand" in m["eno2"]["evidence"]
+    # the server of the rehearsal: one onboard port before, another model in another slot after
+    solo = nic_map.mapping(_nics(enp0s3=("52:54:00:0a:00:01", "0000:00:03.0", "e1000")),
+                           _nics(enp3s0=("52:54:00:0b:00:01", "0000:03:00.0", "igb")))
+    assert solo[0]["new"] == "enp3s0" and solo[0]["evidence"].startswith("the only NIC left on both sides")
     # the only NIC left with the same driver maps only when it is unambiguous
     one = nic_map.mapping(_nics(eno1=("aa:00:00:00:00:01", "0000:01:00.0", "igb")),
                           _nics(enp9s0=("cc:00:00:00:00:09", "0000:09:00.0", "igb")))
