@@ -160,6 +160,11 @@ def configure_rootfs(rootfs: Path, pki: Path, wheels: Path, agent_cfg: str, blog
         for ext in ("crt", "key"):
             shutil.copy(pki / f"{name}.{ext}", ssl / f"{name}.{ext}")
     shutil.copy(pki / "ca.crt", ssl / "ca.crt")
+    # the test's CA stands in for a public one: the host trusts it as it trusts Let's Encrypt, so
+    # the agent's probes from the host (MB-26) verify the vhosts' certificates as on a real server
+    (rootfs / "usr/local/share/ca-certificates").mkdir(parents=True, exist_ok=True)
+    shutil.copy(pki / "ca.crt", rootfs / "usr/local/share/ca-certificates/rehearsal-ca.crt")
+    chroot(rootfs, ["update-ca-certificates"], blog)
     for name in CERT_NAMES[:2]:
         _write(rootfs, f"etc/nginx/sites-enabled/{name}", NGINX_VHOST.format(name=name))
         _write(rootfs, f"var/www/{name}/index.html", f"<h1>{name} on web1</h1>\n")
