@@ -427,6 +427,39 @@ def test_large_tool_outputs(tmp_path_factory, count, monkeypatch):
     inner()
 
 
+def test_large_output_tool_that_outlives_its_pipe_is_killed(tmp_path, monkeypatch):
+    """The part of the property the fuzz target's small outputs cannot show: at the bound the
+    runner kills the tool; it does not rely on the tool dying of SIGPIPE when the pipe closes (a
+    small `cat` exits by itself, so a runner that forgot the kill would pass the target)."""
+    import time
+
+    from agent import runner as host_mod
+    from agent.host import Host
+
+    monkeypatch.setitem(host_mod.OUTPUT_LIMITS, "", (4096, 64))
+    pidfile = tmp_path / "pid"
+    exe = tmp_path / "ipmitool"
+    # SIGPIPE ignored: `yes` ends on EPIPE once the runner stops reading, then the tool lives on as sleep
+    exe.write_text(f"#!/bin/sh\ntrap '' PIPE\necho $$ > {pidfile}\nyes 2>/dev/null\nexec sleep 300\n")
+    exe.chmod(0o755)
+    t0 = time.monotonic()
+    res = Host().run([str(exe)], timeout=30)
+    assert res.error == "output too large: more than 4096 bytes (dropped)" and res.stdout == b""
+    assert time.monotonic() - t0 < 10
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{pid}/stat") as fh:
+                if fh.read().rsplit(")", 1)[1].split()[0] == "Z":
+                    break
+        except OSError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"the tool (pid {pid}) still runs after its output overflowed")
+
+
 # ---- /metrics text under hostile labels --------------------------------------------------------------------
 def test_metrics_text_under_hostile_labels(count):
     from prometheus_client.parser import text_string_to_metric_families
