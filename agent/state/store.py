@@ -224,12 +224,14 @@ class Store:
             # another Store of this process has it open: it checked the header, and reading it now
             # would drop that Store's locks
             version = _write_version(self.path) if key and not _OPEN.get(key) else None
-            if version is not None and version > 2:
+            conn = self._open_checked()
+            if version is not None and version > 2 and self.recovered_from is None:
                 # sqlite.org/fileformat.html: a write version above 2 makes the file read-only to this SQLite;
-                # every write would fail with "attempt to write a readonly database" (found by fuzzing: one byte)
+                # every write would fail with "attempt to write a readonly database" (found by fuzzing: one
+                # byte). Judged after SQLite opened it: a file it calls corrupt was moved aside instead.
+                conn.close()
                 raise StoreError(f"{self.path}: SQLite file format write version {version}: this SQLite can only "
                                  "read it (written by a newer SQLite, or its header is damaged)")
-            conn = self._open_checked()
             if key:
                 _OPEN[key] = _OPEN.get(key, 0) + 1
                 self._key = key
