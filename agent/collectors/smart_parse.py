@@ -1,9 +1,10 @@
 """smartctl output -> :class:`agent.model.disk.SmartDevice`. Pure functions, no I/O.
 
 ``parse_json`` reads the document of ``smartctl --json -x`` (smartmontools >= 7.0; every section
-optional, unknown fields ignored, wrong types tolerated). ``text_to_doc`` turns the classic text
-report (``smartctl -x``/``-a``, as older tools and hand-made captures have it) into the same JSON
-shape for the fields the rules use, so one mapper serves both.
+optional, unknown fields ignored, wrong types tolerated). ``text_to_doc``
+(:mod:`agent.collectors.smart_text`) turns the classic text report (``smartctl -x``/``-a``, as
+older tools and hand-made captures have it) into the same JSON shape for the fields the rules use,
+so one mapper serves both.
 
 Vendor raw encodings are decoded before anything judges them: Seagate packs several counters
 into the 48-bit raw value of attributes 1, 7, 188 and 195; power-on time may be ``12345h+34m+56s``;
@@ -18,6 +19,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+# the text report parser lives in its own module; both names stay importable from here
+from agent.collectors.smart_text import ParseError, text_to_doc  # noqa: F401 - text_to_doc re-exported
 from agent.model.disk import is_seagate  # noqa: F401 - re-exported
 from agent.model.disk import AtaAttribute, NvmeHealth, ScsiHealth, SelfTest, SmartDevice
 
@@ -31,10 +34,6 @@ OPEN_FAILED_RE = re.compile(r"no such (file|device)|unable to detect device type
 # Seagate packs (error count, operation count) or three 16-bit counters into these raw values
 SEAGATE_PACKED = {1, 7, 188, 195}
 COUNT_ATTRIBUTES = {5, 10, 184, 187, 188, 196, 197, 198, 199}
-
-
-class ParseError(ValueError):
-    """smartctl output that is not what smartctl writes (garbage, truncated)."""
 
 
 # ---- small tolerant getters -------------------------------------------------------------------
@@ -523,123 +522,3 @@ def _kind(text: str | None) -> str:
     if "long" in t or "background long" in t:
         return "extended"
     return t or "unknown"
-
-
-# ---- classic text report -> JSON shape -------------------------------------------------------------------
-_ATTR_BRIEF = re.compile(r"^\s*(\d{1,3})\s+(\S+)\s+([POSRCK-]{6})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$")
-_ATTR_OLD = re.compile(
-    r"^\s*(\d{1,3})\s+(\S+)\s+0x([0-9a-fA-F]{4})\s+(\d+)\s+(\d+)\s+(\d+)\s+(Pre-fail|Old_age)\s+(\S+)\s+(\S+)\s+(.*)$")
-_KV = re.compile(r"^([A-Za-z][^:]{1,60}):\s+(.*)$")
-
-
-def _num(text: str) -> int | None:
-    m = re.match(r"\s*(-?[\d,]+)", text)
-    return int(m.group(1).replace(",", "")) if m else None
-
-
-def text_to_doc(text: str, *, rc: int | None = None, path: str = "", dev_type: str = "") -> dict:
-    """Classic smartctl text report -> a dict in smartctl's JSON shape (the fields we use)."""
-    lines = text.splitlines()
-    if not any(l.startswith("smartctl ") for l in lines[:5]):
-        raise ParseError(f"{path or 'device'}: not smartctl output (no version banner)")
-    m = re.search(r"^smartctl (\d+)\.(\d+)", text, re.MULTILINE)
-    doc: dict[str, Any] = {"json_format_version": [1, 0],
-                           "smartctl": {"version": [int(m.group(1)), int(m.group(2))] if m else [0, 0],
-                                        "exit_status": rc, "messages": []}}
-    kv: dict[str, str] = {}
-    attrs = []
-    nvme_log: dict[str, Any] = {}
-    in_nvme = False
-    for line in lines:
-        if line.startswith("SMART/Health Information (NVMe"):
-            in_nvme = True
-            continue
-        if in_nvme and not line.strip():
-            in_nvme = False
-        ma = _ATTR_BRIEF.match(line)
-        if ma and not in_nvme:
-            flags = ma.group(3)
-            attrs.append({"id": int(ma.group(1)), "name": ma.group(2), "value": int(ma.group(4)),
-                          "worst": int(ma.group(5)), "thresh": int(ma.group(6)),
-                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past", "NOW": "now",
-                                          "Past": "past"}.get(ma.group(7), ma.group(7).lower()),
-                          "flags": {"prefailure": flags[0] == "P"},
-                          "raw": {"value": _num(ma.group(8)) or 0, "string": ma.group(8).strip()}})
-            continue
-        mo = _ATTR_OLD.match(line)
-        if mo and not in_nvme:
-            wf = mo.group(9)
-            attrs.append({"id": int(mo.group(1)), "name": mo.group(2), "value": int(mo.group(4)),
-                          "worst": int(mo.group(5)), "thresh": int(mo.group(6)),
-                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past"}.get(wf, ""),
-                          "flags": {"prefailure": mo.group(7) == "Pre-fail"},
-                          "raw": {"value": _num(mo.group(10)) or 0, "string": mo.group(10).strip()}})
-            continue
-        mk = _KV.match(line)
-        if mk:
-            key, val = mk.group(1).strip(), mk.group(2).strip()
-            if in_nvme:
-                nvme_log[key] = val
-            else:
-                kv.setdefault(key, val)
-        if "Device is in" in line and "mode" in line:
-            doc["smartctl"]["messages"].append({"string": line.strip(), "severity": "information"})
-    model = kv.get("Device Model") or kv.get("Model Number") or kv.get("Product")
-    if model:
-        doc["model_name"] = model
-    for src, dst in (("Serial Number", "serial_number"), ("Serial number", "serial_number"),
-                     ("Firmware Version", "firmware_version"), ("Model Family", "model_family"),
-                     ("Vendor", "scsi_vendor"), ("Revision", "scsi_revision")):
-        if src in kv:
-            doc.setdefault(dst, kv[src])
-    if "LU WWN Device Id" in kv:
-        parts = kv["LU WWN Device Id"].split()
-        if len(parts) == 3:
-            try:
-                doc["wwn"] = {"naa": int(parts[0], 16), "oui": int(parts[1], 16), "id": int(parts[2], 16)}
-            except ValueError:
-                pass  # a malformed WWN is left out; the rest of the identity stands
-    cap = kv.get("User Capacity") or kv.get("Total NVM Capacity")
-    if cap and _num(cap):
-        doc["user_capacity"] = {"bytes": _num(cap)}
-    if "Rotation Rate" in kv:
-        doc["rotation_rate"] = 0 if "Solid State" in kv["Rotation Rate"] else (_num(kv["Rotation Rate"]) or 0)
-    health = kv.get("SMART overall-health self-assessment test result") or kv.get("SMART Health Status")
-    if health:
-        doc["smart_status"] = {"passed": health.upper().startswith(("PASSED", "OK"))}
-    if "SMART support is" in kv:
-        doc["smart_support"] = {"available": kv["SMART support is"].startswith("Available")}
-    wct, cct = kv.get("Warning  Comp. Temp. Threshold"), kv.get("Critical Comp. Temp. Threshold")
-    if wct or cct:
-        doc["nvme_composite_temperature_threshold"] = {k: _num(v) for k, v in (("warning", wct), ("critical", cct)) if v}
-    nvme_proto = bool(nvme_log) or path.startswith("/dev/nvme") or dev_type == "nvme"
-    doc["device"] = {"name": path, "type": dev_type or ("nvme" if nvme_proto else ""),
-                     "protocol": "NVMe" if nvme_proto else ("SCSI" if "SMART Health Status" in kv else "ATA")}
-    if attrs:
-        doc["ata_smart_attributes"] = {"table": attrs}
-    if nvme_log:
-        def g(k):
-            v = nvme_log.get(k)
-            return _num(v) if v is not None else None
-        cw = nvme_log.get("Critical Warning")
-        log = {"critical_warning": int(cw, 16) if cw and cw.startswith("0x") else _num(cw or ""),
-               "temperature": g("Temperature"), "available_spare": g("Available Spare"),
-               "available_spare_threshold": g("Available Spare Threshold"), "percentage_used": g("Percentage Used"),
-               "data_units_read": g("Data Units Read"), "data_units_written": g("Data Units Written"),
-               "power_cycles": g("Power Cycles"), "power_on_hours": g("Power On Hours"),
-               "unsafe_shutdowns": g("Unsafe Shutdowns"), "media_errors": g("Media and Data Integrity Errors"),
-               "num_err_log_entries": g("Error Information Log Entries"),
-               "warning_temp_time": g("Warning  Comp. Temperature Time"),
-               "critical_comp_time": g("Critical Comp. Temperature Time")}
-        doc["nvme_smart_health_information_log"] = {k: v for k, v in log.items() if v is not None}
-    temp = kv.get("Current Drive Temperature")
-    if temp and _num(temp) is not None:
-        doc["temperature"] = {"current": _num(temp)}
-    if "Elements in grown defect list" in kv:
-        doc["scsi_grown_defect_list"] = _num(kv["Elements in grown defect list"])
-    m_err = re.search(r"^ATA Error Count:\s+(\d+)", text, re.MULTILINE)
-    if m_err:
-        doc["ata_smart_error_log"] = {"summary": {"count": int(m_err.group(1))}}
-    elif "No Errors Logged" in text and attrs:
-        doc["ata_smart_error_log"] = {"summary": {"count": 0}}
-    return doc
