@@ -14,147 +14,28 @@ counters) are dropped and named in ``rejected``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
 # the text report parser lives in its own module; both names stay importable from here
 from agent.collectors.smart_text import ParseError, text_to_doc  # noqa: F401 - text_to_doc re-exported
+from agent.collectors.smart_values import decode_count, parse_duration_hours  # noqa: F401 - parse_duration_hours re-exported
+from agent.collectors.smart_values import Rejects as _Rejects
+from agent.collectors.smart_values import as_bool as _bool
+from agent.collectors.smart_values import as_int as _int
+from agent.collectors.smart_values import as_list as _list
+from agent.collectors.smart_values import as_str as _str
+from agent.collectors.smart_values import get as _get
 from agent.model.disk import is_seagate  # noqa: F401 - re-exported
 from agent.model.disk import AtaAttribute, NvmeHealth, ScsiHealth, SelfTest, SmartDevice
 
 NVME_DATA_UNIT_BYTES = 512_000
-TEMP_RANGE = (-40.0, 150.0)  # plausible drive temperatures, celsius
 MAX_POWER_ON_HOURS = 1_000_000  # ~114 years
 STANDBY_RE = re.compile(r"Device is in (STANDBY|SLEEP|IDLE)[\w ()]*mode", re.IGNORECASE)
 PERMISSION_RE = re.compile(r"permission denied|operation not permitted|must be root|are you root", re.IGNORECASE)
 OPEN_FAILED_RE = re.compile(r"no such (file|device)|unable to detect device type|failed: |smart open|open device",
                             re.IGNORECASE)
-# Seagate packs (error count, operation count) or three 16-bit counters into these raw values
-SEAGATE_PACKED = {1, 7, 188, 195}
-COUNT_ATTRIBUTES = {5, 10, 184, 187, 188, 196, 197, 198, 199}
-
-
-# ---- small tolerant getters -------------------------------------------------------------------
-def _get(doc: Any, *path: str | int) -> Any:
-    cur = doc
-    for p in path:
-        if type(cur) is dict and type(p) is str:  # the common case, without the ABC checks
-            cur = cur.get(p)
-        elif isinstance(p, int):
-            if not isinstance(cur, list) or len(cur) <= p:
-                return None
-            cur = cur[p]
-        else:
-            if not isinstance(cur, Mapping):
-                return None
-            cur = cur.get(p)
-    return cur
-
-
-def _list(v: Any) -> list:
-    """A JSON array, or [] for anything else (a section that is a bool, string or object)."""
-    return v if isinstance(v, list) else []
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if math.isfinite(v) else None
-    if isinstance(v, str):
-        s = v.strip().replace(",", "")
-        if re.fullmatch(r"-?\d+", s):
-            return int(s)
-    return None
-
-
-def _str(v: Any) -> str | None:
-    if isinstance(v, str):
-        v = v.strip()
-        return v or None
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(v)
-    return None
-
-
-def _bool(v: Any) -> bool | None:
-    return v if isinstance(v, bool) else None
-
-
-class _Rejects:
-    def __init__(self, device: str):
-        self.device = device
-        self.items: list[str] = []
-
-    def count(self, what: str, v: Any) -> int | None:
-        n = _int(v)
-        if n is not None and n < 0:
-            self.items.append(f"{self.device}: {what} {n} is negative, ignored")
-            return None
-        return n
-
-    def temp(self, what: str, v: Any) -> float | None:
-        n = _int(v) if not isinstance(v, float) else v
-        if n is None:
-            return None
-        if not (TEMP_RANGE[0] <= n <= TEMP_RANGE[1]) or n == 0 and what.endswith("limit"):
-            if n != 0:
-                self.items.append(f"{self.device}: {what} {n} °C is implausible, ignored")
-            return None
-        return float(n)
-
-
-# ---- raw value decoding -------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+)h(?:\+(\d+)m)?(?:\+(\d+(?:\.\d+)?)s)?")
-_LEADING_INT = re.compile(r"^\s*(-?\d+)(?:\s|$|\()")
-
-
-def parse_duration_hours(text: str | None) -> float | None:
-    """``"12345h+34m+56.789s"`` -> hours (float); None when the text is not that shape."""
-    if not text:
-        return None
-    m = _DURATION.match(text)
-    if not m:
-        return None
-    h = int(m.group(1))
-    mins = int(m.group(2) or 0)
-    secs = float(m.group(3) or 0.0)
-    return h + mins / 60.0 + secs / 3600.0
-
-
-def decode_count(attr_id: int, raw: int | None, raw_string: str, seagate: bool) -> int | None:
-    """The count a rule may judge, from an attribute's raw value.
-
-    Seagate's 188 packs three 16-bit counters (``0x0004_0004_0004`` = 4, 4, 4): the low word is
-    the count. Seagate's 1/7/195 pack an error count with an operation count: no usable count.
-    Raw strings like ``"34 (Min/Max 20/45)"`` give their leading number; ``"12h+34m"`` hours.
-    """
-    if attr_id in SEAGATE_PACKED and seagate:
-        if attr_id == 188 and raw is not None:
-            return raw & 0xFFFF
-        return None
-    if raw_string:
-        hours = parse_duration_hours(raw_string)
-        if hours is not None:
-            return int(hours)
-        m = _LEADING_INT.match(raw_string)
-        if m:
-            n = int(m.group(1))
-            if attr_id in COUNT_ATTRIBUTES and n > 0xFFFFFFFF:
-                return n & 0xFFFF  # packed by a vendor we do not know: the low word is the count
-            return n
-        if raw_string.strip().lower().startswith("0x"):
-            try:
-                return int(raw_string.split()[0], 16)
-            except ValueError:
-                pass  # not hex after all: fall through to the decimal parse below
-    if raw is not None and attr_id in COUNT_ATTRIBUTES and raw > 0xFFFFFFFF:
-        return raw & 0xFFFF
-    return raw
 
 
 def _wwn(doc: Mapping) -> str | None:
