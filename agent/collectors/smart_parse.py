@@ -338,60 +338,73 @@ def _nvme_capacity(doc: Mapping) -> int | None:
     return sum(caps) if caps else None
 
 
-def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
-    tests: list[SelfTest] = []
-    running, remaining = False, None
-    # ATA: extended log first (more entries), else standard
+def _ata_self_test(r: Mapping) -> SelfTest:
+    sv = _int(_get(r, "status", "value"))
+    result = (sv >> 4) if sv is not None else None
+    passed = _bool(_get(r, "status", "passed"))
+    if result == 15:  # in progress: not decided
+        passed = None
+    return SelfTest(kind=_kind(_str(_get(r, "type", "string"))), status=_str(_get(r, "status", "string")) or "",
+                    passed=passed, result=result, lifetime_hours=_int(r.get("lifetime_hours")), lba=_int(r.get("lba")))
+
+
+def _ata_self_tests(doc: Mapping) -> list[SelfTest]:
+    """ATA: the extended log first (more entries), else the standard one."""
     for part in ("extended", "standard"):
         rows = _get(doc, "ata_smart_self_test_log", part, "table")
         if isinstance(rows, list) and rows:
-            for r in rows:
-                if not isinstance(r, Mapping):
-                    continue
-                sv = _int(_get(r, "status", "value"))
-                result = (sv >> 4) if sv is not None else None
-                passed = _bool(_get(r, "status", "passed"))
-                if result == 15:
-                    passed = None
-                tests.append(SelfTest(kind=_kind(_str(_get(r, "type", "string"))), status=_str(_get(r, "status", "string")) or "",
-                                      passed=passed, result=result, lifetime_hours=_int(r.get("lifetime_hours")),
-                                      lba=_int(r.get("lba"))))
-            break
+            return [_ata_self_test(r) for r in rows if isinstance(r, Mapping)]
+    return []
+
+
+def _ata_running(doc: Mapping) -> tuple[bool, float | None] | None:
+    """(True, fraction remaining) while an ATA self-test runs (status 15), else None."""
     st = _get(doc, "ata_smart_data", "self_test", "status")
-    if isinstance(st, Mapping):
-        v = _int(st.get("value"))
-        if v is not None and (v >> 4) == 15:
-            running = True
-            pct_left = _int(st.get("remaining_percent"))
-            remaining = pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
-    # NVMe self-test log
+    if not isinstance(st, Mapping):
+        return None
+    v = _int(st.get("value"))
+    if v is None or (v >> 4) != 15:
+        return None
+    pct_left = _int(st.get("remaining_percent"))
+    return True, pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
+
+
+def _nvme_running(nlog: Mapping) -> tuple[bool, float | None] | None:
+    """(True, fraction remaining) while an NVMe self-test operation runs, else None."""
+    if not _int(_get(nlog, "current_self_test_operation", "value")):
+        return None
+    pct = _int(_get(nlog, "current_self_test_completion_percent"))
+    return True, (100 - pct) / 100.0 if pct is not None else None
+
+
+def _nvme_self_test(r: Mapping) -> SelfTest:
+    # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
+    # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
+    res = _int(_get(r, "self_test_result", "value"))
+    passed = None if res is None else (True if res == 0 else False if res in (5, 6, 7) else None)
+    return SelfTest(kind=_kind(_str(_get(r, "self_test_code", "string"))),
+                    status=_str(_get(r, "self_test_result", "string")) or "",
+                    passed=passed, result=res, lifetime_hours=_int(r.get("power_on_hours")), lba=_int(r.get("lba")))
+
+
+def _scsi_self_test(r: Mapping) -> SelfTest:
+    res = _int(_get(r, "result", "value"))
+    return SelfTest(kind=_kind(_str(_get(r, "code", "string"))), status=_str(_get(r, "result", "string")) or "",
+                    passed=False if res is not None and 3 <= res <= 7 else (True if res == 0 else None),
+                    result=res, lifetime_hours=_int(_get(r, "power_on_time", "hours")))
+
+
+def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
+    """The self-test log of every protocol (ATA, NVMe, SCSI in that order) and whether one runs."""
+    tests = _ata_self_tests(doc)
+    running, remaining = _ata_running(doc) or (False, None)
     nlog = _get(doc, "nvme_self_test_log")
     if isinstance(nlog, Mapping):
-        cur = _int(_get(nlog, "current_self_test_operation", "value"))
-        if cur:
-            running = True
-            pct = _int(_get(nlog, "current_self_test_completion_percent"))
-            remaining = (100 - pct) / 100.0 if pct is not None else None
-        # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
-        # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
-        for r in _list(nlog.get("table")):
-            if not isinstance(r, Mapping):
-                continue
-            res = _int(_get(r, "self_test_result", "value"))
-            passed = None if res is None else (True if res == 0 else False if res in (5, 6, 7) else None)
-            tests.append(SelfTest(kind=_kind(_str(_get(r, "self_test_code", "string"))),
-                                  status=_str(_get(r, "self_test_result", "string")) or "",
-                                  passed=passed, result=res, lifetime_hours=_int(r.get("power_on_hours")),
-                                  lba=_int(r.get("lba"))))
+        running, remaining = _nvme_running(nlog) or (running, remaining)
+        tests.extend(_nvme_self_test(r) for r in _list(nlog.get("table")) if isinstance(r, Mapping))
     # SCSI: scsi_self_test_0..19
-    for i in range(20):
-        r = doc.get(f"scsi_self_test_{i}")
-        if not isinstance(r, Mapping):
-            continue
-        res = _int(_get(r, "result", "value"))
-        tests.append(SelfTest(kind=_kind(_str(_get(r, "code", "string"))), status=_str(_get(r, "result", "string")) or "",
-                              passed=False if res is not None and 3 <= res <= 7 else (True if res == 0 else None),
-                              result=res, lifetime_hours=_int(_get(r, "power_on_time", "hours"))))
+    scsi = (doc.get(f"scsi_self_test_{i}") for i in range(20))
+    tests.extend(_scsi_self_test(r) for r in scsi if isinstance(r, Mapping))
     return tests, running, remaining
 
 
