@@ -31,7 +31,7 @@ fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check -e '.[test]'
 # static gates before the tests (HWAGENT_TESTS_GATES=0 leaves them out): the lint gate ([tool.ruff]:
 # unused imports, bugbear, blind excepts, undeclared lazy imports), the type check ([tool.mypy] in
-# pyproject.toml: agent and hwstatus, --strict flags for model/, host.py and rules/) and the
+# pyproject.toml: agent and hwstatus, --strict flags for model/, host.py, rules/ and state/) and the
 # complexity ratchet (tools/complexity.py against tools/complexity-baseline.txt)
 if [ "${HWAGENT_TESTS_GATES:-1}" != 0 ]; then
     echo "tests/run.sh: ruff" >&2

@@ -1,9 +1,10 @@
 """smartctl output -> :class:`agent.model.disk.SmartDevice`. Pure functions, no I/O.
 
 ``parse_json`` reads the document of ``smartctl --json -x`` (smartmontools >= 7.0; every section
-optional, unknown fields ignored, wrong types tolerated). ``text_to_doc`` turns the classic text
-report (``smartctl -x``/``-a``, as older tools and hand-made captures have it) into the same JSON
-shape for the fields the rules use, so one mapper serves both.
+optional, unknown fields ignored, wrong types tolerated). ``text_to_doc``
+(:mod:`agent.collectors.smart_text`) turns the classic text report (``smartctl -x``/``-a``, as
+older tools and hand-made captures have it) into the same JSON shape for the fields the rules use,
+so one mapper serves both.
 
 Vendor raw encodings are decoded before anything judges them: Seagate packs several counters
 into the 48-bit raw value of attributes 1, 7, 188 and 195; power-on time may be ``12345h+34m+56s``;
@@ -13,149 +14,28 @@ counters) are dropped and named in ``rejected``.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from typing import Any
 
+# the text report parser lives in its own module; both names stay importable from here
+from agent.collectors.smart_text import ParseError, text_to_doc  # noqa: F401 - text_to_doc re-exported
+from agent.collectors.smart_values import decode_count, parse_duration_hours  # noqa: F401 - parse_duration_hours re-exported
+from agent.collectors.smart_values import Rejects as _Rejects
+from agent.collectors.smart_values import as_bool as _bool
+from agent.collectors.smart_values import as_int as _int
+from agent.collectors.smart_values import as_list as _list
+from agent.collectors.smart_values import as_str as _str
+from agent.collectors.smart_values import get as _get
 from agent.model.disk import is_seagate  # noqa: F401 - re-exported
 from agent.model.disk import AtaAttribute, NvmeHealth, ScsiHealth, SelfTest, SmartDevice
 
 NVME_DATA_UNIT_BYTES = 512_000
-TEMP_RANGE = (-40.0, 150.0)  # plausible drive temperatures, celsius
 MAX_POWER_ON_HOURS = 1_000_000  # ~114 years
 STANDBY_RE = re.compile(r"Device is in (STANDBY|SLEEP|IDLE)[\w ()]*mode", re.IGNORECASE)
 PERMISSION_RE = re.compile(r"permission denied|operation not permitted|must be root|are you root", re.IGNORECASE)
 OPEN_FAILED_RE = re.compile(r"no such (file|device)|unable to detect device type|failed: |smart open|open device",
                             re.IGNORECASE)
-# Seagate packs (error count, operation count) or three 16-bit counters into these raw values
-SEAGATE_PACKED = {1, 7, 188, 195}
-COUNT_ATTRIBUTES = {5, 10, 184, 187, 188, 196, 197, 198, 199}
-
-
-class ParseError(ValueError):
-    """smartctl output that is not what smartctl writes (garbage, truncated)."""
-
-
-# ---- small tolerant getters -------------------------------------------------------------------
-def _get(doc: Any, *path: str | int) -> Any:
-    cur = doc
-    for p in path:
-        if type(cur) is dict and type(p) is str:  # the common case, without the ABC checks
-            cur = cur.get(p)
-        elif isinstance(p, int):
-            if not isinstance(cur, list) or len(cur) <= p:
-                return None
-            cur = cur[p]
-        else:
-            if not isinstance(cur, Mapping):
-                return None
-            cur = cur.get(p)
-    return cur
-
-
-def _list(v: Any) -> list:
-    """A JSON array, or [] for anything else (a section that is a bool, string or object)."""
-    return v if isinstance(v, list) else []
-
-
-def _int(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return int(v)
-    if isinstance(v, int):
-        return v
-    if isinstance(v, float):
-        return int(v) if math.isfinite(v) else None
-    if isinstance(v, str):
-        s = v.strip().replace(",", "")
-        if re.fullmatch(r"-?\d+", s):
-            return int(s)
-    return None
-
-
-def _str(v: Any) -> str | None:
-    if isinstance(v, str):
-        v = v.strip()
-        return v or None
-    if isinstance(v, (int, float)) and not isinstance(v, bool):
-        return str(v)
-    return None
-
-
-def _bool(v: Any) -> bool | None:
-    return v if isinstance(v, bool) else None
-
-
-class _Rejects:
-    def __init__(self, device: str):
-        self.device = device
-        self.items: list[str] = []
-
-    def count(self, what: str, v: Any) -> int | None:
-        n = _int(v)
-        if n is not None and n < 0:
-            self.items.append(f"{self.device}: {what} {n} is negative, ignored")
-            return None
-        return n
-
-    def temp(self, what: str, v: Any) -> float | None:
-        n = _int(v) if not isinstance(v, float) else v
-        if n is None:
-            return None
-        if not (TEMP_RANGE[0] <= n <= TEMP_RANGE[1]) or n == 0 and what.endswith("limit"):
-            if n != 0:
-                self.items.append(f"{self.device}: {what} {n} °C is implausible, ignored")
-            return None
-        return float(n)
-
-
-# ---- raw value decoding -------------------------------------------------------------------------
-_DURATION = re.compile(r"^\s*(\d+)h(?:\+(\d+)m)?(?:\+(\d+(?:\.\d+)?)s)?")
-_LEADING_INT = re.compile(r"^\s*(-?\d+)(?:\s|$|\()")
-
-
-def parse_duration_hours(text: str | None) -> float | None:
-    """``"12345h+34m+56.789s"`` -> hours (float); None when the text is not that shape."""
-    if not text:
-        return None
-    m = _DURATION.match(text)
-    if not m:
-        return None
-    h = int(m.group(1))
-    mins = int(m.group(2) or 0)
-    secs = float(m.group(3) or 0.0)
-    return h + mins / 60.0 + secs / 3600.0
-
-
-def decode_count(attr_id: int, raw: int | None, raw_string: str, seagate: bool) -> int | None:
-    """The count a rule may judge, from an attribute's raw value.
-
-    Seagate's 188 packs three 16-bit counters (``0x0004_0004_0004`` = 4, 4, 4): the low word is
-    the count. Seagate's 1/7/195 pack an error count with an operation count: no usable count.
-    Raw strings like ``"34 (Min/Max 20/45)"`` give their leading number; ``"12h+34m"`` hours.
-    """
-    if attr_id in SEAGATE_PACKED and seagate:
-        if attr_id == 188 and raw is not None:
-            return raw & 0xFFFF
-        return None
-    if raw_string:
-        hours = parse_duration_hours(raw_string)
-        if hours is not None:
-            return int(hours)
-        m = _LEADING_INT.match(raw_string)
-        if m:
-            n = int(m.group(1))
-            if attr_id in COUNT_ATTRIBUTES and n > 0xFFFFFFFF:
-                return n & 0xFFFF  # packed by a vendor we do not know: the low word is the count
-            return n
-        if raw_string.strip().lower().startswith("0x"):
-            try:
-                return int(raw_string.split()[0], 16)
-            except ValueError:
-                pass  # not hex after all: fall through to the decimal parse below
-    if raw is not None and attr_id in COUNT_ATTRIBUTES and raw > 0xFFFFFFFF:
-        return raw & 0xFFFF
-    return raw
 
 
 def _wwn(doc: Mapping) -> str | None:
@@ -458,60 +338,73 @@ def _nvme_capacity(doc: Mapping) -> int | None:
     return sum(caps) if caps else None
 
 
-def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
-    tests: list[SelfTest] = []
-    running, remaining = False, None
-    # ATA: extended log first (more entries), else standard
+def _ata_self_test(r: Mapping) -> SelfTest:
+    sv = _int(_get(r, "status", "value"))
+    result = (sv >> 4) if sv is not None else None
+    passed = _bool(_get(r, "status", "passed"))
+    if result == 15:  # in progress: not decided
+        passed = None
+    return SelfTest(kind=_kind(_str(_get(r, "type", "string"))), status=_str(_get(r, "status", "string")) or "",
+                    passed=passed, result=result, lifetime_hours=_int(r.get("lifetime_hours")), lba=_int(r.get("lba")))
+
+
+def _ata_self_tests(doc: Mapping) -> list[SelfTest]:
+    """ATA: the extended log first (more entries), else the standard one."""
     for part in ("extended", "standard"):
         rows = _get(doc, "ata_smart_self_test_log", part, "table")
         if isinstance(rows, list) and rows:
-            for r in rows:
-                if not isinstance(r, Mapping):
-                    continue
-                sv = _int(_get(r, "status", "value"))
-                result = (sv >> 4) if sv is not None else None
-                passed = _bool(_get(r, "status", "passed"))
-                if result == 15:
-                    passed = None
-                tests.append(SelfTest(kind=_kind(_str(_get(r, "type", "string"))), status=_str(_get(r, "status", "string")) or "",
-                                      passed=passed, result=result, lifetime_hours=_int(r.get("lifetime_hours")),
-                                      lba=_int(r.get("lba"))))
-            break
+            return [_ata_self_test(r) for r in rows if isinstance(r, Mapping)]
+    return []
+
+
+def _ata_running(doc: Mapping) -> tuple[bool, float | None] | None:
+    """(True, fraction remaining) while an ATA self-test runs (status 15), else None."""
     st = _get(doc, "ata_smart_data", "self_test", "status")
-    if isinstance(st, Mapping):
-        v = _int(st.get("value"))
-        if v is not None and (v >> 4) == 15:
-            running = True
-            pct_left = _int(st.get("remaining_percent"))
-            remaining = pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
-    # NVMe self-test log
+    if not isinstance(st, Mapping):
+        return None
+    v = _int(st.get("value"))
+    if v is None or (v >> 4) != 15:
+        return None
+    pct_left = _int(st.get("remaining_percent"))
+    return True, pct_left / 100.0 if pct_left is not None else (v & 0x0F) / 10.0
+
+
+def _nvme_running(nlog: Mapping) -> tuple[bool, float | None] | None:
+    """(True, fraction remaining) while an NVMe self-test operation runs, else None."""
+    if not _int(_get(nlog, "current_self_test_operation", "value")):
+        return None
+    pct = _int(_get(nlog, "current_self_test_completion_percent"))
+    return True, (100 - pct) / 100.0 if pct is not None else None
+
+
+def _nvme_self_test(r: Mapping) -> SelfTest:
+    # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
+    # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
+    res = _int(_get(r, "self_test_result", "value"))
+    passed = None if res is None else (True if res == 0 else False if res in (5, 6, 7) else None)
+    return SelfTest(kind=_kind(_str(_get(r, "self_test_code", "string"))),
+                    status=_str(_get(r, "self_test_result", "string")) or "",
+                    passed=passed, result=res, lifetime_hours=_int(r.get("power_on_hours")), lba=_int(r.get("lba")))
+
+
+def _scsi_self_test(r: Mapping) -> SelfTest:
+    res = _int(_get(r, "result", "value"))
+    return SelfTest(kind=_kind(_str(_get(r, "code", "string"))), status=_str(_get(r, "result", "string")) or "",
+                    passed=False if res is not None and 3 <= res <= 7 else (True if res == 0 else None),
+                    result=res, lifetime_hours=_int(_get(r, "power_on_time", "hours")))
+
+
+def _self_tests(doc: Mapping) -> tuple[list[SelfTest], bool, float | None]:
+    """The self-test log of every protocol (ATA, NVMe, SCSI in that order) and whether one runs."""
+    tests = _ata_self_tests(doc)
+    running, remaining = _ata_running(doc) or (False, None)
     nlog = _get(doc, "nvme_self_test_log")
     if isinstance(nlog, Mapping):
-        cur = _int(_get(nlog, "current_self_test_operation", "value"))
-        if cur:
-            running = True
-            pct = _int(_get(nlog, "current_self_test_completion_percent"))
-            remaining = (100 - pct) / 100.0 if pct is not None else None
-        # result: 0 ok, 1 aborted by command, 2 aborted by reset, 3 namespace removed,
-        # 4 aborted by format, 5 fatal, 6 unknown segment failed, 7 segment failed
-        for r in _list(nlog.get("table")):
-            if not isinstance(r, Mapping):
-                continue
-            res = _int(_get(r, "self_test_result", "value"))
-            passed = None if res is None else (True if res == 0 else False if res in (5, 6, 7) else None)
-            tests.append(SelfTest(kind=_kind(_str(_get(r, "self_test_code", "string"))),
-                                  status=_str(_get(r, "self_test_result", "string")) or "",
-                                  passed=passed, result=res, lifetime_hours=_int(r.get("power_on_hours")),
-                                  lba=_int(r.get("lba"))))
+        running, remaining = _nvme_running(nlog) or (running, remaining)
+        tests.extend(_nvme_self_test(r) for r in _list(nlog.get("table")) if isinstance(r, Mapping))
     # SCSI: scsi_self_test_0..19
-    for i in range(20):
-        r = doc.get(f"scsi_self_test_{i}")
-        if not isinstance(r, Mapping):
-            continue
-        res = _int(_get(r, "result", "value"))
-        tests.append(SelfTest(kind=_kind(_str(_get(r, "code", "string"))), status=_str(_get(r, "result", "string")) or "",
-                              passed=False if res is not None and 3 <= res <= 7 else (True if res == 0 else None),
-                              result=res, lifetime_hours=_int(_get(r, "power_on_time", "hours"))))
+    scsi = (doc.get(f"scsi_self_test_{i}") for i in range(20))
+    tests.extend(_scsi_self_test(r) for r in scsi if isinstance(r, Mapping))
     return tests, running, remaining
 
 
@@ -523,123 +416,3 @@ def _kind(text: str | None) -> str:
     if "long" in t or "background long" in t:
         return "extended"
     return t or "unknown"
-
-
-# ---- classic text report -> JSON shape -------------------------------------------------------------------
-_ATTR_BRIEF = re.compile(r"^\s*(\d{1,3})\s+(\S+)\s+([POSRCK-]{6})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\S+)\s+(.*)$")
-_ATTR_OLD = re.compile(
-    r"^\s*(\d{1,3})\s+(\S+)\s+0x([0-9a-fA-F]{4})\s+(\d+)\s+(\d+)\s+(\d+)\s+(Pre-fail|Old_age)\s+(\S+)\s+(\S+)\s+(.*)$")
-_KV = re.compile(r"^([A-Za-z][^:]{1,60}):\s+(.*)$")
-
-
-def _num(text: str) -> int | None:
-    m = re.match(r"\s*(-?[\d,]+)", text)
-    return int(m.group(1).replace(",", "")) if m else None
-
-
-def text_to_doc(text: str, *, rc: int | None = None, path: str = "", dev_type: str = "") -> dict:
-    """Classic smartctl text report -> a dict in smartctl's JSON shape (the fields we use)."""
-    lines = text.splitlines()
-    if not any(l.startswith("smartctl ") for l in lines[:5]):
-        raise ParseError(f"{path or 'device'}: not smartctl output (no version banner)")
-    m = re.search(r"^smartctl (\d+)\.(\d+)", text, re.MULTILINE)
-    doc: dict[str, Any] = {"json_format_version": [1, 0],
-                           "smartctl": {"version": [int(m.group(1)), int(m.group(2))] if m else [0, 0],
-                                        "exit_status": rc, "messages": []}}
-    kv: dict[str, str] = {}
-    attrs = []
-    nvme_log: dict[str, Any] = {}
-    in_nvme = False
-    for line in lines:
-        if line.startswith("SMART/Health Information (NVMe"):
-            in_nvme = True
-            continue
-        if in_nvme and not line.strip():
-            in_nvme = False
-        ma = _ATTR_BRIEF.match(line)
-        if ma and not in_nvme:
-            flags = ma.group(3)
-            attrs.append({"id": int(ma.group(1)), "name": ma.group(2), "value": int(ma.group(4)),
-                          "worst": int(ma.group(5)), "thresh": int(ma.group(6)),
-                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past", "NOW": "now",
-                                          "Past": "past"}.get(ma.group(7), ma.group(7).lower()),
-                          "flags": {"prefailure": flags[0] == "P"},
-                          "raw": {"value": _num(ma.group(8)) or 0, "string": ma.group(8).strip()}})
-            continue
-        mo = _ATTR_OLD.match(line)
-        if mo and not in_nvme:
-            wf = mo.group(9)
-            attrs.append({"id": int(mo.group(1)), "name": mo.group(2), "value": int(mo.group(4)),
-                          "worst": int(mo.group(5)), "thresh": int(mo.group(6)),
-                          "when_failed": {"-": "", "FAILING_NOW": "now", "In_the_past": "past"}.get(wf, ""),
-                          "flags": {"prefailure": mo.group(7) == "Pre-fail"},
-                          "raw": {"value": _num(mo.group(10)) or 0, "string": mo.group(10).strip()}})
-            continue
-        mk = _KV.match(line)
-        if mk:
-            key, val = mk.group(1).strip(), mk.group(2).strip()
-            if in_nvme:
-                nvme_log[key] = val
-            else:
-                kv.setdefault(key, val)
-        if "Device is in" in line and "mode" in line:
-            doc["smartctl"]["messages"].append({"string": line.strip(), "severity": "information"})
-    model = kv.get("Device Model") or kv.get("Model Number") or kv.get("Product")
-    if model:
-        doc["model_name"] = model
-    for src, dst in (("Serial Number", "serial_number"), ("Serial number", "serial_number"),
-                     ("Firmware Version", "firmware_version"), ("Model Family", "model_family"),
-                     ("Vendor", "scsi_vendor"), ("Revision", "scsi_revision")):
-        if src in kv:
-            doc.setdefault(dst, kv[src])
-    if "LU WWN Device Id" in kv:
-        parts = kv["LU WWN Device Id"].split()
-        if len(parts) == 3:
-            try:
-                doc["wwn"] = {"naa": int(parts[0], 16), "oui": int(parts[1], 16), "id": int(parts[2], 16)}
-            except ValueError:
-                pass  # a malformed WWN is left out; the rest of the identity stands
-    cap = kv.get("User Capacity") or kv.get("Total NVM Capacity")
-    if cap and _num(cap):
-        doc["user_capacity"] = {"bytes": _num(cap)}
-    if "Rotation Rate" in kv:
-        doc["rotation_rate"] = 0 if "Solid State" in kv["Rotation Rate"] else (_num(kv["Rotation Rate"]) or 0)
-    health = kv.get("SMART overall-health self-assessment test result") or kv.get("SMART Health Status")
-    if health:
-        doc["smart_status"] = {"passed": health.upper().startswith(("PASSED", "OK"))}
-    if "SMART support is" in kv:
-        doc["smart_support"] = {"available": kv["SMART support is"].startswith("Available")}
-    wct, cct = kv.get("Warning  Comp. Temp. Threshold"), kv.get("Critical Comp. Temp. Threshold")
-    if wct or cct:
-        doc["nvme_composite_temperature_threshold"] = {k: _num(v) for k, v in (("warning", wct), ("critical", cct)) if v}
-    nvme_proto = bool(nvme_log) or path.startswith("/dev/nvme") or dev_type == "nvme"
-    doc["device"] = {"name": path, "type": dev_type or ("nvme" if nvme_proto else ""),
-                     "protocol": "NVMe" if nvme_proto else ("SCSI" if "SMART Health Status" in kv else "ATA")}
-    if attrs:
-        doc["ata_smart_attributes"] = {"table": attrs}
-    if nvme_log:
-        def g(k):
-            v = nvme_log.get(k)
-            return _num(v) if v is not None else None
-        cw = nvme_log.get("Critical Warning")
-        log = {"critical_warning": int(cw, 16) if cw and cw.startswith("0x") else _num(cw or ""),
-               "temperature": g("Temperature"), "available_spare": g("Available Spare"),
-               "available_spare_threshold": g("Available Spare Threshold"), "percentage_used": g("Percentage Used"),
-               "data_units_read": g("Data Units Read"), "data_units_written": g("Data Units Written"),
-               "power_cycles": g("Power Cycles"), "power_on_hours": g("Power On Hours"),
-               "unsafe_shutdowns": g("Unsafe Shutdowns"), "media_errors": g("Media and Data Integrity Errors"),
-               "num_err_log_entries": g("Error Information Log Entries"),
-               "warning_temp_time": g("Warning  Comp. Temperature Time"),
-               "critical_comp_time": g("Critical Comp. Temperature Time")}
-        doc["nvme_smart_health_information_log"] = {k: v for k, v in log.items() if v is not None}
-    temp = kv.get("Current Drive Temperature")
-    if temp and _num(temp) is not None:
-        doc["temperature"] = {"current": _num(temp)}
-    if "Elements in grown defect list" in kv:
-        doc["scsi_grown_defect_list"] = _num(kv["Elements in grown defect list"])
-    m_err = re.search(r"^ATA Error Count:\s+(\d+)", text, re.MULTILINE)
-    if m_err:
-        doc["ata_smart_error_log"] = {"summary": {"count": int(m_err.group(1))}}
-    elif "No Errors Logged" in text and attrs:
-        doc["ata_smart_error_log"] = {"summary": {"count": 0}}
-    return doc

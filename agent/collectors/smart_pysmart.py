@@ -63,59 +63,92 @@ def host_smartctl_class(pysmart: Any) -> type:
     return HostSmartctl
 
 
-def pysmart_to_doc(dev: Any, rc: int | None) -> dict:
-    """A pySMART Device -> a dict in smartctl's JSON shape, so one mapper serves both backends."""
-    doc: dict[str, Any] = {"json_format_version": [1, 0], "smartctl": {"exit_status": rc, "messages": []}}
-    iface = (getattr(dev, "interface", None) or "").lower()
-    protocol = "NVMe" if iface == "nvme" else "SCSI" if iface in ("scsi", "sas") or "megaraid" in iface and \
-        not getattr(dev, "attributes", None) else "ATA" if iface else ""
-    doc["device"] = {"name": f"/dev/{dev.name}", "type": iface, "protocol": protocol}
-    for src, dst in (("model", "model_name"), ("serial", "serial_number"), ("firmware", "firmware_version"),
-                     ("family", "model_family")):
+# identity: pySMART Device attribute -> JSON key
+_IDENTITY_ATTRS = (("model", "model_name"), ("serial", "serial_number"), ("firmware", "firmware_version"),
+                   ("family", "model_family"))
+_ASSESSMENTS = ("PASS", "WARN", "FAIL")  # pySMART's assessments: smart_status.passed unless FAIL
+_WHEN_FAILED = {"FAILING_NOW": "now", "In_the_past": "past"}
+# NVMe health information log: JSON key -> attribute of pySMART's NvmeAttributes (temperature is the device's)
+_NVME_LOG_ATTRS = (
+    ("critical_warning", "criticalWarning"), ("temperature", None), ("available_spare", "availableSpare"),
+    ("available_spare_threshold", "availableSpareThreshold"), ("percentage_used", "percentageUsed"),
+    ("data_units_read", "dataUnitsRead"), ("data_units_written", "dataUnitsWritten"),
+    ("power_cycles", "powerCycles"), ("power_on_hours", "powerOnHours"), ("unsafe_shutdowns", "unsafeShutdowns"),
+    ("media_errors", "integrityErrors"), ("num_err_log_entries", "errorEntries"),
+    ("critical_comp_time", "criticalTemperatureTime"),
+)
+
+
+def _protocol(dev: Any, iface: str) -> str:
+    """smartctl's protocol name for pySMART's interface; a MegaRAID target without an ATA
+    attribute table is a SAS/SCSI disk."""
+    if iface == "nvme":
+        return "NVMe"
+    if iface in ("scsi", "sas") or "megaraid" in iface and not getattr(dev, "attributes", None):
+        return "SCSI"
+    return "ATA" if iface else ""
+
+
+def _identity_and_health(doc: dict[str, Any], dev: Any) -> None:
+    for src, dst in _IDENTITY_ATTRS:
         v = getattr(dev, src, None)
         if v:
             doc[dst] = v
     if getattr(dev, "smart_capable", None) is not None:
         doc["smart_support"] = {"available": bool(dev.smart_capable), "enabled": bool(getattr(dev, "smart_enabled", False))}
     assessment = getattr(dev, "assessment", None)
-    if assessment in ("PASS", "WARN"):
-        doc["smart_status"] = {"passed": True}
-    elif assessment == "FAIL":
-        doc["smart_status"] = {"passed": False}
+    if assessment in _ASSESSMENTS:
+        doc["smart_status"] = {"passed": assessment != "FAIL"}
     if getattr(dev, "temperature", None) is not None:
         doc["temperature"] = {"current": dev.temperature}
-    table = []
-    for a in getattr(dev, "attributes", None) or []:
-        if a is None:
-            continue
-        try:
-            wf = {"FAILING_NOW": "now", "In_the_past": "past"}.get(str(a.when_failed).strip(), "")
-            table.append({"id": int(a.num), "name": a.name, "value": int(a.value), "worst": int(a.worst),
-                          "thresh": int(a.thresh), "when_failed": wf, "flags": {"prefailure": a.type == "Pre-fail"},
-                          "raw": {"value": a.raw_int if a.raw_int is not None else 0, "string": str(a.raw)}})
-        except (TypeError, ValueError, AttributeError):
-            continue
+
+
+def _attribute(a: Any) -> dict[str, Any] | None:
+    """One pySMART Attribute -> a row of ata_smart_attributes.table; None when it is malformed."""
+    try:
+        wf = _WHEN_FAILED.get(str(a.when_failed).strip(), "")
+        return {"id": int(a.num), "name": a.name, "value": int(a.value), "worst": int(a.worst),
+                "thresh": int(a.thresh), "when_failed": wf, "flags": {"prefailure": a.type == "Pre-fail"},
+                "raw": {"value": a.raw_int if a.raw_int is not None else 0, "string": str(a.raw)}}
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def _attributes(dev: Any) -> list[dict[str, Any]]:
+    rows = (_attribute(a) for a in getattr(dev, "attributes", None) or [] if a is not None)
+    return [r for r in rows if r is not None]
+
+
+def _nvme_log(dev: Any, ifa: Any) -> dict[str, Any]:
+    log_ = {dst: getattr(dev, "temperature", None) if src is None else getattr(ifa, src, None)
+            for dst, src in _NVME_LOG_ATTRS}
+    return {k: v for k, v in log_.items() if v is not None}
+
+
+def _self_test(t: Any) -> dict[str, Any]:
+    """One pySMART Test_Entry -> a row of the ATA self-test log (passed: None while not decided)."""
+    status = str(getattr(t, "status", "") or "")
+    ok = status.lower().startswith("completed without error")
+    failed = any(w in status.lower() for w in ("failure", "fatal", "failed"))
+    return {"type": {"string": str(getattr(t, "type", ""))},
+            "status": {"string": status, "passed": True if ok else (False if failed else None)},
+            "lifetime_hours": _int_or_none(getattr(t, "hours", None))}
+
+
+def pysmart_to_doc(dev: Any, rc: int | None) -> dict[str, Any]:
+    """A pySMART Device -> a dict in smartctl's JSON shape, so one mapper serves both backends."""
+    doc: dict[str, Any] = {"json_format_version": [1, 0], "smartctl": {"exit_status": rc, "messages": []}}
+    iface = (getattr(dev, "interface", None) or "").lower()
+    protocol = _protocol(dev, iface)
+    doc["device"] = {"name": f"/dev/{dev.name}", "type": iface, "protocol": protocol}
+    _identity_and_health(doc, dev)
+    table = _attributes(dev)
     if table:
         doc["ata_smart_attributes"] = {"table": table}
     ifa = getattr(dev, "if_attributes", None)
     if protocol == "NVMe" and ifa is not None:
-        g = lambda k: getattr(ifa, k, None)  # noqa: E731
-        log_ = {"critical_warning": g("criticalWarning"), "temperature": getattr(dev, "temperature", None),
-                "available_spare": g("availableSpare"), "available_spare_threshold": g("availableSpareThreshold"),
-                "percentage_used": g("percentageUsed"), "data_units_read": g("dataUnitsRead"),
-                "data_units_written": g("dataUnitsWritten"), "power_cycles": g("powerCycles"),
-                "power_on_hours": g("powerOnHours"), "unsafe_shutdowns": g("unsafeShutdowns"),
-                "media_errors": g("integrityErrors"), "num_err_log_entries": g("errorEntries"),
-                "critical_comp_time": g("criticalTemperatureTime")}
-        doc["nvme_smart_health_information_log"] = {k: v for k, v in log_.items() if v is not None}
-    tests = []
-    for t in getattr(dev, "tests", None) or []:
-        status = str(getattr(t, "status", "") or "")
-        ok = status.lower().startswith("completed without error")
-        failed = any(w in status.lower() for w in ("failure", "fatal", "failed"))
-        tests.append({"type": {"string": str(getattr(t, "type", ""))},
-                      "status": {"string": status, "passed": True if ok else (False if failed else None)},
-                      "lifetime_hours": _int_or_none(getattr(t, "hours", None))})
+        doc["nvme_smart_health_information_log"] = _nvme_log(dev, ifa)
+    tests = [_self_test(t) for t in getattr(dev, "tests", None) or []]
     if tests:
         doc["ata_smart_self_test_log"] = {"standard": {"table": tests}}
     return doc

@@ -12,6 +12,9 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
+from agent.model import Reading
+from agent.state.store import Row, Store, json_object
+
 log = logging.getLogger("hwagent.state.baselines")
 
 KEEP_VERSIONS = 30
@@ -38,7 +41,7 @@ class BaselineError(Exception):
 class BaselineStore:
     """Versions of the baseline in the SQLite state store (component ``baseline``)."""
 
-    def __init__(self, store, fingerprint: Callable[[dict[str, Any]], str]):
+    def __init__(self, store: Store, fingerprint: Callable[[dict[str, Any]], str]):
         self.store = store
         self._fingerprint = fingerprint
         store.migrate("baseline", MIGRATIONS)
@@ -70,11 +73,11 @@ class BaselineStore:
             raise BaselineError(f"no stored baseline {ident!r} (see `agent baseline show --list`)")
         if len(rows) > 1 and rows[0][0] != ident:
             raise BaselineError(f"baseline id {ident!r} is ambiguous: {', '.join(r[0] for r in rows)}")
-        return json.loads(rows[0][1])
+        return json_object(rows[0][1])
 
     def latest(self, offset: int = 0) -> dict[str, Any] | None:
         rows = self.store.execute("SELECT data FROM baselines ORDER BY captured DESC LIMIT 1 OFFSET ?", (offset,))
-        return json.loads(rows[0][0]) if rows else None
+        return json_object(rows[0][0]) if rows else None
 
     def mark_known_good(self, ident: str) -> None:
         self.store.execute("UPDATE baselines SET known_good = 1 WHERE id = ?", (ident,))
@@ -148,9 +151,9 @@ def read_stored(db_path: str | Path, ident: str | None = None) -> dict[str, Any]
                 raise BaselineError(f"no stored baseline {ident!r} (see `agent baseline show --list`)")
             if len(rows) > 1 and rows[0][0] != ident:
                 raise BaselineError(f"baseline id {ident!r} is ambiguous: {', '.join(r[0] for r in rows)}")
-            return json.loads(rows[0][1])
+            return json_object(rows[0][1])
         row = conn.execute("SELECT data FROM baselines ORDER BY known_good DESC, captured DESC LIMIT 1").fetchone()
-        return json.loads(row[0]) if row else None
+        return json_object(row[0]) if row else None
     except sqlite3.Error as exc:
         raise BaselineError(f"{db_path}: {exc}") from None
     finally:
@@ -165,12 +168,13 @@ class BaselineReads:
     """What the baseline collector may ask: reads only (no migration); a missing table (nothing
     stored yet) or an unreadable store reads as empty."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
 
-    def _read(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def _read(self, sql: str, params: Row = ()) -> list[Row]:
         try:
-            return self.store.read(sql, params)
+            rows: list[Row] = self.store.read(sql, params)
+            return rows
         except Exception:  # noqa: BLE001 - sqlite3.Error (no table yet) or a closed store: nothing known
             return []
 
@@ -183,7 +187,7 @@ class BaselineReads:
 
     def latest(self) -> dict[str, Any] | None:
         rows = self._read("SELECT data FROM baselines ORDER BY captured DESC LIMIT 1")
-        return json.loads(rows[0][0]) if rows else None
+        return json_object(rows[0][0]) if rows else None
 
     def known_good(self) -> tuple[str, float] | None:
         """(id, captured) of the newest known-good version."""
@@ -197,13 +201,13 @@ class BaselineHistory:
     version known-good when it qualifies, and corrects the readiness reading's known-good fields
     for a marking made in this run."""
 
-    def __init__(self, store: Any):
+    def __init__(self, store: Store):
         self.store = store
         self.versions = BaselineStore(store, lambda data: str(data["fingerprint"]))
         self.last_id: str | None = None
         self.last_stored = False
 
-    def enrich(self, readings: list, now: float, known_good_after_days: float) -> list:
+    def enrich(self, readings: list[Reading], now: float, known_good_after_days: float) -> list[Reading]:
         from agent.model.recovery import CapturedBaseline, RecoveryReadiness  # noqa: PLC0415
 
         out = []

@@ -17,9 +17,10 @@ full, as before.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from typing import Iterable
 
 from agent.model import BoardEpoch, HostInventory, Reading, SystemReading
+from agent.state.store import Store
 
 KEY = "board.epoch"
 PLACEHOLDERS = frozenset(s.lower() for s in (
@@ -46,7 +47,7 @@ def _changed(before: str, now: str) -> bool:
     return bool(pairs) and any(a != b for a, b in pairs)
 
 
-def epoch(store: Any, readings: Iterable[Reading], now: float) -> BoardEpoch | None:
+def epoch(store: Store | None, readings: Iterable[Reading], now: float) -> BoardEpoch | None:
     """The epoch for a system collector run (its HostInventory and SystemReading); stores a change.
     None when the run has no usable identity or there is no store."""
     inv = next((r for r in readings if isinstance(r, HostInventory)), None)

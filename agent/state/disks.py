@@ -21,9 +21,13 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from agent.model.disk import SmartDevice
+from agent.state.store import Store, json_object
+
+CounterRow = tuple[str, str, float, float]  # (disk id, counter, value and since / time and value)
+PruneRow = tuple[str, str, float]  # (disk id, counter, history points before this time are dropped)
 
 log = logging.getLogger("hwagent.state.disks")
 
@@ -57,7 +61,7 @@ STATE_SCRIPTS = (
 class CounterState:
     """Baselines and change-point history per disk identity (thread-safe; store optional)."""
 
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self.store = store
         self._lock = threading.Lock()
         self.baseline: dict[str, dict[str, tuple[float, float]]] = {}  # id -> counter -> (value, since)
@@ -73,7 +77,7 @@ class CounterState:
                 "SELECT id, counter, ts, value FROM disk_counter_history ORDER BY ts"):
             self.history.setdefault(sid, {}).setdefault(counter, []).append((ts, value))
 
-    def _write(self, rows_base: list, rows_hist: list, pruned: list) -> None:
+    def _write(self, rows_base: list[CounterRow], rows_hist: list[CounterRow], pruned: list[PruneRow]) -> None:
         if self.store is None or not (rows_base or rows_hist or pruned):
             return
         try:
@@ -93,9 +97,9 @@ class CounterState:
     def enrich(self, d: SmartDevice, now: float) -> SmartDevice:
         """Record this reading's counters and return it with baseline and history attached."""
         sid = d.stable_id
-        rows_base: list = []
-        rows_hist: list = []
-        pruned: list = []
+        rows_base: list[CounterRow] = []  # (id, counter, value, since)
+        rows_hist: list[CounterRow] = []  # (id, counter, ts, value)
+        pruned: list[PruneRow] = []  # (id, counter, drop points before this time)
         with self._lock:
             base = self.baseline.setdefault(sid, {})
             hist = self.history.setdefault(sid, {})
@@ -136,7 +140,7 @@ class SlotTracker:
     record moves to the new disk (the baseline for that slot) and keeps the previous one, so the
     ``disk.replaced`` rule can report it and a runbook's verify can check the new serial."""
 
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self.store = store
         self._lock = threading.Lock()
         self.slots: dict[str, dict[str, Any]] = {}
@@ -177,19 +181,28 @@ class SlotTracker:
                        replaced_id=cur["previous_id"], replaced_time=cur["replaced"])
 
 
-def stored_history(store: Any) -> list[tuple[str, dict, str, float, float]]:
+class StoredChangePoint(NamedTuple):
+    """One stored change point of a disk counter with the identity stored for the disk."""
+
+    id: str
+    identity: dict[str, Any]
+    counter: str
+    ts: float
+    value: float
+
+
+def stored_history(store: Store) -> list[StoredChangePoint]:
     """(id, identity, counter, time, value) of every stored change point, oldest first, joined
     with the identity the collector stored for the disk (for ``agent disk export``)."""
-    import json  # noqa: PLC0415
 
-    idents: dict[str, dict] = {}
+    idents: dict[str, dict[str, Any]] = {}
     for sid, identity in store.execute("SELECT id, identity FROM disk_devices"):
         try:
-            idents[sid] = json.loads(identity)
+            idents[sid] = json_object(identity)
         except ValueError:
             idents[sid] = {}
     rows = store.execute("SELECT id, counter, ts, value FROM disk_counter_history ORDER BY ts, id, counter")
-    return [(sid, idents.get(sid, {}), counter, ts, value) for sid, counter, ts, value in rows]
+    return [StoredChangePoint(sid, idents.get(sid, {}), counter, ts, value) for sid, counter, ts, value in rows]
 
 
 IDENTITY_FIELDS = ("protocol", "model", "serial", "wwn", "firmware", "model_family", "vendor", "capacity_bytes",
@@ -231,7 +244,7 @@ class DiskState:
     Without a store (``agent check`` without a state directory), or with one that cannot be
     migrated, everything is kept in memory only, said once in the log."""
 
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self.store = store
         if store is not None:
             try:

@@ -36,6 +36,7 @@ from agent.state import board_epoch
 from agent.state.baselines import BaselineHistory
 from agent.state.disks import DiskState
 from agent.state.event_history import KERNEL_LOG, EventHistory
+from agent.state.store import Store
 
 DEFAULT_BACKLOG = 10000  # events held in memory per collector while the database refuses writes
 
@@ -43,7 +44,7 @@ log = logging.getLogger("hwagent.state.enrich")
 
 
 class Enricher:
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self.store = store
         self._lock = threading.Lock()
         self._disks: DiskState | None = None
@@ -70,9 +71,11 @@ class Enricher:
 
     @property
     def baselines(self) -> BaselineHistory:
-        """The host baseline versions (component ``baseline``), opened on first use."""
+        """The host baseline versions (component ``baseline``), opened on first use (with a store)."""
         with self._lock:
             if self._baselines is None:
+                if self.store is None:
+                    raise RuntimeError("the baseline history needs a state store")
                 self._baselines = BaselineHistory(self.store)
             return self._baselines
 

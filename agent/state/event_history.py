@@ -43,7 +43,7 @@ class _Source:
 
 
 class EventHistory:
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self._own = store is None  # without a state directory: an in-memory history for this process
         self.events = EventStore(store if store is not None else Store.memory())
         self._lock = threading.Lock()
@@ -132,7 +132,7 @@ class EventHistory:
                          backlog=len(src.backlog), backlog_dropped_total=src.dropped)
         return [*new, *rest, status, self._event_window(now, new, float(opt("window_seconds")), status.boot_id)], problem
 
-    def _event_window(self, now: float, new: list[KernelEvent], window_seconds: float, boot_id: str):
+    def _event_window(self, now: float, new: list[KernelEvent], window_seconds: float, boot_id: str) -> EventWindow:
         """The rules' view of the history: rebuilt from the store every few minutes (or when the
         clock went back), in between the events just stored are merged in memory."""
         if self._window is None or now - self._window_built >= WINDOW_REBUILD_SECONDS or now < self._window_built:

@@ -17,10 +17,13 @@ import json
 import logging
 import re
 import time
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Sequence
 
 from agent.model import Severity
 from agent.model.events import BootRecord, EventWindow, KernelEvent, StoredEvent
+
+if TYPE_CHECKING:
+    from agent.state.store import Row, Store
 
 __all__ = ["EventStore", "EventReads", "parse_duration", "MIGRATIONS", "STORM_KEEP", "records_of", "merge_window"]
 
@@ -79,10 +82,15 @@ def _sev(text: str) -> Severity:
         return Severity.INFO
 
 
+EventRow = tuple[str, float, int | None, int | None, str, str, str, str, str, int, int, int, str, str, str]
+"""One ``events`` row as written: boot_id, ts, monotonic_usec, seq, source, cls, component, device,
+severity, events, errors, previous_boot, detail (JSON), raw (JSON), dedupe."""
+
+
 class EventStore:
     """The ``events`` and ``boots`` tables of a :class:`agent.state.store.Store`."""
 
-    def __init__(self, store: Any, clock=time.time):
+    def __init__(self, store: Store, clock: Callable[[], float] = time.time):
         self.store = store
         self.clock = clock
         store.migrate("events", MIGRATIONS)
@@ -98,7 +106,7 @@ class EventStore:
         groups: dict[tuple[str, str, str], list[KernelEvent]] = {}
         for e in evs:
             groups.setdefault((e.boot_id, e.cls, e.device), []).append(e)
-        rows: list[tuple] = []
+        rows: list[EventRow] = []
         row_events: list[list[KernelEvent]] = []
         for group in groups.values():
             keep, rest = group[:STORM_KEEP], group[STORM_KEEP:]
@@ -133,7 +141,7 @@ class EventStore:
         return new
 
     @staticmethod
-    def _row(e: KernelEvent, now: float, n_events: int, n_errors: int) -> tuple:
+    def _row(e: KernelEvent, now: float, n_events: int, n_errors: int) -> EventRow:
         return (e.boot_id or "unknown", e.time if e.time is not None else now, _sql_int(e.monotonic_usec),
                 _sql_int(e.seq), e.source,
                 e.cls, e.component, e.device, e.severity.label, n_events, max(1, n_errors), int(e.previous_boot),
@@ -145,7 +153,7 @@ class EventStore:
         with self.store._lock:
             cur = self.store._conn.execute("DELETE FROM events WHERE ts < ?", (now - retention_seconds,))
             n += cur.rowcount
-            total = self.store._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+            total = int(self.store._conn.execute("SELECT COUNT(*) FROM events").fetchone()[0])
             if total > max_rows:
                 cur = self.store._conn.execute(
                     "DELETE FROM events WHERE id IN (SELECT id FROM events ORDER BY ts, id LIMIT ?)", (total - max_rows,))
@@ -244,10 +252,10 @@ class EventReads:
     """What a collector may ask of the event history: reads only (no migration, no writes). A
     missing table (nothing stored yet), no store or an unreadable one reads as empty."""
 
-    def __init__(self, store: Any = None):
+    def __init__(self, store: Store | None = None):
         self.store = store
 
-    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         if self.store is None:
             return []
         try:

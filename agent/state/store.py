@@ -14,7 +14,20 @@ import sqlite3
 import threading
 import time
 from pathlib import Path
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+
+Row = tuple[Any, ...]
+"""One result row as sqlite3 returns it: the column values in SELECT order (SQLite is dynamically
+typed, so each value is checked or converted where it is read)."""
+
+
+def json_object(text: str) -> dict[str, Any]:
+    """A JSON object this layer stored as text; anything else is a damaged row (``ValueError``,
+    as for text that is not JSON at all)."""
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"stored JSON is a {type(value).__name__}, not an object")
+    return value
 
 CORE_MIGRATIONS = (
     """
@@ -135,7 +148,7 @@ def _declared_columns(scripts: Sequence[str]) -> dict[str, set[str]]:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock=time.time):
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time):
         self.path = Path(path)
         self.clock = clock
         self._lock = threading.RLock()
@@ -160,7 +173,7 @@ class Store:
             raise StoreError(f"{self.path}: cannot prepare the schema ({exc})") from None
 
     @classmethod
-    def in_dir(cls, state_dir: str | Path, **kw) -> "Store":
+    def in_dir(cls, state_dir: str | Path, **kw: Any) -> "Store":
         d = Path(state_dir)
         try:
             d.mkdir(parents=True, exist_ok=True, mode=0o750)
@@ -321,7 +334,7 @@ class Store:
             except sqlite3.Error:
                 pass  # the connection is already broken: the original error is raised by the caller
 
-    def read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def read(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         """A query on a separate read connection: in WAL mode it runs beside a writer (this
         process's or another's), so rules and acks never wait for a held write lock."""
         if str(self.path) == ":memory:" or self.degraded:
@@ -333,7 +346,7 @@ class Store:
                 self._rconn.execute("PRAGMA query_only = 1")
             return self._rconn.execute(sql, params).fetchall()
 
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
         with self._lock:
             return self._conn.execute(sql, params).fetchall()
 
