@@ -6,7 +6,6 @@ and a failed write leaves no temp file behind."""
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -24,11 +23,25 @@ def fsync_dir(d: Path) -> None:
         os.close(fd)
 
 
+def make_temp(directory: Path, prefix: str, suffix: str) -> tuple[int, str]:
+    """``tempfile.mkstemp(suffix, prefix, directory)``: a new file only this process opened
+    (O_EXCL, O_NOFOLLOW, mode 0600), its descriptor and absolute path. tempfile imports shutil,
+    random, bz2 and lzma: ~0.9 MB of the daemon's resident memory for this one call."""
+    flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(10000):  # tempfile.TMP_MAX
+        name = os.path.abspath(os.path.join(directory, f"{prefix}{os.urandom(6).hex()}{suffix}"))
+        try:
+            return os.open(name, flags, 0o600), name
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no usable temporary name in {directory}")
+
+
 def atomic_write(path: Path | str, data: bytes, mode: int = 0o600) -> Path:
     """Replace ``path`` with ``data`` atomically; the file gets ``mode`` (umask not applied)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=str(path.parent))
+    fd, tmp = make_temp(path.parent, f".{path.name}.", ".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)

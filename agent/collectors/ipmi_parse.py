@@ -3,7 +3,6 @@ pure functions tested on recorded output, and the merge of sensor and SDR rows."
 
 from __future__ import annotations
 
-import calendar
 import re
 import time as _time
 from dataclasses import dataclass
@@ -273,5 +272,7 @@ def parse_bmc_time(date: str, tm: str) -> float | None:
             st = _time.strptime(f"{date} {clock}", f"{fmt} %H:%M:%S")
         except ValueError:
             continue
+        import calendar  # noqa: PLC0415 - strptime has imported it by now; a host without a BMC never does
+
         return float(calendar.timegm(st))
     return None

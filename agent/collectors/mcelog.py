@@ -22,7 +22,6 @@ import os
 import re
 from pathlib import Path
 
-from agent.collectors.patterns.mce import _mce_class, decode_mci_status
 from agent.model.events import KernelEvent
 
 __all__ = ["McelogReader", "DEFAULT_LOG"]
@@ -78,6 +77,8 @@ class McelogReader:
         if not m:
             return None
         status = int(m.group(1), 16)
+        from agent.collectors.patterns.mce import _mce_class, decode_mci_status  # noqa: PLC0415 - only with a machine check to decode
+
         st = decode_mci_status(status)
         cls, sev = _mce_class(st)
         detail = {"status": f"0x{status:016x}", "mca_code": st["mca_code"], "mcgstatus": "0x" + m.group(2).lower()}

@@ -21,7 +21,6 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from agent.collectors.patterns.mce import _mce_class, decode_mci_status
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
@@ -100,6 +99,8 @@ def _mce_record(r: dict[str, Any]) -> tuple[str, Severity, str, str, dict, int] 
     status = _u64(r.get("status"))
     if status is None:
         return None
+    from agent.collectors.patterns.mce import _mce_class, decode_mci_status  # noqa: PLC0415 - only with a machine check to decode
+
     st = decode_mci_status(status)
     cls, sev = _mce_class(st)
     d: dict[str, Any] = {"status": f"0x{status:016x}", "bank": r.get("bank"), "cpu": r.get("cpu"),

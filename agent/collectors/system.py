@@ -1,8 +1,9 @@
 """system: boot time, uptime, load, memory and HardwareCorrupted from {procfs}; host inventory
 (DMI board/BIOS/chassis, CPU model) through agent.collectors.inventory.
 
-psutil is used for what it parses well (memory from meminfo, boot time from /proc/stat), with
-its procfs pointed at the host root; HardwareCorrupted (poisoned pages taken offline after memory
+Memory and boot time come from meminfo and /proc/stat; psutil (with its procfs pointed at the host
+root) only where it knows better: "available" memory on kernels without a usable MemAvailable, boot
+time without a btime line. A current kernel never needs it, so the daemon does not import it. HardwareCorrupted (poisoned pages taken offline after memory
 errors) and the load average are read from the host's own procfs files.
 """
 
@@ -12,6 +13,14 @@ from agent.collectors.base import BaseCollector, NoData
 from agent.collectors.inventory import read_inventory
 from agent.host import ReadError, parse_float
 from agent.model import Reading, SystemReading
+
+
+def meminfo_is_plain(total: int | None, avail: int | None) -> bool:
+    """Does meminfo's own MemAvailable answer the question? Then psutil's ``virtual_memory``
+    would return exactly MemTotal and MemAvailable (psutil/_pslinux.py: it computes "available"
+    itself only when the kernel (< 3.14) lacks the field or reports 0, and clamps a value below 0
+    or above the total), and the daemon need not load psutil (~1 MB of resident memory) for it."""
+    return total is not None and avail is not None and 0 < avail <= total
 
 
 def parse_meminfo(text: str) -> dict[str, int]:
@@ -81,11 +90,12 @@ class SystemCollector(BaseCollector):
         release = self.host.read_text(proc / "sys" / "kernel" / "osrelease")
         total = mem.get("MemTotal")
         avail = mem.get("MemAvailable")
-        try:  # psutil computes "available" correctly on kernels without MemAvailable
-            vm = self.host.psutil_call("virtual_memory")
-            total, avail = int(vm.total), int(vm.available)
-        except Exception as err:  # noqa: BLE001 - fall back to our own meminfo parse
-            self.problem(f"psutil virtual_memory: {err}")
+        if not meminfo_is_plain(total, avail):
+            try:  # psutil computes "available" correctly on kernels without MemAvailable
+                vm = self.host.psutil_call("virtual_memory")
+                total, avail = int(vm.total), int(vm.available)
+            except Exception as err:  # noqa: BLE001 - fall back to our own meminfo parse
+                self.problem(f"psutil virtual_memory: {err}")
         out: list[Reading] = [SystemReading(
             boot_time_seconds=btime,
             uptime_seconds=up,

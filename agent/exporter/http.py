@@ -11,7 +11,6 @@ data fresh, else 503 with the reason (starting, loop stalled, stale collectors).
 from __future__ import annotations
 
 import asyncio
-import gzip as _gzip
 import json
 import logging
 import threading
@@ -20,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable
 
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
-from agent.exporter.render import GZIP_LEVEL, GenerationCache, IncrementalRenderer
+from agent.exporter.render import GenerationCache, IncrementalRenderer, gzip_body
 from agent.model import Snapshot
 
 if TYPE_CHECKING:
@@ -85,7 +84,7 @@ class MetricsRenderer:
                 from prometheus_client import generate_latest  # noqa: PLC0415
 
                 body = self._cache.state[1] + generate_latest(self._process)
-                return _gzip.compress(body, GZIP_LEVEL, mtime=0) if gzip else body
+                return gzip_body(body) if gzip else body
             return self._cache.gzipped() if gzip else self._cache.state[1]
 
 

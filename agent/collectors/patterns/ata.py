@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import re
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'ata'
-HEAD = (
-    r"ata\d+(?:\.\d+)?: (?:exception |SError: |hard resetting link|limiting SATA link speed|SATA link down|"
-    r"COMRESET failed|softreset failed|link is slow|failed to IDENTIFY|revalidation failed|error: \{)"
-)  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _ATA = re.compile(r"ata(\d+)(?:\.(\d+))?: (.*)$")
 _ATA_EXC = re.compile(r"exception Emask (0x[0-9a-f]+) SAct (0x[0-9a-f]+) SErr (0x[0-9a-f]+) action (0x[0-9a-f]+)( frozen)?")

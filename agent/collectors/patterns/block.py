@@ -5,20 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import SUPPRESSED, FamilyParser, Meta, component_for_block
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'block'
-HEAD = (
-    r"(?:blk_update_request|end_request|print_req_error): |(?:I/O|critical [a-z ]{1,24}|recoverable transport|"
-    r"timeout|operation not supported|kernel resource|device resource|nonblocking retry|device offline|zone [a-z ]{1,20}) "
-    r"error, dev |Buffer I/O error on |(?:quiet_error|buffer_io_error|blk_print_req_error): \d+ callbacks suppressed|"
-    # block/genhd.c set_capacity_and_notify() (5.11+), fs/block_dev.c check_disk_size_change() before:
-    # "%s: detected capacity change from %lld to %lld" -- to 0: the disk (or its medium) is gone
-    r"[\w.-]+: detected capacity change from \d+ to 0(?!\d)"
-)  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _BLOCK = re.compile(r"(?:(?:blk_update_request|end_request|print_req_error): )?([\w /]+?) error, dev ([\w.-]+), sector (\d+)"
                     r"(?: op 0x[0-9a-f]+:\((\w+)\))?")

@@ -17,34 +17,80 @@ Unknown lines are ignored; the classifier never raises on garbage input.
 
 from __future__ import annotations
 
+import importlib
 import re
-from typing import Callable, Iterable
+import threading
+from types import ModuleType
+from typing import Any, Callable, Iterable
 
-from agent.collectors.patterns import ata, block, edac, fs, ghes, journal, lockup, mce, md, memfail, nvme, pci, scsi, thermal
-from agent.collectors.patterns.record import MAX_RECORD, TEXT_PREFIX, Group, Meta, parse_kmsg_header, unescape_kmsg
+from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
+from agent.collectors.patterns.record import MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, parse_kmsg_header, unescape_kmsg
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
-__all__ = ["Classifier", "HEAD", "FAMILIES", "classify_lines"]
+__all__ = ["Classifier", "HEAD", "classify_lines", "load_families"]  # and FAMILIES, on demand (__getattr__)
 
 # order matters only for speed: PCI last (its branch starts with a character class)
-FAMILIES = (mce, ghes, edac, memfail, ata, scsi, block, nvme, md, fs, thermal, lockup, journal, pci)
-
-HEAD = "(?:" + "|".join(f"(?P<{f.NAME}>{f.HEAD})" for f in FAMILIES) + ")"
+HEAD = "(?:" + "|".join(f"(?P<{name}>{HEADS[name]})" for name in NAMES) + ")"
 _HEAD_RX = re.compile(HEAD)
 HEAD_MATCH = _HEAD_RX.match
 # Scanning: sre finds a literal prefix fast, but a leading character class ("<driver> <BDF>: ")
 # tried at every record is slow. So the scan is two searches merged in order: every family but
 # PCI anchored on the ';' ending the kmsg header (named groups removed: they cost per attempt),
 # and the PCI family anchored on ": " before its message (AER, DPC, hotplug, link lost).
-_NO_PCI = "(?:" + "|".join(f"(?:{f.HEAD})" for f in FAMILIES if f is not pci) + ")"
+_NO_PCI = "(?:" + "|".join(f"(?:{HEADS[name]})" for name in NAMES if name != "pci") + ")"
 _KMSG_SCAN = re.compile(";" + _NO_PCI)
-_PCI_SCAN = re.compile(pci.SCAN)
+_PCI_SCAN = re.compile(PCI_SCAN)
 _FLAT_MATCH = re.compile(_NO_PCI).match
 
+# -- the family parsers, imported on first use ------------------------------------------------
+# A family's module (its parser and its compiled expressions) is imported when the prefilter
+# first hands the classifier a message of that family; its Parser's methods are then added to
+# Classifier. The families define no name twice (tests/unit/kernel_log/test_lazy_families.py),
+# so the class ends up with the methods it had as the mixin of all of them, whatever the order
+# of loading. Any other missing attribute (a helper of another family: mce's NMI block calls
+# ghes's) loads every family before it is looked up again.
+_loaded: dict[str, ModuleType] = {}
+_load_lock = threading.RLock()
 
-class Classifier(*(f.Parser for f in FAMILIES)):  # type: ignore[misc]  # bases: each family's Parser, in FAMILIES order
+
+def _load_family(name: str) -> None:
+    with _load_lock:
+        if name in _loaded:
+            return
+        mod = importlib.import_module(f"agent.collectors.patterns.{name}")
+        for attr, value in vars(mod.Parser).items():
+            if not attr.startswith("__"):
+                setattr(Classifier, attr, value)
+        _loaded[name] = mod
+
+
+def load_families() -> tuple[ModuleType, ...]:
+    """Every family module, in classifier order (tests and documentation use them all)."""
+    for name in NAMES:
+        _load_family(name)
+    return tuple(_loaded[name] for name in NAMES)
+
+
+def __getattr__(name: str) -> Any:  # module attribute FAMILIES, loaded on demand (PEP 562)
+    if name == "FAMILIES":
+        return load_families()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class Classifier(FamilyParser):
     """Stateful classifier: feed messages in kernel order, take events with :meth:`take`."""
+
+    def __getattr__(self, name: str) -> Any:
+        """A family method not added yet: load its family (``_f_<family>``) or every family."""
+        if name.startswith("__") or len(_loaded) == len(NAMES):
+            raise AttributeError(name)
+        family = name[3:] if name.startswith("_f_") else None
+        if family in HEADS:
+            _load_family(family)
+        else:
+            load_families()
+        return getattr(self, name)
 
     def __init__(self, source: str = "kmsg", boot_id: str = "", wall: Callable[[int | None], float | None] | None = None):
         self.source = source

@@ -5,17 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import BDF, KV, FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = "edac"
-# drivers/edac/edac_mc.h: edac_mc_printk() "EDAC MC%d: ", edac_mc_chipset_printk() "EDAC <driver> MC%d: "
-# (sbridge, i7core, amd64, i5000 ...), edac_printk() "EDAC <driver>: " (skx, i10nm, amd64 ...);
-# drivers/edac/edac_pci_sysfs.c: "EDAC PCI: Signaled System Error on %s" and the parity errors
-HEAD = (r"EDAC (?:[\w-]+ )?MC\d+: |EDAC [\w-]+: (?:\d+ )?[CU]E |"
-        r"EDAC PCI: (?:Signaled System Error|Master Data Parity Error|Detected Parity Error) on ")
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _PREFIX = re.compile(r"EDAC (?:([\w-]+) )?(?:MC(\d+)|([\w-]+)): ")
 # edac_mc.c edac_ce_error()/edac_ue_error() (3.x-6.x): "%d CE %s%son %s (%s page:0x%lx ...)"

@@ -5,25 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import SUPPRESSED, FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = "fs"
-# fs/ext4/super.c (__ext4_error*, ext4_handle_error, ___ratelimit(..., "EXT4-fs error")), fs/jbd2/journal.c
-# ("Aborting journal on device %s."), fs/jbd2/commit.c ("JBD2: Detected IO errors while flushing file data on %s"),
-# fs/xfs/xfs_fsops.c xfs_do_force_shutdown(), fs/xfs/xfs_buf.c, fs/btrfs/messages.c (6.x: "BTRFS %s (device
-# %s: state %s): "; before: "BTRFS %s (device %s): "), 3.x "btrfs csum failed ino ..." / "btrfs: bdev ... errs:"
-HEAD = (
-    r"EXT[234]-fs (?:error \(|error: \d+ callbacks|\([\w.-]+\): (?:Remounting|I/O error|aborting|error |previous I/O))|"
-    r"Aborting journal on device |JBD2?: (?:Detected IO errors|I/O error|Error -?\d+ detected)|"
-    r"XFS \([\w.-]+\): [^\n]{0,60}?(?:[Cc]orruption|[Ss]hut(?:ting)? down|I/O [Ee]rror|log error|force_shutdown|"
-    r"Internal error|mount failed|recovery failed|Failing async write)|XFS: Internal error|"
-    r"(?:XFS: metadata IO error|XFS: Failing async write|xfs_buf_ioerror_alert): \d+ callbacks suppressed|"
-    r"BTRFS(?: (?:error|critical|warning|emerg|alert|crit) \(|: error| info \(device [^)\n]*\): forced readonly)|"
-    r"btrfs(?::? csum failed |: bdev )"
-)  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _DEV = r"\(device ([\w.-]+)(?:: state (\w+))?\)"
 # lib/ratelimit.c "%s: %d callbacks suppressed" for XFS's rate-limited buffer messages: 5.10+ fs/xfs/xfs_buf.c

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import BDF, KV, FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'ghes'
-HEAD = r"\{\d+\}\[Hardware Error\]"  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _GHES = re.compile(r"\{(\d+)\}\[Hardware Error\]:\s?(.*)$")
 

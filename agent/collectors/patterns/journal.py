@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'journal'
-HEAD = r"systemd-journald\[\d+\]: File "  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 
 

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'lockup'
-HEAD = r"(?:NMI )?watchdog: (?:BUG|Watchdog detected)|BUG: soft lockup|Watchdog detected hard|INFO: (?:task |rcu_)|rcu: INFO: "  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _LOCK_SOFT = re.compile(r"soft lockup - CPU#(\d+) stuck for (\d+)s! \[(.*)\]")
 _LOCK_HARD = re.compile(r"[Hh]ard LOCKUP on cpu (\d+)")

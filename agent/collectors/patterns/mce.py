@@ -6,19 +6,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Group, Meta, to_int
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'mce'
-# arch/x86/kernel/cpu/mce/core.c (print_mce, mce_notify_irq, mce_panic), drivers/edac/mce_amd.c,
-# arch/x86/kernel/cpu/mce/therm_throt.c, arch/x86/kernel/nmi.c, kernel/panic.c; 2.6/3.x kernels
-# printed the block without the "[Hardware Error]: " prefix and panicked with "Kernel panic: "
-HEAD = (
-    r"mce: |MCE: (?!Killing )|\[Hardware Error\]|Machine check events|CMCI storm detected|CPU\d+: (?:Core |Package |Temperature[ /])|"
-    r"CPU \d+: Machine Check|HARDWARE ERROR(?!.)|Kernel panic(?: - not syncing)?: |Uhhuh\. NMI|NMI: |Dazed and confused"
-)  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 # ---- MCE status decoding (Intel SDM vol. 3B, MCi_STATUS) -------------------------------------
 def decode_mci_status(status: int) -> dict[str, Any]:

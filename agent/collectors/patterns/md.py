@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'md'
-# drivers/md/raid1.c, raid10.c, raid5.c (raid*_error(), setup_conf(), raid5_run()), md.c (md_run(),
-# super_written(), md_update_sb())
-HEAD = (r"md/raid\d*:\w+: |md: (?:md\d+: |[a-z]+ of RAID array|kicking |pers->run\(\) failed|"
-        r"super_written gets error|\w+: (?:Cannot|cannot|Superblock)|cannot start array)")  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _MD = re.compile(r"md/(raid\d*):(\w+): (.*)$")
 # array dead or not started: raid5.c "Cannot continue operation (%d/%d failed)", "failed to run raid set",

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'memfail'
-# mm/memory-failure.c: pr_fmt "Memory failure: " (4.x+); 2.6.32-3.x printed "MCE %#lx: %s page recovery: %s",
-# "MCE %#lx: Killing %s:%d ..." and "MCE: Killing %s:%d due to hardware memory corruption fault at %lx"
-HEAD = r"Memory failure: |MCE: Killing |MCE \w+: Killing |MCE 0x[0-9a-f]+: "  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _MEMFAIL = re.compile(r"(?:Memory failure|MCE(?: \w+)?): (?:(0x[0-9a-f]+|\d+): )?(.*)$")
 

@@ -5,16 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Meta, disk_of
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'nvme'
-HEAD = (
-    r"nvme nvme\d+: (?:I/O |controller is down|Disabling device|Removing after|Device not ready|"
-    r"resetting controller|failed to|frozen state error|Does your device have a faulty power saving mode|Try .nvme_core)|nvme\d+(?:c\d+)?n\d+: .{1,40} @ LBA "
-)  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _NVME = re.compile(r"nvme (nvme\d+): (.*)$")
 _NVME_NS = re.compile(r"(nvme\d+(?:c\d+)?n\d+): (.+?) @ LBA (\d+), (\d+) blocks, (.+?) \(sct (0x[0-9a-f]+) / sc (0x[0-9a-f]+)\)")

@@ -4,25 +4,15 @@ from __future__ import annotations
 
 import re
 
+from agent.collectors.patterns.heads import HEADS, PCI_SCAN
 from agent.collectors.patterns.record import BDF, FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = "pci"
-# "<driver> <BDF>[:pcieNN| <netdev>]: " and then the message (drivers/pci/pcie/aer.c, err.c, dpc.c,
-# drivers/pci/hotplug/pciehp_hpc.c and pciehp_ctrl.c, drivers/pci/pci.c, drivers/ata/libahci.c,
-# drivers/net/ethernet/intel/igb/igb_main.c)
-_MSG = (r"AER: |PCIe Bus Error|DPC: |(?:pciehp: )?[Ss]lot\(|PCIe link lost|xHCI host controller not responding|"
-        r"aer_status: |Data Link Layer Link Active not set|AHCI controller unavailable|not ready \d+ms after|"
-        r"[^\n]{0,60}fallen off the bus")
-HEAD = (
-    r"[\w.-]+ " + BDF + r"(?::pcie\d+| [\w.-]+)?: (?:" + _MSG + r"|\s+device \[|\s+\[ ?\d+\] )|NVRM: GPU " + BDF
-)  # message starts (stage 1 prefilter)
-# the scanner anchors this family on the ": " before its message (a leading class is slow to search)
-SCAN = (r": (?:AER: |PCIe Bus Error|DPC: |(?:pciehp: )?[Ss]lot\(|PCIe link lost|xHCI host controller not responding|"
-        r"aer_status: |Data Link Layer Link Active not set|AHCI controller unavailable|not ready \d+ms after|GPU [0-9a-f]{4}:)"
-        r"|fallen off the bus")
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
+SCAN = PCI_SCAN  # the scanner's anchor for this family (agent.collectors.patterns.heads)
 
 _AER_HDR = re.compile(r"AER: (Multiple )?(Corrected|Correctable|Uncorrected|Uncorrectable)(?: \((Fatal|Non-Fatal)\))? "
                       r"error(?: message)? received(?: from|:) (?:id=([0-9a-fA-F]{4})|(" + BDF + r"))")

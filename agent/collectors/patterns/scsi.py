@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import re
 
+from agent.collectors.patterns.heads import HEADS
 from agent.collectors.patterns.record import FamilyParser, Group, Meta
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
 
 NAME = 'scsi'
-# drivers/scsi/scsi_logging.c/constants.c (sense), drivers/scsi/scsi_lib.c scsi_device_state_check():
-# "rejecting I/O to offline device" / "rejecting I/O to dead device" (the device is gone)
-HEAD = (r"sd \d+:\d+:\d+:\d+: \[\w+\] (?:tag#\d+ )?(?:Sense Key|FAILED Result|Add\. Sense|Unhandled (?:sense|error))|"
-        r"(?:sd|scsi) \d+:\d+:\d+:\d+: (?:\[\w+\] )?(?:rejecting I/O to (?:offline|dead) device|Device offlined - )")  # message starts (stage 1 prefilter)
+HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _SCSI = re.compile(r"sd (\d+:\d+:\d+:\d+): \[(\w+)\] (?:tag#\d+ )?(.*)$")
 # scsi_error.c scsi_eh_offline_sdevs(): "Device offlined - %s" (not ready after error recovery)
