@@ -17,6 +17,8 @@ from agent.model import Severity
 from agent.model.events import KernelEvent
 
 log = logging.getLogger("hwagent.kernel_log")
+# /proc/stat's btime (the board epoch's start) is whole seconds, uptime-derived boot time is not
+BEFORE_THIS_BOOT_SECONDS = 2.0
 
 
 class PreviousBootMixin(KernelLogMembers):
@@ -29,12 +31,16 @@ class PreviousBootMixin(KernelLogMembers):
         self._last_heartbeat = now
         if prev is None or known or prev.clean_stop is not None:
             return
+        # dated just before this boot began (the previous boot ended before it): a window still
+        # counts it as recent, and after a mainboard swap it belongs to the old board's time (the
+        # board epoch starts at this boot), not to the new board's first minutes
+        when = min(now, self._boot_wall - BEFORE_THIS_BOOT_SECONDS) if self._boot_wall else now
         self._extra.append(KernelEvent(
             cls="reboot.unexpected", severity=Severity.WARNING, component="board", device="host",
             detail={"previous_boot_id": prev.boot_id, "last_seen": prev.last_seen},
             raw=(f"boot {prev.boot_id} ended without a clean stop of the agent (last sign of life "
                  f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(prev.last_seen))} UTC)",),
-            source="agent", boot_id=self.boot_id, time=now))
+            source="agent", boot_id=self.boot_id, time=when))
 
     def _check_previous_boot(self, now: float) -> None:
         prev = self.history.previous_boot(self.boot_id)

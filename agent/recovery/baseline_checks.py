@@ -106,9 +106,17 @@ def virtualization(old, new):
 
 
 def rtc(old, new):
-    off = new.get("time", {}).get("rtc_offset_seconds")
+    t = new.get("time", {})
+    off = t.get("rtc_offset_seconds")
     if off is None:
-        return ["hardware clock could not be read (hwclock --show)"]
+        src = t.get("source") or {}
+        err = str(src.get("error") or "")
+        if err.startswith("not found"):
+            # Debian 12 moved hwclock to util-linux-extra (priority standard: a minimal install lacks it)
+            return ["hwclock is not installed (Debian 12: package util-linux-extra), so the hardware clock can be "
+                    "neither read nor set"]
+        why = err or (f"exit {src['rc']}" if src.get("rc") not in (None, 0) else "")
+        return [f"hardware clock could not be read (hwclock --show{': ' + why if why else ''})"]
     return [] if abs(off) <= 2 else [f"hardware clock is {off:+.1f} s off system time"]
 
 

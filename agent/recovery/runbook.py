@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 from agent.recovery import actions as actions_mod
 from agent.recovery import (actions_backup, actions_clock, actions_data, actions_efi, actions_monitoring,  # noqa: F401 - register actions
-                            actions_updates)
+                            actions_services, actions_updates)
 
 RUNBOOK_KEYS = {"id", "title", "version", "description", "applies_to", "params", "steps", "before"}
 BEFORE_VALUES = ("known_good", "other_board")  # which stored baseline is "before" (agent.baseline_select)

@@ -43,7 +43,7 @@ SERVER_PACKAGES = (
     "systemd", "systemd-sysv", "udev", "dbus", "systemd-timesyncd", "linux-image-amd64", "initramfs-tools",
     "grub-efi-amd64", "efibootmgr", "dosfstools", "mtools", "ifupdown", "iproute2", "nftables", "nginx-light",
     "postfix", "dovecot-imapd", "postgresql", "restic", "python3", "python3-venv", "openssl", "ca-certificates",
-    "smartmontools", "ipmitool", "pciutils", "kmod", "procps", "util-linux", "fdisk", "e2fsprogs", "gdisk", "mdadm",
+    "smartmontools", "ipmitool", "pciutils", "kmod", "procps", "util-linux", "util-linux-extra", "fdisk", "e2fsprogs", "gdisk", "mdadm",
     "ethtool", "less", "netbase")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")

@@ -68,6 +68,12 @@ def test_rtc_within_two_seconds(offset, passed):
 
 def test_rtc_unreadable_fails():
     assert _compare("rtc", {}, {"time": {}}).detail == "hardware clock could not be read (hwclock --show)"
+    # the capture's source record says why: a missing tool (Debian 12 minimal) or the tool's failure
+    gone = {"time": {"source": {"argv": ["hwclock", "--show"], "rc": None, "error": "not found: hwclock"}}}
+    assert _compare("rtc", {}, gone).detail == ("hwclock is not installed (Debian 12: package util-linux-extra), so the "
+                                                "hardware clock can be neither read nor set")
+    broken = {"time": {"source": {"argv": ["hwclock", "--show"], "rc": 1, "error": None}}}
+    assert _compare("rtc", {}, broken).detail == "hardware clock could not be read (hwclock --show: exit 1)"
 
 
 @pytest.mark.parametrize(("total", "passed"), [(1_010_000, True), (990_000, True), (1_010_001, False), (989_999, False)])

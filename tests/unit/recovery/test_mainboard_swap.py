@@ -56,7 +56,7 @@ def test_clean_diff_and_unchanged_checks_pass(tmp_path, make_host, before):
     assert items["MB-31"].status == "ok", items["MB-31"].detail  # nothing but the expected identity changed
     for sid in ("MB-05b", "MB-10"):  # MB-05b: new_board, bios_version, firmware_settings
         assert items[sid].status == "ok", (sid, items[sid].detail)
-    mb25 = [r for r in items["MB-25"].results if r["phase"] == "verify"][0]["value"]
+    mb25 = [r for r in items["MB-25"].results if r["phase"] == "check"][0]["value"]
     assert mb25["services"] == []  # services as before; this fixture records no `ss` output for `listening`
     for sid in ("MB-08", "MB-13", "MB-15"):  # checks pass: nothing to do
         assert items[sid].status == "already_done", (sid, items[sid].detail)

@@ -119,6 +119,13 @@ def test_the_epoch_boundary_is_inclusive():
     assert ("cpu.machine_check_uncorrected", "socket1") not in got
 
 
+def test_the_old_boards_sudden_death_does_not_count_on_the_new_board():
+    # the kernel_log collector dates it 2 s before the boot that found the previous one unfinished
+    death = ev("reboot.unexpected", "board", "host", BOOT - 2.0, boot="new")
+    assert ("board.unexpected_reboot", "host") in findings([death], BoardEpoch(since=0.0, board="a"))
+    assert ("board.unexpected_reboot", "host") not in findings([death], BoardEpoch(since=BOOT, board="b"))
+
+
 def test_disk_errors_move_with_the_disks_and_keep_counting():
     got = findings([OLD_DISK], BoardEpoch(since=BOOT, board="b"))
     assert ("disk.io_errors", "sda") in got
