@@ -203,6 +203,8 @@ def _params_from_config(rb, cfg) -> dict[str, str]:
            if key in rb.params and opts.get(key)}
     if "agent_listen" in rb.params:
         out["agent_listen"] = cfg.exporter.listen
+    if "export_target" in rb.params and cfg.section("recovery").export_target:
+        out["export_target"] = cfg.section("recovery").export_target
     return out
 
 

@@ -33,7 +33,7 @@ themselves here from ``actions_backup``, ``actions_data`` and ``actions_updates`
 from __future__ import annotations
 
 from agent.recovery.action_base import OUTPUT_HEAD, OUTPUT_TAIL, Action, ActionContext, EvidenceHost, Outcome, bounded
-from agent.recovery.actions_baseline import BaselineCompare, BaselineDiff, BaselineSave, BaselineSaved
+from agent.recovery.actions_baseline import BaselineCompare, BaselineDiff, BaselineExported, BaselineSave, BaselineSaved
 from agent.recovery.actions_command import Probe, ReadFile, Run, Wait
 from agent.recovery.actions_operator import Answer, ChildDone, ChildRun, Manual, NicRebind, Notified, Notify
 from agent.recovery.errors import DryRunViolation, SpecError
@@ -43,10 +43,10 @@ from agent.recovery.readonly_programs import argv_read_only
 _EvidenceHost = EvidenceHost  # the name the sibling action modules use
 
 __all__ = ["ACTIONS", "EXPECT_KEYS", "OUTPUT_HEAD", "OUTPUT_TAIL", "Action", "ActionContext", "Answer", "BaselineCompare",
-           "BaselineDiff", "BaselineSave", "BaselineSaved", "ChildDone", "ChildRun", "DryRunViolation", "EvidenceHost",
+           "BaselineDiff", "BaselineExported", "BaselineSave", "BaselineSaved", "ChildDone", "ChildRun", "DryRunViolation", "EvidenceHost",
            "Manual", "NicRebind", "Notified", "Notify", "Outcome", "Probe", "ReadFile", "Run", "SpecError", "Wait",
            "argv_read_only", "bounded", "evaluate", "validate_expect"]
 
 ACTIONS: dict[str, type[Action]] = {c.name: c for c in (Probe, Run, ReadFile, BaselineDiff, BaselineCompare, Wait,
                                                         Answer, Notified, Manual, Notify, NicRebind, ChildRun,
-                                                        ChildDone, BaselineSave, BaselineSaved)}
+                                                        ChildDone, BaselineSave, BaselineSaved, BaselineExported)}

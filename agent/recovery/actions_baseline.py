@@ -147,3 +147,34 @@ class BaselineSaved(Action):
                 return Outcome(passed=True, detail=f"known-good baseline {row['id']} of board "
                                                    f"{live['board_serial'] or '?'} stored")
         return Outcome(passed=False, detail=f"no known-good baseline of the live board ({live['board_serial']}) in {db}")
+
+
+class BaselineExported(Action):
+    name = "baseline_exported"
+    read_only = True
+    summary = ("The newest known-good baseline in the run's state directory is the one last pushed off-host "
+               "(`agent baseline push`, hwagent-baseline-push.service): the record the readiness finding "
+               "recovery.baseline_not_offhost reads.")
+    describe_text = "the newest known-good baseline is the one kept off-host"
+
+    def run(self, args, ctx):
+        from agent.state.baselines import EXPORT_KEY, BaselineReads  # noqa: PLC0415
+        from agent.state.store import Store  # noqa: PLC0415
+
+        if ctx.engine is None or ctx.engine.store is None:
+            return Outcome(passed=False, detail="no state directory")
+        db = ctx.engine.store.dir.parent / "state.db"
+        if not db.exists():
+            return Outcome(passed=False, detail=f"no baseline stored in {db.parent}")
+        store = Store.in_dir(db.parent)
+        try:
+            reads = BaselineReads(store)
+            kg, exported = reads.known_good(), reads.get(EXPORT_KEY)
+        finally:
+            store.close()
+        if kg is None:
+            return Outcome(passed=False, detail="no known-good baseline to keep off-host")
+        if not isinstance(exported, dict) or exported.get("baseline_id") != kg[0]:
+            last = exported.get("baseline_id") if isinstance(exported, dict) else None
+            return Outcome(passed=False, detail=f"known-good baseline {kg[0]} is not off-host (last pushed: {last or 'never'})")
+        return Outcome(passed=True, detail=f"known-good baseline {kg[0]} kept off-host ({exported.get('detail', '')})")

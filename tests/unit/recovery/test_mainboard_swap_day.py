@@ -264,6 +264,7 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     # no agent daemon answers in this tree: MB-30 asked (the machine could not vouch for monitoring)
     assert "does not answer" in json.dumps(d["steps"]["MB-30"]["evidence"])
     assert d["steps"]["MB-24b"]["state"] == "not_applicable" and d["steps"]["MB-31b"]["state"] == "verified"
+    assert d["steps"]["MB-31c"]["state"] == "not_applicable"  # no [recovery] export_target: nothing kept off-host
     assert [(f["step"], f["closed_by"]) for f in d["followups"]] == [("MB-02", "step MB-30"), ("MB-15", "step MB-16c")]
     assert d["steps"]["MB-31"]["state"] == "verified"
     probed = [e for e in d["steps"]["MB-26"]["evidence"] if e.get("phase") == "verify"][-1]["output"]["text"]
