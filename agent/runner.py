@@ -34,6 +34,14 @@ class CommandResult:
     def text(self) -> str:
         return self.stdout.decode("utf-8", "replace")
 
+    def failure(self) -> str:
+        """Why it failed, in the tool's own words: the runner's error, else stderr's last line, else
+        the exit code."""
+        if self.error:
+            return self.error
+        err = (self.stderr or b"").decode("utf-8", "replace").strip().splitlines()
+        return err[-1] if err else f"exit {self.rc}"
+
 
 
 # Output bounds per command (bytes, lines) for stdout; stderr gets STDERR_LIMIT bytes. A tool that

@@ -126,6 +126,16 @@ class BaselineSave(Action):
         return Outcome(passed=True, detail=f"{'stored' if stored else 'kept'} baseline {ident} as known-good", value=ident)
 
 
+def _state_db(ctx):
+    """The run's state database (a Path), or the Outcome that says why there is none."""
+    if ctx.engine is None or ctx.engine.store is None:
+        return Outcome(passed=False, detail="no state directory")
+    db = ctx.engine.store.dir.parent / "state.db"
+    if not db.exists():
+        return Outcome(passed=False, detail=f"no baseline stored in {db.parent}")
+    return db
+
+
 class BaselineSaved(Action):
     name = "baseline_saved"
     read_only = True
@@ -136,11 +146,9 @@ class BaselineSaved(Action):
         from agent import baseline as bl  # noqa: PLC0415
         from agent import baseline_select as sel  # noqa: PLC0415
 
-        if ctx.engine is None or ctx.engine.store is None:
-            return Outcome(passed=False, detail="no state directory")
-        db = ctx.engine.store.dir.parent / "state.db"
-        if not db.exists():
-            return Outcome(passed=False, detail=f"no baseline stored in {db.parent}")
+        db = _state_db(ctx)
+        if isinstance(db, Outcome):
+            return db
         live = sel.live_identity(ctx.host)
         for row in bl.read_all_stored(db):
             if row["known_good"] and sel.same_hardware(sel.identity(row["data"]), live):
@@ -161,11 +169,9 @@ class BaselineExported(Action):
         from agent.state.baselines import EXPORT_KEY, BaselineReads  # noqa: PLC0415
         from agent.state.store import Store  # noqa: PLC0415
 
-        if ctx.engine is None or ctx.engine.store is None:
-            return Outcome(passed=False, detail="no state directory")
-        db = ctx.engine.store.dir.parent / "state.db"
-        if not db.exists():
-            return Outcome(passed=False, detail=f"no baseline stored in {db.parent}")
+        db = _state_db(ctx)
+        if isinstance(db, Outcome):
+            return db
         store = Store.in_dir(db.parent)
         try:
             reads = BaselineReads(store)

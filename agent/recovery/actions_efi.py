@@ -126,9 +126,8 @@ class EfiBootRestore(A.Action):
             res, ev = ctx.run(["efibootmgr", "--create", "--disk", e["disk"], "--part", e["part"], "--label",
                                e["label"], "--loader", e["loader"]])
             evidence.append(ev)
-            if res.error or res.rc != 0:
-                err = (res.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-                failed.append(f"{e['label']}: efibootmgr failed: {res.error or (err[-1] if err else 'exit ' + str(res.rc))}")
+            if not res.ok:
+                failed.append(f"{e['label']}: efibootmgr failed: {res.failure()}")
             else:
                 lines.append(f"created {e['label']}: {e['loader']} on {e['disk']} partition {e['part']} "
                              f"(PARTUUID {e['partuuid']})")

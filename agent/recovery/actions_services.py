@@ -63,9 +63,8 @@ class ServicesRestore(A.Action):
             for argv in argvs:
                 r, e = ctx.run(argv)
                 evidence.append(e)
-                if r.error or r.rc != 0:
-                    err = (r.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-                    errors.append(f"{' '.join(argv[1:])}: {r.error or (err[-1] if err else 'exit ' + str(r.rc))}")
+                if not r.ok:
+                    errors.append(f"{' '.join(argv[1:])}: {r.failure()}")
                     break
             else:
                 lines.append(f"restarted {u}" + (" (it had failed)" if u in broken else " (its socket did not listen)"))

@@ -149,8 +149,7 @@ def backup_newest(host, tool: str, repository: str, password_file: str = "") -> 
     if password_file and not host.exists(host.path(password_file.lstrip("/"))):
         return None, f"backup password file {password_file} does not exist"
     res = host.run(argv, 120, env) if env is not None else host.run(argv, 120)
-    if res.error or res.rc != 0:
-        err = (res.stderr or b"").decode("utf-8", "replace").strip().splitlines()
-        return None, f"{' '.join(argv[:2])} failed: {res.error or (err[-1] if err else 'exit ' + str(res.rc))}"
+    if not res.ok:
+        return None, f"{' '.join(argv[:2])} failed: {res.failure()}"
     t = parse(res.stdout.decode("utf-8", "replace"))
     return (t, None) if t is not None else (None, f"{' '.join(argv[:2])}: no snapshot found")
