@@ -307,13 +307,35 @@ def capture_software(host: Host) -> dict[str, Any]:
             "services_enabled": services, "services_source": _src(srec)}
 
 
+def _rtc_sysfs(host: Host) -> tuple[float, str] | None:
+    """The system RTC as the kernel reads it (``/sys/class/rtc/rtcN/since_epoch``, Documentation/ABI/
+    testing/sysfs-class-rtc: seconds since the epoch, the RTC taken as UTC), preferring the RTC
+    the kernel set the system clock from (``hctosys`` = 1). Unlike ``hwclock --show`` it does not
+    wait for the next clock tick with select() on /dev/rtc0, which times out on some virtual
+    machines, and needs no util-linux-extra (Debian 12)."""
+    base = host.path("sys", "class", "rtc")
+    names = sorted(n for n in host.listdir(base) if n.startswith("rtc"))
+    names.sort(key=lambda n: host.read_text(base / n / "hctosys") != "1")
+    for n in names:
+        v = host.read_int(base / n / "since_epoch")
+        if v is not None and v > 0:
+            return float(v), f"/sys/class/rtc/{n}/since_epoch"
+    return None
+
+
 def capture_time(host: Host) -> dict[str, Any]:
     now = host.now()
-    rec = _run(host, ["hwclock", "--show"])
-    rtc = parse_hwclock(rec["text"]) if _ok(rec) else None
+    adj = (host.read_text(host.path("etc", "adjtime"), 4096) or "").splitlines()
+    sysfs = _rtc_sysfs(host) if not (len(adj) >= 3 and adj[2].strip() == "LOCAL") else None  # LOCAL: hwclock converts
+    rtc: float | None
+    if sysfs is not None:
+        rtc, source = sysfs[0], {"argv": None, "rc": 0, "error": None, "path": sysfs[1]}
+    else:
+        rec = _run(host, ["hwclock", "--show"])
+        rtc, source = (parse_hwclock(rec["text"]) if _ok(rec) else None), _src(rec)
     ntp = _run(host, ["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
     return {"system": now, "rtc": rtc, "rtc_offset_seconds": round(rtc - now, 3) if rtc is not None else None,
-            "ntp_synchronized": ntp["text"].strip() == "yes" if _ok(ntp) else None, "source": _src(rec)}
+            "ntp_synchronized": ntp["text"].strip() == "yes" if _ok(ntp) else None, "source": source}
 
 
 def capture(host: Host) -> dict[str, Any]:

@@ -594,9 +594,13 @@ def _last_record(m) -> dict:
     import base64  # noqa: PLC0415
     import gzip  # noqa: PLC0415
 
-    out = m.sh("ls -t /var/lib/hwagent/runs/*.json 2>/dev/null | head -n1", check=False).strip()
-    if not out:
-        return {"steps": {}}
+    # the mainboard-swap record by its name (start time first), not by mtime: the run also writes
+    # RUN.baseline.json, and MB-19 steps the clock back, so mtimes from before it are "newer"
+    name = m.sh("ls /var/lib/hwagent/runs/ 2>/dev/null | grep -E '^[0-9]{8}T[0-9]{6}Z-mainboard-swap-[0-9a-f]+[.]json$' "
+                "| sort | tail -n1", check=False).strip()
+    if not name:
+        return {"steps": {}, "unreadable": "no mainboard-swap run record in /var/lib/hwagent/runs"}
+    out = f"/var/lib/hwagent/runs/{name}"
     try:
         return json.loads(gzip.decompress(base64.b64decode(m.sh(f"gzip -c {out} | base64 -w0", timeout=600).strip())))
     except (ValueError, Exception) as exc:  # noqa: BLE001
