@@ -180,16 +180,24 @@ class Operator:
                     return self.REBOOT, s
                 if answer is None:
                     self.blocked = f"{step}: no truthful answer to {prompt!r}" if fn else f"{step}: unexpected prompt {prompt!r}"
-                    self.m.sh("pkill -INT -f 'agent recover' ; sleep 3", check=False)
-                    return None, s
+                    self.interrupt()
+                    return None, self.screen()
                 self.typed.append((step, answer))
                 self.answered_at = len(s)
                 self.m.sh(f"echo {shlex.quote(answer)} > {FIFO}")
                 continue
             time.sleep(1.0)
         self.blocked = f"no end within {timeout:.0f} s"
-        self.m.sh("pkill -INT -f 'agent recover' ; sleep 3", check=False)
+        self.interrupt()
         return None, self.screen()
+
+    def interrupt(self, grace: int = 90) -> None:
+        """Ctrl-C, as the operator at the terminal; wait until the run has exited (it records the
+        interrupted step first) so that a resume never meets it alive; kill -9 after ``grace`` s
+        (a resume after kill -9 is part of the engine's contract too)."""
+        self.m.sh("pkill -INT -f '[a]gent recover'; "
+                  f"for i in $(seq {grace}); do pgrep -f '[a]gent recover' >/dev/null || break; sleep 1; done; "
+                  "pkill -KILL -f '[a]gent recover'; true", check=False, timeout=grace + 60)
 
 
 def _current_step(screen: str) -> str:

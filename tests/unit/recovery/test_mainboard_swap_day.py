@@ -200,7 +200,7 @@ def test_execute_the_day_with_scripted_answers(tmp_path, make_host, before, serv
     # MB-05 asks nothing: running on the new board (its serial, the baseline's DIMMs) is the proof;
     # MB-08 recreates the boot entries itself (efibootmgr --create from the baseline's entries)
     typed = ["none", "2025-11-24 03:00", "OLDBOARD0001", "done", "10.0.0.5", "yes",
-             "reachable", "kept", "yes"]
+             "kept", "reachable", "yes"]
     seen: list[tuple[str, str]] = []
 
     class Reboot(BaseException):
@@ -296,7 +296,7 @@ def test_outside_probe_prompt_shows_the_exact_commands(tmp_path, make_host, befo
     host = make_host(fs.root, runner=_runner(fs, replay))
     rb = rbm.load(ROOT / "runbooks" / "mainboard-swap.toml")
     text = report.plan_text(Executor(rb, host, baseline=before, ui=NullUI()).plan(), rb)
-    mb17 = text[text.index("] MB-17 "):text.index("] MB-21 ")]
+    mb17 = text[text.index("] MB-17 "):text.index("] MB-30 ")]
     for cmd in ("|   ping -c 3 testhost", "|   curl -sS -o /dev/null -w '%{http_code}\\n' https://www.example.org/",
                 "|   openssl s_client -connect testhost:25 -starttls smtp -brief </dev/null",
                 "|   dig +norec SOA example.org @testhost"):
