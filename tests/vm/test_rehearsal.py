@@ -434,6 +434,9 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
                 break
             rc, screen = op.drive(1200)
         day.figures["run_rc"] = rc
+        day.notes.append("screen of agent recover at its end (last 8000 characters):\n" + screen[-8000:])
+        if rc != 0:
+            day.notes.append(_guest_diagnostics(new))
         day.figures["mb16c_reboot_s"] = holder.get("reboot_s")
         day.figures["operator_stops"] = blocked
         day.figures["typed_answers"] = len(op.typed)
@@ -445,6 +448,10 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         assert rc == 0, f"run ended rc={rc} blocked={op.blocked!r}:\n{screen[-3000:]}"
         assert not op.off_runbook, f"the operator had to fix by hand what no step found: {op.off_runbook}"
     rec = _last_record(new)
+    day.figures["step_states"] = _steps_summary(rec)
+    day.notes.append("failed steps' last evidence: " + json.dumps(
+        {sid: s.get("evidence", [])[-3:] for sid, s in rec.get("steps", {}).items() if s.get("state") == "failed"},
+        default=str)[:8000])
     with day.stage("each problem of the new board found by a named step before it was fixed"):
         found, false_done = _judge(new, rec, ca)
         day.figures["found_by"] = found
@@ -501,6 +508,10 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         assert len(per[en]) == len(per[de]) and not set(per[en]) & set(per[de]), f"not translated: {per}"
     with day.stage("board verdict and every other finding cleared", pending=caps["nic-rename"]):
         st = wait_for(lambda: (lambda s: s if s and not s.get("findings") else None)(agent_status(new)), 120, interval=3)
+        if not st:
+            day.notes.append("findings left: " + json.dumps((agent_status(new) or {}).get("findings"), default=str)[:6000])
+            day.notes.append(new.sh("agent events --since all --component board 2>&1 | head -40; "
+                                    "echo; cat /proc/stat | grep btime; date -u", check=False, timeout=120))
         assert st, (agent_status(new) or {}).get("findings")
 
 
@@ -516,6 +527,14 @@ def _availability(status, month: str) -> dict:
                          cwd=status.dir, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
     return json.loads(out.stdout)
+
+
+def _guest_diagnostics(m) -> str:
+    """What an operator looks at when the run stopped: failed units, listeners, the services' logs."""
+    return "guest diagnostics after the run stopped:\n" + m.sh(
+        "systemctl --failed --no-pager; ss -ltnH; date -u; "
+        "journalctl -b --no-pager -o short-monotonic -u dovecot -u postfix@- -u nginx -u apache2 | tail -n 40",
+        check=False, timeout=180)[-6000:]
 
 
 def _fix_nic_by_hand(m, op) -> None:
