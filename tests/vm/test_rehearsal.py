@@ -112,6 +112,62 @@ def served(m, ca: Path) -> dict[str, bool]:
             "imaps 993": imaps_login(m, ca) >= 1}
 
 
+class ServedWatch:
+    """Probes web and mail from the test host every ``every`` s in a thread while the new board
+    recovers (sockets through the port forwards only, never the guest's console): when customers
+    were served again, and any gap after that (the real outage the status service must match)."""
+
+    def __init__(self, m, ca: Path, every: float = 10.0):
+        import threading  # noqa: PLC0415
+        self.m, self.ca, self.every = m, ca, every
+        self.samples: list[tuple[float, bool, list[str]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="served-watch")
+
+    def probe(self) -> dict[str, bool]:
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+        checks = {**{f"https {v}": (lambda v=v: https_ok(self.m, self.ca, v, timeout=10)) for v in VHOSTS},
+                  "smtp 25": lambda: bool(smtp_banner(self.m, "smtp", timeout=10)),
+                  "submission 587": lambda: bool(smtp_banner(self.m, "submission", timeout=10)),
+                  "imaps 993": lambda: imaps_login(self.m, self.ca, timeout=15) >= 1}
+        with ThreadPoolExecutor(len(checks)) as ex:
+            futs = {k: ex.submit(fn) for k, fn in checks.items()}
+            return {k: bool(f.result()) for k, f in futs.items()}
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                s = self.probe()
+            except (KeyError, OSError, ValueError) as exc:  # the board restarting: ports not there yet
+                s = {f"probe ({type(exc).__name__})": False}
+            self.samples.append((time.time(), all(s.values()), sorted(k for k, v in s.items() if not v)))
+            self._stop.wait(self.every)
+
+    def __enter__(self) -> "ServedWatch":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join(60)
+
+    def first_served(self) -> float | None:
+        return next((t for t, ok, _ in self.samples if ok), None)
+
+    def gaps_after_first(self) -> list[dict]:
+        """[{start, end, missing}] after customers were first served again (end None: still open)."""
+        first = self.first_served()
+        gaps: list[dict] = []
+        for t, ok, missing in self.samples:
+            if first is None or t <= first:
+                continue
+            if not ok and (not gaps or gaps[-1]["end"] is not None):
+                gaps.append({"start": t, "end": None, "missing": missing})
+            elif ok and gaps and gaps[-1]["end"] is None:
+                gaps[-1]["end"] = t
+        return gaps
+
+
 def db_rows(m) -> list[str]:
     out = m.sh("runuser -u postgres -- psql -At -d shop -c 'SELECT id, item FROM orders ORDER BY id'", check=False)
     return [ln.strip() for ln in out.splitlines() if "|" in ln]
@@ -394,6 +450,7 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
     # ---- 6. recovery ----------------------------------------------------------------------------------
     holder: dict = {}
     op = holder["op"] = Operator(new, _handlers(new, ca, holder))
+    watch = ServedWatch(new, ca).__enter__()  # when customers are served again, probed from outside
     with day.stage("agent recover mainboard-swap --execute completes, no work outside the runbook",
                    pending=caps["nic-rename"]):
         # the sandbox has no package mirror (MB-23's os-updates child): skipped with the reason, as
@@ -475,8 +532,16 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
     # ---- 7. proof -------------------------------------------------------------------------------------
     with day.stage("proof: HTTPS vhosts with their certificates, SMTP banner, IMAPS login", pending=caps["nic-rename"]):
         ok = wait_for(lambda: all(served(new, ca).values()), 60, interval=3)
-        day.figures["new_board_first_boot_to_served_s"] = round(time.monotonic() - t_new_boot, 1) if ok else None
-        day.figures["served_again_at"] = time.time() if ok else None
+        watch.__exit__()
+        # the outage ended when the watch first saw everything served (every 10 s during the run)
+        back = watch.first_served() or (time.time() if ok else None)
+        day.figures["served_again_at"] = back
+        day.figures["new_board_first_boot_to_served_s"] = \
+            round(back - (time.time() - (time.monotonic() - t_new_boot)), 1) if back else None
+        day.figures["served_gaps_after_back"] = [
+            {"from_s": round(g["start"] - back), "to_s": round(g["end"] - back) if g["end"] else None,
+             "missing": g["missing"]} for g in watch.gaps_after_first()] if back else []
+        day.figures["served_watch_samples"] = len(watch.samples)
         assert ok, served(new, ca)
     with day.stage("proof: the database has its rows"):
         assert db_rows(new) == ORDERS, db_rows(new)
