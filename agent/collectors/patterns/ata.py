@@ -19,6 +19,23 @@ _EMASK_CLASS = re.compile(r"Emask 0x[0-9a-f]+ \(([a-zA-Z ]+)\)")
 _BRACES = re.compile(r"\{ ([^}]*) \}")
 
 
+def _rest_of(msg: str, k: int) -> str | None:
+    """The message after ``ataN[.M]: `` when ``msg[:k]`` is the port ``ataN`` (what ``_ATA`` matches,
+    without the regular expression: a storm's every line of an open group passes here); None when
+    this cannot tell (the caller then asks ``_ATA``): another port, or an embedded newline."""
+    c = msg[k:k + 1]
+    if c == ".":
+        j = msg.find(": ", k + 1)
+        if j < 0 or not msg[k + 1:j].isdecimal():
+            return None
+    elif c == ":" and msg.startswith(": ", k):
+        j = k
+    else:
+        return None
+    rest = msg[j + 2:]
+    return None if "\n" in rest else rest
+
+
 class Parser(FamilyParser):
     # ATA
     def _f_ata(self, msg: str, meta: Meta) -> None:
@@ -102,12 +119,15 @@ class Parser(FamilyParser):
             d["link_up"] = rest[13:].split(" (")[0]
 
     def _cont_ata(self, g: Group, msg: str, meta: Meta) -> bool:
-        if not msg.startswith(g.key):
+        key = g.key
+        if not msg.startswith(key):
             return False
-        m = _ATA.match(msg)
-        if not m or f"ata{m.group(1)}" != g.key:
-            return False
-        rest = m.group(3)
+        rest = _rest_of(msg, len(key))
+        if rest is None:
+            m = _ATA.match(msg)
+            if not m or f"ata{m.group(1)}" != key:
+                return False
+            rest = m.group(3)
         if rest.startswith("exception ") and "exception" in g.detail:
             return False  # the next incident on the same port
         if rest.startswith("SATA link down") and "SSTATUS FFFFFFFF" in rest.upper():
