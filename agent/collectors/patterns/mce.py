@@ -63,27 +63,54 @@ _NMI_UNK = re.compile(r"NMI received for unknown reason (\w+) on CPU (\d+)")
 _NMI_RSN = re.compile(r"NMI: (PCI system error \(SERR\)|IOCK error(?: \(debug interrupt\?\))?) for reason (\w+) on CPU (\d+)")
 
 
+# "CPU n: Machine Check: ..." (core.c print_mce()) parsed once per text: a storm repeats the same
+# texts (the kmsg header differs, the message does not). Pure; bounded.
+CPU_LINES_CACHE = 512
+_CPU_LINES: dict[str, tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None] = {}
+
+
+def _cpu_put(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:
+    m = _MCE_CPU.match(body)
+    hit = None
+    if m:
+        status = int(m.group(5), 16)
+        st = decode_mci_status(status)
+        cpu = int(m.group(1))
+        fields = dict(cpu=cpu, bank=int(m.group(4)), status=f"0x{status:016x}", mcgstatus=m.group(3),
+                      exception=bool(m.group(2)), **{k: v for k, v in st.items() if k in ("mca_code", "error_kind")},
+                      bits=",".join(k.upper() for k in ("over", "uc", "en", "miscv", "addrv", "pcc", "s", "ar") if st[k]))
+        cls, sev = _mce_class(st)
+        hit = (tuple(fields.items()), cls, sev, "memory" if st.get("error_kind") == "memory controller" else "cpu",
+               f"cpu{cpu}")
+    if len(_CPU_LINES) >= CPU_LINES_CACHE:
+        _CPU_LINES.clear()
+    _CPU_LINES[body] = hit
+    return hit
+
+
+def _cpu_line(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:
+    """What a "CPU n: Machine Check" line says (fields of the detail, class, severity, component,
+    device), or None when ``body`` is not one."""
+    try:
+        return _CPU_LINES[body]
+    except KeyError:
+        return _cpu_put(body)
+
+
 class Parser(FamilyParser):
     def _f_mce(self, msg: str, meta: Meta) -> None:
         body = msg[5:] if msg.startswith(("mce: ", "MCE: ")) else msg
         legacy = body.startswith("CPU ") and not body.startswith("CPU 0x")
         if body.startswith("[Hardware Error]: ") or legacy:
             body = body if legacy else body[18:]
-            m = _MCE_CPU.match(body)
-            if m:
+            hit = _cpu_line(body)
+            if hit is not None:
                 self._drop_notice()
                 g = self._start("mce", "", meta, msg)
                 if legacy:
                     g.detail["legacy"] = True
-                status = int(m.group(5), 16)
-                st = decode_mci_status(status)
-                cpu = int(m.group(1))
-                g.detail.update(cpu=cpu, bank=int(m.group(4)), status=f"0x{status:016x}", mcgstatus=m.group(3),
-                                exception=bool(m.group(2)), **{k: v for k, v in st.items() if k in ("mca_code", "error_kind")},
-                                bits=",".join(k.upper() for k in ("over", "uc", "en", "miscv", "addrv", "pcc", "s", "ar") if st[k]))
-                g.cls, g.sev = _mce_class(st)
-                g.component = "memory" if st.get("error_kind") == "memory controller" else "cpu"
-                g.device = f"cpu{cpu}"
+                fields, g.cls, g.sev, g.component, g.device = hit
+                g.detail.update(fields)
                 return
             if body.startswith(("Corrected error", "Uncorrected", "Deferred error")) or _AMD_STATUS.match(body) \
                     or _AMD_ERR.match(body):
@@ -247,7 +274,7 @@ class Parser(FamilyParser):
                 return True
             return False
         body = body[18:]
-        if g.kind == "mce" and (_MCE_CPU.match(body) or body.startswith("Machine check events")):
+        if g.kind == "mce" and (_cpu_line(body) is not None or body.startswith("Machine check events")):
             return False
         if g.kind == "amd" and (body.startswith(("Corrected error", "Uncorrected", "Deferred error"))
                                 or (_AMD_STATUS.match(body) and "status" in g.detail)
