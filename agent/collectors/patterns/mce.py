@@ -88,6 +88,31 @@ def _cpu_put(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str
     return hit
 
 
+_BLOCK_LINES: dict[str, tuple[tuple[str, Any], ...] | None] = {}  # TSC / PROCESSOR lines of a block, per text
+
+
+def _block_parse(body: str) -> tuple[tuple[str, Any], ...] | None:
+    """The detail a block's ``TSC ...`` or ``PROCESSOR ...`` line adds (in order), None for other lines."""
+    m = _MCE_TSC.match(body)
+    if m:
+        return tuple((k, "0x" + m.group(i).lower()) for i, k in ((2, "address"), (3, "misc"), (4, "synd"), (5, "ipid"))
+                     if m.group(i))
+    m = _MCE_PROC.match(body)
+    if m:
+        out: tuple[tuple[str, Any], ...] = (("processor", m.group(1)), ("mce_time", int(m.group(2))),
+                                            ("socket", int(m.group(3))), ("apic", m.group(4)))
+        return out + (("microcode", m.group(5)),) if m.group(5) else out
+    return None
+
+
+def _block_put(body: str) -> tuple[tuple[str, Any], ...] | None:
+    fields = _block_parse(body)
+    if len(_BLOCK_LINES) >= CPU_LINES_CACHE:
+        _BLOCK_LINES.clear()
+    _BLOCK_LINES[body] = fields
+    return fields
+
+
 def _cpu_line(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:
     """What a "CPU n: Machine Check" line says (fields of the detail, class, severity, component,
     device), or None when ``body`` is not one."""
@@ -184,22 +209,12 @@ class Parser(FamilyParser):
     def _mce_line(self, g: Group, body: str) -> None:
         d = g.detail
         if g.kind == "mce":
-            m = _MCE_TSC.match(body)
-            if m:
-                if m.group(2):
-                    d["address"] = "0x" + m.group(2).lower()
-                if m.group(3):
-                    d["misc"] = "0x" + m.group(3).lower()
-                if m.group(4):
-                    d["synd"] = "0x" + m.group(4).lower()
-                if m.group(5):
-                    d["ipid"] = "0x" + m.group(5).lower()
-                return
-            m = _MCE_PROC.match(body)
-            if m:
-                d.update(processor=m.group(1), mce_time=int(m.group(2)), socket=int(m.group(3)), apic=m.group(4))
-                if m.group(5):
-                    d["microcode"] = m.group(5)
+            try:
+                fields = _BLOCK_LINES[body]
+            except KeyError:
+                fields = _block_put(body)
+            if fields is not None:  # a TSC or PROCESSOR line
+                d.update(fields)
                 return
             m = _MCE_RIP.match(body)
             if m:

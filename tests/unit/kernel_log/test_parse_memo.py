@@ -10,7 +10,7 @@ from tests.bench.test_storm_bench import storm_blocks
 from tests.unit.kernel_log.forms import classify_as
 from tests.unit.kernel_log.test_families import DISK_ROWS, MCE_ROWS, MODULE_EXAMPLES, PCI_ROWS
 
-MEMOS = (ata._OPS, pci._AER_OPS, pci._LINES, mce._CPU_LINES)
+MEMOS = (ata._OPS, pci._AER_OPS, pci._LINES, mce._CPU_LINES, mce._BLOCK_LINES)
 BLOCKS = ([list(r[0]) for r in PCI_ROWS + MCE_ROWS + DISK_ROWS] + [list(r[1]) for r in MODULE_EXAMPLES]
           + storm_blocks(20))
 
@@ -61,7 +61,7 @@ def test_a_storm_classified_with_memories_equals_one_classified_without(monkeypa
 
     clear()
     warm = run(False)
-    for mod, name in ((ata, "_OPS"), (pci, "_AER_OPS"), (pci, "_LINES"), (mce, "_CPU_LINES")):
+    for mod, name in ((ata, "_OPS"), (pci, "_AER_OPS"), (pci, "_LINES"), (mce, "_CPU_LINES"), (mce, "_BLOCK_LINES")):
         monkeypatch.setattr(mod, name, Forgetful())
     cold = run(True)
     assert warm == cold
@@ -75,9 +75,10 @@ def test_memories_are_bounded():
         recs += [f"3,{4 * i + 1},{i},-;ata{i % 64 + 1}.00: exception Emask 0x{i:x} SAct 0x0 SErr 0x0 action 0x6 frozen",
                  f"3,{4 * i + 2},{i},-;ata{i % 64 + 1}.00: failed command: READ FPDMA QUEUED tag {i}",
                  f"3,{4 * i + 3},{i},-;nvme 0000:{i % 256:02x}:00.0: AER:   device [144d:a808] error status/mask={i:08x}/0000e000",
-                 f"3,{4 * i + 4},{i},-;mce: [Hardware Error]: CPU {i}: Machine Check: 0 Bank 7: 8c0000400001{i:04x}"]
+                 f"3,{4 * i + 4},{i},-;mce: [Hardware Error]: CPU {i}: Machine Check: 0 Bank 7: 8c0000400001{i:04x}",
+                 f"3,{4 * i + 4},{i},-;mce: [Hardware Error]: TSC 0 ADDR {i:x}e2000 MISC 140f8486 "]
     c.scan_kmsg("\n".join(recs) + "\n")
     c.flush()
     assert len(c.take()) >= 3000
     assert len(ata._OPS) <= ata.OPS_CACHE and len(pci._AER_OPS) <= pci.OPS_CACHE and len(pci._LINES) <= pci.OPS_CACHE
-    assert len(mce._CPU_LINES) <= mce.CPU_LINES_CACHE and len(c._heads) <= classifier.HEAD_CACHE
+    assert len(mce._CPU_LINES) <= mce.CPU_LINES_CACHE and len(mce._BLOCK_LINES) <= mce.CPU_LINES_CACHE and len(c._heads) <= classifier.HEAD_CACHE
