@@ -34,7 +34,6 @@ from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records
 from agent.collectors.rasdaemon import DEFAULT_DB
 from agent.collectors.storm import Coalescer
-from agent.foreground import FOREGROUND
 from agent.host import ReadError
 from agent.model import Reading
 from agent.model.events import KernelEvent, KernelLogStatus, StateUpdate
@@ -52,11 +51,12 @@ HEARTBEAT_SECONDS = 60.0  # the boot time (uptime) is re-read this often
 # hand-off, write) it waited up to the 5 ms switch interval: /metrics p99 in a 10k lines/s storm was 2-4x
 # idle (tests/bench/test_storm_bench.py). Yielding between slices of a burst instead (os.sched_yield, a
 # 0.1 ms sleep) gave up the CPU too: on a loaded machine the tail thread then read 4,400-7,700 of 10,000
-# lines/s. A shorter switch interval hands the GIL over only when another thread waits for it.
+# lines/s. A shorter switch interval hands the GIL over only when another thread waits for it. 1 ms still
+# left the scrape p99 at 1.4-2.2x idle in the storm bench and at ~6 ms beside a busy tail in-process (a
+# request needs the GIL back after each of its system calls and loop wake-ups); 0.25 ms brought that to
+# ~2.4 ms. A gate that paused the tail between 4 KiB slices while a request was in flight brought nothing
+# measurable on top at 0.25 ms (it helped only at 1 ms and above) and was left out.
 TAIL_SWITCH_INTERVAL = 0.00025
-# A burst is classified in slices this large (~40 records, ~0.2 ms of work); between them the tail lets a
-# /metrics request in flight go first (agent.foreground), so a scrape does not queue behind the whole burst.
-SLICE_BYTES = 4096
 
 
 class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
@@ -113,7 +113,6 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
         self._ras_cursor: dict | None = None
         self._mcelog_cursor: dict | None = None
         self.coalescer = Coalescer()
-        self.foreground = FOREGROUND  # requests in flight go first (tests give their own)
         self._collects = 0
         self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
@@ -237,27 +236,8 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
                 if not text:
                     continue
             self._account(text)
-            self._classify(text)
-            self._absorb()
-
-    def _classify(self, text: str) -> None:
-        """Classify a chunk in slices of about SLICE_BYTES; between slices a /metrics request in
-        flight goes first (agent.foreground: the tail waits, holding no GIL, until it is answered)."""
-        n = len(text)
-        if n <= SLICE_BYTES:
             self.classifier.scan_kmsg(text)
-            return
-        pos = 0
-        pause = self.foreground.pause
-        while pos < n:
-            cut = text.rfind("\n", pos, pos + SLICE_BYTES) + 1 if pos + SLICE_BYTES < n else n
-            if cut <= pos:  # one record longer than a slice
-                cut = text.find("\n", pos + SLICE_BYTES)
-                cut = n if cut < 0 else cut + 1
-            self.classifier.scan_kmsg(text[pos:cut])
-            pos = cut
-            if pos < n:
-                pause()
+            self._absorb()
 
     def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
         """Move classified events into the storm aggregation (memory bounded by distinct keys)."""

@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Callable
 
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
 from agent.exporter.render import GenerationCache, IncrementalRenderer, gzip_body
-from agent.foreground import FOREGROUND
 from agent.model import Snapshot
 
 if TYPE_CHECKING:
@@ -157,8 +156,7 @@ class MetricsServer:
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="http-render")
         self._auth_pool = ThreadPoolExecutor(1, thread_name_prefix="http-auth")  # bcrypt serialised
         self.server = AsyncHTTPServer(host, port, self._app, tls=web.tls if self.tls else None,
-                                      limits=limits or Limits(), extra_headers=web.headers if web else None,
-                                      foreground=FOREGROUND)
+                                      limits=limits or Limits(), extra_headers=web.headers if web else None)
 
     @property
     def port(self) -> int:
