@@ -94,3 +94,21 @@ def test_each_snapshot_is_rendered_when_swapped_in_not_when_scraped(fakesys, mak
         assert renderer.renders == 2 and renderer.peek(gzip=True) is not None and renderer.peek() is not None
     finally:
         srv.stop()
+
+
+def test_the_tail_thread_lowers_the_switch_interval(tmp_path):
+    # a scrape's every GIL hand-off waits at most this long behind a burst of the tail (docs/kernel-log-storm.md)
+    import sys  # noqa: PLC0415
+
+    import agent.collectors.kernel_log as kl  # noqa: PLC0415
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)  # CPython's default
+    root = make_root(tmp_path, kmsg="", uptime=590.0)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True)
+    try:
+        col.collect()
+        assert kl.TAIL_SWITCH_INTERVAL <= 0.00025 and sys.getswitchinterval() == kl.TAIL_SWITCH_INTERVAL
+    finally:
+        col.close()
+        sys.setswitchinterval(before)
