@@ -86,6 +86,9 @@ class Daemon(CollectorSlots, SnapshotRebuild):
     rule_runs: int = field(default=0, init=False)
     _acks_seen: Any = field(default=None, init=False)
     _agent_seen: tuple[list[Finding], Any] = field(default=([], None), init=False)
+    # called after each snapshot swap of the loop (agent run: the /metrics body is rendered then,
+    # off the request path)
+    on_snapshot: Callable[[], None] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.writer = StoreWriter(self.store)
@@ -156,6 +159,11 @@ class Daemon(CollectorSlots, SnapshotRebuild):
 
     def _run_forever(self, stop: threading.Event, on_ready: Callable[[], None] | None) -> None:
         self.first_cycle(stop)
+        if self.on_snapshot is not None:
+            try:
+                self.on_snapshot()
+            except Exception:  # noqa: BLE001 - the loop never dies
+                log.exception("after the first snapshot")
         self._loop_beat = time.monotonic()
         if on_ready:
             on_ready()
@@ -180,6 +188,8 @@ class Daemon(CollectorSlots, SnapshotRebuild):
             if changed:
                 try:
                     self._rebuild()
+                    if self.on_snapshot is not None:
+                        self.on_snapshot()
                 except Exception:  # noqa: BLE001 - the loop never dies
                     log.exception("snapshot rebuild failed")
             if time.monotonic() - last_trim >= 60.0:

@@ -80,6 +80,7 @@ def run(app, listen: str | None, web_config: str | None, once: bool) -> int:
         cfg = one_shot_config(cfg)
     daemon = Daemon(cfg, host_from_config(cfg), store)
     renderer = MetricsRenderer(lambda: daemon.snapshot, cfg.exporter.process_metrics)
+    daemon.on_snapshot = renderer.prerender  # each new snapshot's body rendered off the request path
     if once:
         daemon.run_once()
         sys.stdout.write(renderer.render().decode())

@@ -68,6 +68,9 @@ class SourcesMixin(JournalMixin, PreviousBootMixin):
 
     def _post(self, e: KernelEvent) -> KernelEvent:
         """Host-side enrichment: ATA port -> disk name, early-boot MCE records."""
+        cls = e.cls
+        if not e.component.startswith("disk:") and not (cls == "mce" or cls.startswith("mce.")):
+            return e  # nothing to add (most events of a storm: AER, MCE-less): checked once, cheaply
         if e.source == "rasdaemon" and e.component.startswith("disk:") and e.device.count(":") == 1:
             target = self.host.realpath(self.host.path("sys", "dev", "block", e.device))  # "8:16" -> .../sdb
             name = target.name if target.name and target.name != e.device else ""

@@ -9,7 +9,9 @@ import select
 import stat
 import time
 
-__all__ = ["KmsgReader", "READ_SIZE", "KMSG_RECORD_BUF", "MAX_PENDING_LINE"]
+from agent.collectors.patterns.record import parse_kmsg_header
+
+__all__ = ["KmsgReader", "RecordCounts", "READ_SIZE", "KMSG_RECORD_BUF", "MAX_PENDING_LINE"]
 
 READ_SIZE = 1 << 20  # plain files: one big read; /dev/kmsg returns one record per read anyway
 KMSG_RECORD_BUF = 16384
@@ -80,3 +82,84 @@ class KmsgReader:
             os.close(self.fd)
         except OSError:
             pass  # already closed: closing twice must not raise on shutdown
+
+
+class RecordCounts:
+    """Counting the records of kmsg chunks: totals, sequence gaps (lost records), garbage, and the
+    records of an earlier run of this boot skipped (a mixin of the kernel-log collector, which holds
+    the counters)."""
+
+    records_total: int
+    records_lost: int
+    malformed: int
+    last_seq: int | None
+    _skip_until: int | None
+
+    def _skip_seen(self, text: str) -> str:
+        """Drop records already processed in an earlier run of this boot (seq <= cursor)."""
+        limit = self._skip_until
+        pos = 0
+        n = len(text)
+        while pos < n:
+            end = text.find("\n", pos)
+            end = n if end < 0 else end
+            hdr = parse_kmsg_header(text[pos:end])
+            if hdr is not None:
+                if hdr[1] > limit:  # type: ignore[operator]
+                    self._skip_until = None
+                    if self.last_seq is None:
+                        self.last_seq = limit
+                    return text[pos:]
+            pos = end + 1
+        if self.last_seq is None:
+            self.last_seq = limit
+        return ""
+
+    def _account(self, text: str) -> None:
+        """Count records and sequence gaps of a chunk (exact; cheap when the chunk is clean)."""
+        nlines = text.count("\n")
+        n = nlines - text.count("\n ") - (1 if text.startswith(" ") else 0) - text.count("\n\n")
+        first = last = None
+        pos = 0
+        while first is None and pos < len(text):
+            end = text.find("\n", pos)
+            hdr = parse_kmsg_header(text[pos:end])
+            if hdr:
+                first = hdr[1]
+            pos = end + 1
+        end = len(text) - 1
+        while last is None and end > 0:
+            start = text.rfind("\n", 0, end) + 1
+            hdr = parse_kmsg_header(text[start:end])
+            if hdr:
+                last = hdr[1]
+            end = start - 1
+        if first is None or last is None:
+            self.malformed += n
+            return
+        expected = last - first + 1
+        if expected >= n and (self.last_seq is None or first > self.last_seq):
+            if self.last_seq is not None:
+                self.records_lost += first - self.last_seq - 1
+            self.records_lost += expected - n
+            self.records_total += n
+            self.last_seq = last
+            return
+        self._account_slow(text)
+
+    def _account_slow(self, text: str) -> None:
+        for line in text.split("\n"):
+            if not line or line.startswith(" "):
+                continue
+            hdr = parse_kmsg_header(line)
+            if hdr is None:
+                self.malformed += 1
+                continue
+            seq = hdr[1]
+            self.records_total += 1
+            if self.last_seq is not None:
+                if seq > self.last_seq + 1:
+                    self.records_lost += seq - self.last_seq - 1
+                elif seq <= self.last_seq:
+                    pass  # sequence restarted (new stream) or a duplicate: nothing lost
+            self.last_seq = seq

@@ -1,8 +1,8 @@
 """The /metrics HTTP server: a private registry, rendered output cached per snapshot generation.
 
 Rendering happens at most once per snapshot (the daemon swaps in a new one after each collector
-run), and then only for the families whose inputs changed (agent.exporter.render); every scrape
-in between is served from the cached bytes, gzip-compressed once per generation for clients that
+run, and renders it then: :meth:`MetricsRenderer.prerender`), and then only for the families whose
+inputs changed (agent.exporter.render); every scrape is served from the cached bytes, gzip-compressed once per generation for clients that
 send ``Accept-Encoding: gzip`` (Prometheus does). ``/status.json`` serves the same
 snapshot for ``agent status``; ``/-/healthy`` answers 200 while the daemon loop is alive and its
 data fresh, else 503 with the reason (starting, loop stalled, stale collectors).
@@ -47,6 +47,8 @@ class MetricsRenderer:
         self._lock = threading.Lock()
         self._incremental = IncrementalRenderer()
         self._cache = GenerationCache()
+        self._gzip_wanted = False  # a client asked for gzip: prerender compresses too
+        self.renders = 0  # bodies rendered (a new generation each)
 
     @property
     def registry(self):
@@ -75,11 +77,22 @@ class MetricsRenderer:
             return gz if gzip else body
         return None
 
+    def prerender(self) -> None:
+        """Render the current snapshot now (and compress it, once a client asked for gzip): the
+        daemon calls this after each snapshot swap, so a scrape is answered from the cache on the
+        event loop (:meth:`peek`) and no request waits for rendering."""
+        if self._process is not None:  # changes on every scrape: rendered per request
+            return
+        self.render(self._gzip_wanted)
+
     def render(self, gzip: bool = False) -> bytes:
+        if gzip:
+            self._gzip_wanted = True
         with self._lock:
             snap = self._get()
             if self._cache.state[0] != snap.generation:
                 self._cache.set(snap.generation, self._incremental.render(snap))
+                self.renders += 1
             if self._process is not None:  # changes on every scrape: never cached
                 from prometheus_client import generate_latest  # noqa: PLC0415
 

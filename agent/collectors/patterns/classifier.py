@@ -24,7 +24,8 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
-from agent.collectors.patterns.record import MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, parse_kmsg_header, unescape_kmsg
+from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta,
+                                              parse_kmsg_header, unescape_kmsg)
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
@@ -42,6 +43,8 @@ _NO_PCI = "(?:" + "|".join(f"(?:{HEADS[name]})" for name in NAMES if name != "pc
 _KMSG_SCAN = re.compile(";" + _NO_PCI)
 _PCI_SCAN = re.compile(PCI_SCAN)
 _FLAT_MATCH = re.compile(_NO_PCI).match
+
+HEAD_CACHE = 1024  # messages whose prefilter result is remembered (Classifier._fresh)
 
 # -- the family parsers, imported on first use ------------------------------------------------
 # A family's module (its parser and its compiled expressions) is imported when the prefilter
@@ -102,6 +105,10 @@ class Classifier(FamilyParser):
         self._ata_reset: set[str] = set()  # ports in an error-handling sequence (link down there is news)
         self.hits = 0
         self._conts: dict[str, Callable | None] = {}
+        self._fams: dict[str | None, Callable[[str, Meta], None]] = {}  # family -> its bound _f_<family>
+        # message -> the family whose start it is (None: no start). In a storm the same texts come
+        # again and again (the kmsg header, which differs, is not part of them); bounded.
+        self._heads: dict[str, str | None] = {}
         self.errors = 0  # lines a family parser choked on (skipped)
 
     # -- public API ----------------------------------------------------------------------------
@@ -147,13 +154,21 @@ class Classifier(FamilyParser):
 
     def _fresh(self, msg: str, meta: Meta) -> None:
         """A message that continues no open group: it starts an event, or closes the group."""
-        m = HEAD_MATCH(msg)
-        if m is None:
+        heads = self._heads
+        try:
+            fam = heads[msg]
+        except KeyError:
+            m = HEAD_MATCH(msg)
+            fam = m.lastgroup or "none" if m is not None else None
+            if len(heads) >= HEAD_CACHE:
+                heads.clear()
+            heads[msg] = fam
+        if fam is None:
             if self.group is not None:
                 self._close()
             return
         self.hits += 1
-        self._dispatch(m.lastgroup, msg, meta)
+        self._dispatch(fam, msg, meta)
 
     def open(self) -> bool:
         return self.group is not None
@@ -202,30 +217,43 @@ class Classifier(FamilyParser):
 
     def _walk(self, text: str, pos: int) -> int:
         """An open group pulls in following records while they continue it; the first record that
-        does not is classified here too (it closes the group, or starts the next one)."""
+        does not is classified here too (it closes the group, or starts the next one).
+
+        The hot loop of a storm (every record of an open group passes here): the header is matched
+        in place (``parse_kmsg_header``'s expression, bounded to the line), not on a sliced copy."""
         n = len(text)
+        find, hdr_match, conts = text.find, _KMSG_HDR.match, self._conts
         while pos < n and self.group is not None:
-            end = text.find("\n", pos)
+            end = find("\n", pos)
             if end < 0:
                 end = n
-            line = text[pos:end]
-            if line.startswith(" "):  # KEY=value dictionary line of the previous record
+            m = hdr_match(text, pos, end)
+            if m is None:  # a KEY=value dictionary line of the previous record, or garbage
                 pos = end + 1
                 continue
-            hdr = parse_kmsg_header(line)
-            if hdr is None:
-                pos = end + 1
+            prefix, seq_s, usec_s, flags = m.groups()
+            seq, usec = int(seq_s), int(usec_s)
+            pos = end + 1
+            if seq > KMSG_INT_MAX or usec > KMSG_INT_MAX:
                 continue
-            prefix, seq, usec, flags, off = hdr
-            msg = unescape_kmsg(line[off:off + MAX_RECORD])
-            meta = (seq, usec, prefix & 7, prefix >> 3)
+            off = m.end()
+            msg = text[off:off + MAX_RECORD if off + MAX_RECORD < end else end]
+            if "\\" in msg:
+                msg = unescape_kmsg(msg)
+            p = int(prefix)
+            meta = (seq, usec, p & 7, p >> 3)
             if flags == "+":
                 self.continuation(msg.strip(), meta)
             elif "\n" in msg:
                 self.feed(msg, meta)
-            elif not self._continues(msg, meta):  # starts the next event (it may drop its forerunner) or closes
-                self._fresh(msg, meta)
-            pos = end + 1
+            else:
+                g = self.group
+                try:
+                    cont = conts[g.kind]
+                except KeyError:
+                    cont = conts[g.kind] = getattr(self, "_cont_" + g.kind, None)
+                if cont is None or not cont(g, msg, meta):  # starts the next event (it may drop its forerunner) or closes
+                    self._fresh(msg, meta)
         return pos
 
     def scan_text(self, lines: Iterable[str]) -> None:
@@ -309,7 +337,10 @@ class Classifier(FamilyParser):
     # -- dispatch --------------------------------------------------------------------------------
     def _dispatch(self, fam: str | None, msg: str, meta: Meta) -> None:
         try:
-            getattr(self, "_f_" + (fam or "none"))(msg, meta)
+            fn = self._fams.get(fam)
+            if fn is None:
+                fn = self._fams[fam] = getattr(self, "_f_" + (fam or "none"))
+            fn(msg, meta)
         except Exception:  # noqa: BLE001 - a line the parser did not expect is skipped, never fatal
             self.errors += 1
 

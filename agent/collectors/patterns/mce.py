@@ -63,27 +63,79 @@ _NMI_UNK = re.compile(r"NMI received for unknown reason (\w+) on CPU (\d+)")
 _NMI_RSN = re.compile(r"NMI: (PCI system error \(SERR\)|IOCK error(?: \(debug interrupt\?\))?) for reason (\w+) on CPU (\d+)")
 
 
+# "CPU n: Machine Check: ..." (core.c print_mce()) parsed once per text: a storm repeats the same
+# texts (the kmsg header differs, the message does not). Pure; bounded.
+CPU_LINES_CACHE = 512
+_CPU_LINES: dict[str, tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None] = {}
+
+
+def _cpu_put(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:
+    m = _MCE_CPU.match(body)
+    hit = None
+    if m:
+        status = int(m.group(5), 16)
+        st = decode_mci_status(status)
+        cpu = int(m.group(1))
+        fields = dict(cpu=cpu, bank=int(m.group(4)), status=f"0x{status:016x}", mcgstatus=m.group(3),
+                      exception=bool(m.group(2)), **{k: v for k, v in st.items() if k in ("mca_code", "error_kind")},
+                      bits=",".join(k.upper() for k in ("over", "uc", "en", "miscv", "addrv", "pcc", "s", "ar") if st[k]))
+        cls, sev = _mce_class(st)
+        hit = (tuple(fields.items()), cls, sev, "memory" if st.get("error_kind") == "memory controller" else "cpu",
+               f"cpu{cpu}")
+    if len(_CPU_LINES) >= CPU_LINES_CACHE:
+        _CPU_LINES.clear()
+    _CPU_LINES[body] = hit
+    return hit
+
+
+_BLOCK_LINES: dict[str, tuple[tuple[str, Any], ...] | None] = {}  # TSC / PROCESSOR lines of a block, per text
+
+
+def _block_parse(body: str) -> tuple[tuple[str, Any], ...] | None:
+    """The detail a block's ``TSC ...`` or ``PROCESSOR ...`` line adds (in order), None for other lines."""
+    m = _MCE_TSC.match(body)
+    if m:
+        return tuple((k, "0x" + m.group(i).lower()) for i, k in ((2, "address"), (3, "misc"), (4, "synd"), (5, "ipid"))
+                     if m.group(i))
+    m = _MCE_PROC.match(body)
+    if m:
+        out: tuple[tuple[str, Any], ...] = (("processor", m.group(1)), ("mce_time", int(m.group(2))),
+                                            ("socket", int(m.group(3))), ("apic", m.group(4)))
+        return out + (("microcode", m.group(5)),) if m.group(5) else out
+    return None
+
+
+def _block_put(body: str) -> tuple[tuple[str, Any], ...] | None:
+    fields = _block_parse(body)
+    if len(_BLOCK_LINES) >= CPU_LINES_CACHE:
+        _BLOCK_LINES.clear()
+    _BLOCK_LINES[body] = fields
+    return fields
+
+
+def _cpu_line(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:
+    """What a "CPU n: Machine Check" line says (fields of the detail, class, severity, component,
+    device), or None when ``body`` is not one."""
+    try:
+        return _CPU_LINES[body]
+    except KeyError:
+        return _cpu_put(body)
+
+
 class Parser(FamilyParser):
     def _f_mce(self, msg: str, meta: Meta) -> None:
         body = msg[5:] if msg.startswith(("mce: ", "MCE: ")) else msg
         legacy = body.startswith("CPU ") and not body.startswith("CPU 0x")
         if body.startswith("[Hardware Error]: ") or legacy:
             body = body if legacy else body[18:]
-            m = _MCE_CPU.match(body)
-            if m:
+            hit = _cpu_line(body)
+            if hit is not None:
                 self._drop_notice()
                 g = self._start("mce", "", meta, msg)
                 if legacy:
                     g.detail["legacy"] = True
-                status = int(m.group(5), 16)
-                st = decode_mci_status(status)
-                cpu = int(m.group(1))
-                g.detail.update(cpu=cpu, bank=int(m.group(4)), status=f"0x{status:016x}", mcgstatus=m.group(3),
-                                exception=bool(m.group(2)), **{k: v for k, v in st.items() if k in ("mca_code", "error_kind")},
-                                bits=",".join(k.upper() for k in ("over", "uc", "en", "miscv", "addrv", "pcc", "s", "ar") if st[k]))
-                g.cls, g.sev = _mce_class(st)
-                g.component = "memory" if st.get("error_kind") == "memory controller" else "cpu"
-                g.device = f"cpu{cpu}"
+                fields, g.cls, g.sev, g.component, g.device = hit
+                g.detail.update(fields)
                 return
             if body.startswith(("Corrected error", "Uncorrected", "Deferred error")) or _AMD_STATUS.match(body) \
                     or _AMD_ERR.match(body):
@@ -157,22 +209,12 @@ class Parser(FamilyParser):
     def _mce_line(self, g: Group, body: str) -> None:
         d = g.detail
         if g.kind == "mce":
-            m = _MCE_TSC.match(body)
-            if m:
-                if m.group(2):
-                    d["address"] = "0x" + m.group(2).lower()
-                if m.group(3):
-                    d["misc"] = "0x" + m.group(3).lower()
-                if m.group(4):
-                    d["synd"] = "0x" + m.group(4).lower()
-                if m.group(5):
-                    d["ipid"] = "0x" + m.group(5).lower()
-                return
-            m = _MCE_PROC.match(body)
-            if m:
-                d.update(processor=m.group(1), mce_time=int(m.group(2)), socket=int(m.group(3)), apic=m.group(4))
-                if m.group(5):
-                    d["microcode"] = m.group(5)
+            try:
+                fields = _BLOCK_LINES[body]
+            except KeyError:
+                fields = _block_put(body)
+            if fields is not None:  # a TSC or PROCESSOR line
+                d.update(fields)
                 return
             m = _MCE_RIP.match(body)
             if m:
@@ -247,7 +289,7 @@ class Parser(FamilyParser):
                 return True
             return False
         body = body[18:]
-        if g.kind == "mce" and (_MCE_CPU.match(body) or body.startswith("Machine check events")):
+        if g.kind == "mce" and (_cpu_line(body) is not None or body.startswith("Machine check events")):
             return False
         if g.kind == "amd" and (body.startswith(("Corrected error", "Uncorrected", "Deferred error"))
                                 or (_AMD_STATUS.match(body) and "status" in g.detail)

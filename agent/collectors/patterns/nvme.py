@@ -15,6 +15,8 @@ NAME = 'nvme'
 HEAD = HEADS[NAME]  # message starts (stage 1 prefilter): agent.collectors.patterns.heads
 
 _NVME = re.compile(r"nvme (nvme\d+): (.*)$")
+_CSTS = re.compile(r"CSTS=(0x[0-9a-fA-F]+)")
+_QID = re.compile(r"QID (\d+)")
 _NVME_NS = re.compile(r"(nvme\d+(?:c\d+)?n\d+): (.+?) @ LBA (\d+), (\d+) blocks, (.+?) \(sct (0x[0-9a-f]+) / sc (0x[0-9a-f]+)\)")
 
 
@@ -43,13 +45,13 @@ class Parser(FamilyParser):
             return
         comp = f"disk:{ctrl}"
         detail: dict[str, Any] = {"message": rest}
-        csts = re.search(r"CSTS=(0x[0-9a-fA-F]+)", rest)
+        csts = _CSTS.search(rest)
         if csts:
             detail["csts"] = csts.group(1).lower()
             if csts.group(1).lower() == "0xffffffff":
                 detail["off_bus"] = True
         if rest.startswith("I/O ") and " timeout" in rest:
-            q = re.search(r"QID (\d+)", rest)
+            q = _QID.search(rest)
             if q:
                 detail["qid"] = int(q.group(1))
             detail["action"] = "reset" if "reset controller" in rest else "abort" if "aborting" in rest else "timeout"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from agent.collectors.patterns.heads import HEADS, PCI_SCAN
 from agent.collectors.patterns.record import BDF, FamilyParser, Group, Meta
@@ -126,64 +127,115 @@ class Parser(FamilyParser):
             g.cls, g.sev = "aer.nonfatal", W
 
     def _aer_line(self, g: Group, rest: str) -> None:
+        try:
+            kind, a = _AER_OPS[rest]
+        except KeyError:
+            kind, a = _aer_put(rest)
         d = g.detail
-        s = rest.strip()
-        if s.startswith("AER:"):  # 5.x+ prefix every line of the block
-            s = s[4:].strip()
-        m = _AER_SEV.match(s)
-        if m:
-            self._aer_classify(g, m.group(1), m.group(2))
-            d["layer"] = m.group(3).strip()
-            if m.group(4):
-                d["agent"] = m.group(4)
-            return
-        m = _AER_DEV.match(s)
-        if m:
-            d.update(vendor_device=m.group(1), status=f"0x{m.group(2)}", mask=f"0x{m.group(3)}")
-            return
-        m = _AER_BIT.match(s)
-        if m:
+        if kind == _SEV:
+            self._aer_classify(g, a[0], a[1])
+            d["layer"] = a[2]
+            if a[3]:
+                d["agent"] = a[3]
+        elif kind == _DEV:
+            d.update(vendor_device=a[0], status=a[1], mask=a[2])
+        elif kind == _BIT:
             bits = list(d.get("bits", ()))
-            bits.append(m.group(2).strip())
+            bits.append(a[0])
             d["bits"] = tuple(bits)
-            if m.group(3):
-                d["first"] = m.group(2).strip()
-            return
-        m = _AER_FF.match(s)
-        if m:
-            d.update(status=f"0x{m.group(1).lower()}", mask=f"0x{m.group(2).lower()}")
-            return
-        m = _AER_FF_LAYER.match(s)
-        if m:
-            d.update(layer=m.group(1).strip(), agent=m.group(2).strip().replace(" ID", ""))
-            return
-        m = _AER_FF_SEV.match(s)
-        if m:  # only uncorrectable errors print it; a status bit set in it is fatal
-            sev = int(m.group(1), 16)
+            if a[1]:
+                d["first"] = a[0]
+        elif kind == _FF:
+            d.update(status=a[0], mask=a[1])
+        elif kind == _FF_LAYER:
+            d.update(layer=a[0], agent=a[1])
+        elif kind == _FF_SEV:  # only uncorrectable errors print it; a status bit set in it is fatal
+            sev = a
             st = int(str(d.get("status", "0x0")), 16)
             g.cls, g.sev = ("aer.fatal", C) if st & sev else ("aer.nonfatal", W)
             d["uncor_severity"] = f"0x{sev:08x}"
-            return
-        if s.lower().startswith("device recovery"):
-            d["recovery"] = s.rsplit(" ", 1)[-1]
-        elif s.startswith("TLP Header"):
-            d["tlp_header"] = s.split(":", 1)[-1].strip()
+        elif kind == _RECOVERY:
+            d["recovery"] = a
+        elif kind == _TLP:
+            d["tlp_header"] = a
 
     def _cont_aer(self, g: Group, msg: str, meta: Meta) -> bool:
-        m = _PCI_LINE.match(msg)
-        if not m or m.group(2) not in g.key.split(","):
+        try:
+            split = _LINES[msg]
+        except KeyError:
+            split = _line_put(msg)
+        if split is None or split[1] not in g.key.split(","):
             return False
-        rest = m.group(3)
-        if rest.startswith("AER: ") and _AER_HDR.match(rest):
+        drv, bdf, rest, new_header, bus_error, failed = split
+        if new_header:
             return False  # a new AER message
-        if rest.startswith(("PCIe Bus Error", "AER: PCIe Bus Error")) and "layer" in g.detail:
+        if bus_error and "layer" in g.detail:
             return False  # the next error of the same device
-        if _FAILED.match(rest):
-            self._pci_lost(m.group(1), m.group(2), rest, msg, meta)
+        if failed:
+            self._pci_lost(drv, bdf, rest, msg, meta)
             return True
         g.lines.append(msg)
         self._aer_line(g, rest)
         return True
+
+
+# A storm repeats the same texts: what a line of an AER block says is parsed once per text (pure) and
+# applied to the group by Parser._aer_line / _cont_aer. Bounded.
+OPS_CACHE = 512
+_SEV, _DEV, _BIT, _FF, _FF_LAYER, _FF_SEV, _RECOVERY, _TLP, _OTHER = range(9)
+_AER_OPS: dict[str, tuple[int, Any]] = {}
+_LINES: dict[str, tuple[str, str, str, bool, bool, bool] | None] = {}
+
+
+def _aer_parse(rest: str) -> tuple[int, Any]:
+    s = rest.strip()
+    if s.startswith("AER:"):  # 5.x+ prefix every line of the block
+        s = s[4:].strip()
+    m = _AER_SEV.match(s)
+    if m:
+        return _SEV, (m.group(1), m.group(2), m.group(3).strip(), m.group(4))
+    m = _AER_DEV.match(s)
+    if m:
+        return _DEV, (m.group(1), f"0x{m.group(2)}", f"0x{m.group(3)}")
+    m = _AER_BIT.match(s)
+    if m:
+        return _BIT, (m.group(2).strip(), bool(m.group(3)))
+    m = _AER_FF.match(s)
+    if m:
+        return _FF, (f"0x{m.group(1).lower()}", f"0x{m.group(2).lower()}")
+    m = _AER_FF_LAYER.match(s)
+    if m:
+        return _FF_LAYER, (m.group(1).strip(), m.group(2).strip().replace(" ID", ""))
+    m = _AER_FF_SEV.match(s)
+    if m:
+        return _FF_SEV, int(m.group(1), 16)
+    if s.lower().startswith("device recovery"):
+        return _RECOVERY, s.rsplit(" ", 1)[-1]
+    if s.startswith("TLP Header"):
+        return _TLP, s.split(":", 1)[-1].strip()
+    return _OTHER, None
+
+
+def _aer_put(rest: str) -> tuple[int, Any]:
+    op = _aer_parse(rest)
+    if len(_AER_OPS) >= OPS_CACHE:
+        _AER_OPS.clear()
+    _AER_OPS[rest] = op
+    return op
+
+
+def _line_put(msg: str) -> tuple[str, str, str, bool, bool, bool] | None:
+    """(driver, BDF, message, starts an AER message, a bus error line, recovery failed) or None."""
+    m = _PCI_LINE.match(msg)
+    split = None
+    if m:
+        drv, bdf, rest = m.groups()
+        split = (drv, bdf, rest, bool(rest.startswith("AER: ") and _AER_HDR.match(rest)),
+                 rest.startswith(("PCIe Bus Error", "AER: PCIe Bus Error")), bool(_FAILED.match(rest)))
+    if len(_LINES) >= OPS_CACHE:
+        _LINES.clear()
+    _LINES[msg] = split
+    return split
 
 
 # one line per message shape this module parses: (record lines, class, component, device);

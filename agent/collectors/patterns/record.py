@@ -25,6 +25,7 @@ BDF = r"[0-9a-fA-F]{4}:[0-9a-fA-F]{2}:[0-9a-fA-F]{2}\.[0-7]"
 
 # kmsg record header: prefix,seq,usec,flags[,more];  (unknown extra fields before ';' ignored)
 _KMSG_HDR = re.compile(r"(\d{1,4}),(\d{1,20}),(\d{1,20}),([^,;]*)(?:,[^;]*)?;")
+_KMSG_HDR_MATCH = _KMSG_HDR.match
 TEXT_PREFIX = re.compile(
     r"^(?:\w{3} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ kernel: |\S+T\d\d:\d\d:\d\d\S* \S+ kernel: )?"  # syslog
     r"(?:<(\d{1,3})>)?(?:\[\s*(\d{1,12})\.(\d{1,9})\]\s?)?")
@@ -68,13 +69,14 @@ def unescape_kmsg(text: str) -> str:
 
 def parse_kmsg_header(line: str) -> tuple[int, int, int, str, int] | None:
     """(prefix, seq, usec, flags, offset of the message) or None for garbage."""
-    m = _KMSG_HDR.match(line)
+    m = _KMSG_HDR_MATCH(line)
     if not m:
         return None
-    seq, usec = int(m.group(2)), int(m.group(3))
+    prefix, seq, usec, flags = m.groups()
+    seq, usec = int(seq), int(usec)
     if seq > KMSG_INT_MAX or usec > KMSG_INT_MAX:  # u64 in the kernel, never this large in practice
         return None
-    return int(m.group(1)), seq, usec, m.group(4), m.end()
+    return int(prefix), seq, usec, flags, m.end()
 
 
 def iter_kmsg_records(text: str) -> Iterator[tuple[int, int, int, str, dict[str, str]]]:
