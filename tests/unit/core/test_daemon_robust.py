@@ -148,7 +148,7 @@ def test_a_held_store_lock_does_not_freeze_the_snapshot(fakesys, make_host, tmp_
         gens = []
         for _ in range(3):
             gens.append(d._rebuild().generation)
-        assert time.monotonic() - t0 < 4.5  # old code: each rebuild waited the 5 s busy timeout (15 s)
+        assert time.monotonic() - t0 < 10.0  # old code: each rebuild waited the 5 s busy timeout (15 s); a loaded CI host needs the slack
         assert gens == sorted(gens) and len(set(gens)) == 3
         d.writer.busy_since = time.monotonic() - 61  # as if the write had waited a minute
         snap = d._rebuild()
