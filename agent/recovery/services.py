@@ -45,6 +45,12 @@ def compare_network(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -
     problems, lines = [], []
     live = {a["address"].split("/")[0]: a for a in n.get("addresses", [])}
     want = [a for a in o.get("addresses", []) if not a.get("temporary")]
+    if not [a for a in want if not a.get("eui64")]:
+        # nothing to compare is no proof that the network is back (fails closed: a server has an address)
+        src = o.get("source") or {}
+        why = src.get("error") or (f"rc {src['rc']}" if src.get("rc") not in (None, 0) else "no address on any interface")
+        problems.append(f"the baseline recorded no address to compare with ({' '.join(src.get('argv') or ['ip', '-j', 'addr'])}: "
+                        f"{why}); capture a baseline on a working host, or check `ip -br addr` by hand and skip with a reason")
     for a in want:
         ip = a["address"].split("/")[0]
         if a.get("eui64"):

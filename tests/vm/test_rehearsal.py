@@ -506,6 +506,7 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         assert not op.off_runbook, f"the operator had to fix by hand what no step found: {op.off_runbook}"
     rec = _last_record(new)
     day.figures["step_states"] = _steps_summary(rec)
+    (cache_dir() / "rehearsal-last-record.json").write_text(json.dumps(rec, indent=1, default=str))
     day.notes.append("failed steps' last evidence: " + json.dumps(
         {sid: s.get("evidence", [])[-3:] for sid, s in rec.get("steps", {}).items() if s.get("state") == "failed"},
         default=str)[:8000])
@@ -575,8 +576,12 @@ def _the_day(day: Day, caps, disks: Path, ca: Path, old: ServerMachine, status, 
         st = wait_for(lambda: (lambda s: s if s and not s.get("findings") else None)(agent_status(new)), 120, interval=3)
         if not st:
             day.notes.append("findings left: " + json.dumps((agent_status(new) or {}).get("findings"), default=str)[:6000])
-            day.notes.append(new.sh("agent events --since all --component board 2>&1 | head -40; "
-                                    "echo; cat /proc/stat | grep btime; date -u", check=False, timeout=120))
+            day.notes.append(new.sh("agent status --json 2>&1 | head -c 6000; echo; "
+                                    "agent events --since all --component board 2>&1 | head -40; "
+                                    "echo; grep btime /proc/stat; date -u; python3 -c \"import sqlite3; "
+                                    "c = sqlite3.connect('file:/var/lib/hwagent/state.db?mode=ro', uri=True); "
+                                    "print(c.execute(\\\"SELECT value FROM kv WHERE key = 'board.epoch'\\\").fetchall()); "
+                                    "print(c.execute('SELECT * FROM boots').fetchall())\"", check=False, timeout=180))
         assert st, (agent_status(new) or {}).get("findings")
 
 
@@ -597,7 +602,7 @@ def _availability(status, month: str) -> dict:
 def _guest_diagnostics(m) -> str:
     """What an operator looks at when the run stopped: failed units, listeners, the services' logs."""
     return "guest diagnostics after the run stopped:\n" + m.sh(
-        "systemctl --failed --no-pager; ss -ltnH; date -u; "
+        "systemctl --failed --no-pager; ss -ltnH; date -u; ip -br addr; ip route; "
         "journalctl -b --no-pager -o short-monotonic -u dovecot -u postfix@- -u nginx -u apache2 | tail -n 40",
         check=False, timeout=180)[-6000:]
 

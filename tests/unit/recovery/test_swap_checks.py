@@ -161,3 +161,24 @@ def test_parsers_survive_broken_tool_output_and_config():
     assert readiness.parse_restic_latest("[{}]") is None and readiness.parse_restic_latest("{") is None
     assert readiness.parse_borg_latest('{"archives": [{"start": "yesterday"}]}') is None
     assert boot.version_key("") == [] and boot.compare_bios({"dmi": {"bios_version": "2.3"}}, {"dmi": {}})[0]
+
+
+def test_network_compare_fails_closed_on_a_baseline_without_addresses():
+    from agent.recovery.services import compare_network
+
+    # what capture_network stores when `ip -j addr show` failed on the old board: nothing to compare
+    # with is no proof that the network is back (the rehearsal's MB-16c once passed that way)
+    live = {"network": {"addresses": [{"address": "10.0.2.15/24", "ifname": "enp0s3"}],
+                        "default_routes": [{"gateway": "10.0.2.2", "dev": "enp0s3"}], "resolvers": ["10.0.2.3"]}}
+    broken = {"network": {"addresses": [], "default_routes": [], "resolvers": [],
+                          "source": {"argv": ["ip", "-j", "addr", "show"], "rc": None, "error": "timed out after 30 s"}}}
+    problems, _, _ = compare_network(broken, live)
+    assert problems and "baseline recorded no address" in problems[0] and "timed out after 30 s" in problems[0]
+    # a baseline with only SLAAC addresses of the old MAC has nothing that must come back either
+    slaac = {"network": {"addresses": [{"address": "2001:db8::3eec:efff:fe00:1/64", "ifname": "eno1", "eui64": True}],
+                         "default_routes": [], "resolvers": []}}
+    assert compare_network(slaac, live)[0]
+    # the same host with its address recorded passes when it is back
+    good = {"network": {"addresses": [{"address": "10.0.2.15/24", "ifname": "enp0s3"}],
+                        "default_routes": [{"gateway": "10.0.2.2"}], "resolvers": ["10.0.2.3"]}}
+    assert compare_network(good, live)[0] == []
