@@ -50,6 +50,8 @@ from agent.sysd import M_ARENA_MAX, _malloc_trim, limit_malloc_arenas, sd_notify
 log = logging.getLogger("hwagent.daemon")
 
 STALE_SLACK_SECONDS = 15.0
+# a collector run in flight at stop is waited for this long (the unit's TimeoutStopSec is 30 s)
+CLOSE_WAIT_SECONDS = 10.0
 
 
 def host_from_config(cfg: Config, runner=None, clock=time.time) -> Host:
@@ -202,8 +204,14 @@ class Daemon(CollectorSlots, SnapshotRebuild):
             self._wake.wait(timeout=max(0.05, min(1.0, next_due - time.monotonic())))
         self.close_collectors()
 
-    def close_collectors(self) -> None:
-        """Stop the collectors; what they drained on the way out goes through the enrichment step."""
+    def close_collectors(self, wait_seconds: float = CLOSE_WAIT_SECONDS) -> None:
+        """Stop the collectors; what they drained on the way out goes through the enrichment step.
+        A run still in flight is waited for first (bounded): its enrichment stores the boot's
+        heartbeat, which must not land after the clean-stop marker."""
+        deadline = time.monotonic() + wait_seconds
+        for slot in self._slots.values():
+            if slot.thread is not None and slot.thread.is_alive():
+                slot.thread.join(max(0.0, deadline - time.monotonic()))
         for slot in self._slots.values():
             try:
                 slot.collector.close()

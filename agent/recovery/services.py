@@ -40,17 +40,22 @@ def compare_listening(old: Mapping[str, Any], new: Mapping[str, Any], host=None)
     return missing, f"{len(before)} listening socket(s) as before ({', '.join(units) or 'no units recorded'})", text
 
 
+def _no_addresses(o: Mapping[str, Any], want: list[dict[str, Any]]) -> list[str]:
+    """Nothing to compare is no proof that the network is back (fails closed: a server has an address)."""
+    if [a for a in want if not a.get("eui64")]:
+        return []
+    src = o.get("source") or {}
+    why = src.get("error") or (f"rc {src['rc']}" if src.get("rc") not in (None, 0) else "no address on any interface")
+    return [f"the baseline recorded no address to compare with ({' '.join(src.get('argv') or ['ip', '-j', 'addr'])}: "
+            f"{why}); capture a baseline on a working host, or check `ip -br addr` by hand and skip with a reason"]
+
+
 def compare_network(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
     o, n = old.get("network") or {}, new.get("network") or {}
     problems, lines = [], []
     live = {a["address"].split("/")[0]: a for a in n.get("addresses", [])}
     want = [a for a in o.get("addresses", []) if not a.get("temporary")]
-    if not [a for a in want if not a.get("eui64")]:
-        # nothing to compare is no proof that the network is back (fails closed: a server has an address)
-        src = o.get("source") or {}
-        why = src.get("error") or (f"rc {src['rc']}" if src.get("rc") not in (None, 0) else "no address on any interface")
-        problems.append(f"the baseline recorded no address to compare with ({' '.join(src.get('argv') or ['ip', '-j', 'addr'])}: "
-                        f"{why}); capture a baseline on a working host, or check `ip -br addr` by hand and skip with a reason")
+    problems += _no_addresses(o, want)
     for a in want:
         ip = a["address"].split("/")[0]
         if a.get("eui64"):

@@ -55,6 +55,7 @@ class EventHistory:
         self._window: EventWindow | None = None
         self._window_built = 0.0
         self._last_heartbeat: float | None = None
+        self._stopped = False  # the kernel log collector closed: this boot's clean stop is written
         self._last_prune = 0.0
 
     # ---- storing ---------------------------------------------------------------------------------
@@ -121,7 +122,9 @@ class EventHistory:
         if status is None:
             return [*new, *rest], problem
         self.boot_id = boot_id = status.boot_id
-        if self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_SECONDS or now < self._last_heartbeat:
+        if self._stopped:
+            pass  # the clean-stop marker is written: a run that ends after it must not clear it
+        elif self._last_heartbeat is None or now - self._last_heartbeat >= HEARTBEAT_SECONDS or now < self._last_heartbeat:
             self._last_heartbeat = now
             self._quietly(lambda: self.events.boot_alive(boot_id, now))
         if now - self._last_prune >= PRUNE_SECONDS:
@@ -155,6 +158,7 @@ class EventHistory:
         try:
             self.store(collector, events, updates, now, int(opt("backlog_events")))
             if collector == KERNEL_LOG and self.boot_id:
+                self._stopped = True
                 self.events.boot_clean_stop(self.boot_id, now)
         except Exception as exc:  # noqa: BLE001 - stopping must not fail
             log.warning("%s: closing: %s", collector, exc)

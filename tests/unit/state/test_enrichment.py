@@ -68,3 +68,53 @@ def test_a_broken_store_costs_the_history_not_the_readings(tmp_path):
     out, status = enricher.enrich("ipmi", events + (StateUpdate("ipmi.sel", {"version": 1}),), NOW, ok)
     assert not [r for r in out if isinstance(r, StateUpdate)]  # never reaches the snapshot
     assert status.ok and status.messages and status.messages[0].startswith("state: ")
+
+
+def test_a_run_that_ends_after_the_clean_stop_does_not_clear_it(tmp_path):
+    """A kernel-log run in flight while the daemon stopped stored the boot's heartbeat after the
+    clean-stop marker, which clears it: the next boot was reported as an unexpected reboot (seen
+    in the VM after a plain `systemctl reboot`). Once the marker is written, this process stores
+    no heartbeat any more; a restarted agent (a new process) still clears it."""
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
+    store = Store(tmp_path / "state.db")
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
+    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d.run_once()
+    (slot,) = d._slots.values()
+    late = slot.collector.collect()  # finished before the stop, enriched after it
+    d.close_collectors()
+    d.enricher.enrich(slot.collector.name, list(late), NOW + 600, CollectorStatus(name="kernel_log", ok=True))
+    (boot,) = EventStore(store).boots()
+    assert boot.clean_stop == NOW  # old code: None, and the next boot an "unexpected reboot"
+    again = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW + 900, collector_classes=(KernelLogCollector,))
+    again.run_once()  # the agent restarted in the same boot: alive again
+    assert EventStore(store).boots()[0].clean_stop is None
+    store.close()
+
+
+def test_close_waits_for_a_collector_run_in_flight(tmp_path):
+    import threading
+
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
+    store = Store(tmp_path / "state.db")
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
+    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d.run_once()
+    (slot,) = d._slots.values()
+    order: list[str] = []
+    release = threading.Event()
+
+    def in_flight():  # a run whose enrichment is still to store the heartbeat
+        release.wait(5)
+        order.append("run done")
+    slot.thread = threading.Thread(target=in_flight)
+    slot.thread.start()
+    threading.Timer(0.3, release.set).start()
+    d.close_collectors()
+    order.append("closed")
+    assert order == ["run done", "closed"]  # old code: closed first, the run's heartbeat after the marker
+    store.close()
