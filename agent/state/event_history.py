@@ -157,11 +157,15 @@ class EventHistory:
         updates = [r for r in readings if isinstance(r, StateUpdate)]
         try:
             self.store(collector, events, updates, now, int(opt("backlog_events")))
-            if collector == KERNEL_LOG and self.boot_id:
-                self._stopped = True
-                self.events.boot_clean_stop(self.boot_id, now)
         except Exception as exc:  # noqa: BLE001 - stopping must not fail
-            log.warning("%s: closing: %s", collector, exc)
+            log.warning("%s: closing: storing what it drained: %s", collector, exc)
+        if collector != KERNEL_LOG or not self.boot_id:
+            return
+        self._stopped = True
+        try:  # even when the drained events could not be stored: the stop itself was clean
+            self.events.boot_clean_stop(self.boot_id, now)
+        except Exception as exc:  # noqa: BLE001 - stopping must not fail
+            log.warning("%s: closing: the clean-stop marker: %s", collector, exc)
 
     def close(self) -> None:
         if self._own:

@@ -118,3 +118,21 @@ def test_close_waits_for_a_collector_run_in_flight(tmp_path):
     order.append("closed")
     assert order == ["run done", "closed"]  # old code: closed first, the run's heartbeat after the marker
     store.close()
+
+
+def test_the_clean_stop_is_written_when_the_drained_events_cannot_be_stored(tmp_path, monkeypatch):
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
+    store = Store(tmp_path / "state.db")
+    cfg_file = tmp_path / "config.toml"
+    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
+    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
+    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d.run_once()
+    hist = d.enricher.events
+
+    def broken(*a, **k):
+        raise ValueError("a drained event the store rejects")
+    monkeypatch.setattr(hist, "store", broken)
+    d.close_collectors()
+    assert EventStore(store).boots()[0].clean_stop == NOW  # old code: no marker, the next boot "unexpected"
+    store.close()
