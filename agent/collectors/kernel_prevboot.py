@@ -17,8 +17,14 @@ from agent.model import Severity
 from agent.model.events import KernelEvent
 
 log = logging.getLogger("hwagent.kernel_log")
-# /proc/stat's btime (the board epoch's start) is whole seconds, uptime-derived boot time is not
-BEFORE_THIS_BOOT_SECONDS = 2.0
+# The unexpected-reboot event is dated this long before this boot began. Rules count events in
+# whole-minute buckets (EventWindow.count keeps a bucket while bucket start + 60 s > since): dated
+# only 2 s before the boot, the old board's death shared its minute bucket with the new board's
+# epoch (btime) in 58 of 60 cases and counted on the new board (seen in the VM rehearsal). 60 s
+# puts its bucket wholly before the boot; +2 s covers btime's whole seconds vs the uptime-derived
+# boot time. (Not the previous boot's last sign of life: a new board's clock may be hours behind
+# the old one's, which would date the death after the new board's first boot.)
+BEFORE_THIS_BOOT_SECONDS = 62.0
 
 
 class PreviousBootMixin(KernelLogMembers):
@@ -31,9 +37,9 @@ class PreviousBootMixin(KernelLogMembers):
         self._last_heartbeat = now
         if prev is None or known or prev.clean_stop is not None:
             return
-        # dated just before this boot began (the previous boot ended before it): a window still
+        # dated a minute before this boot began (the previous boot ended before it): a window still
         # counts it as recent, and after a mainboard swap it belongs to the old board's time (the
-        # board epoch starts at this boot), not to the new board's first minutes
+        # board epoch starts at this boot, see BEFORE_THIS_BOOT_SECONDS), not to the new board's
         when = min(now, self._boot_wall - BEFORE_THIS_BOOT_SECONDS) if self._boot_wall else now
         self._extra.append(KernelEvent(
             cls="reboot.unexpected", severity=Severity.WARNING, component="board", device="host",

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from dataclasses import replace
+
 import pytest
 
 from agent.model import BoardEpoch, HostInventory, Severity, Snapshot, SystemReading
@@ -119,11 +121,22 @@ def test_the_epoch_boundary_is_inclusive():
     assert ("cpu.machine_check_uncorrected", "socket1") not in got
 
 
-def test_the_old_boards_sudden_death_does_not_count_on_the_new_board():
-    # the kernel_log collector dates it 2 s before the boot that found the previous one unfinished
-    death = ev("reboot.unexpected", "board", "host", BOOT - 2.0, boot="new")
+@pytest.mark.parametrize("offset", [0.0, 1.0, 2.0, 30.5, 58.0, 59.9])
+def test_the_old_boards_sudden_death_does_not_count_on_the_new_board(offset):
+    # the kernel_log collector dates it BEFORE_THIS_BOOT_SECONDS before the boot that found the
+    # previous one unfinished; rules count whole-minute buckets, so wherever in its minute the new
+    # board's boot (btime, whole seconds) falls, the death's bucket must end before it (dated 2 s
+    # before, it shared the boot's minute in the VM and counted on the new board)
+    from agent.collectors.kernel_prevboot import BEFORE_THIS_BOOT_SECONDS
+
+    boot = BOOT + offset
+    uptime_boot = boot + 0.7  # the collector's boot time (now - uptime) vs btime's whole seconds
+    death = ev("reboot.unexpected", "board", "host", uptime_boot - BEFORE_THIS_BOOT_SECONDS, boot="new")
     assert ("board.unexpected_reboot", "host") in findings([death], BoardEpoch(since=0.0, board="a"))
-    assert ("board.unexpected_reboot", "host") not in findings([death], BoardEpoch(since=BOOT, board="b"))
+    assert ("board.unexpected_reboot", "host") not in findings([death], BoardEpoch(since=boot, board="b"))
+    # and a real unexpected reboot of the new board itself (its first boot died) counts
+    again = replace(ev("reboot.unexpected", "board", "host", boot + 300, boot="new"), monotonic_usec=2)
+    assert ("board.unexpected_reboot", "host") in findings([death, again], BoardEpoch(since=boot, board="b"))
 
 
 def test_disk_errors_move_with_the_disks_and_keep_counting():
