@@ -226,5 +226,19 @@ def capture_offered(host, sockets: list[dict[str, Any]]) -> dict[str, Any]:
     for path in ("/etc/bind/named.conf", "/etc/bind/named.conf.local"):
         zones += parse_bind_zones(host.read_text(host.path(path), 1 << 20) or "")
     return {"vhosts": unique, "mail_ports": sorted(p for p in MAIL_PORTS if ("tcp", p) in listening),
-            "mail_name": (host.read_text(host.path("etc", "mailname"), 256) or "").strip() or host.hostname(),
+            "mail_name": _mail_tls_name(host) or (host.read_text(host.path("etc", "mailname"), 256) or "").strip()
+            or host.hostname(),
             "zones": sorted(set(zones)) if ("udp", 53) in listening else []}
+
+
+def _mail_tls_name(host) -> str:
+    """The first DNS name on the mail server's configured certificate ("" when none is readable)."""
+    from agent.tls_names import configured_cert_files, pem_dns_names  # noqa: PLC0415
+
+    dovecot = [host.read_text(host.path(*p.split("/")), 1 << 20) or "" for p in
+               ("etc/dovecot/dovecot.conf", "etc/dovecot/conf.d/10-ssl.conf")]
+    for f in configured_cert_files(host.read_text(host.path("etc", "postfix", "main.cf"), 1 << 20) or "", dovecot):
+        names = pem_dns_names(host.read_text(host.path(*f.strip("/").split("/")), 1 << 20) or "")
+        if names:
+            return names[0]
+    return ""
