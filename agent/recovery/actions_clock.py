@@ -160,7 +160,8 @@ class ClockSync(A.Action):
     read_only = False
     optional = {"urls": "list", "tolerance_seconds": "number", "ntp_wait_seconds": "number"}
     summary = ("Turn NTP on and wait `ntp_wait_seconds` (30) for it; with no NTP server answering, step the clock to "
-               "the status service's (or `urls`') HTTP Date when it is off by more than `tolerance_seconds` (60).")
+               "the status service's (or `urls`') HTTP Date when it is off by more than `tolerance_seconds` (60), then "
+               "try-restart the units behind the baseline's listening sockets (they started on the wrong time).")
 
     @classmethod
     def extra_validate(cls, args):
@@ -199,8 +200,27 @@ class ClockSync(A.Action):
         if res.rc != 0 or res.error:
             return A.Outcome(passed=False, detail=f"{detail}; setting it failed: "
                              f"{res.error or res.stderr.decode('utf-8', 'replace').strip()[:200]}", commands=evidence)
+        restarted = _restart_serving_units(ctx, evidence)
         return A.Outcome(passed=True, detail=f"{ntp_note}; no NTP answer within the wait; {detail}: stepped to "
-                         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(target))} UTC", commands=evidence)
+                         f"{time.strftime('%Y-%m-%d %H:%M:%S', time.gmtime(target))} UTC{restarted}", commands=evidence)
+
+
+def _restart_serving_units(ctx: A.ActionContext, evidence: list[dict[str, Any]]) -> str:
+    """After a step, restart the running units that serve the baseline's sockets: they started
+    with the wrong time, and their timers and timeouts still count from it (in the rehearsal
+    Dovecot kept listening but its logins timed out from the moment the clock went back 3 h;
+    Dovecot's master documents "Time just moved backwards"). `systemctl try-restart` leaves
+    stopped units alone."""
+    from agent.recovery.actions_services import serving_units  # noqa: PLC0415
+
+    units = serving_units(ctx.baseline) if ctx.baseline is not None else []
+    if not units:
+        return ""
+    res, ev = ctx.run(["systemctl", "try-restart", *units])
+    evidence.append(ev)
+    if not res.ok:
+        return f"; restarting {', '.join(units)} after the step failed ({res.failure()}): MB-25/MB-26 will tell"
+    return f"; restarted what serves customers, started on the wrong time: {', '.join(units)}"
 
 
 A.ACTIONS[ClockReference.name] = ClockReference

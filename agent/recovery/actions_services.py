@@ -32,6 +32,11 @@ def restart_plan(old: Mapping[str, Any], new: Mapping[str, Any], failed: list[st
     return sorted(set(broken) | silent), broken
 
 
+def serving_units(old: Mapping[str, Any]) -> list[str]:
+    """The units behind the sockets the host listened on in the baseline (what customers use)."""
+    return sorted({str(s["unit"]) for s in _sockets(old).values() if s.get("unit")})
+
+
 class ServicesRestore(A.Action):
     name = "services_restore"
     read_only = False

@@ -67,7 +67,7 @@ def date_server():
         s.close()
 
 
-def _ctx(tmp_path, *, ntp="no", now=T + 3 * 3600 + 0.5, url="", set_rc=0):
+def _ctx(tmp_path, *, ntp="no", now=T + 3 * 3600 + 0.5, url="", set_rc=0, baseline=None, restart_rc=0):
     def answer(argv):
         if argv[:2] == ("timedatectl", "show"):
             return 0, ntp + "\n"
@@ -75,10 +75,12 @@ def _ctx(tmp_path, *, ntp="no", now=T + 3 * 3600 + 0.5, url="", set_rc=0):
             return 0, ""
         if argv[:3] == ("date", "-u", "-s"):
             return set_rc, ""
+        if argv[:2] == ("systemctl", "try-restart"):
+            return restart_rc, ""
         return 127, ""
     runner = ScriptedRunner(answer)
     notifier = SimpleNamespace(cfg=SimpleNamespace(url=url)) if url else None
-    ctx = A.ActionContext(host(tmp_path / "root", runner), timeout=5, dry_run=False, operator="op", baseline={},
+    ctx = A.ActionContext(host(tmp_path / "root", runner), timeout=5, dry_run=False, operator="op", baseline=baseline or {},
                           notifier=notifier, clock=lambda: now, sleep=lambda s: None)
     return ctx, runner
 
@@ -228,3 +230,35 @@ def test_mainboard_swap_checks_the_clock_against_an_outside_reference():
     step = next(s for s in rb.steps if s.id == "MB-19")
     assert step.check.action == "clock_reference" and step.verify.action == "clock_reference"
     assert step.apply.action == "clock_sync"
+
+
+SERVING = {"listening": {"sockets": [
+    {"proto": "tcp", "address": "0.0.0.0", "port": 993, "unit": "dovecot.service"},
+    {"proto": "tcp", "address": "0.0.0.0", "port": 25, "unit": "postfix@-.service"},
+    {"proto": "tcp", "address": "0.0.0.0", "port": 443, "unit": "nginx.service"},
+    {"proto": "tcp", "address": "0.0.0.0", "port": 80, "unit": "nginx.service"},
+    {"proto": "udp", "address": "127.0.0.1", "port": 323, "unit": None}]}}
+
+
+def test_a_step_restarts_what_serves_customers(tmp_path, date_server):
+    """In the rehearsal Dovecot kept listening after MB-19 stepped the clock back 3 h, but its
+    logins timed out from then on; nothing else restarted it (MB-25 saw a listening socket)."""
+    srv = date_server()
+    ctx, runner = _ctx(tmp_path, url=srv.url, baseline=SERVING)
+    out = C.ClockSync().run({"ntp_wait_seconds": 0}, ctx)
+    assert out.passed, out.detail
+    step = runner.calls.index(("date", "-u", "-s", f"@{T}"))
+    restart = runner.calls.index(("systemctl", "try-restart", "dovecot.service", "nginx.service", "postfix@-.service"))
+    assert step < restart and "restarted what serves customers" in out.detail
+    # a failed restart does not undo the step: it is said, and MB-25/MB-26 judge the services
+    ctx, runner = _ctx(tmp_path, url=srv.url, baseline=SERVING, restart_rc=1)
+    out = C.ClockSync().run({"ntp_wait_seconds": 0}, ctx)
+    assert out.passed and "after the step failed" in out.detail
+
+
+def test_no_step_no_restart(tmp_path, date_server):
+    srv = date_server()
+    for ctx, runner in (_ctx(tmp_path, url=srv.url, now=T + 0.5 + 20, baseline=SERVING),  # within tolerance
+                        _ctx(tmp_path, ntp="yes", url=srv.url, baseline=SERVING)):  # NTP did it
+        C.ClockSync().run({"ntp_wait_seconds": 0}, ctx)
+        assert not [c for c in runner.calls if c[:2] == ("systemctl", "try-restart")]
