@@ -24,14 +24,19 @@ def _no_commands(argv, timeout, env=None):
     return CommandResult(tuple(argv), None, b"", b"", 0.0, f"not found: {argv[0]}")
 
 
-def test_daemon_cycle_stores_kernel_events_attaches_the_window_and_closes_cleanly(tmp_path):
-    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}", f"[ 10.000001] {AER[1]}"]))
+def _kernel_log_daemon(tmp_path, kmsg_lines=None):
+    """A daemon with only the kernel-log collector, not run yet: (daemon, store, host, config)."""
+    root = make_root(tmp_path, kmsg=dmesg_to_kmsg(kmsg_lines or [f"[ 10.000000] {AER[0]}"]))
     store = Store(tmp_path / "state.db")
     cfg_file = tmp_path / "config.toml"
     cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
     cfg = load(str(cfg_file))
     host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
-    d = Daemon(cfg, host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    return Daemon(cfg, host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,)), store, host, cfg
+
+
+def test_daemon_cycle_stores_kernel_events_attaches_the_window_and_closes_cleanly(tmp_path):
+    d, store, _, _ = _kernel_log_daemon(tmp_path, [f"[ 10.000000] {AER[0]}", f"[ 10.000001] {AER[1]}"])
     readings = d.run_once().readings["kernel_log"]
     assert not [r for r in readings if isinstance(r, StateUpdate)]  # consumed by the enrichment step
     (win,) = [r for r in readings if isinstance(r, EventWindow)]
@@ -75,12 +80,7 @@ def test_a_run_that_ends_after_the_clean_stop_does_not_clear_it(tmp_path):
     clean-stop marker, which clears it: the next boot was reported as an unexpected reboot (seen
     in the VM after a plain `systemctl reboot`). Once the marker is written, this process stores
     no heartbeat any more; a restarted agent (a new process) still clears it."""
-    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
-    store = Store(tmp_path / "state.db")
-    cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
-    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
-    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d, store, host, cfg = _kernel_log_daemon(tmp_path)
     d.run_once()
     (slot,) = d._slots.values()
     late = slot.collector.collect()  # finished before the stop, enriched after it
@@ -88,7 +88,7 @@ def test_a_run_that_ends_after_the_clean_stop_does_not_clear_it(tmp_path):
     d.enricher.enrich(slot.collector.name, list(late), NOW + 600, CollectorStatus(name="kernel_log", ok=True))
     (boot,) = EventStore(store).boots()
     assert boot.clean_stop == NOW  # old code: None, and the next boot an "unexpected reboot"
-    again = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW + 900, collector_classes=(KernelLogCollector,))
+    again = Daemon(cfg, host, store, clock=lambda: NOW + 900, collector_classes=(KernelLogCollector,))
     again.run_once()  # the agent restarted in the same boot: alive again
     assert EventStore(store).boots()[0].clean_stop is None
     store.close()
@@ -97,12 +97,7 @@ def test_a_run_that_ends_after_the_clean_stop_does_not_clear_it(tmp_path):
 def test_close_waits_for_a_collector_run_in_flight(tmp_path):
     import threading
 
-    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
-    store = Store(tmp_path / "state.db")
-    cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
-    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
-    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d, store, host, cfg = _kernel_log_daemon(tmp_path)
     d.run_once()
     (slot,) = d._slots.values()
     order: list[str] = []
@@ -121,12 +116,7 @@ def test_close_waits_for_a_collector_run_in_flight(tmp_path):
 
 
 def test_the_clean_stop_is_written_when_the_drained_events_cannot_be_stored(tmp_path, monkeypatch):
-    root = make_root(tmp_path, kmsg=dmesg_to_kmsg([f"[ 10.000000] {AER[0]}"]))
-    store = Store(tmp_path / "state.db")
-    cfg_file = tmp_path / "config.toml"
-    cfg_file.write_text("[collectors.kernel_log]\nfollow = false\n")
-    host = Host(paths=HostPaths(rootfs=str(root)), runner=_no_commands, clock=lambda: NOW)
-    d = Daemon(load(str(cfg_file)), host, store, clock=lambda: NOW, collector_classes=(KernelLogCollector,))
+    d, store, host, cfg = _kernel_log_daemon(tmp_path)
     d.run_once()
     hist = d.enricher.events
 
