@@ -150,14 +150,16 @@ def test_a_held_store_lock_does_not_freeze_the_snapshot(fakesys, make_host, tmp_
             gens.append(d._rebuild().generation)
         assert time.monotonic() - t0 < 10.0  # old code: each rebuild waited the 5 s busy timeout (15 s); a loaded CI host needs the slack
         assert gens == sorted(gens) and len(set(gens)) == 3
-        d.writer.busy_since = time.monotonic() - 61  # as if the write had waited a minute
+        # as if the write had waited a minute (not via busy_since: the writer thread, whose own
+        # write is waiting out the held lock, resets it when that write gives up: a race)
+        d.writer.stuck_for = lambda: 61.0
         snap = d._rebuild()
         assert any(f.rule == "agent.state_stuck" for f in snap.findings)
     finally:
         other.execute("ROLLBACK")
         other.close()
         d.writer.stop()
-    d.writer.busy_since = None
+    del d.writer.stuck_for
     d.writer.flush()
     assert store.finding_times() is not None
 
