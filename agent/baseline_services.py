@@ -235,10 +235,10 @@ def _mail_tls_name(host) -> str:
     """The first DNS name on the mail server's configured certificate ("" when none is readable)."""
     from agent.tls_names import configured_cert_files, pem_dns_names  # noqa: PLC0415
 
-    dovecot = [host.read_text(host.path(*p.split("/")), 1 << 20) or "" for p in
-               ("etc/dovecot/dovecot.conf", "etc/dovecot/conf.d/10-ssl.conf")]
+    dovecot = [host.read_text(host.path(p), 1 << 20) or "" for p in
+               ("/etc/dovecot/dovecot.conf", "/etc/dovecot/conf.d/10-ssl.conf")]
     for f in configured_cert_files(host.read_text(host.path("etc", "postfix", "main.cf"), 1 << 20) or "", dovecot):
-        names = pem_dns_names(host.read_text(host.path(*f.strip("/").split("/")), 1 << 20) or "")
+        names = pem_dns_names(host.read_text(host.path(f), 1 << 20) or "")
         if names:
             return names[0]
     return ""

@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from agent.collectors.patterns.heads import HEADS
-from agent.collectors.patterns.record import FamilyParser, Group, Meta
+from agent.collectors.patterns.record import FamilyParser, Group, Meta, remember
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -68,11 +68,7 @@ def _parse_line(rest: str) -> tuple[int, str | None, Any]:
 
 
 def _ops_put(rest: str) -> tuple[int, str | None, Any]:
-    op = _parse_line(rest)
-    if len(_OPS) >= OPS_CACHE:
-        _OPS.clear()
-    _OPS[rest] = op
-    return op
+    return remember(_OPS, rest, _parse_line(rest), OPS_CACHE)
 
 
 class Parser(FamilyParser):

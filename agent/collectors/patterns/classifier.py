@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
-from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta,
+from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, remember,
                                               parse_kmsg_header, unescape_kmsg)
 from agent.model import Severity
 from agent.model.events import KernelEvent
@@ -160,9 +160,7 @@ class Classifier(FamilyParser):
         except KeyError:
             m = HEAD_MATCH(msg)
             fam = m.lastgroup or "none" if m is not None else None
-            if len(heads) >= HEAD_CACHE:
-                heads.clear()
-            heads[msg] = fam
+            remember(heads, msg, fam, HEAD_CACHE)
         if fam is None:
             if self.group is not None:
                 self._close()

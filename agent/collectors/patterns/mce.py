@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from agent.collectors.patterns.heads import HEADS
-from agent.collectors.patterns.record import FamilyParser, Group, Meta, to_int
+from agent.collectors.patterns.record import FamilyParser, Group, Meta, to_int, remember
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -82,10 +82,7 @@ def _cpu_put(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str
         cls, sev = _mce_class(st)
         hit = (tuple(fields.items()), cls, sev, "memory" if st.get("error_kind") == "memory controller" else "cpu",
                f"cpu{cpu}")
-    if len(_CPU_LINES) >= CPU_LINES_CACHE:
-        _CPU_LINES.clear()
-    _CPU_LINES[body] = hit
-    return hit
+    return remember(_CPU_LINES, body, hit, CPU_LINES_CACHE)
 
 
 _BLOCK_LINES: dict[str, tuple[tuple[str, Any], ...] | None] = {}  # TSC / PROCESSOR lines of a block, per text
@@ -106,11 +103,7 @@ def _block_parse(body: str) -> tuple[tuple[str, Any], ...] | None:
 
 
 def _block_put(body: str) -> tuple[tuple[str, Any], ...] | None:
-    fields = _block_parse(body)
-    if len(_BLOCK_LINES) >= CPU_LINES_CACHE:
-        _BLOCK_LINES.clear()
-    _BLOCK_LINES[body] = fields
-    return fields
+    return remember(_BLOCK_LINES, body, _block_parse(body), CPU_LINES_CACHE)
 
 
 def _cpu_line(body: str) -> tuple[tuple[tuple[str, Any], ...], str, Severity, str, str] | None:

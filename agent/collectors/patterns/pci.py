@@ -6,7 +6,7 @@ import re
 from typing import Any
 
 from agent.collectors.patterns.heads import HEADS, PCI_SCAN
-from agent.collectors.patterns.record import BDF, FamilyParser, Group, Meta
+from agent.collectors.patterns.record import BDF, FamilyParser, Group, Meta, remember
 from agent.model import Severity
 
 C, W, I = Severity.CRITICAL, Severity.WARNING, Severity.INFO
@@ -217,11 +217,7 @@ def _aer_parse(rest: str) -> tuple[int, Any]:
 
 
 def _aer_put(rest: str) -> tuple[int, Any]:
-    op = _aer_parse(rest)
-    if len(_AER_OPS) >= OPS_CACHE:
-        _AER_OPS.clear()
-    _AER_OPS[rest] = op
-    return op
+    return remember(_AER_OPS, rest, _aer_parse(rest), OPS_CACHE)
 
 
 def _line_put(msg: str) -> tuple[str, str, str, bool, bool, bool] | None:
@@ -232,10 +228,7 @@ def _line_put(msg: str) -> tuple[str, str, str, bool, bool, bool] | None:
         drv, bdf, rest = m.groups()
         split = (drv, bdf, rest, bool(rest.startswith("AER: ") and _AER_HDR.match(rest)),
                  rest.startswith(("PCIe Bus Error", "AER: PCIe Bus Error")), bool(_FAILED.match(rest)))
-    if len(_LINES) >= OPS_CACHE:
-        _LINES.clear()
-    _LINES[msg] = split
-    return split
+    return remember(_LINES, msg, split, OPS_CACHE)
 
 
 # one line per message shape this module parses: (record lines, class, component, device);

@@ -60,6 +60,15 @@ class FamilyParser:
         def _ghes_start(self, key: str, msg: str, body: str, meta: Meta) -> None: ...  # ghes
 
 
+def remember(memo: dict[str, Any], key: str, value: Any, limit: int) -> Any:
+    """Store a pure parse of a message text in a bounded memo (cleared when full: a storm repeats
+    few texts, so the memo refills at once) and return it."""
+    if len(memo) >= limit:
+        memo.clear()
+    memo[key] = value
+    return value
+
+
 def unescape_kmsg(text: str) -> str:
     """Undo /dev/kmsg escaping (``\\xNN`` for unprintables and backslash)."""
     if "\\x" not in text:
