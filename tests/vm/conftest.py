@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 LATENCIES: list[dict] = []
+REHEARSALS: list[dict] = []  # the rehearsal's stages and figures (tests/vm/test_rehearsal.py), for the summary
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -110,10 +111,31 @@ def latency():
     return _record
 
 
+# the rehearsal's headline figures (issue 15), printed in the summary so a passing CI run shows them too
+REHEARSAL_HEADLINE = ("rehearsal_wall_s", "new_board_first_boot_to_served_s", "typed_answers", "typed", "manual_steps",
+                      "off_runbook_fixes", "false_done_count", "found_by", "death_to_incident_s", "death_to_mail_s",
+                      "notices_per_subscriber", "incident_downtime_s", "real_downtime_s", "availability_downtime_s",
+                      "availability_percent", "served_gaps_after_back")
+
+
+@pytest.fixture
+def rehearsal_summary():
+    """rehearsal_summary(table, figures): the rehearsal's stages and figures for the terminal summary."""
+    def _record(table: str, figures: dict) -> None:
+        REHEARSALS.append({"table": table, "figures": figures})
+    return _record
+
+
 def pytest_terminal_summary(terminalreporter):
+    tr = terminalreporter
+    for day in REHEARSALS:
+        tr.section("VM suite: the rehearsal of the whole day")
+        tr.write_line(day["table"])
+        for key in REHEARSAL_HEADLINE:
+            if key in day["figures"]:
+                tr.write_line(f"{key}: {json.dumps(day['figures'][key], default=str)}")
     if not LATENCIES:
         return
-    tr = terminalreporter
     tr.section("VM suite: detection latency (seconds after injection)")
     cols = ("scenario", "rule", "agent_s", "prometheus_metric_s", "alert_firing_s", "boot_s")
     tr.write_line("  ".join(f"{c:<24}" if i < 2 else f"{c:>19}" for i, c in enumerate(cols)))
