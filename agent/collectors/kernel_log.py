@@ -34,6 +34,7 @@ from agent.collectors.mcelog import DEFAULT_LOG as DEFAULT_MCELOG
 from agent.collectors.patterns import Classifier, iter_kmsg_records
 from agent.collectors.rasdaemon import DEFAULT_DB
 from agent.collectors.storm import Coalescer
+from agent.foreground import FOREGROUND
 from agent.host import ReadError
 from agent.model import Reading
 from agent.model.events import KernelEvent, KernelLogStatus, StateUpdate
@@ -47,16 +48,18 @@ PSTORE_RESCAN_SECONDS = 600.0  # look for new pstore files during the first minu
 HEARTBEAT_SECONDS = 60.0  # the boot time (uptime) is re-read this often
 # While the tail thread runs, other threads wait at most this long for the GIL (CPython's default: 5 ms).
 # Classifying is pure Python holding the GIL; in a storm one poll's worth of records (hundreds) is a burst of
-# several ms, and each time the HTTP server's thread needed the GIL during a scrape (accept, read, render
-# hand-off, write) it waited up to the 5 ms switch interval: /metrics p99 in a 10k lines/s storm was 2-4x
-# idle (tests/bench/test_storm_bench.py). Yielding between slices of a burst instead (os.sched_yield, a
-# 0.1 ms sleep) gave up the CPU too: on a loaded machine the tail thread then read 4,400-7,700 of 10,000
-# lines/s. A shorter switch interval hands the GIL over only when another thread waits for it. 1 ms still
-# left the scrape p99 at 1.4-2.2x idle in the storm bench and at ~6 ms beside a busy tail in-process (a
-# request needs the GIL back after each of its system calls and loop wake-ups); 0.25 ms brought that to
-# ~2.4 ms. A gate that paused the tail between 4 KiB slices while a request was in flight brought nothing
-# measurable on top at 0.25 ms (it helped only at 1 ms and above) and was left out.
+# several ms, and a scrape needs the GIL back after each of its system calls (strace of one new-connection
+# GET /metrics on the server's thread: 6 epoll_wait, 2 accept4, 2 recvfrom, 2 sendto, 1 close). At the 5 ms
+# default /metrics p99 in a 10k lines/s storm was 2-4x idle (tests/bench/test_storm_bench.py). Yielding
+# between slices of a burst instead (os.sched_yield, a 0.1 ms sleep) gave up the CPU too: on a loaded
+# machine the tail thread then read 4,400-7,700 of 10,000 lines/s. A shorter switch interval hands the GIL
+# over only when another thread waits for it; 0.25 ms left p99 at 1.4-2.3x idle, and 0.1 or 0.05 ms did
+# not lower that (2.2-2.6x, with more CPU): what remains is the number of hand-offs, not their length.
 TAIL_SWITCH_INTERVAL = 0.00025
+# So a burst is classified in slices this large (~40 records, ~0.2 ms of work); between them the tail lets
+# a /metrics request in flight, or a connection waiting to be accepted, go first (agent.foreground): p99
+# storm/idle 1.15-1.28x in the same bench (1.47-2.18x without).
+SLICE_BYTES = 4096
 
 
 class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
@@ -113,6 +116,7 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
         self._ras_cursor: dict | None = None
         self._mcelog_cursor: dict | None = None
         self.coalescer = Coalescer()
+        self.foreground = FOREGROUND  # requests in flight go first (tests give their own)
         self._collects = 0
         self._scsi_map: dict[str, str | None] = {}
         self._last_heartbeat = 0.0
@@ -236,8 +240,27 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
                 if not text:
                     continue
             self._account(text)
-            self.classifier.scan_kmsg(text)
+            self._classify(text)
             self._absorb()
+
+    def _classify(self, text: str) -> None:
+        """Classify a chunk in slices of about SLICE_BYTES; between slices a /metrics request in
+        flight goes first (agent.foreground: the tail waits, holding no GIL, until it is answered)."""
+        n = len(text)
+        if n <= SLICE_BYTES:
+            self.classifier.scan_kmsg(text)
+            return
+        pos = 0
+        pause = self.foreground.pause
+        while pos < n:
+            cut = text.rfind("\n", pos, pos + SLICE_BYTES) + 1 if pos + SLICE_BYTES < n else n
+            if cut <= pos:  # one record longer than a slice
+                cut = text.find("\n", pos + SLICE_BYTES)
+                cut = n if cut < 0 else cut + 1
+            self.classifier.scan_kmsg(text[pos:cut])
+            pos = cut
+            if pos < n:
+                pause()
 
     def _absorb(self, extra: list[KernelEvent] = ()) -> None:  # type: ignore[assignment]
         """Move classified events into the storm aggregation (memory bounded by distinct keys)."""

@@ -26,6 +26,8 @@ from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 if TYPE_CHECKING:
     import ssl
 
+    from agent.foreground import Foreground
+
 log = logging.getLogger("hwagent.http")
 
 MAX_REQUEST_LINE = 8192
@@ -107,8 +109,11 @@ class AsyncHTTPServer:
 
     def __init__(self, host: str, port: int, app: App, *, tls: ssl.SSLContext | None = None,
                  limits: Limits = Limits(), extra_headers: Mapping[str, str] | None = None,
-                 server_name: str = "hwagent"):
+                 server_name: str = "hwagent", foreground: Foreground | None = None):
         self.app = app
+        # each request is marked in flight from its first byte to its last written one: background
+        # bulk work (the kernel-log tail in a storm) pauses meanwhile (agent.foreground)
+        self.foreground = foreground
         self.tls = tls
         self.limits = limits
         self.extra_headers = dict(extra_headers or {})
@@ -130,6 +135,8 @@ class AsyncHTTPServer:
             self._sock.close()
             raise
         self._sock.setblocking(False)
+        if foreground is not None:  # a connection waiting to be accepted counts as a request
+            foreground.watch(self._sock)
         self._server: asyncio.base_events.Server | None = None
         self._thread = threading.Thread(target=self._run, name="http", daemon=True)
         self._started = threading.Event()
@@ -143,6 +150,8 @@ class AsyncHTTPServer:
         self._started.wait(10)
 
     def stop(self) -> None:
+        if self.foreground is not None:
+            self.foreground.unwatch(self._sock)
         if not self._thread.is_alive():
             self._sock.close()
             return
@@ -227,34 +236,45 @@ class AsyncHTTPServer:
                 if not head:
                     return
             first = False
+            fg = self.foreground
+            token = fg.enter() if fg is not None else 0
             try:
-                async with asyncio.timeout(self.limits.header_timeout):
-                    req = await self._read_head(reader, client, head)
-            except TimeoutError:
-                await self._write(writer, error_response(408), "GET")
-                return
-            except BadRequest as exc:
-                await self._write(writer, error_response(exc.status), "GET")
-                return
-            if req is None:
-                return
-            result = self.app(req)
-            resp = result if isinstance(result, Response) else await result
-            if resp.status < 400 or resp.status in (404,):
-                try:  # the body (rare: these endpoints take none) after auth, under its own deadline
-                    async with asyncio.timeout(self.limits.body_timeout):
-                        await self._drain_body(reader, req)
-                except TimeoutError:
+                if not await self._request(reader, writer, client, head):
                     return
-                except BadRequest as exc:
-                    resp = error_response(exc.status)
-            elif req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers:
-                resp.close = True  # refused before its body was read: the stream is not reusable
-            keep = self._keep_alive(req) and not resp.close
-            if not await self._write(writer, resp, req.method, keep):
-                return
-            if not keep:
-                return
+            finally:
+                if fg is not None:
+                    fg.leave(token)
+
+    async def _request(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, client: str,
+                       head: bytes) -> bool:
+        """Read, answer and write one request: -> keep the connection for the next one."""
+        try:
+            async with asyncio.timeout(self.limits.header_timeout):
+                req = await self._read_head(reader, client, head)
+        except TimeoutError:
+            await self._write(writer, error_response(408), "GET")
+            return False
+        except BadRequest as exc:
+            await self._write(writer, error_response(exc.status), "GET")
+            return False
+        if req is None:
+            return False
+        result = self.app(req)
+        resp = result if isinstance(result, Response) else await result
+        if resp.status < 400 or resp.status in (404,):
+            try:  # the body (rare: these endpoints take none) after auth, under its own deadline
+                async with asyncio.timeout(self.limits.body_timeout):
+                    await self._drain_body(reader, req)
+            except TimeoutError:
+                return False
+            except BadRequest as exc:
+                resp = error_response(exc.status)
+        elif req.headers.get("content-length", "0") != "0" or "transfer-encoding" in req.headers:
+            resp.close = True  # refused before its body was read: the stream is not reusable
+        keep = self._keep_alive(req) and not resp.close
+        if not await self._write(writer, resp, req.method, keep):
+            return False
+        return keep
 
     @staticmethod
     def _keep_alive(req: Request) -> bool:

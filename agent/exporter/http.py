@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Callable
 
 from agent.exporter.aserver import AsyncHTTPServer, Limits, Request, Response
 from agent.exporter.render import GenerationCache, IncrementalRenderer, gzip_body
+from agent.foreground import FOREGROUND
 from agent.model import Snapshot
 
 if TYPE_CHECKING:
@@ -156,7 +157,8 @@ class MetricsServer:
         self._render_pool = ThreadPoolExecutor(1, thread_name_prefix="http-render")
         self._auth_pool = ThreadPoolExecutor(1, thread_name_prefix="http-auth")  # bcrypt serialised
         self.server = AsyncHTTPServer(host, port, self._app, tls=web.tls if self.tls else None,
-                                      limits=limits or Limits(), extra_headers=web.headers if web else None)
+                                      limits=limits or Limits(), extra_headers=web.headers if web else None,
+                                      foreground=FOREGROUND)
 
     @property
     def port(self) -> int:

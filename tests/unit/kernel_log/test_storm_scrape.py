@@ -1,12 +1,17 @@
-"""A storm and /metrics: the rules (and a new snapshot generation) are woken per new fault, not per
-poll of the tail; each snapshot's body is rendered when the daemon swaps it in, not on a request's path."""
+"""A storm and /metrics: the tail classifies a burst in slices and lets a request in flight go first;
+the server marks each request in flight from its first byte to its last; the rules are woken per new
+fault, not per poll; the body is rendered after each snapshot swap, never on a request's path."""
 
 from __future__ import annotations
 
 import http.client
+import socket
 import threading
 import time
 
+import agent.collectors.kernel_log as kl
+from agent.exporter.aserver import AsyncHTTPServer, Response
+from agent.foreground import Foreground
 from agent.state.store import Store
 from tests.bench.test_storm_bench import storm_blocks
 from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
@@ -24,9 +29,38 @@ def storm_records(n: int, sources: int = 20, seq0: int = 0, usec0: int = 590_000
     return "".join(out[:n])
 
 
+class Busy:
+    """A request is always in flight: counts the tail's pauses."""
+
+    def __init__(self):
+        self.pauses = 0
+
+    def pause(self) -> float:
+        self.pauses += 1
+        return 0.0
+
+
 def facts(readings):
     evs, st, _ = split(readings)
     return [(e.cls, e.component, e.device, e.seq, e.count, dict(e.detail), e.raw) for e in evs], st.records_total
+
+
+def test_a_burst_is_classified_in_slices_with_pauses_and_the_same_events(tmp_path, monkeypatch):
+    text = storm_records(4000)  # ~300 KB: one poll's read in a heavy storm
+    slice_bytes = kl.SLICE_BYTES
+    got = {}
+    for name, size in (("sliced", slice_bytes), ("whole", 1 << 30)):
+        monkeypatch.setattr(kl, "SLICE_BYTES", size)
+        root = make_root(tmp_path / name, kmsg=text, uptime=600.0)
+        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1))
+        busy = Busy()
+        col.foreground = busy
+        got[name] = (facts(col.collect()), busy.pauses)
+        col.close()
+    (sliced, pauses), (whole, no_pauses) = got["sliced"], got["whole"]
+    assert sliced == whole and sliced[1] == 4000 and len(sliced[0]) > 100
+    assert no_pauses == 0
+    assert len(text) // slice_bytes - 1 <= pauses <= len(text) // (slice_bytes // 2)
 
 
 def test_the_rules_are_woken_per_new_fault_not_per_poll(tmp_path):
@@ -49,6 +83,61 @@ def test_the_rules_are_woken_per_new_fault_not_per_poll(tmp_path):
     col.close()
 
 
+def test_foreground_pause_returns_at_once_when_nothing_is_in_flight():
+    fg = Foreground()
+    assert fg.pause() == 0.0 and fg.pauses == 0 and not fg.busy()
+
+
+def test_foreground_pause_waits_until_the_request_is_answered():
+    fg = Foreground(hold=5.0)
+    tok = fg.enter()
+    assert fg.busy()
+    done = threading.Event()
+    waited: list[float] = []
+    t = threading.Thread(target=lambda: (waited.append(fg.pause()), done.set()))
+    t.start()
+    assert not done.wait(0.05)  # still paused: the request is in flight
+    fg.leave(tok)
+    assert done.wait(5)
+    t.join()
+    assert waited[0] > 0 and fg.pauses == 1 and not fg.busy()
+
+
+def test_foreground_a_request_counts_only_for_its_hold_time():
+    now = [100.0]
+    fg = Foreground(hold=0.05, clock=lambda: now[0])
+    fg.enter()  # a client that never finishes its request
+    assert fg.busy()
+    now[0] += 0.05
+    assert not fg.busy() and fg.pause() == 0.0  # expired: the tail goes on (and forgets it)
+    assert not fg._deadlines
+
+
+def test_foreground_pauses_are_bounded_per_second():
+    now = [100.0]
+    fg = Foreground(hold=10.0, budget=0.2, clock=lambda: now[0])
+    fg.enter()
+    fg._second, fg._paused_this_second = 100, 0.2  # the budget of this second is used up
+    assert fg.pause() == 0.0
+    now[0] = 101.0  # the next second: would wait again (within what is left of the hold)
+    fg._paused_this_second = 0.2
+    fg.budget = 0.0
+    assert fg.pause() == 0.0
+
+
+def eventually(cond, seconds: float = 10.0) -> bool:
+    stop = threading.Event()
+    timer = threading.Timer(seconds, stop.set)
+    timer.start()
+    try:
+        while not cond():
+            if stop.wait(0.005):
+                return bool(cond())
+        return True
+    finally:
+        timer.cancel()
+
+
 def _get(port: int, path: str = "/", conn: http.client.HTTPConnection | None = None) -> bytes:
     c = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     c.request("GET", path)
@@ -56,6 +145,96 @@ def _get(port: int, path: str = "/", conn: http.client.HTTPConnection | None = N
     if conn is None:
         c.close()
     return body
+
+
+def test_the_server_marks_each_request_in_flight_until_written():
+    fg = Foreground(hold=30.0)
+    seen = []
+
+    def app(req):
+        seen.append(fg.busy())
+        return Response(200, b"ok\n")
+
+    srv = AsyncHTTPServer("127.0.0.1", 0, app, foreground=fg)
+    srv.start()
+    try:
+        assert _get(srv.port) == b"ok\n"
+        conn = http.client.HTTPConnection("127.0.0.1", srv.port, timeout=10)  # keep-alive: idle in between
+        assert _get(srv.port, conn=conn) == b"ok\n"
+        assert eventually(lambda: not fg.busy())  # answered (just after the client read it): the idle connection holds nothing
+        assert _get(srv.port, conn=conn) == b"ok\n"
+        conn.close()
+        raw = socket.create_connection(("127.0.0.1", srv.port))  # a client that stops mid-request
+        raw.sendall(b"GET / HTTP/1.1\r\n")
+        assert eventually(fg.busy)
+        raw.close()
+        assert eventually(lambda: not fg.busy())  # the connection went away: no longer in flight
+    finally:
+        srv.stop()
+    assert seen == [True, True, True]
+
+
+def test_foreground_a_connection_waiting_to_be_accepted_counts_as_a_request():
+    """Before its request can be marked, a new connection needs the GIL for the loop's wake-up, the
+    accept and the task's first step: the tail sees it waiting on the listening socket and lets it go first."""
+    fg = Foreground(hold=5.0)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    fg.watch(lsock)
+    client = None
+    try:
+        assert fg.pause() == 0.0 and fg.pauses == 0  # nobody waiting: no pause, nothing marked
+        client = socket.create_connection(lsock.getsockname())
+        done = threading.Event()
+        waited: list[float] = []
+        t = threading.Thread(target=lambda: (waited.append(fg.pause()), done.set()))
+        t.start()
+        assert not done.wait(0.05)  # paused: a connection waits to be accepted
+        assert fg.busy()
+        conn, _ = lsock.accept()
+        tok = fg.enter()  # the server took it and marked its request: the waiting mark is this request
+        fg.leave(tok)
+        assert done.wait(5)
+        t.join()
+        conn.close()
+        assert waited[0] > 0 and not fg.busy() and not fg._deadlines
+        fg.unwatch(lsock)
+        client.close()
+        client = socket.create_connection(lsock.getsockname())  # waiting again, but no longer watched
+        assert fg.pause() == 0.0
+    finally:
+        if client is not None:
+            client.close()
+        lsock.close()
+
+
+def test_foreground_a_connection_never_accepted_holds_the_tail_only_for_the_hold_time():
+    fg = Foreground(hold=0.05)
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(8)
+    fg.watch(lsock)
+    client = socket.create_connection(lsock.getsockname())
+    try:
+        waited = fg.pause()  # a server that never accepts (stopped, overloaded): bounded by the hold
+        assert 0.04 <= waited < 1.0
+    finally:
+        client.close()
+        lsock.close()
+    assert fg._listen and fg.pause() == 0.0  # a watched socket closed (never unwatched): ignored, not selected on
+
+
+def test_the_server_watches_its_listening_socket_until_stopped():
+    fg = Foreground(hold=30.0)
+    srv = AsyncHTTPServer("127.0.0.1", 0, lambda req: Response(200, b"ok\n"), foreground=fg)
+    assert fg._listen == [srv._sock]
+    srv.start()
+    try:
+        assert _get(srv.port) == b"ok\n"
+    finally:
+        srv.stop()
+    assert fg._listen == []  # its number may be reused by another file
 
 
 def test_each_snapshot_is_rendered_when_swapped_in_not_when_scraped(fakesys, make_host):
