@@ -33,6 +33,7 @@ class KmsgReader:
     def read_available(self) -> str:
         """Everything readable now, as complete lines (text ends with a newline)."""
         parts: list[bytes] = []
+        size = 0
         while True:
             try:
                 data = os.read(self.fd, KMSG_RECORD_BUF if self.is_device else READ_SIZE)
@@ -51,7 +52,8 @@ class KmsgReader:
             if self.is_device and not data.endswith(b"\n"):
                 data += b"\n"
             parts.append(data)
-            if sum(len(p) for p in parts) > 8 * READ_SIZE:
+            size += len(data)  # /dev/kmsg: one record per read, hundreds in a storm's poll (no re-summing)
+            if size > 8 * READ_SIZE:
                 break
         if not parts:
             return ""

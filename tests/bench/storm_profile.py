@@ -1,7 +1,8 @@
 """Where the daemon's CPU goes in a kernel-log storm: in-process, deterministic, simulated time.
 
-The storm of tests/bench/test_storm_bench.py (its ``storm_blocks``) is written into a plain-file
-/dev/kmsg of a small fake host, in 10 ms steps of simulated time; the daemon's own parts run on it
+The storm of tests/bench/test_storm_bench.py (its ``storm_blocks``) is written into the /dev/kmsg
+of a small fake host, in 10 ms steps of simulated time (by default a stand-in read one record per
+read, as the device is: tests/support/kmsg_device.py; ``--file``: a plain file, read at once); the daemon's own parts run on it
 as in ``agent run``: the tail thread's poll (read, account, classify, aggregate; its wake-up
 request), the collectors at their intervals and on request (kernel log: at most once a second), the
 enrichment step (event store writes, the rules' event window), the snapshot rebuild (rules) after
@@ -10,7 +11,7 @@ the CPU time of each part is measured alone and is the same from run to run.
 
 Run with the code under test first on the path::
 
-    python tests/bench/storm_profile.py [--lines 600000] [--profile] [--src DIR]
+    python tests/bench/storm_profile.py [--lines 600000] [--profile] [--src DIR] [--file]
 
 ``--src DIR`` runs the agent package found in DIR (an older checkout: the "before" figure);
 ``--ab DIR`` runs this tree and DIR alternately (interleaved, ``--rounds`` each) in
@@ -20,6 +21,7 @@ subprocesses and prints the ratio of CPU per line. Not a test: prints figures on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import subprocess
 import sys
@@ -32,8 +34,9 @@ POLL = 0.05
 SCRAPE_EVERY = 0.2
 
 
-def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
+def run(lines: int, profile: bool, sources: int, device: bool = True) -> dict[str, float]:
     sys.path.append(str(Path(__file__).resolve().parents[2]))  # tests.*; agent from PYTHONPATH/--src first
+    from tests.support.kmsg_device import KmsgSocket, patch_reader  # noqa: PLC0415
     from tests.bench.test_storm_bench import storm_blocks  # noqa: PLC0415
     from tests.support.fakesys import FakeSys  # noqa: PLC0415
 
@@ -63,7 +66,13 @@ def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
     tmp = Path(tempfile.mkdtemp(prefix="storm-profile-"))
     fs = FakeSys(tmp / "tree")
     fs.proc_basics()
-    kmsg = fs.write("dev/kmsg", "")
+    sock = None
+    if device:
+        patch_reader()
+        (tmp / "tree" / "dev").mkdir(parents=True, exist_ok=True)
+        sock = KmsgSocket(tmp / "tree" / "dev" / "kmsg")  # the collector connects on its first run
+    else:
+        kmsg = fs.write("dev/kmsg", "")
     uptime = 3600.0
     sim = [1_764_003_600.0]
     cfg = from_mapping({"host": {"root": str(tmp / "tree")}, "collectors": {
@@ -98,6 +107,8 @@ def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
     # first cycle (collectors read what there is, the first snapshot) before the storm
     for name in d._slots:
         run_slot(name, 0.0)
+    if sock is not None:
+        sock.accept(5)
     blocks = storm_blocks(sources)
     import random  # noqa: PLC0415
 
@@ -117,7 +128,7 @@ def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
         prof.enable()
     c_start = time.process_time()
     last_gen = d.snapshot.generation
-    with open(kmsg, "a") as out:
+    with contextlib.nullcontext() if sock is not None else open(kmsg, "a") as out:
         while written < lines:
             t += 0.01
             sim[0] = 1_764_003_600.0 + t
@@ -127,8 +138,11 @@ def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
                     pending = list(rng.choice(blocks))
                 seq += 1
                 buf.append(f"3,{seq},{int((uptime + t) * 1e6)},-;{pending.pop(0)}\n")
-            out.write("".join(buf))
-            out.flush()
+            if sock is not None:
+                sock.send([r.encode() for r in buf])
+            else:
+                out.write("".join(buf))
+                out.flush()
             written += per_step
             if t + 1e-9 >= next_poll:  # the tail thread's poll (KernelLogCollector._follow)
                 next_poll += POLL
@@ -168,6 +182,8 @@ def run(lines: int, profile: bool, sources: int) -> dict[str, float]:
     res = {"lines": written, "cpu (with the writer)": total, "us_per_line": 1e6 * daemon / written, **parts, **counts,
            "records_total": col.records_total, "events_total": sum(d.enricher.events.events_total.values())}
     store.close()
+    if sock is not None:
+        sock.close()
     return res
 
 
@@ -180,6 +196,7 @@ def main() -> None:
     ap.add_argument("--ab", default="", help="older checkout to compare with (interleaved subprocess runs)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--child", action="store_true")
+    ap.add_argument("--file", action="store_true", help="a plain-file /dev/kmsg (read at once), not the device stand-in")
     a = ap.parse_args()
     if a.src:
         sys.path.insert(0, a.src)
@@ -190,7 +207,7 @@ def main() -> None:
             for label, src in (("old", a.ab), ("new", here)):
                 env = dict(os.environ, PYTHONPATH=src)
                 p = subprocess.run([sys.executable, __file__, "--child", "--lines", str(a.lines), "--sources",
-                                    str(a.sources), "--src", src], env=env, cwd=here, capture_output=True, text=True, check=True)
+                                    str(a.sources), "--src", src, *(["--file"] if a.file else [])], env=env, cwd=here, capture_output=True, text=True, check=True)
                 us = float(p.stdout.strip().splitlines()[-1])
                 res[label].append(us)
                 print(f"{label}: {us:.2f} us/line", flush=True)
@@ -198,7 +215,7 @@ def main() -> None:
         print(f"CPU per storm line, best of {a.rounds}: old {old:.2f} us, new {new:.2f} us, old/new = {old / new:.2f}x "
               f"({100 * (1 - new / old):.0f} % less)")
         return
-    r = run(a.lines, a.profile, a.sources)
+    r = run(a.lines, a.profile, a.sources, device=not a.file)
     if a.child:
         print(r["us_per_line"])
         return
