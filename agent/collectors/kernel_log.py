@@ -61,12 +61,14 @@ TAIL_SWITCH_INTERVAL = 0.00025
 # storm/idle 1.15-1.28x in the same bench (1.47-2.18x without).
 SLICE_BYTES = 4096
 # /dev/kmsg wakes its reader for every record, and the kernel prints a storm a block (4-9 lines) at a time:
-# polled as fast as records come, the tail paid a poll's fixed cost (read loop, counting, scan set-up,
-# aggregation, ~47 us: storm_profile with 100-line polls against 500-line ones) for every few lines. After a
-# poll that read anything the tail lets records gather this long. The ring buffer keeps them: 128 KiB of
-# text by default (CONFIG_LOG_BUF_SHIFT=17, init/Kconfig), ~0.16 s of a 10k lines/s storm of ~80-byte lines,
-# of which one batch is ~20 KB; records overwritten before they are read are counted as lost (EPIPE).
-TAIL_BATCH_SECONDS = 0.025
+# polled as fast as records came, the tail paid a poll's fixed cost (wake-up, read loop, counting, scan
+# set-up, aggregation) every few lines: 26.8 % of a core in the storm bench read one record per read as
+# the device is. So after a poll that read anything the tail lets records gather this long (storm bench:
+# 16.2 % with 25 ms, less with 50 ms; docs/kernel-log-storm.md). The ring buffer keeps them meanwhile:
+# 128 KiB of text by default (CONFIG_LOG_BUF_SHIFT=17: init/Kconfig, Debian 12's kernels), ~0.19 s of a
+# 10k lines/s storm of ~70-byte messages, of which one batch is about a quarter; records overwritten
+# before they are read are counted as lost (EPIPE), never silently dropped.
+TAIL_BATCH_SECONDS = 0.05
 
 
 class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):

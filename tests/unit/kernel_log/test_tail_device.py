@@ -5,6 +5,9 @@ as devkmsg_read does (kernel/printk/printk.c: one record per read call)."""
 
 from __future__ import annotations
 
+import errno
+import io
+import os
 import threading
 import time
 
@@ -114,3 +117,71 @@ def test_a_thread_stop_is_not_held_up_by_the_batch_wait(tmp_path, monkeypatch):
     closer.join(10)
     sock.close()
     assert not closer.is_alive() and time.monotonic() - t0 < 5
+
+
+class _Flaky:
+    """The device's read, failing first with the given errors (EPIPE: records overwritten before they were read;
+    EINVAL: a record larger than the buffer)."""
+
+    def __init__(self, fd: int, errors: list[int]):
+        self.real = io.FileIO(fd, "rb", closefd=False)
+        self.errors = errors
+
+    def readinto(self, buf):
+        if self.errors:
+            code = self.errors.pop(0)
+            raise OSError(code, os.strerror(code))
+        return self.real.readinto(buf)
+
+
+def _device(tmp_path, monkeypatch) -> tuple[KmsgSocket, KmsgReader]:
+    patch_reader(monkeypatch.setattr)
+    (tmp_path / "dev").mkdir()
+    sock = KmsgSocket(tmp_path / "dev" / "kmsg")
+    reader = KmsgReader(str(tmp_path / "dev" / "kmsg"))
+    sock.accept(5)
+    return sock, reader
+
+
+def test_a_device_overrun_is_counted_and_reading_goes_on(tmp_path, monkeypatch):
+    sock, reader = _device(tmp_path, monkeypatch)
+    try:
+        reader.read_available()  # makes the device's reader
+        reader._dev = _Flaky(reader.fd, [errno.EPIPE])  # type: ignore[assignment]
+        sock.send([b"6,7,10,-;one\n", b"6,8,20,-;two\n"])
+        assert reader.read_available() == "6,7,10,-;one\n6,8,20,-;two\n" and reader.overruns == 1
+    finally:
+        reader.close()
+        sock.close()
+
+
+def test_a_device_record_larger_than_the_buffer_is_counted_and_skipped(tmp_path, monkeypatch):
+    sock, reader = _device(tmp_path, monkeypatch)
+    try:
+        reader.read_available()
+        reader._dev = _Flaky(reader.fd, [errno.EINVAL])  # type: ignore[assignment]
+        sock.send([b"6,7,10,-;one\n"])
+        assert reader.read_available() == "" and reader.oversized == 1
+        assert reader.read_available() == "6,7,10,-;one\n"  # the next read goes on
+    finally:
+        reader.close()
+        sock.close()
+
+
+def test_a_poll_of_many_device_records_is_copied_out_in_pieces_and_whole(tmp_path, monkeypatch):
+    # more records than one buffer holds (agent.collectors.kmsg_reader.DEVICE_CHUNK)
+    from agent.collectors import kmsg_reader  # noqa: PLC0415
+
+    sock, reader = _device(tmp_path, monkeypatch)
+    try:
+        rec = "3,{},{},-;" + "x" * 900 + "\n"
+        n = 3 * kmsg_reader.DEVICE_CHUNK // 900
+        sent = [rec.format(i, i).encode() for i in range(n)]
+        text = ""
+        for i in range(0, n, 500):
+            sock.send(sent[i:i + 500])
+            text += reader.read_available()
+        assert text.encode() == b"".join(sent)
+    finally:
+        reader.close()
+        sock.close()
