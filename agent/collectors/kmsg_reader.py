@@ -34,9 +34,10 @@ class KmsgReader:
         self._dev: io.FileIO | None = None  # the device's reader and its buffer, made on the first read
         self._buf = memoryview(b"")
 
-    def read_available(self) -> str:
-        """Everything readable now, as complete lines (text ends with a newline)."""
-        parts = self._read_device() if self.is_device else self._read_file()
+    def read_available(self, limit: int = 8 * READ_SIZE) -> str:
+        """What is readable now, as complete lines (text ends with a newline): from /dev/kmsg records up to
+        about ``limit`` bytes (the caller reads again for more), from a file everything up to 8 MiB."""
+        parts = self._read_device(limit) if self.is_device else self._read_file()
         if not parts:
             return ""
         buf = self.pending + b"".join(parts)
@@ -52,7 +53,7 @@ class KmsgReader:
             self.oversized += 1
         return buf[:cut + 1].decode("utf-8", "replace")
 
-    def _read_device(self) -> list[bytes]:
+    def _read_device(self, limit: int) -> list[bytes]:
         """/dev/kmsg: one record per read(2), each read into one reused buffer (a storm is ~10,000 reads a
         second; a fresh 16 KiB object per read cost about as much as the read), copied out in large pieces."""
         if self._dev is None:
@@ -66,8 +67,6 @@ class KmsgReader:
             if pos > room:
                 parts.append(bytes(buf[:pos]))
                 size, pos = size + pos, 0
-                if size > 8 * READ_SIZE:
-                    break
             try:
                 n = readinto(buf[pos:pos + KMSG_RECORD_BUF])
             except OSError as exc:
@@ -84,6 +83,8 @@ class KmsgReader:
             if buf[pos - 1] != 10:  # a record always ends with a newline; a truncated one gets it
                 buf[pos] = 10
                 pos += 1
+            if size + pos >= limit:
+                break
         if pos:
             parts.append(bytes(buf[:pos]))
         return parts

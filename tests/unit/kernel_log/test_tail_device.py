@@ -185,3 +185,49 @@ def test_a_poll_of_many_device_records_is_copied_out_in_pieces_and_whole(tmp_pat
     finally:
         reader.close()
         sock.close()
+
+
+def test_the_device_is_read_and_classified_a_slice_at_a_time_with_requests_first(tmp_path, monkeypatch):
+    # a storm's batch is ~500 reads: read whole before classifying, they held up a scrape's GIL hand-offs
+    # (storm bench p99 storm/idle 2.3-2.5x); a slice at a time, a request in flight goes first between slices
+    from tests.unit.kernel_log.test_storm_scrape import Busy, facts  # noqa: PLC0415
+
+    text = storm_records(4000)
+    records = text.encode().splitlines(keepends=True)
+    got = {}
+    reads: list[int] = []
+    real_read = KmsgReader.read_available
+
+    def logged_read(self, *a):
+        out = real_read(self, *a)
+        if out:
+            reads.append(len(out))
+        return out
+
+    monkeypatch.setattr(KmsgReader, "read_available", logged_read)
+    for name in ("device", "file"):
+        root = make_root(tmp_path / name, kmsg=text if name == "file" else "", uptime=600.0)
+        sock = None
+        if name == "device":
+            patch_reader(monkeypatch.setattr)
+            (root / "dev" / "kmsg").unlink()
+            sock = KmsgSocket(root / "dev" / "kmsg")
+        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1))
+        busy = Busy()
+        col.foreground = busy
+        if sock is not None:
+            col.collect()  # connects; nothing sent yet
+            sock.accept(5)
+            sock.send(records)
+        reads.clear()
+        got[name] = (facts(col.collect()), busy.pauses, list(reads))
+        col.close()
+        if sock is not None:
+            sock.close()
+    (device, pauses, device_reads), (file, _, file_reads) = got["device"], got["file"]
+    assert len(file_reads) == 1  # a file: read at once, then classified in slices
+    longest = max(len(r) for r in records)
+    assert len(device_reads) >= len(text) // kl.SLICE_BYTES and max(device_reads) <= kl.SLICE_BYTES + longest
+    assert device[1] == file[1] == 4000
+    assert device == file and len(device[0]) > 100  # the same events, whichever way read
+    assert len(text) // kl.SLICE_BYTES - 1 <= pauses <= len(text) // (kl.SLICE_BYTES // 2)
