@@ -11,6 +11,8 @@ import os
 import threading
 import time
 
+import pytest
+
 import agent.collectors.kernel_log as kl
 from agent.collectors.kmsg_reader import KmsgReader
 from agent.state.store import Store
@@ -19,30 +21,21 @@ from tests.unit.kernel_log.test_collector import Clock, make_collector, make_roo
 from tests.unit.kernel_log.test_storm_scrape import T0, storm_records
 
 
-def test_the_device_is_read_one_record_per_read_in_order_and_whole(tmp_path, monkeypatch):
-    patch_reader(monkeypatch.setattr)
-    (tmp_path / "dev").mkdir()
-    sock = KmsgSocket(tmp_path / "dev" / "kmsg")
-    reader = KmsgReader(str(tmp_path / "dev" / "kmsg"))
-    sock.accept(5)
-    try:
-        assert reader.is_device
-        records = [f"3,{i},{1000 + i},-;nvme nvme0: I/O {i} QID 4 timeout, aborting\n".encode() for i in range(1, 5001)]
-        records[-1] = records[-1].rstrip(b"\n")  # a record that came without its newline gets one
-        sock.send(records)
-        reads = 0
-        real_read = kl.KmsgReader.read_available
-        text = ""
-        while text.count("\n") < 5000 and reads < 100:
-            text += real_read(reader)
-            reads += 1
-        lines = text.splitlines()
-        assert len(lines) == 5000 and text.endswith("\n")
-        assert [int(x.split(",")[1]) for x in lines] == list(range(1, 5001))
-        assert reader.read_available() == ""  # nothing left: EAGAIN, not an error
-    finally:
-        reader.close()
-        sock.close()
+def test_the_device_is_read_one_record_per_read_in_order_and_whole(device):
+    sock, reader = device
+    assert reader.is_device
+    records = [f"3,{i},{1000 + i},-;nvme nvme0: I/O {i} QID 4 timeout, aborting\n".encode() for i in range(1, 5001)]
+    records[-1] = records[-1].rstrip(b"\n")  # a record that came without its newline gets one
+    sock.send(records)
+    text = ""
+    for _ in range(100):
+        text += reader.read_available()
+        if text.count("\n") >= 5000:
+            break
+    lines = text.splitlines()
+    assert len(lines) == 5000 and text.endswith("\n")
+    assert [int(x.split(",")[1]) for x in lines] == list(range(1, 5001))
+    assert reader.read_available() == ""  # nothing left: EAGAIN, not an error
 
 
 def _tail_polls(tmp_path, monkeypatch, batch: float) -> tuple[int, int, int]:
@@ -134,57 +127,49 @@ class _Flaky:
         return self.real.readinto(buf)
 
 
-def _device(tmp_path, monkeypatch) -> tuple[KmsgSocket, KmsgReader]:
+@pytest.fixture
+def device(tmp_path, monkeypatch):
+    """(the writer's socket, a KmsgReader on it as on /dev/kmsg), closed after the test."""
     patch_reader(monkeypatch.setattr)
     (tmp_path / "dev").mkdir()
     sock = KmsgSocket(tmp_path / "dev" / "kmsg")
     reader = KmsgReader(str(tmp_path / "dev" / "kmsg"))
     sock.accept(5)
-    return sock, reader
+    yield sock, reader
+    reader.close()
+    sock.close()
 
 
-def test_a_device_overrun_is_counted_and_reading_goes_on(tmp_path, monkeypatch):
-    sock, reader = _device(tmp_path, monkeypatch)
-    try:
-        reader.read_available()  # makes the device's reader
-        reader._dev = _Flaky(reader.fd, [errno.EPIPE])  # type: ignore[assignment]
-        sock.send([b"6,7,10,-;one\n", b"6,8,20,-;two\n"])
-        assert reader.read_available() == "6,7,10,-;one\n6,8,20,-;two\n" and reader.overruns == 1
-    finally:
-        reader.close()
-        sock.close()
+def test_a_device_overrun_is_counted_and_reading_goes_on(device):
+    sock, reader = device
+    reader.read_available()  # makes the device's reader
+    reader._dev = _Flaky(reader.fd, [errno.EPIPE])  # type: ignore[assignment]
+    sock.send([b"6,7,10,-;one\n", b"6,8,20,-;two\n"])
+    assert reader.read_available() == "6,7,10,-;one\n6,8,20,-;two\n" and reader.overruns == 1
 
 
-def test_a_device_record_larger_than_the_buffer_is_counted_and_skipped(tmp_path, monkeypatch):
-    sock, reader = _device(tmp_path, monkeypatch)
-    try:
-        reader.read_available()
-        reader._dev = _Flaky(reader.fd, [errno.EINVAL])  # type: ignore[assignment]
-        sock.send([b"6,7,10,-;one\n"])
-        assert reader.read_available() == "" and reader.oversized == 1
-        assert reader.read_available() == "6,7,10,-;one\n"  # the next read goes on
-    finally:
-        reader.close()
-        sock.close()
+def test_a_device_record_larger_than_the_buffer_is_counted_and_skipped(device):
+    sock, reader = device
+    reader.read_available()
+    reader._dev = _Flaky(reader.fd, [errno.EINVAL])  # type: ignore[assignment]
+    sock.send([b"6,7,10,-;one\n"])
+    assert reader.read_available() == "" and reader.oversized == 1
+    assert reader.read_available() == "6,7,10,-;one\n"  # the next read goes on
 
 
-def test_a_poll_of_many_device_records_is_copied_out_in_pieces_and_whole(tmp_path, monkeypatch):
+def test_a_poll_of_many_device_records_is_copied_out_in_pieces_and_whole(device):
     # more records than one buffer holds (agent.collectors.kmsg_reader.DEVICE_CHUNK)
     from agent.collectors import kmsg_reader  # noqa: PLC0415
 
-    sock, reader = _device(tmp_path, monkeypatch)
-    try:
-        rec = "3,{},{},-;" + "x" * 900 + "\n"
-        n = 3 * kmsg_reader.DEVICE_CHUNK // 900
-        sent = [rec.format(i, i).encode() for i in range(n)]
-        text = ""
-        for i in range(0, n, 500):
-            sock.send(sent[i:i + 500])
-            text += reader.read_available()
-        assert text.encode() == b"".join(sent)
-    finally:
-        reader.close()
-        sock.close()
+    sock, reader = device
+    rec = "3,{},{},-;" + "x" * 900 + "\n"
+    n = 3 * kmsg_reader.DEVICE_CHUNK // 900
+    sent = [rec.format(i, i).encode() for i in range(n)]
+    text = ""
+    for i in range(0, n, 500):
+        sock.send(sent[i:i + 500])
+        text += reader.read_available(1 << 30)
+    assert text.encode() == b"".join(sent)
 
 
 def test_the_device_is_read_and_classified_a_slice_at_a_time_with_requests_first(tmp_path, monkeypatch):
