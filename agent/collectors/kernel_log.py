@@ -62,7 +62,7 @@ TAIL_SWITCH_INTERVAL = 0.00025
 SLICE_BYTES = 4096
 # /dev/kmsg wakes its reader for every record, and the kernel prints a storm a block (4-9 lines) at a time:
 # polled as fast as records came, the tail paid a poll's fixed cost (wake-up, read loop, counting, scan
-# set-up, aggregation) every few lines: 26.8 % of a core in the storm bench read one record per read as
+# set-up, aggregation) every few lines: 19-27 % of a core in the storm bench read one record per read as
 # the device is. So after a poll that read anything the tail lets records gather this long (storm bench:
 # 12-14.5 %; 16.7 % with 10 ms; the storm's /metrics p99 went from 1.1-1.4x to 1.7-2.7x idle, a few ms:
 # docs/kernel-log-storm.md). The ring buffer keeps them meanwhile:
