@@ -79,7 +79,7 @@ class Foreground:
 
     def _accept_waiting(self) -> bool:
         # a closed socket says fileno -1 (its old number may already be another file's)
-        socks = [s for s in self._listen if s.fileno() >= 0] if self._listen else None
+        socks = [s for s in self._listen if s.fileno() >= 0]
         if not socks:
             return False
         try:

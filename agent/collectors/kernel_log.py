@@ -266,9 +266,6 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
         """Classify a chunk in slices of about SLICE_BYTES; between slices a /metrics request in
         flight goes first (agent.foreground: the tail waits, holding no GIL, until it is answered)."""
         n = len(text)
-        if n <= SLICE_BYTES:
-            self.classifier.scan_kmsg(text)
-            return
         pos = 0
         pause = self.foreground.pause
         while pos < n:
