@@ -97,6 +97,15 @@ def unit_of(host, pid: int) -> str | None:
     return None
 
 
+def source(rec: dict[str, Any]) -> dict[str, Any]:
+    """Where a section came from: the command, its exit code, the runner's error and, when it
+    failed, its last line of stderr."""
+    out = {"argv": rec["argv"], "rc": rec["rc"], "error": rec["error"]}
+    if rec.get("stderr"):
+        out["stderr"] = rec["stderr"]
+    return out
+
+
 def capture_network(host, run, macs: dict[str, str]) -> dict[str, Any]:
     rec = run(["ip", "-j", "addr", "show"])
     r4 = run(["ip", "-j", "route", "show", "default"])
@@ -106,7 +115,7 @@ def capture_network(host, run, macs: dict[str, str]) -> dict[str, Any]:
     return {"addresses": parse_ip_addr(rec["text"], macs) if ok(rec) else [],
             "default_routes": (parse_routes(r4["text"]) if ok(r4) else []) + (parse_routes(r6["text"]) if ok(r6) else []),
             "resolvers": re.findall(r"^\s*nameserver\s+(\S+)", resolv, re.M),
-            "source": {"argv": rec["argv"], "rc": rec["rc"], "error": rec["error"]}}
+            "source": source(rec)}
 
 
 def capture_listening(host, run) -> dict[str, Any]:
@@ -114,7 +123,7 @@ def capture_listening(host, run) -> dict[str, Any]:
     socks = parse_ss(rec["text"]) if rec["error"] is None and rec["rc"] == 0 else []
     for s in socks:
         s["unit"] = next((u for u in (unit_of(host, p) for p in s.pop("pids")) if u), None)
-    return {"sockets": socks, "source": {"argv": rec["argv"], "rc": rec["rc"], "error": rec["error"]}}
+    return {"sockets": socks, "source": source(rec)}
 
 
 def capture_firmware(host) -> dict[str, Any]:

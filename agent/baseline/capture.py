@@ -37,11 +37,13 @@ def _run(host: Host, argv: list[str], timeout: float = CMD_TIMEOUT) -> dict[str,
         res = host.run(argv, timeout)
     except Exception as exc:  # noqa: BLE001 - a broken runner must not break the capture
         return {"argv": argv, "rc": None, "error": f"{type(exc).__name__}: {exc}", "text": ""}
-    return {"argv": list(argv), "rc": res.rc, "error": res.error, "text": res.stdout.decode("utf-8", "replace")}
+    rec = {"argv": list(argv), "rc": res.rc, "error": res.error, "text": res.stdout.decode("utf-8", "replace")}
+    if res.error is None and res.rc != 0:
+        rec["stderr"] = res.failure()[:300]  # the tool's own words, e.g. "Cannot open netlink socket: ..."
+    return rec
 
 
-def _src(rec: dict[str, Any]) -> dict[str, Any]:
-    return {"argv": rec["argv"], "rc": rec["rc"], "error": rec["error"]}
+_src = svc.source
 
 
 def _ok(rec: dict[str, Any]) -> bool:

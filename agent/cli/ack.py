@@ -31,7 +31,7 @@ def ack(app, rule_id: str, device: str, remove: bool) -> int:
     from agent.state.store import Store  # noqa: PLC0415
 
     cfg = app.config()
-    store = Store.in_dir(cfg.state.dir)
+    store = Store.in_dir(cfg.state.dir, durable=True)
     try:
         status = run_cycle(app)
         matches = [f for f in status["findings"] if f["rule"] == rule_id and device in (f["device"], f["subject"])]

@@ -25,7 +25,7 @@ def _bstore(app, create: bool = True):
     if not create and not (d / "state.db").exists():
         return None, None
     try:
-        store = Store.in_dir(d)
+        store = Store.in_dir(d, durable=True)  # a known-good mark must survive the board dying next
     except StoreError as exc:
         raise click.ClickException(str(exc)) from None
     return store, BaselineStore(store)

@@ -116,7 +116,7 @@ class BaselineSave(Action):
         if ctx.engine is None or ctx.engine.store is None:
             return Outcome(passed=False, detail="no state directory")
         data = dict(bl.capture(ctx.host))
-        store = Store.in_dir(ctx.engine.store.dir.parent)
+        store = Store.in_dir(ctx.engine.store.dir.parent, durable=True)
         try:
             bs = bl.BaselineStore(store)
             ident, stored = bs.save(data)

@@ -148,9 +148,16 @@ def _declared_columns(scripts: Sequence[str]) -> dict[str, set[str]]:
 
 
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time):
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, durable: bool = False):
+        """``durable``: every commit is on disk when it returns (``synchronous = FULL``: the WAL is
+        fsynced per commit). For an operator's decisions written by a command (a known-good
+        baseline, an acknowledgement): with the daemon's ``NORMAL`` a commit may sit in the page
+        cache for the kernel's writeback delay (30 s, vm.dirty_expire_centisecs) and a power loss
+        in that window takes it back (sqlite.org/pragma.html#pragma_synchronous), e.g. a board
+        that dies right after `agent baseline capture --known-good`."""
         self.path = Path(path)
         self.clock = clock
+        self.durable = durable
         self._lock = threading.RLock()
         self.recovered_from: str | None = None  # set when a corrupt file was moved aside
         self.degraded: str | None = None  # set when running on an in-memory stand-in (why)
@@ -221,7 +228,7 @@ class Store:
             conn.execute("PRAGMA busy_timeout = 5000")
             if str(self.path) != ":memory:":
                 conn.execute("PRAGMA journal_mode = WAL")
-                conn.execute("PRAGMA synchronous = NORMAL")
+                conn.execute(f"PRAGMA synchronous = {'FULL' if self.durable else 'NORMAL'}")
             row = conn.execute("PRAGMA quick_check").fetchone()
             if row is None or row[0] != "ok":
                 raise _IntegrityFailed(f"quick_check: {row[0] if row else 'no answer'}")

@@ -186,7 +186,7 @@ class ServerMachine(QemuGuest):
         if self.ch is not None and self.alive():
             for cmd in ("ip -br addr; ip route", "nft list ruleset | head -40", "systemctl --failed --no-legend",
                         "ss -tlnp | head -30", "journalctl -b --no-pager -u hwagent -u hwagent-heartbeat -u networking -n 40",
-                        "tail -n 60 /tmp/recover.log 2>/dev/null"):
+                        "tail -n 60 /tmp/recover.log 2>/dev/null", "agent baseline show --list 2>&1 | head -20"):
                 try:
                     parts.append(f"===== guest: {cmd}\n{self.sh(cmd, 30, check=False)}")
                 except (GuestError, TimeoutError, OSError) as exc:

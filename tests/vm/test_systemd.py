@@ -47,6 +47,11 @@ DENIED = re.compile(r"Permission denied|Operation not permitted|Read-only file s
                     r"EACCES|EPERM|EROFS|cannot open|Could not open device", re.I)
 PANIC_RULE = "board.previous_boot_mce_panic"
 RESULTS: dict[str, object] = {}
+# the network and listening sections of the newest baseline the daemon stored, as JSON (read in the
+# guest without the agent: `agent baseline show` would capture live when nothing is stored)
+STORED_BASELINE = ("python3 -c \"import json, sqlite3; r = sqlite3.connect('file:/var/lib/hwagent/state.db?mode=ro', "
+                   "uri=True).execute('SELECT data FROM baselines ORDER BY captured DESC LIMIT 1').fetchone(); "
+                   "d = json.loads(r[0]) if r else None; print(json.dumps([d['network'], d['listening']]) if d else '')\"")
 BOOT_TIMEOUT = 900  # OVMF + systemd under TCG: 190-230 s on a quiet host, 414 s at load 25
 
 
@@ -226,6 +231,19 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
     evs = m.events("mce.corrected")
     assert evs and {e["source"] for e in evs} == {"kmsg"}, evs
     RESULTS["corrected_mce_events"] = len(evs)
+
+    # baseline: the daemon's own capture, made inside the sandbox, recorded the network (`ip -j
+    # addr`/`ip -j route` over rtnetlink, `ss` over sock_diag). Without AF_NETLINK in the unit it had
+    # no addresses and no routes, and a run falling back to it failed MB-16c ("rc 1")
+    m.wait_collectors(("baseline",), 300)
+    stored = wait_for(lambda: m.sh(STORED_BASELINE, check=False).strip() or None, 120, interval=3)
+    assert stored, "the daemon stored no baseline"
+    net, listening = json.loads(stored)
+    assert net["source"]["rc"] == 0 and "stderr" not in net["source"], net["source"]
+    assert net["addresses"] and net["default_routes"], net
+    assert listening["source"]["rc"] == 0 and listening["sockets"], listening["source"]
+    RESULTS["daemon_baseline_network"] = {"addresses": len(net["addresses"]), "routes": len(net["default_routes"]),
+                                          "sockets": len(listening["sockets"])}
 
     # nothing refused: the unit's log has no permission or read-only error
     journal = m.sh(f"journalctl -b --no-pager -o cat -u {UNIT}", check=False)

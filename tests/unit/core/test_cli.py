@@ -41,11 +41,15 @@ def test_unknown_when_no_collector_has_data(tmp_path):
     assert r.exit_code == 3
 
 
-def test_ack_flow(tmp_path):
+def test_ack_flow(tmp_path, monkeypatch):
+    from tests.support.sqltrace import synced_before, trace_store
+
+    seen = trace_store(monkeypatch)
     tree = str(HOSTS / "synthetic-fan-stopped" / "tree")
     args = ("--path.rootfs", tree, "--state-dir", str(tmp_path))
     r = invoke("ack", "board.fan_stopped", "platform_nct6775_2592/fan2", *args)
     assert r.exit_code == 0 and "acknowledged board.fan_stopped" in r.output
+    assert synced_before(seen, "INSERT INTO acks")  # an operator's decision is on disk when `ack` returns
     assert invoke("check", *args).exit_code == 0
     r = invoke("ack", "board.fan_stopped", "nosuch/fan9", *args)
     assert r.exit_code == 1 and "no active finding board.fan_stopped on nosuch/fan9" in r.output

@@ -272,3 +272,31 @@ def test_baseline_mdstat_keeps_an_inactive_array():
     arrays = bl.parse_mdstat((FIXTURES / "platform" / "mdstat" / "raid5-mixed").read_text())
     assert {a["name"]: (a["state"], a["level"], a["members"]) for a in arrays}["md4"] == ("inactive", None, ["sdi1(S)"])
     assert [a["name"] for a in arrays] == ["md127", "md1", "md4", "md5"]
+
+
+# iproute2 6.1 (Debian 12) in a unit without AF_NETLINK (RestrictAddressFamilies=AF_UNIX AF_INET
+# AF_INET6, the daemon's sandbox before it allowed netlink), recorded in the VM suite's guest
+NETLINK_REFUSED = b"Cannot open netlink socket: Address family not supported by protocol\n"
+
+
+def test_a_failed_command_keeps_its_stderr_in_the_source(tmp_path, make_host):
+    from agent.recovery.services import compare_network
+    from agent.runner import CommandResult
+
+    fs, runner = build(tmp_path)
+
+    def no_netlink(argv, timeout, env=None):
+        if argv[0] == "ip":
+            return CommandResult(tuple(argv), 1, b"", NETLINK_REFUSED, 0.01)
+        return runner(argv, timeout, env)
+    data = bl.capture(make_host(fs.root, runner=no_netlink))
+    src = data["network"]["source"]
+    assert src == {"argv": ["ip", "-j", "addr", "show"], "rc": 1, "error": None,
+                   "stderr": "Cannot open netlink socket: Address family not supported by protocol"}
+    assert data["network"]["addresses"] == [] and data["network"]["default_routes"] == []
+    # a command that worked records no stderr key, so old and new captures fingerprint alike
+    good = bl.capture(make_host(fs.root, runner=runner))
+    assert "stderr" not in good["network"]["source"] and "stderr" not in good["memory"]["source"]
+    problems, _, _ = compare_network(data, good)
+    assert "(ip -j addr show: rc 1, Cannot open netlink socket: Address family not supported by protocol)" \
+        in problems[0], problems

@@ -203,3 +203,21 @@ verify = { action = "read_file", path = "/etc/hostname", expect = { regex = "{ba
     assert r.exit_code == 0 and "OLDBOARD0001" in r.output  # the stored baseline was used
     assert {p: (p.stat().st_mtime_ns, p.stat().st_size) for p in state.rglob("*")} == before
     assert not os.path.exists(state / "runs")
+
+
+def test_an_operators_known_good_mark_is_synced_to_disk_when_the_command_returns(env, replay_host, monkeypatch):
+    """`baseline capture --known-good` commits with synchronous=FULL (the WAL fsynced per commit):
+    with the daemon's NORMAL the mark sat in the page cache, and the rehearsal's board, dying ~25 s
+    later, took it back (the run then compared with the daemon's older capture)."""
+    from agent.state.store import Store
+    from tests.support.sqltrace import synced_before, trace_store
+
+    seen = trace_store(monkeypatch)
+    sd = ("--state-dir", env["state"])
+    assert invoke("baseline", "capture", "--known-good", *sd).exit_code == 0
+    assert synced_before(seen, "INSERT OR REPLACE INTO baselines")
+    assert synced_before(seen, "UPDATE baselines SET known_good = 1")
+    # the daemon's store keeps NORMAL (a storm's writes are not fsynced one by one)
+    seen.clear()
+    Store(Path(env["state"]) / "state.db").close()
+    assert "PRAGMA synchronous = NORMAL" in [sql for _, sql in seen]
