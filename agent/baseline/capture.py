@@ -38,8 +38,8 @@ def _run(host: Host, argv: list[str], timeout: float = CMD_TIMEOUT) -> dict[str,
     except Exception as exc:  # noqa: BLE001 - a broken runner must not break the capture
         return {"argv": argv, "rc": None, "error": f"{type(exc).__name__}: {exc}", "text": ""}
     rec = {"argv": list(argv), "rc": res.rc, "error": res.error, "text": res.stdout.decode("utf-8", "replace")}
-    if res.error is None and res.rc != 0:
-        rec["stderr"] = res.failure()[:300]  # the tool's own words, e.g. "Cannot open netlink socket: ..."
+    if res.error is None and res.rc != 0 and (res.stderr or b"").strip():
+        rec["stderr"] = res.failure()[:300]  # its last line, e.g. "Cannot open netlink socket: ..."
     return rec
 
 
