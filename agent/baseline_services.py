@@ -106,6 +106,27 @@ def source(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def failure_text(src: dict[str, Any]) -> str | None:
+    """Why a section's command failed, in its own words (None when it worked)."""
+    if src.get("error"):
+        return str(src["error"])
+    if src.get("rc") in (None, 0):
+        return None
+    return f"rc {src['rc']}" + (f", {src['stderr']}" if src.get("stderr") else "")
+
+
+def service_gaps(data: dict[str, Any]) -> list[str]:
+    """The sections that prove customers are served (addresses, listening sockets) whose command
+    failed: steps comparing them with this baseline cannot pass."""
+    out = []
+    for sec in ("network", "listening"):
+        src = (data.get(sec) or {}).get("source") or {}
+        why = failure_text(src)
+        if why:
+            out.append(f"{sec}: `{' '.join(src.get('argv') or [])}` failed ({why})")
+    return out
+
+
 def capture_network(host, run, macs: dict[str, str]) -> dict[str, Any]:
     rec = run(["ip", "-j", "addr", "show"])
     r4 = run(["ip", "-j", "route", "show", "default"])

@@ -221,6 +221,11 @@ def capture_cmd(app, known_good: bool) -> None:
     finally:
         store.close()
     app.echo(f"{'stored' if stored else 'unchanged, kept'} baseline {ident}")
+    from agent.baseline_services import service_gaps  # noqa: PLC0415
+
+    for gap in service_gaps(data):
+        app.echo(f"warning: {gap}: the recovery cannot compare this with the new board (MB-16c, MB-25); "
+                 "fix it and capture again", err=True)
 
 
 @baseline.command("diff")

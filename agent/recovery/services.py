@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
+from agent.baseline_services import failure_text
+
 EPHEMERAL_UDP = 32768
 
 
@@ -45,8 +47,7 @@ def _no_addresses(o: Mapping[str, Any], want: list[dict[str, Any]]) -> list[str]
     if [a for a in want if not a.get("eui64")]:
         return []
     src = o.get("source") or {}
-    why = src.get("error") or (f"rc {src['rc']}" + (f", {src['stderr']}" if src.get("stderr") else "")
-                               if src.get("rc") not in (None, 0) else "no address on any interface")
+    why = failure_text(src) or "no address on any interface"
     return [f"the baseline recorded no address to compare with ({' '.join(src.get('argv') or ['ip', '-j', 'addr'])}: "
             f"{why}); capture a baseline on a working host, or check `ip -br addr` by hand and skip with a reason"]
 

@@ -221,3 +221,26 @@ def test_an_operators_known_good_mark_is_synced_to_disk_when_the_command_returns
     seen.clear()
     Store(Path(env["state"]) / "state.db").close()
     assert "PRAGMA synchronous = NORMAL" in [sql for _, sql in seen]
+
+
+def test_capture_warns_when_the_network_could_not_be_read(tmp_path, monkeypatch, make_host):
+    """An operator marking a baseline known-good learns at once that it cannot prove the network is
+    back (as the daemon's captures could not while its unit refused netlink sockets)."""
+    from agent.runner import CommandResult
+    from tests.unit.recovery.test_baseline import NETLINK_REFUSED
+
+    fs, runner = build(tmp_path / "live", rich=True)  # recorded ip and ss output
+
+    def no_netlink(argv, timeout, env=None):
+        if argv[0] == "ip":
+            return CommandResult(tuple(argv), 1, b"", NETLINK_REFUSED, 0.01)
+        return runner(argv, timeout, env)
+    monkeypatch.setattr("agent.cli.baseline._host", lambda app: make_host(fs.root, runner=no_netlink))
+    r = invoke("baseline", "capture", "--known-good", "--state-dir", str(tmp_path / "state"))
+    assert r.exit_code == 0, r.output
+    assert ("warning: network: `ip -j addr show` failed (rc 1, Cannot open netlink socket: Address family not "
+            "supported by protocol): the recovery cannot compare") in r.output
+    assert "warning: listening" not in r.output
+    monkeypatch.setattr("agent.cli.baseline._host", lambda app: make_host(fs.root, runner=runner))
+    r = invoke("baseline", "capture", "--state-dir", str(tmp_path / "state"))
+    assert r.output.startswith("stored baseline") and "warning" not in r.output, r.output
