@@ -9,9 +9,10 @@ last byte written (:meth:`Foreground.enter` / :meth:`Foreground.leave`), and the
 GIL) until the request is answered. The kernel keeps the records meanwhile (/dev/kmsg's ring buffer).
 
 A new connection needs the GIL several times before its request can be marked (the loop's wake-up,
-``accept``, the task's first step), so the server's listening sockets are watched too
-(:meth:`Foreground.watch`): a connection waiting there to be accepted counts as a request from the
-moment the tail sees it (one ``select`` with no timeout per slice). Storm bench
+``accept``, the task's first step), so it counts as a request from the moment it is accepted
+(:meth:`Foreground.arrived`, called by the server's protocol factory), and the server's listening
+sockets are watched too (:meth:`Foreground.watch`): a connection waiting there to be accepted counts
+from the moment the tail sees it (one ``select`` with no timeout per slice). Storm bench
 (``tests/bench/test_storm_bench.py``, docs/kernel-log-storm.md), /metrics p99 storm/idle: 1.47x and
 2.18x without the gate, 1.15x and 1.28x with it (600 scrapes a phase).
 """
@@ -54,6 +55,12 @@ class Foreground:
             self._deadlines[tok] = self.clock() + self.hold
             return tok
 
+    def arrived(self) -> None:
+        """A connection was accepted: its request counts from now, before the steps that lead to
+        :meth:`enter` (which takes this mark over)."""
+        with self._cond:
+            self._deadlines.setdefault(ACCEPTING, self.clock() + self.hold)
+
     def watch(self, sock: socket.socket) -> None:
         """A listening socket: a connection waiting on it to be accepted counts as a request."""
         with self._cond:
@@ -93,8 +100,7 @@ class Foreground:
         if not self._deadlines:  # the common case, without taking the lock
             if not self._accept_waiting():
                 return 0.0
-            with self._cond:  # a connection is being accepted: its request counts from now
-                self._deadlines.setdefault(ACCEPTING, self.clock() + self.hold)
+            self.arrived()  # a connection waits to be accepted: its request counts from now
         start = self.clock()
         with self._cond:
             sec = int(start)

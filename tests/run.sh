@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEB_PACKAGES=(python3-venv python3-pip prometheus prometheus-alertmanager chromium smartmontools mdadm ipmitool systemd groff-base restic borgbackup postgresql mariadb-server mariadb-client dovecot-core dovecot-imapd)
+DEB_PACKAGES=(python3-venv python3-pip openssl prometheus prometheus-alertmanager chromium smartmontools mdadm ipmitool systemd groff-base restic borgbackup postgresql mariadb-server mariadb-client dovecot-core dovecot-imapd)
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     missing=()
     for p in "${DEB_PACKAGES[@]}"; do

@@ -172,8 +172,7 @@ class AsyncHTTPServer:
     def _run(self) -> None:
         asyncio.set_event_loop(self._loop)
         self._budget = asyncio.Condition()
-        self._server = self._loop.run_until_complete(
-            asyncio.start_server(self._connection, sock=self._sock, limit=MAX_REQUEST_LINE + 2))
+        self._server = self._loop.run_until_complete(self._loop.create_server(self._protocol, sock=self._sock))
         self._started.set()
         try:
             self._loop.run_forever()
@@ -182,6 +181,15 @@ class AsyncHTTPServer:
             self._loop.close()
 
     # ---- one connection ------------------------------------------------------------------------
+    def _protocol(self) -> asyncio.StreamReaderProtocol:
+        """What asyncio.start_server builds per accepted connection, and the connection marked in
+        flight at once: its request is marked only several loop steps later (:meth:`_serve`), and
+        in a kernel-log storm each step can wait behind the tail (agent.foreground)."""
+        if self.foreground is not None:
+            self.foreground.arrived()
+        reader = asyncio.StreamReader(limit=MAX_REQUEST_LINE + 2, loop=self._loop)
+        return asyncio.StreamReaderProtocol(reader, self._connection, loop=self._loop)
+
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
         client = str(peer[0]) if peer else "?"

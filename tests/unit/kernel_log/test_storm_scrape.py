@@ -174,6 +174,38 @@ def test_the_server_marks_each_request_in_flight_until_written():
     assert seen == [True, True, True]
 
 
+def test_a_connection_counts_in_flight_from_its_accept_through_the_tls_handshake(tmp_path):
+    """The server marks a request when it starts serving it, after the TLS handshake and several
+    loop steps, each of which can wait behind the tail in a storm: the connection counts from its
+    accept (the protocol factory), so those go first too."""
+    import shutil
+    import ssl
+    import subprocess
+
+    assert shutil.which("openssl"), "openssl (Debian package openssl) is needed for the TLS server's certificate"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+                    "-keyout", str(tmp_path / "k.pem"), "-out", str(tmp_path / "c.pem"), "-days", "2",
+                    "-subj", "/CN=localhost"], check=True, capture_output=True)
+    tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    tls.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
+    fg = Foreground(hold=30.0)
+    srv = AsyncHTTPServer("127.0.0.1", 0, lambda req: Response(200, b"ok\n"), tls=tls, foreground=fg)
+    fg.unwatch(srv._sock)  # only the accept marks it here, not the tail's select on the listening socket
+    srv.start()
+    raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
+    try:
+        assert eventually(fg.busy)  # accepted, no ClientHello sent yet: in flight
+        client = ssl.create_default_context()
+        client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
+        with client.wrap_socket(raw) as conn:
+            conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+            assert conn.recv(4096).startswith(b"HTTP/1.1 200")
+        assert eventually(lambda: not fg.busy())  # the request took the accept's mark over and was answered
+    finally:
+        raw.close()
+        srv.stop()
+
+
 def test_foreground_a_connection_waiting_to_be_accepted_counts_as_a_request():
     """Before its request can be marked, a new connection needs the GIL for the loop's wake-up, the
     accept and the task's first step: the tail sees it waiting on the listening socket and lets it go first."""
