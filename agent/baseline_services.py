@@ -4,8 +4,8 @@
   interface identifier is the EUI-64 of the NIC's MAC, RFC 4291 appendix A, is marked
   ``eui64``: it changes with the MAC), default routes (``ip -j route show default``, both
   families) and the resolvers of /etc/resolv.conf.
-* ``listening``: TCP/UDP sockets in LISTEN/UNCONN state (``ss -tulnpH``) with the owning
-  process and its systemd unit (from /proc/PID/cgroup).
+* ``listening``: TCP/UDP sockets in LISTEN/UNCONN state (``ss -tulnpH --cgroup``) with the owning
+  process and its systemd unit (from /proc/PID/cgroup, else from the socket's own cgroup).
 * ``firmware``: Secure Boot state (efivars ``SecureBoot-8be4df61-...``: last byte 1 = on),
   storage controllers by PCI class (SATA AHCI 0x0106, RAID 0x0104, SAS 0x0107, NVMe 0x0108)
   with their driver, and whether /etc/adjtime keeps the RTC in UTC.
@@ -69,7 +69,7 @@ def parse_routes(text: str) -> list[dict[str, Any]]:
 
 
 def parse_ss(text: str) -> list[dict[str, Any]]:
-    """``ss -tulnpH`` lines -> sockets {proto, address, port, process, pids}."""
+    """``ss -tulnpH [--cgroup]`` lines -> sockets {proto, address, port, process, pids, cgroup}."""
     out = []
     for line in text.splitlines():
         parts = line.split()
@@ -82,18 +82,25 @@ def parse_ss(text: str) -> list[dict[str, Any]]:
         addr = addr.strip("[]")
         addr = addr.split("%", 1)[0]  # 0.0.0.0%lo -> 0.0.0.0
         procs = re.findall(r'\("([^"]+)",pid=(\d+)', line)
+        cg = re.search(r"\scgroup:(\S+)", line)
         out.append({"proto": parts[0], "address": addr, "port": int(port),
-                    "process": procs[0][0] if procs else None, "pids": sorted({int(p) for _, p in procs})})
+                    "process": procs[0][0] if procs else None, "pids": sorted({int(p) for _, p in procs}),
+                    "cgroup": cg.group(1) if cg else None})
     return out
+
+
+def unit_in(cgroup_path: str) -> str | None:
+    """The systemd unit a cgroup path belongs to (its innermost .service/.socket/.scope)."""
+    units = [p for p in cgroup_path.split("/") if p.endswith((".service", ".socket", ".scope"))]
+    return units[-1] if units else None
 
 
 def unit_of(host, pid: int) -> str | None:
     text = host.read_text(host.path("proc", str(pid), "cgroup"), 8192) or ""
     for line in text.splitlines():
-        path = line.split(":", 2)[-1]
-        units = [p for p in path.split("/") if p.endswith((".service", ".socket", ".scope"))]
-        if units:
-            return units[-1]
+        unit = unit_in(line.split(":", 2)[-1])
+        if unit:
+            return unit
     return None
 
 
@@ -140,10 +147,18 @@ def capture_network(host, run, macs: dict[str, str]) -> dict[str, Any]:
 
 
 def capture_listening(host, run) -> dict[str, Any]:
-    rec = run(["ss", "-tulnpH"])
+    """The unit of a socket comes from its owner's /proc/PID/cgroup, else from the socket's own
+    cgroup (``ss --cgroup``, sock_diag's INET_DIAG_CGROUP_ID, Linux 5.7 and iproute2 5.9): the
+    agent's sandbox may not see other services' processes (``ss -p`` needs ptrace access to read
+    /proc/PID/fd), and a baseline without units cannot say which service to restart (MB-25)."""
+    rec = run(["ss", "-tulnpH", "--cgroup"])
+    if rec["error"] is not None or rec["rc"] != 0:  # an older ss: "unrecognized option '--cgroup'"
+        rec = run(["ss", "-tulnpH"])
     socks = parse_ss(rec["text"]) if rec["error"] is None and rec["rc"] == 0 else []
     for s in socks:
-        s["unit"] = next((u for u in (unit_of(host, p) for p in s.pop("pids")) if u), None)
+        cg = s.pop("cgroup")
+        s["unit"] = next((u for u in (unit_of(host, p) for p in s.pop("pids")) if u), None) or \
+            (unit_in(cg) if cg else None)
     return {"sockets": socks, "source": source(rec)}
 
 

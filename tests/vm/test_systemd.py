@@ -242,8 +242,12 @@ def test_shipped_unit_runs_sandboxed(vm_env, diagnosed):
     assert net["source"]["rc"] == 0 and "stderr" not in net["source"], net["source"]
     assert net["addresses"] and net["default_routes"], net
     assert listening["source"]["rc"] == 0 and listening["sockets"], listening["source"]
+    # the sandbox cannot read nginx's /proc/PID (no ptrace access): the socket's own cgroup names
+    # its unit (`ss --cgroup`), which MB-25 needs to restart it
+    assert {s["unit"] for s in listening["sockets"] if s["port"] == 443} == {"nginx.service"}, listening["sockets"]
     RESULTS["daemon_baseline_network"] = {"addresses": len(net["addresses"]), "routes": len(net["default_routes"]),
-                                          "sockets": len(listening["sockets"])}
+                                          "sockets": len(listening["sockets"]),
+                                          "sockets_with_unit": sum(1 for s in listening["sockets"] if s["unit"])}
 
     # nothing refused: the unit's log has no permission or read-only error
     journal = m.sh(f"journalctl -b --no-pager -o cat -u {UNIT}", check=False)

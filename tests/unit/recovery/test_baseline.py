@@ -301,3 +301,60 @@ def test_a_failed_command_keeps_its_stderr_in_the_source(tmp_path, make_host):
     problems, _, _ = compare_network(data, good)
     assert "(ip -j addr show: rc 1, Cannot open netlink socket: Address family not supported by protocol)" \
         in problems[0], problems
+
+
+def _ss_recording() -> str:
+    """`ss -tulnpH --cgroup` of iproute2 6.1, recorded on a Linux 6.1 host with cgroup v2: one
+    process in system.slice/demo-web.service listening on TCP and UDP, and a socket of a process in
+    the root cgroup that `ss -p` could not attribute (tests/fixtures/baseline/SOURCE)."""
+    from tests.conftest import FIXTURES
+
+    return (FIXTURES / "baseline" / "ss-cgroup" / "ss-tulnpH--cgroup.txt").read_text()
+
+
+def _ss_run(texts: dict[tuple[str, ...], tuple[int, str, str]]):
+    def run(argv):
+        rc, out, err = texts.get(tuple(argv), (None, "", ""))
+        rec = {"argv": list(argv), "rc": rc, "error": None if rc is not None else f"not found: {argv[0]}", "text": out}
+        if rc and err:
+            rec["stderr"] = err
+        return rec
+    return run
+
+
+def test_a_socket_whose_owner_the_sandbox_cannot_read_gets_its_unit_from_its_cgroup(tmp_path, make_host):
+    """The daemon's sandbox has no ptrace access to other services' /proc/PID: `ss -p` names no
+    process, and the owner's cgroup file cannot be read. The socket's own cgroup still names the
+    unit, which MB-25 needs to restart a service whose socket does not listen."""
+    import re
+
+    from agent.baseline_services import capture_listening
+
+    (tmp_path / "tree").mkdir()
+    host = make_host(tmp_path / "tree")  # no /proc/PID/cgroup to read
+    sandboxed = re.sub(r" users:\(\(.*?\)\)", "", _ss_recording())  # what `ss -p` shows without ptrace access
+    got = capture_listening(host, _ss_run({("ss", "-tulnpH", "--cgroup"): (0, sandboxed, "")}))
+    assert got["source"] == {"argv": ["ss", "-tulnpH", "--cgroup"], "rc": 0, "error": None}
+    assert [(s["proto"], s["address"], s["port"], s["process"], s["unit"]) for s in got["sockets"]] == [
+        ("udp", "127.0.0.1", 18053, None, "demo-web.service"),
+        ("tcp", "0.0.0.0", 2024, None, None),  # cgroup "/": no unit
+        ("tcp", "*", 18443, None, "demo-web.service")]
+    # as root: the owner's /proc/PID/cgroup is read first (the process's unit now, not when it opened the socket)
+    (tmp_path / "tree" / "proc" / "11840").mkdir(parents=True)
+    (tmp_path / "tree" / "proc" / "11840" / "cgroup").write_text("0::/system.slice/demo-web-v2.service\n")
+    got = capture_listening(host, _ss_run({("ss", "-tulnpH", "--cgroup"): (0, _ss_recording(), "")}))
+    assert [(s["process"], s["unit"]) for s in got["sockets"]] == [
+        ("python3", "demo-web-v2.service"), (None, None), ("python3", "demo-web-v2.service")]
+
+
+def test_an_ss_without_cgroup_support_is_asked_again_without_it(tmp_path, make_host):
+    from agent.baseline_services import capture_listening
+
+    (tmp_path / "tree").mkdir()
+    plain = "tcp LISTEN 0      128            *:18443       *:* users:((\"python3\",pid=11840,fd=3))\n"
+    # iproute2 before 5.9: getopt's message and usage() exit 255 (recorded with an unknown option on 6.1)
+    got = capture_listening(make_host(tmp_path / "tree"), _ss_run({
+        ("ss", "-tulnpH", "--cgroup"): (255, "", "ss: unrecognized option '--cgroup'"),
+        ("ss", "-tulnpH"): (0, plain, "")}))
+    assert got["source"] == {"argv": ["ss", "-tulnpH"], "rc": 0, "error": None}
+    assert [(s["port"], s["process"], s["unit"]) for s in got["sockets"]] == [(18443, "python3", None)]
