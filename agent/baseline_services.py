@@ -113,6 +113,11 @@ def source(rec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def ran(rec: dict[str, Any]) -> bool:
+    """The command ran and exited 0 (its output can be parsed)."""
+    return failure_text(rec) is None
+
+
 def failure_text(src: dict[str, Any]) -> str | None:
     """Why a section's command failed, in its own words (None when it worked)."""
     if src.get("error"):
@@ -139,9 +144,8 @@ def capture_network(host, run, macs: dict[str, str]) -> dict[str, Any]:
     r4 = run(["ip", "-j", "route", "show", "default"])
     r6 = run(["ip", "-j", "-6", "route", "show", "default"])
     resolv = host.read_text(host.path("etc", "resolv.conf"), 65536) or ""
-    ok = lambda r: r["error"] is None and r["rc"] == 0  # noqa: E731
-    return {"addresses": parse_ip_addr(rec["text"], macs) if ok(rec) else [],
-            "default_routes": (parse_routes(r4["text"]) if ok(r4) else []) + (parse_routes(r6["text"]) if ok(r6) else []),
+    return {"addresses": parse_ip_addr(rec["text"], macs) if ran(rec) else [],
+            "default_routes": (parse_routes(r4["text"]) if ran(r4) else []) + (parse_routes(r6["text"]) if ran(r6) else []),
             "resolvers": re.findall(r"^\s*nameserver\s+(\S+)", resolv, re.M),
             "source": source(rec)}
 
@@ -152,9 +156,9 @@ def capture_listening(host, run) -> dict[str, Any]:
     agent's sandbox may not see other services' processes (``ss -p`` needs ptrace access to read
     /proc/PID/fd), and a baseline without units cannot say which service to restart (MB-25)."""
     rec = run(["ss", "-tulnpH", "--cgroup"])
-    if rec["error"] is not None or rec["rc"] != 0:  # an older ss: "unrecognized option '--cgroup'"
+    if not ran(rec):  # an older ss: "unrecognized option '--cgroup'"
         rec = run(["ss", "-tulnpH"])
-    socks = parse_ss(rec["text"]) if rec["error"] is None and rec["rc"] == 0 else []
+    socks = parse_ss(rec["text"]) if ran(rec) else []
     for s in socks:
         cg = s.pop("cgroup")
         s["unit"] = next((u for u in (unit_of(host, p) for p in s.pop("pids")) if u), None) or \

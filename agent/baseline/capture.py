@@ -43,13 +43,6 @@ def _run(host: Host, argv: list[str], timeout: float = CMD_TIMEOUT) -> dict[str,
     return rec
 
 
-_src = svc.source
-
-
-def _ok(rec: dict[str, Any]) -> bool:
-    return rec["error"] is None and rec["rc"] == 0
-
-
 def _read(host: Host, *parts: str) -> str | None:
     return host.read_text(host.path(*parts))
 
@@ -109,10 +102,10 @@ def capture_memory(host: Host) -> dict[str, Any]:
             if len(parts) >= 2 and parts[1].isdecimal():
                 total = int(parts[1]) * 1024
     rec = _run(host, ["dmidecode", "-t", "memory"])
-    dimms = parse_dmidecode_memory(rec["text"]) if _ok(rec) else []
+    dimms = parse_dmidecode_memory(rec["text"]) if svc.ran(rec) else []
     populated = [d for d in dimms if d["size_bytes"] > 0]
     return {"total_bytes": total, "dimm_slots": len(dimms), "dimm_count": len(populated),
-            "dimms": dimms, "source": _src(rec)}
+            "dimms": dimms, "source": svc.source(rec)}
 
 
 def capture_nics(host: Host) -> dict[str, Any]:
@@ -200,7 +193,7 @@ def capture_disks(host: Host) -> dict[str, Any]:
                                  "by_id": sorted(byid.get(name, [])), "partitions": partitions,
                                  "partition_table": None}
         rec = _run(host, ["sfdisk", "--json", f"/dev/{name}"])
-        if _ok(rec):
+        if svc.ran(rec):
             try:
                 pt = json.loads(rec["text"]).get("partitiontable", {})
                 entry["partition_table"] = {
@@ -221,30 +214,30 @@ def capture_storage(host: Host) -> dict[str, Any]:
     scan = _run(host, ["mdadm", "--detail", "--scan"])
     conf = _read_file(host, "/etc/mdadm/mdadm.conf") or _read_file(host, "/etc/mdadm.conf") or ""
     md = {
-        "arrays": parse_mdadm_scan(scan["text"]) if _ok(scan) else [],
+        "arrays": parse_mdadm_scan(scan["text"]) if svc.ran(scan) else [],
         "mdstat": parse_mdstat(_read_file(host, "/proc/mdstat") or ""),
         "conf_uuids": sorted(a.get("uuid", "") for a in parse_mdadm_scan(conf)),
-        "source": _src(scan),
+        "source": svc.source(scan),
     }
     lvm: dict[str, Any] = {"vgs": [], "lvs": []}
     for key, argv in (("vgs", ["vgs", "--reportformat", "json", "-o", "vg_name,vg_uuid,vg_size", "--units", "b"]),
                       ("lvs", ["lvs", "--reportformat", "json", "-o", "lv_name,vg_name,lv_uuid,lv_size", "--units", "b"])):
         rec = _run(host, argv)
-        lvm[f"{key}_source"] = _src(rec)
-        if _ok(rec):
+        lvm[f"{key}_source"] = svc.source(rec)
+        if svc.ran(rec):
             try:
                 lvm[key] = json.loads(rec["text"])["report"][0][key[:-1]]
             except (ValueError, KeyError, IndexError, TypeError):
                 lvm[f"{key}_source"]["error"] = "unexpected JSON layout"
     zrec = _run(host, ["zpool", "list", "-H", "-o", "name,guid,health"])
     pools = []
-    if _ok(zrec):
+    if svc.ran(zrec):
         for line in zrec["text"].splitlines():
             parts = line.split("\t")
             if len(parts) == 3:
                 pools.append({"name": parts[0], "guid": parts[1], "health": parts[2]})
     zstat = _run(host, ["zpool", "status", "-P"]) if pools else None
-    zfs = {"pools": pools, "status": zstat["text"] if zstat and _ok(zstat) else None, "source": _src(zrec)}
+    zfs = {"pools": pools, "status": zstat["text"] if zstat and svc.ran(zstat) else None, "source": svc.source(zrec)}
     return {"md": md, "lvm": lvm, "zfs": zfs}
 
 
@@ -280,7 +273,7 @@ def capture_boot(host: Host) -> dict[str, Any]:
     rec = None
     if uefi:
         rec = _run(host, ["efibootmgr", "-v"])
-        if _ok(rec):
+        if svc.ran(rec):
             efi = parse_efibootmgr(rec["text"])
     loaders = []
     for p in ("/boot/grub/grub.cfg", "/boot/efi/EFI/debian/shimx64.efi", "/boot/efi/EFI/debian/grubx64.efi",
@@ -288,7 +281,7 @@ def capture_boot(host: Host) -> dict[str, Any]:
         if host.exists(host.path(p)):
             loaders.append(p)
     return {"mode": "uefi" if uefi else "bios", "efi": efi, "bootloader_files": loaders,
-            "source": _src(rec) if rec else None}
+            "source": svc.source(rec) if rec else None}
 
 
 def capture_software(host: Host) -> dict[str, Any]:
@@ -296,17 +289,17 @@ def capture_software(host: Host) -> dict[str, Any]:
               "cmdline": (_read_file(host, "/proc/cmdline") or "").strip() or None}
     rec = _run(host, ["dpkg-query", "-W", "-f", r"${Package}\t${Version}\t${db:Status-Abbrev}\n"])
     packages = {}
-    if _ok(rec):
+    if svc.ran(rec):
         for line in rec["text"].splitlines():
             parts = line.split("\t")
             if len(parts) >= 3 and parts[2].startswith("ii"):
                 packages[parts[0]] = parts[1]
     hold = _run(host, ["apt-mark", "showhold"])
     srec = _run(host, ["systemctl", "list-unit-files", "--state=enabled", "--no-legend", "--no-pager"])
-    services = sorted(line.split()[0] for line in srec["text"].splitlines() if line.split()) if _ok(srec) else []
-    return {"kernel": kernel, "packages": packages, "packages_source": _src(rec),
-            "held": sorted(hold["text"].split()) if _ok(hold) else [],
-            "services_enabled": services, "services_source": _src(srec)}
+    services = sorted(line.split()[0] for line in srec["text"].splitlines() if line.split()) if svc.ran(srec) else []
+    return {"kernel": kernel, "packages": packages, "packages_source": svc.source(rec),
+            "held": sorted(hold["text"].split()) if svc.ran(hold) else [],
+            "services_enabled": services, "services_source": svc.source(srec)}
 
 
 def _rtc_sysfs(host: Host) -> tuple[float, str] | None:
@@ -334,10 +327,10 @@ def capture_time(host: Host) -> dict[str, Any]:
         rtc, source = sysfs[0], {"argv": None, "rc": 0, "error": None, "path": sysfs[1]}
     else:
         rec = _run(host, ["hwclock", "--show"])
-        rtc, source = (parse_hwclock(rec["text"]) if _ok(rec) else None), _src(rec)
+        rtc, source = (parse_hwclock(rec["text"]) if svc.ran(rec) else None), svc.source(rec)
     ntp = _run(host, ["timedatectl", "show", "-p", "NTPSynchronized", "--value"])
     return {"system": now, "rtc": rtc, "rtc_offset_seconds": round(rtc - now, 3) if rtc is not None else None,
-            "ntp_synchronized": ntp["text"].strip() == "yes" if _ok(ntp) else None, "source": source}
+            "ntp_synchronized": ntp["text"].strip() == "yes" if svc.ran(ntp) else None, "source": source}
 
 
 def capture(host: Host) -> dict[str, Any]:

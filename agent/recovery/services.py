@@ -28,8 +28,9 @@ def _sockets(b: Mapping[str, Any]) -> dict[tuple, dict[str, Any]]:
 
 def compare_listening(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
     src = (new.get("listening") or {}).get("source") or {}
-    if src.get("error") or src.get("rc") not in (0, None):
-        return [f"listening sockets unreadable: {src.get('error') or 'exit ' + str(src.get('rc'))} (ss -tulnpH)"], "", ""
+    why = failure_text(src)
+    if why:
+        return [f"listening sockets unreadable: {why} ({' '.join(src.get('argv') or ['ss', '-tulnpH'])})"], "", ""
     before, now = _sockets(old), _sockets(new)
     missing = []
     for key, s in sorted(before.items(), key=lambda kv: (kv[0][2], kv[0][0], kv[0][1])):

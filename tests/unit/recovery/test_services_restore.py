@@ -64,3 +64,17 @@ def test_nothing_to_restart_is_a_failure_that_says_so(tmp_path):
     out = A.ACTIONS["services_restore"]().run({}, _ctx(tmp_path, runner, now(22, 80, 993, 25)))
     assert not out.passed and "failed now: colord.service (not in the baseline)" in out.detail
     assert runner.calls == [("systemctl", "list-units", "--state=failed", "--no-legend", "--plain")]
+
+
+def test_unreadable_sockets_now_fail_with_the_commands_own_words():
+    """The live capture's ss failed: the comparison says which command and why (its stderr), never
+    that the sockets are gone."""
+    from agent.recovery.services import compare_listening
+    failed = {"listening": {"sockets": [], "source": {"argv": ["ss", "-tulnpH"], "rc": 1, "error": None,
+                                                      "stderr": "Cannot open netlink socket: Operation not permitted"}}}
+    problems, _, _ = compare_listening(BEFORE, failed)
+    assert problems == ["listening sockets unreadable: rc 1, Cannot open netlink socket: Operation not permitted "
+                        "(ss -tulnpH)"]
+    missing = {"listening": {"sockets": [], "source": {"argv": ["ss", "-tulnpH", "--cgroup"], "rc": None,
+                                                       "error": "ss: not found"}}}
+    assert compare_listening(BEFORE, missing)[0] == ["listening sockets unreadable: ss: not found (ss -tulnpH --cgroup)"]
