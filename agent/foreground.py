@@ -8,11 +8,14 @@ last byte written (:meth:`Foreground.enter` / :meth:`Foreground.leave`), and the
 :meth:`Foreground.pause` between slices of a burst: while a request is in flight it waits (holding no
 GIL) until the request is answered. The kernel keeps the records meanwhile (/dev/kmsg's ring buffer).
 
-A new connection needs the GIL several times before its request can be marked (the loop's wake-up,
-``accept``, the task's first step), so it counts as a request from the moment it is accepted
-(:meth:`Foreground.arrived`, called by the server's protocol factory), and the server's listening
-sockets are watched too (:meth:`Foreground.watch`): a connection waiting there to be accepted counts
-from the moment the tail sees it (one ``select`` with no timeout per slice). Storm bench
+Before a request can be marked, the server's thread needs the GIL several times (the loop's wake-up,
+``accept``, a second ``accept`` that finds no more, the next loop step, the task's first steps). So the
+server's event loop marks itself awake (:meth:`Foreground.awake`) as soon as its selector returns
+ready sockets, and asleep again (:meth:`Foreground.asleep`) when it is about to block with nothing
+left to do (:class:`MarkingSelector`): whatever the loop does between (accepting, reading, a TLS
+handshake's step, writing) goes before the tail. The server's listening sockets are watched too
+(:meth:`Foreground.watch`): a connection waiting there to be accepted counts from the moment the tail
+sees it (one ``select`` with no timeout per slice), before the loop's own wake-up. Storm bench
 (``tests/bench/test_storm_bench.py``, docs/kernel-log-storm.md), /metrics p99 storm/idle: 1.47x and
 2.18x without the gate, 1.15x and 1.28x with it (600 scrapes a phase).
 """
@@ -21,14 +24,15 @@ from __future__ import annotations
 
 import itertools
 import select
+import selectors
 import socket
 import threading
 import time
 
-__all__ = ["Foreground", "FOREGROUND", "HOLD_SECONDS", "BUDGET_PER_SECOND"]
+__all__ = ["Foreground", "FOREGROUND", "HOLD_SECONDS", "BUDGET_PER_SECOND", "MarkingSelector"]
 
 HOLD_SECONDS = 0.05  # a request stops counting as in flight this long after it started
-ACCEPTING = 0  # the token of a connection seen waiting on a listening socket (request tokens start at 1)
+AWAKE = 0  # the token of the server loop's work not yet marked as a request (request tokens start at 1)
 BUDGET_PER_SECOND = 0.2  # the tail pauses for at most this long in each second
 
 
@@ -51,15 +55,23 @@ class Foreground:
         """A request started: -> its token for :meth:`leave`."""
         with self._cond:
             tok = next(self._tokens)
-            self._deadlines.pop(ACCEPTING, None)  # the connection seen waiting is this request
+            self._deadlines.pop(AWAKE, None)  # the loop's wake-up, or the connection seen waiting, is this request
             self._deadlines[tok] = self.clock() + self.hold
             return tok
 
-    def arrived(self) -> None:
-        """A connection was accepted: its request counts from now, before the steps that lead to
-        :meth:`enter` (which takes this mark over)."""
+    def awake(self) -> None:
+        """The server's loop woke with work (or a connection waits to be accepted): it counts as a
+        request in flight from now, before the steps that lead to :meth:`enter` (which takes this mark
+        over). A loop busy without a pause counts for the hold time at most."""
         with self._cond:
-            self._deadlines.setdefault(ACCEPTING, self.clock() + self.hold)
+            self._deadlines.setdefault(AWAKE, self.clock() + self.hold)
+
+    def asleep(self) -> None:
+        """The server's loop is about to block with nothing left to do: only requests still marked
+        (:meth:`enter` without :meth:`leave`) hold the tail."""
+        with self._cond:
+            if self._deadlines.pop(AWAKE, None) is not None and not self._deadlines:
+                self._cond.notify_all()
 
     def watch(self, sock: socket.socket) -> None:
         """A listening socket: a connection waiting on it to be accepted counts as a request."""
@@ -100,7 +112,7 @@ class Foreground:
         if not self._deadlines:  # the common case, without taking the lock
             if not self._accept_waiting():
                 return 0.0
-            self.arrived()  # a connection waits to be accepted: its request counts from now
+            self.awake()  # a connection waits to be accepted: its request counts from now
         start = self.clock()
         with self._cond:
             sec = int(start)
@@ -123,6 +135,24 @@ class Foreground:
                 self.pauses += 1
                 self.paused_seconds += waited
             return waited
+
+
+class MarkingSelector(selectors.DefaultSelector):
+    """The server's event loop selector: the loop is :meth:`Foreground.awake` from the moment its
+    ``select`` returns ready sockets and :meth:`Foreground.asleep` when it blocks again (asyncio
+    passes a timeout of 0 while callbacks are ready: then it has not finished)."""
+
+    def __init__(self, foreground: Foreground):
+        super().__init__()
+        self.foreground = foreground
+
+    def select(self, timeout: float | None = None):
+        if timeout is None or timeout > 0:
+            self.foreground.asleep()
+        ready = super().select(timeout)
+        if ready:
+            self.foreground.awake()
+        return ready
 
 
 FOREGROUND = Foreground()  # the process's: the GIL the threads share is the process's too

@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Awaitable, Callable, Mapping
 
+from agent.foreground import MarkingSelector
+
 if TYPE_CHECKING:
     import ssl
 
@@ -124,7 +126,10 @@ class AsyncHTTPServer:
         self.tls_failures = RateLimitedLog()
         self._inflight = 0
         self._budget: asyncio.Condition | None = None  # created on the loop
-        self._loop = asyncio.new_event_loop()
+        # the loop marks itself awake while it has work (agent.foreground.MarkingSelector): the steps before a
+        # request is marked (wake-up, accept, the task's first step) go before background bulk work too
+        self._loop = asyncio.SelectorEventLoop(MarkingSelector(foreground)) if foreground is not None \
+            else asyncio.new_event_loop()
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._sock = socket.socket(family, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -182,11 +187,7 @@ class AsyncHTTPServer:
 
     # ---- one connection ------------------------------------------------------------------------
     def _protocol(self) -> asyncio.StreamReaderProtocol:
-        """What asyncio.start_server builds per accepted connection, and the connection marked in
-        flight at once: its request is marked only several loop steps later (:meth:`_serve`), and
-        in a kernel-log storm each step can wait behind the tail (agent.foreground)."""
-        if self.foreground is not None:
-            self.foreground.arrived()
+        """What asyncio.start_server builds per accepted connection."""
         reader = asyncio.StreamReader(limit=MAX_REQUEST_LINE + 2, loop=self._loop)
         return asyncio.StreamReaderProtocol(reader, self._connection, loop=self._loop)
 

@@ -5,13 +5,14 @@ fault, not per poll; the body is rendered after each snapshot swap, never on a r
 from __future__ import annotations
 
 import http.client
+import selectors
 import socket
 import threading
 import time
 
 import agent.collectors.kernel_log as kl
 from agent.exporter.aserver import AsyncHTTPServer, Response
-from agent.foreground import Foreground
+from agent.foreground import Foreground, MarkingSelector
 from agent.state.store import Store
 from tests.bench.test_storm_bench import storm_blocks
 from tests.unit.kernel_log.test_collector import Clock, make_collector, make_root, split
@@ -174,10 +175,55 @@ def test_the_server_marks_each_request_in_flight_until_written():
     assert seen == [True, True, True]
 
 
-def test_a_connection_counts_in_flight_from_its_accept_through_the_tls_handshake(tmp_path):
-    """The server marks a request when it starts serving it, after the TLS handshake and several
-    loop steps, each of which can wait behind the tail in a storm: the connection counts from its
-    accept (the protocol factory), so those go first too."""
+class RecordingForeground(Foreground):
+    """Foreground that logs its marks, with how many connections the server had taken at the time."""
+
+    def __init__(self):
+        super().__init__(hold=30.0)
+        self.log: list[tuple[str, int]] = []
+        self.server: AsyncHTTPServer | None = None
+
+    def _note(self, what: str) -> None:
+        self.log.append((what, self.server.open_connections if self.server else -1))
+
+    def awake(self):
+        self._note("awake")
+        super().awake()
+
+    def asleep(self):
+        self._note("asleep")
+        super().asleep()
+
+    def enter(self):
+        self._note("enter")
+        return super().enter()
+
+
+def test_the_selector_marks_the_loop_awake_while_sockets_are_ready_and_asleep_when_it_blocks():
+    fg = Foreground(hold=30.0)
+    sel = MarkingSelector(fg)
+    a, b = socket.socketpair()
+    try:
+        sel.register(a, selectors.EVENT_READ)
+        assert sel.select(0) == [] and not fg._deadlines  # a non-blocking look marks nothing
+        fg.awake()
+        assert sel.select(0) == [] and fg.busy()  # callbacks were ready (timeout 0): not finished, still awake
+        assert sel.select(0.01) == [] and not fg.busy()  # about to block with nothing to do: asleep
+        b.send(b"x")
+        assert len(sel.select(5)) == 1 and fg.busy()  # woke with a ready socket: awake until it blocks again
+        a.recv(1)
+        assert sel.select(0.01) == [] and not fg.busy()
+    finally:
+        sel.close()
+        a.close()
+        b.close()
+
+
+def test_the_server_loop_marks_a_connection_before_taking_it_and_frees_the_tail_while_it_waits(tmp_path):
+    """The server marks a request when it starts serving it, several loop steps after the wake-up
+    (accept, the task's first step, a TLS handshake), each of which can wait behind the tail in a storm:
+    the loop counts as awake from its selector's wake-up, before it took the connection, so those go first
+    too. While the loop waits for a client's bytes (a ClientHello not sent yet) the tail is free."""
     import shutil
     import ssl
     import subprocess
@@ -188,19 +234,28 @@ def test_a_connection_counts_in_flight_from_its_accept_through_the_tls_handshake
                     "-subj", "/CN=localhost"], check=True, capture_output=True)
     tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     tls.load_cert_chain(str(tmp_path / "c.pem"), str(tmp_path / "k.pem"))
-    fg = Foreground(hold=30.0)
+    fg = RecordingForeground()
     srv = AsyncHTTPServer("127.0.0.1", 0, lambda req: Response(200, b"ok\n"), tls=tls, foreground=fg)
-    fg.unwatch(srv._sock)  # only the accept marks it here, not the tail's select on the listening socket
+    fg.server = srv
+    fg.unwatch(srv._sock)  # only the loop marks it here, not the tail's select on the listening socket
     srv.start()
+    assert eventually(lambda: fg.log[-1:] == [("asleep", 0)])  # started, blocked with nothing to do
+    fg.log.clear()
     raw = socket.create_connection(("127.0.0.1", srv.port), timeout=10)
     try:
-        assert eventually(fg.busy)  # accepted, no ClientHello sent yet: in flight
+        assert eventually(lambda: srv.open_connections == 1)
+        assert eventually(lambda: not fg.busy())  # accepted, no ClientHello yet: nothing to do, the tail is free
+        assert fg.log[0] == ("awake", 0)  # marked at the wake-up, before the server had taken the connection
+        fg.log.clear()
         client = ssl.create_default_context()
         client.check_hostname, client.verify_mode = False, ssl.CERT_NONE
         with client.wrap_socket(raw) as conn:
             conn.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
             assert conn.recv(4096).startswith(b"HTTP/1.1 200")
-        assert eventually(lambda: not fg.busy())  # the request took the accept's mark over and was answered
+        assert eventually(lambda: not fg.busy())  # answered, the loop asleep again
+        marks = [what for what, _ in fg.log]
+        assert marks[0] == "awake" and "enter" in marks  # the ClientHello woke the loop before the request was marked
+        assert marks.index("awake") < marks.index("enter")
     finally:
         raw.close()
         srv.stop()
