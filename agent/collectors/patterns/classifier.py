@@ -26,6 +26,7 @@ from typing import Any, Callable, Iterable
 from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
 from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, remember,
                                               parse_kmsg_header, unescape_kmsg)
+from agent.collectors.patterns.replay import STATES_MAX, Replay, replay_step
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
@@ -95,7 +96,8 @@ class Classifier(FamilyParser):
             load_families()
         return getattr(self, name)
 
-    def __init__(self, source: str = "kmsg", boot_id: str = "", wall: Callable[[int | None], float | None] | None = None):
+    def __init__(self, source: str = "kmsg", boot_id: str = "", wall: Callable[[int | None], float | None] | None = None,
+                 replay: bool = True):
         self.source = source
         self.boot_id = boot_id
         self.wall = wall  # monotonic usec -> unix time
@@ -110,6 +112,11 @@ class Classifier(FamilyParser):
         # again and again (the kmsg header, which differs, is not part of them); bounded.
         self._heads: dict[str, str | None] = {}
         self.errors = 0  # lines a family parser choked on (skipped)
+        # /dev/kmsg records: each (state, record) step worked out once (agent.collectors.patterns.replay)
+        self.replay: Replay | None = Replay() if replay else None
+        self._sid: int | None = None  # the id of the current state, when known
+        self._gmeta: Meta | None = None  # the open group's first record's (seq, usec, prio, facility)
+        self._stale = False  # self.group is a remembered state's, read-only: _own() before changing anything
 
     # -- public API ----------------------------------------------------------------------------
     def take(self) -> list[KernelEvent]:
@@ -117,6 +124,7 @@ class Classifier(FamilyParser):
         return out
 
     def flush(self) -> None:
+        self._own()
         if self.group is not None:
             self._close()
 
@@ -125,6 +133,7 @@ class Classifier(FamilyParser):
         printed with embedded newlines (libata's ``cmd``/``res`` pair, md's two notices, a journal
         entry) is classified line by line: a line that starts no message of its own continues
         the group the record's first line opened or continued (the ``res ... Emask`` line)."""
+        self._own()
         if "\n" in msg:
             first, *rest = msg.split("\n")
             self._feed_one(first, meta)
@@ -138,6 +147,7 @@ class Classifier(FamilyParser):
     def continuation(self, line: str, meta: Meta = (None, None, None, None)) -> None:
         """A continuation line (an embedded line of a record, an indented dmesg line, a kmsg
         ``+`` fragment): part of the open group unless it starts a message of its own."""
+        self._own()
         if self.group is not None:
             if self._continues(line, meta):
                 return
@@ -207,10 +217,7 @@ class Classifier(FamilyParser):
         msg = line[off:off + MAX_RECORD]
         if "\\" in msg:
             msg = unescape_kmsg(msg)
-        if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
-            self.continuation(msg.strip(), (seq, usec, prefix & 7, prefix >> 3))
-        else:
-            self.feed(msg, (seq, usec, prefix & 7, prefix >> 3))
+        self._record(prefix, seq, usec, flags, msg)
         return True
 
     def _walk(self, text: str, pos: int) -> int:
@@ -220,7 +227,9 @@ class Classifier(FamilyParser):
         The hot loop of a storm (every record of an open group passes here): the header is matched
         in place (``parse_kmsg_header``'s expression, bounded to the line), not on a sliced copy."""
         n = len(text)
-        find, hdr_match, conts = text.find, _KMSG_HDR.match, self._conts
+        find, hdr_match, record = text.find, _KMSG_HDR.match, self._record
+        rp = self.replay
+        steps = rp.steps if rp is not None else {}
         while pos < n and self.group is not None:
             end = find("\n", pos)
             if end < 0:
@@ -229,7 +238,7 @@ class Classifier(FamilyParser):
             if m is None:  # a KEY=value dictionary line of the previous record, or garbage
                 pos = end + 1
                 continue
-            prefix, seq_s, usec_s, flags = m.groups()
+            prefix_s, seq_s, usec_s, flags = m.groups()
             seq, usec = int(seq_s), int(usec_s)
             pos = end + 1
             if seq > KMSG_INT_MAX or usec > KMSG_INT_MAX:
@@ -238,25 +247,77 @@ class Classifier(FamilyParser):
             msg = text[off:off + MAX_RECORD if off + MAX_RECORD < end else end]
             if "\\" in msg:
                 msg = unescape_kmsg(msg)
-            p = int(prefix)
-            meta = (seq, usec, p & 7, p >> 3)
-            if flags == "+":
-                self.continuation(msg.strip(), meta)
-            elif "\n" in msg:
-                self.feed(msg, meta)
+            prefix = int(prefix_s)
+            step = steps.get((self._sid, prefix, flags, msg))  # a storm's records: the step replayed
+            if step is not None:
+                replay_step(self, step, prefix, seq, usec)
+                rp.replayed += 1  # type: ignore[union-attr]
             else:
-                g = self.group
-                try:
-                    cont = conts[g.kind]
-                except KeyError:
-                    cont = conts[g.kind] = getattr(self, "_cont_" + g.kind, None)
-                if cont is None or not cont(g, msg, meta):  # starts the next event (it may drop its forerunner) or closes
-                    self._fresh(msg, meta)
+                record(prefix, seq, usec, flags, msg)
         return pos
+
+    # -- replay of remembered steps (agent.collectors.patterns.replay) ----------------------------
+    def _record(self, prefix: int, seq: int, usec: int, flags: str, msg: str) -> None:
+        """One /dev/kmsg record: a step remembered for this state and record is replayed, any
+        other is parsed (and remembered when it can be)."""
+        meta = (seq, usec, prefix & 7, prefix >> 3)
+        rp = self.replay
+        sid = self._sid
+        if sid is not None and rp is not None:
+            step = rp.steps.get((sid, prefix, flags, msg))
+            if step is not None:
+                replay_step(self, step, prefix, seq, usec)
+                rp.replayed += 1
+                return
+            rp.missed()
+        self._own()
+        if rp is None or not rp.learning():
+            self._sid = None
+            self._parse(flags, msg, meta)
+            return
+        if sid is None:
+            sid = rp.state(self)
+        self._sid = None  # unknown until the step is done (it may raise)
+        if sid is None:
+            if len(rp.snaps) >= STATES_MAX:
+                self._forget()
+            self._parse(flags, msg, meta)
+            return
+        before, hits, errors, gmeta = self.out[:], self.hits, self.errors, self._gmeta
+        self._parse(flags, msg, meta)
+        sid1 = rp.state(self)
+        if sid1 is not None and not rp.learn((sid, prefix, flags, msg), sid1, before, self.out, meta, gmeta, self.group,
+                                             self.hits - hits, self.errors - errors):
+            self._forget()
+            sid1 = None
+        self._sid = sid1
+
+    def _parse(self, flags: str, msg: str, meta: Meta) -> None:
+        if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
+            self.continuation(msg.strip(), meta)
+        else:
+            self.feed(msg, meta)
+        self._gmeta = self.group.meta if self.group is not None else None
+
+    def _own(self) -> None:
+        """Before the state is changed other than by a remembered step: after a replayed step, the
+        classifier's own copy of the state it is in; and its id is no longer known (a flush, a fed
+        line change it)."""
+        if self._stale:
+            assert self.replay is not None and self._sid is not None
+            self.replay.restore(self, self._sid, self._gmeta)
+            self._stale = False
+        self._sid = None
+
+    def _forget(self) -> None:
+        if self.replay is not None:
+            self.replay.clear()
+        self._sid = None
 
     def scan_text(self, lines: Iterable[str]) -> None:
         """Classify dmesg/syslog/pstore text lines (``[  7.416] msg``, ``<6>[..] msg``,
         ``Sep 19 10:29:11 host kernel: [..] msg``). Indented lines continue the record above."""
+        self._own()
         flat, pci = _FLAT_MATCH, _PCI_SCAN.search
         for line in lines:
             if not line:

@@ -36,7 +36,7 @@ for lines in inputs:
     c.flush()
     out.append([repr(e) for e in c.take()])
 loaded = sorted(m for m in sys.modules if m.startswith("agent.collectors.patterns.") and m.rsplit(".", 1)[1] not in
-                ("classifier", "heads", "record"))
+                ("classifier", "heads", "record", "replay"))
 json.dump({"events": out, "loaded": loaded}, sys.stdout)
 """
 
