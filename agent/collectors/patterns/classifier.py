@@ -26,7 +26,7 @@ from typing import Any, Callable, Iterable
 from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
 from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, remember,
                                               parse_kmsg_header, unescape_kmsg)
-from agent.collectors.patterns.replay import STATES_MAX, Replay, replay_step
+from agent.collectors.patterns.replay import Replay, Replaying
 from agent.model import Severity
 from agent.model.events import KernelEvent
 
@@ -82,7 +82,7 @@ def __getattr__(name: str) -> Any:  # module attribute FAMILIES, loaded on deman
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-class Classifier(FamilyParser):
+class Classifier(Replaying, FamilyParser):
     """Stateful classifier: feed messages in kernel order, take events with :meth:`take`."""
 
     def __getattr__(self, name: str) -> Any:
@@ -227,7 +227,7 @@ class Classifier(FamilyParser):
         The hot loop of a storm (every record of an open group passes here): the header is matched
         in place (``parse_kmsg_header``'s expression, bounded to the line), not on a sliced copy."""
         n = len(text)
-        find, hdr_match, record = text.find, _KMSG_HDR.match, self._record
+        find, hdr_match, record, replay = text.find, _KMSG_HDR.match, self._record, self._replay
         rp = self.replay
         steps = rp.steps if rp is not None else {}
         while pos < n and self.group is not None:
@@ -250,47 +250,11 @@ class Classifier(FamilyParser):
             prefix = int(prefix_s)
             step = steps.get((self._sid, prefix, flags, msg))  # a storm's records: the step replayed
             if step is not None:
-                replay_step(self, step, prefix, seq, usec)
+                replay(step, prefix, seq, usec)
                 rp.replayed += 1  # type: ignore[union-attr]
             else:
                 record(prefix, seq, usec, flags, msg)
         return pos
-
-    # -- replay of remembered steps (agent.collectors.patterns.replay) ----------------------------
-    def _record(self, prefix: int, seq: int, usec: int, flags: str, msg: str) -> None:
-        """One /dev/kmsg record: a step remembered for this state and record is replayed, any
-        other is parsed (and remembered when it can be)."""
-        meta = (seq, usec, prefix & 7, prefix >> 3)
-        rp = self.replay
-        sid = self._sid
-        if sid is not None and rp is not None:
-            step = rp.steps.get((sid, prefix, flags, msg))
-            if step is not None:
-                replay_step(self, step, prefix, seq, usec)
-                rp.replayed += 1
-                return
-            rp.missed()
-        self._own()
-        if rp is None or not rp.learning():
-            self._sid = None
-            self._parse(flags, msg, meta)
-            return
-        if sid is None:
-            sid = rp.state(self)
-        self._sid = None  # unknown until the step is done (it may raise)
-        if sid is None:
-            if len(rp.snaps) >= STATES_MAX:
-                self._forget()
-            self._parse(flags, msg, meta)
-            return
-        before, hits, errors, gmeta = self.out[:], self.hits, self.errors, self._gmeta
-        self._parse(flags, msg, meta)
-        sid1 = rp.state(self)
-        if sid1 is not None and not rp.learn((sid, prefix, flags, msg), sid1, before, self.out, meta, gmeta, self.group,
-                                             self.hits - hits, self.errors - errors):
-            self._forget()
-            sid1 = None
-        self._sid = sid1
 
     def _parse(self, flags: str, msg: str, meta: Meta) -> None:
         if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
@@ -298,21 +262,6 @@ class Classifier(FamilyParser):
         else:
             self.feed(msg, meta)
         self._gmeta = self.group.meta if self.group is not None else None
-
-    def _own(self) -> None:
-        """Before the state is changed other than by a remembered step: after a replayed step, the
-        classifier's own copy of the state it is in; and its id is no longer known (a flush, a fed
-        line change it)."""
-        if self._stale:
-            assert self.replay is not None and self._sid is not None
-            self.replay.restore(self, self._sid, self._gmeta)
-            self._stale = False
-        self._sid = None
-
-    def _forget(self) -> None:
-        if self.replay is not None:
-            self.replay.clear()
-        self._sid = None
 
     def scan_text(self, lines: Iterable[str]) -> None:
         """Classify dmesg/syslog/pstore text lines (``[  7.416] msg``, ``<6>[..] msg``,

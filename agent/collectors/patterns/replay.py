@@ -34,13 +34,10 @@ from __future__ import annotations
 import copy
 import enum
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable
 
 from agent.collectors.patterns.record import Group, Meta
 from agent.model.events import KernelEvent
-
-if TYPE_CHECKING:
-    from agent.collectors.patterns.classifier import Classifier
 
 __all__ = ["Replay", "STEPS_MAX", "STATES_MAX"]
 
@@ -107,7 +104,7 @@ class Replay:
         self.steps.clear()
 
     # -- states ------------------------------------------------------------------------------
-    def state(self, c: Classifier) -> int | None:
+    def state(self, c: Replaying) -> int | None:
         """The id of the classifier's current state (its copy remembered), or None when it
         cannot be compared as a value."""
         side = {k: v for k, v in vars(c).items() if k not in NOT_STATE}
@@ -124,7 +121,7 @@ class Replay:
             self.snaps.append((None if g is None else _copy_group(g, None), copy.deepcopy(side)))
         return sid
 
-    def restore(self, c: Classifier, sid: int, gmeta: Meta | None) -> None:
+    def restore(self, c: Replaying, sid: int, gmeta: Meta | None) -> None:
         """Give the classifier its own copy of a remembered state."""
         g, side = self.snaps[sid]
         c.group = None if g is None else _copy_group(g, gmeta)
@@ -176,24 +173,95 @@ class Replay:
         return True
 
 
-def replay_step(c: Classifier, step: tuple, prefix: int, seq: int, usec: int) -> None:
-    """Apply a remembered step: its events with this record's (or the group's) time, the next state."""
-    sid1, group, events, gsrc, hits, errors = step
-    gmeta = c._gmeta
-    if events:
+class Replaying:
+    """The classifier's side: each /dev/kmsg record goes through :meth:`_record`; every other entry
+    point calls :meth:`_own` first."""
+
+    if TYPE_CHECKING:
+        replay: Replay | None
+        _sid: int | None
+        _gmeta: Meta | None
+        _stale: bool
+        out: list[KernelEvent]
+        group: Group | None
+        hits: int
+        errors: int
+
+        source: str
+        boot_id: str
+        wall: Callable[[int | None], float | None] | None
+        previous_boot: bool
+
+        def _parse(self, flags: str, msg: str, meta: Meta) -> None: ...
+
+    def _record(self, prefix: int, seq: int, usec: int, flags: str, msg: str) -> None:
+        """One /dev/kmsg record: a step remembered for this state and record is replayed, any
+        other is parsed (and remembered when it can be)."""
         meta = (seq, usec, prefix & 7, prefix >> 3)
-        for t, src in events:
-            seq_, usec_, prio, fac = meta if src == _CUR else gmeta  # type: ignore[misc]  # _GRP: learnt with a group open
-            c.out.append(KernelEvent(
-                cls=t.cls, severity=t.severity, component=t.component, device=t.device, detail=t.detail, raw=t.raw,
-                source=c.source, boot_id=c.boot_id, seq=seq_, monotonic_usec=usec_,
-                time=c.wall(usec_) if c.wall else None, priority=prio, facility=fac, count=t.count,
-                previous_boot=c.previous_boot))
-    if hits or errors:
-        c.hits += hits
-        c.errors += errors
-    if gsrc != _GRP:
-        c._gmeta = None if gsrc is None else (seq, usec, prefix & 7, prefix >> 3)
-    c._sid = sid1
-    c.group = group  # read-only until restored (Classifier._own)
-    c._stale = True
+        rp = self.replay
+        sid = self._sid
+        if sid is not None and rp is not None:
+            step = rp.steps.get((sid, prefix, flags, msg))
+            if step is not None:
+                self._replay(step, prefix, seq, usec)
+                rp.replayed += 1
+                return
+            rp.missed()
+        self._own()
+        if rp is None or not rp.learning():
+            self._sid = None
+            self._parse(flags, msg, meta)
+            return
+        if sid is None:
+            sid = rp.state(self)
+        self._sid = None  # unknown until the step is done (it may raise)
+        if sid is None:
+            if len(rp.snaps) >= STATES_MAX:
+                self._forget()
+            self._parse(flags, msg, meta)
+            return
+        before, hits, errors, gmeta = self.out[:], self.hits, self.errors, self._gmeta
+        self._parse(flags, msg, meta)
+        sid1 = rp.state(self)
+        if sid1 is not None and not rp.learn((sid, prefix, flags, msg), sid1, before, self.out, meta, gmeta, self.group,
+                                             self.hits - hits, self.errors - errors):
+            self._forget()
+            sid1 = None
+        self._sid = sid1
+
+    def _own(self) -> None:
+        """Before the state is changed other than by a remembered step: after a replayed step, the
+        classifier's own copy of the state it is in; and its id is no longer known (a flush, a fed
+        line change it)."""
+        if self._stale:
+            assert self.replay is not None and self._sid is not None
+            self.replay.restore(self, self._sid, self._gmeta)
+            self._stale = False
+        self._sid = None
+
+    def _forget(self) -> None:
+        if self.replay is not None:
+            self.replay.clear()
+        self._sid = None
+
+    def _replay(self, step: tuple, prefix: int, seq: int, usec: int) -> None:
+        """Apply a remembered step: its events with this record's (or the group's) time, the next state."""
+        sid1, group, events, gsrc, hits, errors = step
+        gmeta = self._gmeta
+        if events:
+            meta = (seq, usec, prefix & 7, prefix >> 3)
+            for t, src in events:
+                seq_, usec_, prio, fac = meta if src == _CUR else gmeta  # type: ignore[misc]  # _GRP: learnt with a group open
+                self.out.append(KernelEvent(
+                    cls=t.cls, severity=t.severity, component=t.component, device=t.device, detail=t.detail, raw=t.raw,
+                    source=self.source, boot_id=self.boot_id, seq=seq_, monotonic_usec=usec_,
+                    time=self.wall(usec_) if self.wall else None, priority=prio, facility=fac, count=t.count,
+                    previous_boot=self.previous_boot))
+        if hits or errors:
+            self.hits += hits
+            self.errors += errors
+        if gsrc != _GRP:
+            self._gmeta = None if gsrc is None else (seq, usec, prefix & 7, prefix >> 3)
+        self._sid = sid1
+        self.group = group  # read-only until restored (Classifier._own)
+        self._stale = True
