@@ -24,7 +24,7 @@ from types import ModuleType
 from typing import Any, Callable, Iterable
 
 from agent.collectors.patterns.heads import HEADS, NAMES, PCI_SCAN
-from agent.collectors.patterns.record import (_KMSG_HDR, KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, remember,
+from agent.collectors.patterns.record import (KMSG_INT_MAX, MAX_RECORD, TEXT_PREFIX, FamilyParser, Group, Meta, remember,
                                               parse_kmsg_header, unescape_kmsg)
 from agent.collectors.patterns.replay import Replay, Replaying
 from agent.model import Severity
@@ -44,6 +44,8 @@ _NO_PCI = "(?:" + "|".join(f"(?:{HEADS[name]})" for name in NAMES if name != "pc
 _KMSG_SCAN = re.compile(";" + _NO_PCI)
 _PCI_SCAN = re.compile(PCI_SCAN)
 _FLAT_MATCH = re.compile(_NO_PCI).match
+# a whole kmsg record at a line start: _KMSG_HDR (agent.collectors.patterns.record) and the message, within the line
+_KMSG_REC = re.compile(r"^(\d{1,4}),(\d{1,20}),(\d{1,20}),([^,;\n]*)(?:,[^;\n]*)?;([^\n]*)", re.M).finditer
 
 HEAD_CACHE = 1024  # messages whose prefilter result is remembered (Classifier._fresh)
 
@@ -224,37 +226,31 @@ class Classifier(Replaying, FamilyParser):
         """An open group pulls in following records while they continue it; the first record that
         does not is classified here too (it closes the group, or starts the next one).
 
-        The hot loop of a storm (every record of an open group passes here): the header is matched
-        in place (``parse_kmsg_header``'s expression, bounded to the line), not on a sliced copy."""
-        n = len(text)
-        find, hdr_match, record, replay = text.find, _KMSG_HDR.match, self._record, self._replay
+        The hot loop of a storm (every record of an open group passes here): the records are found
+        by one expression over the chunk (``parse_kmsg_header``'s, at line starts: `` KEY=value``
+        dictionary lines and garbage are passed over), and a record whose step is remembered for
+        the state the classifier is in is replayed (agent.collectors.patterns.replay)."""
+        record, replay = self._record, self._replay
         rp = self.replay
         steps = rp.steps if rp is not None else {}
-        while pos < n and self.group is not None:
-            end = find("\n", pos)
-            if end < 0:
-                end = n
-            m = hdr_match(text, pos, end)
-            if m is None:  # a KEY=value dictionary line of the previous record, or garbage
-                pos = end + 1
-                continue
-            prefix_s, seq_s, usec_s, flags = m.groups()
+        for m in _KMSG_REC(text, pos):
+            prefix_s, seq_s, usec_s, flags, msg = m.groups()
             seq, usec = int(seq_s), int(usec_s)
-            pos = end + 1
-            if seq > KMSG_INT_MAX or usec > KMSG_INT_MAX:
-                continue
-            off = m.end()
-            msg = text[off:off + MAX_RECORD if off + MAX_RECORD < end else end]
-            if "\\" in msg:
-                msg = unescape_kmsg(msg)
-            prefix = int(prefix_s)
-            step = steps.get((self._sid, prefix, flags, msg))  # a storm's records: the step replayed
-            if step is not None:
-                replay(step, prefix, seq, usec)
-                rp.replayed += 1  # type: ignore[union-attr]
-            else:
-                record(prefix, seq, usec, flags, msg)
-        return pos
+            if seq <= KMSG_INT_MAX and usec <= KMSG_INT_MAX:
+                if len(msg) > MAX_RECORD:
+                    msg = msg[:MAX_RECORD]
+                if "\\" in msg:
+                    msg = unescape_kmsg(msg)
+                prefix = int(prefix_s)
+                step = steps.get((self._sid, prefix, flags, msg))  # a storm's records: the step replayed
+                if step is not None:
+                    replay(step, prefix, seq, usec)
+                    rp.replayed += 1  # type: ignore[union-attr]
+                else:
+                    record(prefix, seq, usec, flags, msg)
+            if self.group is None:
+                return m.end() + 1
+        return len(text)
 
     def _parse(self, flags: str, msg: str, meta: Meta) -> None:
         if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)
