@@ -233,23 +233,30 @@ class Classifier(Replaying, FamilyParser):
         record, replay = self._record, self._replay
         rp = self.replay
         steps = rp.steps if rp is not None else {}
+        replayed = 0
         for m in _KMSG_REC(text, pos):
             prefix_s, seq_s, usec_s, flags, msg = m.groups()
-            seq, usec = int(seq_s), int(usec_s)
-            if seq <= KMSG_INT_MAX and usec <= KMSG_INT_MAX:
+            if (len(seq_s) < 19 and len(usec_s) < 19) or (int(seq_s) <= KMSG_INT_MAX and int(usec_s) <= KMSG_INT_MAX):
                 if len(msg) > MAX_RECORD:
                     msg = msg[:MAX_RECORD]
                 if "\\" in msg:
                     msg = unescape_kmsg(msg)
                 prefix = int(prefix_s)
                 step = steps.get((self._sid, prefix, flags, msg))  # a storm's records: the step replayed
-                if step is not None:
-                    replay(step, prefix, seq, usec)
-                    rp.replayed += 1  # type: ignore[union-attr]
+                if step is None:
+                    record(prefix, int(seq_s), int(usec_s), flags, msg)
+                elif step[6]:  # the group goes on, nothing else happens (most of a storm's records)
+                    self._sid, self.group, self._stale = step[0], step[1], True
+                    replayed += 1
                 else:
-                    record(prefix, seq, usec, flags, msg)
+                    replay(step, prefix, int(seq_s), int(usec_s))
+                    replayed += 1
             if self.group is None:
+                if replayed:
+                    rp.replayed += replayed  # type: ignore[union-attr]
                 return m.end() + 1
+        if replayed:
+            rp.replayed += replayed  # type: ignore[union-attr]
         return len(text)
 
     def _parse(self, flags: str, msg: str, meta: Meta) -> None:

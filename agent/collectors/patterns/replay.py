@@ -168,7 +168,8 @@ class Replay:
                 return True
         if len(self.steps) >= STEPS_MAX:
             return False
-        self.steps[key] = (sid1, self.snaps[sid1][0], tuple(events), gsrc, hits, errors)
+        plain = not events and not hits and not errors and gsrc == _GRP  # the group goes on, nothing else: no time needed
+        self.steps[key] = (sid1, self.snaps[sid1][0], tuple(events), gsrc, hits, errors, plain)
         self.learnt += 1
         return True
 
@@ -246,7 +247,7 @@ class Replaying:
 
     def _replay(self, step: tuple, prefix: int, seq: int, usec: int) -> None:
         """Apply a remembered step: its events with this record's (or the group's) time, the next state."""
-        sid1, group, events, gsrc, hits, errors = step
+        sid1, group, events, gsrc, hits, errors, _plain = step
         gmeta = self._gmeta
         if events:
             meta = (seq, usec, prefix & 7, prefix >> 3)
