@@ -58,8 +58,10 @@ class NotPlain(Exception):
 
 
 def _value(v: Any) -> Hashable:
-    if isinstance(v, _PLAIN):
+    if type(v) is str:
         return v
+    if isinstance(v, _PLAIN):
+        return (type(v), v)  # True, 1 and 1.0 are equal and hash alike, but are not the same state
     if isinstance(v, tuple):
         return tuple(_value(x) for x in v)
     if isinstance(v, list):

@@ -123,6 +123,17 @@ def test_texts_that_never_repeat_pause_learning_and_stay_bounded(monkeypatch):
     assert len(r.steps) <= 300 and len(r.snaps) <= rp.STATES_MAX
 
 
+def test_states_that_differ_only_in_a_values_type_are_different_states():
+    c = Classifier()
+    r = c.replay
+    assert r is not None
+    ids = set()
+    for v in (True, 1, 1.0, "1"):
+        c._x = {"resets": v}
+        ids.add(r.state(c))
+    assert len(ids) == 4
+
+
 def test_a_state_that_is_not_plain_data_is_never_remembered():
     c = Classifier()
     c._odd = object()  # a family keeping an object: compared by identity it could hide a change
