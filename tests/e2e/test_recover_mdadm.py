@@ -32,10 +32,11 @@ def _md_support() -> str | None:
         return "mdadm or losetup not installed"
     if _sh("losetup", "-f", check=False).returncode != 0:
         return "no free loop device"
-    if not Path("/proc/mdstat").exists():
+    if not Path("/proc/mdstat").exists() and shutil.which("modprobe"):
         _sh("modprobe", "raid1", check=False)
     if not Path("/proc/mdstat").exists():
-        return "kernel has no md (RAID) support (/proc/mdstat missing, modprobe raid1 failed)"
+        return ("kernel has no md (RAID) support (/proc/mdstat missing; "
+                + ("modprobe raid1 failed)" if shutil.which("modprobe") else "no modprobe to load raid1: kmod not installed)"))
     return None
 
 
