@@ -44,7 +44,10 @@ SERVER_PACKAGES = (
     "grub-efi-amd64", "efibootmgr", "dosfstools", "mtools", "ifupdown", "iproute2", "nftables", "nginx-light",
     "postfix", "dovecot-imapd", "postgresql", "restic", "python3", "python3-venv", "openssl", "ca-certificates",
     "smartmontools", "ipmitool", "pciutils", "kmod", "procps", "util-linux", "util-linux-extra", "fdisk", "e2fsprogs", "gdisk", "mdadm",
-    "ethtool", "less", "netbase")
+    "ethtool", "less", "netbase",
+    # initramfs-tools-core recommends zstd and a Debian 12 install has it (COMPRESS=zstd, its default); without it
+    # update-initramfs falls back to gzip, which under TCG on a slow host took MB-11 past its 600 s timeout
+    "zstd")
 OVMF_CODE = Path("/usr/share/OVMF/OVMF_CODE_4M.fd")
 OVMF_VARS = Path("/usr/share/OVMF/OVMF_VARS_4M.fd")
 DISK_BYTES = 3 << 30
