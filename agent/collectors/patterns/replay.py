@@ -212,13 +212,11 @@ class Replaying:
             rp.missed()
         self._own()
         if rp is None or not rp.learning():
-            self._sid = None
             self._parse(flags, msg, meta)
             return
         if sid is None:
             sid = rp.state(self)
-        self._sid = None  # unknown until the step is done (it may raise)
-        if sid is None:
+        if sid is None:  # (the state id is None until the step is done: _own forgot it, and the step may raise)
             if len(rp.snaps) >= STATES_MAX:
                 self._forget()
             self._parse(flags, msg, meta)
