@@ -250,11 +250,13 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
             if not text:
                 return got
             got = True
+            records = reader.records if reader.is_device else None
             if self._skip_until is not None:
                 text = self._skip_seen(text)
+                records = None
                 if not text:
                     continue
-            self._account(text)
+            self._account(text, records)
             if reader.is_device:
                 self.foreground.pause()
                 self.classifier.scan_kmsg(text)

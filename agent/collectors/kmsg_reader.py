@@ -33,10 +33,12 @@ class KmsgReader:
         self.oversized = 0
         self._dev: io.FileIO | None = None  # the device's reader and its buffer, made on the first read
         self._buf = memoryview(b"")
+        self.records = 0  # /dev/kmsg: the records (reads) in the text read_available last returned
 
     def read_available(self, limit: int = 8 * READ_SIZE) -> str:
         """What is readable now, as complete lines (text ends with a newline): from /dev/kmsg records up to
         about ``limit`` bytes (the caller reads again for more), from a file everything up to 8 MiB."""
+        self.records = 0
         parts = self._read_device(limit) if self.is_device else self._read_file()
         if not parts:
             return ""
@@ -61,7 +63,7 @@ class KmsgReader:
             self._buf = memoryview(bytearray(DEVICE_CHUNK))
         readinto, buf = self._dev.readinto, self._buf
         parts: list[bytes] = []
-        size = pos = 0
+        size = pos = records = 0
         room = DEVICE_CHUNK - KMSG_RECORD_BUF - 1
         while True:
             if pos > room:
@@ -80,6 +82,7 @@ class KmsgReader:
             if not n:  # None: nothing waiting (EAGAIN)
                 break
             pos += n
+            records += 1
             if buf[pos - 1] != 10:  # a record always ends with a newline; a truncated one gets it
                 buf[pos] = 10
                 pos += 1
@@ -87,6 +90,7 @@ class KmsgReader:
                 break
         if pos:
             parts.append(bytes(buf[:pos]))
+        self.records = records
         return parts
 
     def _read_file(self) -> list[bytes]:
@@ -157,10 +161,14 @@ class RecordCounts:
             self.last_seq = limit
         return ""
 
-    def _account(self, text: str) -> None:
-        """Count records and sequence gaps of a chunk (exact; cheap when the chunk is clean)."""
-        nlines = text.count("\n")
-        n = nlines - text.count("\n ") - (1 if text.startswith(" ") else 0) - text.count("\n\n")
+    def _account(self, text: str, records: int | None = None) -> None:
+        """Count records and sequence gaps of a chunk (exact; cheap when the chunk is clean).
+        ``records``: how many the chunk holds when the reader knows (one per read of /dev/kmsg);
+        otherwise its lines are counted (three passes over the text, as long as the classifying)."""
+        if records is not None:
+            n = records
+        else:
+            n = text.count("\n") - text.count("\n ") - (1 if text.startswith(" ") else 0) - text.count("\n\n")
         first = last = None
         pos = 0
         while first is None and pos < len(text):

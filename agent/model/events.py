@@ -82,6 +82,29 @@ class KernelEvent(Reading):
         vals.update(changes)
         return KernelEvent(**vals)
 
+    def again(self, seq: int | None, monotonic_usec: int | None, time: float | None, priority: int | None,
+              facility: int | None, source: str, boot_id: str, previous_boot: bool) -> "KernelEvent":
+        """The same fault printed again (the classifier's replay of a storm's record): this event
+        with another record's identity (sequence number, times, priority, facility) and stream.
+        Built slot by slot, as twice as fast as the constructor: a storm makes thousands a second."""
+        e = _new(KernelEvent)
+        _CLS(e, self.cls)
+        _SEVERITY(e, self.severity)
+        _COMPONENT(e, self.component)
+        _DEVICE(e, self.device)
+        _DETAIL(e, self.detail)  # frozen already (__post_init__)
+        _RAW(e, self.raw)
+        _COUNT(e, self.count)
+        _SOURCE(e, source)
+        _BOOT_ID(e, boot_id)
+        _SEQ(e, seq)
+        _MONOTONIC_USEC(e, monotonic_usec)
+        _TIME(e, time)
+        _PRIORITY(e, priority)
+        _FACILITY(e, facility)
+        _PREVIOUS_BOOT(e, previous_boot)
+        return e
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "class": self.cls, "severity": self.severity.label, "component": self.component,
@@ -90,6 +113,14 @@ class KernelEvent(Reading):
             "monotonic_usec": self.monotonic_usec, "time": self.time, "priority": self.priority,
             "facility": self.facility, "count": self.count, "previous_boot": self.previous_boot,
         }
+
+
+_new = object.__new__
+# the slots' own setters (a frozen dataclass's __setattr__ refuses): KernelEvent.again sets every field
+(_CLS, _SEVERITY, _COMPONENT, _DEVICE, _DETAIL, _RAW, _SOURCE, _BOOT_ID, _SEQ, _MONOTONIC_USEC, _TIME, _PRIORITY,
+ _FACILITY, _COUNT, _PREVIOUS_BOOT) = (KernelEvent.__dict__[name].__set__ for name in (
+    "cls", "severity", "component", "device", "detail", "raw", "source", "boot_id", "seq", "monotonic_usec", "time",
+    "priority", "facility", "count", "previous_boot"))
 
 
 @dataclass(frozen=True, slots=True)

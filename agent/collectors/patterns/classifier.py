@@ -192,7 +192,7 @@ class Classifier(Replaying, FamilyParser):
         s1, s2 = _KMSG_SCAN.search, _PCI_SCAN.search
         m1, m2 = s1(text, 0), s2(text, 0)
         while pos < n:
-            if self.group is not None:
+            if self.group is not None or self._sid is not None:
                 pos = self._walk(text, pos)
                 if pos >= n:
                     break
@@ -224,7 +224,10 @@ class Classifier(Replaying, FamilyParser):
 
     def _walk(self, text: str, pos: int) -> int:
         """An open group pulls in following records while they continue it; the first record that
-        does not is classified here too (it closes the group, or starts the next one).
+        does not is classified here too (it closes the group, or starts the next one). Between
+        groups, in a remembered state, a record with a remembered step is replayed here as well (a
+        storm's next block); the first record without one is left to the prefilter: the position
+        of its line is returned.
 
         The hot loop of a storm (every record of an open group passes here): the records are found
         by one expression over the chunk (``parse_kmsg_header``'s, at line starts: `` KEY=value``
@@ -236,6 +239,11 @@ class Classifier(Replaying, FamilyParser):
         replayed = 0
         for m in _KMSG_REC(text, pos):
             prefix_s, seq_s, usec_s, flags, msg = m.groups()
+            if self.group is None:
+                if not self._between(steps, prefix_s, seq_s, usec_s, flags, msg):
+                    break
+                replayed += 1
+                continue
             if (len(seq_s) < 19 and len(usec_s) < 19) or (int(seq_s) <= KMSG_INT_MAX and int(usec_s) <= KMSG_INT_MAX):
                 if len(msg) > MAX_RECORD:
                     msg = msg[:MAX_RECORD]
@@ -251,13 +259,26 @@ class Classifier(Replaying, FamilyParser):
                 else:
                     replay(step, prefix, int(seq_s), int(usec_s))
                     replayed += 1
-            if self.group is None:
-                if replayed:
-                    rp.replayed += replayed  # type: ignore[union-attr]
-                return m.end() + 1
+        else:
+            m = None
         if replayed:
             rp.replayed += replayed  # type: ignore[union-attr]
-        return len(text)
+        return len(text) if m is None else m.start()
+
+    def _between(self, steps: dict, prefix_s: str, seq_s: str, usec_s: str, flags: str, msg: str) -> bool:
+        """A record between groups: its remembered step replayed -> True; False: none (the prefilter's).
+
+        Between groups only the prefilter hands a record on. A step remembered in a state without a
+        group was learnt from a record it handed on, and its verdict depends on the message alone:
+        the same text (no escapes, not cut) is handed on too."""
+        if self._sid is None or len(msg) > MAX_RECORD or "\\" in msg or len(seq_s) > 18 or len(usec_s) > 18:
+            return False
+        prefix = int(prefix_s)
+        step = steps.get((self._sid, prefix, flags, msg))
+        if step is None:
+            return False
+        self._replay(step, prefix, int(seq_s), int(usec_s))
+        return True
 
     def _parse(self, flags: str, msg: str, meta: Meta) -> None:
         if flags == "+":  # a continuation fragment of the record before (kernels before 3.5-4.x)

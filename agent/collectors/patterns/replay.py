@@ -253,11 +253,8 @@ class Replaying:
             meta = (seq, usec, prefix & 7, prefix >> 3)
             for t, src in events:
                 seq_, usec_, prio, fac = meta if src == _CUR else gmeta  # type: ignore[misc]  # _GRP: learnt with a group open
-                self.out.append(KernelEvent(
-                    cls=t.cls, severity=t.severity, component=t.component, device=t.device, detail=t.detail, raw=t.raw,
-                    source=self.source, boot_id=self.boot_id, seq=seq_, monotonic_usec=usec_,
-                    time=self.wall(usec_) if self.wall else None, priority=prio, facility=fac, count=t.count,
-                    previous_boot=self.previous_boot))
+                self.out.append(t.again(seq_, usec_, self.wall(usec_) if self.wall else None, prio, fac, self.source,
+                                        self.boot_id, self.previous_boot))
         if hits or errors:
             self.hits += hits
             self.errors += errors

@@ -216,3 +216,37 @@ def test_the_device_is_read_and_classified_a_slice_at_a_time_with_requests_first
     assert device[1] == file[1] == 4000
     assert device == file and len(device[0]) > 100  # the same events, whichever way read
     assert len(text) // kl.SLICE_BYTES - 1 <= pauses <= len(text) // (kl.SLICE_BYTES // 2)
+
+
+def test_device_records_are_counted_by_reads_as_a_file_counts_their_lines(tmp_path, monkeypatch):
+    """From the device the records are counted as they are read (one per read), not by passes over
+    the text: a record's `` KEY=value`` dictionary lines are no records, a sequence gap is lost
+    records, a record without a header is malformed; the same counts as the same records in a file."""
+    text = ("6,10,1000,-;pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0\n"
+            " SUBSYSTEM=pci\n DEVICE=+pci:0000:03:00.0\n"
+            "6,11,1001,-;ordinary line\n"
+            "6,15,1002,-;another\n SUBSYSTEM=block\n"  # 12-14 overwritten before they were read
+            "4,16,1003,-;nvme nvme0: I/O 5 QID 4 timeout, aborting\n")
+    records = [b"6,10,1000,-;pcieport 0000:00:1c.0: AER: Corrected error received: 0000:03:00.0\n"
+               b" SUBSYSTEM=pci\n DEVICE=+pci:0000:03:00.0\n", b"6,11,1001,-;ordinary line\n",
+               b"6,15,1002,-;another\n SUBSYSTEM=block\n", b"4,16,1003,-;nvme nvme0: I/O 5 QID 4 timeout, aborting\n"]
+    assert b"".join(records).decode() == text
+    counts = {}
+    for name in ("device", "file"):
+        root = make_root(tmp_path / name, kmsg=text if name == "file" else "", uptime=600.0)
+        sock = None
+        if name == "device":
+            patch_reader(monkeypatch.setattr)
+            (root / "dev" / "kmsg").unlink()
+            sock = KmsgSocket(root / "dev" / "kmsg")
+        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1))
+        if sock is not None:
+            col.collect()  # connects; nothing sent yet
+            sock.accept(5)
+            sock.send(records)
+        col.collect()
+        counts[name] = (col.records_total, col.records_lost, col.malformed)
+        col.close()
+        if sock is not None:
+            sock.close()
+    assert counts["device"] == counts["file"] == (4, 3, 0)
