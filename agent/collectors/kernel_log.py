@@ -111,6 +111,7 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
         self._source = "none"
         self._boot_wall: float | None = None
         self.classifier = Classifier(source="kmsg", boot_id=self.boot_id, wall=self._wall)
+        self.classifier.fold = self._fold  # a storm's repeats go into their aggregates unbuilt
         # cumulative counters since agent start
         self.records_total = 0
         self.records_lost = 0

@@ -89,6 +89,18 @@ class SourcesMixin(JournalMixin, PreviousBootMixin):
             e = e.replace(detail=dict(e.detail, early_boot=True))
         return e
 
+    def _fold(self, t: KernelEvent, seq: int, usec: int, time: float | None) -> bool:
+        """The classifier's fold hook: a replayed record's event (template ``t``, this record's sequence
+        number and time) folded into its storm aggregate without being built, when that gives what
+        building, :meth:`_post` and ``Coalescer.add`` would. Not when an event of this poll waits in
+        the classifier (the aggregate would take the later record first), when the time is unknown,
+        when the template is of another stream, or when the enrichment depends on the record (a
+        critical machine check's early-boot mark)."""
+        c = self.classifier
+        if c.out or time is None or t.source != c.source or (t.severity >= Severity.CRITICAL and t.family == "mce"):
+            return False
+        return self.coalescer.fold(self._post(t), seq, time, c.boot_id, c.source, c.previous_boot)
+
     def _scsi_disk(self, hctl: str) -> str | None:
         if hctl not in self._scsi_map:
             names = self.host.listdir(self.host.path("sys", "bus", "scsi", "devices", hctl, "block"))

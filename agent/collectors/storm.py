@@ -45,6 +45,18 @@ class _Agg:
         if e.time is not None:
             self.last_time = e.time
 
+    def fold(self, t: KernelEvent, seq: int | None, time: float) -> None:
+        """:meth:`add` of an event not built: ``t`` has its fields (``last`` is read for its detail
+        and raw lines only), ``seq`` and ``time`` are its own."""
+        self.last = t
+        self.n += 1
+        self.errors += t.count
+        if t.severity > self.severity:
+            self.severity = t.severity
+        if seq is not None and (self.min_seq is None or seq < self.min_seq):
+            self.min_seq = seq
+        self.last_time = time
+
     def event(self) -> KernelEvent:
         f, last = self.first, self.last
         if self.n == 1:
@@ -89,6 +101,18 @@ class Coalescer:
             else:
                 agg.add(e)
             self.coalesced_total += 1
+
+    def fold(self, t: KernelEvent, seq: int | None, time: float, boot_id: str, source: str, previous_boot: bool) -> bool:
+        """An event not built (a replayed record's: the classifier's template ``t`` with this identity),
+        folded into its key's open aggregate as :meth:`add` would fold it -> True; False when its key has
+        no open aggregate (it is built and added). The caller has added every earlier event."""
+        key = (boot_id, t.cls, t.device, t.component, source, previous_boot, int(time // self.window))
+        agg = self._open.get(key)
+        if agg is None:
+            return False
+        agg.fold(t, seq, time)
+        self.coalesced_total += 1
+        return True
 
     def _release_oldest(self) -> None:
         key = min(self._open, key=lambda k: k[-1])

@@ -119,6 +119,9 @@ class Classifier(Replaying, FamilyParser):
         self._sid: int | None = None  # the id of the current state, when known
         self._gmeta: Meta | None = None  # the open group's first record's (seq, usec, prio, facility)
         self._stale = False  # self.group is a remembered state's, read-only: _own() before changing anything
+        # a replayed step's event (template, seq, usec, time) -> True when the caller took it as it is, not built
+        # (the kernel-log collector folds a storm's repeats into their aggregate: Replaying._replay)
+        self.fold: Callable[[KernelEvent, int, int, float | None], bool] | None = None
 
     # -- public API ----------------------------------------------------------------------------
     def take(self) -> list[KernelEvent]:

@@ -47,7 +47,7 @@ WINDOW = 512  # records per look at how many steps were new
 PAUSE_RECORDS = 8192  # records parsed without learning when most steps of a window were new
 
 # the classifier's attributes that are not its state: constants of the stream, the output, memos
-NOT_STATE = frozenset({"source", "boot_id", "wall", "previous_boot", "out", "group", "hits", "errors",
+NOT_STATE = frozenset({"source", "boot_id", "wall", "previous_boot", "out", "fold", "group", "hits", "errors",
                        "_conts", "_fams", "_heads", "replay", "_sid", "_gmeta", "_stale"})
 _CUR, _GRP = 0, 1  # an event's or the open group's sequence number and time: the record's, the group's before
 _PLAIN = (str, int, float, bool, type(None), enum.Enum)
@@ -194,6 +194,7 @@ class Replaying:
         boot_id: str
         wall: Callable[[int | None], float | None] | None
         previous_boot: bool
+        fold: Callable[[KernelEvent, int, int, float | None], bool] | None
 
         def _parse(self, flags: str, msg: str, meta: Meta) -> None: ...
 
@@ -246,15 +247,18 @@ class Replaying:
         self._sid = None
 
     def _replay(self, step: tuple, prefix: int, seq: int, usec: int) -> None:
-        """Apply a remembered step: its events with this record's (or the group's) time, the next state."""
+        """Apply a remembered step: its events with this record's (or the group's) time, the next state.
+        An event the fold hook takes (a storm's repeat, folded into its aggregate) is not built."""
         sid1, group, events, gsrc, hits, errors, _plain = step
         gmeta = self._gmeta
         if events:
             meta = (seq, usec, prefix & 7, prefix >> 3)
+            fold = self.fold
             for t, src in events:
                 seq_, usec_, prio, fac = meta if src == _CUR else gmeta  # type: ignore[misc]  # _GRP: learnt with a group open
-                self.out.append(t.again(seq_, usec_, self.wall(usec_) if self.wall else None, prio, fac, self.source,
-                                        self.boot_id, self.previous_boot))
+                time = self.wall(usec_) if self.wall else None
+                if fold is None or not fold(t, seq_, usec_, time):
+                    self.out.append(t.again(seq_, usec_, time, prio, fac, self.source, self.boot_id, self.previous_boot))
         if hits or errors:
             self.hits += hits
             self.errors += errors

@@ -190,3 +190,110 @@ def test_tail_thread_bounds_how_long_other_threads_wait_for_the_gil(tmp_path):
         assert abs(sys.getswitchinterval() - 0.0002) < 1e-6
     finally:
         sys.setswitchinterval(old)
+
+
+def _storm_chunks(n: int, step_usec: int) -> list[str]:
+    """A storm of ``n`` /dev/kmsg records over 20 sources, ``step_usec`` apart, in ~4 KiB chunks (the
+    tail's slices): with 10 ms between records it crosses several aggregation windows."""
+    from tests.bench.test_storm_bench import storm_blocks
+
+    blocks = storm_blocks(20)
+    recs, i = [], 0
+    while len(recs) < n:
+        for line in blocks[i % len(blocks)]:
+            recs.append(f"3,{len(recs) + 1},{590_000_000 + step_usec * len(recs)},-;{line}\n")
+        i += 7
+    chunks, cur = [], ""
+    for r in recs[:n]:
+        cur += r
+        if len(cur) >= 4096:
+            chunks.append(cur)
+            cur = ""
+    return [*chunks, cur] if cur else chunks
+
+
+def test_a_storms_repeats_folded_unbuilt_are_stored_as_built_ones_would_be(tmp_path):
+    """The tail's fold hook (KernelLogCollector._fold): a replayed record's event goes into its open
+    aggregate without being built. Stored (aggregates released), the events are the same, field by
+    field, as when every event is built, enriched and added; and most repeats were folded so."""
+    got = {}
+    for name in ("fold", "build"):
+        root = make_root(tmp_path / name, kmsg="", uptime=600.0)
+        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1)).collector
+        col.collect()  # the (empty) ring buffer read; the boot's time known
+        folded = [0]
+        if name == "build":
+            col.classifier.fold = None
+        else:
+            real = col.coalescer.fold
+
+            def counting(*a, real=real, **k):
+                ok = real(*a, **k)
+                folded[0] += ok
+                return ok
+
+            col.coalescer.fold = counting
+        released = []
+        for i, chunk in enumerate(_storm_chunks(30_000, 10_000)):
+            col.classifier.scan_kmsg(chunk)
+            col._absorb()
+            if i % 50 == 49:  # the daemon's collect: what is ready, the aggregates of ended windows
+                released += col.coalescer.take(T0 + 600 + i, flush=False)
+        col.classifier.flush()
+        col._absorb()
+        released += col.coalescer.take(T0 + 10**6, flush=True)
+        got[name] = ([(e.cls, e.severity, e.component, e.device, dict(e.detail), e.raw, e.source, e.boot_id, e.seq,
+                       e.monotonic_usec, e.time, e.priority, e.facility, e.count, e.previous_boot) for e in released],
+                     col.coalescer.coalesced_total, folded[0])
+        col.close()
+    (fold, coalesced, n_folded), (build, coalesced_b, _) = got["fold"], got["build"]
+    assert fold == build and coalesced == coalesced_b
+    assert len(fold) > 100 and any(e[4].get("coalesced_events", 0) > 100 for e in fold)
+    assert n_folded > 0.8 * coalesced
+
+
+def test_the_fold_hook_builds_what_it_cannot_fold_exactly(tmp_path):
+    """Built, not folded: an event waits in the classifier (order), the time is unknown, the template
+    is of another stream, a critical machine check (its early-boot mark depends on the record), a key
+    without an open aggregate."""
+    root = make_root(tmp_path, kmsg="", uptime=600.0)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1)).collector
+    boot = col.classifier.boot_id
+
+    def mine(**k):
+        return ev(**k).replace(boot_id=boot)
+
+    for i in range(20):  # the key's aggregate is open
+        col.coalescer.add([mine(seq=i + 1)], T0)
+        col.coalescer.add([mine(cls="mce.fatal", sev=Severity.CRITICAL, dev="socket0", seq=40 + i)], T0)
+    t = mine(seq=1)
+    n = col.coalescer.coalesced_total
+    assert col._fold(t, 30, 1, T0) and col.coalescer.coalesced_total == n + 1
+    col.classifier.out.append(mine(seq=31))
+    assert not col._fold(t, 32, 1, T0)
+    col.classifier.out.clear()
+    assert not col._fold(t, 33, 1, None)
+    assert not col._fold(t.replace(source="journal"), 34, 1, T0)
+    assert not col._fold(mine(cls="mce.fatal", sev=Severity.CRITICAL, dev="socket0"), 70, 1, T0)
+    assert col._fold(mine(cls="mce.fatal", sev=Severity.WARNING, dev="socket1"), 71, 1, T0) is False  # another key
+    assert col._fold(mine(seq=2), 72, 1, T0 + 60) is False  # the next window: no aggregate yet
+    assert col.coalescer.coalesced_total == n + 1
+    col.close()
+
+
+def test_an_aggregate_folds_an_unbuilt_event_as_it_adds_a_built_one():
+    import random
+
+    from agent.collectors.storm import _Agg
+
+    rng = random.Random(3)
+    evs = [ev(seq=rng.randint(1, 10**6), t=T0 + rng.random() * 50, count=rng.randint(1, 9),
+              sev=rng.choice([Severity.INFO, Severity.WARNING, Severity.CRITICAL])) for _ in range(200)]
+    added, folded = _Agg(evs[0]), _Agg(evs[0])
+    for e in evs[1:]:
+        added.add(e)
+        folded.fold(e, e.seq, e.time)  # type: ignore[arg-type]
+    a, f = added.event(), folded.event()
+    assert (a.severity, a.count, dict(a.detail), a.raw, a.seq, added.min_seq) == \
+        (f.severity, f.count, dict(f.detail), f.raw, f.seq, folded.min_seq)
+    assert added.min_seq == min(e.seq for e in evs)
