@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from agent.collectors.patterns import Classifier
+    from agent.collectors.storm import Coalescer
     from agent.host import Host
     from agent.model.events import KernelEvent
     from agent.state.events import EventReads
@@ -22,6 +23,7 @@ class KernelLogMembers:
         history: EventReads
         boot_id: str
         classifier: Classifier
+        coalescer: Coalescer
         records_total: int
         malformed: int
         _boot_wall: float | None

@@ -227,7 +227,7 @@ def test_a_storms_repeats_folded_unbuilt_are_stored_as_built_ones_would_be(tmp_p
         else:
             real = col.coalescer.fold
 
-            def counting(*a, real=real, **k):
+            def counting(*a, real=real, folded=folded, **k):
                 ok = real(*a, **k)
                 folded[0] += ok
                 return ok
