@@ -205,7 +205,7 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
             reader = self._reader
             if reader is None:
                 return
-            reader.wait(poll)
+            ready = reader.wait(poll)
             if self._stop.is_set():
                 return
             seen = self.records_total + self.malformed
@@ -216,6 +216,8 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
                 self._stop.wait(poll)
             if self.records_total + self.malformed != seen:  # records came: let the next ones gather
                 self._stop.wait(TAIL_BATCH_SECONDS)
+            elif ready:  # readable and nothing to read (the other end closed): not a busy loop
+                self._stop.wait(poll)
 
     def poll(self) -> bool:
         """One poll of the tail thread: read and classify what came; -> whether the rules were woken."""

@@ -114,14 +114,16 @@ class KmsgReader:
                 break
         return parts
 
-    def wait(self, timeout: float) -> None:
+    def wait(self, timeout: float) -> bool:
+        """Wait until records may be read or ``timeout`` passed: -> whether the device said readable."""
         if self.is_device:
             try:
-                select.select([self.fd], [], [], timeout)
+                return bool(select.select([self.fd], [], [], timeout)[0])
             except (OSError, ValueError):
                 time.sleep(timeout)
         else:
             time.sleep(timeout)
+        return False
 
     def close(self) -> None:
         try:

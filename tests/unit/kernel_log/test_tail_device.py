@@ -250,3 +250,35 @@ def test_device_records_are_counted_by_reads_as_a_file_counts_their_lines(tmp_pa
         if sock is not None:
             sock.close()
     assert counts["device"] == counts["file"] == (4, 3, 0)
+
+
+def test_a_device_that_says_readable_with_nothing_to_read_does_not_spin_the_tail(tmp_path, monkeypatch):
+    # the stand-in's writer gone: select reports the socket readable and every read finds nothing (EOF);
+    # the tail polled as fast as it could (~11,000 polls a second, seen in the storm bench's teardown)
+    patch_reader(monkeypatch.setattr)
+    polls = [0]
+    real_poll = kl.KernelLogCollector.poll
+
+    def counting_poll(self):
+        polls[0] += 1
+        return real_poll(self)
+
+    monkeypatch.setattr(kl.KernelLogCollector, "poll", counting_poll)
+    root = make_root(tmp_path, kmsg="", uptime=590.0)
+    (root / "dev" / "kmsg").unlink()
+    sock = KmsgSocket(root / "dev" / "kmsg")
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True, poll_seconds=0.1)
+    col.collect()
+    sock.accept(5)
+    sock.send(storm_records(10).encode().splitlines(keepends=True))
+    deadline = time.monotonic() + 5
+    while col.records_total < 10 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    sock.close()
+    time.sleep(0.2)
+    polls[0] = 0
+    time.sleep(1.0)
+    n = polls[0]
+    col.close()
+    assert col.records_total == 10
+    assert n <= 1.0 / 0.1 + 5, n
