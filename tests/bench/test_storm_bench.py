@@ -132,6 +132,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_times() -> tuple[float, float]:
+    """(CPU time stolen by the hypervisor, all CPU time) of the machine so far, in seconds (/proc/stat):
+    a virtual machine's figures move with its neighbours, and a run with much steal says so."""
+    fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    tck = os.sysconf("SC_CLK_TCK")
+    steal = fields[7] if len(fields) > 7 else 0
+    return steal / tck, sum(fields[:8]) / tck
+
+
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds of each of the process's threads (the tail thread is the busiest in a storm)."""
     out = {}
@@ -221,12 +230,14 @@ def test_storm_against_running_daemon(tmp_path):
         idle_cpu = (cpu_seconds(proc.pid) - cpu_i0) / (time.monotonic() - ti0)  # the same scrapes, no storm
         rss0, cpu0, db0, t0 = rss_mb(proc.pid), cpu_seconds(proc.pid), db_bytes(state), time.monotonic()
         threads0 = thread_cpu(proc.pid)
+        steal0 = machine_times()
         writer.storming.set()
         storm = scrape_for(port, SECONDS)
         writer.storming.clear()
         t1 = time.monotonic()
         rss1, cpu1, db1 = rss_mb(proc.pid), cpu_seconds(proc.pid), db_bytes(state)
         threads1 = thread_cpu(proc.pid)
+        steal1 = machine_times()
         time.sleep(3)  # let the tail thread catch up
         end = time.monotonic() + 90
         body = scrape(port)[1]
@@ -261,7 +272,9 @@ def test_storm_against_running_daemon(tmp_path):
     per_thread = sorted((threads1[t] - threads0.get(t, 0.0) for t in threads1), reverse=True)
     print(f"  CPU {100 * (cpu1 - cpu0) / dur:.1f} % of one core during the storm (target <= 10): the busiest thread "
           f"(the tail) {100 * per_thread[0] / dur:.1f} %, the other {len(per_thread) - 1} "
-          f"{100 * sum(per_thread[1:]) / dur:.1f} %; idle with the same scrapes {100 * idle_cpu:.1f} %")
+          f"{100 * sum(per_thread[1:]) / dur:.1f} %; idle with the same scrapes {100 * idle_cpu:.1f} %; "
+          f"the machine's CPU time stolen by its host meanwhile "
+          f"{100 * (steal1[0] - steal0[0]) / max(1e-9, steal1[1] - steal0[1]):.1f} %")
     print(f"  state DB {db0[0] / 1e6:.2f} -> {db1[0] / 1e6:.2f} MB: {(db1[0] - db0[0]) / 1e6 / minutes:+.2f} MB per storm "
           f"minute (target <= 1); WAL {db0[1] / 1e6:.2f} -> {db1[1] / 1e6:.2f} MB (reused after checkpoints)")
     print(f"  /metrics p50/p95/p99 over {len(idle)} idle and {len(storm)} storm scrapes: idle "
