@@ -219,6 +219,11 @@ def test_a_storms_repeats_folded_unbuilt_are_stored_as_built_ones_would_be(tmp_p
     got = {}
     for name in ("fold", "build"):
         root = make_root(tmp_path / name, kmsg="", uptime=600.0)
+        # the storm's ATA port 2 is sda's: the enrichment names the disk (the folded events too)
+        port = root / "sys" / "devices" / "pci0000:00" / "0000:00:1f.2" / "ata2" / "host1" / "target1:0:0" / "1:0:0:0"
+        port.mkdir(parents=True)
+        (root / "sys" / "block" / "sda").mkdir(parents=True)
+        (root / "sys" / "block" / "sda" / "device").symlink_to(port)
         col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1)).collector
         col.collect()  # the (empty) ring buffer read; the boot's time known
         folded = [0]
@@ -234,11 +239,13 @@ def test_a_storms_repeats_folded_unbuilt_are_stored_as_built_ones_would_be(tmp_p
 
             col.coalescer.fold = counting
         released = []
+        n = 0
         for i, chunk in enumerate(_storm_chunks(30_000, 10_000)):
             col.classifier.scan_kmsg(chunk)
             col._absorb()
-            if i % 50 == 49:  # the daemon's collect: what is ready, the aggregates of ended windows
-                released += col.coalescer.take(T0 + 600 + i, flush=False)
+            n += chunk.count("\n")
+            if i % 50 == 49:  # the daemon's collect: what is ready, the aggregates of windows ended by now
+                released += col.coalescer.take(col._wall(590_000_000 + 10_000 * n), flush=False)
         col.classifier.flush()
         col._absorb()
         released += col.coalescer.take(T0 + 10**6, flush=True)
@@ -249,6 +256,7 @@ def test_a_storms_repeats_folded_unbuilt_are_stored_as_built_ones_would_be(tmp_p
     (fold, coalesced, n_folded), (build, coalesced_b, _) = got["fold"], got["build"]
     assert fold == build and coalesced == coalesced_b
     assert len(fold) > 100 and any(e[4].get("coalesced_events", 0) > 100 for e in fold)
+    assert any(e[2] == "disk:sda" and e[4].get("disk") == "sda" and e[4].get("coalesced_events", 0) > 20 for e in fold)
     assert n_folded > 0.8 * coalesced
 
 
