@@ -130,6 +130,7 @@ class KernelLogCollector(RecordCounts, SourcesMixin, BaseCollector):
         self.foreground = FOREGROUND  # requests in flight go first (tests give their own)
         self._collects = 0
         self._scsi_map: dict[str, str | None] = {}
+        self._posted: dict[int, tuple[KernelEvent, KernelEvent]] = {}  # id(template) -> (template, enriched)
         self._last_heartbeat = 0.0
         self._last_pstore_scan = 0.0
         self._ata_map: dict[str, str] | None = None

@@ -36,6 +36,7 @@ class KernelLogMembers:
         _ras_cursor: dict[str, Any] | None
         _mcelog_cursor: dict[str, Any] | None
         _scsi_map: dict[str, str | None]
+        _posted: dict[int, tuple[KernelEvent, KernelEvent]]
         _ata_map: dict[str, str] | None
 
         # BaseCollector

@@ -22,6 +22,8 @@ from agent.model.events import KernelEvent
 
 log = logging.getLogger("hwagent.kernel_log")
 
+POSTED_MAX = 4096  # templates whose enrichment is remembered (the classifier's replay keeps at most 4,096 steps)
+
 
 class SourcesMixin(JournalMixin, PreviousBootMixin):
     """rasdaemon, mcelog and the host-side enrichment of events; the journal and the previous
@@ -95,11 +97,17 @@ class SourcesMixin(JournalMixin, PreviousBootMixin):
         building, :meth:`_post` and ``Coalescer.add`` would. Not when an event of this poll waits in
         the classifier (the aggregate would take the later record first), when the time is unknown,
         when the template is of another stream, or when the enrichment depends on the record (a
-        critical machine check's early-boot mark)."""
+        critical machine check's early-boot mark). A template's enrichment is worked out once: the
+        port and address maps it reads are built once (a storm of ATA errors renamed each event)."""
         c = self.classifier
         if c.out or time is None or t.source != c.source or (t.severity >= Severity.CRITICAL and t.family == "mce"):
             return False
-        return self.coalescer.fold(self._post(t), seq, time, c.boot_id, c.source, c.previous_boot)
+        posted = self._posted.get(id(t))
+        if posted is None or posted[0] is not t:  # (the template kept: its id is not another's meanwhile)
+            if len(self._posted) >= POSTED_MAX:
+                self._posted.clear()
+            posted = self._posted[id(t)] = (t, self._post(t))
+        return self.coalescer.fold(posted[1], seq, time, c.boot_id, c.source, c.previous_boot)
 
     def _scsi_disk(self, hctl: str) -> str | None:
         if hctl not in self._scsi_map:

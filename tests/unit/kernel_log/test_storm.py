@@ -305,3 +305,25 @@ def test_an_aggregate_folds_an_unbuilt_event_as_it_adds_a_built_one():
     assert (a.severity, a.count, dict(a.detail), a.raw, a.seq, added.min_seq) == \
         (f.severity, f.count, dict(f.detail), f.raw, f.seq, folded.min_seq)
     assert added.min_seq == min(e.seq for e in evs)
+
+
+def test_the_fold_hook_remembers_a_templates_enrichment_by_the_template_itself(tmp_path, monkeypatch):
+    import agent.collectors.kernel_sources as ks
+
+    root = make_root(tmp_path, kmsg="", uptime=600.0)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1)).collector
+    boot = col.classifier.boot_id
+    a = ev(dev="0000:00:1d.0").replace(boot_id=boot)
+    b = ev(dev="0000:00:1e.0").replace(boot_id=boot)
+    for i in range(20):
+        col.coalescer.add([a.replace(seq=i), b.replace(seq=100 + i)], T0)
+    col._posted[id(a)] = (b, b)  # an entry whose id is a's but whose template is another (reused id)
+    n_a = col.coalescer._open[(boot, a.cls, a.device, a.component, "kmsg", False, int(T0 // 60))].n
+    assert col._fold(a, 50, 1, T0)
+    assert col.coalescer._open[(boot, a.cls, a.device, a.component, "kmsg", False, int(T0 // 60))].n == n_a + 1
+    assert col._posted[id(a)][0] is a
+    monkeypatch.setattr(ks, "POSTED_MAX", 2)
+    for i in range(5):
+        col._fold(ev(dev=f"0000:00:0{i}.0").replace(boot_id=boot), 60 + i, 1, T0)
+        assert len(col._posted) <= 2
+    col.close()
