@@ -38,10 +38,9 @@ def test_the_device_is_read_one_record_per_read_in_order_and_whole(device):
     assert reader.read_available() == ""  # nothing left: EAGAIN, not an error
 
 
-def _tail_polls(tmp_path, monkeypatch, batch: float) -> tuple[int, int, int]:
-    """A storm sent a block at a time, a block every ~1 ms for 0.6 s: -> (polls, records sent, records read)."""
+def _tailing(tmp_path, monkeypatch, poll_seconds: float):
+    """A collector tailing the device stand-in with its polls counted: -> (collector, writer's socket, [polls])."""
     patch_reader(monkeypatch.setattr)
-    monkeypatch.setattr(kl, "TAIL_BATCH_SECONDS", batch)
     polls = [0]
     real_poll = kl.KernelLogCollector.poll
 
@@ -53,9 +52,16 @@ def _tail_polls(tmp_path, monkeypatch, batch: float) -> tuple[int, int, int]:
     root = make_root(tmp_path, kmsg="", uptime=590.0)
     (root / "dev" / "kmsg").unlink()
     sock = KmsgSocket(root / "dev" / "kmsg")
-    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True, poll_seconds=0.5)
+    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True, poll_seconds=poll_seconds)
     col.collect()  # starts the tail thread, which connects
     sock.accept(5)
+    return col, sock, polls
+
+
+def _tail_polls(tmp_path, monkeypatch, batch: float) -> tuple[int, int, int]:
+    """A storm sent a block at a time, a block every ~1 ms for 0.6 s: -> (polls, records sent, records read)."""
+    monkeypatch.setattr(kl, "TAIL_BATCH_SECONDS", batch)
+    col, sock, polls = _tailing(tmp_path, monkeypatch, 0.5)
     lines = storm_records(3000).encode().splitlines(keepends=True)
     try:
         polls[0] = 0
@@ -172,6 +178,31 @@ def test_a_poll_of_many_device_records_is_copied_out_in_pieces_and_whole(device)
     assert text.encode() == b"".join(sent)
 
 
+def _read_from(tmp_path, monkeypatch, name: str, text: str):
+    """A collector (no tail thread) on the device stand-in ("device": nothing sent yet) or on a file
+    holding ``text`` ("file"): -> (collector, the writer's socket or None)."""
+    root = make_root(tmp_path / name, kmsg=text if name == "file" else "", uptime=600.0)
+    sock = None
+    if name == "device":
+        patch_reader(monkeypatch.setattr)
+        (root / "dev" / "kmsg").unlink()
+        sock = KmsgSocket(root / "dev" / "kmsg")
+    return make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1)), sock
+
+
+def _connect_and_send(col, sock, records: list[bytes]) -> None:
+    if sock is not None:
+        col.collect()  # connects; nothing sent yet
+        sock.accept(5)
+        sock.send(records)
+
+
+def _close(col, sock) -> None:
+    col.close()
+    if sock is not None:
+        sock.close()
+
+
 def test_the_device_is_read_and_classified_a_slice_at_a_time_with_requests_first(tmp_path, monkeypatch):
     # a storm's batch is ~500 reads: read whole before classifying, they held up a scrape's GIL hand-offs
     # (storm bench p99 storm/idle 2.3-2.5x); a slice at a time, a request in flight goes first between slices
@@ -191,24 +222,13 @@ def test_the_device_is_read_and_classified_a_slice_at_a_time_with_requests_first
 
     monkeypatch.setattr(KmsgReader, "read_available", logged_read)
     for name in ("device", "file"):
-        root = make_root(tmp_path / name, kmsg=text if name == "file" else "", uptime=600.0)
-        sock = None
-        if name == "device":
-            patch_reader(monkeypatch.setattr)
-            (root / "dev" / "kmsg").unlink()
-            sock = KmsgSocket(root / "dev" / "kmsg")
-        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1))
+        col, sock = _read_from(tmp_path, monkeypatch, name, text)
         busy = Busy()
         col.foreground = busy
-        if sock is not None:
-            col.collect()  # connects; nothing sent yet
-            sock.accept(5)
-            sock.send(records)
+        _connect_and_send(col, sock, records)
         reads.clear()
         got[name] = (facts(col.collect()), busy.pauses, list(reads))
-        col.close()
-        if sock is not None:
-            sock.close()
+        _close(col, sock)
     (device, pauses, device_reads), (file, _, file_reads) = got["device"], got["file"]
     assert len(file_reads) == 1  # a file: read at once, then classified in slices
     longest = max(len(r) for r in records)
@@ -233,43 +253,18 @@ def test_device_records_are_counted_by_reads_as_a_file_counts_their_lines(tmp_pa
     assert b"".join(records).decode() == text
     counts = {}
     for name in ("device", "file"):
-        root = make_root(tmp_path / name, kmsg=text if name == "file" else "", uptime=600.0)
-        sock = None
-        if name == "device":
-            patch_reader(monkeypatch.setattr)
-            (root / "dev" / "kmsg").unlink()
-            sock = KmsgSocket(root / "dev" / "kmsg")
-        col = make_collector(root, Store(tmp_path / f"{name}.db"), clock=Clock(T0 + 1))
-        if sock is not None:
-            col.collect()  # connects; nothing sent yet
-            sock.accept(5)
-            sock.send(records)
+        col, sock = _read_from(tmp_path, monkeypatch, name, text)
+        _connect_and_send(col, sock, records)
         col.collect()
         counts[name] = (col.records_total, col.records_lost, col.malformed)
-        col.close()
-        if sock is not None:
-            sock.close()
+        _close(col, sock)
     assert counts["device"] == counts["file"] == (4, 3, 0)
 
 
 def test_a_device_that_says_readable_with_nothing_to_read_does_not_spin_the_tail(tmp_path, monkeypatch):
     # the stand-in's writer gone: select reports the socket readable and every read finds nothing (EOF);
-    # the tail polled as fast as it could (~11,000 polls a second, seen in the storm bench's teardown)
-    patch_reader(monkeypatch.setattr)
-    polls = [0]
-    real_poll = kl.KernelLogCollector.poll
-
-    def counting_poll(self):
-        polls[0] += 1
-        return real_poll(self)
-
-    monkeypatch.setattr(kl.KernelLogCollector, "poll", counting_poll)
-    root = make_root(tmp_path, kmsg="", uptime=590.0)
-    (root / "dev" / "kmsg").unlink()
-    sock = KmsgSocket(root / "dev" / "kmsg")
-    col = make_collector(root, Store(tmp_path / "s.db"), clock=Clock(T0 + 1), follow=True, poll_seconds=0.1)
-    col.collect()
-    sock.accept(5)
+    # the tail polled as fast as it could (~11,000 polls a second in the storm bench's teardown, ~300,000 here)
+    col, sock, polls = _tailing(tmp_path, monkeypatch, 0.1)
     sock.send(storm_records(10).encode().splitlines(keepends=True))
     deadline = time.monotonic() + 5
     while col.records_total < 10 and time.monotonic() < deadline:
