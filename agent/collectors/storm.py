@@ -35,19 +35,12 @@ class _Agg:
         self.last_time = e.time
 
     def add(self, e: KernelEvent) -> None:
-        self.last = e
-        self.n += 1
-        self.errors += e.count
-        if e.severity > self.severity:
-            self.severity = e.severity
-        if e.seq is not None and (self.min_seq is None or e.seq < self.min_seq):
-            self.min_seq = e.seq
-        if e.time is not None:
-            self.last_time = e.time
+        self.fold(e, e.seq, e.time if e.time is not None else self.last_time)
 
-    def fold(self, t: KernelEvent, seq: int | None, time: float) -> None:
-        """:meth:`add` of an event not built: ``t`` has its fields (``last`` is read for its detail
-        and raw lines only), ``seq`` and ``time`` are its own."""
+    def fold(self, t: KernelEvent, seq: int | None, time: float | None) -> None:
+        """One more event of this key: ``t`` gives its fields (``last`` is read for its detail and raw
+        lines only), ``seq`` and ``time`` are the record's (an event not built: the classifier's
+        template with a replayed record's identity; :meth:`add`: a built event's own)."""
         self.last = t
         self.n += 1
         self.errors += t.count
@@ -85,8 +78,7 @@ class Coalescer:
 
     def add(self, events: Iterable[KernelEvent], now: float) -> None:
         for e in events:
-            t = e.time if e.time is not None else now
-            key = (e.boot_id, e.cls, e.device, e.component, e.source, e.previous_boot, int(t // self.window))
+            key = self._key(e, e.time if e.time is not None else now, e.boot_id, e.source, e.previous_boot)
             passed = self._firsts.get(key, 0)
             if passed < self.pass_through:
                 self._firsts[key] = passed + 1
@@ -106,13 +98,16 @@ class Coalescer:
         """An event not built (a replayed record's: the classifier's template ``t`` with this identity),
         folded into its key's open aggregate as :meth:`add` would fold it -> True; False when its key has
         no open aggregate (it is built and added). The caller has added every earlier event."""
-        key = (boot_id, t.cls, t.device, t.component, source, previous_boot, int(time // self.window))
-        agg = self._open.get(key)
+        agg = self._open.get(self._key(t, time, boot_id, source, previous_boot))
         if agg is None:
             return False
         agg.fold(t, seq, time)
         self.coalesced_total += 1
         return True
+
+    def _key(self, e: KernelEvent, time: float, boot_id: str, source: str, previous_boot: bool) -> tuple:
+        """An aggregate's key: the stream, the fault (class, device, component) and the window of ``time``."""
+        return (boot_id, e.cls, e.device, e.component, source, previous_boot, int(time // self.window))
 
     def _release_oldest(self) -> None:
         key = min(self._open, key=lambda k: k[-1])
