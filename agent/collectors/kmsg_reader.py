@@ -33,12 +33,11 @@ class KmsgReader:
         self.oversized = 0
         self._dev: io.FileIO | None = None  # the device's reader and its buffer, made on the first read
         self._buf = memoryview(b"")
-        self.records = 0  # /dev/kmsg: the records (reads) in the text read_available last returned
+        self.records = 0  # /dev/kmsg: the records (reads) of its last read_available (set by _read_device)
 
     def read_available(self, limit: int = 8 * READ_SIZE) -> str:
         """What is readable now, as complete lines (text ends with a newline): from /dev/kmsg records up to
         about ``limit`` bytes (the caller reads again for more), from a file everything up to 8 MiB."""
-        self.records = 0
         parts = self._read_device(limit) if self.is_device else self._read_file()
         if not parts:
             return ""
