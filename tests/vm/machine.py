@@ -379,7 +379,7 @@ class Machine(QemuGuest):
                 "-machine", f"q35,accel={self.accel}", "-cpu", cpu, "-smp", str(self.cpus), "-m", str(self.mem_mb),
                 "-nodefaults", "-display", "none", "-no-reboot",
                 "-kernel", str(self.image.kernel), "-initrd", str(self.image.initrd),
-                "-append", "console=ttyS0 panic=-1 loglevel=6 printk.time=1",
+                "-append", "console=ttyS0 panic=-1 loglevel=6 printk.time=1 norandmaps mitigations=off",  # server_image.KERNEL_CMDLINE
                 "-serial", f"file:{self.serial_path}",
                 "-chardev", f"socket,id=ctl,path={d}/ctl.sock,server=on,wait=off", "-serial", "chardev:ctl",
                 "-qmp", f"unix:{d}/qmp.sock,server=on,wait=off",
