@@ -21,6 +21,10 @@ from agent.baseline.parse import (parse_dmidecode_memory, parse_efibootmgr, pars
 from agent.host import Host, ReadError
 
 CMD_TIMEOUT = 20.0
+# systemd (PID 1) works out every unit file's enablement state for `systemctl list-unit-files`: 18 s
+# of waiting for it, right after boot, in the VM suite's emulated server. Past CMD_TIMEOUT the
+# baseline would hold no list of enabled units.
+UNIT_FILES_TIMEOUT = 90.0
 UUID_REF_RE = re.compile(r"^(UUID|PARTUUID|LABEL|PARTLABEL)=\"?([^\"\s]+)\"?$")
 DISK_PREFIXES = ("sd", "nvme", "vd", "hd", "xvd", "mmcblk")
 
@@ -295,7 +299,7 @@ def capture_software(host: Host) -> dict[str, Any]:
             if len(parts) >= 3 and parts[2].startswith("ii"):
                 packages[parts[0]] = parts[1]
     hold = _run(host, ["apt-mark", "showhold"])
-    srec = _run(host, ["systemctl", "list-unit-files", "--state=enabled", "--no-legend", "--no-pager"])
+    srec = _run(host, ["systemctl", "list-unit-files", "--state=enabled", "--no-legend", "--no-pager"], UNIT_FILES_TIMEOUT)
     services = sorted(line.split()[0] for line in srec["text"].splitlines() if line.split()) if svc.ran(srec) else []
     return {"kernel": kernel, "packages": packages, "packages_source": svc.source(rec),
             "held": sorted(hold["text"].split()) if svc.ran(hold) else [],

@@ -82,7 +82,22 @@ def compare_network(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -
     return problems, ok, "\n".join(lines)
 
 
+def _unread_unit_lists(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    """The lists of enabled units whose command failed: an unread list is not an empty one (nothing to
+    compare, not "0 units, all fine")."""
+    unread = []
+    for which, b in (("in the baseline", old), ("now", new)):
+        src = (b.get("software") or {}).get("services_source") or {}
+        why = failure_text(src)
+        if why:
+            unread.append(f"enabled units {which} unreadable: {why} ({' '.join(src.get('argv') or ['systemctl'])})")
+    return unread
+
+
 def compare_services(old: Mapping[str, Any], new: Mapping[str, Any], host=None) -> tuple[list[str], str, str]:
+    unread = _unread_unit_lists(old, new)
+    if unread:
+        return unread, "", ""
     live = set((new.get("software") or {}).get("services_enabled") or [])
     want = list((old.get("software") or {}).get("services_enabled") or [])
     problems = [f"{s} was enabled and is not" for s in want if s not in live]

@@ -358,3 +358,32 @@ def test_an_ss_without_cgroup_support_is_asked_again_without_it(tmp_path, make_h
         ("ss", "-tulnpH"): (0, plain, "")}))
     assert got["source"] == {"argv": ["ss", "-tulnpH"], "rc": 0, "error": None}
     assert [(s["port"], s["process"], s["unit"]) for s in got["sockets"]] == [(18443, "python3", None)]
+
+
+def test_an_unread_unit_list_is_not_an_empty_one(tmp_path, make_host):
+    """`systemctl list-unit-files` waited 18 s on systemd right after boot in the emulated server: with
+    the 20 s of other commands a baseline once held no enabled units, and MB-25 passed on "0 units"."""
+    from agent.baseline.capture import CMD_TIMEOUT, UNIT_FILES_TIMEOUT
+    from agent.recovery.services import compare_services
+    from agent.runner import CommandResult
+
+    fs, runner = build(tmp_path, rich=True)
+    seen = {}
+
+    def slow_systemd(argv, timeout, env=None):
+        if argv[:2] == ["systemctl", "list-unit-files"]:
+            seen["timeout"] = timeout
+            return CommandResult(tuple(argv), None, b"", b"", timeout, "timeout")
+        return runner(argv, timeout, env)
+    unread = bl.capture(make_host(fs.root, runner=slow_systemd))
+    assert seen["timeout"] == UNIT_FILES_TIMEOUT > CMD_TIMEOUT
+    assert unread["software"]["services_enabled"] == [] and unread["software"]["services_source"]["error"] == "timeout"
+    good = bl.capture(make_host(fs.root, runner=runner))
+    argv = "systemctl list-unit-files --state=enabled --no-legend --no-pager"
+    assert compare_services(unread, good)[0] == [f"enabled units in the baseline unreadable: timeout ({argv})"]
+    assert compare_services(good, unread)[0] == [f"enabled units now unreadable: timeout ({argv})"]
+    problems, ok, _ = compare_services(good, good)
+    assert problems == [] and ok == "4 baseline unit(s) enabled, none failed"
+    # a baseline of an older version has no source: its list is taken as read
+    legacy = {"software": {k: v for k, v in good["software"].items() if k != "services_source"}}
+    assert compare_services(legacy, good)[0] == []
